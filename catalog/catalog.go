@@ -1,0 +1,157 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	icecat "github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Table properties and snapshot summary keys written by mooncake.
+const (
+	PropSource    = "mooncake.source"     // qualified name of the source table
+	PropSourceOID = "mooncake.source-oid" // OID of the source table
+	PropColumns   = "mooncake.columns"    // PostgreSQL types of the columns, JSON
+	PropKey       = "mooncake.key"        // replica identity column names, JSON
+	PropState     = "mooncake.state"      // "syncing" until the initial copy is committed, then "ready"
+	SummaryLSN    = "mooncake.commit-lsn" // last source commit LSN contained in the snapshot
+)
+
+// CatalogSchema is the PostgreSQL schema holding the Iceberg SQL catalog's
+// tables (iceberg_tables, iceberg_namespace_properties).
+const CatalogSchema = "mooncake"
+
+// Catalog is the Iceberg catalog of one PostgreSQL database.
+type Catalog struct {
+	Database  string // PostgreSQL database name
+	warehouse string // root directory of this database's table data
+	db        *gosql.DB
+	cat       *sqlcat.Catalog
+}
+
+// Open connects the Iceberg SQL catalog stored in the database described by
+// cfg, creating its tables in schema mooncake if needed. Table data goes
+// under warehouse/<database>.
+func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog, error) {
+	cfg = cfg.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["search_path"] = CatalogSchema
+	cfg.RuntimeParams["application_name"] = "mooncake catalog"
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(4)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
+	}
+	dir := filepath.Join(warehouse, pathSegment(cfg.Database))
+	cat, err := sqlcat.NewCatalog("mooncake", db, sqlcat.Postgres, iceberg.Properties{
+		"warehouse": dir,
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open iceberg catalog in database %q: %w", cfg.Database, err)
+	}
+	return &Catalog{Database: cfg.Database, warehouse: dir, db: db, cat: cat}, nil
+}
+
+// Close releases the catalog's connections.
+func (c *Catalog) Close() error {
+	c.cat.Close()
+	return c.db.Close()
+}
+
+// Ident is the Iceberg identifier of a mirror: namespace and table name.
+func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
+
+// CreateTable creates the Iceberg table of a new mirror, in state syncing.
+func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, source string, sourceOID uint32) (*table.Table, error) {
+	ns := table.Identifier{namespace}
+	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
+		return nil, err
+	} else if !exists {
+		if err := c.cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, icecat.ErrNamespaceAlreadyExists) {
+			return nil, err
+		}
+	}
+	// Fields are optional even for NOT NULL columns: DuckDB writes optional
+	// Parquet columns, and constraints may change on the source.
+	fields := make([]iceberg.NestedField, len(cols))
+	for i, col := range cols {
+		fields[i] = iceberg.NestedField{ID: i + 1, Name: col.Name, Type: col.Type.IcebergType()}
+	}
+	colsJSON, keyJSON, err := encodeColumns(cols, key)
+	if err != nil {
+		return nil, err
+	}
+	location := filepath.Join(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID()[:8])
+	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
+		icecat.WithLocation(location),
+		icecat.WithProperties(iceberg.Properties{
+			PropSource:    source,
+			PropSourceOID: fmt.Sprint(sourceOID),
+			PropColumns:   colsJSON,
+			PropKey:       keyJSON,
+			PropState:     "syncing",
+			"format-version":                  "2",
+			"write.parquet.compression-codec": "zstd",
+		}))
+	if err != nil {
+		if errors.Is(err, icecat.ErrTableAlreadyExists) {
+			return nil, pgError("42P07", fmt.Sprintf("an iceberg table %s.%s already exists", namespace, name),
+				"", "Drop the old mirror first, or choose another name.")
+		}
+		return nil, err
+	}
+	return tbl, nil
+}
+
+// LoadTable loads a mirror's Iceberg table.
+func (c *Catalog) LoadTable(ctx context.Context, namespace, name string) (*table.Table, error) {
+	return c.cat.LoadTable(ctx, Ident(namespace, name))
+}
+
+// DropTable removes a mirror's Iceberg table from the catalog and deletes its
+// directory.
+func (c *Catalog) DropTable(ctx context.Context, namespace, name string) error {
+	tbl, err := c.cat.LoadTable(ctx, Ident(namespace, name))
+	if err != nil {
+		return err
+	}
+	if err := c.cat.DropTable(ctx, Ident(namespace, name)); err != nil {
+		return err
+	}
+	if loc := tbl.Location(); strings.HasPrefix(loc, c.warehouse+string(filepath.Separator)) {
+		return os.RemoveAll(loc)
+	}
+	return nil
+}
+
+// ListTables returns the identifiers of all Iceberg tables in the catalog.
+func (c *Catalog) ListTables(ctx context.Context) ([]table.Identifier, error) {
+	namespaces, err := c.cat.ListNamespaces(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []table.Identifier
+	for _, ns := range namespaces {
+		for ident, err := range c.cat.ListTables(ctx, ns) {
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ident)
+		}
+	}
+	return out, nil
+}

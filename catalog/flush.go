@@ -1,0 +1,262 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Field IDs of the position delete file columns, fixed by the Iceberg spec.
+const (
+	fieldIDDeleteFilePath = 2147483546
+	fieldIDDeletePos      = 2147483545
+)
+
+// PropSyncLSN records the consistent point of the initial copy: changes
+// committed at or before it are in the copy.
+const PropSyncLSN = "mooncake.sync-lsn"
+
+// ErrInconsistent wraps a failure after which the mirror's DuckDB state no
+// longer matches Iceberg: the caller must reload the database's mirrors.
+var ErrInconsistent = errors.New("mirror state must be reloaded")
+
+func (m *Mirror) newDataPath(kind string) string {
+	m.mu.Lock()
+	loc := m.tbl.Location()
+	m.mu.Unlock()
+	return filepath.Join(loc, "data", kind+"-"+newID()+".parquet")
+}
+
+// fieldIDs is the FIELD_IDS option of a DuckDB COPY writing the mirror's
+// columns under their own names.
+func (m *Mirror) fieldIDs() string {
+	m.mu.Lock()
+	sc := m.tbl.Schema()
+	m.mu.Unlock()
+	var ids []string
+	for _, c := range m.Columns {
+		if f, ok := sc.FindFieldByName(c.Name); ok {
+			ids = append(ids, QuoteLiteral(c.Name)+": "+strconv.Itoa(f.ID))
+		}
+	}
+	return "{" + strings.Join(ids, ", ") + "}"
+}
+
+const parquetOptions = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+
+// CompleteSync finishes a mirror's creation: it writes the rows of the
+// initial copy (a CSV file in PostgreSQL's CSV format, columns in source
+// order) to a Parquet file, commits it to Iceberg with the state ready and
+// syncLSN, the last commit LSN contained in the copy, and opens the mirror
+// to the apply loop.
+func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncLSN uint64) (rows int64, err error) {
+	defer func() {
+		if err != nil {
+			m.mu.Lock()
+			m.failed = err
+			m.mu.Unlock()
+			close(m.ready)
+		}
+	}()
+	conn, err := s.Duck.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+
+	var casts, colsDef []string
+	for i, c := range m.Columns {
+		casts = append(casts, c.Type.CastFromText(colName("c", i))+" AS "+QuoteIdent(c.Name))
+		colsDef = append(colsDef, QuoteLiteral(colName("c", i))+": 'VARCHAR'")
+	}
+	path := m.newDataPath("data")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM read_csv(" + QuoteLiteral(csvPath) +
+		", columns = {" + strings.Join(colsDef, ", ") + "}, header = false, delim = ',', quote = '\"', escape = '\"'" +
+		", allow_quoted_nulls = false, max_line_size = 67108864, buffer_size = 67108864, auto_detect = false)) TO " +
+		QuoteLiteral(path) + " (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
+	var n int64
+	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		os.Remove(path)
+		return 0, fmt.Errorf("write initial copy: %w", err)
+	}
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	tx := tbl.NewTransaction()
+	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(syncLSN, 10)}
+	if n > 0 {
+		df, err := m.dataFile(ctx, tbl, path)
+		if err != nil {
+			os.Remove(path)
+			return 0, err
+		}
+		if err := tx.AddDataFiles(ctx, []iceberg.DataFile{df}, props); err != nil {
+			os.Remove(path)
+			return 0, err
+		}
+	} else {
+		os.Remove(path)
+	}
+	if err := tx.SetProperties(iceberg.Properties{PropState: "ready", PropSyncLSN: strconv.FormatUint(syncLSN, 10)}); err != nil {
+		return 0, err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		if n > 0 {
+			os.Remove(path)
+		}
+		return 0, fmt.Errorf("commit initial copy: %w", err)
+	}
+	if err := m.setTable(ctx, newTbl); err != nil {
+		return 0, err
+	}
+	m.flushedLSN.Store(syncLSN)
+	m.appliedLSN.Store(syncLSN)
+	if _, err := conn.ExecContext(ctx, m.viewDDL(m.files, m.delFiles)); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	close(m.ready)
+	return n, nil
+}
+
+func (m *Mirror) dataFile(ctx context.Context, tbl *table.Table, path string) (iceberg.DataFile, error) {
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec := tbl.Spec()
+	return table.FileToDataFile(ctx, fs, path, tbl.Schema(), spec, 0, tbl.Properties())
+}
+
+// Flush commits the mirror's unflushed changes as one Iceberg snapshot: the
+// tail as a new data file, keys deleted from older data files as a position
+// delete file. Then, in one DuckDB transaction, the view moves to the new
+// files and the tail and deleted keys are emptied. conn is the apply loop's
+// connection, not inside a transaction.
+func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
+	if !m.dirty.Load() {
+		return nil
+	}
+	lsn := m.appliedLSN.Load()
+	m.mu.Lock()
+	tbl, files, delFiles := m.tbl, m.files, m.delFiles
+	m.mu.Unlock()
+
+	var written []string
+	cleanup := func() {
+		for _, p := range written {
+			os.Remove(p)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(tbl.Location(), "data"), 0o700); err != nil {
+		return err
+	}
+
+	// Data file from the tail.
+	var out []string
+	for i, c := range m.Columns {
+		out = append(out, colName("c", i)+" AS "+QuoteIdent(c.Name))
+	}
+	dataPath := m.newDataPath("data")
+	var nData int64
+	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(out, ", ")+" FROM "+m.tail()+") TO "+
+		QuoteLiteral(dataPath)+" ("+parquetOptions+", FIELD_IDS "+m.fieldIDs()+")").Scan(&nData); err != nil {
+		return fmt.Errorf("write data file: %w", err)
+	}
+	written = append(written, dataPath)
+
+	// Position deletes for keys deleted from the current data files.
+	var nDel int64
+	delPath := m.newDataPath("delete")
+	if len(files) > 0 && len(m.Key) > 0 {
+		var eq []string
+		for i, k := range m.Key {
+			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+		}
+		q := "SELECT p.filename AS file_path, p.file_row_number AS pos FROM read_parquet(" + stringList(files) +
+			", filename = true, file_row_number = true) p WHERE EXISTS (SELECT 1 FROM " + m.fdel() + " f WHERE " +
+			strings.Join(eq, " AND ") + ")"
+		if len(delFiles) > 0 {
+			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
+				") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
+		}
+		q += " ORDER BY file_path, pos"
+		if err := conn.QueryRowContext(ctx, "COPY ("+q+") TO "+QuoteLiteral(delPath)+" ("+parquetOptions+
+			", FIELD_IDS {'file_path': "+strconv.Itoa(fieldIDDeleteFilePath)+", 'pos': "+strconv.Itoa(fieldIDDeletePos)+"})").Scan(&nDel); err != nil {
+			cleanup()
+			return fmt.Errorf("write delete file: %w", err)
+		}
+		written = append(written, delPath)
+	}
+
+	tx := tbl.NewTransaction()
+	rd := tx.NewRowDelta(iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10)})
+	newFiles, newDelFiles := files, delFiles
+	if nData > 0 {
+		df, err := m.dataFile(ctx, tbl, dataPath)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		rd.AddRows(df)
+		newFiles = append(append([]string(nil), files...), dataPath)
+	}
+	if nDel > 0 {
+		fi, err := os.Stat(delPath)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
+			iceberg.ParquetFile, nil, nil, nil, nDel, fi.Size())
+		if err != nil {
+			cleanup()
+			return err
+		}
+		rd.AddDeletes(b.Build())
+		newDelFiles = append(append([]string(nil), delFiles...), delPath)
+	}
+	if err := rd.Commit(ctx); err != nil {
+		cleanup()
+		return fmt.Errorf("stage iceberg snapshot: %w", err)
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		cleanup()
+		return fmt.Errorf("commit iceberg snapshot: %w", err)
+	}
+	if nData == 0 {
+		os.Remove(dataPath)
+	}
+	if nDel == 0 && len(written) > 1 {
+		os.Remove(delPath)
+	}
+
+	// Swap the view and empty the tail atomically for readers.
+	swap := []string{"BEGIN TRANSACTION", m.viewDDL(newFiles, newDelFiles), "DELETE FROM " + m.tail(), "DELETE FROM " + m.fdel(), "COMMIT"}
+	for _, s := range swap {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
+		}
+	}
+	m.mu.Lock()
+	m.tbl, m.files, m.delFiles = newTbl, newFiles, newDelFiles
+	m.mu.Unlock()
+	m.fileRows.Add(nData)
+	m.tailRows.Store(0)
+	m.flushedLSN.Store(lsn)
+	m.dirty.Store(false)
+	return nil
+}

@@ -1,0 +1,282 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/iceberg-go/table"
+)
+
+// Column is one column of a mirror, in the source's column order.
+type Column struct {
+	Name    string     // column name, as in PostgreSQL
+	Type    ColumnType // resolved type
+	NotNull bool       // declared NOT NULL in the source
+}
+
+type columnJSON struct {
+	Name     string `json:"name"`
+	OID      uint32 `json:"oid"`
+	Typmod   int32  `json:"typmod"`
+	TypeName string `json:"type"`
+	NotNull  bool   `json:"not_null,omitempty"`
+}
+
+func encodeColumns(cols []Column, key []string) (string, string, error) {
+	js := make([]columnJSON, len(cols))
+	for i, c := range cols {
+		js[i] = columnJSON{Name: c.Name, OID: c.Type.OID, Typmod: c.Type.Typmod, NotNull: c.NotNull}
+	}
+	a, err := json.Marshal(js)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := json.Marshal(key)
+	return string(a), string(b), err
+}
+
+func decodeColumns(colsJSON, keyJSON string) ([]Column, []int, error) {
+	var js []columnJSON
+	if err := json.Unmarshal([]byte(colsJSON), &js); err != nil {
+		return nil, nil, fmt.Errorf("bad %s property: %w", PropColumns, err)
+	}
+	cols := make([]Column, len(js))
+	for i, c := range js {
+		t, err := ResolveType(c.OID, c.Typmod, c.TypeName)
+		if err != nil {
+			return nil, nil, err
+		}
+		cols[i] = Column{Name: c.Name, Type: t, NotNull: c.NotNull}
+	}
+	var keyNames []string
+	if err := json.Unmarshal([]byte(keyJSON), &keyNames); err != nil {
+		return nil, nil, fmt.Errorf("bad %s property: %w", PropKey, err)
+	}
+	key, err := keyIndexes(cols, keyNames)
+	return cols, key, err
+}
+
+func keyIndexes(cols []Column, names []string) ([]int, error) {
+	key := make([]int, 0, len(names))
+	for _, n := range names {
+		found := false
+		for i, c := range cols {
+			if c.Name == n {
+				key, found = append(key, i), true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("key column %q is not a column of the mirror", n)
+		}
+	}
+	return key, nil
+}
+
+var mirrorSeq atomic.Int64
+
+// Mirror is one columnstore mirror: an Iceberg table plus its DuckDB tail.
+//
+// Only the apply goroutine of the mirror's database writes to the tail and
+// flushes; readers go through the DuckDB view, whose definition and the
+// tail's contents change together in DuckDB transactions.
+type Mirror struct {
+	Database  string   // PostgreSQL database
+	Namespace string   // Iceberg namespace (the foreign table's schema)
+	Name      string   // Iceberg table name (the foreign table's name)
+	Source    string   // qualified source table name
+	SourceOID uint32   // source table OID
+	Columns   []Column // columns in source order
+	Key       []int    // replica identity columns, indexes into Columns
+
+	id    int64 // suffix of the DuckDB internal tables
+	ready chan struct{}
+
+	mu       sync.Mutex   // guards the fields below
+	tbl      *table.Table // current Iceberg table
+	files    []string     // data files of the current snapshot
+	delFiles []string     // position delete files of the current snapshot
+	failed   error        // set when the initial copy failed
+
+	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
+	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
+	tailRows   atomic.Int64  // rows in the tail (approximate: inserts applied since flush)
+	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
+	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
+}
+
+func newMirror(database, namespace, name string, cols []Column, key []int) *Mirror {
+	return &Mirror{
+		Database: database, Namespace: namespace, Name: name,
+		Columns: cols, Key: key,
+		id:    mirrorSeq.Add(1),
+		ready: make(chan struct{}),
+	}
+}
+
+// DuckCatalog is the DuckDB catalog (attached in-memory database) that holds
+// the views and tails of one PostgreSQL database.
+func DuckCatalog(database string) string { return QuoteIdent("pg_" + database) }
+
+// View is the qualified DuckDB view reading the mirror's current rows.
+func (m *Mirror) View() string {
+	return DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace) + "." + QuoteIdent(m.Name)
+}
+
+func (m *Mirror) internal(kind string) string {
+	return DuckCatalog(m.Database) + ".mooncake_internal." + kind + "_" + strconv.FormatInt(m.id, 10)
+}
+
+func (m *Mirror) tail() string   { return m.internal("tail") }   // typed rows not yet flushed, columns c0..
+func (m *Mirror) stage() string  { return m.internal("stage") }  // text rows being applied, columns c0..
+func (m *Mirror) kstage() string { return m.internal("kstage") } // text keys being deleted, columns k0..
+func (m *Mirror) fdel() string   { return m.internal("fdel") }   // typed keys deleted from data files, columns k0..
+
+// Ready is closed once the initial copy is committed (or failed).
+func (m *Mirror) Ready() <-chan struct{} { return m.ready }
+
+// Err returns the error of a failed initial copy.
+func (m *Mirror) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed
+}
+
+// AppliedLSN is the last source commit LSN whose changes the mirror holds.
+func (m *Mirror) AppliedLSN() uint64 { return m.appliedLSN.Load() }
+
+// FlushedLSN is the last source commit LSN committed to Iceberg.
+func (m *Mirror) FlushedLSN() uint64 { return m.flushedLSN.Load() }
+
+// Dirty reports whether the mirror holds changes not yet in Iceberg.
+func (m *Mirror) Dirty() bool { return m.dirty.Load() }
+
+// TailRows is the number of rows inserted since the last flush.
+func (m *Mirror) TailRows() int64 { return m.tailRows.Load() }
+
+// EstimatedRows is the number of rows in the mirror, from Iceberg metadata
+// plus the tail; deletes not yet compacted are not subtracted.
+func (m *Mirror) EstimatedRows() int64 { return m.fileRows.Load() + m.tailRows.Load() }
+
+// MetadataLocation is the location of the current Iceberg metadata file.
+func (m *Mirror) MetadataLocation() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tbl == nil {
+		return ""
+	}
+	return m.tbl.MetadataLocation()
+}
+
+// ColumnIndex finds a column by name.
+func (m *Mirror) ColumnIndex(name string) int {
+	for i, c := range m.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func colName(prefix string, i int) string { return prefix + strconv.Itoa(i) }
+
+// createDuckObjects creates the mirror's DuckDB tables and its view.
+func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error {
+	var tail, stage, kstage, fdel []string
+	for i, c := range m.Columns {
+		tail = append(tail, colName("c", i)+" "+c.Type.DuckDBType())
+		stage = append(stage, colName("c", i)+" VARCHAR")
+	}
+	for i, k := range m.Key {
+		kstage = append(kstage, colName("k", i)+" VARCHAR")
+		fdel = append(fdel, colName("k", i)+" "+m.Columns[k].Type.DuckDBType())
+	}
+	stmts := []string{
+		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + ".mooncake_internal",
+		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace),
+		"CREATE TABLE " + m.tail() + " (" + strings.Join(tail, ", ") + ")",
+		"CREATE TABLE " + m.stage() + " (" + strings.Join(stage, ", ") + ")",
+		"CREATE TABLE " + m.kstage() + " (" + strings.Join(kstage, ", ") + ")",
+		"CREATE TABLE " + m.fdel() + " (" + strings.Join(fdel, ", ") + ")",
+	}
+	if len(m.Key) > 0 {
+		var keys []string
+		for i := range m.Key {
+			keys = append(keys, colName("c", m.Key[i]))
+		}
+		stmts = append(stmts, "CREATE INDEX "+QuoteIdent("tail_key_"+strconv.FormatInt(m.id, 10))+" ON "+m.tail()+" ("+strings.Join(keys, ", ")+")")
+	}
+	stmts = append(stmts, m.viewDDL(m.files, m.delFiles))
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("create duckdb objects of %s.%s: %w", m.Namespace, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// dropDuckObjects removes the mirror's DuckDB tables and view.
+func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
+	for _, s := range []string{
+		"DROP VIEW IF EXISTS " + m.View(),
+		"DROP TABLE IF EXISTS " + m.tail(),
+		"DROP TABLE IF EXISTS " + m.stage(),
+		"DROP TABLE IF EXISTS " + m.kstage(),
+		"DROP TABLE IF EXISTS " + m.fdel(),
+	} {
+		conn.ExecContext(ctx, s)
+	}
+}
+
+func stringList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = QuoteLiteral(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// viewDDL defines the mirror's view over the given data and delete files:
+// rows of the data files not deleted by position and not deleted by key
+// since the last flush, plus the tail.
+func (m *Mirror) viewDDL(files, delFiles []string) string {
+	var out []string
+	for i, c := range m.Columns {
+		out = append(out, colName("c", i)+" AS "+QuoteIdent(c.Name))
+	}
+	tailPart := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
+	if len(files) == 0 {
+		return "CREATE OR REPLACE VIEW " + m.View() + " AS " + tailPart
+	}
+	var cols []string
+	for _, c := range m.Columns {
+		cols = append(cols, "p."+QuoteIdent(c.Name))
+	}
+	var conds []string
+	if len(delFiles) > 0 {
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM read_parquet("+stringList(delFiles)+
+			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
+	}
+	if len(m.Key) > 0 {
+		var eq []string
+		for i, k := range m.Key {
+			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+		}
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.fdel()+" f WHERE "+strings.Join(eq, " AND ")+")")
+	}
+	filePart := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(files)
+	if len(delFiles) > 0 {
+		filePart += ", filename = true, file_row_number = true"
+	}
+	filePart += ") p"
+	if len(conds) > 0 {
+		filePart += " WHERE " + strings.Join(conds, " AND ")
+	}
+	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + filePart + " UNION ALL " + tailPart
+}

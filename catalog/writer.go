@@ -1,0 +1,277 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strconv"
+	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// maxPendingRows bounds the changes buffered in Go before they are written
+// to DuckDB (still inside the source transaction's DuckDB transaction).
+const maxPendingRows = 8192
+
+// Writer applies replicated changes to mirrors on one DuckDB connection. All
+// changes of one source transaction go into one DuckDB transaction, so a
+// reader sees all of a source transaction or none of it.
+type Writer struct {
+	conn    *gosql.Conn
+	inTx    bool
+	pending map[*Mirror]*pendingChanges
+	touched []*Mirror // mirrors changed in the current transaction
+}
+
+// pendingChanges are one mirror's changes not yet written to DuckDB. Deletes
+// are applied before inserts, which is the source order unless a key is
+// inserted and then deleted within the batch: Delete writes the batch out
+// first in that case.
+type pendingChanges struct {
+	rows     [][]*string     // rows to insert, text values in column order
+	keys     [][]*string     // keys to delete, text values in key order
+	inserted map[string]bool // keys of rows
+}
+
+// NewWriter returns a writer on conn, which it owns from now on.
+func NewWriter(conn *gosql.Conn) *Writer {
+	return &Writer{conn: conn, pending: map[*Mirror]*pendingChanges{}}
+}
+
+// Conn is the writer's DuckDB connection, for flushes between transactions.
+func (w *Writer) Conn() *gosql.Conn { return w.conn }
+
+// Close releases the connection.
+func (w *Writer) Close() error {
+	w.Rollback()
+	return w.conn.Close()
+}
+
+func (w *Writer) begin(ctx context.Context, m *Mirror) (*pendingChanges, error) {
+	if !w.inTx {
+		if _, err := w.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+			return nil, err
+		}
+		w.inTx = true
+	}
+	p := w.pending[m]
+	if p == nil {
+		p = &pendingChanges{inserted: map[string]bool{}}
+		w.pending[m] = p
+		w.touched = append(w.touched, m)
+	}
+	return p, nil
+}
+
+func keyString(vals []*string) string {
+	var b strings.Builder
+	for _, v := range vals {
+		if v == nil {
+			b.WriteString("N")
+		} else {
+			b.WriteString(strconv.Itoa(len(*v)))
+			b.WriteByte(':')
+			b.WriteString(*v)
+		}
+	}
+	return b.String()
+}
+
+// KeyOf extracts the key values of a row.
+func (m *Mirror) KeyOf(row []*string) []*string {
+	k := make([]*string, len(m.Key))
+	for i, c := range m.Key {
+		k[i] = row[c]
+	}
+	return k
+}
+
+// Insert adds a row (text values in column order, nil for NULL).
+func (w *Writer) Insert(ctx context.Context, m *Mirror, row []*string) error {
+	p, err := w.begin(ctx, m)
+	if err != nil {
+		return err
+	}
+	p.rows = append(p.rows, row)
+	if len(m.Key) > 0 {
+		p.inserted[keyString(m.KeyOf(row))] = true
+	}
+	if len(p.rows)+len(p.keys) >= maxPendingRows {
+		return w.apply(ctx, m, p)
+	}
+	return nil
+}
+
+// Delete removes the row with the given key (text values in key order).
+func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
+	p, err := w.begin(ctx, m)
+	if err != nil {
+		return err
+	}
+	if p.inserted[keyString(key)] {
+		if err := w.apply(ctx, m, p); err != nil {
+			return err
+		}
+	}
+	p.keys = append(p.keys, key)
+	if len(p.rows)+len(p.keys) >= maxPendingRows {
+		return w.apply(ctx, m, p)
+	}
+	return nil
+}
+
+func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return w.conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "pg_"+m.Database, "mooncake_internal", table)
+		if err != nil {
+			return err
+		}
+		vals := make([]driver.Value, len(rows[0]))
+		for _, r := range rows {
+			for i, v := range r {
+				if v == nil {
+					vals[i] = nil
+				} else {
+					vals[i] = *v
+				}
+			}
+			if err := a.AppendRow(vals...); err != nil {
+				a.Close()
+				return err
+			}
+		}
+		return a.Close()
+	})
+}
+
+// apply writes a mirror's pending changes to DuckDB: deletes first (from
+// the tail, and as deleted keys hiding rows of the data files), then inserts.
+func (w *Writer) apply(ctx context.Context, m *Mirror, p *pendingChanges) error {
+	id := strconv.FormatInt(m.id, 10)
+	if len(p.keys) > 0 {
+		if err := w.appendRows(m, "kstage_"+id, p.keys); err != nil {
+			return fmt.Errorf("stage deleted keys: %w", err)
+		}
+		var casts, match []string
+		for i, c := range m.Key {
+			casts = append(casts, m.Columns[c].Type.CastFromText(colName("k", i))+" AS "+colName("k", i))
+			match = append(match, "t."+colName("c", c)+" = k."+colName("k", i))
+		}
+		keys := "(SELECT " + strings.Join(casts, ", ") + " FROM " + m.kstage() + ")"
+		stmts := []string{
+			"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k WHERE NOT EXISTS (SELECT 1 FROM " +
+				m.tail() + " t WHERE " + strings.Join(match, " AND ") + ")",
+			"DELETE FROM " + m.tail() + " t USING " + keys + " k WHERE " + strings.Join(match, " AND "),
+			"DELETE FROM " + m.kstage(),
+		}
+		for _, s := range stmts {
+			if _, err := w.conn.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
+			}
+		}
+		p.keys = p.keys[:0]
+	}
+	if len(p.rows) > 0 {
+		if err := w.appendRows(m, "stage_"+id, p.rows); err != nil {
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		var casts []string
+		for i, c := range m.Columns {
+			casts = append(casts, c.Type.CastFromText(colName("c", i)))
+		}
+		for _, s := range []string{
+			"INSERT INTO " + m.tail() + " SELECT " + strings.Join(casts, ", ") + " FROM " + m.stage(),
+			"DELETE FROM " + m.stage(),
+		} {
+			if _, err := w.conn.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("apply inserts to %s.%s: %w", m.Namespace, m.Name, err)
+			}
+		}
+		m.tailRows.Add(int64(len(p.rows)))
+		p.rows = p.rows[:0]
+	}
+	clear(p.inserted)
+	m.dirty.Store(true)
+	return nil
+}
+
+// Commit writes out what is pending and commits the DuckDB transaction; the
+// mirrors changed now hold the source transaction with commit LSN lsn.
+func (w *Writer) Commit(ctx context.Context, lsn uint64) error {
+	if !w.inTx {
+		return nil
+	}
+	for _, m := range w.touched {
+		if err := w.apply(ctx, m, w.pending[m]); err != nil {
+			w.Rollback()
+			return err
+		}
+	}
+	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		w.Rollback()
+		return err
+	}
+	for _, m := range w.touched {
+		m.appliedLSN.Store(lsn)
+	}
+	w.reset()
+	return nil
+}
+
+// Rollback abandons the current transaction's changes.
+func (w *Writer) Rollback() {
+	if w.inTx {
+		w.conn.ExecContext(context.Background(), "ROLLBACK")
+	}
+	w.reset()
+}
+
+func (w *Writer) reset() {
+	w.inTx = false
+	clear(w.pending)
+	w.touched = w.touched[:0]
+}
+
+// CurrentValues reads columns of the mirror's current row with the given key
+// (text values in key order), as text, seeing the current transaction's
+// changes. A column of a row that is not found reads as NULL.
+func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, cols []int) ([]*string, error) {
+	if p := w.pending[m]; p != nil {
+		if err := w.apply(ctx, m, p); err != nil {
+			return nil, err
+		}
+	}
+	var sel, where []string
+	for _, c := range cols {
+		sel = append(sel, "CAST("+QuoteIdent(m.Columns[c].Name)+" AS VARCHAR)")
+	}
+	for i, c := range m.Key {
+		if key[i] == nil {
+			where = append(where, QuoteIdent(m.Columns[c].Name)+" IS NULL")
+			continue
+		}
+		where = append(where, QuoteIdent(m.Columns[c].Name)+" = "+m.Columns[c].Type.CastFromText(QuoteLiteral(*key[i])))
+	}
+	out := make([]*string, len(cols))
+	dest := make([]any, len(cols))
+	vals := make([]gosql.NullString, len(cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	err := w.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+m.View()+" WHERE "+strings.Join(where, " AND ")+" LIMIT 1").Scan(dest...)
+	if err != nil && err != gosql.ErrNoRows {
+		return nil, err
+	}
+	for i, v := range vals {
+		if v.Valid {
+			s := v.String
+			out[i] = &s
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,494 @@
+package cdc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgmooncake/mooncake/catalog"
+)
+
+// Publication is the publication holding every mirrored source table of a
+// database.
+const Publication = "mooncake_pub"
+
+// SlotName is the replication slot of the database with the given OID.
+func SlotName(dbOID uint32) string { return fmt.Sprintf("mooncake_%d", dbOID) }
+
+// Stream applies a database's replication stream to its mirrors.
+type Stream struct {
+	Config        *pgx.ConnConfig // regular connection to the database
+	Slot          string          // replication slot name
+	Mirrors       *catalog.Set    // the database's mirrors
+	FlushInterval time.Duration   // how often unflushed changes are committed to Iceberg
+	FlushRows     int64           // flush early when a tail holds this many rows
+
+	receivedLSN  atomic.Uint64 // end of the last WAL data received
+	confirmedLSN atomic.Uint64 // the slot's confirmed flush position, as we sent it
+	lastCommit   atomic.Int64  // unix nanos of the commit time of the last applied transaction
+}
+
+// EnsureSlot creates the publication and the replication slot if they do
+// not exist yet.
+func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", Publication).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE PUBLICATION "+Publication); err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "42710" {
+				return fmt.Errorf("create publication: %w", err)
+			}
+		}
+	}
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer repl.Close(context.Background())
+	_, err = pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: "NOEXPORT_SNAPSHOT"})
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
+			return nil
+		}
+		return fmt.Errorf("create replication slot: %w", err)
+	}
+	return nil
+}
+
+// Publish adds a source table (quoted qualified name) to the publication.
+func Publish(ctx context.Context, cfg *pgx.ConnConfig, source string, sourceOID uint32) error {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var published bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+		WHERE p.pubname = $1 AND pr.prrelid = $2)`, Publication, sourceOID).Scan(&published); err != nil {
+		return err
+	}
+	if published {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" ADD TABLE ONLY "+source)
+	return err
+}
+
+// ReceivedLSN is the end of the WAL received so far.
+func (s *Stream) ReceivedLSN() uint64 { return s.receivedLSN.Load() }
+
+// ConfirmedLSN is the flush position last confirmed to the slot.
+func (s *Stream) ConfirmedLSN() uint64 { return s.confirmedLSN.Load() }
+
+// LastCommitTime is the commit time of the last transaction applied.
+func (s *Stream) LastCommitTime() time.Time {
+	n := s.lastCommit.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Run applies the stream until ctx ends, reconnecting after errors.
+func (s *Stream) Run(ctx context.Context) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := s.runOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", err, "after", backoff)
+		if time.Since(start) > time.Minute {
+			backoff = 200 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// session is the state of one replication connection.
+type session struct {
+	s        *Stream
+	conn     *pgconn.PgConn
+	w        *catalog.Writer
+	rels     map[uint32]*pglogrepl.RelationMessageV2
+	inTx     bool
+	txLSN    uint64 // commit LSN of the transaction being received
+	doneLSN  uint64 // end LSN of the last transaction applied
+	idleLSN  uint64 // WAL end reported by the last keepalive
+	lastSend time.Time
+}
+
+func (s *Stream) runOnce(ctx context.Context) error {
+	conn, err := pgconn.ConnectConfig(ctx, ReplicationConfig(s.Config))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+
+	duckConn, err := s.Mirrors.Duck.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	ss := &session{s: s, conn: conn, w: catalog.NewWriter(duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{}}
+	defer ss.w.Close()
+
+	// The slot's confirmed position is where the server resumes; everything
+	// before it is in Iceberg already.
+	confirmed, err := slotConfirmedLSN(ctx, s.Config, s.Slot)
+	if err != nil {
+		return err
+	}
+	s.confirmedLSN.Store(confirmed)
+	ss.doneLSN = confirmed
+
+	err = pglogrepl.StartReplication(ctx, conn, s.Slot, 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '2'", "publication_names '" + Publication + "'", "messages 'false'"},
+	})
+	if err != nil {
+		return fmt.Errorf("start replication: %w", err)
+	}
+	slog.Info("replication started", "database", s.Config.Database, "slot", s.Slot, "from", pglogrepl.LSN(confirmed))
+
+	lastFlush := time.Now()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !ss.inTx {
+			if due := time.Since(lastFlush) >= s.FlushInterval || s.tailFull(); due {
+				if err := ss.flush(ctx); err != nil {
+					return err
+				}
+				lastFlush = time.Now()
+			}
+		}
+		if time.Since(ss.lastSend) >= 5*time.Second {
+			if err := ss.sendStatus(ctx); err != nil {
+				return err
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		msg, err := conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if pgconn.Timeout(err) && ctx.Err() == nil {
+				continue
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CopyData:
+			if err := ss.handleCopyData(ctx, msg.Data); err != nil {
+				return err
+			}
+		case *pgproto3.ErrorResponse:
+			return pgconn.ErrorResponseToPgError(msg)
+		default:
+			return fmt.Errorf("unexpected replication message %T", msg)
+		}
+	}
+}
+
+func (s *Stream) tailFull() bool {
+	for _, m := range s.Mirrors.All() {
+		if m.TailRows() >= s.FlushRows {
+			return true
+		}
+	}
+	return false
+}
+
+func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (uint64, error) {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var lsn string
+	if err := conn.QueryRow(ctx, "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&lsn); err != nil {
+		return 0, fmt.Errorf("read slot %s: %w", slot, err)
+	}
+	l, err := pglogrepl.ParseLSN(lsn)
+	return uint64(l), err
+}
+
+// flush commits every dirty mirror to Iceberg, then confirms the stream up
+// to the last applied transaction.
+func (ss *session) flush(ctx context.Context) error {
+	for _, m := range ss.s.Mirrors.All() {
+		if !m.Dirty() {
+			continue
+		}
+		if err := m.Flush(ctx, ss.w.Conn()); err != nil {
+			if errors.Is(err, catalog.ErrInconsistent) {
+				return err
+			}
+			slog.Error("flush failed; will retry", "mirror", m.Namespace+"."+m.Name, "err", err)
+			return nil
+		}
+	}
+	confirm := ss.doneLSN
+	if ss.idleLSN > confirm {
+		confirm = ss.idleLSN
+	}
+	if confirm > ss.s.confirmedLSN.Load() {
+		ss.s.confirmedLSN.Store(confirm)
+		return ss.sendStatus(ctx)
+	}
+	return nil
+}
+
+func (ss *session) sendStatus(ctx context.Context) error {
+	c := pglogrepl.LSN(ss.s.confirmedLSN.Load())
+	w := pglogrepl.LSN(ss.s.receivedLSN.Load())
+	if w < c {
+		w = c
+	}
+	ss.lastSend = time.Now()
+	return pglogrepl.SendStandbyStatusUpdate(ctx, ss.conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: w, WALFlushPosition: c, WALApplyPosition: c,
+	})
+}
+
+func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(data[1:])
+		if err != nil {
+			return err
+		}
+		if !ss.inTx && !ss.anyDirty() {
+			// Nothing received is unapplied or unflushed: the server may
+			// forget everything up to its WAL end.
+			ss.idleLSN = uint64(ka.ServerWALEnd)
+		}
+		if uint64(ka.ServerWALEnd) > ss.s.receivedLSN.Load() {
+			ss.s.receivedLSN.Store(uint64(ka.ServerWALEnd))
+		}
+		if ka.ReplyRequested {
+			return ss.sendStatus(ctx)
+		}
+	case pglogrepl.XLogDataByteID:
+		xld, err := pglogrepl.ParseXLogData(data[1:])
+		if err != nil {
+			return err
+		}
+		end := uint64(xld.WALStart) + uint64(len(xld.WALData))
+		if end > ss.s.receivedLSN.Load() {
+			ss.s.receivedLSN.Store(end)
+		}
+		msg, err := pglogrepl.ParseV2(xld.WALData, false)
+		if err != nil {
+			return fmt.Errorf("parse pgoutput message: %w", err)
+		}
+		return ss.handle(ctx, msg)
+	}
+	return nil
+}
+
+func (ss *session) anyDirty() bool {
+	for _, m := range ss.s.Mirrors.All() {
+		if m.Dirty() {
+			return true
+		}
+	}
+	return false
+}
+
+// mirrorsFor returns the mirrors of a relation that must apply the current
+// transaction, waiting for mirrors still taking their initial copy.
+func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mirror, error) {
+	var out []*catalog.Mirror
+	for _, m := range ss.s.Mirrors.BySource(relID) {
+	wait:
+		for {
+			select {
+			case <-m.Ready():
+				break wait
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(5 * time.Second):
+				if err := ss.sendStatus(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if m.Err() != nil {
+			continue
+		}
+		if ss.txLSN > m.AppliedLSN() {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
+	switch msg := msg.(type) {
+	case *pglogrepl.RelationMessageV2:
+		ss.rels[msg.RelationID] = msg
+	case *pglogrepl.BeginMessage:
+		ss.inTx, ss.txLSN = true, uint64(msg.FinalLSN)
+	case *pglogrepl.CommitMessage:
+		if err := ss.w.Commit(ctx, uint64(msg.CommitLSN)); err != nil {
+			return fmt.Errorf("apply transaction %s: %w", msg.CommitLSN, err)
+		}
+		ss.inTx = false
+		ss.doneLSN = uint64(msg.TransactionEndLSN)
+		ss.s.lastCommit.Store(msg.CommitTime.UnixNano())
+	case *pglogrepl.InsertMessageV2:
+		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
+			row, err := ss.row(ctx, m, rel, msg.Tuple, nil)
+			if err != nil {
+				return err
+			}
+			return ss.w.Insert(ctx, m, row)
+		})
+	case *pglogrepl.UpdateMessageV2:
+		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
+			var key []*string
+			if msg.OldTuple != nil {
+				old, err := ss.row(ctx, m, rel, msg.OldTuple, nil)
+				if err != nil {
+					return err
+				}
+				key = m.KeyOf(old)
+			} else {
+				newRow, err := ss.row(ctx, m, rel, msg.NewTuple, nil)
+				if err != nil {
+					return err
+				}
+				key = m.KeyOf(newRow)
+			}
+			row, err := ss.row(ctx, m, rel, msg.NewTuple, key)
+			if err != nil {
+				return err
+			}
+			if err := ss.w.Delete(ctx, m, key); err != nil {
+				return err
+			}
+			return ss.w.Insert(ctx, m, row)
+		})
+	case *pglogrepl.DeleteMessageV2:
+		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
+			old, err := ss.row(ctx, m, rel, msg.OldTuple, nil)
+			if err != nil {
+				return err
+			}
+			return ss.w.Delete(ctx, m, m.KeyOf(old))
+		})
+	case *pglogrepl.TruncateMessageV2:
+		for _, id := range msg.RelationIDs {
+			ms, err := ss.mirrorsFor(ctx, id)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				slog.Error("TRUNCATE of a mirrored table is not applied yet: the mirror keeps its rows",
+					"mirror", m.Namespace+"."+m.Name, "source", m.Source)
+			}
+		}
+	}
+	return nil
+}
+
+func (ss *session) forEach(ctx context.Context, relID uint32, fn func(*catalog.Mirror, *pglogrepl.RelationMessageV2) error) error {
+	rel := ss.rels[relID]
+	if rel == nil {
+		return fmt.Errorf("change for relation %d before its relation message", relID)
+	}
+	ms, err := ss.mirrorsFor(ctx, relID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if err := fn(m, rel); err != nil {
+			return fmt.Errorf("mirror %s.%s: %w", m.Namespace, m.Name, err)
+		}
+	}
+	return nil
+}
+
+// row decodes a tuple into the mirror's column order. Unchanged TOASTed
+// values (sent as 'u') are read back from the mirror's current row with the
+// given key.
+func (ss *session) row(ctx context.Context, m *catalog.Mirror, rel *pglogrepl.RelationMessageV2, tuple *pglogrepl.TupleData, key []*string) ([]*string, error) {
+	if tuple == nil {
+		return nil, errors.New("missing tuple data")
+	}
+	out := make([]*string, len(m.Columns))
+	var unchanged []int
+	for i, col := range tuple.Columns {
+		if i >= len(rel.Columns) {
+			break
+		}
+		idx := m.ColumnIndex(rel.Columns[i].Name)
+		if idx < 0 {
+			continue
+		}
+		switch col.DataType {
+		case pglogrepl.TupleDataTypeText:
+			v := string(col.Data)
+			out[idx] = &v
+		case pglogrepl.TupleDataTypeToast:
+			unchanged = append(unchanged, idx)
+		case pglogrepl.TupleDataTypeBinary:
+			return nil, fmt.Errorf("column %q arrived in binary format", rel.Columns[i].Name)
+		}
+	}
+	if len(unchanged) > 0 {
+		if key == nil {
+			return nil, errors.New("unchanged TOAST value without a key to read it from")
+		}
+		vals, err := ss.w.CurrentValues(ctx, m, key, unchanged)
+		if err != nil {
+			return nil, fmt.Errorf("read unchanged TOAST values: %w", err)
+		}
+		for i, idx := range unchanged {
+			out[idx] = vals[i]
+		}
+	}
+	return out, nil
+}
+
+func randomSuffix() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+

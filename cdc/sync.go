@@ -1,0 +1,105 @@
+package cdc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// SessionParams are the settings every sidecar session uses, so that values
+// travel as text in one exact, parseable form.
+var SessionParams = map[string]string{
+	"DateStyle":          "ISO, YMD",
+	"IntervalStyle":      "iso_8601",
+	"TimeZone":           "UTC",
+	"extra_float_digits": "3",
+	"client_encoding":    "UTF8",
+	"bytea_output":       "hex",
+}
+
+// ReplicationConfig turns a connection config into one for a logical
+// replication connection.
+func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
+	rc := cfg.Config.Copy()
+	rc.RuntimeParams = map[string]string{"replication": "database", "application_name": "mooncake"}
+	for k, v := range SessionParams {
+		rc.RuntimeParams[k] = v
+	}
+	return rc
+}
+
+// Snapshot is a consistent copy of a table taken with an exported
+// replication snapshot.
+type Snapshot struct {
+	CSVPath string // the rows, in PostgreSQL's CSV format
+	LSN     uint64 // commits at or before LSN are in the copy; later ones are not
+}
+
+// CopyTable copies the rows of the source table (a quoted qualified name)
+// as of a new temporary replication slot's snapshot into a CSV file in dir.
+// Changes committed after the returned LSN reach the main slot's stream.
+func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns []string, dir string) (*Snapshot, error) {
+	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("open replication connection: %w", err)
+	}
+	defer repl.Close(context.Background())
+	slot := "mooncake_sync_" + fmt.Sprint(os.Getpid()) + "_" + randomSuffix()
+	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot slot: %w", err)
+	}
+	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return nil, err
+	}
+
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
+		return nil, fmt.Errorf("use exported snapshot: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "copy-*.csv")
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	_, err = conn.PgConn().CopyTo(ctx, f, "COPY (SELECT "+strings.Join(cols, ", ")+" FROM ONLY "+source+") TO STDOUT WITH (FORMAT csv)")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("copy %s: %w", source, err)
+	}
+	conn.Exec(ctx, "COMMIT")
+	return &Snapshot{CSVPath: f.Name(), LSN: uint64(cp) - 1}, nil
+}
+
+func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {
+	c := cfg.Copy()
+	if c.RuntimeParams == nil {
+		c.RuntimeParams = map[string]string{}
+	}
+	for k, v := range SessionParams {
+		c.RuntimeParams[k] = v
+	}
+	return c
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

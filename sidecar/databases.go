@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/cdc"
+	"github.com/pgmooncake/mooncake/sql"
+)
+
+// database is the sidecar's state for one PostgreSQL database that uses
+// mirrors.
+type database struct {
+	name    string
+	oid     uint32
+	cfg     *pgx.ConnConfig
+	mirrors *catalog.Set
+
+	mu     sync.Mutex  // guards stream, and serializes create_table
+	stream *cdc.Stream // nil until the first mirror exists (or without CDC)
+}
+
+// databases is the registry of opened databases.
+type databases struct {
+	base      *pgx.ConnConfig // connection to the cluster, database left empty
+	engine    *sql.Engine
+	warehouse string
+	cdc       bool
+	flush     time.Duration
+	ctx       context.Context // lives as long as the sidecar
+
+	mu     sync.Mutex
+	byName map[string]*database
+}
+
+func (r *databases) config(name string) *pgx.ConnConfig {
+	c := r.base.Copy()
+	c.Database = name
+	return c
+}
+
+// get returns the state of database name, opening it on first use.
+func (r *databases) get(ctx context.Context, name string) (*database, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.byName[name]; ok {
+		return d, nil
+	}
+	cfg := r.config(name)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database %q: %w", name, err)
+	}
+	var oid uint32
+	var installed bool
+	err = conn.QueryRow(ctx, `SELECT d.oid, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake')
+		FROM pg_database d WHERE d.datname = current_database()`).Scan(&oid, &installed)
+	conn.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !installed {
+		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("extension pg_mooncake is not installed in database %q", name)}
+	}
+	cat, err := catalog.Open(ctx, cfg, r.warehouse)
+	if err != nil {
+		return nil, err
+	}
+	set, err := catalog.OpenSet(ctx, cat, r.engine.DB)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	d := &database{name: name, oid: oid, cfg: cfg, mirrors: set}
+	r.byName[name] = d
+	if len(set.All()) > 0 {
+		if err := r.startStream(ctx, d); err != nil {
+			slog.Error("cannot start replication", "database", name, "err", err)
+		}
+	}
+	slog.Info("database opened", "database", name, "mirrors", len(set.All()))
+	return d, nil
+}
+
+// startStream starts applying the database's replication stream, once.
+func (r *databases) startStream(ctx context.Context, d *database) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stream != nil || !r.cdc {
+		return nil
+	}
+	slot := cdc.SlotName(d.oid)
+	if err := cdc.EnsureSlot(ctx, d.cfg, slot); err != nil {
+		return err
+	}
+	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20}
+	go d.stream.Run(r.ctx)
+	return nil
+}
+
+// discover opens every database that has mirrors, so that their replication
+// resumes without waiting for a query. It retries until the server accepts
+// connections.
+func (r *databases) discover(ctx context.Context) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		names, err := r.candidates(ctx)
+		if err == nil {
+			for _, n := range names {
+				if _, err := r.get(ctx, n); err != nil {
+					slog.Error("cannot open database", "database", n, "err", err)
+				}
+			}
+			return
+		}
+		if attempt%20 == 0 {
+			slog.Warn("waiting for PostgreSQL", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// candidates lists databases whose mooncake catalog holds tables.
+func (r *databases) candidates(ctx context.Context) ([]string, error) {
+	conn, err := pgx.ConnectConfig(ctx, r.config("template1"))
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname")
+	if err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	all, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	conn.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, name := range all {
+		c, err := pgx.ConnectConfig(ctx, r.config(name))
+		if err != nil {
+			continue
+		}
+		var has bool
+		err = c.QueryRow(ctx, `SELECT to_regclass('mooncake.iceberg_tables') IS NOT NULL
+			AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake')`).Scan(&has)
+		c.Close(ctx)
+		if err == nil && has {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+

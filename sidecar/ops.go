@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/cdc"
+	"github.com/pgmooncake/mooncake/sql"
+)
+
+// request is a decoded Q frame; fields are used by the ops that need them.
+type request struct {
+	Op           string       `json:"op"`
+	Database     string       `json:"database"`
+	Namespace    string       `json:"namespace"`
+	Table        string       `json:"table"`
+	Columns      []sql.Column `json:"columns"`
+	MirrorSchema string       `json:"mirror_schema"`
+	MirrorName   string       `json:"mirror_name"`
+	SourceSchema string       `json:"source_schema"`
+	SourceName   string       `json:"source_name"`
+}
+
+func userError(code, format string, args ...any) *pgconn.PgError {
+	return &pgconn.PgError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (s *server) status() (any, error) {
+	return map[string]any{"pid": os.Getpid(), "version": version, "cdc": s.dbs.cdc}, nil
+}
+
+// mirror finds the mirror a scan-like request names.
+func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, error) {
+	if req.Database == "" || req.Namespace == "" || req.Table == "" {
+		return nil, userError("08P01", "request %q needs database, namespace and table", req.Op)
+	}
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	m := d.mirrors.Get(req.Namespace, req.Table)
+	if m == nil {
+		e := userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
+		e.Hint = "Create mirrors with CALL mooncake.create_table(name, source)."
+		return nil, e
+	}
+	select {
+	case <-m.Ready():
+		if err := m.Err(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, userError("55000", "mirror %s.%s is still taking its initial copy", req.Namespace, req.Table)
+	}
+	return m, nil
+}
+
+func (s *server) estimate(ctx context.Context, req *request) (any, error) {
+	m, err := s.mirror(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"rows": m.EstimatedRows()}, nil
+}
+
+func (s *server) explain(ctx context.Context, req *request) (any, error) {
+	m, err := s.mirror(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	scan, err := sql.PlanScan(m, req.Columns)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"sql": scan.SQL}, nil
+}
+
+// scan streams the requested columns of a mirror as T, D..., C frames.
+func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
+	m, err := s.mirror(ctx, req)
+	if err != nil {
+		return err
+	}
+	scan, err := sql.PlanScan(m, req.Columns)
+	if err != nil {
+		return err
+	}
+	rdr, release, err := s.dbs.engine.Query(ctx, scan.SQL)
+	if err != nil {
+		return err
+	}
+	defer release()
+	enc := &rowEncoder{scan: scan}
+	if err := writeFrame(w, frameRowDesc, enc.rowDescription()); err != nil {
+		return err
+	}
+	for rdr.Next() {
+		if err := enc.encode(w, rdr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return err
+	}
+	if err := enc.flush(w); err != nil {
+		return err
+	}
+	done, _ := json.Marshal(map[string]int64{"rows": enc.rows})
+	return writeFrame(w, frameComplete, done)
+}
+
+// sourceInfo is what create_table learns about the source table.
+type sourceInfo struct {
+	oid       uint32
+	qualified string // quoted schema.name
+	columns   []catalog.Column
+	key       []string
+}
+
+func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema, name string) (*sourceInfo, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	src := &sourceInfo{qualified: pgx.Identifier{schema, name}.Sanitize()}
+	var relkind, replident string
+	err = conn.QueryRow(ctx, `SELECT c.oid, c.relkind::text, c.relreplident::text FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schema, name).
+		Scan(&src.oid, &relkind, &replident)
+	if err == pgx.ErrNoRows {
+		return nil, userError("42P01", "source table %s does not exist", src.qualified)
+	} else if err != nil {
+		return nil, err
+	}
+	switch relkind {
+	case "r":
+	case "p":
+		return nil, userError("0A000", "partitioned table %s cannot be mirrored yet", src.qualified)
+	default:
+		return nil, userError("42809", "%s is not a table", src.qualified)
+	}
+
+	rows, err := conn.Query(ctx, `SELECT attname, atttypid, atttypmod, format_type(atttypid, atttypmod), attnotnull
+		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, src.oid)
+	if err != nil {
+		return nil, err
+	}
+	lower := map[string]string{}
+	for rows.Next() {
+		var col catalog.Column
+		var oid uint32
+		var typmod int32
+		var typeName string
+		if err := rows.Scan(&col.Name, &oid, &typmod, &typeName, &col.NotNull); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		t, err := catalog.ResolveType(oid, typmod, typeName)
+		if err != nil {
+			rows.Close()
+			e := err.(*pgconn.PgError)
+			return nil, &pgconn.PgError{Code: e.Code, Message: fmt.Sprintf("column %q of %s has type %s, which mooncake mirrors do not support yet",
+				col.Name, src.qualified, typeName), Detail: e.Detail}
+		}
+		col.Type = t
+		if other, dup := lower[strings.ToLower(col.Name)]; dup {
+			rows.Close()
+			return nil, userError("42701", "columns %q and %q of %s differ only in case, which the columnstore cannot tell apart", other, col.Name, src.qualified)
+		}
+		lower[strings.ToLower(col.Name)] = col.Name
+		src.columns = append(src.columns, col)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(src.columns) == 0 {
+		return nil, userError("0A000", "table %s has no columns to mirror", src.qualified)
+	}
+
+	var keyQuery string
+	switch replident {
+	case "d":
+		keyQuery = "indisprimary"
+	case "i":
+		keyQuery = "indisreplident"
+	case "f":
+		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY FULL, which mirrors do not support yet", src.qualified),
+			Hint: "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+	default:
+		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be mirrored", src.qualified),
+			Hint: "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+	}
+	rows, err = conn.Query(ctx, `SELECT a.attname FROM pg_index i
+		CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		WHERE i.indrelid = $1 AND i.`+keyQuery+` ORDER BY k.ord`, src.oid)
+	if err != nil {
+		return nil, err
+	}
+	src.key, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	if len(src.key) == 0 {
+		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has no primary key", src.qualified),
+			Detail: "A mirror locates updated and deleted rows by the source's primary key or replica identity index.",
+			Hint:   "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+	}
+	return src, nil
+}
+
+// createTable creates a mirror: validates the source, creates the Iceberg
+// table, publishes the source, copies its rows consistently with the
+// replication stream and starts applying the stream to it.
+func (s *server) createTable(ctx context.Context, req *request) (any, error) {
+	if req.Database == "" || req.MirrorSchema == "" || req.MirrorName == "" || req.SourceSchema == "" || req.SourceName == "" {
+		return nil, userError("08P01", "create_table needs database, mirror_schema, mirror_name, source_schema and source_name")
+	}
+	if !s.dbs.cdc {
+		e := userError("55000", "mirrors need change data capture, which is off")
+		e.Hint = "Set pg_mooncake.enable_bgworker = on and wal_level = logical, then restart the server."
+		return nil, e
+	}
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	var walLevel string
+	conn, err := pgx.ConnectConfig(ctx, d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	err = conn.QueryRow(ctx, "SHOW wal_level").Scan(&walLevel)
+	conn.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if walLevel != "logical" {
+		e := userError("55000", "wal_level is %s; mirrors need wal_level = logical", walLevel)
+		e.Hint = "Set wal_level = logical in postgresql.conf and restart the server."
+		return nil, e
+	}
+	src, err := s.inspectSource(ctx, d.cfg, req.SourceSchema, req.SourceName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.dbs.startStream(ctx, d); err != nil {
+		return nil, fmt.Errorf("start replication: %w", err)
+	}
+	if err := cdc.Publish(ctx, d.cfg, src.qualified, src.oid); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", src.qualified, err)
+	}
+	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.columns, src.key, src.qualified, src.oid)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(src.columns))
+	for i, c := range src.columns {
+		names[i] = c.Name
+	}
+	snap, err := cdc.CopyTable(ctx, d.cfg, src.qualified, names, s.tmpDir)
+	if err == nil {
+		var rows int64
+		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.LSN)
+		os.Remove(snap.CSVPath)
+		if err == nil {
+			return map[string]any{
+				"namespace": m.Namespace, "table": m.Name, "rows": rows,
+				"metadata_location": m.MetadataLocation(),
+			}, nil
+		}
+	}
+	d.mirrors.Drop(context.Background(), m)
+	return nil, err
+}
+
+func tmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// server answers the FDW's requests on a socket.
+type server struct {
+	dbs    *databases
+	tmpDir string
+}
+
+func (s *server) serve(ctx context.Context, ln net.Listener) {
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			slog.Error("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		go s.handle(ctx, c)
+	}
+}
+
+// handle serves one connection: one request, one response. When the client
+// goes away the request's context is cancelled, which stops its query.
+func (s *server) handle(parent context.Context, c net.Conn) {
+	defer c.Close()
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	r := bufio.NewReader(c)
+	typ, payload, err := readFrame(r)
+	if err != nil {
+		return
+	}
+	go func() {
+		// The client sends nothing more; a read returning means it closed.
+		var b [1]byte
+		c.Read(b[:])
+		cancel()
+	}()
+	w := bufio.NewWriterSize(c, 64<<10)
+	defer w.Flush()
+	if typ != frameQuery {
+		writeFrame(w, frameError, errorPayload(userError("08P01", "expected a request frame, got %q", typ)))
+		return
+	}
+	var req request
+	if err := json.Unmarshal(payload, &req); err != nil {
+		writeFrame(w, frameError, errorPayload(userError("08P01", "malformed request: %v", err)))
+		return
+	}
+	if err := s.dispatch(ctx, &req, w); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return
+		}
+		if !errors.Is(err, io.ErrClosedPipe) {
+			slog.Debug("request failed", "op", req.Op, "err", err)
+		}
+		writeFrame(w, frameError, errorPayload(err))
+	}
+}
+
+func (s *server) dispatch(ctx context.Context, req *request, w io.Writer) error {
+	var result any
+	var err error
+	switch req.Op {
+	case "status":
+		result, err = s.status()
+	case "scan":
+		return s.scan(ctx, req, w)
+	case "explain":
+		result, err = s.explain(ctx, req)
+	case "estimate":
+		result, err = s.estimate(ctx, req)
+	case "create_table":
+		result, err = s.createTable(ctx, req)
+	default:
+		return userError("08P01", "unknown request %q", req.Op)
+	}
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(result)
+	if err != nil {
+		return err
+	}
+	return writeFrame(w, frameJSON, b)
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/sql"
+)
+
+// Frame types of the FDW protocol (see PROTOCOL.md).
+const (
+	frameQuery       = 'Q'
+	frameJSON        = 'J'
+	frameRowDesc     = 'T'
+	frameData        = 'D'
+	frameComplete    = 'C'
+	frameError       = 'E'
+	maxRequestLength = 16 << 20
+	dataFrameTarget  = 256 << 10
+)
+
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > maxRequestLength {
+		return 0, nil, fmt.Errorf("frame of %d bytes is too large", n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return 0, nil, err
+	}
+	return hdr[0], payload, nil
+}
+
+func writeFrame(w io.Writer, typ byte, payload []byte) error {
+	var hdr [5]byte
+	hdr[0] = typ
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+// errorPayload encodes err as an E frame payload. Errors that carry a
+// SQLSTATE keep it; anything else is an internal error.
+func errorPayload(err error) []byte {
+	pgErr := &pgconn.PgError{Code: "XX000", Message: err.Error()}
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		pgErr = e
+	}
+	var b []byte
+	add := func(code byte, s string) {
+		if s == "" {
+			return
+		}
+		b = append(b, code)
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	add('C', pgErr.Code)
+	add('M', pgErr.Message)
+	add('D', pgErr.Detail)
+	add('H', pgErr.Hint)
+	return append(b, 0)
+}
+
+// PostgreSQL's epoch (2000-01-01) relative to Unix's.
+const (
+	pgEpochDays   = 10957
+	pgEpochMicros = pgEpochDays * 86400 * 1000000
+)
+
+// rowEncoder writes Arrow record batches as D frames in PostgreSQL's binary
+// COPY tuple layout.
+type rowEncoder struct {
+	scan *sql.Scan
+	buf  []byte
+	rows int64
+}
+
+func (e *rowEncoder) rowDescription() []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(len(e.scan.Formats)))
+	for _, f := range e.scan.Formats {
+		b = append(b, byte(f))
+	}
+	return b
+}
+
+// encode appends the rows of rec and writes full frames to w.
+func (e *rowEncoder) encode(w io.Writer, rec arrow.RecordBatch) error {
+	ncols := len(e.scan.Formats)
+	cols := rec.Columns()
+	for r := 0; r < int(rec.NumRows()); r++ {
+		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(ncols))
+		for c := 0; c < ncols; c++ {
+			var err error
+			e.buf, err = appendValue(e.buf, cols[c], r, e.scan.TypeOID[c])
+			if err != nil {
+				return err
+			}
+		}
+		e.rows++
+		if len(e.buf) >= dataFrameTarget {
+			if err := e.flush(w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *rowEncoder) flush(w io.Writer) error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	err := writeFrame(w, frameData, e.buf)
+	e.buf = e.buf[:0]
+	return err
+}
+
+func appendLen(b []byte, n int) []byte { return binary.BigEndian.AppendUint32(b, uint32(int32(n))) }
+
+// appendValue appends one field: its length and its bytes in the binary
+// form of PostgreSQL type oid (or text, for columns sent as text).
+func appendValue(b []byte, col arrow.Array, i int, oid uint32) ([]byte, error) {
+	if col.IsNull(i) {
+		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
+	}
+	switch a := col.(type) {
+	case *array.Boolean:
+		b = appendLen(b, 1)
+		if a.Value(i) {
+			return append(b, 1), nil
+		}
+		return append(b, 0), nil
+	case *array.Int16:
+		b = appendLen(b, 2)
+		return binary.BigEndian.AppendUint16(b, uint16(a.Value(i))), nil
+	case *array.Int32:
+		b = appendLen(b, 4)
+		return binary.BigEndian.AppendUint32(b, uint32(a.Value(i))), nil
+	case *array.Int64:
+		b = appendLen(b, 8)
+		return binary.BigEndian.AppendUint64(b, uint64(a.Value(i))), nil
+	case *array.Float32:
+		b = appendLen(b, 4)
+		return binary.BigEndian.AppendUint32(b, math.Float32bits(a.Value(i))), nil
+	case *array.Float64:
+		b = appendLen(b, 8)
+		return binary.BigEndian.AppendUint64(b, math.Float64bits(a.Value(i))), nil
+	case *array.String:
+		v := a.Value(i)
+		b = appendLen(b, len(v))
+		return append(b, v...), nil
+	case *array.LargeString:
+		v := a.Value(i)
+		b = appendLen(b, len(v))
+		return append(b, v...), nil
+	case *array.StringView:
+		v := a.Value(i)
+		b = appendLen(b, len(v))
+		return append(b, v...), nil
+	case *array.Date32:
+		d := int32(a.Value(i))
+		switch {
+		case d == math.MaxInt32: // infinity
+		case d == -math.MaxInt32 || d == math.MinInt32: // -infinity
+			d = math.MinInt32
+		default:
+			d -= pgEpochDays
+		}
+		b = appendLen(b, 4)
+		return binary.BigEndian.AppendUint32(b, uint32(d)), nil
+	case *array.Timestamp:
+		us, err := timestampMicros(a, i)
+		if err != nil {
+			return nil, err
+		}
+		b = appendLen(b, 8)
+		return binary.BigEndian.AppendUint64(b, uint64(us)), nil
+	default:
+		return nil, fmt.Errorf("cannot send arrow type %s as PostgreSQL type %d", col.DataType(), oid)
+	}
+}
+
+func timestampMicros(a *array.Timestamp, i int) (int64, error) {
+	v := int64(a.Value(i))
+	switch v {
+	case math.MaxInt64: // infinity
+		return v, nil
+	case -math.MaxInt64, math.MinInt64: // -infinity
+		return math.MinInt64, nil
+	}
+	switch a.DataType().(*arrow.TimestampType).Unit {
+	case arrow.Second:
+		v *= 1000000
+	case arrow.Millisecond:
+		v *= 1000
+	case arrow.Microsecond:
+	case arrow.Nanosecond:
+		v /= 1000
+	}
+	return v - pgEpochMicros, nil
+}
+
