@@ -1,0 +1,155 @@
+/* pg_mooncake--0.1.0.sql: the SQL surface of pg_mooncake */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_mooncake" to load this file. \quit
+
+CREATE SCHEMA mooncake;
+COMMENT ON SCHEMA mooncake IS 'pg_mooncake: columnstore tables and their tools';
+
+-- The foreign data wrapper and its one server
+
+CREATE FUNCTION mooncake.fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME', 'mooncake_fdw_handler'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION mooncake.fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mooncake_fdw_validator'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER mooncake_fdw
+  HANDLER mooncake.fdw_handler
+  VALIDATOR mooncake.fdw_validator;
+COMMENT ON FOREIGN DATA WRAPPER mooncake_fdw IS
+  'columnstore tables: Iceberg tables read through the mooncake sidecar';
+
+CREATE SERVER mooncake FOREIGN DATA WRAPPER mooncake_fdw;
+COMMENT ON SERVER mooncake IS
+  'the mooncake sidecar: the local one, or the one at the options host and port';
+
+-- Talking to the sidecar
+
+CREATE FUNCTION mooncake.bgworker_status()
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_bgworker_status'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mooncake.bgworker_status() IS
+  'is the mooncake sidecar running and answering on its socket?';
+
+CREATE FUNCTION mooncake.sidecar_request(request json)
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_sidecar_request'
+LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION mooncake.sidecar_request(json) FROM PUBLIC;
+COMMENT ON FUNCTION mooncake.sidecar_request(json) IS
+  'send one request to the mooncake sidecar and return its JSON answer';
+
+-- Creating a columnstore table
+
+CREATE PROCEDURE mooncake.create_table(table_name text, source text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  src regclass;
+  src_kind "char";
+  src_schema name;
+  src_name name;
+  parts text[];
+  target_schema text;
+  target_name text;
+  columns text;
+BEGIN
+  src := pg_catalog.to_regclass(source);
+  IF src IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P01',
+      MESSAGE = pg_catalog.format('source table %s does not exist', source);
+  END IF;
+
+  SELECT c.relkind, n.nspname, c.relname
+    INTO src_kind, src_schema, src_name
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = src;
+  IF src_kind NOT IN ('r', 'p') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42809',
+      MESSAGE = pg_catalog.format('%s is not a table', src);
+  END IF;
+
+  parts := pg_catalog.parse_ident(table_name);
+  IF pg_catalog.array_length(parts, 1) = 1 THEN
+    target_schema := pg_catalog.current_schema();
+    target_name := parts[1];
+    IF target_schema IS NULL THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '3F000',
+        MESSAGE = 'no schema has been selected to create in';
+    END IF;
+  ELSIF pg_catalog.array_length(parts, 1) = 2 THEN
+    target_schema := parts[1];
+    target_name := parts[2];
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace
+                    WHERE nspname = target_schema) THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '3F000',
+        MESSAGE = pg_catalog.format('schema "%s" does not exist', target_schema);
+    END IF;
+  ELSE
+    RAISE EXCEPTION USING
+      ERRCODE = '42602',
+      MESSAGE = pg_catalog.format('improper table name: %s', table_name),
+      HINT = 'Give a table name, optionally qualified with a schema name.';
+  END IF;
+
+  IF pg_catalog.octet_length(target_name) >= 64 THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42622',
+      MESSAGE = pg_catalog.format('table name "%s" is too long', target_name);
+  END IF;
+
+  IF EXISTS (SELECT FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = target_schema AND c.relname = target_name) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P07',
+      MESSAGE = pg_catalog.format('relation "%s.%s" already exists',
+                                  target_schema, target_name),
+      HINT = 'Choose another name for the columnstore table, or drop the existing relation first.';
+  END IF;
+
+  -- The sidecar checks the source (key, column types), creates the Iceberg
+  -- table, copies the rows and starts following the source's changes.
+  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+    'op', 'create_table',
+    'database', pg_catalog.current_database(),
+    'mirror_schema', target_schema,
+    'mirror_name', target_name,
+    'source_schema', src_schema,
+    'source_name', src_name));
+
+  SELECT pg_catalog.string_agg(
+           pg_catalog.format('%I %s%s%s',
+             a.attname,
+             pg_catalog.format_type(a.atttypid, a.atttypmod),
+             CASE WHEN a.attcollation <> t.typcollation
+                  THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
+                  ELSE '' END,
+             CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END),
+           ', ' ORDER BY a.attnum)
+    INTO columns
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+    LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+   WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped;
+
+  EXECUTE pg_catalog.format(
+    'CREATE FOREIGN TABLE %I.%I (%s) SERVER mooncake OPTIONS (namespace %L, "table" %L)',
+    target_schema, target_name, COALESCE(columns, ''),
+    target_schema, target_name);
+END;
+$$;
+COMMENT ON PROCEDURE mooncake.create_table(text, text) IS
+  'create the columnstore table table_name, a mirror of the table source';

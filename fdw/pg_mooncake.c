@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_mooncake.c
+ *		  Module initialization: configuration parameters and the registration
+ *		  of the sidecar supervisor.
+ *
+ * The library is loaded in two ways: through shared_preload_libraries at
+ * postmaster start, where it also registers the background worker that runs
+ * the sidecar, and on demand by a backend that calls one of its functions
+ * (CREATE EXTENSION, a query on a foreign table). The parameters are all
+ * PGC_POSTMASTER: they only describe how the sidecar is started, which
+ * happens once per postmaster.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "pg_mooncake.h"
+
+PG_MODULE_MAGIC;
+
+/* GUC variables */
+bool		mooncake_enable_bgworker = true;	/* run the sidecar with CDC? */
+char	   *mooncake_sidecar_path = NULL;	/* sidecar executable, "" = default */
+char	   *mooncake_sidecar_listen = NULL; /* extra TCP address, "" = none */
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("pg_mooncake.enable_bgworker",
+							 "Runs the mooncake sidecar with change data capture.",
+							 "When off, the sidecar still runs but only serves "
+							 "reads (no logical replication is needed).",
+							 &mooncake_enable_bgworker,
+							 true,
+							 PGC_POSTMASTER,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_path",
+							   "Path of the mooncake-sidecar executable.",
+							   "Empty means mooncake-sidecar in the directory "
+							   "of the postgres executable.",
+							   &mooncake_sidecar_path,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_listen",
+							   "TCP address (host:port) the sidecar also listens on.",
+							   "Empty means the sidecar listens only on its "
+							   "Unix socket in the data directory.",
+							   &mooncake_sidecar_listen,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pg_mooncake");
+
+	if (process_shared_preload_libraries_in_progress)
+		mooncake_register_supervisor();
+}

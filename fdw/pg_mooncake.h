@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_mooncake.h
+ *		  Declarations shared by the files of the pg_mooncake extension.
+ *
+ * The extension is a thin layer: a foreign data wrapper whose tables are
+ * Iceberg tables served by the mooncake sidecar (a separate process, started
+ * and watched by our background worker), plus the SQL surface around it.
+ * Everything the sidecar is asked travels over the protocol described in
+ * sidecar/PROTOCOL.md; this header groups the pieces by the file that
+ * implements them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MOONCAKE_H
+#define PG_MOONCAKE_H
+
+#include "access/tupdesc.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+
+/* PostgreSQL 18 replaced pg_attribute_noreturn() by a prefix, pg_noreturn */
+#if PG_VERSION_NUM >= 180000
+#define MOONCAKE_NORETURN_BEGIN pg_noreturn
+#define MOONCAKE_NORETURN_END
+#else
+#define MOONCAKE_NORETURN_BEGIN
+#define MOONCAKE_NORETURN_END pg_attribute_noreturn()
+#endif
+
+/* Name of the socket file inside <DataDir>/pg_mooncake/ */
+#define MOONCAKE_DIR_NAME		"pg_mooncake"
+#define MOONCAKE_SOCKET_NAME	"sidecar.sock"
+
+/* Name of the foreign server the extension script creates */
+#define MOONCAKE_SERVER_NAME	"mooncake"
+
+/* in pg_mooncake.c */
+extern bool mooncake_enable_bgworker;
+extern char *mooncake_sidecar_path;
+extern char *mooncake_sidecar_listen;
+
+/* in bgworker.c */
+extern void mooncake_register_supervisor(void);
+extern PGDLLEXPORT void mooncake_supervisor_main(Datum main_arg);
+
+/* in option.c */
+extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
+extern void mooncake_get_table_name(Oid foreigntableid,
+									char **namespace, char **table);
+
+/* in protocol.c */
+typedef struct MooncakeConnection MooncakeConnection;
+
+extern char *mooncake_socket_path(void);
+extern MooncakeConnection *mooncake_connect(const char *host, const char *port,
+											const char *op, const char *target);
+extern MooncakeConnection *mooncake_try_connect(const char *host,
+												const char *port,
+												const char *op,
+												const char *target);
+extern void mooncake_disconnect(MooncakeConnection *conn);
+extern void mooncake_send_request(MooncakeConnection *conn, const char *json);
+extern char mooncake_read_frame(MooncakeConnection *conn,
+								const char **payload, uint32 *len);
+MOONCAKE_NORETURN_BEGIN
+extern void mooncake_protocol_violation(MooncakeConnection *conn,
+										const char *detail) MOONCAKE_NORETURN_END;
+extern char *mooncake_request(const char *host, const char *port,
+							  const char *op, const char *target,
+							  const char *json);
+extern char *mooncake_try_request(MooncakeConnection *conn, const char *json,
+								  int timeout_ms);
+extern char *mooncake_json_field(const char *json, const char *field);
+extern bool mooncake_json_is_valid(const char *json);
+extern void mooncake_json_begin(StringInfo buf, const char *op);
+extern void mooncake_json_add_string(StringInfo buf, const char *key,
+									 const char *value);
+
+/* in rowcodec.c */
+typedef struct MooncakeRowDecoder MooncakeRowDecoder;
+
+extern MooncakeRowDecoder *mooncake_row_decoder_create(const char *relname,
+													   TupleDesc tupdesc,
+													   int ncolumns,
+													   const AttrNumber *attnums,
+													   const char *payload,
+													   uint32 len);
+extern void mooncake_decode_row(MooncakeRowDecoder *decoder,
+								 const char *frame, uint32 framelen,
+								 uint32 *offset, TupleTableSlot *slot);
+
+#endif							/* PG_MOONCAKE_H */
