@@ -1,0 +1,103 @@
+# Developer and CI entry points for pg_mooncake: the PostgreSQL extension in
+# fdw/ (built with PGXS) and the Go sidecar in sidecar/.
+#
+#   make deps     install missing apt packages and Go modules
+#   make build    build the extension and the sidecar
+#   make install  install both into the PostgreSQL of $(PG_CONFIG)
+#   make up       deps, build, install, then start the development cluster
+#   make down     stop the development cluster
+#   make test     go vet, go test (unit and integration), pg_regress
+#   make clean    remove build outputs (not the cluster in MOONCAKE_HOME)
+#
+# The development cluster lives in $(MOONCAKE_HOME)/data, listens on
+# 127.0.0.1:$(PGPORT) and trusts every local connection: it is for
+# development only.
+
+MOONCAKE_HOME ?= $(CURDIR)/.mooncake
+override MOONCAKE_HOME := $(abspath $(MOONCAKE_HOME))
+PGPORT ?= 5432
+PG_CONFIG ?= pg_config
+GO ?= go
+PYTHON ?= python3
+
+export MOONCAKE_HOME PGPORT PG_CONFIG
+
+GOTAGS := duckdb_arrow
+SIDECAR := $(MOONCAKE_HOME)/bin/mooncake-sidecar
+# Recursive (=): pg_config may only exist once `make deps` has run.
+PG_BINDIR = $(shell $(PG_CONFIG) --bindir)
+
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 build-essential
+PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow]' pyarrow psycopg2-binary
+PY_IMPORTS := pyiceberg, pyarrow, psycopg2, sqlalchemy
+
+# Root installs directly; anyone else through sudo, when there is one.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo)
+
+# Prerequisites run in the order written (deps before build before install).
+.NOTPARALLEL:
+.PHONY: all help deps deps-python check-go build install up down test clean
+
+all: build
+
+help:
+	@sed -n '4,10s/^# *//p' $(firstword $(MAKEFILE_LIST))
+
+check-go:
+	@command -v $(GO) >/dev/null 2>&1 || { \
+		echo "error: Go is not installed or not on PATH; this project needs Go 1.26 (see go.mod)" >&2; \
+		exit 1; }
+
+deps: check-go
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q 'ok installed' || echo "$$p"; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" -ne 0 ] && [ -z "$(SUDO)" ]; then \
+			echo "error: missing apt packages:" $$missing "- install them as root (no sudo found)" >&2; \
+			exit 1; \
+		fi; \
+		echo "==> apt-get install" $$missing; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+deps-python:
+	@if $(PYTHON) -c 'import $(PY_IMPORTS)' 2>/dev/null; then exit 0; fi; \
+	if ! $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -ne 0 ] && [ -z "$(SUDO)" ]; then \
+			echo "error: $(PYTHON) has no pip; install python3-pip" >&2; \
+			exit 1; \
+		fi; \
+		echo "==> apt-get install python3-pip"; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-pip; \
+	fi; \
+	echo "==> pip install $(PY_PACKAGES)"; \
+	PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install -q $(PY_PACKAGES) && \
+	$(PYTHON) -c 'import $(PY_IMPORTS)'
+
+build: check-go
+	$(MAKE) -C fdw PG_CONFIG=$(PG_CONFIG)
+	@mkdir -p $(dir $(SIDECAR))
+	$(GO) build -tags=$(GOTAGS) -o $(SIDECAR) ./sidecar
+
+install: build
+	$(SUDO) $(MAKE) -C fdw install PG_CONFIG=$(PG_CONFIG)
+	$(SUDO) install -m 0755 $(SIDECAR) $(PG_BINDIR)/mooncake-sidecar
+
+up: deps build install
+	test/cluster/up.sh
+
+down:
+	test/cluster/down.sh
+
+test: deps deps-python build install
+	$(GO) vet -tags=$(GOTAGS) ./...
+	MOONCAKE_REQUIRE_PG=1 $(GO) test -tags=$(GOTAGS) -count=1 -timeout 25m ./...
+	test/regress/run.sh
+
+clean:
+	if [ -f fdw/Makefile ]; then $(MAKE) -C fdw clean PG_CONFIG=$(PG_CONFIG); fi
+	rm -rf $(MOONCAKE_HOME)/bin test/regress/results test/regress/regression.diffs test/regress/regression.out
