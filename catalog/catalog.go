@@ -99,11 +99,11 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
 		icecat.WithLocation(location),
 		icecat.WithProperties(iceberg.Properties{
-			PropSource:    source,
-			PropSourceOID: fmt.Sprint(sourceOID),
-			PropColumns:   colsJSON,
-			PropKey:       keyJSON,
-			PropState:     "syncing",
+			PropSource:                        source,
+			PropSourceOID:                     fmt.Sprint(sourceOID),
+			PropColumns:                       colsJSON,
+			PropKey:                           keyJSON,
+			PropState:                         "syncing",
 			"format-version":                  "2",
 			"write.parquet.compression-codec": "zstd",
 		}))

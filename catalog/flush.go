@@ -243,12 +243,21 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		os.Remove(delPath)
 	}
 
-	// Swap the view and empty the tail atomically for readers.
-	swap := []string{"BEGIN TRANSACTION", m.viewDDL(newFiles, newDelFiles), "DELETE FROM " + m.tail(), "DELETE FROM " + m.fdel(), "COMMIT"}
+	// Swap the view to the new files and a new, empty tail atomically for
+	// readers; then drop the old tail.
+	oldTail, oldFdel := m.tail(), m.fdel()
+	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
+	m.gen++
+	swap = append(swap, m.viewDDL(newFiles, newDelFiles), "COMMIT")
 	for _, s := range swap {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			conn.ExecContext(ctx, "ROLLBACK")
 			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
+		}
+	}
+	for _, t := range []string{oldTail, oldFdel} {
+		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
+			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
 		}
 	}
 	m.mu.Lock()

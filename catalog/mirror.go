@@ -95,8 +95,12 @@ type Mirror struct {
 	Columns   []Column // columns in source order
 	Key       []int    // replica identity columns, indexes into Columns
 
-	id    int64 // suffix of the DuckDB internal tables
-	ready chan struct{}
+	id   int64 // suffix of the DuckDB internal tables
+	gen  int64 // generation of the tail and fdel tables; a flush starts a new one
+	sgen int64 // generation of the staging tables
+	// staged counts rows through the staging tables since they were created
+	staged int
+	ready  chan struct{}
 
 	mu       sync.Mutex   // guards the fields below
 	tbl      *table.Table // current Iceberg table
@@ -129,14 +133,47 @@ func (m *Mirror) View() string {
 	return DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace) + "." + QuoteIdent(m.Name)
 }
 
-func (m *Mirror) internal(kind string) string {
-	return DuckCatalog(m.Database) + ".mooncake_internal." + kind + "_" + strconv.FormatInt(m.id, 10)
+func (m *Mirror) internal(kind string, gen int64) string {
+	return DuckCatalog(m.Database) + ".mooncake_internal." + kind + "_" + strconv.FormatInt(m.id, 10) + "_" + strconv.FormatInt(gen, 10)
 }
 
-func (m *Mirror) tail() string   { return m.internal("tail") }   // typed rows not yet flushed, columns c0..
-func (m *Mirror) stage() string  { return m.internal("stage") }  // text rows being applied, columns c0..
-func (m *Mirror) kstage() string { return m.internal("kstage") } // text keys being deleted, columns k0..
-func (m *Mirror) fdel() string   { return m.internal("fdel") }   // typed keys deleted from data files, columns k0..
+// The tail holds typed rows not yet flushed (columns c0..), fdel the typed
+// keys deleted from data files since the last flush (columns k0..). Each
+// flush starts new ones rather than deleting from the old: DuckDB keeps
+// deleted rows of an in-memory table until it is dropped.
+func (m *Mirror) tail() string { return m.internal("tail", m.gen) }
+func (m *Mirror) fdel() string { return m.internal("fdel", m.gen) }
+
+// The staging tables receive text rows (stage, columns c0..) and text keys
+// (kstage, columns k0..) through DuckDB's appender before they are cast
+// into the tail.
+func (m *Mirror) stage() string  { return m.internal("stage", m.sgen) }
+func (m *Mirror) kstage() string { return m.internal("kstage", m.sgen) }
+
+// stageName is the unqualified name of a staging table, for the appender.
+func (m *Mirror) stageName(kind string) string {
+	return kind + "_" + strconv.FormatInt(m.id, 10) + "_" + strconv.FormatInt(m.sgen, 10)
+}
+
+// stagingDDL creates the staging tables; with replace, it drops the current
+// ones and creates the next generation.
+func (m *Mirror) stagingDDL(replace bool) []string {
+	var stmts []string
+	if replace {
+		stmts = append(stmts, "DROP TABLE "+m.stage(), "DROP TABLE "+m.kstage())
+		m.sgen++
+	}
+	var stage, kstage []string
+	for i := range m.Columns {
+		stage = append(stage, colName("c", i)+" VARCHAR")
+	}
+	for i := range m.Key {
+		kstage = append(kstage, colName("k", i)+" VARCHAR")
+	}
+	return append(stmts,
+		"CREATE TABLE "+m.stage()+" ("+strings.Join(stage, ", ")+")",
+		"CREATE TABLE "+m.kstage()+" ("+strings.Join(kstage, ", ")+")")
+}
 
 // Ready is closed once the initial copy is committed (or failed).
 func (m *Mirror) Ready() <-chan struct{} { return m.ready }
@@ -188,30 +225,11 @@ func colName(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 
 // createDuckObjects creates the mirror's DuckDB tables and its view.
 func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error {
-	var tail, stage, kstage, fdel []string
-	for i, c := range m.Columns {
-		tail = append(tail, colName("c", i)+" "+c.Type.DuckDBType())
-		stage = append(stage, colName("c", i)+" VARCHAR")
-	}
-	for i, k := range m.Key {
-		kstage = append(kstage, colName("k", i)+" VARCHAR")
-		fdel = append(fdel, colName("k", i)+" "+m.Columns[k].Type.DuckDBType())
-	}
-	stmts := []string{
+	stmts := append([]string{
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + ".mooncake_internal",
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace),
-		"CREATE TABLE " + m.tail() + " (" + strings.Join(tail, ", ") + ")",
-		"CREATE TABLE " + m.stage() + " (" + strings.Join(stage, ", ") + ")",
-		"CREATE TABLE " + m.kstage() + " (" + strings.Join(kstage, ", ") + ")",
-		"CREATE TABLE " + m.fdel() + " (" + strings.Join(fdel, ", ") + ")",
-	}
-	if len(m.Key) > 0 {
-		var keys []string
-		for i := range m.Key {
-			keys = append(keys, colName("c", m.Key[i]))
-		}
-		stmts = append(stmts, "CREATE INDEX "+QuoteIdent("tail_key_"+strconv.FormatInt(m.id, 10))+" ON "+m.tail()+" ("+strings.Join(keys, ", ")+")")
-	}
+	}, m.generationDDL(m.gen)...)
+	stmts = append(stmts, m.stagingDDL(false)...)
 	stmts = append(stmts, m.viewDDL(m.files, m.delFiles))
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
@@ -221,14 +239,35 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 	return nil
 }
 
+// generationDDL creates the tail and fdel tables of generation gen.
+func (m *Mirror) generationDDL(gen int64) []string {
+	var tail, fdel, keys []string
+	for i, c := range m.Columns {
+		tail = append(tail, colName("c", i)+" "+c.Type.DuckDBType())
+	}
+	for i, k := range m.Key {
+		fdel = append(fdel, colName("k", i)+" "+m.Columns[k].Type.DuckDBType())
+		keys = append(keys, colName("c", k))
+	}
+	stmts := []string{
+		"CREATE TABLE " + m.internal("tail", gen) + " (" + strings.Join(tail, ", ") + ")",
+		"CREATE TABLE " + m.internal("fdel", gen) + " (" + strings.Join(fdel, ", ") + ")",
+	}
+	if len(keys) > 0 {
+		name := "tail_key_" + strconv.FormatInt(m.id, 10) + "_" + strconv.FormatInt(gen, 10)
+		stmts = append(stmts, "CREATE INDEX "+QuoteIdent(name)+" ON "+m.internal("tail", gen)+" ("+strings.Join(keys, ", ")+")")
+	}
+	return stmts
+}
+
 // dropDuckObjects removes the mirror's DuckDB tables and view.
 func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
 	for _, s := range []string{
 		"DROP VIEW IF EXISTS " + m.View(),
 		"DROP TABLE IF EXISTS " + m.tail(),
+		"DROP TABLE IF EXISTS " + m.fdel(),
 		"DROP TABLE IF EXISTS " + m.stage(),
 		"DROP TABLE IF EXISTS " + m.kstage(),
-		"DROP TABLE IF EXISTS " + m.fdel(),
 	} {
 		conn.ExecContext(ctx, s)
 	}

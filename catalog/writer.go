@@ -15,14 +15,14 @@ import (
 // to DuckDB (still inside the source transaction's DuckDB transaction).
 const maxPendingRows = 8192
 
-// Writer applies replicated changes to mirrors on one DuckDB connection. All
-// changes of one source transaction go into one DuckDB transaction, so a
-// reader sees all of a source transaction or none of it.
+// Writer applies replicated changes to mirrors on one DuckDB connection.
+// Whole source transactions go into one DuckDB transaction, so a reader sees
+// all of a source transaction or none of it.
 type Writer struct {
 	conn    *gosql.Conn
 	inTx    bool
 	pending map[*Mirror]*pendingChanges
-	touched []*Mirror // mirrors changed in the current transaction
+	touched []*Mirror // mirrors changed in the current DuckDB transaction
 }
 
 // pendingChanges are one mirror's changes not yet written to DuckDB. Deletes
@@ -33,6 +33,7 @@ type pendingChanges struct {
 	rows     [][]*string     // rows to insert, text values in column order
 	keys     [][]*string     // keys to delete, text values in key order
 	inserted map[string]bool // keys of rows
+	lsn      uint64          // commit LSN of the last source transaction ended
 }
 
 // NewWriter returns a writer on conn, which it owns from now on.
@@ -122,10 +123,8 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	return nil
 }
 
+// appendRows appends text rows to one of the mirror's staging tables.
 func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	return w.conn.Raw(func(dc any) error {
 		a, err := duckdb.NewAppender(dc.(driver.Conn), "pg_"+m.Database, "mooncake_internal", table)
 		if err != nil {
@@ -149,12 +148,32 @@ func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 	})
 }
 
+// execAll runs statements on the writer's connection.
+func (w *Writer) execAll(ctx context.Context, stmts ...string) error {
+	for _, s := range stmts {
+		if _, err := w.conn.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restageEvery is how many rows pass through a staging table before it is
+// replaced: DuckDB keeps deleted rows of an in-memory table until the table
+// is dropped, and scans them.
+const restageEvery = 1 << 16
+
 // apply writes a mirror's pending changes to DuckDB: deletes first (from
 // the tail, and as deleted keys hiding rows of the data files), then inserts.
 func (w *Writer) apply(ctx context.Context, m *Mirror, p *pendingChanges) error {
-	id := strconv.FormatInt(m.id, 10)
+	if m.staged >= restageEvery {
+		if err := w.execAll(ctx, m.stagingDDL(true)...); err != nil {
+			return fmt.Errorf("replace staging tables of %s.%s: %w", m.Namespace, m.Name, err)
+		}
+		m.staged = 0
+	}
 	if len(p.keys) > 0 {
-		if err := w.appendRows(m, "kstage_"+id, p.keys); err != nil {
+		if err := w.appendRows(m, m.stageName("kstage"), p.keys); err != nil {
 			return fmt.Errorf("stage deleted keys: %w", err)
 		}
 		var casts, match []string
@@ -163,35 +182,32 @@ func (w *Writer) apply(ctx context.Context, m *Mirror, p *pendingChanges) error 
 			match = append(match, "t."+colName("c", c)+" = k."+colName("k", i))
 		}
 		keys := "(SELECT " + strings.Join(casts, ", ") + " FROM " + m.kstage() + ")"
-		stmts := []string{
-			"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k WHERE NOT EXISTS (SELECT 1 FROM " +
-				m.tail() + " t WHERE " + strings.Join(match, " AND ") + ")",
-			"DELETE FROM " + m.tail() + " t USING " + keys + " k WHERE " + strings.Join(match, " AND "),
-			"DELETE FROM " + m.kstage(),
+		err := w.execAll(ctx,
+			"INSERT INTO "+m.fdel()+" SELECT * FROM "+keys+" k WHERE NOT EXISTS (SELECT 1 FROM "+
+				m.tail()+" t WHERE "+strings.Join(match, " AND ")+")",
+			"DELETE FROM "+m.tail()+" t USING "+keys+" k WHERE "+strings.Join(match, " AND "),
+			"DELETE FROM "+m.kstage())
+		if err != nil {
+			return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
 		}
-		for _, s := range stmts {
-			if _, err := w.conn.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
-			}
-		}
+		m.staged += len(p.keys)
 		p.keys = p.keys[:0]
 	}
 	if len(p.rows) > 0 {
-		if err := w.appendRows(m, "stage_"+id, p.rows); err != nil {
+		if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
 			return fmt.Errorf("stage rows: %w", err)
 		}
 		var casts []string
 		for i, c := range m.Columns {
 			casts = append(casts, c.Type.CastFromText(colName("c", i)))
 		}
-		for _, s := range []string{
-			"INSERT INTO " + m.tail() + " SELECT " + strings.Join(casts, ", ") + " FROM " + m.stage(),
-			"DELETE FROM " + m.stage(),
-		} {
-			if _, err := w.conn.ExecContext(ctx, s); err != nil {
-				return fmt.Errorf("apply inserts to %s.%s: %w", m.Namespace, m.Name, err)
-			}
+		err := w.execAll(ctx,
+			"INSERT INTO "+m.tail()+" SELECT "+strings.Join(casts, ", ")+" FROM "+m.stage(),
+			"DELETE FROM "+m.stage())
+		if err != nil {
+			return fmt.Errorf("apply inserts to %s.%s: %w", m.Namespace, m.Name, err)
 		}
+		m.staged += len(p.rows)
 		m.tailRows.Add(int64(len(p.rows)))
 		p.rows = p.rows[:0]
 	}
@@ -200,9 +216,22 @@ func (w *Writer) apply(ctx context.Context, m *Mirror, p *pendingChanges) error 
 	return nil
 }
 
-// Commit writes out what is pending and commits the DuckDB transaction; the
-// mirrors changed now hold the source transaction with commit LSN lsn.
-func (w *Writer) Commit(ctx context.Context, lsn uint64) error {
+// EndTransaction marks the end of a source transaction with commit LSN lsn.
+// Its changes stay in the open DuckDB transaction until Sync, so that
+// several small source transactions share one DuckDB commit.
+func (w *Writer) EndTransaction(lsn uint64) {
+	for _, m := range w.touched {
+		w.pending[m].lsn = lsn
+	}
+}
+
+// Pending reports whether changes await Sync.
+func (w *Writer) Pending() bool { return w.inTx }
+
+// Sync writes out what is pending and commits the DuckDB transaction: the
+// mirrors changed now hold every source transaction ended so far. It must
+// be called between source transactions.
+func (w *Writer) Sync(ctx context.Context) error {
 	if !w.inTx {
 		return nil
 	}
@@ -217,7 +246,7 @@ func (w *Writer) Commit(ctx context.Context, lsn uint64) error {
 		return err
 	}
 	for _, m := range w.touched {
-		m.appliedLSN.Store(lsn)
+		m.appliedLSN.Store(w.pending[m].lsn)
 	}
 	w.reset()
 	return nil

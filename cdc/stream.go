@@ -32,6 +32,7 @@ type Stream struct {
 	Mirrors       *catalog.Set    // the database's mirrors
 	FlushInterval time.Duration   // how often unflushed changes are committed to Iceberg
 	FlushRows     int64           // flush early when a tail holds this many rows
+	Fatal         func(error)     // called when the mirrors' state must be reloaded from Iceberg
 
 	receivedLSN  atomic.Uint64 // end of the last WAL data received
 	confirmedLSN atomic.Uint64 // the slot's confirmed flush position, as we sent it
@@ -124,6 +125,10 @@ func (s *Stream) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, catalog.ErrInconsistent) && s.Fatal != nil {
+			s.Fatal(err)
+			return
+		}
 		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", err, "after", backoff)
 		if time.Since(start) > time.Minute {
 			backoff = 200 * time.Millisecond
@@ -144,9 +149,11 @@ type session struct {
 	w        *catalog.Writer
 	rels     map[uint32]*pglogrepl.RelationMessageV2
 	inTx     bool
-	txLSN    uint64 // commit LSN of the transaction being received
-	doneLSN  uint64 // end LSN of the last transaction applied
-	idleLSN  uint64 // WAL end reported by the last keepalive
+	txLSN    uint64    // commit LSN of the transaction being received
+	doneLSN  uint64    // end LSN of the last transaction applied and synced to DuckDB
+	endLSN   uint64    // end LSN of the last transaction received
+	batchAt  time.Time // when the oldest transaction not yet synced ended
+	idleLSN  uint64    // WAL end reported by the last keepalive
 	lastSend time.Time
 }
 
@@ -186,8 +193,16 @@ func (s *Stream) runOnce(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if !ss.inTx && ss.w.Pending() && time.Since(ss.batchAt) >= maxBatchDelay {
+			if err := ss.sync(ctx); err != nil {
+				return err
+			}
+		}
 		if !ss.inTx {
 			if due := time.Since(lastFlush) >= s.FlushInterval || s.tailFull(); due {
+				if err := ss.sync(ctx); err != nil {
+					return err
+				}
 				if err := ss.flush(ctx); err != nil {
 					return err
 				}
@@ -199,11 +214,22 @@ func (s *Stream) runOnce(ctx context.Context) error {
 				return err
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		wait := 100 * time.Millisecond
+		if !ss.inTx && ss.w.Pending() {
+			wait = idleSyncDelay
+		}
+		rctx, cancel := context.WithTimeout(ctx, wait)
 		msg, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
 			if pgconn.Timeout(err) && ctx.Err() == nil {
+				// The server has nothing more right now: make what was
+				// received visible.
+				if !ss.inTx && ss.w.Pending() {
+					if err := ss.sync(ctx); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			return fmt.Errorf("receive: %w", err)
@@ -242,6 +268,24 @@ func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (ui
 	}
 	l, err := pglogrepl.ParseLSN(lsn)
 	return uint64(l), err
+}
+
+// Group commit: source transactions received back to back share one
+// DuckDB commit, made when the server pauses (idleSyncDelay without a
+// message) or when the oldest of them waited maxBatchDelay.
+const (
+	idleSyncDelay = 5 * time.Millisecond
+	maxBatchDelay = 25 * time.Millisecond
+)
+
+// sync commits the applied transactions to DuckDB, making them visible.
+func (ss *session) sync(ctx context.Context) error {
+	if err := ss.w.Sync(ctx); err != nil {
+		return fmt.Errorf("apply transactions up to %s: %w", pglogrepl.LSN(ss.endLSN), err)
+	}
+	ss.doneLSN = ss.endLSN
+	ss.batchAt = time.Time{}
+	return nil
 }
 
 // flush commits every dirty mirror to Iceberg, then confirms the stream up
@@ -292,7 +336,7 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return err
 		}
-		if !ss.inTx && !ss.anyDirty() {
+		if !ss.inTx && !ss.w.Pending() && !ss.anyDirty() {
 			// Nothing received is unapplied or unflushed: the server may
 			// forget everything up to its WAL end.
 			ss.idleLSN = uint64(ka.ServerWALEnd)
@@ -365,11 +409,12 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.BeginMessage:
 		ss.inTx, ss.txLSN = true, uint64(msg.FinalLSN)
 	case *pglogrepl.CommitMessage:
-		if err := ss.w.Commit(ctx, uint64(msg.CommitLSN)); err != nil {
-			return fmt.Errorf("apply transaction %s: %w", msg.CommitLSN, err)
+		if ss.batchAt.IsZero() {
+			ss.batchAt = time.Now()
 		}
+		ss.w.EndTransaction(uint64(msg.CommitLSN))
 		ss.inTx = false
-		ss.doneLSN = uint64(msg.TransactionEndLSN)
+		ss.endLSN = uint64(msg.TransactionEndLSN)
 		ss.s.lastCommit.Store(msg.CommitTime.UnixNano())
 	case *pglogrepl.InsertMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
@@ -491,4 +536,3 @@ func randomSuffix() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
-

@@ -35,6 +35,7 @@ type databases struct {
 	cdc       bool
 	flush     time.Duration
 	ctx       context.Context // lives as long as the sidecar
+	fatal     func(error)     // ends the sidecar; the background worker restarts it
 
 	mu     sync.Mutex
 	byName map[string]*database
@@ -100,7 +101,8 @@ func (r *databases) startStream(ctx context.Context, d *database) error {
 	if err := cdc.EnsureSlot(ctx, d.cfg, slot); err != nil {
 		return err
 	}
-	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20}
+	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20,
+		Fatal: r.fatal}
 	go d.stream.Run(r.ctx)
 	return nil
 }
@@ -161,4 +163,3 @@ func (r *databases) candidates(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
-

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -92,9 +94,19 @@ func run() error {
 	defer engine.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	quit := make(chan os.Signal, 1)
+	// PostgreSQL's immediate shutdown sends SIGQUIT to the process group: exit
+	// at once, without the Go runtime's goroutine dump.
+	signal.Notify(quit, syscall.SIGQUIT)
+	go func() { <-quit; os.Exit(2) }()
 	defer stop()
 
-	dbs := &databases{base: cfg, engine: engine, warehouse: *warehouse, cdc: !*noCDC, flush: *flushEvery, ctx: ctx, byName: map[string]*database{}}
+	dbs := &databases{base: cfg, engine: engine, warehouse: *warehouse, cdc: !*noCDC, flush: *flushEvery, ctx: ctx, byName: map[string]*database{},
+		fatal: func(err error) {
+			// In-memory state no longer matches Iceberg: start over from it.
+			slog.Error("restarting to reload mirrors from Iceberg", "err", err)
+			os.Exit(3)
+		}}
 	srv := &server{dbs: dbs, tmpDir: tmp}
 
 	os.Remove(*socket)
@@ -109,6 +121,10 @@ func run() error {
 			return fmt.Errorf("listen on %s: %w", *tcp, err)
 		}
 		go srv.serve(ctx, tl)
+	}
+	if addr := os.Getenv("MOONCAKE_PPROF"); addr != "" {
+		// Profiling endpoint for benchmarks; never on by default.
+		go http.ListenAndServe(addr, nil)
 	}
 	slog.Info("sidecar ready", "version", version, "pid", os.Getpid(), "socket", *socket, "cdc", !*noCDC)
 	go dbs.discover(ctx)

@@ -216,4 +216,3 @@ func timestampMicros(a *array.Timestamp, i int) (int64, error) {
 	}
 	return v - pgEpochMicros, nil
 }
-
