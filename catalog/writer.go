@@ -26,13 +26,13 @@ type Writer struct {
 }
 
 // pendingChanges are one mirror's changes not yet written to DuckDB. Deletes
-// are applied before inserts, which is the source order unless a key is
-// inserted and then deleted within the batch: Delete writes the batch out
-// first in that case.
+// are applied before inserts. That is the source order except when a key is
+// inserted and then deleted within the batch; Delete then drops the pending
+// row instead, since no older row with that key can be live.
 type pendingChanges struct {
-	rows     [][]*string     // rows to insert, text values in column order
-	keys     [][]*string     // keys to delete, text values in key order
-	inserted map[string]bool // keys of rows
+	rows     [][]*string    // rows to insert, text values in column order; nil once deleted
+	keys     [][]*string    // keys to delete, text values in key order
+	inserted map[string]int // index in rows of each pending row, by key
 	lsn      uint64          // commit LSN of the last source transaction ended
 }
 
@@ -59,7 +59,7 @@ func (w *Writer) begin(ctx context.Context, m *Mirror) (*pendingChanges, error) 
 	}
 	p := w.pending[m]
 	if p == nil {
-		p = &pendingChanges{inserted: map[string]bool{}}
+		p = &pendingChanges{inserted: map[string]int{}}
 		w.pending[m] = p
 		w.touched = append(w.touched, m)
 	}
@@ -95,10 +95,10 @@ func (w *Writer) Insert(ctx context.Context, m *Mirror, row []*string) error {
 	if err != nil {
 		return err
 	}
-	p.rows = append(p.rows, row)
 	if len(m.Key) > 0 {
-		p.inserted[keyString(m.KeyOf(row))] = true
+		p.inserted[keyString(m.KeyOf(row))] = len(p.rows)
 	}
+	p.rows = append(p.rows, row)
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}
@@ -111,10 +111,11 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	if err != nil {
 		return err
 	}
-	if p.inserted[keyString(key)] {
-		if err := w.apply(ctx, m, p); err != nil {
-			return err
-		}
+	k := keyString(key)
+	if i, ok := p.inserted[k]; ok {
+		p.rows[i] = nil
+		delete(p.inserted, k)
+		return nil
 	}
 	p.keys = append(p.keys, key)
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
@@ -130,8 +131,14 @@ func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 		if err != nil {
 			return err
 		}
-		vals := make([]driver.Value, len(rows[0]))
+		var vals []driver.Value
 		for _, r := range rows {
+			if r == nil {
+				continue
+			}
+			if vals == nil {
+				vals = make([]driver.Value, len(r))
+			}
 			for i, v := range r {
 				if v == nil {
 					vals[i] = nil

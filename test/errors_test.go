@@ -128,6 +128,7 @@ func TestSidecarKilledMidStream(t *testing.T) {
 				return
 			}
 			next += 100
+			time.Sleep(10 * time.Millisecond)
 		}
 		done <- nil
 	}()
@@ -140,13 +141,13 @@ func TestSidecarKilledMidStream(t *testing.T) {
 	if err := <-done; err != nil && ctx.Err() == nil {
 		t.Fatalf("writer: %v", err)
 	}
-	waitConverged(t, conn, "events", "events_mirror", 20*time.Second)
+	waitConverged(t, conn, "events", "events_mirror", 60*time.Second)
 
 	c.Restart(t, "immediate")
 	c.WaitSidecar(t)
 	conn2 := c.Conn(t, "postgres")
 	exec(t, conn2, `INSERT INTO events VALUES (99999999, 'after crash', 1, now())`)
-	waitConverged(t, conn2, "events", "events_mirror", 20*time.Second)
+	waitConverged(t, conn2, "events", "events_mirror", 60*time.Second)
 	if n := queryInt(t, conn2, `SELECT count(*) - count(DISTINCT id) FROM events_mirror`); n != 0 {
 		t.Errorf("events_mirror has %d duplicate ids", n)
 	}
