@@ -33,7 +33,7 @@ type pendingChanges struct {
 	rows     [][]*string    // rows to insert, text values in column order; nil once deleted
 	keys     [][]*string    // keys to delete, text values in key order
 	inserted map[string]int // index in rows of each pending row, by key
-	lsn      uint64          // commit LSN of the last source transaction ended
+	lsn      uint64         // commit LSN of the last source transaction ended
 }
 
 // NewWriter returns a writer on conn, which it owns from now on.

@@ -1,0 +1,62 @@
+-- The manual's trades example, end to end: a mirror follows its source.
+CREATE EXTENSION pg_mooncake;
+\set VERBOSITY terse
+
+-- Wait (up to 10 s) until a query returns the expected value; the mirror
+-- follows the source within milliseconds, but asynchronously.
+CREATE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXECUTE q INTO got;
+    IF got IS NOT DISTINCT FROM expected THEN RETURN got; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN got;
+END $$;
+
+SELECT wait_for($$SELECT (mooncake.bgworker_status()->>'socket_listening')$$, 'true');
+
+CREATE TABLE trades(
+  id bigint PRIMARY KEY,
+  symbol text,
+  time timestamp,
+  price real
+);
+INSERT INTO trades VALUES (0, 'INTC', '2024-06-05 09:55:00', 30);
+CALL mooncake.create_table('trades_iceberg', 'trades');
+
+-- The foreign table has the source's columns.
+\d trades_iceberg
+
+INSERT INTO trades VALUES
+  (1, 'AMD', '2024-06-05 10:00:00', 119),
+  (2, 'AMZN', '2024-06-05 10:05:00', 207),
+  (3, 'AAPL', '2024-06-05 10:10:00', 203),
+  (4, 'AMZN', '2024-06-05 10:15:00', 210);
+SELECT wait_for('SELECT count(*)::text FROM trades_iceberg', '5');
+SELECT * FROM trades_iceberg ORDER BY id;
+
+-- Only the needed columns are fetched; filters run in PostgreSQL for now.
+EXPLAIN (VERBOSE, COSTS OFF) SELECT symbol FROM trades_iceberg WHERE price > 200;
+SELECT symbol FROM trades_iceberg WHERE price > 200 ORDER BY symbol;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM trades_iceberg;
+
+-- Updates and deletes reach the mirror.
+UPDATE trades SET price = 220 WHERE id = 4;
+DELETE FROM trades WHERE id = 0;
+SELECT wait_for('SELECT string_agg(id || '':'' || price, '','' ORDER BY id) FROM trades_iceberg',
+                '1:119,2:207,3:203,4:220');
+
+-- Errors.
+CALL mooncake.create_table('m', 'no_such_table');
+CALL mooncake.create_table('trades_iceberg', 'trades');
+CREATE TABLE nokey (a int);
+CALL mooncake.create_table('nokey_m', 'nokey');
+CREATE TABLE badtype (id int PRIMARY KEY, p point);
+CALL mooncake.create_table('badtype_m', 'badtype');
+INSERT INTO trades_iceberg VALUES (9, 'X', now(), 1);
+
+DROP FOREIGN TABLE trades_iceberg;
+DROP TABLE trades, nokey, badtype;
+DROP FUNCTION wait_for;
