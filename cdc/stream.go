@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,51 @@ type Stream struct {
 	receivedLSN  atomic.Uint64 // end of the last WAL data received
 	confirmedLSN atomic.Uint64 // the slot's confirmed flush position, as we sent it
 	lastCommit   atomic.Int64  // unix nanos of the commit time of the last applied transaction
+	visibleLSN   atomic.Uint64 // every transaction ending at or before it is visible to readers
+
+	visMu sync.Mutex    // guards visCh
+	visCh chan struct{} // closed when visibleLSN advances
+}
+
+// VisibleLSN is the WAL position up to which every committed transaction is
+// visible in the mirrors.
+func (s *Stream) VisibleLSN() uint64 { return s.visibleLSN.Load() }
+
+func (s *Stream) setVisible(lsn uint64) {
+	if lsn <= s.visibleLSN.Load() {
+		return
+	}
+	s.visibleLSN.Store(lsn)
+	s.visMu.Lock()
+	if s.visCh != nil {
+		close(s.visCh)
+		s.visCh = nil
+	}
+	s.visMu.Unlock()
+}
+
+// WaitVisible waits until every transaction that ended at or before lsn is
+// visible in the mirrors, or ctx ends.
+func (s *Stream) WaitVisible(ctx context.Context, lsn uint64) error {
+	for {
+		if s.visibleLSN.Load() >= lsn {
+			return nil
+		}
+		s.visMu.Lock()
+		if s.visCh == nil {
+			s.visCh = make(chan struct{})
+		}
+		ch := s.visCh
+		s.visMu.Unlock()
+		if s.visibleLSN.Load() >= lsn {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // EnsureSlot creates the publication and the replication slot if they do
@@ -98,6 +144,26 @@ func Publish(ctx context.Context, cfg *pgx.ConnConfig, source string, sourceOID 
 		return nil
 	}
 	_, err = conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" ADD TABLE ONLY "+source)
+	return err
+}
+
+// Unpublish removes a source table (by OID) from the publication.
+func Unpublish(ctx context.Context, cfg *pgx.ConnConfig, sourceOID uint32) error {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	var name string
+	err = conn.QueryRow(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_publication_rel pr
+		JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = pr.prrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1 AND pr.prrelid = $2`, Publication, sourceOID).Scan(&name)
+	if err == pgx.ErrNoRows {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" DROP TABLE "+name)
 	return err
 }
 
@@ -178,6 +244,7 @@ func (s *Stream) runOnce(ctx context.Context) error {
 		return err
 	}
 	s.confirmedLSN.Store(confirmed)
+	s.setVisible(confirmed)
 	ss.doneLSN = confirmed
 
 	err = pglogrepl.StartReplication(ctx, conn, s.Slot, 0, pglogrepl.StartReplicationOptions{
@@ -284,6 +351,7 @@ func (ss *session) sync(ctx context.Context) error {
 		return fmt.Errorf("apply transactions up to %s: %w", pglogrepl.LSN(ss.endLSN), err)
 	}
 	ss.doneLSN = ss.endLSN
+	ss.s.setVisible(ss.endLSN)
 	ss.batchAt = time.Time{}
 	return nil
 }
@@ -336,15 +404,22 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return err
 		}
-		if !ss.inTx && !ss.w.Pending() && !ss.anyDirty() {
-			// Nothing received is unapplied or unflushed: the server may
-			// forget everything up to its WAL end.
-			ss.idleLSN = uint64(ka.ServerWALEnd)
+		end := uint64(ka.ServerWALEnd)
+		if !ss.inTx && !ss.w.Pending() {
+			// Everything the server sent before its WAL end is applied.
+			ss.s.setVisible(end)
+			if !ss.anyDirty() {
+				// ... and flushed: the server may forget it.
+				ss.idleLSN = end
+			}
 		}
-		if uint64(ka.ServerWALEnd) > ss.s.receivedLSN.Load() {
-			ss.s.receivedLSN.Store(uint64(ka.ServerWALEnd))
+		advanced := end > ss.s.receivedLSN.Load()
+		if advanced {
+			ss.s.receivedLSN.Store(end)
 		}
-		if ka.ReplyRequested {
+		// Answering at once keeps the server's keepalives, and so the
+		// visible position, coming while it has nothing else to send.
+		if ka.ReplyRequested || advanced {
 			return ss.sendStatus(ctx)
 		}
 	case pglogrepl.XLogDataByteID:

@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
+
 #include "access/sysattr.h"
 #include "access/table.h"
 #include "commands/dbcommands.h"
@@ -130,7 +132,17 @@ build_scan_request(const char *op, const char *namespace, const char *table,
 						 typid, typmod);
 		first = false;
 	}
-	appendStringInfoString(&buf, "]}");
+	appendStringInfoChar(&buf, ']');
+	if (strcmp(op, "scan") == 0)
+	{
+		/*
+		 * Read-your-writes: the sidecar answers once it has applied this
+		 * session's last commit, or fails after read_wait_timeout.
+		 */
+		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
+						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+	}
+	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
 

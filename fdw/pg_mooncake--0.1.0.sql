@@ -47,6 +47,31 @@ COMMENT ON FUNCTION mooncake.sidecar_request(json) IS
 
 -- Creating a columnstore table
 
+-- The Iceberg catalog of this database's mirrors, in the layout of the
+-- Iceberg SQL catalog (iceberg-go, pyiceberg's SqlCatalog, Spark's
+-- JdbcCatalog read it). Part of the extension: DROP EXTENSION removes it,
+-- pg_dump keeps its rows.
+CREATE TABLE mooncake.iceberg_tables (
+  catalog_name varchar NOT NULL,
+  table_namespace varchar NOT NULL,
+  table_name varchar NOT NULL,
+  iceberg_type varchar,
+  metadata_location varchar,
+  previous_metadata_location varchar,
+  PRIMARY KEY (catalog_name, table_namespace, table_name)
+);
+CREATE TABLE mooncake.iceberg_namespace_properties (
+  catalog_name varchar NOT NULL,
+  namespace varchar NOT NULL,
+  property_key varchar NOT NULL,
+  property_value varchar,
+  PRIMARY KEY (catalog_name, namespace, property_key)
+);
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_properties', '');
+COMMENT ON TABLE mooncake.iceberg_tables IS
+  'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
+
 CREATE PROCEDURE mooncake.create_table(table_name text, source text)
 LANGUAGE plpgsql
 AS $$
@@ -153,3 +178,58 @@ END;
 $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text) IS
   'create the columnstore table table_name, a mirror of the table source';
+
+CREATE PROCEDURE mooncake.drop_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+BEGIN
+  ft := pg_catalog.to_regclass(table_name);
+  IF ft IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P01',
+      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
+                   JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+                  WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42809',
+      MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
+  END IF;
+  -- The event trigger below drops the mirror with its foreign table.
+  EXECUTE pg_catalog.format('DROP FOREIGN TABLE %s', ft);
+END;
+$$;
+COMMENT ON PROCEDURE mooncake.drop_table(text) IS
+  'drop the columnstore table table_name: its foreign table, Iceberg table and data';
+
+-- Dropping a columnstore table's foreign table drops its mirror: the
+-- Iceberg table, its files and its place in the replication stream.
+CREATE FUNCTION mooncake.drop_mirrors() RETURNS event_trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT schema_name, object_name
+             FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type = 'foreign table'
+  LOOP
+    BEGIN
+      PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+        'op', 'drop_table',
+        'database', pg_catalog.current_database(),
+        'namespace', r.schema_name,
+        'table', r.object_name));
+    EXCEPTION WHEN connection_failure OR connection_exception THEN
+      RAISE WARNING 'could not drop the mirror of %.%: the mooncake sidecar is not running',
+        r.schema_name, r.object_name
+        USING HINT = 'A later mooncake.create_table of the same name replaces it.';
+    END;
+  END LOOP;
+END;
+$$;
+CREATE EVENT TRIGGER mooncake_drop_mirrors ON sql_drop
+  EXECUTE FUNCTION mooncake.drop_mirrors();

@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 bool		mooncake_enable_bgworker = true;	/* run the sidecar with CDC? */
 char	   *mooncake_sidecar_path = NULL;	/* sidecar executable, "" = default */
 char	   *mooncake_sidecar_listen = NULL; /* extra TCP address, "" = none */
+int			mooncake_read_wait_timeout = 10000; /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
 
@@ -62,7 +63,21 @@ _PG_init(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("mooncake.read_wait_timeout",
+							"How long a query on a mirror waits for the mirror to "
+							"catch up with the session's last commit.",
+							"A query on a mirror sees every transaction the session "
+							"committed before it; if the mirror has not applied the "
+							"last one within this time, the query fails. 0 means "
+							"do not wait.",
+							&mooncake_read_wait_timeout,
+							10000, 0, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_mooncake");
+	MarkGUCPrefixReserved("mooncake");
 
 	if (process_shared_preload_libraries_in_progress)
 		mooncake_register_supervisor();

@@ -40,6 +40,7 @@
 extern bool mooncake_enable_bgworker;
 extern char *mooncake_sidecar_path;
 extern char *mooncake_sidecar_listen;
+extern int	mooncake_read_wait_timeout;
 
 /* in bgworker.c */
 extern void mooncake_register_supervisor(void);

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -28,6 +31,8 @@ type request struct {
 	MirrorName   string       `json:"mirror_name"`
 	SourceSchema string       `json:"source_schema"`
 	SourceName   string       `json:"source_name"`
+	CommitLSN    uint64       `json:"commit_lsn"` // the session's last commit, to wait for
+	WaitMs       int          `json:"wait_ms"`    // how long to wait for it
 }
 
 func userError(code, format string, args ...any) *pgconn.PgError {
@@ -47,6 +52,9 @@ func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, err
 	if err != nil {
 		return nil, err
 	}
+	if err := d.waitVisible(ctx, req.CommitLSN, req.WaitMs); err != nil {
+		return nil, err
+	}
 	m := d.mirrors.Get(req.Namespace, req.Table)
 	if m == nil {
 		e := userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
@@ -62,6 +70,29 @@ func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, err
 		return nil, userError("55000", "mirror %s.%s is still taking its initial copy", req.Namespace, req.Table)
 	}
 	return m, nil
+}
+
+// waitVisible waits until the database's mirrors hold every transaction
+// that ended at or before lsn (read-your-writes), for at most waitMs.
+func (d *database) waitVisible(ctx context.Context, lsn uint64, waitMs int) error {
+	d.mu.Lock()
+	stream := d.stream
+	d.mu.Unlock()
+	if lsn == 0 || waitMs <= 0 || stream == nil {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(waitMs)*time.Millisecond)
+	defer cancel()
+	err := stream.WaitVisible(wctx, lsn)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	vis := stream.VisibleLSN()
+	return &pgconn.PgError{Code: "57014",
+		Message: fmt.Sprintf("mirrors are %d bytes behind this session's last commit", lsn-min(vis, lsn)),
+		Detail: fmt.Sprintf("The session committed at %s; the mirrors have applied up to %s, %s ago.",
+			pglogrepl.LSN(lsn), pglogrepl.LSN(vis), time.Since(stream.LastCommitTime()).Round(time.Millisecond)),
+		Hint: "Retry, or raise mooncake.read_wait_timeout; if the lag persists, check the sidecar's log."}
 }
 
 func (s *server) estimate(ctx context.Context, req *request) (any, error) {
@@ -261,6 +292,15 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	if err := cdc.Publish(ctx, d.cfg, src.qualified, src.oid); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", src.qualified, err)
 	}
+	if old := d.mirrors.Get(req.MirrorSchema, req.MirrorName); old != nil {
+		// PostgreSQL has no relation of that name (create_table checked): the
+		// mirror lost its foreign table, e.g. dropped while the sidecar was
+		// down. Replace it.
+		slog.Warn("replacing a mirror that has no foreign table", "mirror", req.MirrorSchema+"."+req.MirrorName)
+		if err := s.drop(ctx, d, old); err != nil {
+			return nil, err
+		}
+	}
 	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.columns, src.key, src.qualified, src.oid)
 	if err != nil {
 		return nil, err
@@ -283,6 +323,40 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	}
 	d.mirrors.Drop(context.Background(), m)
 	return nil, err
+}
+
+// dropTable drops a mirror (its foreign table is being dropped).
+func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
+	if req.Database == "" || req.Namespace == "" || req.Table == "" {
+		return nil, userError("08P01", "drop_table needs database, namespace and table")
+	}
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	m := d.mirrors.Get(req.Namespace, req.Table)
+	if m == nil {
+		return map[string]any{"dropped": false}, nil
+	}
+	if err := s.drop(ctx, d, m); err != nil {
+		return nil, err
+	}
+	return map[string]any{"dropped": true}, nil
+}
+
+// drop removes a mirror, and its source from the publication when no other
+// mirror follows that source.
+func (s *server) drop(ctx context.Context, d *database, m *catalog.Mirror) error {
+	if err := d.mirrors.Drop(ctx, m); err != nil {
+		return fmt.Errorf("drop mirror %s.%s: %w", m.Namespace, m.Name, err)
+	}
+	if len(d.mirrors.BySource(m.SourceOID)) == 0 {
+		if err := cdc.Unpublish(ctx, d.cfg, m.SourceOID); err != nil {
+			slog.Warn("cannot remove the source from the publication", "source", m.Source, "err", err)
+		}
+	}
+	slog.Info("mirror dropped", "database", d.name, "mirror", m.Namespace+"."+m.Name)
+	return nil
 }
 
 func tmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }

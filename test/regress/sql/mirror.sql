@@ -2,8 +2,7 @@
 CREATE EXTENSION pg_mooncake;
 \set VERBOSITY terse
 
--- Wait (up to 10 s) until a query returns the expected value; the mirror
--- follows the source within milliseconds, but asynchronously.
+-- Wait (up to 10 s) until a query returns the expected value.
 CREATE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE got text;
 BEGIN
@@ -34,7 +33,7 @@ INSERT INTO trades VALUES
   (2, 'AMZN', '2024-06-05 10:05:00', 207),
   (3, 'AAPL', '2024-06-05 10:10:00', 203),
   (4, 'AMZN', '2024-06-05 10:15:00', 210);
-SELECT wait_for('SELECT count(*)::text FROM trades_iceberg', '5');
+-- A session sees its own committed writes in the mirror at once.
 SELECT * FROM trades_iceberg ORDER BY id;
 
 -- Only the needed columns are fetched; filters run in PostgreSQL for now.
@@ -45,8 +44,8 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM trades_iceberg;
 -- Updates and deletes reach the mirror.
 UPDATE trades SET price = 220 WHERE id = 4;
 DELETE FROM trades WHERE id = 0;
-SELECT wait_for('SELECT string_agg(id || '':'' || price, '','' ORDER BY id) FROM trades_iceberg',
-                '1:119,2:207,3:203,4:220');
+SELECT id, price FROM trades_iceberg ORDER BY id;
+
 
 -- Errors.
 CALL mooncake.create_table('m', 'no_such_table');
@@ -57,6 +56,12 @@ CREATE TABLE badtype (id int PRIMARY KEY, p point);
 CALL mooncake.create_table('badtype_m', 'badtype');
 INSERT INTO trades_iceberg VALUES (9, 'X', now(), 1);
 
+-- Dropping the columnstore table drops its mirror; the name can be reused.
+CALL mooncake.drop_table('trades_iceberg');
+CALL mooncake.create_table('trades_iceberg', 'trades');
+SELECT count(*) FROM trades_iceberg;
+CALL mooncake.drop_table('trades');
 DROP FOREIGN TABLE trades_iceberg;
+SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub';
 DROP TABLE trades, nokey, badtype;
 DROP FUNCTION wait_for;
