@@ -161,8 +161,9 @@ func (t ColumnType) CastFromText(expr string) string {
 	case KindString:
 		return expr
 	case KindDate, KindTimestamp, KindTimestampTZ:
-		// PostgreSQL writes years before 1 as "... BC"; DuckDB reads "(BC)".
-		return fmt.Sprintf("CAST(CASE WHEN suffix(%[1]s, ' BC') THEN %[1]s[:-4] || ' (BC)' ELSE %[1]s END AS %[2]s)", expr, t.DuckDBType())
+		// PostgreSQL writes years before 1 as "0044-03-15 10:00:00 BC";
+		// DuckDB reads "0044-03-15 (BC) 10:00:00".
+		return fmt.Sprintf(`CAST(CASE WHEN suffix(%[1]s, ' BC') THEN regexp_replace(%[1]s, '^([0-9]+-[0-9]+-[0-9]+)(.*) BC$', '\1 (BC)\2') ELSE %[1]s END AS %[2]s)`, expr, t.DuckDBType())
 	default:
 		return fmt.Sprintf("CAST(%s AS %s)", expr, t.DuckDBType())
 	}
