@@ -211,6 +211,14 @@ func (m *Mirror) MetadataLocation() string {
 	return m.tbl.MetadataLocation()
 }
 
+// FileCounts returns the number of data and delete files of the current
+// snapshot.
+func (m *Mirror) FileCounts() (data, deletes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.files), len(m.delFiles)
+}
+
 // ColumnIndex finds a column by name.
 func (m *Mirror) ColumnIndex(name string) int {
 	for i, c := range m.Columns {

@@ -233,3 +233,33 @@ END;
 $$;
 CREATE EVENT TRIGGER mooncake_drop_mirrors ON sql_drop
   EXECUTE FUNCTION mooncake.drop_mirrors();
+
+-- The mirrors of this database, as the sidecar holds them, with their lag
+-- behind the source: lag_bytes is WAL written since the last change the
+-- mirrors show; lag_seconds is how old the newest applied commit is when
+-- there is such WAL (0 when the mirrors are caught up).
+CREATE VIEW mooncake.columnstore_tables AS
+SELECT t.schema_name,
+       t.table_name,
+       t.source,
+       t.state,
+       t.metadata_location,
+       t.applied_lsn,
+       t.flushed_lsn,
+       t.rows,
+       t.unflushed_rows,
+       t.data_files,
+       t.delete_files,
+       GREATEST(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), t.visible_lsn), 0)::bigint AS lag_bytes,
+       CASE WHEN pg_catalog.pg_current_wal_lsn() <= t.visible_lsn OR t.last_commit_time IS NULL THEN 0
+            ELSE GREATEST(EXTRACT(epoch FROM pg_catalog.now() - t.last_commit_time), 0)
+       END::double precision AS lag_seconds
+  FROM pg_catalog.json_to_recordset(
+         mooncake.sidecar_request(pg_catalog.json_build_object(
+           'op', 'list', 'database', pg_catalog.current_database())) -> 'tables')
+       AS t(schema_name name, table_name name, source text, state text,
+            metadata_location text, applied_lsn pg_lsn, flushed_lsn pg_lsn,
+            visible_lsn pg_lsn, last_commit_time timestamptz, rows bigint,
+            unflushed_rows bigint, data_files int, delete_files int);
+COMMENT ON VIEW mooncake.columnstore_tables IS
+  'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';

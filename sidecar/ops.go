@@ -325,6 +325,64 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	return nil, err
 }
 
+// list describes the database's mirrors for mooncake.columnstore_tables.
+func (s *server) list(ctx context.Context, req *request) (any, error) {
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	stream := d.stream
+	d.mu.Unlock()
+	var visible uint64
+	var lastCommit string
+	if stream != nil {
+		visible = stream.VisibleLSN()
+		if t := stream.LastCommitTime(); !t.IsZero() {
+			lastCommit = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	type row struct {
+		Schema           string `json:"schema_name"`
+		Table            string `json:"table_name"`
+		Source           string `json:"source"`
+		MetadataLocation string `json:"metadata_location"`
+		AppliedLSN       string `json:"applied_lsn"`
+		FlushedLSN       string `json:"flushed_lsn"`
+		VisibleLSN       string `json:"visible_lsn"`
+		LastCommit       string `json:"last_commit_time,omitempty"`
+		Rows             int64  `json:"rows"`
+		DataFiles        int    `json:"data_files"`
+		DeleteFiles      int    `json:"delete_files"`
+		UnflushedRows    int64  `json:"unflushed_rows"`
+		State            string `json:"state"`
+	}
+	rows := []row{}
+	for _, m := range d.mirrors.All() {
+		state := "ready"
+		select {
+		case <-m.Ready():
+			if m.Err() != nil {
+				state = "failed"
+			}
+		default:
+			state = "copying"
+		}
+		files, dels := m.FileCounts()
+		rows = append(rows, row{
+			Schema: m.Namespace, Table: m.Name, Source: m.Source,
+			MetadataLocation: m.MetadataLocation(),
+			AppliedLSN:       pglogrepl.LSN(m.AppliedLSN()).String(),
+			FlushedLSN:       pglogrepl.LSN(m.FlushedLSN()).String(),
+			VisibleLSN:       pglogrepl.LSN(visible).String(),
+			LastCommit:       lastCommit,
+			Rows:             m.EstimatedRows(), DataFiles: files, DeleteFiles: dels,
+			UnflushedRows: m.TailRows(), State: state,
+		})
+	}
+	return map[string]any{"tables": rows}, nil
+}
+
 // dropTable drops a mirror (its foreign table is being dropped).
 func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 	if req.Database == "" || req.Namespace == "" || req.Table == "" {
