@@ -130,6 +130,29 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 	return n, nil
 }
 
+// currentFiles returns the data files and the delete files of the table's
+// current snapshot.
+func currentFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceberg.DataFile, err error) {
+	if tbl.CurrentSnapshot() == nil {
+		return nil, nil, nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		data = append(data, t.File)
+		for _, d := range t.DeleteFiles {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				deletes = append(deletes, d)
+			}
+		}
+	}
+	return data, deletes, nil
+}
+
 func (m *Mirror) dataFile(ctx context.Context, tbl *table.Table, path string) (iceberg.DataFile, error) {
 	fs, err := tbl.FS(ctx)
 	if err != nil {
@@ -153,6 +176,10 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles
 	m.mu.Unlock()
 
+	var truncated bool
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) > 0 FROM "+m.trunc()).Scan(&truncated); err != nil {
+		return err
+	}
 	var written []string
 	cleanup := func() {
 		for _, p := range written {
@@ -179,7 +206,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	// Position deletes for keys deleted from the current data files.
 	var nDel int64
 	delPath := m.newDataPath("delete")
-	if len(files) > 0 && len(m.Key) > 0 {
+	if len(files) > 0 && len(m.Key) > 0 && !truncated {
 		var eq []string
 		for i, k := range m.Key {
 			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
@@ -201,35 +228,61 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	}
 
 	tx := tbl.NewTransaction()
-	rd := tx.NewRowDelta(iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10)})
+	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10)}
 	newFiles, newDelFiles := files, delFiles
+	var added []iceberg.DataFile
 	if nData > 0 {
 		df, err := m.dataFile(ctx, tbl, dataPath)
 		if err != nil {
 			cleanup()
 			return err
 		}
-		rd.AddRows(df)
+		added = append(added, df)
 		newFiles = append(append([]string(nil), files...), dataPath)
 	}
-	if nDel > 0 {
-		fi, err := os.Stat(delPath)
+	switch {
+	case truncated:
+		// Every current file goes; only the tail written since stays.
+		oldData, oldDeletes, err := currentFiles(ctx, tbl)
 		if err != nil {
 			cleanup()
 			return err
 		}
-		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
-			iceberg.ParquetFile, nil, nil, nil, nDel, fi.Size())
+		newFiles, newDelFiles = nil, nil
+		if nData > 0 {
+			newFiles = []string{dataPath}
+		}
+		if len(oldData) > 0 {
+			err = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, props)
+		} else if len(added) > 0 {
+			err = tx.AddDataFiles(ctx, added, props)
+		}
 		if err != nil {
 			cleanup()
-			return err
+			return fmt.Errorf("stage iceberg snapshot: %w", err)
 		}
-		rd.AddDeletes(b.Build())
-		newDelFiles = append(append([]string(nil), delFiles...), delPath)
-	}
-	if err := rd.Commit(ctx); err != nil {
-		cleanup()
-		return fmt.Errorf("stage iceberg snapshot: %w", err)
+	default:
+		rd := tx.NewRowDelta(props)
+		rd.AddRows(added...)
+		if nDel > 0 {
+			fi, err := os.Stat(delPath)
+			if err != nil {
+				cleanup()
+				return err
+			}
+			b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
+				iceberg.ParquetFile, nil, nil, nil, nDel, fi.Size())
+			if err != nil {
+				cleanup()
+				return err
+			}
+			rd.AddDeletes(b.Build())
+			newDelFiles = append(append([]string(nil), delFiles...), delPath)
+		}
+		if err := rd.Commit(ctx); err != nil {
+			cleanup()
+			return fmt.Errorf("stage iceberg snapshot: %w", err)
+		}
 	}
 	newTbl, err := tx.Commit(ctx)
 	if err != nil {
@@ -245,7 +298,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 
 	// Swap the view to the new files and a new, empty tail atomically for
 	// readers; then drop the old tail.
-	oldTail, oldFdel := m.tail(), m.fdel()
+	oldTail, oldFdel, oldTrunc := m.tail(), m.fdel(), m.trunc()
 	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
 	m.gen++
 	swap = append(swap, m.viewDDL(newFiles, newDelFiles), "COMMIT")
@@ -255,7 +308,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
 		}
 	}
-	for _, t := range []string{oldTail, oldFdel} {
+	for _, t := range []string{oldTail, oldFdel, oldTrunc} {
 		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
 		}
@@ -263,7 +316,11 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	m.mu.Lock()
 	m.tbl, m.files, m.delFiles = newTbl, newFiles, newDelFiles
 	m.mu.Unlock()
-	m.fileRows.Add(nData)
+	if truncated {
+		m.fileRows.Store(nData)
+	} else {
+		m.fileRows.Add(nData)
+	}
 	m.tailRows.Store(0)
 	m.flushedLSN.Store(lsn)
 	m.dirty.Store(false)

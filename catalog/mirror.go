@@ -144,6 +144,10 @@ func (m *Mirror) internal(kind string, gen int64) string {
 func (m *Mirror) tail() string { return m.internal("tail", m.gen) }
 func (m *Mirror) fdel() string { return m.internal("fdel", m.gen) }
 
+// trunc holds a row once the source was truncated since the last flush: the
+// view then hides every data file, and the next flush removes them.
+func (m *Mirror) trunc() string { return m.internal("trunc", m.gen) }
+
 // The staging tables receive text rows (stage, columns c0..) and text keys
 // (kstage, columns k0..) through DuckDB's appender before they are cast
 // into the tail.
@@ -260,6 +264,7 @@ func (m *Mirror) generationDDL(gen int64) []string {
 	stmts := []string{
 		"CREATE TABLE " + m.internal("tail", gen) + " (" + strings.Join(tail, ", ") + ")",
 		"CREATE TABLE " + m.internal("fdel", gen) + " (" + strings.Join(fdel, ", ") + ")",
+		"CREATE TABLE " + m.internal("trunc", gen) + " (truncated BOOLEAN)",
 	}
 	if len(keys) > 0 {
 		name := "tail_key_" + strconv.FormatInt(m.id, 10) + "_" + strconv.FormatInt(gen, 10)
@@ -274,6 +279,7 @@ func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
 		"DROP VIEW IF EXISTS " + m.View(),
 		"DROP TABLE IF EXISTS " + m.tail(),
 		"DROP TABLE IF EXISTS " + m.fdel(),
+		"DROP TABLE IF EXISTS " + m.trunc(),
 		"DROP TABLE IF EXISTS " + m.stage(),
 		"DROP TABLE IF EXISTS " + m.kstage(),
 	} {
@@ -305,7 +311,7 @@ func (m *Mirror) viewDDL(files, delFiles []string) string {
 	for _, c := range m.Columns {
 		cols = append(cols, "p."+QuoteIdent(c.Name))
 	}
-	var conds []string
+	conds := []string{"NOT EXISTS (SELECT 1 FROM " + m.trunc() + ")"}
 	if len(delFiles) > 0 {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM read_parquet("+stringList(delFiles)+
 			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
@@ -322,8 +328,6 @@ func (m *Mirror) viewDDL(files, delFiles []string) string {
 		filePart += ", filename = true, file_row_number = true"
 	}
 	filePart += ") p"
-	if len(conds) > 0 {
-		filePart += " WHERE " + strings.Join(conds, " AND ")
-	}
+	filePart += " WHERE " + strings.Join(conds, " AND ")
 	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + filePart + " UNION ALL " + tailPart
 }

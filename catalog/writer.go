@@ -124,6 +124,28 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	return nil
 }
 
+// Truncate removes every row of the mirror: the changes of the current
+// batch, the tail, and (hidden now, removed by the next flush) the data
+// files.
+func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
+	p, err := w.begin(ctx, m)
+	if err != nil {
+		return err
+	}
+	p.rows, p.keys = p.rows[:0], p.keys[:0]
+	clear(p.inserted)
+	err = w.execAll(ctx,
+		"DELETE FROM "+m.tail(),
+		"DELETE FROM "+m.fdel(),
+		"INSERT INTO "+m.trunc()+" SELECT true WHERE NOT EXISTS (SELECT 1 FROM "+m.trunc()+")")
+	if err != nil {
+		return fmt.Errorf("truncate %s.%s: %w", m.Namespace, m.Name, err)
+	}
+	m.tailRows.Store(0)
+	m.dirty.Store(true)
+	return nil
+}
+
 // appendRows appends text rows to one of the mirror's staging tables.
 func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 	return w.conn.Raw(func(dc any) error {

@@ -533,14 +533,16 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 			return ss.w.Delete(ctx, m, m.KeyOf(old))
 		})
 	case *pglogrepl.TruncateMessageV2:
+		// One message for all the tables of a TRUNCATE, cascaded ones included.
 		for _, id := range msg.RelationIDs {
 			ms, err := ss.mirrorsFor(ctx, id)
 			if err != nil {
 				return err
 			}
 			for _, m := range ms {
-				slog.Error("TRUNCATE of a mirrored table is not applied yet: the mirror keeps its rows",
-					"mirror", m.Namespace+"."+m.Name, "source", m.Source)
+				if err := ss.w.Truncate(ctx, m); err != nil {
+					return err
+				}
 			}
 		}
 	}
