@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -196,10 +197,13 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 			rows.Close()
 			return nil, err
 		}
-		t, err := catalog.ResolveType(oid, typmod, typeName)
+		t, err := resolveColumnType(ctx, conn, oid, typmod, typeName)
 		if err != nil {
 			rows.Close()
-			e := err.(*pgconn.PgError)
+			var e *pgconn.PgError
+			if !errors.As(err, &e) {
+				return nil, err
+			}
 			return nil, &pgconn.PgError{Code: e.Code, Message: fmt.Sprintf("column %q of %s has type %s, which mooncake mirrors do not support yet",
 				col.Name, src.qualified, typeName), Detail: e.Detail}
 		}
