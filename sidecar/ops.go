@@ -182,42 +182,46 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 		return nil, userError("42809", "%s is not a table", src.qualified)
 	}
 
+	type attr struct {
+		name, typeName string
+		oid            uint32
+		typmod         int32
+		notNull        bool
+	}
+	var attrs []attr
 	rows, err := conn.Query(ctx, `SELECT attname, atttypid, atttypmod, format_type(atttypid, atttypmod), attnotnull
 		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, src.oid)
 	if err != nil {
 		return nil, err
 	}
-	lower := map[string]string{}
 	for rows.Next() {
-		var col catalog.Column
-		var oid uint32
-		var typmod int32
-		var typeName string
-		if err := rows.Scan(&col.Name, &oid, &typmod, &typeName, &col.NotNull); err != nil {
+		var a attr
+		if err := rows.Scan(&a.name, &a.oid, &a.typmod, &a.typeName, &a.notNull); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		t, err := resolveColumnType(ctx, conn, oid, typmod, typeName)
+		attrs = append(attrs, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	lower := map[string]string{}
+	for _, a := range attrs {
+		t, err := resolveColumnType(ctx, conn, a.oid, a.typmod, a.typeName)
 		if err != nil {
-			rows.Close()
 			var e *pgconn.PgError
 			if !errors.As(err, &e) {
 				return nil, err
 			}
 			return nil, &pgconn.PgError{Code: e.Code, Message: fmt.Sprintf("column %q of %s has type %s, which mooncake mirrors do not support yet",
-				col.Name, src.qualified, typeName), Detail: e.Detail}
+				a.name, src.qualified, a.typeName), Detail: e.Detail}
 		}
-		col.Type = t
-		if other, dup := lower[strings.ToLower(col.Name)]; dup {
-			rows.Close()
-			return nil, userError("42701", "columns %q and %q of %s differ only in case, which the columnstore cannot tell apart", other, col.Name, src.qualified)
+		if other, dup := lower[strings.ToLower(a.name)]; dup {
+			return nil, userError("42701", "columns %q and %q of %s differ only in case, which the columnstore cannot tell apart", other, a.name, src.qualified)
 		}
-		lower[strings.ToLower(col.Name)] = col.Name
-		src.columns = append(src.columns, col)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+		lower[strings.ToLower(a.name)] = a.name
+		src.columns = append(src.columns, catalog.Column{Name: a.name, Type: t, NotNull: a.notNull})
 	}
 	if len(src.columns) == 0 {
 		return nil, userError("0A000", "table %s has no columns to mirror", src.qualified)
