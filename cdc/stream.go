@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type Stream struct {
 	FlushInterval time.Duration   // how often unflushed changes are committed to Iceberg
 	FlushRows     int64           // flush early when a tail holds this many rows
 	Fatal         func(error)     // called when the mirrors' state must be reloaded from Iceberg
+	SpoolDir      string          // where streamed in-progress transactions are spooled
 
 	receivedLSN  atomic.Uint64 // end of the last WAL data received
 	confirmedLSN atomic.Uint64 // the slot's confirmed flush position, as we sent it
@@ -221,6 +223,10 @@ type session struct {
 	batchAt  time.Time // when the oldest transaction not yet synced ended
 	idleLSN  uint64    // WAL end reported by the last keepalive
 	lastSend time.Time
+
+	inStream  bool              // between a stream start and stop message
+	streamXid uint32            // the transaction of the current stream chunk
+	spools    map[uint32]*spool // streamed transactions not yet committed or aborted
 }
 
 func (s *Stream) runOnce(ctx context.Context) error {
@@ -234,8 +240,18 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ss := &session{s: s, conn: conn, w: catalog.NewWriter(duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{}}
+	ss := &session{s: s, conn: conn, w: catalog.NewWriter(duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{},
+		spools: map[uint32]*spool{}}
 	defer ss.w.Close()
+	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
+		return err
+	}
+	removeSpools(s.SpoolDir)
+	defer func() {
+		for _, sp := range ss.spools {
+			sp.remove()
+		}
+	}()
 
 	// The slot's confirmed position is where the server resumes; everything
 	// before it is in Iceberg already.
@@ -248,7 +264,7 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	ss.doneLSN = confirmed
 
 	err = pglogrepl.StartReplication(ctx, conn, s.Slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '2'", "publication_names '" + Publication + "'", "messages 'false'"},
+		PluginArgs: []string{"proto_version '2'", "publication_names '" + Publication + "'", "messages 'false'", "streaming 'true'"},
 	})
 	if err != nil {
 		return fmt.Errorf("start replication: %w", err)
@@ -431,9 +447,12 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if end > ss.s.receivedLSN.Load() {
 			ss.s.receivedLSN.Store(end)
 		}
-		msg, err := pglogrepl.ParseV2(xld.WALData, false)
+		msg, err := pglogrepl.ParseV2(xld.WALData, ss.inStream)
 		if err != nil {
 			return fmt.Errorf("parse pgoutput message: %w", err)
+		}
+		if ss.inStream {
+			return ss.handleStreamed(ctx, msg, xld.WALData)
 		}
 		return ss.handle(ctx, msg)
 	}
@@ -477,8 +496,82 @@ func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mir
 	return out, nil
 }
 
+// handleStreamed handles a message inside a stream chunk: changes of the
+// in-progress transaction go to its spool.
+func (ss *session) handleStreamed(ctx context.Context, msg pglogrepl.Message, raw []byte) error {
+	switch msg := msg.(type) {
+	case *pglogrepl.StreamStopMessageV2:
+		ss.inStream = false
+	case *pglogrepl.RelationMessageV2:
+		ss.rels[msg.RelationID] = msg
+	case *pglogrepl.InsertMessageV2, *pglogrepl.UpdateMessageV2, *pglogrepl.DeleteMessageV2, *pglogrepl.TruncateMessageV2:
+		sp := ss.spools[ss.streamXid]
+		if sp == nil {
+			var err error
+			if sp, err = newSpool(ss.s.SpoolDir, ss.streamXid); err != nil {
+				return err
+			}
+			ss.spools[ss.streamXid] = sp
+		}
+		return sp.add(raw)
+	}
+	return nil
+}
+
+// commitStreamed applies a streamed transaction from its spool as one
+// transaction with the given commit LSN.
+func (ss *session) commitStreamed(ctx context.Context, msg *pglogrepl.StreamCommitMessageV2) error {
+	sp := ss.spools[msg.Xid]
+	delete(ss.spools, msg.Xid)
+	ss.inTx, ss.txLSN = true, uint64(msg.CommitLSN)
+	if sp != nil {
+		defer sp.remove()
+		err := sp.replay(func(raw []byte) error {
+			m, err := pglogrepl.ParseV2(raw, true)
+			if err != nil {
+				return fmt.Errorf("parse spooled message: %w", err)
+			}
+			if xid := streamedXid(m); sp.aborted[xid] {
+				return nil
+			}
+			return ss.handle(ctx, m)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return ss.handle(ctx, &pglogrepl.CommitMessage{CommitLSN: msg.CommitLSN, TransactionEndLSN: msg.TransactionEndLSN, CommitTime: msg.CommitTime})
+}
+
+func streamedXid(m pglogrepl.Message) uint32 {
+	switch m := m.(type) {
+	case *pglogrepl.InsertMessageV2:
+		return m.Xid
+	case *pglogrepl.UpdateMessageV2:
+		return m.Xid
+	case *pglogrepl.DeleteMessageV2:
+		return m.Xid
+	case *pglogrepl.TruncateMessageV2:
+		return m.Xid
+	}
+	return 0
+}
+
 func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 	switch msg := msg.(type) {
+	case *pglogrepl.StreamStartMessageV2:
+		ss.inStream, ss.streamXid = true, msg.Xid
+	case *pglogrepl.StreamCommitMessageV2:
+		return ss.commitStreamed(ctx, msg)
+	case *pglogrepl.StreamAbortMessageV2:
+		if sp := ss.spools[msg.Xid]; sp != nil {
+			if msg.SubXid == msg.Xid {
+				sp.remove()
+				delete(ss.spools, msg.Xid)
+			} else {
+				sp.aborted[msg.SubXid] = true
+			}
+		}
 	case *pglogrepl.RelationMessageV2:
 		ss.rels[msg.RelationID] = msg
 	case *pglogrepl.BeginMessage:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -36,6 +37,7 @@ type databases struct {
 	flush     time.Duration
 	ctx       context.Context // lives as long as the sidecar
 	fatal     func(error)     // ends the sidecar; the background worker restarts it
+	spoolDir  string          // for streamed transactions
 
 	mu     sync.Mutex
 	byName map[string]*database
@@ -102,7 +104,7 @@ func (r *databases) startStream(ctx context.Context, d *database) error {
 		return err
 	}
 	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20,
-		Fatal: r.fatal}
+		Fatal: r.fatal, SpoolDir: filepath.Join(r.spoolDir, fmt.Sprintf("stream-%d", d.oid))}
 	go d.stream.Run(r.ctx)
 	return nil
 }

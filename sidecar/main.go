@@ -101,7 +101,7 @@ func run() error {
 	go func() { <-quit; os.Exit(2) }()
 	defer stop()
 
-	dbs := &databases{base: cfg, engine: engine, warehouse: *warehouse, cdc: !*noCDC, flush: *flushEvery, ctx: ctx, byName: map[string]*database{},
+	dbs := &databases{base: cfg, engine: engine, warehouse: *warehouse, cdc: !*noCDC, flush: *flushEvery, ctx: ctx, byName: map[string]*database{}, spoolDir: tmp,
 		fatal: func(err error) {
 			// In-memory state no longer matches Iceberg: start over from it.
 			slog.Error("restarting to reload mirrors from Iceberg", "err", err)
