@@ -126,11 +126,35 @@ func newMirror(database, namespace, name string, cols []Column, key []int) *Mirr
 
 // DuckCatalog is the DuckDB catalog (attached in-memory database) that holds
 // the views and tails of one PostgreSQL database.
-func DuckCatalog(database string) string { return QuoteIdent("pg_" + database) }
+func DuckCatalog(database string) string { return QuoteIdent(duckCatalogName(database)) }
+
+func duckCatalogName(database string) string { return "pg_" + duckName(database) }
+
+// duckName maps a PostgreSQL name to a DuckDB name. DuckDB compares names
+// case-insensitively, so upper-case letters are written as '^' and the
+// lower-case letter ('^' itself as "^^"): "T" and "t" stay apart.
+func duckName(s string) string {
+	if !strings.ContainsAny(s, "^ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '^':
+			b.WriteString("^^")
+		case r >= 'A' && r <= 'Z':
+			b.WriteByte('^')
+			b.WriteRune(r + ('a' - 'A'))
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
 
 // View is the qualified DuckDB view reading the mirror's current rows.
 func (m *Mirror) View() string {
-	return DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace) + "." + QuoteIdent(m.Name)
+	return DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)) + "." + QuoteIdent(duckName(m.Name))
 }
 
 func (m *Mirror) internal(kind string, gen int64) string {
@@ -239,7 +263,7 @@ func colName(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error {
 	stmts := append([]string{
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + ".mooncake_internal",
-		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(m.Namespace),
+		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)),
 	}, m.generationDDL(m.gen)...)
 	stmts = append(stmts, m.stagingDDL(false)...)
 	stmts = append(stmts, m.viewDDL(m.files, m.delFiles))

@@ -149,7 +149,7 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 // appendRows appends text rows to one of the mirror's staging tables.
 func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 	return w.conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppender(dc.(driver.Conn), "pg_"+m.Database, "mooncake_internal", table)
+		a, err := duckdb.NewAppender(dc.(driver.Conn), duckCatalogName(m.Database), "mooncake_internal", table)
 		if err != nil {
 			return err
 		}

@@ -60,7 +60,15 @@ func errorPayload(err error) []byte {
 	pgErr := &pgconn.PgError{Code: "XX000", Message: err.Error()}
 	var e *pgconn.PgError
 	if errors.As(err, &e) {
-		pgErr = e
+		c := *e
+		pgErr = &c
+	}
+	// PROTOCOL.md: C and M are always present.
+	if len(pgErr.Code) != 5 {
+		pgErr.Code = "XX000"
+	}
+	if pgErr.Message == "" {
+		pgErr.Message = "unknown error in the mooncake sidecar"
 	}
 	var b []byte
 	add := func(code byte, s string) {
