@@ -72,6 +72,9 @@ func (c *Catalog) Close() error {
 	return c.db.Close()
 }
 
+// RemoveWarehouse deletes the database's directory in the warehouse.
+func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
+
 // Ident is the Iceberg identifier of a mirror: namespace and table name.
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 

@@ -198,6 +198,23 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 	return m, nil
 }
 
+// Close drops the mirrors' DuckDB objects and releases the catalog, leaving
+// Iceberg untouched.
+func (s *Set) Close(ctx context.Context) {
+	s.mu.Lock()
+	mirrors := s.mirrors
+	s.mirrors = map[[2]string]*Mirror{}
+	s.mu.Unlock()
+	if conn, err := s.Duck.Conn(ctx); err == nil {
+		for _, m := range mirrors {
+			m.dropDuckObjects(ctx, conn)
+		}
+		conn.Close()
+	}
+	s.Duck.ExecContext(ctx, "DETACH DATABASE IF EXISTS "+DuckCatalog(s.Catalog.Database))
+	s.Catalog.Close()
+}
+
 // Drop removes a mirror: from the set, DuckDB, the catalog and the
 // warehouse.
 func (s *Set) Drop(ctx context.Context, m *Mirror) error {

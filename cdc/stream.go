@@ -149,6 +149,33 @@ func Publish(ctx context.Context, cfg *pgx.ConnConfig, source string, sourceOID 
 	return err
 }
 
+// DropSlotAndPublication removes the database's replication slot (waiting
+// for its stream to let go of it) and publication, if they exist.
+func DropSlotAndPublication(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	for {
+		_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" { // object in use
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+Publication)
+	return err
+}
+
 // Unpublish removes a source table (by OID) from the publication.
 func Unpublish(ctx context.Context, cfg *pgx.ConnConfig, sourceOID uint32) error {
 	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))

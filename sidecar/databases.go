@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -24,8 +25,11 @@ type database struct {
 	cfg     *pgx.ConnConfig
 	mirrors *catalog.Set
 
-	mu     sync.Mutex  // guards stream, and serializes create_table
-	stream *cdc.Stream // nil until the first mirror exists (or without CDC)
+	mu         sync.Mutex    // guards stream, and serializes create_table
+	stream     *cdc.Stream   // nil until the first mirror exists (or without CDC)
+	streamDone chan struct{} // closed when the stream's Run returns
+	ctx        context.Context
+	cancel     context.CancelFunc // stops the stream and the extension watch
 }
 
 // databases is the registry of opened databases.
@@ -82,7 +86,9 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 		return nil, err
 	}
 	d := &database{name: name, oid: oid, cfg: cfg, mirrors: set}
+	d.ctx, d.cancel = context.WithCancel(r.ctx)
 	r.byName[name] = d
+	go r.watch(d)
 	if len(set.All()) > 0 {
 		if err := r.startStream(ctx, d); err != nil {
 			slog.Error("cannot start replication", "database", name, "err", err)
@@ -105,8 +111,69 @@ func (r *databases) startStream(ctx context.Context, d *database) error {
 	}
 	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20,
 		Fatal: r.fatal, SpoolDir: filepath.Join(r.spoolDir, fmt.Sprintf("stream-%d", d.oid))}
-	go d.stream.Run(r.ctx)
+	d.streamDone = make(chan struct{})
+	go func() {
+		defer close(d.streamDone)
+		d.stream.Run(d.ctx)
+	}()
 	return nil
+}
+
+// watch notices when the extension is dropped from the database (DROP
+// EXTENSION pg_mooncake, with or without CASCADE), and then removes what
+// the mirrors left outside it: the replication slot, the publication, the
+// warehouse files, and the sidecar's state.
+func (r *databases) watch(d *database) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		conn, err := pgx.ConnectConfig(d.ctx, d.cfg)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+				r.forget(d) // the database is gone
+				return
+			}
+			continue
+		}
+		var installed bool
+		err = conn.QueryRow(d.ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake')").Scan(&installed)
+		conn.Close(context.Background())
+		if err == nil && !installed {
+			r.forget(d)
+			return
+		}
+	}
+}
+
+// forget drops the database's mirrors from the sidecar, its slot and
+// publication, and its warehouse files.
+func (r *databases) forget(d *database) {
+	slog.Info("extension dropped: removing the database's mirrors, slot and publication", "database", d.name)
+	r.mu.Lock()
+	delete(r.byName, d.name)
+	r.mu.Unlock()
+	d.cancel()
+	d.mu.Lock()
+	done := d.streamDone
+	d.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	if err := cdc.DropSlotAndPublication(ctx, d.cfg, cdc.SlotName(d.oid)); err != nil {
+		slog.Error("cannot drop the replication slot or publication", "database", d.name, "err", err)
+	}
+	d.mirrors.Close(ctx)
+	if err := d.mirrors.Catalog.RemoveWarehouse(); err != nil {
+		slog.Error("cannot remove the warehouse files", "database", d.name, "err", err)
+	}
 }
 
 // discover opens every database that has mirrors, so that their replication
