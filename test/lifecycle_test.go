@@ -1,0 +1,63 @@
+package test
+
+import (
+	"testing"
+	"time"
+)
+
+// TestMirrorLifecycle covers several mirrors of one source, TRUNCATE (also
+// multi-table and CASCADE), drop_table, DROP FOREIGN TABLE and DROP
+// EXTENSION ... CASCADE, which must leave no slot or publication behind.
+func TestMirrorLifecycle(t *testing.T) {
+	_, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE parent (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent(id), n numeric(10,2))`)
+	exec(t, conn, `INSERT INTO parent SELECT g, 'p' || g FROM generate_series(1, 1000) g`)
+	exec(t, conn, `INSERT INTO child SELECT g, g, g / 3.0 FROM generate_series(1, 1000) g`)
+	exec(t, conn, `CALL mooncake.create_table('parent_a', 'parent')`)
+	exec(t, conn, `CALL mooncake.create_table('parent_b', 'parent')`)
+	exec(t, conn, `CALL mooncake.create_table('child_m', 'child')`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'mooncake%'`); n != 1 {
+		t.Errorf("%d mooncake slots; want 1 shared by all mirrors", n)
+	}
+
+	exec(t, conn, `UPDATE parent SET v = v || '!' WHERE id % 10 = 0`)
+	for _, m := range []string{"parent_a", "parent_b"} {
+		waitConverged(t, conn, "parent", m, 10*time.Second)
+	}
+	time.Sleep(3 * time.Second) // flushed to Iceberg
+	exec(t, conn, `TRUNCATE parent CASCADE`)
+	for _, m := range []string{"parent_a", "parent_b"} {
+		waitConverged(t, conn, "parent", m, 10*time.Second)
+	}
+	waitConverged(t, conn, "child", "child_m", 10*time.Second)
+	exec(t, conn, `INSERT INTO parent VALUES (1, 'again')`)
+	exec(t, conn, `INSERT INTO child VALUES (1, 1, 1.5)`)
+	time.Sleep(3 * time.Second)
+	exec(t, conn, `TRUNCATE parent, child`)
+	exec(t, conn, `INSERT INTO parent VALUES (2, 'after truncate')`)
+	for _, m := range []string{"parent_a", "parent_b"} {
+		waitConverged(t, conn, "parent", m, 10*time.Second)
+	}
+	waitConverged(t, conn, "child", "child_m", 10*time.Second)
+
+	// Dropping one mirror leaves the other following the source.
+	exec(t, conn, `CALL mooncake.drop_table('parent_a')`)
+	exec(t, conn, `INSERT INTO parent VALUES (3, 'b only')`)
+	waitConverged(t, conn, "parent", "parent_b", 10*time.Second)
+	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables`); n != 2 {
+		t.Errorf("columnstore_tables lists %d mirrors after drop_table; want 2", n)
+	}
+	exec(t, conn, `DROP FOREIGN TABLE child_m`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub' AND tablename = 'child'`); n != 0 {
+		t.Errorf("child is still published after its only mirror was dropped")
+	}
+
+	exec(t, conn, `DROP EXTENSION pg_mooncake CASCADE`)
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'mooncake%'`) == 0 &&
+			queryInt(t, conn, `SELECT count(*) FROM pg_publication WHERE pubname = 'mooncake_pub'`) == 0
+	}); !ok {
+		t.Error("DROP EXTENSION pg_mooncake CASCADE left a replication slot or the publication behind")
+	}
+}
