@@ -171,6 +171,10 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	if !m.dirty.Load() {
 		return nil
 	}
+	if !m.maint.TryLock() {
+		return nil // compacting: the changes wait in the tail
+	}
+	defer m.maint.Unlock()
 	lsn := m.appliedLSN.Load()
 	m.mu.Lock()
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles

@@ -102,6 +102,8 @@ type Mirror struct {
 	staged int
 	ready  chan struct{}
 
+	maint sync.Mutex // held by a compaction; flushes skip the mirror meanwhile
+
 	mu       sync.Mutex   // guards the fields below
 	tbl      *table.Table // current Iceberg table
 	files    []string     // data files of the current snapshot

@@ -402,6 +402,7 @@ func (ss *session) sync(ctx context.Context) error {
 // flush commits every dirty mirror to Iceberg, then confirms the stream up
 // to the last applied transaction.
 func (ss *session) flush(ctx context.Context) error {
+	allFlushed := true
 	for _, m := range ss.s.Mirrors.All() {
 		if !m.Dirty() {
 			continue
@@ -411,8 +412,14 @@ func (ss *session) flush(ctx context.Context) error {
 				return err
 			}
 			slog.Error("flush failed; will retry", "mirror", m.Namespace+"."+m.Name, "err", err)
-			return nil
 		}
+		if m.Dirty() {
+			allFlushed = false // failed, or waiting for a compaction
+		}
+	}
+	ss.s.maintain(ctx)
+	if !allFlushed {
+		return nil
 	}
 	confirm := ss.doneLSN
 	if ss.idleLSN > confirm {
@@ -423,6 +430,27 @@ func (ss *session) flush(ctx context.Context) error {
 		return ss.sendStatus(ctx)
 	}
 	return nil
+}
+
+// maintain starts a compaction of every mirror that has accumulated small
+// files; it runs beside the stream, which keeps applying changes.
+func (s *Stream) maintain(ctx context.Context) {
+	for _, m := range s.Mirrors.All() {
+		if !m.NeedsCompaction() {
+			continue
+		}
+		go func() {
+			done, err := m.Compact(ctx, s.Mirrors.Duck)
+			switch {
+			case errors.Is(err, catalog.ErrInconsistent) && s.Fatal != nil:
+				s.Fatal(err)
+			case err != nil && ctx.Err() == nil:
+				slog.Error("compaction failed", "mirror", m.Namespace+"."+m.Name, "err", err)
+			case done:
+				slog.Info("mirror compacted", "mirror", m.Namespace+"."+m.Name)
+			}
+		}()
+	}
 }
 
 func (ss *session) sendStatus(ctx context.Context) error {

@@ -263,3 +263,39 @@ SELECT t.schema_name,
             unflushed_rows bigint, data_files int, delete_files int);
 COMMENT ON VIEW mooncake.columnstore_tables IS
   'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';
+
+CREATE PROCEDURE mooncake.optimize_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+  opts text[];
+  ns text;
+  tbl text;
+BEGIN
+  ft := pg_catalog.to_regclass(table_name);
+  SELECT f.ftoptions INTO opts
+    FROM pg_catalog.pg_foreign_table f
+    JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+   WHERE f.ftrelid = ft AND s.srvname = 'mooncake';
+  IF ft IS NULL OR NOT FOUND THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P01',
+      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
+  END IF;
+  SELECT n.nspname, c.relname INTO ns, tbl
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = ft;
+  SELECT COALESCE(MAX(substr(o, 11)) FILTER (WHERE o LIKE 'namespace=%'), ns),
+         COALESCE(MAX(substr(o, 7)) FILTER (WHERE o LIKE 'table=%'), tbl)
+    INTO ns, tbl
+    FROM pg_catalog.unnest(opts) AS o;
+  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+    'op', 'optimize',
+    'database', pg_catalog.current_database(),
+    'namespace', ns,
+    'table', tbl));
+END;
+$$;
+COMMENT ON PROCEDURE mooncake.optimize_table(text) IS
+  'compact the columnstore table''s files now, expire old snapshots and remove orphaned files';

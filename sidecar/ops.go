@@ -391,6 +391,33 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 	return map[string]any{"tables": rows}, nil
 }
 
+// optimize compacts a mirror now, expires its old snapshots and removes
+// orphaned files.
+func (s *server) optimize(ctx context.Context, req *request) (any, error) {
+	m, err := s.mirror(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		done, err := m.Compact(ctx, s.dbs.engine.DB)
+		if err != nil {
+			return nil, err
+		}
+		if done || !m.Busy() {
+			break
+		}
+		// A background compaction holds the mirror: wait for it, then
+		// compact what arrived since.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	files, deletes := m.FileCounts()
+	return map[string]any{"data_files": files, "delete_files": deletes}, nil
+}
+
 // dropTable drops a mirror (its foreign table is being dropped).
 func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 	if req.Database == "" || req.Namespace == "" || req.Table == "" {

@@ -89,6 +89,8 @@ func (s *server) dispatch(ctx context.Context, req *request, w io.Writer) error 
 		result, err = s.estimate(ctx, req)
 	case "create_table":
 		result, err = s.createTable(ctx, req)
+	case "optimize":
+		result, err = s.optimize(ctx, req)
 	case "list":
 		result, err = s.list(ctx, req)
 	case "drop_table":

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -59,5 +60,37 @@ func TestMirrorLifecycle(t *testing.T) {
 			queryInt(t, conn, `SELECT count(*) FROM pg_publication WHERE pubname = 'mooncake_pub'`) == 0
 	}); !ok {
 		t.Error("DROP EXTENSION pg_mooncake CASCADE left a replication slot or the publication behind")
+	}
+}
+
+// TestOptimizeTable compacts a mirror's data and delete files into one
+// file, without changing its rows, also across a sidecar restart.
+func TestOptimizeTable(t *testing.T) {
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE src (id int PRIMARY KEY, v text, n numeric(10,2))`)
+	exec(t, conn, `CALL mooncake.create_table('src_m', 'src')`)
+	for i := 1; i <= 3; i++ {
+		exec(t, conn, `INSERT INTO src SELECT g, 'v' || g, g / 7.0 FROM generate_series($1::int * 1000, $1::int * 1000 + 499) g`, i)
+		exec(t, conn, `DELETE FROM src WHERE id % 7 = $1`, i)
+		exec(t, conn, `UPDATE src SET n = n + 1 WHERE id % 5 = 0`)
+		time.Sleep(2500 * time.Millisecond) // one flush each
+	}
+	if n := queryInt(t, conn, `SELECT data_files FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`); n < 2 {
+		t.Fatalf("src_m has %d data files before optimize; want several", n)
+	}
+	exec(t, conn, `CALL mooncake.optimize_table('src_m')`)
+	files := queryInt(t, conn, `SELECT data_files FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`)
+	deletes := queryInt(t, conn, `SELECT delete_files FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`)
+	if files != 1 || deletes != 0 {
+		t.Errorf("after optimize_table: %d data files, %d delete files; want 1 and 0", files, deletes)
+	}
+	waitConverged(t, conn, "src", "src_m", 10*time.Second)
+	exec(t, conn, `UPDATE src SET v = 'after' WHERE id % 3 = 0`)
+	time.Sleep(2500 * time.Millisecond)
+	c.KillSidecar(t)
+	c.WaitSidecar(t)
+	waitConverged(t, conn, "src", "src_m", 10*time.Second)
+	if _, err := conn.Exec(context.Background(), `CALL mooncake.optimize_table('no_such')`); sqlState(err) != "42P01" {
+		t.Errorf("optimize_table of a missing table: %v; want SQLSTATE 42P01", err)
 	}
 }
