@@ -72,7 +72,7 @@ SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_propertie
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 
-CREATE PROCEDURE mooncake.create_table(table_name text, source text)
+CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -144,6 +144,24 @@ BEGIN
       HINT = 'Choose another name for the columnstore table, or drop the existing relation first.';
   END IF;
 
+  -- The initial copy waits for transactions that have written to end:
+  -- this one would wait for itself.
+  IF pg_catalog.txid_current_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '25001',
+      MESSAGE = 'mooncake.create_table cannot run in a transaction that has already written',
+      HINT = 'Call it in its own transaction.';
+  END IF;
+
+  -- Opt-in: locate rows by a unique index of NOT NULL columns. PostgreSQL
+  -- checks the index is fit to be the replica identity; the change is
+  -- committed before the copy starts, so it must not run in a transaction
+  -- block.
+  IF key_index IS NOT NULL THEN
+    EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', src, key_index);
+    COMMIT;
+  END IF;
+
   -- The sidecar checks the source (key, column types), creates the Iceberg
   -- table, copies the rows and starts following the source's changes.
   PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
@@ -152,7 +170,9 @@ BEGIN
     'mirror_schema', target_schema,
     'mirror_name', target_name,
     'source_schema', src_schema,
-    'source_name', src_name));
+    'source_name', src_name,
+    'key_index', CASE WHEN key_index IS NOT NULL
+                      THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass::oid::bigint END));
 
   SELECT pg_catalog.string_agg(
            pg_catalog.format('%I %s%s%s',
@@ -176,8 +196,8 @@ BEGIN
     target_schema, target_name);
 END;
 $$;
-COMMENT ON PROCEDURE mooncake.create_table(text, text) IS
-  'create the columnstore table table_name, a mirror of the table source';
+COMMENT ON PROCEDURE mooncake.create_table(text, text, text) IS
+  'create the columnstore table table_name, a mirror of the table source; key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity)';
 
 CREATE PROCEDURE mooncake.drop_table(table_name text)
 LANGUAGE plpgsql

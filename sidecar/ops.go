@@ -32,6 +32,7 @@ type request struct {
 	MirrorName   string       `json:"mirror_name"`
 	SourceSchema string       `json:"source_schema"`
 	SourceName   string       `json:"source_name"`
+	KeyIndex     uint32       `json:"key_index"`  // create_table: OID of the index that identifies rows
 	CommitLSN    uint64       `json:"commit_lsn"` // the session's last commit, to wait for
 	WaitMs       int          `json:"wait_ms"`    // how long to wait for it
 }
@@ -158,7 +159,7 @@ type sourceInfo struct {
 	key       []string
 }
 
-func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema, name string) (*sourceInfo, error) {
+func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema, name string, keyIndex uint32) (*sourceInfo, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -228,17 +229,21 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 	}
 
 	var keyQuery string
-	switch replident {
-	case "d":
+	switch {
+	case keyIndex != 0:
+		// Named by the caller, who made it the replica identity in the same
+		// transaction (PostgreSQL checked it is unique and NOT NULL).
+		keyQuery = fmt.Sprintf("indexrelid = %d", keyIndex)
+	case replident == "d":
 		keyQuery = "indisprimary"
-	case "i":
+	case replident == "i":
 		keyQuery = "indisreplident"
-	case "f":
+	case replident == "f":
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY FULL, which mirrors do not support yet", src.qualified),
-			Hint: "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
 	default:
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be mirrored", src.qualified),
-			Hint: "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
 	}
 	rows, err = conn.Query(ctx, `SELECT a.attname FROM pg_index i
 		CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -254,7 +259,7 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 	if len(src.key) == 0 {
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has no primary key", src.qualified),
 			Detail: "A mirror locates updated and deleted rows by the source's primary key or replica identity index.",
-			Hint:   "Add a primary key, or use REPLICA IDENTITY USING INDEX on a unique index of NOT NULL columns."}
+			Hint:   "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
 	}
 	return src, nil
 }
@@ -290,7 +295,7 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		e.Hint = "Set wal_level = logical in postgresql.conf and restart the server."
 		return nil, e
 	}
-	src, err := s.inspectSource(ctx, d.cfg, req.SourceSchema, req.SourceName)
+	src, err := s.inspectSource(ctx, d.cfg, req.SourceSchema, req.SourceName, req.KeyIndex)
 	if err != nil {
 		return nil, err
 	}
