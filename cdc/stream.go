@@ -384,8 +384,8 @@ func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (ui
 // DuckDB commit, made when the server pauses (idleSyncDelay without a
 // message) or when the oldest of them waited maxBatchDelay.
 const (
-	idleSyncDelay = 5 * time.Millisecond
-	maxBatchDelay = 25 * time.Millisecond
+	idleSyncDelay = 2 * time.Millisecond
+	maxBatchDelay = 10 * time.Millisecond
 )
 
 // sync commits the applied transactions to DuckDB, making them visible.

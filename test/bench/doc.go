@@ -1,0 +1,9 @@
+// Package bench holds the write-path benchmarks of pg_mooncake: replication
+// apply throughput next to pg_recvlogical, commit-to-visible latency under a
+// steady load, and the sidecar's memory during one large transaction.
+//
+// They are Go tests that skip unless MOONCAKE_BENCH=1, so that `make test`
+// leaves them out. Each starts throwaway clusters with test/pgtest and prints
+// its figures on lines beginning with "bench: "; none asserts a timing.
+// run.sh runs them all and collects those lines.
+package bench
