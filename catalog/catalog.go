@@ -24,6 +24,7 @@ const (
 	PropColumns   = "mooncake.columns"    // PostgreSQL types of the columns, JSON
 	PropKey       = "mooncake.key"        // replica identity column names, JSON
 	PropState     = "mooncake.state"      // "syncing" until the initial copy is committed, then "ready"
+	PropIdentity  = "mooncake.identity"   // "full" for REPLICA IDENTITY FULL sources
 	SummaryLSN    = "mooncake.commit-lsn" // last source commit LSN contained in the snapshot
 )
 
@@ -79,7 +80,7 @@ func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 
 // CreateTable creates the Iceberg table of a new mirror, in state syncing.
-func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, source string, sourceOID uint32) (*table.Table, error) {
+func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID uint32) (*table.Table, error) {
 	ns := table.Identifier{namespace}
 	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, err
@@ -98,6 +99,10 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 	if err != nil {
 		return nil, err
 	}
+	identity := "key"
+	if full {
+		identity = "full"
+	}
 	location := filepath.Join(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID()[:8])
 	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
 		icecat.WithLocation(location),
@@ -106,6 +111,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 			PropSourceOID:                     fmt.Sprint(sourceOID),
 			PropColumns:                       colsJSON,
 			PropKey:                           keyJSON,
+			PropIdentity:                      identity,
 			PropState:                         "syncing",
 			"format-version":                  "2",
 			"write.parquet.compression-codec": "zstd",

@@ -210,7 +210,15 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	// Position deletes for keys deleted from the current data files.
 	var nDel int64
 	delPath := m.newDataPath("delete")
-	if len(files) > 0 && len(m.Key) > 0 && !truncated {
+	if len(files) > 0 && m.Full && !truncated {
+		if err := conn.QueryRowContext(ctx, "COPY (SELECT file_path, pos FROM "+m.pdel()+" ORDER BY file_path, pos) TO "+
+			QuoteLiteral(delPath)+" ("+parquetOptions+", FIELD_IDS {'file_path': "+strconv.Itoa(fieldIDDeleteFilePath)+
+			", 'pos': "+strconv.Itoa(fieldIDDeletePos)+"})").Scan(&nDel); err != nil {
+			cleanup()
+			return fmt.Errorf("write delete file: %w", err)
+		}
+		written = append(written, delPath)
+	} else if len(files) > 0 && len(m.Key) > 0 && !truncated {
 		var eq []string
 		for i, k := range m.Key {
 			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
@@ -235,6 +243,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10)}
 	newFiles, newDelFiles := files, delFiles
 	var added []iceberg.DataFile
+	staged := false // whether the transaction changes the table at all
 	if nData > 0 {
 		df, err := m.dataFile(ctx, tbl, dataPath)
 		if err != nil {
@@ -257,15 +266,16 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			newFiles = []string{dataPath}
 		}
 		if len(oldData) > 0 {
-			err = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, props)
+			err, staged = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, props), true
 		} else if len(added) > 0 {
-			err = tx.AddDataFiles(ctx, added, props)
+			err, staged = tx.AddDataFiles(ctx, added, props), true
 		}
 		if err != nil {
 			cleanup()
 			return fmt.Errorf("stage iceberg snapshot: %w", err)
 		}
-	default:
+	case nData > 0 || nDel > 0:
+		staged = true
 		rd := tx.NewRowDelta(props)
 		rd.AddRows(added...)
 		if nDel > 0 {
@@ -288,10 +298,15 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			return fmt.Errorf("stage iceberg snapshot: %w", err)
 		}
 	}
-	newTbl, err := tx.Commit(ctx)
-	if err != nil {
-		cleanup()
-		return fmt.Errorf("commit iceberg snapshot: %w", err)
+	// Changes that cancelled out (a row inserted and deleted again) leave
+	// nothing to commit; replaying them after a restart is harmless.
+	newTbl := tbl
+	if staged {
+		var err error
+		if newTbl, err = tx.Commit(ctx); err != nil {
+			cleanup()
+			return fmt.Errorf("commit iceberg snapshot: %w", err)
+		}
 	}
 	if nData == 0 {
 		os.Remove(dataPath)
@@ -302,7 +317,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 
 	// Swap the view to the new files and a new, empty tail atomically for
 	// readers; then drop the old tail.
-	oldTail, oldFdel, oldTrunc := m.tail(), m.fdel(), m.trunc()
+	oldTail, oldFdel, oldTrunc, oldPdel := m.tail(), m.fdel(), m.trunc(), m.pdel()
 	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
 	m.gen++
 	swap = append(swap, m.viewDDL(newFiles, newDelFiles), "COMMIT")
@@ -312,7 +327,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
 		}
 	}
-	for _, t := range []string{oldTail, oldFdel, oldTrunc} {
+	for _, t := range []string{oldTail, oldFdel, oldTrunc, oldPdel} {
 		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
 		}

@@ -37,6 +37,9 @@ func (m *Mirror) Busy() bool {
 // NeedsCompaction reports whether the mirror has enough small files, or
 // delete files, to be worth compacting.
 func (m *Mirror) NeedsCompaction() bool {
+	if m.Full {
+		return false
+	}
 	data, deletes := m.FileCounts()
 	return data >= compactFiles || deletes >= compactDeleteFiles
 }
@@ -56,7 +59,9 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	m.mu.Lock()
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles
 	m.mu.Unlock()
-	if len(files) < 2 && len(delFiles) == 0 {
+	// Mirrors with Full identity record deletes by file position while they
+	// are applied, so their files are not rewritten under them.
+	if m.Full || (len(files) < 2 && len(delFiles) == 0) {
 		return false, m.expire(ctx)
 	}
 	conn, err := duck.Conn(ctx)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Column is one column of a mirror, in the source's column order.
@@ -20,18 +21,24 @@ type Column struct {
 	NotNull bool       // declared NOT NULL in the source
 }
 
+// columnJSON is one column in the mooncake.columns property: enough to
+// rebuild its ColumnType without asking PostgreSQL. Mirrors created before
+// kind was recorded have only name, oid, typmod and not_null; their types
+// resolve as they did then.
 type columnJSON struct {
 	Name     string `json:"name"`
-	OID      uint32 `json:"oid"`
-	Typmod   int32  `json:"typmod"`
-	TypeName string `json:"type"`
+	OID      uint32 `json:"oid"`            // base type OID (a domain's base type)
+	Typmod   int32  `json:"typmod"`         // base type typmod
+	TypeName string `json:"type,omitempty"` // the source column's type, as format_type names it
+	Kind     string `json:"kind,omitempty"` // storage kind (Kind.String)
 	NotNull  bool   `json:"not_null,omitempty"`
 }
 
 func encodeColumns(cols []Column, key []string) (string, string, error) {
 	js := make([]columnJSON, len(cols))
 	for i, c := range cols {
-		js[i] = columnJSON{Name: c.Name, OID: c.Type.OID, Typmod: c.Type.Typmod, NotNull: c.NotNull}
+		js[i] = columnJSON{Name: c.Name, OID: c.Type.OID, Typmod: c.Type.Typmod, TypeName: c.Type.Name,
+			Kind: c.Type.Kind.String(), NotNull: c.NotNull}
 	}
 	a, err := json.Marshal(js)
 	if err != nil {
@@ -48,9 +55,18 @@ func decodeColumns(colsJSON, keyJSON string) ([]Column, []int, error) {
 	}
 	cols := make([]Column, len(js))
 	for i, c := range js {
-		t, err := ResolveType(c.OID, c.Typmod, c.TypeName)
+		var t ColumnType
+		var err error
+		if c.Kind == "" {
+			t, err = legacyType(c.OID, c.Typmod, c.TypeName)
+		} else {
+			var k Kind
+			if k, err = ParseKind(c.Kind); err == nil {
+				t, err = StoredType(c.OID, c.Typmod, k, c.TypeName)
+			}
+		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("bad %s property, column %q: %w", PropColumns, c.Name, err)
 		}
 		cols[i] = Column{Name: c.Name, Type: t, NotNull: c.NotNull}
 	}
@@ -94,6 +110,9 @@ type Mirror struct {
 	SourceOID uint32   // source table OID
 	Columns   []Column // columns in source order
 	Key       []int    // replica identity columns, indexes into Columns
+	// Full is set for REPLICA IDENTITY FULL: the key is every column, rows
+	// may repeat, and a delete removes one matching row, located by position.
+	Full bool
 
 	id   int64 // suffix of the DuckDB internal tables
 	gen  int64 // generation of the tail and fdel tables; a flush starts a new one
@@ -170,6 +189,10 @@ func (m *Mirror) internal(kind string, gen int64) string {
 func (m *Mirror) tail() string { return m.internal("tail", m.gen) }
 func (m *Mirror) fdel() string { return m.internal("fdel", m.gen) }
 
+// pdel holds the positions (file_path, pos) of data file rows deleted since
+// the last flush, for mirrors with Full identity.
+func (m *Mirror) pdel() string { return m.internal("pdel", m.gen) }
+
 // trunc holds a row once the source was truncated since the last flush: the
 // view then hides every data file, and the next flush removes them.
 func (m *Mirror) trunc() string { return m.internal("trunc", m.gen) }
@@ -208,7 +231,19 @@ func (m *Mirror) stagingDDL(replace bool) []string {
 // Ready is closed once the initial copy is committed (or failed).
 func (m *Mirror) Ready() <-chan struct{} { return m.ready }
 
-// Err returns the error of a failed initial copy.
+// Fail marks the mirror as broken: the stream skips its changes from now on
+// so the other mirrors of the database go on, and queries on it fail with
+// err until it is created again.
+func (m *Mirror) Fail(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed == nil {
+		m.failed = &pgconn.PgError{Code: "XX001", Message: fmt.Sprintf("mirror %s.%s is broken and no longer follows its source", m.Namespace, m.Name),
+			Detail: err.Error(), Hint: "Drop it and create it again with mooncake.create_table."}
+	}
+}
+
+// Err returns the error of a failed initial copy, or of a broken mirror.
 func (m *Mirror) Err() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -291,6 +326,7 @@ func (m *Mirror) generationDDL(gen int64) []string {
 		"CREATE TABLE " + m.internal("tail", gen) + " (" + strings.Join(tail, ", ") + ")",
 		"CREATE TABLE " + m.internal("fdel", gen) + " (" + strings.Join(fdel, ", ") + ")",
 		"CREATE TABLE " + m.internal("trunc", gen) + " (truncated BOOLEAN)",
+		"CREATE TABLE " + m.internal("pdel", gen) + " (file_path VARCHAR, pos BIGINT)",
 	}
 	if len(keys) > 0 {
 		name := "tail_key_" + strconv.FormatInt(m.id, 10) + "_" + strconv.FormatInt(gen, 10)
@@ -306,6 +342,7 @@ func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
 		"DROP TABLE IF EXISTS " + m.tail(),
 		"DROP TABLE IF EXISTS " + m.fdel(),
 		"DROP TABLE IF EXISTS " + m.trunc(),
+		"DROP TABLE IF EXISTS " + m.pdel(),
 		"DROP TABLE IF EXISTS " + m.stage(),
 		"DROP TABLE IF EXISTS " + m.kstage(),
 	} {
@@ -342,7 +379,9 @@ func (m *Mirror) viewDDL(files, delFiles []string) string {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM read_parquet("+stringList(delFiles)+
 			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
 	}
-	if len(m.Key) > 0 {
+	if m.Full {
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")
+	} else if len(m.Key) > 0 {
 		var eq []string
 		for i, k := range m.Key {
 			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
@@ -350,7 +389,7 @@ func (m *Mirror) viewDDL(files, delFiles []string) string {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.fdel()+" f WHERE "+strings.Join(eq, " AND ")+")")
 	}
 	filePart := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(files)
-	if len(delFiles) > 0 {
+	if len(delFiles) > 0 || m.Full {
 		filePart += ", filename = true, file_row_number = true"
 	}
 	filePart += ") p"

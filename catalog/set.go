@@ -79,6 +79,7 @@ func mirrorFromTable(ctx context.Context, database string, tbl *table.Table) (*M
 	ident := tbl.Identifier()
 	m := newMirror(database, ident[len(ident)-2], ident[len(ident)-1], cols, key)
 	m.Source = props[PropSource]
+	m.Full = props[PropIdentity] == "full"
 	oid, _ := strconv.ParseUint(props[PropSourceOID], 10, 32)
 	m.SourceOID = uint32(oid)
 	if err := m.setTable(ctx, tbl); err != nil {
@@ -158,7 +159,7 @@ func (s *Set) BySource(oid uint32) []*Mirror {
 // Create creates a new mirror in state syncing: its Iceberg table, its
 // DuckDB objects, registered so that the apply loop waits for it. The caller
 // completes it with CompleteSync or abandons it with Drop.
-func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, source string, sourceOID uint32) (*Mirror, error) {
+func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID uint32) (*Mirror, error) {
 	key, err := keyIndexes(cols, keyNames)
 	if err != nil {
 		return nil, err
@@ -169,7 +170,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		return nil, pgError("42P07", fmt.Sprintf("mirror %s.%s already exists", namespace, name), "", "")
 	}
 	m := newMirror(s.Catalog.Database, namespace, name, cols, key)
-	m.Source, m.SourceOID = source, sourceOID
+	m.Source, m.SourceOID, m.Full = source, sourceOID, full
 	s.mirrors[[2]string{namespace, name}] = m
 	s.mu.Unlock()
 
@@ -179,7 +180,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		s.mu.Unlock()
 		return nil, err
 	}
-	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, source, sourceOID)
+	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID)
 	if err != nil {
 		return fail(err)
 	}

@@ -4,57 +4,108 @@ import (
 	"fmt"
 
 	"github.com/apache/iceberg-go"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// PostgreSQL type OIDs the mirrors store natively.
+// PostgreSQL type OIDs that have a storage of their own. Every other type
+// is stored as its PostgreSQL text (KindText).
 const (
 	OIDBool        = 16
+	OIDBytea       = 17
 	OIDInt8        = 20
 	OIDInt2        = 21
 	OIDInt4        = 23
 	OIDText        = 25
 	OIDFloat4      = 700
 	OIDFloat8      = 701
+	OIDMoney       = 790
 	OIDBpchar      = 1042
 	OIDVarchar     = 1043
 	OIDDate        = 1082
+	OIDTime        = 1083
 	OIDTimestamp   = 1114
 	OIDTimestampTZ = 1184
 	OIDNumeric     = 1700
+	OIDUUID        = 2950
 )
 
 // Kind is the storage class of a mirrored column: how it is kept in DuckDB,
-// in Parquet and in the Iceberg schema.
+// in Parquet and in the Iceberg schema. The values are not persisted; the
+// names (Kind.String) are.
 type Kind int
 
 const (
-	KindBool Kind = iota
-	KindInt16
-	KindInt32
-	KindInt64
-	KindFloat32
-	KindFloat64
-	KindDecimal
-	KindString
-	KindDate
-	KindTimestamp
-	KindTimestampTZ
+	KindBool        Kind = iota
+	KindInt16            // smallint, widened to a 32-bit int
+	KindInt32            // integer
+	KindInt64            // bigint
+	KindFloat32          // real
+	KindFloat64          // double precision
+	KindDecimal          // numeric(p,s) as DECIMAL(p,s): only mirrors created before numeric was kept as text
+	KindString           // text, varchar, char: the string itself
+	KindDate             // date
+	KindTimestamp        // timestamp
+	KindTimestampTZ      // timestamptz
+	KindText             // any other type: its PostgreSQL text output, read back by its input function
+	KindUUID             // uuid
+	KindBytea            // bytea, as raw bytes
+	KindTime             // time without time zone
+	KindMoney            // money, as its 64-bit integer (units of the currency's smallest unit)
 )
+
+var kindNames = map[Kind]string{
+	KindBool:        "bool",
+	KindInt16:       "int16",
+	KindInt32:       "int32",
+	KindInt64:       "int64",
+	KindFloat32:     "float32",
+	KindFloat64:     "float64",
+	KindDecimal:     "decimal",
+	KindString:      "string",
+	KindDate:        "date",
+	KindTimestamp:   "timestamp",
+	KindTimestampTZ: "timestamptz",
+	KindText:        "text",
+	KindUUID:        "uuid",
+	KindBytea:       "bytea",
+	KindTime:        "time",
+	KindMoney:       "money",
+}
+
+// String is the kind's name, as recorded in the mooncake.columns property.
+func (k Kind) String() string {
+	if n, ok := kindNames[k]; ok {
+		return n
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(name string) (Kind, error) {
+	for k, n := range kindNames {
+		if n == name {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown column storage kind %q", name)
+}
 
 // ColumnType is a PostgreSQL column type resolved to its storage class.
 type ColumnType struct {
-	OID       uint32 // PostgreSQL type OID
-	Typmod    int32  // PostgreSQL type modifier, -1 if none
+	OID       uint32 // PostgreSQL type OID; for a domain, its base type's
+	Typmod    int32  // PostgreSQL type modifier, -1 if none; for a domain, the base type's
 	Kind      Kind   // storage class
 	Precision int    // decimal precision (KindDecimal only)
 	Scale     int    // decimal scale (KindDecimal only)
+	Name      string // the column's type as format_type names it (a domain keeps its own name); informational
 }
 
-// ResolveType maps a PostgreSQL type to its storage class. typeName is only
-// used in the error message for an unsupported type.
+// ResolveType maps a PostgreSQL base type (domains resolved to their base
+// type and typmod by the caller) to its storage class. Types without a
+// storage of their own (numeric, json, interval, arrays, enums, types of
+// extensions...) are kept as their PostgreSQL text, which their input
+// function reads back exactly; so every type resolves.
 func ResolveType(oid uint32, typmod int32, typeName string) (ColumnType, error) {
-	t := ColumnType{OID: oid, Typmod: typmod}
+	t := ColumnType{OID: oid, Typmod: typmod, Name: typeName}
 	switch oid {
 	case OIDBool:
 		t.Kind = KindBool
@@ -76,28 +127,63 @@ func ResolveType(oid uint32, typmod int32, typeName string) (ColumnType, error) 
 		t.Kind = KindTimestamp
 	case OIDTimestampTZ:
 		t.Kind = KindTimestampTZ
-	case OIDNumeric:
-		if typmod < 4 {
-			return t, unsupportedType(typeName, "numeric without a precision is not supported yet; declare it as numeric(p,s) with p <= 38")
-		}
-		p := int((typmod - 4) >> 16 & 0xffff)
-		s := int(int16((typmod - 4) & 0xffff))
-		if p > 38 || s < 0 || s > p {
-			return t, unsupportedType(typeName, "numeric(p,s) is supported for 1 <= p <= 38 and 0 <= s <= p")
-		}
-		t.Kind, t.Precision, t.Scale = KindDecimal, p, s
+	case OIDUUID:
+		t.Kind = KindUUID
+	case OIDBytea:
+		t.Kind = KindBytea
+	case OIDTime:
+		t.Kind = KindTime
+	case OIDMoney:
+		t.Kind = KindMoney
 	default:
-		return t, unsupportedType(typeName, "")
+		// numeric among them: DECIMAL holds neither NaN nor ±Infinity nor
+		// more than 38 digits, all of which numeric(p,s) or numeric accept.
+		t.Kind = KindText
 	}
 	return t, nil
 }
 
-func unsupportedType(typeName, detail string) error {
-	return &pgconn.PgError{
-		Code:    "0A000",
-		Message: fmt.Sprintf("type %s is not supported by mooncake mirrors yet", typeName),
-		Detail:  detail,
+// StoredType rebuilds a column type from what the mirror's metadata
+// records: the base type, its typmod and the storage kind.
+func StoredType(oid uint32, typmod int32, kind Kind, typeName string) (ColumnType, error) {
+	t := ColumnType{OID: oid, Typmod: typmod, Kind: kind, Name: typeName}
+	if _, ok := kindNames[kind]; !ok {
+		return t, fmt.Errorf("column type %s: unknown storage kind %d", typeName, int(kind))
 	}
+	if kind == KindDecimal {
+		p, s, ok := numericPrecisionScale(typmod)
+		if !ok || p > 38 || s < 0 || s > p {
+			return t, fmt.Errorf("column type %s: typmod %d is not a numeric(p,s) with p <= 38", typeName, typmod)
+		}
+		t.Precision, t.Scale = p, s
+	}
+	return t, nil
+}
+
+// legacyType resolves the column types of mirrors whose metadata predates
+// the recorded storage kind: they stored numeric(p,s) as DECIMAL(p,s) and
+// refused the types they did not know.
+func legacyType(oid uint32, typmod int32, typeName string) (ColumnType, error) {
+	if oid == OIDNumeric {
+		return StoredType(oid, typmod, KindDecimal, typeName)
+	}
+	t, err := ResolveType(oid, typmod, typeName)
+	if err == nil && t.Kind == KindText {
+		return t, fmt.Errorf("column type %s (oid %d) has no recorded storage kind", typeName, oid)
+	}
+	return t, err
+}
+
+// numericPrecisionScale decodes a numeric typmod. Since PostgreSQL 15 the
+// scale takes the low 11 bits and may be negative.
+func numericPrecisionScale(typmod int32) (p, s int, ok bool) {
+	if typmod < 4 {
+		return 0, 0, false
+	}
+	v := typmod - 4
+	p = int(v >> 16 & 0xffff)
+	s = int((v&0x7ff ^ 0x400) - 0x400)
+	return p, s, p >= 1
 }
 
 // DuckDBType is the DuckDB type a column is stored as, in memory and in
@@ -108,7 +194,7 @@ func (t ColumnType) DuckDBType() string {
 		return "BOOLEAN"
 	case KindInt16, KindInt32:
 		return "INTEGER"
-	case KindInt64:
+	case KindInt64, KindMoney:
 		return "BIGINT"
 	case KindFloat32:
 		return "FLOAT"
@@ -122,6 +208,12 @@ func (t ColumnType) DuckDBType() string {
 		return "TIMESTAMP"
 	case KindTimestampTZ:
 		return "TIMESTAMPTZ"
+	case KindUUID:
+		return "UUID"
+	case KindBytea:
+		return "BLOB"
+	case KindTime:
+		return "TIME"
 	default:
 		return "VARCHAR"
 	}
@@ -134,7 +226,7 @@ func (t ColumnType) IcebergType() iceberg.Type {
 		return iceberg.PrimitiveTypes.Bool
 	case KindInt16, KindInt32:
 		return iceberg.PrimitiveTypes.Int32
-	case KindInt64:
+	case KindInt64, KindMoney:
 		return iceberg.PrimitiveTypes.Int64
 	case KindFloat32:
 		return iceberg.PrimitiveTypes.Float32
@@ -148,23 +240,110 @@ func (t ColumnType) IcebergType() iceberg.Type {
 		return iceberg.PrimitiveTypes.Timestamp
 	case KindTimestampTZ:
 		return iceberg.PrimitiveTypes.TimestampTz
+	case KindUUID:
+		return iceberg.PrimitiveTypes.UUID
+	case KindBytea:
+		return iceberg.PrimitiveTypes.Binary
+	case KindTime:
+		return iceberg.PrimitiveTypes.Time
 	default:
 		return iceberg.PrimitiveTypes.String
 	}
 }
 
+// Timestamps past DuckDB's (and Iceberg's) range. PostgreSQL's timestamps
+// reach 294276-12-31 23:59:59.999999; microseconds since 1970 overflow
+// int64 from 294247-01-10 04:00:54.775807 on, and int64's maximum is
+// DuckDB's infinity. Those values are stored shifted down by
+// TimestampShift into years around 144,000 BC, which PostgreSQL (from 4713
+// BC) cannot hold: every stored value below TimestampShiftedBelow is such
+// a shifted value, and adding TimestampShift back (modulo 2^64) restores
+// it exactly.
+const (
+	TimestampShift        uint64 = 3 << 62 // 2^64 - 2^62
+	TimestampShiftedBelow int64  = -1 << 61
+)
+
 // CastFromText is the DuckDB expression turning the PostgreSQL text output
 // of a value (in the expression expr, a VARCHAR) into the stored type. The
-// replication stream and the initial copy both deliver values as text.
+// replication stream and the initial copy both deliver values as text, in
+// the sidecar's session settings (cdc.SessionParams).
 func (t ColumnType) CastFromText(expr string) string {
 	switch t.Kind {
-	case KindString:
+	case KindString, KindText:
 		return expr
-	case KindDate, KindTimestamp, KindTimestampTZ:
-		// PostgreSQL writes years before 1 as "0044-03-15 10:00:00 BC";
-		// DuckDB reads "0044-03-15 (BC) 10:00:00".
-		return fmt.Sprintf(`CAST(CASE WHEN suffix(%[1]s, ' BC') THEN regexp_replace(%[1]s, '^([0-9]+-[0-9]+-[0-9]+)(.*) BC$', '\1 (BC)\2') ELSE %[1]s END AS %[2]s)`, expr, t.DuckDBType())
+	case KindDate:
+		return "CAST(" + fromBC(expr) + " AS DATE)"
+	case KindTimestamp, KindTimestampTZ:
+		return t.timestampFromText(expr)
+	case KindBytea:
+		// bytea_output = hex: "\x" and two hex digits per byte.
+		return fmt.Sprintf("from_hex(substr(%s, 3))", expr)
+	case KindMoney:
+		// lc_monetary = C: "-$1,234.56". The digits are the integer money
+		// holds, whatever the number of fraction digits.
+		return fmt.Sprintf("CAST(regexp_replace(%s, '[^0-9-]', '', 'g') AS BIGINT)", expr)
 	default:
 		return fmt.Sprintf("CAST(%s AS %s)", expr, t.DuckDBType())
 	}
+}
+
+// fromBC rewrites PostgreSQL's "0044-03-15 10:00:00 BC" into DuckDB's
+// "0044-03-15 (BC) 10:00:00".
+func fromBC(expr string) string {
+	return fmt.Sprintf(`CASE WHEN suffix(%[1]s, ' BC') THEN regexp_replace(%[1]s, '^([0-9]+-[0-9]+-[0-9]+)(.*) BC$', '\1 (BC)\2') ELSE %[1]s END`, expr)
+}
+
+// timestampFromText casts a timestamp's text, storing values past DuckDB's
+// range shifted (see TimestampShift). Only years of six digits can be past
+// it, and only they put a '-' seventh; they are computed from their date
+// and time of day, every other value is cast.
+func (t ColumnType) timestampFromText(expr string) string {
+	typ, cond, fn := "TIMESTAMP", fmt.Sprintf("substr(%s, 7, 1) = '-'", expr), "make_timestamp"
+	if t.Kind == KindTimestampTZ {
+		// TimeZone = UTC: the offset is always +00.
+		typ, cond, fn = "TIMESTAMPTZ", cond+fmt.Sprintf(" AND suffix(%s, '+00')", expr), "make_timestamptz"
+	}
+	v := fmt.Sprintf("(CAST(CAST(substr(%[1]s, 1, 12) AS DATE) - DATE '1970-01-01' AS HUGEINT) * 86400000000"+
+		" + epoch_us(CAST(regexp_extract(%[1]s, '^[0-9-]+ ([0-9:.]+)', 1) AS TIME)))", expr)
+	shifted := fmt.Sprintf("%s(CAST(%s - CASE WHEN %s >= 9223372036854775807 THEN %d ELSE 0 END AS BIGINT))", fn, v, v, TimestampShift)
+	return fmt.Sprintf("CASE WHEN %s THEN %s ELSE CAST(%s AS %s) END", cond, shifted, fromBC(expr), typ)
+}
+
+// CastToText is the DuckDB expression giving the PostgreSQL text of a
+// stored value (in the expression expr, of the column's DuckDB type), in a
+// form the type's input function reads back as the same value:
+// CastFromText(CastToText(x)) is x.
+func (t ColumnType) CastToText(expr string) string {
+	switch t.Kind {
+	case KindString, KindText:
+		return expr
+	case KindBool:
+		return fmt.Sprintf("CASE WHEN %[1]s THEN 't' WHEN NOT %[1]s THEN 'f' END", expr)
+	case KindDate:
+		return toBC("CAST(" + expr + " AS VARCHAR)")
+	case KindTimestamp, KindTimestampTZ:
+		zone := ""
+		if t.Kind == KindTimestampTZ {
+			zone = " || '+00'"
+		}
+		// A shifted value: its date and time of day from the microseconds.
+		v := fmt.Sprintf("(CAST(epoch_us(%s) AS HUGEINT) + %d)", expr, TimestampShift)
+		shifted := fmt.Sprintf("CAST(DATE '1970-01-01' + CAST(%[1]s // 86400000000 AS INTEGER) AS VARCHAR) || ' ' ||"+
+			" CAST(TIME '00:00:00' + to_microseconds(CAST(%[1]s %% 86400000000 AS BIGINT)) AS VARCHAR)%[2]s", v, zone)
+		return fmt.Sprintf("CASE WHEN epoch_us(%s) < %d THEN %s ELSE %s END", expr, TimestampShiftedBelow, shifted, toBC("CAST("+expr+" AS VARCHAR)"))
+	case KindBytea:
+		return fmt.Sprintf(`'\x' || lower(hex(%s))`, expr)
+	case KindMoney:
+		// Two fraction digits, as money_in reads them in most locales.
+		return fmt.Sprintf("CAST(CAST(%s AS DECIMAL(20,0)) * 0.01 AS VARCHAR)", expr)
+	default:
+		return "CAST(" + expr + " AS VARCHAR)"
+	}
+}
+
+// toBC rewrites DuckDB's "0044-03-15 (BC) 10:00:00" into PostgreSQL's
+// "0044-03-15 10:00:00 BC".
+func toBC(expr string) string {
+	return fmt.Sprintf(`regexp_replace(%s, '^(.*) \(BC\)(.*)$', '\1\2 BC')`, expr)
 }

@@ -137,6 +137,7 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 	err = w.execAll(ctx,
 		"DELETE FROM "+m.tail(),
 		"DELETE FROM "+m.fdel(),
+		"DELETE FROM "+m.pdel(),
 		"INSERT INTO "+m.trunc()+" SELECT true WHERE NOT EXISTS (SELECT 1 FROM "+m.trunc()+")")
 	if err != nil {
 		return fmt.Errorf("truncate %s.%s: %w", m.Namespace, m.Name, err)
@@ -177,6 +178,46 @@ func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 	})
 }
 
+// deleteOneEach applies deletes to a mirror with Full identity, where rows
+// may repeat: each removes one row with exactly those values, from the tail
+// if it holds one, else from the data files (its position is recorded, to
+// be written as a position delete at the next flush).
+func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string) error {
+	m.mu.Lock()
+	files, delFiles := m.files, m.delFiles
+	m.mu.Unlock()
+	for _, r := range rows {
+		var tailMatch, fileMatch []string
+		for i, c := range m.Key {
+			v := "NULL"
+			if r[i] != nil {
+				v = m.Columns[c].Type.CastFromText(QuoteLiteral(*r[i]))
+			}
+			tailMatch = append(tailMatch, colName("c", c)+" IS NOT DISTINCT FROM "+v)
+			fileMatch = append(fileMatch, "p."+QuoteIdent(m.Columns[c].Name)+" IS NOT DISTINCT FROM "+v)
+		}
+		res, err := w.conn.ExecContext(ctx, "DELETE FROM "+m.tail()+" WHERE rowid IN (SELECT rowid FROM "+m.tail()+
+			" WHERE "+strings.Join(tailMatch, " AND ")+" LIMIT 1)")
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 || len(files) == 0 {
+			continue
+		}
+		q := "INSERT INTO " + m.pdel() + " SELECT p.filename, p.file_row_number FROM read_parquet(" + stringList(files) +
+			", filename = true, file_row_number = true) p WHERE " + strings.Join(fileMatch, " AND ") +
+			" AND NOT EXISTS (SELECT 1 FROM " + m.pdel() + " x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)"
+		if len(delFiles) > 0 {
+			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
+				") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
+		}
+		if _, err := w.conn.ExecContext(ctx, q+" LIMIT 1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // execAll runs statements on the writer's connection.
 func (w *Writer) execAll(ctx context.Context, stmts ...string) error {
 	for _, s := range stmts {
@@ -195,11 +236,37 @@ const restageEvery = 1 << 16
 // apply writes a mirror's pending changes to DuckDB: deletes first (from
 // the tail, and as deleted keys hiding rows of the data files), then inserts.
 func (w *Writer) apply(ctx context.Context, m *Mirror, p *pendingChanges) error {
+	if err := w.applyChanges(ctx, m, p); err != nil {
+		return &MirrorError{Mirror: m, Err: err}
+	}
+	return nil
+}
+
+// MirrorError is a failure to apply changes to one mirror, e.g. a value
+// its storage cannot hold.
+type MirrorError struct {
+	Mirror *Mirror
+	Err    error
+}
+
+func (e *MirrorError) Error() string {
+	return fmt.Sprintf("mirror %s.%s: %v", e.Mirror.Namespace, e.Mirror.Name, e.Err)
+}
+
+func (e *MirrorError) Unwrap() error { return e.Err }
+
+func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges) error {
 	if m.staged >= restageEvery {
 		if err := w.execAll(ctx, m.stagingDDL(true)...); err != nil {
 			return fmt.Errorf("replace staging tables of %s.%s: %w", m.Namespace, m.Name, err)
 		}
 		m.staged = 0
+	}
+	if len(p.keys) > 0 && m.Full {
+		if err := w.deleteOneEach(ctx, m, p.keys); err != nil {
+			return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
+		}
+		p.keys = p.keys[:0]
 	}
 	if len(p.keys) > 0 {
 		if err := w.appendRows(m, m.stageName("kstage"), p.keys); err != nil {
@@ -306,7 +373,7 @@ func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, co
 	}
 	var sel, where []string
 	for _, c := range cols {
-		sel = append(sel, "CAST("+QuoteIdent(m.Columns[c].Name)+" AS VARCHAR)")
+		sel = append(sel, m.Columns[c].Type.CastToText(QuoteIdent(m.Columns[c].Name)))
 	}
 	for i, c := range m.Key {
 		if key[i] == nil {

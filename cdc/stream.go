@@ -224,6 +224,14 @@ func (s *Stream) Run(ctx context.Context) {
 			s.Fatal(err)
 			return
 		}
+		var me *catalog.MirrorError
+		if errors.As(err, &me) {
+			// One mirror cannot take a change: mark it broken rather than
+			// stop every mirror of the database and hold back the slot.
+			slog.Error("mirror cannot apply a change; it is marked broken", "mirror", me.Mirror.Namespace+"."+me.Mirror.Name, "err", me.Err)
+			me.Mirror.Fail(me.Err)
+			continue
+		}
 		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", err, "after", backoff)
 		if time.Since(start) > time.Minute {
 			backoff = 200 * time.Millisecond
@@ -498,9 +506,10 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if err != nil {
 			return err
 		}
-		end := uint64(xld.WALStart) + uint64(len(xld.WALData))
-		if end > ss.s.receivedLSN.Load() {
-			ss.s.receivedLSN.Store(end)
+		// WALStart is the LSN of the message; its payload size says nothing
+		// about WAL positions (a TOASTed value makes it large).
+		if start := uint64(xld.WALStart); start > ss.s.receivedLSN.Load() {
+			ss.s.receivedLSN.Store(start)
 		}
 		msg, err := pglogrepl.ParseV2(xld.WALData, ss.inStream)
 		if err != nil {
@@ -657,11 +666,13 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 				}
 				key = m.KeyOf(old)
 			} else {
-				newRow, err := ss.row(ctx, m, rel, msg.NewTuple, nil)
+				// The key did not change: it is in the new tuple, where
+				// other columns may be unchanged TOAST values.
+				k, err := ss.keyFromTuple(m, rel, msg.NewTuple)
 				if err != nil {
 					return err
 				}
-				key = m.KeyOf(newRow)
+				key = k
 			}
 			row, err := ss.row(ctx, m, rel, msg.NewTuple, key)
 			if err != nil {
@@ -712,6 +723,26 @@ func (ss *session) forEach(ctx context.Context, relID uint32, fn func(*catalog.M
 		}
 	}
 	return nil
+}
+
+// keyFromTuple reads the mirror's key columns from a tuple.
+func (ss *session) keyFromTuple(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2, tuple *pglogrepl.TupleData) ([]*string, error) {
+	if tuple == nil {
+		return nil, errors.New("missing tuple data")
+	}
+	row := make([]*string, len(m.Columns))
+	for i, col := range tuple.Columns {
+		if i >= len(rel.Columns) {
+			break
+		}
+		idx := m.ColumnIndex(rel.Columns[i].Name)
+		if idx < 0 || col.DataType != pglogrepl.TupleDataTypeText {
+			continue
+		}
+		v := string(col.Data)
+		row[idx] = &v
+	}
+	return m.KeyOf(row), nil
 }
 
 // row decodes a tuple into the mirror's column order. Unchanged TOASTed

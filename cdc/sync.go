@@ -12,7 +12,11 @@ import (
 )
 
 // SessionParams are the settings every sidecar session uses, so that values
-// travel as text in one exact, parseable form.
+// travel as text in one exact, parseable form (catalog.ColumnType.CastFromText
+// relies on them): ISO dates with " BC", timestamptz at +00, shortest exact
+// floats, bytea in hex, and money as "-$1,234.56" whatever the database's
+// lc_monetary. ISO 8601 dates and intervals are read back by PostgreSQL
+// whatever the reading session's DateStyle and IntervalStyle.
 var SessionParams = map[string]string{
 	"DateStyle":          "ISO, YMD",
 	"IntervalStyle":      "iso_8601",
@@ -20,6 +24,7 @@ var SessionParams = map[string]string{
 	"extra_float_digits": "3",
 	"client_encoding":    "UTF8",
 	"bytea_output":       "hex",
+	"lc_monetary":        "C",
 }
 
 // ReplicationConfig turns a connection config into one for a logical

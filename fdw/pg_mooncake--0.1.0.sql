@@ -72,7 +72,8 @@ SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_propertie
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 
-CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL)
+CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
+                                       replica_identity_full boolean DEFAULT false)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -157,8 +158,16 @@ BEGIN
   -- checks the index is fit to be the replica identity; the change is
   -- committed before the copy starts, so it must not run in a transaction
   -- block.
-  IF key_index IS NOT NULL THEN
+  IF key_index IS NOT NULL AND replica_identity_full THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22023',
+      MESSAGE = 'key_index and replica_identity_full exclude each other';
+  ELSIF key_index IS NOT NULL THEN
     EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', src, key_index);
+    COMMIT;
+  ELSIF replica_identity_full THEN
+    -- Opt-in: every column identifies a row (WAL then logs whole old rows).
+    EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY FULL', src);
     COMMIT;
   END IF;
 
@@ -196,8 +205,8 @@ BEGIN
     target_schema, target_name);
 END;
 $$;
-COMMENT ON PROCEDURE mooncake.create_table(text, text, text) IS
-  'create the columnstore table table_name, a mirror of the table source; key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity)';
+COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean) IS
+  'create the columnstore table table_name, a mirror of the table source; key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead';
 
 CREATE PROCEDURE mooncake.drop_table(table_name text)
 LANGUAGE plpgsql

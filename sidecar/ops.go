@@ -157,6 +157,7 @@ type sourceInfo struct {
 	qualified string // quoted schema.name
 	columns   []catalog.Column
 	key       []string
+	full      bool // REPLICA IDENTITY FULL
 }
 
 func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema, name string, keyIndex uint32) (*sourceInfo, error) {
@@ -239,11 +240,15 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 	case replident == "i":
 		keyQuery = "indisreplident"
 	case replident == "f":
-		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY FULL, which mirrors do not support yet", src.qualified),
-			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
+		// Every column identifies a row; rows may repeat.
+		src.full = true
+		for _, c := range src.columns {
+			src.key = append(src.key, c.Name)
+		}
+		return src, nil
 	default:
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be mirrored", src.qualified),
-			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
+			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name'), or opt in to REPLICA IDENTITY FULL with replica_identity_full => true."}
 	}
 	rows, err = conn.Query(ctx, `SELECT a.attname FROM pg_index i
 		CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
@@ -259,7 +264,7 @@ func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema,
 	if len(src.key) == 0 {
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has no primary key", src.qualified),
 			Detail: "A mirror locates updated and deleted rows by the source's primary key or replica identity index.",
-			Hint:   "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name')."}
+			Hint:   "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name'), or opt in to REPLICA IDENTITY FULL with replica_identity_full => true."}
 	}
 	return src, nil
 }
@@ -314,7 +319,7 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 			return nil, err
 		}
 	}
-	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.columns, src.key, src.qualified, src.oid)
+	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.columns, src.key, src.full, src.qualified, src.oid)
 	if err != nil {
 		return nil, err
 	}

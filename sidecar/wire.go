@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql"
 )
 
@@ -116,7 +117,11 @@ func (e *rowEncoder) encode(w io.Writer, rec arrow.RecordBatch) error {
 		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(ncols))
 		for c := 0; c < ncols; c++ {
 			var err error
-			e.buf, err = appendValue(e.buf, cols[c], r, e.scan.TypeOID[c])
+			if e.scan.Formats[c] == sql.FormatText {
+				e.buf, err = appendText(e.buf, cols[c], r)
+			} else {
+				e.buf, err = appendValue(e.buf, cols[c], r, e.scan.TypeOID[c])
+			}
 			if err != nil {
 				return err
 			}
@@ -142,8 +147,29 @@ func (e *rowEncoder) flush(w io.Writer) error {
 
 func appendLen(b []byte, n int) []byte { return binary.BigEndian.AppendUint32(b, uint32(int32(n))) }
 
+// appendText appends one field of a column sent as text: the string as it
+// is.
+func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
+	if col.IsNull(i) {
+		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
+	}
+	var v string
+	switch a := col.(type) {
+	case *array.String:
+		v = a.Value(i)
+	case *array.LargeString:
+		v = a.Value(i)
+	case *array.StringView:
+		v = a.Value(i)
+	default:
+		return nil, fmt.Errorf("cannot send arrow type %s as text", col.DataType())
+	}
+	b = appendLen(b, len(v))
+	return append(b, v...), nil
+}
+
 // appendValue appends one field: its length and its bytes in the binary
-// form of PostgreSQL type oid (or text, for columns sent as text).
+// form of PostgreSQL type oid.
 func appendValue(b []byte, col arrow.Array, i int, oid uint32) ([]byte, error) {
 	if col.IsNull(i) {
 		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
@@ -171,17 +197,22 @@ func appendValue(b []byte, col arrow.Array, i int, oid uint32) ([]byte, error) {
 		b = appendLen(b, 8)
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(a.Value(i))), nil
 	case *array.String:
-		v := a.Value(i)
-		b = appendLen(b, len(v))
-		return append(b, v...), nil
+		return appendString(b, a.Value(i), oid)
 	case *array.LargeString:
-		v := a.Value(i)
-		b = appendLen(b, len(v))
-		return append(b, v...), nil
+		return appendString(b, a.Value(i), oid)
 	case *array.StringView:
-		v := a.Value(i)
-		b = appendLen(b, len(v))
-		return append(b, v...), nil
+		return appendString(b, a.Value(i), oid)
+	case *array.Binary:
+		return appendBytes(b, a.Value(i)), nil
+	case *array.LargeBinary:
+		return appendBytes(b, a.Value(i)), nil
+	case *array.BinaryView:
+		return appendBytes(b, a.Value(i)), nil
+	case *array.FixedSizeBinary:
+		return appendBytes(b, a.Value(i)), nil
+	case array.ExtensionArray:
+		// arrow.uuid and the like: their storage has the bytes.
+		return appendValue(b, a.Storage(), i, oid)
 	case *array.Date32:
 		d := int32(a.Value(i))
 		switch {
@@ -200,9 +231,79 @@ func appendValue(b []byte, col arrow.Array, i int, oid uint32) ([]byte, error) {
 		}
 		b = appendLen(b, 8)
 		return binary.BigEndian.AppendUint64(b, uint64(us)), nil
+	case *array.Time64:
+		// time: int64 microseconds since midnight.
+		us := int64(a.Value(i))
+		if a.DataType().(*arrow.Time64Type).Unit == arrow.Nanosecond {
+			us /= 1000
+		}
+		b = appendLen(b, 8)
+		return binary.BigEndian.AppendUint64(b, uint64(us)), nil
+	case *array.Time32:
+		us := int64(a.Value(i)) * 1000
+		if a.DataType().(*arrow.Time32Type).Unit == arrow.Second {
+			us *= 1000
+		}
+		b = appendLen(b, 8)
+		return binary.BigEndian.AppendUint64(b, uint64(us)), nil
 	default:
 		return nil, fmt.Errorf("cannot send arrow type %s as PostgreSQL type %d", col.DataType(), oid)
 	}
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = appendLen(b, len(v))
+	return append(b, v...)
+}
+
+// appendString appends a string value: the string itself, except a uuid,
+// which DuckDB gives as its text and PostgreSQL receives as 16 bytes.
+func appendString(b []byte, v string, oid uint32) ([]byte, error) {
+	if oid == catalog.OIDUUID {
+		u, err := parseUUID(v)
+		if err != nil {
+			return nil, err
+		}
+		return appendBytes(b, u[:]), nil
+	}
+	b = appendLen(b, len(v))
+	return append(b, v...), nil
+}
+
+// parseUUID reads a uuid in its canonical text form,
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.
+func parseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("malformed uuid %q", s)
+	}
+	j := 0
+	for i := 0; i < len(s); i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			continue // a hyphen
+		}
+		hi, ok1 := hexDigit(s[i])
+		lo, ok2 := hexDigit(s[i+1])
+		if !ok1 || !ok2 {
+			return u, fmt.Errorf("malformed uuid %q", s)
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i++
+	}
+	return u, nil
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 func timestampMicros(a *array.Timestamp, i int) (int64, error) {
@@ -219,6 +320,12 @@ func timestampMicros(a *array.Timestamp, i int) (int64, error) {
 	case arrow.Millisecond:
 		v *= 1000
 	case arrow.Microsecond:
+		if v < catalog.TimestampShiftedBelow {
+			// Past DuckDB's range, stored shifted (catalog.TimestampShift):
+			// shift back, modulo 2^64, then to PostgreSQL's epoch, which
+			// fits int64 again.
+			return int64(uint64(v) + catalog.TimestampShift - pgEpochMicros), nil
+		}
 	case arrow.Nanosecond:
 		v /= 1000
 	}

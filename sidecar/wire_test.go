@@ -406,3 +406,129 @@ func TestRowEncoder(t *testing.T) {
 		t.Errorf("encode(2 rows) wrote %d bytes after the D frame; want none", out.Len())
 	}
 }
+
+// TestAppendValueTypes covers the types whose Arrow form differs from
+// their binary form: uuid arrives as text and leaves as 16 bytes, bytea as
+// raw bytes, time as microseconds, and timestamps past DuckDB's range
+// arrive shifted (catalog.TimestampShift).
+func TestAppendValueTypes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	firstPGMicros := int64(-210866803200000000 - pgEpochUnixMicros)
+	uuidBytes := []byte{0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11}
+
+	tests := []struct {
+		name  string
+		build func() arrow.Array
+		oid   uint32
+		want  [][]byte // per value; nil means an error
+	}{
+		{"uuid", func() arrow.Array {
+			b := array.NewStringBuilder(mem)
+			defer b.Release()
+			b.AppendValues([]string{"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+				"a0eebc999c0b4ef8bb6d6bb9bd380a11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g", "a0eebc99-9c0b-4ef8-bb6d+6bb9bd380a11"}, nil)
+			b.AppendNull()
+			return b.NewArray()
+		}, catalog.OIDUUID, [][]byte{field(uuidBytes...), field(uuidBytes...), nil, nil, nil, nullField}},
+		{"uuid fixed size binary", func() arrow.Array {
+			b := array.NewFixedSizeBinaryBuilder(mem, &arrow.FixedSizeBinaryType{ByteWidth: 16})
+			defer b.Release()
+			b.Append(uuidBytes)
+			return b.NewArray()
+		}, catalog.OIDUUID, [][]byte{field(uuidBytes...)}},
+		{"bytea", func() arrow.Array {
+			b := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+			defer b.Release()
+			b.AppendValues([][]byte{{0, 0xff, '\\'}, {}}, nil)
+			b.AppendNull()
+			return b.NewArray()
+		}, catalog.OIDBytea, [][]byte{field(0, 0xff, '\\'), field(), nullField}},
+		{"time", func() arrow.Array {
+			b := array.NewTime64Builder(mem, &arrow.Time64Type{Unit: arrow.Microsecond})
+			defer b.Release()
+			b.AppendValues([]arrow.Time64{0, 1, 86400000000}, nil)
+			b.AppendNull()
+			return b.NewArray()
+		}, catalog.OIDTime, [][]byte{field(be64(0)...), field(be64(1)...), field(be64(86400000000)...), nullField}},
+		{"time ns", func() arrow.Array {
+			b := array.NewTime64Builder(mem, &arrow.Time64Type{Unit: arrow.Nanosecond})
+			defer b.Release()
+			b.AppendValues([]arrow.Time64{86399999999000}, nil)
+			return b.NewArray()
+		}, catalog.OIDTime, [][]byte{field(be64(86399999999)...)}},
+		{"timestamp past DuckDB's range", func() arrow.Array {
+			b := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond})
+			defer b.Release()
+			b.AppendValues([]arrow.Timestamp{
+				-1<<62 - 1,           // 294247-01-10 04:00:54.775807, the first
+				-4610740039282163713, // 294276-12-31 23:59:59.999999, PostgreSQL's last
+				-210866803200000000,  // 4713-11-24 00:00:00 BC, PostgreSQL's first, not shifted
+			}, nil)
+			return b.NewArray()
+		}, catalog.OIDTimestamp, [][]byte{
+			field(be64(uint64(math.MaxInt64 - pgEpochUnixMicros))...),
+			field(be64(9223371331199999999)...),
+			field(be64(uint64(firstPGMicros))...),
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			arr := tc.build()
+			defer arr.Release()
+			if arr.Len() != len(tc.want) {
+				t.Fatalf("test builds %d values and expects %d", arr.Len(), len(tc.want))
+			}
+			for i, want := range tc.want {
+				got, err := appendValue(nil, arr, i, tc.oid)
+				switch {
+				case want == nil && err == nil:
+					t.Errorf("appendValue(%s value %d) = % x; want an error", tc.name, i, got)
+				case want != nil && err != nil:
+					t.Errorf("appendValue(%s value %d) error: %v", tc.name, i, err)
+				case want != nil && !bytes.Equal(got, want):
+					t.Errorf("appendValue(%s value %d) = % x; want % x", tc.name, i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRowEncoderTextColumns checks that a column sent as text carries its
+// string as it is, whatever its PostgreSQL type (a uuid included), and
+// that only strings can be sent as text.
+func TestRowEncoderTextColumns(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sb := array.NewStringBuilder(mem)
+	defer sb.Release()
+	sb.Append("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+	strs := sb.NewArray()
+	defer strs.Release()
+	ib := array.NewInt32Builder(mem)
+	defer ib.Release()
+	ib.Append(7)
+	ints := ib.NewArray()
+	defer ints.Release()
+
+	schema := arrow.NewSchema([]arrow.Field{{Name: "u", Type: arrow.BinaryTypes.String}}, nil)
+	rec := array.NewRecordBatch(schema, []arrow.Array{strs}, 1)
+	defer rec.Release()
+	enc := &rowEncoder{scan: &sql.Scan{Formats: []sql.Format{sql.FormatText}, TypeOID: []uint32{catalog.OIDUUID}}}
+	var out bytes.Buffer
+	if err := enc.encode(&out, rec); err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	want := append([]byte{0, 1}, field([]byte("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")...)...)
+	if !bytes.Equal(enc.buf, want) {
+		t.Errorf("encode(uuid as text) = % x; want % x", enc.buf, want)
+	}
+
+	intSchema := arrow.NewSchema([]arrow.Field{{Name: "i", Type: arrow.PrimitiveTypes.Int32}}, nil)
+	intRec := array.NewRecordBatch(intSchema, []arrow.Array{ints}, 1)
+	defer intRec.Release()
+	enc = &rowEncoder{scan: &sql.Scan{Formats: []sql.Format{sql.FormatText}, TypeOID: []uint32{catalog.OIDInt4}}}
+	if err := enc.encode(&out, intRec); err == nil {
+		t.Errorf("encode(int32 as text) = % x; want an error", enc.buf)
+	}
+}

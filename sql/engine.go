@@ -5,6 +5,7 @@ import (
 	gosql "database/sql"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -84,21 +85,56 @@ type Scan struct {
 	TypeOID []uint32 // per output column, the PostgreSQL type
 }
 
-// binaryType is the DuckDB type a PostgreSQL type is produced as when it is
-// sent in binary form.
-var binaryType = map[uint32]string{
-	catalog.OIDBool:        "BOOLEAN",
-	catalog.OIDInt2:        "SMALLINT",
-	catalog.OIDInt4:        "INTEGER",
-	catalog.OIDInt8:        "BIGINT",
-	catalog.OIDFloat4:      "FLOAT",
-	catalog.OIDFloat8:      "DOUBLE",
-	catalog.OIDText:        "VARCHAR",
-	catalog.OIDVarchar:     "VARCHAR",
-	catalog.OIDBpchar:      "VARCHAR",
-	catalog.OIDDate:        "DATE",
-	catalog.OIDTimestamp:   "TIMESTAMP",
-	catalog.OIDTimestampTZ: "TIMESTAMPTZ",
+// binaryType is, for each PostgreSQL type the sidecar sends in binary form,
+// the storage kinds it is sent from and the DuckDB type it is produced as.
+// The ints, floats, bool, date and timestamps are also cast into one
+// another, as DuckDB casts them, when a foreign table declares a column
+// with another of these types than its mirror's.
+var binaryType = map[uint32]struct {
+	kinds []catalog.Kind
+	duck  string
+}{
+	catalog.OIDBool:        {[]catalog.Kind{catalog.KindBool}, "BOOLEAN"},
+	catalog.OIDInt2:        {[]catalog.Kind{catalog.KindInt16}, "SMALLINT"},
+	catalog.OIDInt4:        {[]catalog.Kind{catalog.KindInt32}, "INTEGER"},
+	catalog.OIDInt8:        {[]catalog.Kind{catalog.KindInt64}, "BIGINT"},
+	catalog.OIDFloat4:      {[]catalog.Kind{catalog.KindFloat32}, "FLOAT"},
+	catalog.OIDFloat8:      {[]catalog.Kind{catalog.KindFloat64}, "DOUBLE"},
+	catalog.OIDText:        {[]catalog.Kind{catalog.KindString, catalog.KindText}, "VARCHAR"},
+	catalog.OIDVarchar:     {[]catalog.Kind{catalog.KindString, catalog.KindText}, "VARCHAR"},
+	catalog.OIDBpchar:      {[]catalog.Kind{catalog.KindString, catalog.KindText}, "VARCHAR"},
+	catalog.OIDDate:        {[]catalog.Kind{catalog.KindDate}, "DATE"},
+	catalog.OIDTimestamp:   {[]catalog.Kind{catalog.KindTimestamp}, "TIMESTAMP"},
+	catalog.OIDTimestampTZ: {[]catalog.Kind{catalog.KindTimestampTZ}, "TIMESTAMPTZ"},
+	catalog.OIDUUID:        {[]catalog.Kind{catalog.KindUUID}, "UUID"},
+	catalog.OIDBytea:       {[]catalog.Kind{catalog.KindBytea}, "BLOB"},
+	catalog.OIDTime:        {[]catalog.Kind{catalog.KindTime}, "TIME"},
+	catalog.OIDMoney:       {[]catalog.Kind{catalog.KindMoney}, "BIGINT"},
+}
+
+// castable are the kinds DuckDB casts among as PostgreSQL would.
+var castable = []catalog.Kind{catalog.KindBool, catalog.KindInt16, catalog.KindInt32, catalog.KindInt64,
+	catalog.KindFloat32, catalog.KindFloat64, catalog.KindDate, catalog.KindTimestamp, catalog.KindTimestampTZ}
+
+// scanColumn is the select expression and wire format of a stored column
+// read as PostgreSQL type oid. A column sent in binary form has the DuckDB
+// type the encoder expects for oid; any other is sent as the PostgreSQL
+// text of its value, which the type's input function reads (typmod and a
+// domain's checks included), exactly as the source wrote it for the types
+// stored as text.
+func scanColumn(col catalog.Column, oid uint32) (string, Format) {
+	expr := catalog.QuoteIdent(col.Name)
+	if b, ok := binaryType[oid]; ok {
+		stored := col.Type.DuckDBType()
+		switch {
+		case slices.Contains(b.kinds, col.Type.Kind) && stored == b.duck:
+			return expr, FormatBinary
+		case slices.Contains(b.kinds, col.Type.Kind),
+			slices.Contains(castable, col.Type.Kind) && slices.Contains(castable, b.kinds[0]):
+			return "CAST(" + expr + " AS " + b.duck + ")", FormatBinary
+		}
+	}
+	return col.Type.CastToText(expr), FormatText
 }
 
 // PlanScan plans reading the given columns of a mirror.
@@ -111,16 +147,8 @@ func PlanScan(m *catalog.Mirror, cols []Column) (*Scan, error) {
 			return nil, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in mirror %s.%s", c.Name, m.Namespace, m.Name),
 				Hint: "The foreign table's columns must match the mirror's; recreate it with mooncake.create_table."}
 		}
-		expr := catalog.QuoteIdent(m.Columns[idx].Name)
-		if t, ok := binaryType[c.TypeOID]; ok {
-			if m.Columns[idx].Type.DuckDBType() != t {
-				expr = "CAST(" + expr + " AS " + t + ")"
-			}
-			s.Formats = append(s.Formats, FormatBinary)
-		} else {
-			expr = "CAST(" + expr + " AS VARCHAR)"
-			s.Formats = append(s.Formats, FormatText)
-		}
+		expr, format := scanColumn(m.Columns[idx], c.TypeOID)
+		s.Formats = append(s.Formats, format)
 		s.TypeOID = append(s.TypeOID, c.TypeOID)
 		sel = append(sel, expr)
 	}

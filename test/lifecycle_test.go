@@ -94,3 +94,44 @@ func TestOptimizeTable(t *testing.T) {
 		t.Errorf("optimize_table of a missing table: %v; want SQLSTATE 42P01", err)
 	}
 }
+
+// TestReplicaIdentityOptIn mirrors sources without a primary key: one
+// through a named unique index, one with REPLICA IDENTITY FULL and repeated
+// rows, where a delete must remove exactly one copy.
+func TestReplicaIdentityOptIn(t *testing.T) {
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE byidx (code text NOT NULL, v int)`)
+	exec(t, conn, `CREATE UNIQUE INDEX byidx_code ON byidx (code)`)
+	exec(t, conn, `INSERT INTO byidx SELECT 'c' || g, g FROM generate_series(1, 100) g`)
+	exec(t, conn, `CALL mooncake.create_table('byidx_m', 'byidx', key_index => 'byidx_code')`)
+
+	exec(t, conn, `CREATE TABLE dup (a int, b text)`)
+	exec(t, conn, `INSERT INTO dup SELECT g % 10, CASE WHEN g % 3 = 0 THEN NULL ELSE 'x' END FROM generate_series(1, 200) g`)
+	_, err := conn.Exec(context.Background(), `CALL mooncake.create_table('dup_m', 'dup')`)
+	if sqlState(err) != "55000" {
+		t.Fatalf("create_table of a table without a key: %v; want SQLSTATE 55000", err)
+	}
+	exec(t, conn, `CALL mooncake.create_table('dup_m', 'dup', replica_identity_full => true)`)
+
+	step := func() {
+		exec(t, conn, `UPDATE byidx SET v = v + 1 WHERE v % 3 = 0`)
+		exec(t, conn, `UPDATE byidx SET code = code || 'x' WHERE v % 7 = 0`)
+		exec(t, conn, `DELETE FROM byidx WHERE v % 11 = 0`)
+		exec(t, conn, `DELETE FROM dup WHERE ctid IN (SELECT ctid FROM dup WHERE a = 3 LIMIT 2)`)
+		exec(t, conn, `UPDATE dup SET b = 'y' WHERE ctid IN (SELECT ctid FROM dup WHERE b IS NULL LIMIT 3)`)
+		exec(t, conn, `INSERT INTO dup VALUES (1, 'x'), (1, 'x'), (NULL, NULL)`)
+	}
+	step()
+	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
+	waitConverged(t, conn, "dup", "dup_m", 10*time.Second)
+	time.Sleep(2500 * time.Millisecond) // flushed: deletes now hit data files
+	step()
+	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
+	waitConverged(t, conn, "dup", "dup_m", 10*time.Second)
+	time.Sleep(2500 * time.Millisecond)
+	c.KillSidecar(t)
+	c.WaitSidecar(t)
+	step()
+	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
+	waitConverged(t, conn, "dup", "dup_m", 10*time.Second)
+}
