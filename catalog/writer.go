@@ -371,32 +371,47 @@ func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, co
 			return nil, err
 		}
 	}
-	var sel, where []string
-	for _, c := range cols {
-		sel = append(sel, m.Columns[c].Type.CastToText(QuoteIdent(m.Columns[c].Name)))
-	}
-	for i, c := range m.Key {
-		if key[i] == nil {
-			where = append(where, QuoteIdent(m.Columns[c].Name)+" IS NULL")
-			continue
+	// The tail (indexed by key) holds the row when it changed since the last
+	// flush, the common case for a row updated again; else the data files.
+	query := func(name func(c int) string, from string) (bool, []*string, error) {
+		var sel, where []string
+		for _, c := range cols {
+			sel = append(sel, m.Columns[c].Type.CastToText(name(c)))
 		}
-		where = append(where, QuoteIdent(m.Columns[c].Name)+" = "+m.Columns[c].Type.CastFromText(QuoteLiteral(*key[i])))
-	}
-	out := make([]*string, len(cols))
-	dest := make([]any, len(cols))
-	vals := make([]gosql.NullString, len(cols))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	err := w.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+m.View()+" WHERE "+strings.Join(where, " AND ")+" LIMIT 1").Scan(dest...)
-	if err != nil && err != gosql.ErrNoRows {
-		return nil, err
-	}
-	for i, v := range vals {
-		if v.Valid {
-			s := v.String
-			out[i] = &s
+		for i, c := range m.Key {
+			if key[i] == nil {
+				where = append(where, name(c)+" IS NULL")
+				continue
+			}
+			where = append(where, name(c)+" = "+m.Columns[c].Type.CastFromText(QuoteLiteral(*key[i])))
 		}
+		dest := make([]any, len(cols))
+		vals := make([]gosql.NullString, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		err := w.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+from+" WHERE "+strings.Join(where, " AND ")+" LIMIT 1").Scan(dest...)
+		if err == gosql.ErrNoRows {
+			return false, nil, nil
+		} else if err != nil {
+			return false, nil, err
+		}
+		out := make([]*string, len(cols))
+		for i, v := range vals {
+			if v.Valid {
+				s := v.String
+				out[i] = &s
+			}
+		}
+		return true, out, nil
 	}
-	return out, nil
+	found, out, err := query(func(c int) string { return colName("c", c) }, m.tail())
+	if err != nil || found {
+		return out, err
+	}
+	found, out, err = query(func(c int) string { return QuoteIdent(m.Columns[c].Name) }, m.View())
+	if err != nil || found {
+		return out, err
+	}
+	return make([]*string, len(cols)), nil
 }
