@@ -135,3 +135,53 @@ func TestReplicaIdentityOptIn(t *testing.T) {
 	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
 	waitConverged(t, conn, "dup", "dup_m", 10*time.Second)
 }
+
+// TestCreateTableUnderLoad creates mirrors while writers insert, update and
+// delete the source without pause: the initial copy and the replication
+// stream must meet exactly, missing and doubling nothing.
+func TestCreateTableUnderLoad(t *testing.T) {
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE hot (id bigint PRIMARY KEY, n int, v text)`)
+	exec(t, conn, `INSERT INTO hot SELECT g, 0, 'v' || g FROM generate_series(1, 50000) g`)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for w := 0; w < 2; w++ {
+		wc := c.Conn(t, "postgres")
+		go func(w int) {
+			next := int64(1000000 * (w + 1))
+			for ctx.Err() == nil {
+				_, err := wc.Exec(ctx, `INSERT INTO hot SELECT g, 1, 'w' FROM generate_series($1::bigint, $1::bigint + 49) g`, next)
+				if err == nil {
+					_, err = wc.Exec(ctx, `UPDATE hot SET n = n + 1 WHERE id % 101 = $1 % 101`, next)
+				}
+				if err == nil {
+					_, err = wc.Exec(ctx, `DELETE FROM hot WHERE id = $1 - 25`, next)
+				}
+				if err != nil && ctx.Err() == nil {
+					errs <- err
+					return
+				}
+				next += 50
+			}
+			errs <- nil
+		}(w)
+	}
+	time.Sleep(300 * time.Millisecond)
+	exec(t, conn, `CALL mooncake.create_table('hot_a', 'hot')`)
+	time.Sleep(300 * time.Millisecond)
+	exec(t, conn, `CALL mooncake.create_table('hot_b', 'hot')`)
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("writer: %v", err)
+		}
+	}
+	for _, m := range []string{"hot_a", "hot_b"} {
+		waitConverged(t, conn, "hot", m, 30*time.Second)
+		if n := queryInt(t, conn, `SELECT count(*) - count(DISTINCT id) FROM `+m); n != 0 {
+			t.Errorf("%s has %d duplicate ids", m, n)
+		}
+	}
+}
