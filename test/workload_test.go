@@ -777,6 +777,7 @@ func TestRandomWorkload(t *testing.T) {
 	const perRound = 40
 	// The 100,000-row transactions: each kind once, then random kinds.
 	bigKinds := []int{0, 1, 3, 5, 2, 4}
+	sawDeleteFiles := false // a checkpoint after a flush saw position delete files
 	for round := range rounds {
 		extra := map[int][]txPlan{}
 		kind := workers[0].rng.IntN(len(bigKinds))
@@ -800,16 +801,20 @@ func TestRandomWorkload(t *testing.T) {
 		if round%2 == 1 {
 			time.Sleep(3 * time.Second) // let the flush commit the changes to Iceberg
 			label += " after a flush"
-			logFileCounts(t, conn, label)
+			_, dels := logFileCounts(t, conn, label)
+			sawDeleteFiles = sawDeleteFiles || dels > 0
 		}
 		checkMirrors(t, conn, w, label, 30*time.Second)
 	}
 	time.Sleep(3 * time.Second)
 	checkMirrors(t, conn, w, "final, after a flush", 30*time.Second)
 	_, dels := logFileCounts(t, conn, "final")
+	sawDeleteFiles = sawDeleteFiles || dels > 0
 	t.Logf("%s in %v", w.summary(), time.Since(start).Round(time.Millisecond))
-	if dels == 0 {
-		t.Errorf("no position delete files after the workload: the test did not exercise merge-on-read")
+	// Background compaction folds delete files into data files, so they
+	// need not be there at the end; they must have been at a checkpoint.
+	if !sawDeleteFiles {
+		t.Errorf("no position delete files at any checkpoint: the test did not exercise merge-on-read")
 	}
 	if errs := sidecarErrors(c); len(errs) > 0 {
 		t.Errorf("the server log reports sidecar errors:\n%s", strings.Join(errs, "\n"))
