@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -19,22 +18,6 @@ func startMooncake(t *testing.T, opts ...pgtest.Option) (*pgtest.Cluster, *pgx.C
 	c := pgtest.Start(t, opts...)
 	c.CreateExtension(t, "postgres")
 	return c, c.Conn(t, "postgres")
-}
-
-func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
-	t.Helper()
-	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func queryInt(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
 }
 
 // sqlState returns the SQLSTATE of a PostgreSQL error, or "".
@@ -81,3 +64,9 @@ func waitConverged(t *testing.T, conn *pgx.Conn, source, mirror string, timeout 
 		t.Fatalf("%s never converged to %s: %d rows missing, %d rows extra", mirror, source, missing, extra)
 	}
 }
+
+// Shorthands for the harness's query helpers.
+var (
+	exec     = pgtest.Exec
+	queryInt = pgtest.QueryInt
+)

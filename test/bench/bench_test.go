@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -52,31 +51,6 @@ func startCluster(t *testing.T, opts ...pgtest.Option) (*pgtest.Cluster, *pgx.Co
 	c := pgtest.Start(t, opts...)
 	c.CreateExtension(t, "postgres")
 	return c, c.Conn(t, "postgres")
-}
-
-func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
-	t.Helper()
-	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func queryText(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
-	t.Helper()
-	var s string
-	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&s); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return s
-}
-
-func queryInt(t *testing.T, conn *pgx.Conn, sql string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
 }
 
 // thousands formats n rounded to an integer with comma separators.
@@ -181,3 +155,10 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// Shorthands for the harness's query helpers.
+var (
+	mustExec  = pgtest.Exec
+	queryText = pgtest.QueryText
+	queryInt  = pgtest.QueryInt
+)
