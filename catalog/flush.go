@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -123,7 +124,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 	}
 	m.flushedLSN.Store(syncLSN)
 	m.appliedLSN.Store(syncLSN)
-	if _, err := conn.ExecContext(ctx, m.viewDDL(m.files, m.delFiles)); err != nil {
+	if _, err := conn.ExecContext(ctx, m.viewDDL(m.files, m.delFiles, nil)); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	close(m.ready)
@@ -207,11 +208,21 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	}
 	written = append(written, dataPath)
 
+	// Spill files go to Iceberg as they are, except those with deleted
+	// rows, which are rewritten without them.
+	spilled, spillRows, rewritten, err := m.finalSpills(ctx, conn)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	written = append(written, rewritten...)
+
 	// Position deletes for keys deleted from the current data files.
 	var nDel int64
 	delPath := m.newDataPath("delete")
 	if len(files) > 0 && m.Full && !truncated {
-		if err := conn.QueryRowContext(ctx, "COPY (SELECT file_path, pos FROM "+m.pdel()+" ORDER BY file_path, pos) TO "+
+		if err := conn.QueryRowContext(ctx, "COPY (SELECT file_path, pos FROM "+m.pdel()+" WHERE file_path IN (SELECT unnest("+
+			stringList(files)+")) ORDER BY file_path, pos) TO "+
 			QuoteLiteral(delPath)+" ("+parquetOptions+", FIELD_IDS {'file_path': "+strconv.Itoa(fieldIDDeleteFilePath)+
 			", 'pos': "+strconv.Itoa(fieldIDDeletePos)+"})").Scan(&nDel); err != nil {
 			cleanup()
@@ -253,6 +264,15 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		added = append(added, df)
 		newFiles = append(append([]string(nil), files...), dataPath)
 	}
+	for _, path := range spilled {
+		df, err := m.dataFile(ctx, tbl, path)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		added = append(added, df)
+		newFiles = append(append([]string(nil), newFiles...), path)
+	}
 	switch {
 	case truncated:
 		// Every current file goes; only the tail written since stays.
@@ -265,6 +285,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		if nData > 0 {
 			newFiles = []string{dataPath}
 		}
+		newFiles = append(newFiles, spilled...)
 		if len(oldData) > 0 {
 			err, staged = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, props), true
 		} else if len(added) > 0 {
@@ -274,7 +295,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			cleanup()
 			return fmt.Errorf("stage iceberg snapshot: %w", err)
 		}
-	case nData > 0 || nDel > 0:
+	case len(added) > 0 || nDel > 0:
 		staged = true
 		rd := tx.NewRowDelta(props)
 		rd.AddRows(added...)
@@ -320,7 +341,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	oldTail, oldFdel, oldTrunc, oldPdel := m.tail(), m.fdel(), m.trunc(), m.pdel()
 	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
 	m.gen++
-	swap = append(swap, m.viewDDL(newFiles, newDelFiles), "COMMIT")
+	swap = append(swap, m.viewDDL(newFiles, newDelFiles, nil), "COMMIT")
 	for _, s := range swap {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			conn.ExecContext(ctx, "ROLLBACK")
@@ -333,15 +354,86 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		}
 	}
 	m.mu.Lock()
-	m.tbl, m.files, m.delFiles = newTbl, newFiles, newDelFiles
+	replaced := m.spilled
+	m.tbl, m.files, m.delFiles, m.spilled = newTbl, newFiles, newDelFiles, nil
 	m.mu.Unlock()
+	for _, f := range replaced {
+		if !slices.Contains(spilled, f) {
+			os.Remove(f) // rewritten without its deleted rows
+		}
+	}
 	if truncated {
-		m.fileRows.Store(nData)
+		m.fileRows.Store(nData + spillRows)
 	} else {
-		m.fileRows.Add(nData)
+		m.fileRows.Add(nData + spillRows)
 	}
 	m.tailRows.Store(0)
 	m.flushedLSN.Store(lsn)
 	m.dirty.Store(false)
 	return nil
+}
+
+// finalSpills returns the spill files to add to Iceberg and their row count.
+// Spill files with rows deleted (by position, in pdel) are replaced by one
+// file holding their remaining rows; rewritten lists the files written.
+func (m *Mirror) finalSpills(ctx context.Context, conn *gosql.Conn) (files []string, rows int64, rewritten []string, err error) {
+	spilled := m.Spilled()
+	if len(spilled) == 0 {
+		return nil, 0, nil, nil
+	}
+	rs, err := conn.QueryContext(ctx, "SELECT DISTINCT file_path FROM "+m.pdel()+" WHERE file_path IN (SELECT unnest("+stringList(spilled)+"))")
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	hit := map[string]bool{}
+	for rs.Next() {
+		var f string
+		if err := rs.Scan(&f); err != nil {
+			rs.Close()
+			return nil, 0, nil, err
+		}
+		hit[f] = true
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, 0, nil, err
+	}
+	var redo []string
+	for _, f := range spilled {
+		if hit[f] {
+			redo = append(redo, f)
+		} else {
+			files = append(files, f)
+		}
+	}
+	if len(redo) > 0 {
+		var cols []string
+		for _, c := range m.Columns {
+			cols = append(cols, "p."+QuoteIdent(c.Name))
+		}
+		path := m.newDataPath("data")
+		var n int64
+		q := "COPY (SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(redo) +
+			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
+			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) TO " + QuoteLiteral(path) +
+			" (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
+		if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			os.Remove(path)
+			return nil, 0, nil, fmt.Errorf("rewrite spill files: %w", err)
+		}
+		if n > 0 {
+			files = append(files, path)
+			rewritten = []string{path}
+		} else {
+			os.Remove(path)
+		}
+	}
+	for _, f := range files {
+		var n int64
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM read_parquet("+QuoteLiteral(f)+")").Scan(&n); err != nil {
+			return nil, 0, rewritten, err
+		}
+		rows += n
+	}
+	return files, rows, rewritten, nil
 }

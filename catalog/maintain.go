@@ -117,9 +117,10 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 		os.Remove(path)
 		return false, fmt.Errorf("commit compaction: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, m.viewDDL(newFiles, nil)); err != nil {
+	if _, err := conn.ExecContext(ctx, m.viewDDL(newFiles, nil, m.Spilled())); err != nil {
 		return false, fmt.Errorf("%w: swap view after compaction: %v", ErrInconsistent, err)
 	}
+	viewSwaps.Add(1)
 	m.mu.Lock()
 	m.tbl, m.files, m.delFiles = newTbl, newFiles, nil
 	m.mu.Unlock()

@@ -127,6 +127,7 @@ type Mirror struct {
 	tbl      *table.Table // current Iceberg table
 	files    []string     // data files of the current snapshot
 	delFiles []string     // position delete files of the current snapshot
+	spilled  []string     // spill files: data files in the view, not yet in Iceberg
 	failed   error        // set when the initial copy failed
 
 	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
@@ -276,6 +277,19 @@ func (m *Mirror) MetadataLocation() string {
 	return m.tbl.MetadataLocation()
 }
 
+// Spilled returns the mirror's spill files not yet committed to Iceberg.
+func (m *Mirror) Spilled() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.spilled
+}
+
+func (m *Mirror) setSpilled(files []string) {
+	m.mu.Lock()
+	m.spilled = files
+	m.mu.Unlock()
+}
+
 // FileCounts returns the number of data and delete files of the current
 // snapshot.
 func (m *Mirror) FileCounts() (data, deletes int) {
@@ -303,7 +317,7 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)),
 	}, m.generationDDL(m.gen)...)
 	stmts = append(stmts, m.stagingDDL(false)...)
-	stmts = append(stmts, m.viewDDL(m.files, m.delFiles))
+	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.spilled))
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("create duckdb objects of %s.%s: %w", m.Namespace, m.Name, err)
@@ -360,19 +374,25 @@ func stringList(items []string) string {
 
 // viewDDL defines the mirror's view over the given data and delete files:
 // rows of the data files not deleted by position and not deleted by key
-// since the last flush, plus the tail.
-func (m *Mirror) viewDDL(files, delFiles []string) string {
+// since the last flush, plus the rows of the spill files not deleted by
+// position, plus the tail.
+func (m *Mirror) viewDDL(files, delFiles, spilled []string) string {
 	var out []string
 	for i, c := range m.Columns {
 		out = append(out, colName("c", i)+" AS "+QuoteIdent(c.Name))
 	}
 	tailPart := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
-	if len(files) == 0 {
-		return "CREATE OR REPLACE VIEW " + m.View() + " AS " + tailPart
-	}
 	var cols []string
 	for _, c := range m.Columns {
 		cols = append(cols, "p."+QuoteIdent(c.Name))
+	}
+	if len(spilled) > 0 {
+		tailPart = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(spilled) +
+			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
+			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number) UNION ALL " + tailPart
+	}
+	if len(files) == 0 {
+		return "CREATE OR REPLACE VIEW " + m.View() + " AS " + tailPart
 	}
 	conds := []string{"NOT EXISTS (SELECT 1 FROM " + m.trunc() + ")"}
 	if len(delFiles) > 0 {

@@ -5,8 +5,12 @@ import (
 	gosql "database/sql"
 	"database/sql/driver"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -19,10 +23,22 @@ const maxPendingRows = 8192
 // Whole source transactions go into one DuckDB transaction, so a reader sees
 // all of a source transaction or none of it.
 type Writer struct {
+	db      *gosql.DB // for the connections writing spill files
 	conn    *gosql.Conn
 	inTx    bool
 	pending map[*Mirror]*pendingChanges
 	touched []*Mirror // mirrors changed in the current DuckDB transaction
+	swaps   int64     // viewSwaps when the current DuckDB transaction began
+}
+
+// txMirror is what the current DuckDB transaction did to one mirror beyond
+// its tables: the rows it put in the tail, and its spill files.
+type txMirror struct {
+	tailRows int        // rows inserted into the tail
+	spilling bool       // holds the mirror's maint lock, to spill
+	cur      *spillFile // the spill file being written
+	files    []string   // spill files written
+	cleared  bool       // truncated: the spill files committed before are gone
 }
 
 // pendingChanges are one mirror's changes not yet written to DuckDB. Deletes
@@ -34,11 +50,13 @@ type pendingChanges struct {
 	keys     [][]*string    // keys to delete, text values in key order
 	inserted map[string]int // index in rows of each pending row, by key
 	lsn      uint64         // commit LSN of the last source transaction ended
+	tx       txMirror
 }
 
-// NewWriter returns a writer on conn, which it owns from now on.
-func NewWriter(conn *gosql.Conn) *Writer {
-	return &Writer{conn: conn, pending: map[*Mirror]*pendingChanges{}}
+// NewWriter returns a writer on conn, which it owns from now on; spill
+// files are written on other connections of db.
+func NewWriter(db *gosql.DB, conn *gosql.Conn) *Writer {
+	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}}
 }
 
 // Conn is the writer's DuckDB connection, for flushes between transactions.
@@ -52,6 +70,7 @@ func (w *Writer) Close() error {
 
 func (w *Writer) begin(ctx context.Context, m *Mirror) (*pendingChanges, error) {
 	if !w.inTx {
+		w.swaps = viewSwaps.Load()
 		if _, err := w.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
 			return nil, err
 		}
@@ -134,6 +153,14 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 	}
 	p.rows, p.keys = p.rows[:0], p.keys[:0]
 	clear(p.inserted)
+	if p.tx.cur != nil {
+		p.tx.cur.abandon()
+		p.tx.cur = nil
+	}
+	for _, f := range p.tx.files {
+		os.Remove(f)
+	}
+	p.tx.files, p.tx.cleared = nil, true
 	err = w.execAll(ctx,
 		"DELETE FROM "+m.tail(),
 		"DELETE FROM "+m.fdel(),
@@ -182,9 +209,9 @@ func (w *Writer) appendRows(m *Mirror, table string, rows [][]*string) error {
 // may repeat: each removes one row with exactly those values, from the tail
 // if it holds one, else from the data files (its position is recorded, to
 // be written as a position delete at the next flush).
-func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string) error {
+func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string, spilled []string) error {
 	m.mu.Lock()
-	files, delFiles := m.files, m.delFiles
+	files, delFiles := append(append([]string(nil), m.files...), spilled...), m.delFiles
 	m.mu.Unlock()
 	for _, r := range rows {
 		var tailMatch, fileMatch []string
@@ -262,8 +289,16 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		}
 		m.staged = 0
 	}
+	if len(p.keys) > 0 && p.tx.cur != nil && p.tx.cur.mayHold(p.keys) {
+		// A deleted row may be in the spill file being written: finish it,
+		// so that it can be read.
+		if err := w.finishSpill(m, p); err != nil {
+			return err
+		}
+	}
+	spilled := w.spilledFiles(m, p)
 	if len(p.keys) > 0 && m.Full {
-		if err := w.deleteOneEach(ctx, m, p.keys); err != nil {
+		if err := w.deleteOneEach(ctx, m, p.keys, spilled); err != nil {
 			return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
 		}
 		p.keys = p.keys[:0]
@@ -272,44 +307,134 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		if err := w.appendRows(m, m.stageName("kstage"), p.keys); err != nil {
 			return fmt.Errorf("stage deleted keys: %w", err)
 		}
-		var casts, match []string
+		var casts, match, smatch []string
 		for i, c := range m.Key {
 			casts = append(casts, m.Columns[c].Type.CastFromText(colName("k", i))+" AS "+colName("k", i))
 			match = append(match, "t."+colName("c", c)+" = k."+colName("k", i))
+			smatch = append(smatch, "s."+QuoteIdent(m.Columns[c].Name)+" = k."+colName("k", i))
 		}
 		keys := "(SELECT " + strings.Join(casts, ", ") + " FROM " + m.kstage() + ")"
-		err := w.execAll(ctx,
-			"INSERT INTO "+m.fdel()+" SELECT * FROM "+keys+" k WHERE NOT EXISTS (SELECT 1 FROM "+
-				m.tail()+" t WHERE "+strings.Join(match, " AND ")+")",
-			"DELETE FROM "+m.tail()+" t USING "+keys+" k WHERE "+strings.Join(match, " AND "),
-			"DELETE FROM "+m.kstage())
-		if err != nil {
+		stmts := []string{
+			"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k WHERE NOT EXISTS (SELECT 1 FROM " +
+				m.tail() + " t WHERE " + strings.Join(match, " AND ") + ")",
+			"DELETE FROM " + m.tail() + " t USING " + keys + " k WHERE " + strings.Join(match, " AND "),
+		}
+		if len(spilled) > 0 {
+			// Rows of spill files are deleted by position.
+			stmts = append(stmts, "INSERT INTO "+m.pdel()+" SELECT s.filename, s.file_row_number FROM read_parquet("+
+				stringList(spilled)+", filename = true, file_row_number = true) s, "+keys+" k WHERE "+
+				strings.Join(smatch, " AND ")+" AND NOT EXISTS (SELECT 1 FROM "+m.pdel()+
+				" x WHERE x.file_path = s.filename AND x.pos = s.file_row_number)")
+		}
+		stmts = append(stmts, "DELETE FROM "+m.kstage())
+		if err := w.execAll(ctx, stmts...); err != nil {
 			return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
 		}
 		m.staged += len(p.keys)
 		p.keys = p.keys[:0]
 	}
-	if len(p.rows) > 0 {
-		if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
-			return fmt.Errorf("stage rows: %w", err)
-		}
-		var casts []string
-		for i, c := range m.Columns {
-			casts = append(casts, c.Type.CastFromText(colName("c", i)))
-		}
-		err := w.execAll(ctx,
-			"INSERT INTO "+m.tail()+" SELECT "+strings.Join(casts, ", ")+" FROM "+m.stage(),
-			"DELETE FROM "+m.stage())
-		if err != nil {
+	if n := liveRows(p.rows); n > 0 {
+		if err := w.insertRows(ctx, m, p, n); err != nil {
 			return fmt.Errorf("apply inserts to %s.%s: %w", m.Namespace, m.Name, err)
 		}
-		m.staged += len(p.rows)
-		m.tailRows.Add(int64(len(p.rows)))
+		m.tailRows.Add(int64(n))
 		p.rows = p.rows[:0]
 	}
 	clear(p.inserted)
 	m.dirty.Store(true)
 	return nil
+}
+
+func liveRows(rows [][]*string) int {
+	n := 0
+	for _, r := range rows {
+		if r != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// insertRows writes the n live pending rows to the tail, or to a spill file
+// once the transaction has put spillAfter rows of the mirror in the tail.
+func (w *Writer) insertRows(ctx context.Context, m *Mirror, p *pendingChanges, n int) error {
+	if p.tx.cur == nil && p.tx.tailRows >= spillAfter && w.canSpill(m, p) {
+		sf, err := startSpill(ctx, w.db, m)
+		if err != nil {
+			return err
+		}
+		p.tx.cur = sf
+	}
+	if p.tx.cur != nil {
+		if err := p.tx.cur.add(m, p.rows); err != nil {
+			return err
+		}
+		if p.tx.cur.rows >= spillFileRows {
+			return w.finishSpill(m, p)
+		}
+		return nil
+	}
+	if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
+		return fmt.Errorf("stage rows: %w", err)
+	}
+	err := w.execAll(ctx,
+		"INSERT INTO "+m.tail()+" SELECT "+m.textSelect(true)+" FROM "+m.stage(),
+		"DELETE FROM "+m.stage())
+	if err != nil {
+		return err
+	}
+	m.staged += n
+	p.tx.tailRows += n
+	return nil
+}
+
+// viewSwaps counts the view changes made outside the apply loop's
+// transactions (by compactions).
+var viewSwaps atomic.Int64
+
+// canSpill takes the mirror's maint lock for the rest of the transaction,
+// which redefines the mirror's view when it commits: no compaction may
+// change the view meanwhile, nor may one have since the transaction began
+// (DuckDB would refuse the transaction's change as a conflict).
+func (w *Writer) canSpill(m *Mirror, p *pendingChanges) bool {
+	if p.tx.spilling {
+		return true
+	}
+	if !m.maint.TryLock() {
+		return false
+	}
+	if viewSwaps.Load() != w.swaps {
+		m.maint.Unlock()
+		return false
+	}
+	p.tx.spilling = true
+	return true
+}
+
+func (w *Writer) finishSpill(m *Mirror, p *pendingChanges) error {
+	sf := p.tx.cur
+	p.tx.cur = nil
+	if err := sf.finish(); err != nil {
+		return err
+	}
+	if sf.rows == 0 {
+		os.Remove(sf.path)
+		return nil
+	}
+	p.tx.files = append(p.tx.files, sf.path)
+	slog.Info("large transaction: rows written straight to a data file", "mirror", m.Namespace+"."+m.Name,
+		"rows", sf.rows, "file", filepath.Base(sf.path))
+	return nil
+}
+
+// spilledFiles are the mirror's spill files not yet in Iceberg, those of
+// the current transaction included (but not the one being written).
+func (w *Writer) spilledFiles(m *Mirror, p *pendingChanges) []string {
+	var out []string
+	if !p.tx.cleared {
+		out = append(out, m.Spilled()...)
+	}
+	return append(out, p.tx.files...)
 }
 
 // EndTransaction marks the end of a source transaction with commit LSN lsn.
@@ -331,19 +456,51 @@ func (w *Writer) Sync(ctx context.Context) error {
 	if !w.inTx {
 		return nil
 	}
+	spills := map[*Mirror][]string{}
 	for _, m := range w.touched {
-		if err := w.apply(ctx, m, w.pending[m]); err != nil {
+		p := w.pending[m]
+		if err := w.apply(ctx, m, p); err != nil {
 			w.Rollback()
 			return err
 		}
+		if p.tx.cur != nil {
+			if err := w.finishSpill(m, p); err != nil {
+				w.Rollback()
+				return &MirrorError{Mirror: m, Err: err}
+			}
+		}
+		if len(p.tx.files) == 0 && !p.tx.cleared {
+			continue
+		}
+		// The view reads the spill files from this commit on.
+		spilled := w.spilledFiles(m, p)
+		if p.tx.cleared && len(m.Spilled()) == 0 && len(p.tx.files) == 0 {
+			continue
+		}
+		m.mu.Lock()
+		ddl := m.viewDDL(m.files, m.delFiles, spilled)
+		m.mu.Unlock()
+		if _, err := w.conn.ExecContext(ctx, ddl); err != nil {
+			w.Rollback()
+			return fmt.Errorf("%s.%s: read the spill files: %w", m.Namespace, m.Name, err)
+		}
+		spills[m] = spilled
 	}
 	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		w.Rollback()
 		return err
 	}
 	for _, m := range w.touched {
-		m.appliedLSN.Store(w.pending[m].lsn)
+		p := w.pending[m]
+		if spilled, ok := spills[m]; ok {
+			m.setSpilled(spilled)
+		}
+		m.appliedLSN.Store(p.lsn)
+		if p.tx.spilling {
+			m.maint.Unlock()
+		}
 	}
+	clear(w.pending) // so that reset keeps the spill files
 	w.reset()
 	return nil
 }
@@ -358,6 +515,18 @@ func (w *Writer) Rollback() {
 
 func (w *Writer) reset() {
 	w.inTx = false
+	for m, p := range w.pending {
+		// Abandoned: its spill files were never committed.
+		if p.tx.cur != nil {
+			p.tx.cur.abandon()
+		}
+		for _, f := range p.tx.files {
+			os.Remove(f)
+		}
+		if p.tx.spilling {
+			m.maint.Unlock()
+		}
+	}
 	clear(w.pending)
 	w.touched = w.touched[:0]
 }
@@ -408,6 +577,22 @@ func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, co
 	found, out, err := query(func(c int) string { return colName("c", c) }, m.tail())
 	if err != nil || found {
 		return out, err
+	}
+	// Spill files of the current transaction are not in the view yet.
+	if p := w.pending[m]; p != nil && (p.tx.cur != nil || len(p.tx.files) > 0) {
+		if p.tx.cur != nil && p.tx.cur.mayHold([][]*string{key}) {
+			if err := w.finishSpill(m, p); err != nil {
+				return nil, err
+			}
+		}
+		if spilled := w.spilledFiles(m, p); len(spilled) > 0 {
+			found, out, err = query(func(c int) string { return QuoteIdent(m.Columns[c].Name) },
+				"(SELECT * FROM read_parquet("+stringList(spilled)+", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM "+
+					m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) s")
+			if err != nil || found {
+				return out, err
+			}
+		}
 	}
 	found, out, err = query(func(c int) string { return QuoteIdent(m.Columns[c].Name) }, m.View())
 	if err != nil || found {

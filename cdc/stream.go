@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -247,17 +248,18 @@ func (s *Stream) Run(ctx context.Context) {
 
 // session is the state of one replication connection.
 type session struct {
-	s        *Stream
-	conn     *pgconn.PgConn
-	w        *catalog.Writer
-	rels     map[uint32]*pglogrepl.RelationMessageV2
-	inTx     bool
-	txLSN    uint64    // commit LSN of the transaction being received
-	doneLSN  uint64    // end LSN of the last transaction applied and synced to DuckDB
-	endLSN   uint64    // end LSN of the last transaction received
-	batchAt  time.Time // when the oldest transaction not yet synced ended
-	idleLSN  uint64    // WAL end reported by the last keepalive
-	lastSend time.Time
+	s         *Stream
+	conn      *pgconn.PgConn
+	w         *catalog.Writer
+	rels      map[uint32]*pglogrepl.RelationMessageV2
+	inTx      bool
+	txLSN     uint64    // commit LSN of the transaction being received
+	doneLSN   uint64    // end LSN of the last transaction applied and synced to DuckDB
+	endLSN    uint64    // end LSN of the last transaction received
+	batchAt   time.Time // when the oldest transaction not yet synced ended
+	idleLSN   uint64    // WAL end reported by the last keepalive
+	serverEnd uint64    // the server's WAL end, as last reported
+	lastSend  time.Time
 
 	inStream  bool              // between a stream start and stop message
 	streamXid uint32            // the transaction of the current stream chunk
@@ -275,7 +277,7 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ss := &session{s: s, conn: conn, w: catalog.NewWriter(duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{},
+	ss := &session{s: s, conn: conn, w: catalog.NewWriter(s.Mirrors.Duck, duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{},
 		spools: map[uint32]*spool{}}
 	defer ss.w.Close()
 	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
@@ -306,12 +308,26 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	}
 	slog.Info("replication started", "database", s.Config.Database, "slot", s.Slot, "from", pglogrepl.LSN(confirmed))
 
+	msgs := make(chan received, receiveQueue)
+	stopReader := make(chan struct{})
+	readerDone := make(chan struct{})
+	go receive(conn, msgs, stopReader, readerDone)
+	defer func() {
+		// Closing the socket ends the reader's blocked read; the deferred
+		// conn.Close then finds the connection already broken.
+		close(stopReader)
+		conn.Conn().Close()
+		<-readerDone
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
 	lastFlush := time.Now()
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !ss.inTx && ss.w.Pending() && time.Since(ss.batchAt) >= maxBatchDelay {
+		if !ss.inTx && ss.w.Pending() && time.Since(ss.batchAt) >= ss.batchDelay() {
 			if err := ss.sync(ctx); err != nil {
 				return err
 			}
@@ -332,15 +348,22 @@ func (s *Stream) runOnce(ctx context.Context) error {
 				return err
 			}
 		}
-		wait := 100 * time.Millisecond
-		if !ss.inTx && ss.w.Pending() {
-			wait = idleSyncDelay
-		}
-		rctx, cancel := context.WithTimeout(ctx, wait)
-		msg, err := conn.ReceiveMessage(rctx)
-		cancel()
-		if err != nil {
-			if pgconn.Timeout(err) && ctx.Err() == nil {
+		var r received
+		select {
+		case r = <-msgs:
+		default:
+			// Nothing is queued: wait, but not beyond the moment the
+			// pending batch is due.
+			wait := 100 * time.Millisecond
+			if !ss.inTx && ss.w.Pending() {
+				wait = idleSyncDelay
+			}
+			timer.Reset(wait)
+			select {
+			case r = <-msgs:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-timer.C:
 				// The server has nothing more right now: make what was
 				// received visible.
 				if !ss.inTx && ss.w.Pending() {
@@ -350,17 +373,55 @@ func (s *Stream) runOnce(ctx context.Context) error {
 				}
 				continue
 			}
-			return fmt.Errorf("receive: %w", err)
+			timer.Stop()
 		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := ss.handleCopyData(ctx, r.data); err != nil {
+			return err
+		}
+	}
+}
+
+// receiveQueue is how many messages the reader may read ahead of the
+// apply loop.
+const receiveQueue = 512
+
+// received is one message of the replication connection: the payload of a
+// CopyData message, or the error that ended the stream.
+type received struct {
+	data []byte
+	err  error
+}
+
+// receive reads the replication connection on its own goroutine, so that
+// reading and decoding the socket overlaps with applying, and the apply
+// loop waits on a channel rather than arming a deadline per message. It
+// stops after the first error, or when stop is closed.
+func receive(conn *pgconn.PgConn, out chan<- received, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		var r received
+		msg, err := conn.ReceiveMessage(context.Background())
 		switch msg := msg.(type) {
+		case nil:
+			r.err = fmt.Errorf("receive: %w", err)
 		case *pgproto3.CopyData:
-			if err := ss.handleCopyData(ctx, msg.Data); err != nil {
-				return err
-			}
+			// The message's buffer is reused by the next read.
+			r.data = bytes.Clone(msg.Data)
 		case *pgproto3.ErrorResponse:
-			return pgconn.ErrorResponseToPgError(msg)
+			r.err = pgconn.ErrorResponseToPgError(msg)
 		default:
-			return fmt.Errorf("unexpected replication message %T", msg)
+			r.err = fmt.Errorf("unexpected replication message %T", msg)
+		}
+		select {
+		case out <- r:
+		case <-stop:
+			return
+		}
+		if r.err != nil {
+			return
 		}
 	}
 }
@@ -391,10 +452,25 @@ func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (ui
 // Group commit: source transactions received back to back share one
 // DuckDB commit, made when the server pauses (idleSyncDelay without a
 // message) or when the oldest of them waited maxBatchDelay.
+//
+// While the stream is far behind the server (catching up a backlog), the
+// batches grow to maxBacklogDelay: what is received is old anyway, and
+// fewer, larger DuckDB commits apply it faster.
 const (
-	idleSyncDelay = 2 * time.Millisecond
-	maxBatchDelay = 10 * time.Millisecond
+	idleSyncDelay   = 2 * time.Millisecond
+	maxBatchDelay   = 10 * time.Millisecond
+	maxBacklogDelay = 200 * time.Millisecond
+	backlogBytes    = 8 << 20
 )
+
+// batchDelay is how long the oldest transaction of a batch may wait for
+// its DuckDB commit.
+func (ss *session) batchDelay() time.Duration {
+	if ss.serverEnd > ss.endLSN+backlogBytes {
+		return maxBacklogDelay
+	}
+	return maxBatchDelay
+}
 
 // sync commits the applied transactions to DuckDB, making them visible.
 func (ss *session) sync(ctx context.Context) error {
@@ -484,6 +560,7 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 			return err
 		}
 		end := uint64(ka.ServerWALEnd)
+		ss.serverEnd = max(ss.serverEnd, end)
 		if !ss.inTx && !ss.w.Pending() {
 			// Everything the server sent before its WAL end is applied.
 			ss.s.setVisible(end)
@@ -511,6 +588,7 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if start := uint64(xld.WALStart); start > ss.s.receivedLSN.Load() {
 			ss.s.receivedLSN.Store(start)
 		}
+		ss.serverEnd = max(ss.serverEnd, uint64(xld.ServerWALEnd))
 		msg, err := pglogrepl.ParseV2(xld.WALData, ss.inStream)
 		if err != nil {
 			return fmt.Errorf("parse pgoutput message: %w", err)
@@ -537,18 +615,8 @@ func (ss *session) anyDirty() bool {
 func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mirror, error) {
 	var out []*catalog.Mirror
 	for _, m := range ss.s.Mirrors.BySource(relID) {
-	wait:
-		for {
-			select {
-			case <-m.Ready():
-				break wait
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(5 * time.Second):
-				if err := ss.sendStatus(ctx); err != nil {
-					return nil, err
-				}
-			}
+		if err := ss.waitReady(ctx, m); err != nil {
+			return nil, err
 		}
 		if m.Err() != nil {
 			continue
@@ -558,6 +626,30 @@ func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mir
 		}
 	}
 	return out, nil
+}
+
+// waitReady waits until the mirror's initial copy is committed, keeping the
+// replication connection alive meanwhile.
+func (ss *session) waitReady(ctx context.Context, m *catalog.Mirror) error {
+	select {
+	case <-m.Ready():
+		return nil // the common case, without a timer
+	default:
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.Ready():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if err := ss.sendStatus(ctx); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // handleStreamed handles a message inside a stream chunk: changes of the

@@ -1,14 +1,17 @@
 package cdc
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // SessionParams are the settings every sidecar session uses, so that values
@@ -34,6 +37,11 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 	rc.RuntimeParams = map[string]string{"replication": "database", "application_name": "mooncake"}
 	for k, v := range SessionParams {
 		rc.RuntimeParams[k] = v
+	}
+	// The stream arrives as many small messages: reading the socket in
+	// large chunks saves most of the read calls.
+	rc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, 1<<20), w)
 	}
 	return rc
 }

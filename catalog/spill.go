@@ -1,0 +1,244 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"database/sql/driver"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Large transactions do not go through the in-memory tail. Once a DuckDB
+// transaction of the writer has put spillAfter rows of one mirror in its
+// tail, the mirror's further inserts stream into a Parquet data file in the
+// warehouse (a spill file), written by DuckDB on a connection of its own
+// while the apply loop goes on. The writer's transaction makes spill files
+// visible (the view reads them) when it commits, and the next flush adds
+// them to Iceberg: the sidecar's memory stays bounded whatever the size of
+// a source transaction.
+//
+// Rows of spill files deleted later are hidden by position (the pdel
+// table); the flush rewrites such files without them. The keys of the rows
+// in the spill file being written are remembered as hashes, so a delete
+// that may concern it closes the file first (it can then be read).
+const (
+	spillAfter    = 64 << 10 // tail rows of one mirror in one DuckDB transaction before spilling
+	spillFileRows = 4 << 20  // rows per spill file
+)
+
+// arrowText builds Arrow record batches of text values: one nullable utf8
+// column c<i> per mirror column, read by DuckDB through its Arrow scan and
+// cast to the column types in SQL.
+func arrowText(m *Mirror, rows [][]*string) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(m.Columns))
+	for i := range m.Columns {
+		fields[i] = arrow.Field{Name: colName("c", i), Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
+	defer b.Release()
+	cols := make([]*array.StringBuilder, len(fields))
+	for i := range cols {
+		cols[i] = b.Field(i).(*array.StringBuilder)
+		cols[i].Reserve(len(rows))
+	}
+	for _, r := range rows {
+		if r == nil {
+			continue // deleted again before it was written
+		}
+		for i, v := range r {
+			if v == nil {
+				cols[i].AppendNull()
+			} else {
+				cols[i].Append(*v)
+			}
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// textSelect is the SELECT list casting the text columns c<i> of an Arrow
+// batch to the mirror's column types, named as the mirror's columns (named
+// is false) or c<i> (named is true, for the tail).
+func (m *Mirror) textSelect(asTail bool) string {
+	casts := make([]string, len(m.Columns))
+	for i, c := range m.Columns {
+		name := QuoteIdent(c.Name)
+		if asTail {
+			name = colName("c", i)
+		}
+		casts[i] = c.Type.CastFromText(colName("c", i)) + " AS " + name
+	}
+	return strings.Join(casts, ", ")
+}
+
+var arrowViewSeq atomic.Int64
+
+// registerReader registers rdr as a temporary view of conn for the
+// duration of fn, which gets its name. Creating the view writes to DuckDB's
+// temporary catalog: conn must not be in a transaction that wrote to
+// another database.
+func registerReader(conn *gosql.Conn, rdr array.RecordReader, fn func(view string) error) error {
+	view := "mooncake_arrow_" + strconv.FormatInt(arrowViewSeq.Add(1), 10)
+	var release func()
+	err := conn.Raw(func(dc any) error {
+		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		release, err = ar.RegisterView(rdr, view)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("register arrow batch: %w", err)
+	}
+	defer func() {
+		conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+view)
+		release()
+	}()
+	return fn(view)
+}
+
+// chanReader is an Arrow record reader fed batch by batch through a
+// channel, for a DuckDB COPY that runs while the batches are produced.
+type chanReader struct {
+	refs   atomic.Int64
+	schema *arrow.Schema
+	in     <-chan arrow.RecordBatch
+	cur    arrow.RecordBatch
+}
+
+func (r *chanReader) Retain() { r.refs.Add(1) }
+func (r *chanReader) Release() {
+	if r.refs.Add(-1) == 0 && r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+}
+func (r *chanReader) Schema() *arrow.Schema { return r.schema }
+func (r *chanReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	b, ok := <-r.in
+	if !ok {
+		return false
+	}
+	r.cur = b
+	return true
+}
+func (r *chanReader) RecordBatch() arrow.RecordBatch { return r.cur }
+func (r *chanReader) Record() arrow.RecordBatch      { return r.cur }
+func (r *chanReader) Err() error                     { return nil }
+
+// spillFile is a spill file being written.
+type spillFile struct {
+	path string
+	in   chan arrow.RecordBatch
+	done chan error // the COPY's outcome, once in is closed (or it failed)
+	rows int64
+	keys map[uint64]struct{} // hashes of the keys of its rows
+}
+
+var keySeed = maphash.MakeSeed()
+
+func keyHash(key []*string) uint64 { return maphash.String(keySeed, keyString(key)) }
+
+// startSpill starts writing a spill file of m on a connection of db.
+func startSpill(ctx context.Context, db *gosql.DB, m *Mirror) (*spillFile, error) {
+	path := m.newDataPath("data")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sf := &spillFile{path: path, in: make(chan arrow.RecordBatch, 2), done: make(chan error, 1), keys: map[uint64]struct{}{}}
+	fields := make([]arrow.Field, len(m.Columns))
+	for i := range m.Columns {
+		fields[i] = arrow.Field{Name: colName("c", i), Type: arrow.BinaryTypes.String, Nullable: true}
+	}
+	rdr := &chanReader{schema: arrow.NewSchema(fields, nil), in: sf.in}
+	rdr.refs.Store(1)
+	copySQL := func(view string) string {
+		return "COPY (SELECT " + m.textSelect(false) + " FROM " + view + ") TO " + QuoteLiteral(path) +
+			" (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
+	}
+	go func() {
+		defer conn.Close()
+		err := registerReader(conn, rdr, func(view string) error {
+			_, err := conn.ExecContext(context.Background(), copySQL(view))
+			return err
+		})
+		if err != nil {
+			os.Remove(path)
+			err = fmt.Errorf("write spill file: %w", err)
+		}
+		// Drain what the producer may still send before it sees done.
+		sf.done <- err
+		for b := range sf.in {
+			b.Release()
+		}
+	}()
+	return sf, nil
+}
+
+// add sends rows to the file.
+func (sf *spillFile) add(m *Mirror, rows [][]*string) error {
+	batch := arrowText(m, rows)
+	n := batch.NumRows()
+	if n == 0 {
+		batch.Release()
+		return nil
+	}
+	for _, r := range rows {
+		if r != nil && len(m.Key) > 0 {
+			sf.keys[keyHash(m.KeyOf(r))] = struct{}{}
+		}
+	}
+	select {
+	case sf.in <- batch:
+	case err := <-sf.done:
+		batch.Release()
+		sf.done <- err // keep it for finish
+		if err == nil {
+			err = fmt.Errorf("spill file %s ended early", sf.path)
+		}
+		return err
+	}
+	sf.rows += n
+	return nil
+}
+
+// mayHold reports whether the file may hold a row with one of the keys.
+func (sf *spillFile) mayHold(keys [][]*string) bool {
+	for _, k := range keys {
+		if _, ok := sf.keys[keyHash(k)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// finish ends the file and waits until DuckDB has written it.
+func (sf *spillFile) finish() error {
+	close(sf.in)
+	return <-sf.done
+}
+
+// abandon ends the file and removes it.
+func (sf *spillFile) abandon() {
+	sf.finish()
+	os.Remove(sf.path)
+}
