@@ -401,18 +401,21 @@ func (m *Mirror) viewDDL(files, delFiles, spilled []string) string {
 	}
 	if m.Full {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")
-	} else if len(m.Key) > 0 {
-		var eq []string
-		for i, k := range m.Key {
-			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
-		}
-		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.fdel()+" f WHERE "+strings.Join(eq, " AND ")+")")
 	}
 	filePart := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(files)
 	if len(delFiles) > 0 || m.Full {
 		filePart += ", filename = true, file_row_number = true"
 	}
 	filePart += ") p"
+	if !m.Full && len(m.Key) > 0 {
+		// Rows deleted by key since the last flush. An anti join plans and
+		// runs faster in DuckDB than the equivalent NOT EXISTS.
+		var eq []string
+		for i, k := range m.Key {
+			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+		}
+		filePart += " ANTI JOIN " + m.fdel() + " f ON " + strings.Join(eq, " AND ")
+	}
 	filePart += " WHERE " + strings.Join(conds, " AND ")
 	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + filePart + " UNION ALL " + tailPart
 }

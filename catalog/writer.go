@@ -536,8 +536,20 @@ func (w *Writer) reset() {
 // changes. A column of a row that is not found reads as NULL.
 func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, cols []int) ([]*string, error) {
 	if p := w.pending[m]; p != nil {
-		if err := w.apply(ctx, m, p); err != nil {
-			return nil, err
+		if i, ok := p.inserted[keyString(key)]; ok && len(m.Key) > 0 && !m.Full {
+			// The row is a pending insert.
+			out := make([]*string, len(cols))
+			for j, c := range cols {
+				out[j] = p.rows[i][c]
+			}
+			return out, nil
+		}
+		// Otherwise no pending change concerns the row (an update reads
+		// the row before it applies its own delete), and DuckDB holds it.
+		if len(m.Key) == 0 || m.Full {
+			if err := w.apply(ctx, m, p); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// The tail (indexed by key) holds the row when it changed since the last

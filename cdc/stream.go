@@ -458,7 +458,7 @@ func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (ui
 // fewer, larger DuckDB commits apply it faster.
 const (
 	idleSyncDelay   = 2 * time.Millisecond
-	maxBatchDelay   = 10 * time.Millisecond
+	maxBatchDelay   = 5 * time.Millisecond
 	maxBacklogDelay = 200 * time.Millisecond
 	backlogBytes    = 8 << 20
 )

@@ -12,6 +12,9 @@ import (
 // sidecar crash keeps the mirror equal to its source.
 func TestLargeTransactions(t *testing.T) {
 	c, conn := startMooncake(t)
+	// Reads wait for the mirror to apply this session's large transactions:
+	// give a loaded machine time.
+	exec(t, conn, `SET mooncake.read_wait_timeout = '120s'`)
 	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, v int, note text, doc text)`)
 	exec(t, conn, `ALTER TABLE big ALTER COLUMN doc SET STORAGE EXTERNAL`)
 	exec(t, conn, `INSERT INTO big SELECT g, g % 7, 'before ' || g, NULL FROM generate_series(1, 1000) g`)
