@@ -308,16 +308,18 @@ func constant(oid uint32, v *string) (texpr, error) {
 		x.sql = "CAST(" + catalog.QuoteLiteral(s) + " AS DOUBLE)"
 	case cString:
 		x.sql = catalog.QuoteLiteral(s)
-	case cDate:
-		x.sql = catalog.ColumnType{Kind: catalog.KindDate}.CastFromText(catalog.QuoteLiteral(s))
-	case cTS:
-		x.sql = catalog.ColumnType{Kind: catalog.KindTimestamp}.CastFromText(catalog.QuoteLiteral(s))
-	case cTSTZ:
-		// The FDW writes timestamptz constants with TimeZone UTC.
-		if !strings.HasSuffix(s, "+00") && s != "infinity" && s != "-infinity" {
+	case cDate, cTS, cTSTZ:
+		if c == cTSTZ && !strings.HasSuffix(s, "+00") && s != "infinity" && s != "-infinity" {
+			// The FDW writes timestamptz constants with TimeZone UTC.
 			return texpr{}, refuse("timestamptz %q not in UTC", s)
 		}
-		x.sql = catalog.ColumnType{Kind: catalog.KindTimestampTZ}.CastFromText(catalog.QuoteLiteral(s))
+		if !strings.HasSuffix(s, " BC") && (len(s) < 7 || s[6] != '-') {
+			// A four-digit year AD: DuckDB reads it as it is.
+			x.sql = "CAST(" + catalog.QuoteLiteral(s) + " AS " + duckType(oid) + ")"
+			break
+		}
+		kinds := map[class]catalog.Kind{cDate: catalog.KindDate, cTS: catalog.KindTimestamp, cTSTZ: catalog.KindTimestampTZ}
+		x.sql = catalog.ColumnType{Kind: kinds[c]}.CastFromText(catalog.QuoteLiteral(s))
 	default:
 		x.sql = "CAST(" + catalog.QuoteLiteral(s) + " AS " + duckType(oid) + ")"
 	}
