@@ -33,11 +33,14 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "optimizer/tlist.h"
+#include "utils/selfuncs.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -50,21 +53,45 @@
 #define MOONCAKE_STARTUP_COST	10.0
 /* Cost of producing and shipping one row, on top of cpu_tuple_cost */
 #define MOONCAKE_ROW_COST		0.001
+/* Cost of DuckDB reading one row of a mirror */
+#define MOONCAKE_SCAN_COST		0.0001
 
 /* What ForeignScan.fdw_private holds, by position */
 enum FdwScanPrivateIndex
 {
-	FdwScanPrivateNamespace,	/* Iceberg namespace (String) */
-	FdwScanPrivateTable,		/* Iceberg table name (String) */
-	FdwScanPrivateAttnos		/* attributes to fetch, ascending (IntList) */
+	FdwScanPrivateQuery,		/* the query's JSON tree (String) */
+	FdwScanPrivateAttnos,		/* scan tuple attributes the rows fill (IntList) */
+	FdwScanPrivateTarget		/* the Iceberg table, for messages (String) */
 };
 
-/* Planner state of one foreign relation, in baserel->fdw_private */
+/* What a ForeignPath's fdw_private holds: the pieces beyond its relation */
+enum FdwPathPrivateIndex
+{
+	FdwPathPrivateOrdered,		/* ORDER BY pushed down (Integer) */
+	FdwPathPrivateLimit			/* LIMIT / OFFSET pushed down (Integer) */
+};
+
+/*
+ * Planner state of a foreign relation or of an aggregation over one, in
+ * RelOptInfo.fdw_private.
+ */
 typedef struct MooncakeRelInfo
 {
+	Relids		relids;			/* the base relations read */
+	/* a base relation */
+	Index		relid;			/* its range table index */
 	char	   *namespace;		/* Iceberg namespace */
 	char	   *table;			/* Iceberg table name */
 	double		table_rows;		/* rows in the table, from the sidecar */
+	List	   *remote_conds;	/* RestrictInfos DuckDB evaluates */
+	List	   *local_conds;	/* RestrictInfos evaluated here */
+	/* an aggregation (UPPERREL_GROUP_AGG) */
+	bool		grouped;		/* is this an aggregation? */
+	RelOptInfo *input;			/* the base relation it aggregates */
+	List	   *group_exprs;	/* GROUP BY expressions */
+	List	   *tlist;			/* fdw_scan_tlist: the columns DuckDB returns */
+	List	   *having_remote;	/* HAVING conditions DuckDB evaluates */
+	List	   *having_local;	/* HAVING conditions evaluated here */
 } MooncakeRelInfo;
 
 /* Executor state of one scan, in node->fdw_state */
@@ -73,7 +100,10 @@ typedef struct MooncakeScanState
 	char	   *host;			/* sidecar TCP host, NULL for the socket */
 	char	   *port;			/* sidecar TCP port */
 	char	   *target;			/* "namespace.table", for messages */
-	char	   *request;		/* the "scan" request */
+	char	   *relname;		/* relation name, for decoding errors */
+	char	   *query;			/* the query's JSON tree */
+	List	   *param_exprs;	/* ExprStates of the exec-time parameters */
+	List	   *param_types;	/* their type OIDs */
 	int			ncolumns;		/* columns fetched */
 	AttrNumber *attnums;		/* their attribute numbers */
 	MemoryContext conncxt;		/* connection and decoder; reset hangs up */
@@ -96,54 +126,145 @@ table_target(const char *namespace, const char *table)
 }
 
 static void
-append_table(StringInfo buf, const char *namespace, const char *table)
+append_database(StringInfo buf)
 {
 	mooncake_json_add_string(buf, "database",
 							 get_database_name(MyDatabaseId));
-	mooncake_json_add_string(buf, "namespace", namespace);
-	mooncake_json_add_string(buf, "table", table);
+}
+
+static MooncakeRelInfo *
+base_info(MooncakeRelInfo *info)
+{
+	return info->grouped ? (MooncakeRelInfo *) info->input->fdw_private : info;
+}
+
+static bool
+append_expr_list(StringInfo buf, const char *key, List *exprs,
+				 MooncakeSerializer *cxt)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, ",\"%s\":[", key);
+	foreach(lc, exprs)
+	{
+		Expr	   *expr = (Expr *) lfirst(lc);
+
+		if (IsA(expr, RestrictInfo))
+			expr = ((RestrictInfo *) expr)->clause;
+		if (lc != list_head(exprs))
+			appendStringInfoChar(buf, ',');
+		if (!mooncake_serialize_expr(buf, expr, cxt))
+			return false;
+	}
+	appendStringInfoChar(buf, ']');
+	return true;
 }
 
 /*
- * A "scan" or "explain" request for the attributes attnos of tupdesc.
+ * The JSON tree of a query on info's relation (PROTOCOL.md, "Query trees"):
+ * targets are the columns returned, where the pushed conditions, having
+ * those of an aggregation; ordered and limited add the query's ORDER BY
+ * and LIMIT. Exec-time parameters are appended to *params. NULL when some
+ * piece has no JSON form. The caller has set the transmission modes.
  */
 static char *
-build_scan_request(const char *op, const char *namespace, const char *table,
-				   TupleDesc tupdesc, List *attnos)
+build_query(PlannerInfo *root, MooncakeRelInfo *info, List *targets,
+			List *where, List *having, bool ordered, bool limited,
+			List **params)
 {
+	MooncakeRelInfo *base = base_info(info);
+	MooncakeSerializer cxt = {root, base->relids, params, false};
 	StringInfoData buf;
-	ListCell   *lc;
-	bool		first = true;
 
 	initStringInfo(&buf);
-	mooncake_json_begin(&buf, op);
-	append_table(&buf, namespace, table);
-	appendStringInfoString(&buf, ",\"columns\":[");
-	foreach(lc, attnos)
+	appendStringInfo(&buf, "{\"rels\":[{\"id\":%u", base->relid);
+	mooncake_json_add_string(&buf, "namespace", base->namespace);
+	mooncake_json_add_string(&buf, "table", base->table);
+	appendStringInfo(&buf, "}],\"from\":{\"rel\":%u}", base->relid);
+	if (!append_expr_list(&buf, "where", where, &cxt))
+		return NULL;
+	cxt.aggs_ok = info->grouped;
+	if (!append_expr_list(&buf, "targets", targets, &cxt))
+		return NULL;
+	if (info->grouped)
 	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, lfirst_int(lc) - 1);
-		int32		typmod = att->atttypmod;
-		Oid			typid = getBaseTypeAndTypmod(att->atttypid, &typmod);
-
-		/* the sidecar knows base types; a domain's checks run on decoding */
-		appendStringInfoString(&buf, first ? "{\"name\":" : ",{\"name\":");
-		escape_json(&buf, NameStr(att->attname));
-		appendStringInfo(&buf, ",\"type_oid\":%u,\"typmod\":%d}",
-						 typid, typmod);
-		first = false;
+		appendStringInfoString(&buf, ",\"grouped\":true");
+		if (!append_expr_list(&buf, "group_by", info->group_exprs, &cxt) ||
+			!append_expr_list(&buf, "having", having, &cxt))
+			return NULL;
 	}
-	appendStringInfoChar(&buf, ']');
-	if (strcmp(op, "scan") == 0)
+	if (ordered)
 	{
-		/*
-		 * Read-your-writes: the sidecar answers once it has applied this
-		 * session's last commit, or fails after read_wait_timeout.
-		 */
-		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
-						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+		appendStringInfoString(&buf, ",\"order_by\":");
+		if (!mooncake_serialize_sort(&buf, root->parse->sortClause,
+									 root->processed_tlist, &cxt))
+			return NULL;
+	}
+	if (limited)
+	{
+		Query	   *parse = root->parse;
+
+		cxt.aggs_ok = false;
+		if (parse->limitCount)
+		{
+			appendStringInfoString(&buf, ",\"limit\":");
+			if (!mooncake_serialize_expr(&buf, (Expr *) parse->limitCount, &cxt))
+				return NULL;
+		}
+		if (parse->limitOffset)
+		{
+			appendStringInfoString(&buf, ",\"offset\":");
+			if (!mooncake_serialize_expr(&buf, (Expr *) parse->limitOffset, &cxt))
+				return NULL;
+		}
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+/*
+ * Ask the sidecar which pieces of query it runs ("plan"); returns its
+ * JSON answer.
+ */
+static char *
+ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
+{
+	MooncakeRelInfo *base = base_info(info);
+	StringInfoData request;
+	char	   *host;
+	char	   *port;
+
+	mooncake_get_endpoint(serverid, &host, &port);
+	initStringInfo(&request);
+	mooncake_json_begin(&request, "plan");
+	append_database(&request);
+	mooncake_json_add_string(&request, "timezone", mooncake_session_timezone());
+	appendStringInfo(&request, ",\"query\":%s}", query);
+	return mooncake_request(host, port, "plan",
+							table_target(base->namespace, base->table),
+							request.data);
+}
+
+static bool
+answer_ok(const char *answer)
+{
+	char	   *ok = mooncake_json_field(answer, "ok");
+
+	return ok != NULL && strcmp(ok, "true") == 0;
+}
+
+/*
+ * The flags of the answer's field (one '0' or '1' per piece sent).
+ */
+static char *
+answer_flags(const char *answer, const char *field, int n)
+{
+	char	   *flags = mooncake_json_field(answer, field);
+
+	if (flags == NULL || strlen(flags) != (size_t) n)
+		mooncake_protocol_violation(NULL,
+									psprintf("The answer to \"plan\" has no valid \"%s\".", field));
+	return flags;
 }
 
 static void
@@ -151,122 +272,549 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						  Oid foreigntableid)
 {
 	MooncakeRelInfo *info = palloc0(sizeof(MooncakeRelInfo));
-	ForeignTable *ft = GetForeignTable(foreigntableid);
-	char	   *host;
-	char	   *port;
-	StringInfoData request;
+	List	   *candidates = NIL;
+	List	   *scratch = NIL;
+	MooncakeSerializer cxt = {root, NULL, &scratch, false};
+	char	   *query;
 	char	   *answer;
 	char	   *rows;
 	char	   *end;
+	char	   *flags;
+	ListCell   *lc;
+	int			nest;
+	int			i = 0;
 	Selectivity sel;
 
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
-	mooncake_get_endpoint(ft->serverid, &host, &port);
+	info->relid = baserel->relid;
+	info->relids = bms_make_singleton(baserel->relid);
+	cxt.relids = info->relids;
+	baserel->fdw_private = info;
 
-	initStringInfo(&request);
-	mooncake_json_begin(&request, "estimate");
-	append_table(&request, info->namespace, info->table);
-	appendStringInfoChar(&request, '}');
+	/* the conditions with a JSON form are offered to the sidecar */
+	nest = mooncake_set_transmission_modes();
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 
-	answer = mooncake_request(host, port, "estimate",
-							  table_target(info->namespace, info->table),
-							  request.data);
+		if (mooncake_expr_json(rinfo->clause, &cxt) != NULL)
+			candidates = lappend(candidates, rinfo);
+		else
+			info->local_conds = lappend(info->local_conds, rinfo);
+	}
+	scratch = NIL;
+	query = build_query(root, info, NIL, candidates, NIL, false, false, &scratch);
+	mooncake_reset_transmission_modes(nest);
+	if (query == NULL)
+		elog(ERROR, "cannot serialize the conditions on a mooncake table");
+
+	answer = ask_plan(baserel->serverid, info, query);
+	flags = answer_flags(answer, "where", list_length(candidates));
+	foreach(lc, candidates)
+	{
+		if (flags[i++] == '1')
+			info->remote_conds = lappend(info->remote_conds, lfirst(lc));
+		else
+			info->local_conds = lappend(info->local_conds, lfirst(lc));
+	}
 	rows = mooncake_json_field(answer, "rows");
 	if (rows != NULL)
 		info->table_rows = strtod(rows, &end);
 	if (rows == NULL || *end != '\0' || end == rows || info->table_rows < 0)
 		mooncake_protocol_violation(NULL,
-									"The answer to \"estimate\" has no valid \"rows\".");
+									"The answer to \"plan\" has no valid \"rows\".");
 
 	baserel->tuples = info->table_rows;
 	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
 								 JOIN_INNER, NULL);
 	baserel->rows = clamp_row_est(info->table_rows * sel);
-	baserel->fdw_private = info;
+}
+
+/*
+ * Costs of a scan of baserel: DuckDB reads every row, ships those passing
+ * the pushed conditions, and the local ones run here.
+ */
+static void
+base_costs(PlannerInfo *root, RelOptInfo *baserel, Cost *startup, Cost *total)
+{
+	MooncakeRelInfo *info = (MooncakeRelInfo *) baserel->fdw_private;
+	Selectivity sel = clauselist_selectivity(root, info->remote_conds,
+											 baserel->relid, JOIN_INNER, NULL);
+	double		shipped = clamp_row_est(info->table_rows * sel);
+	QualCost	local;
+
+	cost_qual_eval(&local, info->local_conds, root);
+	*startup = MOONCAKE_STARTUP_COST + local.startup;
+	*total = *startup + info->table_rows * MOONCAKE_SCAN_COST +
+		shipped * (MOONCAKE_ROW_COST + cpu_tuple_cost + local.per_tuple);
+}
+
+static ForeignPath *
+make_path(PlannerInfo *root, RelOptInfo *rel, PathTarget *target, double rows,
+		  Cost startup, Cost total, List *pathkeys, List *fdw_private)
+{
+	if (IS_SIMPLE_REL(rel) && target == NULL)
+		return create_foreignscan_path(root, rel, NULL, rows,
+#if PG_VERSION_NUM >= 180000
+									   0,
+#endif
+									   startup, total, pathkeys, NULL, NULL,
+#if PG_VERSION_NUM >= 170000
+									   NIL,
+#endif
+									   fdw_private);
+	return create_foreign_upper_path(root, rel, target, rows,
+#if PG_VERSION_NUM >= 180000
+									 0,
+#endif
+									 startup, total, pathkeys, NULL,
+#if PG_VERSION_NUM >= 170000
+									 NIL,
+#endif
+									 fdw_private);
 }
 
 static void
 mooncakeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 						Oid foreigntableid)
 {
-	MooncakeRelInfo *info = (MooncakeRelInfo *) baserel->fdw_private;
-	Cost		startup_cost;
-	Cost		run_cost;
-	ForeignPath *path;
+	Cost		startup;
+	Cost		total;
 
-	startup_cost = MOONCAKE_STARTUP_COST + baserel->baserestrictcost.startup;
-	run_cost = info->table_rows *
-		(MOONCAKE_ROW_COST + cpu_tuple_cost +
-		 baserel->baserestrictcost.per_tuple);
+	base_costs(root, baserel, &startup, &total);
+	add_path(baserel, (Path *) make_path(root, baserel, NULL, baserel->rows,
+										 startup, total, NIL, NIL));
+}
 
-	path = create_foreignscan_path(root, baserel,
-								   NULL,	/* default pathtarget */
-								   baserel->rows,
-#if PG_VERSION_NUM >= 180000
-								   0,	/* no disabled nodes */
-#endif
-								   startup_cost,
-								   startup_cost + run_cost,
-								   NIL, /* no pathkeys */
-								   NULL,	/* no outer rel */
-								   NULL,	/* no extra plan */
-#if PG_VERSION_NUM >= 170000
-								   NIL, /* no fdw_restrictinfo */
-#endif
-								   NIL);	/* no fdw_private */
-	add_path(baserel, (Path *) path);
+/*
+ * Add expr's Vars and aggregates to *tlist; false when a Var is not a
+ * grouping expression (DuckDB could not return it).
+ */
+static bool
+add_pulled(List **tlist, Expr *expr, List *group_exprs)
+{
+	ListCell   *lc;
+	List	   *pulled = pull_var_clause((Node *) expr,
+										 PVC_INCLUDE_AGGREGATES |
+										 PVC_RECURSE_PLACEHOLDERS);
+
+	foreach(lc, pulled)
+	{
+		Node	   *n = lfirst(lc);
+
+		if (IsA(n, Var) && !list_member(group_exprs, n))
+			return false;
+	}
+	*tlist = add_to_flat_tlist(*tlist, pulled);
+	return true;
+}
+
+/*
+ * Aggregation over a base relation whose conditions all run in DuckDB.
+ */
+static void
+add_grouped_path(PlannerInfo *root, RelOptInfo *input_rel,
+				 RelOptInfo *grouped_rel, GroupPathExtraData *extra)
+{
+	MooncakeRelInfo *in = (MooncakeRelInfo *) input_rel->fdw_private;
+	MooncakeRelInfo *info;
+	Query	   *parse = root->parse;
+	List	   *targets = grouped_rel->reltarget->exprs;
+	List	   *having = (List *) extra->havingQual;
+	List	   *params = NIL;
+	ListCell   *lc;
+	char	   *query;
+	char	   *answer;
+	char	   *tflags;
+	char	   *hflags;
+	int			nest;
+	int			i;
+	double		rows;
+	Cost		startup;
+	Cost		total;
+
+	if (in->grouped || in->local_conds != NIL || parse->groupingSets ||
+		parse->hasTargetSRFs || extra->patype != PARTITIONWISE_AGGREGATE_NONE)
+		return;
+
+	info = palloc0(sizeof(MooncakeRelInfo));
+	info->grouped = true;
+	info->input = input_rel;
+	info->relids = in->relids;
+	foreach(lc, parse->groupClause)
+		info->group_exprs = lappend(info->group_exprs,
+									get_sortgroupclause_expr(lfirst_node(SortGroupClause, lc),
+															 root->processed_tlist));
+
+	/* first ask with every output column and HAVING condition whole */
+	nest = mooncake_set_transmission_modes();
+	query = build_query(root, info, targets, in->remote_conds, having,
+						false, false, &params);
+	mooncake_reset_transmission_modes(nest);
+	if (query == NULL)
+		return;
+	answer = ask_plan(input_rel->serverid, info, query);
+	if (answer_ok(answer))
+	{
+		info->tlist = add_to_flat_tlist(NIL, targets);
+		info->having_remote = having;
+	}
+	else
+	{
+		/* then with what was refused split into its columns and aggregates */
+		tflags = answer_flags(answer, "targets", list_length(targets));
+		hflags = answer_flags(answer, "having", list_length(having));
+		i = 0;
+		foreach(lc, targets)
+		{
+			Expr	   *expr = (Expr *) lfirst(lc);
+
+			if (tflags[i++] == '1')
+				info->tlist = add_to_flat_tlist(info->tlist, list_make1(expr));
+			else if (!add_pulled(&info->tlist, expr, info->group_exprs))
+				return;
+		}
+		i = 0;
+		foreach(lc, having)
+		{
+			Expr	   *expr = (Expr *) lfirst(lc);
+
+			if (hflags[i++] == '1')
+				info->having_remote = lappend(info->having_remote, expr);
+			else
+			{
+				info->having_local = lappend(info->having_local, expr);
+				if (!add_pulled(&info->tlist, expr, info->group_exprs))
+					return;
+			}
+		}
+		params = NIL;
+		nest = mooncake_set_transmission_modes();
+		query = build_query(root, info, get_tlist_exprs(info->tlist, true),
+							in->remote_conds, info->having_remote,
+							false, false, &params);
+		mooncake_reset_transmission_modes(nest);
+		if (query == NULL || !answer_ok(ask_plan(input_rel->serverid, info, query)))
+			return;
+	}
+	grouped_rel->fdw_private = info;
+
+	rows = info->group_exprs == NIL ? 1 :
+		estimate_num_groups(root, info->group_exprs, input_rel->rows, NULL, NULL);
+	startup = MOONCAKE_STARTUP_COST + in->table_rows * MOONCAKE_SCAN_COST;
+	total = startup + rows * (MOONCAKE_ROW_COST + cpu_tuple_cost);
+	add_path(grouped_rel, (Path *) make_path(root, grouped_rel,
+											 grouped_rel->reltarget, rows,
+											 startup, total, NIL, NIL));
+}
+
+/*
+ * Does the sidecar run rel's query with the query's ORDER BY (ordered)
+ * and LIMIT (limited) added?
+ */
+static bool
+sidecar_runs(PlannerInfo *root, RelOptInfo *rel, bool ordered, bool limited)
+{
+	MooncakeRelInfo *info = (MooncakeRelInfo *) rel->fdw_private;
+	MooncakeRelInfo *base = base_info(info);
+	List	   *params = NIL;
+	List	   *targets = info->grouped ? get_tlist_exprs(info->tlist, true) : NIL;
+	char	   *query;
+	int			nest;
+
+	nest = mooncake_set_transmission_modes();
+	query = build_query(root, info, targets, base->remote_conds,
+						info->having_remote, ordered, limited, &params);
+	mooncake_reset_transmission_modes(nest);
+	return query != NULL && answer_ok(ask_plan(rel->serverid, info, query));
+}
+
+static void
+rel_costs(PlannerInfo *root, RelOptInfo *rel, Cost *startup, Cost *total)
+{
+	MooncakeRelInfo *info = (MooncakeRelInfo *) rel->fdw_private;
+
+	if (info->grouped)
+	{
+		*startup = MOONCAKE_STARTUP_COST +
+			base_info(info)->table_rows * MOONCAKE_SCAN_COST;
+		*total = *startup + rel->rows * (MOONCAKE_ROW_COST + cpu_tuple_cost);
+	}
+	else
+		base_costs(root, rel, startup, total);
+}
+
+static void
+add_ordered_path(PlannerInfo *root, RelOptInfo *input_rel,
+				 RelOptInfo *ordered_rel)
+{
+	Cost		startup;
+	Cost		total;
+	double		rows = input_rel->rows;
+
+	if (root->parse->sortClause == NIL || root->sort_pathkeys == NIL ||
+		!sidecar_runs(root, input_rel, true, false))
+		return;
+	rel_costs(root, input_rel, &startup, &total);
+	/* DuckDB sorts before the first row comes */
+	startup += rows * cpu_operator_cost * 0.1;
+	total += rows * cpu_operator_cost * 0.1;
+	add_path(ordered_rel, (Path *) make_path(root, input_rel,
+											 root->upper_targets[UPPERREL_ORDERED],
+											 rows, startup, total,
+											 root->sort_pathkeys,
+											 list_make2(makeInteger(1), makeInteger(0))));
+}
+
+static void
+add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
+			   RelOptInfo *final_rel, FinalPathExtraData *extra)
+{
+	Query	   *parse = root->parse;
+	RelOptInfo *rel = input_rel;
+	MooncakeRelInfo *info;
+	bool		ordered = false;
+	double		rows;
+	Cost		startup;
+	Cost		total;
+
+	if (!extra->limit_needed || parse->rowMarks || parse->hasTargetSRFs ||
+		parse->limitOption != LIMIT_OPTION_COUNT)
+		return;
+	if (parse->sortClause != NIL)
+	{
+		ListCell   *lc;
+
+		/* the ORDER BY must be pushed down too */
+		rel = NULL;
+		foreach(lc, input_rel->pathlist)
+		{
+			Path	   *path = (Path *) lfirst(lc);
+
+			if (IsA(path, ForeignPath) && ((ForeignPath *) path)->fdw_private != NIL &&
+				path->parent->fdw_private != NULL)
+			{
+				rel = path->parent;
+				break;
+			}
+		}
+		if (rel == NULL)
+			return;
+		ordered = true;
+	}
+	info = (MooncakeRelInfo *) rel->fdw_private;
+	if (info == NULL || info->local_conds != NIL || info->having_local != NIL ||
+		!sidecar_runs(root, rel, ordered, true))
+		return;
+	rel_costs(root, rel, &startup, &total);
+	rows = rel->rows;
+	if (parse->limitCount && IsA(parse->limitCount, Const) &&
+		!((Const *) parse->limitCount)->constisnull)
+		rows = Min(rows, (double) DatumGetInt64(((Const *) parse->limitCount)->constvalue));
+	rows = clamp_row_est(rows);
+	/* fewer rows shipped */
+	total = startup + (total - startup) * 0.5;
+	add_path(final_rel, (Path *) make_path(root, rel,
+										   root->upper_targets[UPPERREL_FINAL],
+										   rows, startup, total,
+										   ordered ? root->sort_pathkeys : NIL,
+										   list_make2(makeInteger(ordered), makeInteger(1))));
+}
+
+static void
+mooncakeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+							 RelOptInfo *input_rel, RelOptInfo *output_rel,
+							 void *extra)
+{
+	if (input_rel->fdw_private == NULL || output_rel->fdw_private != NULL)
+		return;
+	switch (stage)
+	{
+		case UPPERREL_GROUP_AGG:
+			add_grouped_path(root, input_rel, output_rel,
+							 (GroupPathExtraData *) extra);
+			break;
+		case UPPERREL_ORDERED:
+			add_ordered_path(root, input_rel, output_rel);
+			break;
+		case UPPERREL_FINAL:
+			add_final_path(root, input_rel, output_rel,
+						   (FinalPathExtraData *) extra);
+			break;
+		default:
+			break;
+	}
 }
 
 static ForeignScan *
-mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 					   Oid foreigntableid, ForeignPath *best_path,
 					   List *tlist, List *scan_clauses, Plan *outer_plan)
 {
-	MooncakeRelInfo *info = (MooncakeRelInfo *) baserel->fdw_private;
-	Index		relid = baserel->relid;
-	Bitmapset  *attrs = NULL;
+	MooncakeRelInfo *info = (MooncakeRelInfo *) foreignrel->fdw_private;
+	MooncakeRelInfo *base = base_info(info);
+	bool		ordered = false;
+	bool		limited = false;
+	List	   *params = NIL;
 	List	   *attnos = NIL;
-	bool		whole_row;
-	Relation	rel;
-	TupleDesc	tupdesc;
+	List	   *local;
+	List	   *targets = NIL;
+	List	   *scan_tlist = NIL;
+	Index		scan_relid;
+	char	   *query;
 	ListCell   *lc;
+	int			nest;
 	int			i;
 
-	/* the columns the query reads: its output and the quals we run here */
-	pull_varattnos((Node *) baserel->reltarget->exprs, relid, &attrs);
-	foreach(lc, scan_clauses)
+	if (best_path->fdw_private != NIL)
 	{
-		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-
-		pull_varattnos((Node *) rinfo->clause, relid, &attrs);
+		ordered = intVal(list_nth(best_path->fdw_private, FdwPathPrivateOrdered));
+		limited = intVal(list_nth(best_path->fdw_private, FdwPathPrivateLimit));
 	}
-	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
 
-	rel = table_open(foreigntableid, NoLock);
-	tupdesc = RelationGetDescr(rel);
-	for (i = 1; i <= tupdesc->natts; i++)
+	if (IS_SIMPLE_REL(foreignrel))
 	{
-		if (TupleDescAttr(tupdesc, i - 1)->attisdropped)
-			continue;
-		if (whole_row ||
-			bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
+		Index		relid = foreignrel->relid;
+		Bitmapset  *attrs = NULL;
+		bool		whole_row;
+		Relation	rel;
+		TupleDesc	tupdesc;
+
+		local = NIL;
+		foreach(lc, scan_clauses)
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+			if (!list_member_ptr(info->remote_conds, rinfo))
+				local = lappend(local, rinfo);
+		}
+
+		/* the columns the query reads: its output and the local quals */
+		pull_varattnos((Node *) foreignrel->reltarget->exprs, relid, &attrs);
+		foreach(lc, local)
+			pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+						   relid, &attrs);
+		whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+
+		rel = table_open(foreigntableid, NoLock);
+		tupdesc = RelationGetDescr(rel);
+		for (i = 1; i <= tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i - 1);
+
+			if (att->attisdropped)
+				continue;
+			if (whole_row ||
+				bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs))
+			{
+				attnos = lappend_int(attnos, i);
+				targets = lappend(targets,
+								  makeVar(relid, i, att->atttypid, att->atttypmod,
+										  att->attcollation, 0));
+			}
+		}
+		table_close(rel, NoLock);
+		local = extract_actual_clauses(local, false);
+		scan_relid = relid;
+	}
+	else
+	{
+		/* an aggregation: the rows are the columns of fdw_scan_tlist */
+		scan_tlist = info->tlist;
+		targets = get_tlist_exprs(scan_tlist, true);
+		for (i = 1; i <= list_length(scan_tlist); i++)
 			attnos = lappend_int(attnos, i);
+		local = info->having_local;
+		scan_relid = 0;
 	}
-	table_close(rel, NoLock);
 
-	/* every qual stays local */
-	scan_clauses = extract_actual_clauses(scan_clauses, false);
+	nest = mooncake_set_transmission_modes();
+	query = build_query(root, info, targets, base->remote_conds,
+						info->having_remote, ordered, limited, &params);
+	mooncake_reset_transmission_modes(nest);
+	if (query == NULL)
+		elog(ERROR, "cannot serialize a planned mooncake query");
 
 	return make_foreignscan(tlist,
-							scan_clauses,
-							relid,
-							NIL,	/* no expressions to evaluate */
-							list_make3(makeString(info->namespace),
-									   makeString(info->table),
-									   attnos),
-							NIL,	/* scan tuples are the relation's */
+							local,
+							scan_relid,
+							params,
+							list_make3(makeString(query), attnos,
+									   makeString(table_target(base->namespace,
+															   base->table))),
+							scan_tlist,
 							NIL,	/* no remote quals to recheck */
 							outer_plan);
+}
+
+/*
+ * A "scan" or "explain" request for the query; a scan carries the values
+ * of the exec-time parameters, computed now.
+ */
+static char *
+build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
+{
+	StringInfoData buf;
+	bool		scan = strcmp(op, "scan") == 0;
+
+	initStringInfo(&buf);
+	mooncake_json_begin(&buf, op);
+	append_database(&buf);
+	mooncake_json_add_string(&buf, "timezone", mooncake_session_timezone());
+	if (scan)
+	{
+		ExprContext *econtext = node->ss.ps.ps_ExprContext;
+		ListCell   *lc;
+		ListCell   *lt;
+		int			nest;
+
+		/*
+		 * Read-your-writes: the sidecar answers once it has applied this
+		 * session's last commit, or fails after read_wait_timeout.
+		 */
+		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
+						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+		appendStringInfoString(&buf, ",\"params\":[");
+		nest = mooncake_set_transmission_modes();
+		forboth(lc, state->param_exprs, lt, state->param_types)
+		{
+			bool		isnull;
+			Datum		value = ExecEvalExpr((ExprState *) lfirst(lc), econtext,
+											 &isnull);
+
+			if (lc != list_head(state->param_exprs))
+				appendStringInfoChar(&buf, ',');
+			appendStringInfo(&buf, "{\"type\":%u", lfirst_oid(lt));
+			mooncake_append_value(&buf, lfirst_oid(lt), value, isnull);
+			appendStringInfoChar(&buf, '}');
+		}
+		mooncake_reset_transmission_modes(nest);
+		appendStringInfoChar(&buf, ']');
+	}
+	appendStringInfo(&buf, ",\"query\":%s}", state->query);
+	return buf.data;
+}
+
+static MooncakeScanState *
+scan_state_create(ForeignScanState *node)
+{
+	ForeignScan *plan = castNode(ForeignScan, node->ss.ps.plan);
+	MooncakeScanState *state = palloc0(sizeof(MooncakeScanState));
+	List	   *attnos;
+	ListCell   *lc;
+	int			i = 0;
+
+	state->query = strVal(list_nth(plan->fdw_private, FdwScanPrivateQuery));
+	state->target = strVal(list_nth(plan->fdw_private, FdwScanPrivateTarget));
+	attnos = (List *) list_nth(plan->fdw_private, FdwScanPrivateAttnos);
+	mooncake_get_endpoint(plan->fs_server, &state->host, &state->port);
+	state->relname = node->ss.ss_currentRelation ?
+		RelationGetRelationName(node->ss.ss_currentRelation) : state->target;
+	state->ncolumns = list_length(attnos);
+	state->attnums = palloc(sizeof(AttrNumber) * Max(state->ncolumns, 1));
+	foreach(lc, attnos)
+		state->attnums[i++] = (AttrNumber) lfirst_int(lc);
+	return state;
 }
 
 static void
@@ -274,31 +822,17 @@ mooncakeBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = castNode(ForeignScan, node->ss.ps.plan);
 	EState	   *estate = node->ss.ps.state;
-	Relation	rel = node->ss.ss_currentRelation;
 	MooncakeScanState *state;
-	char	   *namespace;
-	char	   *table;
-	List	   *attnos;
 	ListCell   *lc;
-	int			i = 0;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	namespace = strVal(list_nth(plan->fdw_private, FdwScanPrivateNamespace));
-	table = strVal(list_nth(plan->fdw_private, FdwScanPrivateTable));
-	attnos = (List *) list_nth(plan->fdw_private, FdwScanPrivateAttnos);
-
-	state = palloc0(sizeof(MooncakeScanState));
-	mooncake_get_endpoint(plan->fs_server, &state->host, &state->port);
-	state->target = table_target(namespace, table);
-	state->request = build_scan_request("scan", namespace, table,
-										RelationGetDescr(rel), attnos);
-	state->ncolumns = list_length(attnos);
-	state->attnums = palloc(sizeof(AttrNumber) * Max(state->ncolumns, 1));
-	foreach(lc, attnos)
-		state->attnums[i++] = (AttrNumber) lfirst_int(lc);
-
+	state = scan_state_create(node);
+	state->param_exprs = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	foreach(lc, plan->fdw_exprs)
+		state->param_types = lappend_oid(state->param_types,
+										 exprType((Node *) lfirst(lc)));
 	state->conncxt = AllocSetContextCreate(estate->es_query_cxt,
 										   "mooncake scan connection",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -319,16 +853,18 @@ start_scan(ForeignScanState *node, MooncakeScanState *state)
 	uint32		len;
 	char		type;
 
+	char	   *request = build_request(node, state, "scan");
+
 	state->conn = mooncake_connect(state->host, state->port, "scan",
 								   state->target);
-	mooncake_send_request(state->conn, state->request);
+	mooncake_send_request(state->conn, request);
 
 	type = mooncake_read_frame(state->conn, &payload, &len);
 	if (type != 'T')
 		mooncake_protocol_violation(state->conn,
 									psprintf("Expected a row description, got a message of type %d.",
 											 (int) (unsigned char) type));
-	state->decoder = mooncake_row_decoder_create(RelationGetRelationName(node->ss.ss_currentRelation),
+	state->decoder = mooncake_row_decoder_create(state->relname,
 												 node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
 												 state->ncolumns,
 												 state->attnums,
@@ -425,37 +961,25 @@ static void
 mooncakeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	ForeignScan *plan = castNode(ForeignScan, node->ss.ps.plan);
-	char	   *namespace;
-	char	   *table;
-	char	   *target;
+	MooncakeScanState *state = scan_state_create(node);
 
-	namespace = strVal(list_nth(plan->fdw_private, FdwScanPrivateNamespace));
-	table = strVal(list_nth(plan->fdw_private, FdwScanPrivateTable));
-	target = table_target(namespace, table);
-
-	ExplainPropertyText("Mooncake Table", target, es);
+	ExplainPropertyText("Mooncake Table", state->target, es);
 
 	if (es->verbose)
 	{
-		List	   *attnos = (List *) list_nth(plan->fdw_private,
-											   FdwScanPrivateAttnos);
-		char	   *host;
-		char	   *port;
-		char	   *request;
 		char	   *answer;
 		char	   *sql;
 
-		mooncake_get_endpoint(plan->fs_server, &host, &port);
-		request = build_scan_request("explain", namespace, table,
-									 RelationGetDescr(node->ss.ss_currentRelation),
-									 attnos);
-		answer = mooncake_request(host, port, "explain", target, request);
+		answer = mooncake_request(state->host, state->port, "explain",
+								  state->target,
+								  build_request(node, state, "explain"));
 		sql = mooncake_json_field(answer, "sql");
 		if (sql == NULL)
 			mooncake_protocol_violation(NULL,
 										"The answer to \"explain\" has no \"sql\".");
 		ExplainPropertyText("DuckDB SQL", sql, es);
 	}
+	(void) plan;
 }
 
 /*
@@ -485,6 +1009,7 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignRelSize = mooncakeGetForeignRelSize;
 	routine->GetForeignPaths = mooncakeGetForeignPaths;
 	routine->GetForeignPlan = mooncakeGetForeignPlan;
+	routine->GetForeignUpperPaths = mooncakeGetForeignUpperPaths;
 	routine->BeginForeignScan = mooncakeBeginForeignScan;
 	routine->IterateForeignScan = mooncakeIterateForeignScan;
 	routine->ReScanForeignScan = mooncakeReScanForeignScan;

@@ -19,6 +19,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "nodes/pathnodes.h"
 
 /* PostgreSQL 18 replaced pg_attribute_noreturn() by a prefix, pg_noreturn */
 #if PG_VERSION_NUM >= 180000
@@ -50,6 +51,26 @@ extern PGDLLEXPORT void mooncake_supervisor_main(Datum main_arg);
 extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
+
+/* in plan.c */
+typedef struct MooncakeSerializer
+{
+	PlannerInfo *root;			/* the query's planner state */
+	Relids		relids;			/* the foreign relations Vars may read */
+	List	  **params;			/* exec-time parameter expressions, appended */
+	bool		aggs_ok;		/* may aggregates appear? */
+} MooncakeSerializer;
+
+extern int	mooncake_set_transmission_modes(void);
+extern void mooncake_reset_transmission_modes(int nestlevel);
+extern const char *mooncake_session_timezone(void);
+extern void mooncake_append_value(StringInfo buf, Oid typid, Datum value,
+								  bool isnull);
+extern bool mooncake_serialize_expr(StringInfo buf, Expr *expr,
+									MooncakeSerializer *cxt);
+extern bool mooncake_serialize_sort(StringInfo buf, List *sortclauses,
+									List *tlist, MooncakeSerializer *cxt);
+extern char *mooncake_expr_json(Expr *expr, MooncakeSerializer *cxt);
 
 /* in protocol.c */
 typedef struct MooncakeConnection MooncakeConnection;

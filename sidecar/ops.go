@@ -35,6 +35,9 @@ type request struct {
 	KeyIndex     uint32       `json:"key_index"`  // create_table: OID of the index that identifies rows
 	CommitLSN    uint64       `json:"commit_lsn"` // the session's last commit, to wait for
 	WaitMs       int          `json:"wait_ms"`    // how long to wait for it
+	Query        *sql.Query   `json:"query"`      // plan, scan, explain: the query's pieces
+	Params       []sql.Param  `json:"params"`     // scan: values of the query's exec-time parameters
+	TimeZone     string       `json:"timezone"`   // the session's TimeZone
 }
 
 func userError(code, format string, args ...any) *pgconn.PgError {
@@ -106,6 +109,13 @@ func (s *server) estimate(ctx context.Context, req *request) (any, error) {
 }
 
 func (s *server) explain(ctx context.Context, req *request) (any, error) {
+	if req.Query != nil {
+		p, err := s.planQuery(ctx, req, nil)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"sql": p.Scan.SQL}, nil
+	}
 	m, err := s.mirror(ctx, req)
 	if err != nil {
 		return nil, err
@@ -117,17 +127,79 @@ func (s *server) explain(ctx context.Context, req *request) (any, error) {
 	return map[string]any{"sql": scan.SQL}, nil
 }
 
+// planQuery resolves the mirrors of a query request and plans it; params
+// are the exec-time parameter values, nil when planning.
+func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param) (*sql.Plan, error) {
+	rels := map[int]*catalog.Mirror{}
+	for i, r := range req.Query.Rels {
+		sub := *req
+		sub.Namespace, sub.Table = r.Namespace, r.Table
+		if i > 0 {
+			sub.CommitLSN = 0 // waited for already
+		}
+		m, err := s.mirror(ctx, &sub)
+		if err != nil {
+			return nil, err
+		}
+		rels[r.ID] = m
+	}
+	tz := req.TimeZone == "" || req.TimeZone == "UTC" || s.dbs.engine.KnowsTimeZone(ctx, req.TimeZone)
+	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz})
+}
+
+// plan answers which pieces of a query DuckDB runs (PROTOCOL.md, "plan").
+func (s *server) plan(ctx context.Context, req *request) (any, error) {
+	if req.Query == nil {
+		return nil, userError("08P01", "plan needs a query")
+	}
+	p, err := s.planQuery(ctx, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	flags := func(b []bool) string {
+		out := make([]byte, len(b))
+		for i, v := range b {
+			out[i] = '0'
+			if v {
+				out[i] = '1'
+			}
+		}
+		return string(out)
+	}
+	return map[string]any{"ok": p.OK, "where": flags(p.Where), "targets": flags(p.Targets), "having": flags(p.Having),
+		"sql": p.Scan.SQL, "rows": p.Rows, "reason": p.Reason}, nil
+}
+
 // scan streams the requested columns of a mirror as T, D..., C frames.
 func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
-	m, err := s.mirror(ctx, req)
-	if err != nil {
-		return err
+	var scan *sql.Scan
+	tz := ""
+	if req.Query != nil {
+		params := req.Params
+		if params == nil {
+			params = []sql.Param{}
+		}
+		p, err := s.planQuery(ctx, req, params)
+		if err != nil {
+			return err
+		}
+		if !p.OK {
+			return &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
+		}
+		scan = p.Scan
+		if p.TimeZone {
+			tz = req.TimeZone
+		}
+	} else {
+		m, err := s.mirror(ctx, req)
+		if err != nil {
+			return err
+		}
+		if scan, err = sql.PlanScan(m, req.Columns); err != nil {
+			return err
+		}
 	}
-	scan, err := sql.PlanScan(m, req.Columns)
-	if err != nil {
-		return err
-	}
-	rdr, release, err := s.dbs.engine.Query(ctx, scan.SQL)
+	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
 	if err != nil {
 		return err
 	}
@@ -142,7 +214,7 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return err
+		return sql.QueryError(err)
 	}
 	if err := enc.flush(w); err != nil {
 		return err

@@ -83,6 +83,8 @@ func (s *server) dispatch(ctx context.Context, req *request, w io.Writer) error 
 		result, err = s.status()
 	case "scan":
 		return s.scan(ctx, req, w)
+	case "plan":
+		result, err = s.plan(ctx, req)
 	case "explain":
 		result, err = s.explain(ctx, req)
 	case "estimate":

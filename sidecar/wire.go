@@ -115,13 +115,19 @@ func (e *rowEncoder) encode(w io.Writer, rec arrow.RecordBatch) error {
 	cols := rec.Columns()
 	for r := 0; r < int(rec.NumRows()); r++ {
 		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(ncols))
+		a := 0 // the arrow column of output column c
 		for c := 0; c < ncols; c++ {
 			var err error
-			if e.scan.Formats[c] == sql.FormatText {
-				e.buf, err = appendText(e.buf, cols[c], r)
-			} else {
-				e.buf, err = appendValue(e.buf, cols[c], r, e.scan.TypeOID[c])
+			switch {
+			case len(e.scan.AvgInt) > c && e.scan.AvgInt[c]:
+				e.buf, err = appendAvg(e.buf, cols[a], cols[a+1], r)
+				a++
+			case e.scan.Formats[c] == sql.FormatText:
+				e.buf, err = appendText(e.buf, cols[a], r)
+			default:
+				e.buf, err = appendValue(e.buf, cols[a], r, e.scan.TypeOID[c])
 			}
+			a++
 			if err != nil {
 				return err
 			}
@@ -163,6 +169,35 @@ func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
 		v = a.Value(i)
 	default:
 		return nil, fmt.Errorf("cannot send arrow type %s as text", col.DataType())
+	}
+	b = appendLen(b, len(v))
+	return append(b, v...), nil
+}
+
+// appendAvg appends the text of an avg of integers from its sum's text
+// and its count.
+func appendAvg(b []byte, sum, count arrow.Array, i int) ([]byte, error) {
+	n, ok := count.(*array.Int64)
+	if !ok {
+		return nil, fmt.Errorf("avg count of arrow type %s", count.DataType())
+	}
+	if sum.IsNull(i) || n.IsNull(i) || n.Value(i) == 0 {
+		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
+	}
+	var s string
+	switch a := sum.(type) {
+	case *array.String:
+		s = a.Value(i)
+	case *array.StringView:
+		s = a.Value(i)
+	case *array.LargeString:
+		s = a.Value(i)
+	default:
+		return nil, fmt.Errorf("avg sum of arrow type %s", sum.DataType())
+	}
+	v, err := sql.AvgText(s, n.Value(i))
+	if err != nil {
+		return nil, err
 	}
 	b = appendLen(b, len(v))
 	return append(b, v...), nil

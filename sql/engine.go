@@ -4,9 +4,11 @@ import (
 	"context"
 	gosql "database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -24,7 +26,8 @@ type Options struct {
 
 // Engine runs queries on the sidecar's DuckDB database.
 type Engine struct {
-	DB *gosql.DB // the in-memory DuckDB database holding every mirror's view and tail
+	DB    *gosql.DB // the in-memory DuckDB database holding every mirror's view and tail
+	zones sync.Map  // time zone name -> whether DuckDB knows it
 }
 
 // Open creates the in-memory DuckDB database.
@@ -83,6 +86,10 @@ type Scan struct {
 	SQL     string   // DuckDB SQL
 	Formats []Format // per output column
 	TypeOID []uint32 // per output column, the PostgreSQL type
+	// AvgInt marks, per output column, an avg of integers: it takes two
+	// result columns, the sum's text and the count, and is sent as the
+	// text of numeric_div(sum, count) (see AvgText).
+	AvgInt []bool
 }
 
 // binaryType is, for each PostgreSQL type the sidecar sends in binary form,
@@ -123,7 +130,11 @@ var castable = []catalog.Kind{catalog.KindBool, catalog.KindInt16, catalog.KindI
 // domain's checks included), exactly as the source wrote it for the types
 // stored as text.
 func scanColumn(col catalog.Column, oid uint32) (string, Format) {
-	expr := catalog.QuoteIdent(col.Name)
+	return scanColumnExpr(catalog.QuoteIdent(col.Name), col, oid)
+}
+
+// scanColumnExpr is scanColumn for the column reference expr.
+func scanColumnExpr(expr string, col catalog.Column, oid uint32) (string, Format) {
 	if b, ok := binaryType[oid]; ok {
 		stored := col.Type.DuckDBType()
 		switch {
@@ -163,9 +174,30 @@ func PlanScan(m *catalog.Mirror, cols []Column) (*Scan, error) {
 // Query runs sql and returns its result as Arrow record batches. release
 // must be called when the reader is no longer used.
 func (e *Engine) Query(ctx context.Context, sql string) (rdr array.RecordReader, release func(), err error) {
+	return e.QueryIn(ctx, sql, "")
+}
+
+// QueryIn is Query under the session TimeZone tz ("" for UTC, the
+// connections' own). The connection is set back to UTC before it returns
+// to the pool, where the write path relies on it.
+func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordReader, release func(), err error) {
 	conn, err := e.DB.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	done := func() { conn.Close() }
+	if tz != "" && tz != "UTC" {
+		if _, err := conn.ExecContext(ctx, "SET TimeZone = "+catalog.QuoteLiteral(tz)); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+		done = func() {
+			if _, err := conn.ExecContext(context.Background(), "SET TimeZone = 'UTC'"); err != nil {
+				// Never give the pool a connection in another zone.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+			conn.Close()
+		}
 	}
 	err = conn.Raw(func(dc any) error {
 		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
@@ -176,8 +208,52 @@ func (e *Engine) Query(ctx context.Context, sql string) (rdr array.RecordReader,
 		return err
 	})
 	if err != nil {
-		conn.Close()
-		return nil, nil, err
+		done()
+		return nil, nil, QueryError(err)
 	}
-	return rdr, func() { rdr.Release(); conn.Close() }, nil
+	return rdr, func() { rdr.Release(); done() }, nil
+}
+
+// KnowsTimeZone reports whether DuckDB knows the time zone name, so that
+// expressions depending on the session's TimeZone can run under it.
+func (e *Engine) KnowsTimeZone(ctx context.Context, name string) bool {
+	if v, ok := e.zones.Load(name); ok {
+		return v.(bool)
+	}
+	var n int
+	err := e.DB.QueryRowContext(ctx, "SELECT count(*) FROM pg_timezone_names() WHERE name = ?", name).Scan(&n)
+	if err != nil {
+		return false
+	}
+	e.zones.Store(name, n > 0)
+	return n > 0
+}
+
+// QueryError gives a DuckDB error the SQLSTATE PostgreSQL raises for the
+// same failure: overflows, division by zero, cancellation.
+func QueryError(err error) error {
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	code := ""
+	switch {
+	case strings.Contains(de.Msg, "division by zero"):
+		code = "22012"
+	case de.Type == duckdb.ErrorTypeOutOfRange,
+		de.Type == duckdb.ErrorTypeConversion && strings.Contains(de.Msg, "out of range"):
+		code = "22003"
+	case de.Type == duckdb.ErrorTypeInterrupt:
+		code = "57014"
+	case strings.Contains(de.Msg, "Like pattern must not end with escape character"):
+		code = "22025"
+	}
+	if code == "" {
+		return err
+	}
+	msg, _, _ := strings.Cut(de.Msg, "\n")
+	if code == "22012" {
+		msg = "division by zero"
+	}
+	return &pgconn.PgError{Code: code, Message: msg}
 }

@@ -36,7 +36,7 @@ INSERT INTO trades VALUES
 -- A session sees its own committed writes in the mirror at once.
 SELECT * FROM trades_iceberg ORDER BY id;
 
--- Only the needed columns are fetched; filters run in PostgreSQL for now.
+-- Only the needed columns are fetched; filters and aggregates run in DuckDB.
 EXPLAIN (VERBOSE, COSTS OFF) SELECT symbol FROM trades_iceberg WHERE price > 200;
 SELECT symbol FROM trades_iceberg WHERE price > 200 ORDER BY symbol;
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM trades_iceberg;

@@ -1,0 +1,475 @@
+package sql
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/catalog"
+)
+
+// Plan is the answer to a Query: which pieces DuckDB runs, and the SQL.
+type Plan struct {
+	Where   []bool // per Query.Where: pushed down
+	Targets []bool // per Query.Targets
+	Having  []bool // per Query.Having
+	// OK is set when every piece is pushed down: Scan then runs the query.
+	OK       bool
+	Reason   string // why not OK, for the FDW's debug output
+	Scan     *Scan  // the SQL of the pushed pieces and how to send its rows
+	Rows     int64  // rows in the mirrors, from Iceberg metadata
+	TimeZone bool   // the SQL depends on the session's TimeZone
+}
+
+// PlanOptions are the session's settings a plan depends on.
+type PlanOptions struct {
+	Params   []Param // exec-time parameter values; nil when planning (rendered $n)
+	TZPushed bool    // the session's TimeZone is one DuckDB knows
+}
+
+// PlanQuery decides which pieces of q DuckDB can run with PostgreSQL's
+// results and writes the SQL running them. rels resolves the query's
+// mirrors. Errors are returned only for malformed queries; pieces DuckDB
+// cannot run are reported in the Plan.
+func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan, error) {
+	p := &Plan{Where: make([]bool, len(q.Where)), Targets: make([]bool, len(q.Targets)), Having: make([]bool, len(q.Having)), OK: true}
+	for _, m := range rels {
+		p.Rows += m.EstimatedRows()
+	}
+	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed}
+	fail := func(err error) error {
+		var r *refusal
+		if !errors.As(err, &r) {
+			return err
+		}
+		if p.OK {
+			p.OK, p.Reason = false, r.reason
+		}
+		return nil
+	}
+	// cond translates a condition; tz-dependent ones need the zone.
+	cond := func(e *Expr) (string, error) {
+		before := t.usesTZ
+		t.usesTZ = false
+		s, err := t.boolean(e)
+		used := t.usesTZ
+		t.usesTZ = before || used
+		if err == nil && used && !opts.TZPushed {
+			err = refuse("depends on a TimeZone DuckDB does not know")
+		}
+		return s, err
+	}
+
+	from, err := t.from(q.From)
+	if err != nil {
+		if err := fail(err); err != nil {
+			return nil, err
+		}
+	}
+	var where []string
+	for i, w := range q.Where {
+		s, err := cond(w)
+		if err != nil {
+			if err := fail(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p.Where[i] = true
+		where = append(where, s)
+	}
+
+	t.aggOK = q.Grouped
+	var groups []string
+	for _, g := range q.GroupBy {
+		x, err := t.expr(g)
+		if err == nil && (x.class == cOpaque || x.class == cAvg || x.class == cArray) {
+			err = refuse("grouping by type %d", x.oid)
+		}
+		if err == nil && x.class == cString && x.coll == CollNonDet {
+			err = refuse("grouping by a string under a nondeterministic collation")
+		}
+		if err != nil {
+			if err := fail(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		groups = append(groups, x.sql)
+	}
+
+	scan := &Scan{}
+	var sel []string
+	for i, e := range q.Targets {
+		s, fmtc, avg, err := t.target(e, q.Grouped)
+		if err == nil && t.usesTZ && !opts.TZPushed {
+			err = refuse("depends on a TimeZone DuckDB does not know")
+		}
+		if err != nil {
+			if err := fail(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p.Targets[i] = true
+		sel = append(sel, s...)
+		scan.Formats = append(scan.Formats, fmtc)
+		scan.TypeOID = append(scan.TypeOID, e.Type)
+		scan.AvgInt = append(scan.AvgInt, avg)
+	}
+	var having []string
+	for i, h := range q.Having {
+		s, err := cond(h)
+		if err != nil {
+			if err := fail(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		p.Having[i] = true
+		having = append(having, s)
+	}
+	var order []string
+	for _, k := range q.OrderBy {
+		s, err := t.sortKey(k)
+		if err != nil {
+			if err := fail(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		order = append(order, s)
+	}
+	limit, err := t.limit(q.Limit, "LIMIT", "2201W")
+	if err == nil {
+		var off string
+		off, err = t.limit(q.Offset, "OFFSET", "2201X")
+		limit += off
+	}
+	if err != nil {
+		if err := fail(err); err != nil {
+			return nil, err
+		}
+	}
+	if t.usesTZ && !opts.TZPushed {
+		if err := fail(refuse("depends on a TimeZone DuckDB does not know")); err != nil {
+			return nil, err
+		}
+	}
+	p.TimeZone = t.usesTZ
+
+	if len(sel) == 0 {
+		// No column (count(*) above the scan): one row per row still.
+		sel = append(sel, "NULL")
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + strings.Join(sel, ", ") + " FROM " + from)
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	if len(groups) > 0 {
+		b.WriteString(" GROUP BY " + strings.Join(groups, ", "))
+	}
+	if len(having) > 0 {
+		b.WriteString(" HAVING " + strings.Join(having, " AND "))
+	}
+	if len(order) > 0 {
+		b.WriteString(" ORDER BY " + strings.Join(order, ", "))
+	}
+	b.WriteString(limit)
+	scan.SQL = b.String()
+	p.Scan = scan
+	return p, nil
+}
+
+func (t *translator) from(f *FromItem) (string, error) {
+	if f == nil {
+		return "", &pgconn.PgError{Code: "08P01", Message: "query without \"from\""}
+	}
+	if f.Join == "" {
+		m := t.rels[f.Rel]
+		if m == nil {
+			return "", &pgconn.PgError{Code: "08P01", Message: fmt.Sprintf("query reads unknown relation %d", f.Rel)}
+		}
+		return m.View() + " " + relAlias(f.Rel), nil
+	}
+	kinds := map[string]string{"inner": "INNER", "left": "LEFT", "right": "RIGHT", "full": "FULL"}
+	kind, ok := kinds[f.Join]
+	if !ok {
+		return "", refuse("%s join", f.Join)
+	}
+	l, err := t.from(f.Left)
+	if err != nil {
+		return "", err
+	}
+	r, err := t.from(f.Right)
+	if err != nil {
+		return "", err
+	}
+	on := []string{}
+	for _, c := range f.On {
+		s, err := t.boolean(c)
+		if err != nil {
+			return "", err
+		}
+		on = append(on, s)
+	}
+	if len(on) == 0 {
+		on = append(on, "TRUE")
+	}
+	return "(" + l + " " + kind + " JOIN " + r + " ON " + strings.Join(on, " AND ") + ")", nil
+}
+
+// limit translates a LIMIT or OFFSET count: a bigint constant or
+// parameter. NULL means none; negative values fail as in PostgreSQL.
+func (t *translator) limit(e *Expr, what, code string) (string, error) {
+	if e == nil {
+		return "", nil
+	}
+	if e.Type != catalog.OIDInt8 || (e.K != "const" && e.K != "param") {
+		return "", refuse("%s expression", what)
+	}
+	if e.K == "param" && t.params == nil {
+		return " " + what + " $" + strconv.Itoa(e.ID+1), nil
+	}
+	v := e.Value
+	if e.K == "param" {
+		if e.ID < 0 || e.ID >= len(t.params) {
+			return "", &pgconn.PgError{Code: "08P01", Message: fmt.Sprintf("parameter %d has no value", e.ID+1)}
+		}
+		v = t.params[e.ID].Value
+	}
+	if v == nil {
+		return "", nil
+	}
+	n, err := strconv.ParseInt(*v, 10, 64)
+	if err != nil {
+		return "", refuse("%s %q", what, *v)
+	}
+	if n < 0 {
+		return "", &pgconn.PgError{Code: code, Message: strings.ToUpper(what) + " must not be negative"}
+	}
+	return " " + what + " " + strconv.FormatInt(n, 10), nil
+}
+
+func (t *translator) sortKey(k SortKey) (string, error) {
+	x, err := t.expr(k.Expr)
+	if err != nil {
+		return "", err
+	}
+	if !x.class.ordered() {
+		return "", refuse("ordering by type %d", x.oid)
+	}
+	if x.class == cString && x.coll != CollC {
+		return "", refuse("ordering strings under a collation other than \"C\"")
+	}
+	var dir string
+	switch k.Op {
+	case "<":
+		dir = " ASC"
+	case ">":
+		dir = " DESC"
+	default:
+		return "", refuse("ordering by operator %s", k.Op)
+	}
+	nulls := " NULLS LAST"
+	if k.NullsFirst {
+		nulls = " NULLS FIRST"
+	}
+	return x.sql + dir + nulls, nil
+}
+
+// target translates an output column: the select expressions it takes
+// (two for avg), its wire format, and whether it is an avg of integers.
+func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, error) {
+	if e.K == "var" && !grouped {
+		if _, err := t.column(e); err != nil {
+			return nil, 0, false, err
+		}
+		m := t.rels[e.Rel]
+		col := m.Columns[m.ColumnIndex(e.Col)]
+		s, f := scanColumnExpr(relAlias(e.Rel)+"."+catalog.QuoteIdent(col.Name), col, e.Type)
+		return []string{s}, f, false, nil
+	}
+	x, err := t.expr(e)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if x.class == cAvg {
+		return []string{x.avg[0], x.avg[1]}, FormatText, true, nil
+	}
+	s, f, err := deliver(x, e.Type)
+	return []string{s}, f, false, err
+}
+
+// deliver is the select expression sending x as PostgreSQL type oid.
+func deliver(x texpr, oid uint32) (string, Format, error) {
+	switch x.class {
+	case cNumeric:
+		// Integer-valued (extract, casts of integers) or a constant.
+		return fmt.Sprintf("(CASE WHEN isinf(%[1]s) AND %[1]s > 0 THEN 'Infinity' WHEN isinf(%[1]s) THEN '-Infinity'"+
+			" WHEN %[1]s = trunc(%[1]s) THEN CAST(CAST(%[1]s AS HUGEINT) AS VARCHAR) ELSE CAST(%[1]s AS VARCHAR) END)", x.sql), FormatText, nil
+	case cHuge:
+		return "CAST(" + x.sql + " AS VARCHAR)", FormatText, nil
+	case cArray:
+		var elem string
+		switch x.array {
+		case cBool:
+			elem = "CASE WHEN e THEN 't' ELSE 'f' END"
+		case cInt:
+			elem = "CAST(e AS VARCHAR)"
+		case cString:
+			elem = `'"' || replace(replace(e, '\', '\\'), '"', '\"') || '"'`
+		default:
+			return "", 0, refuse("array of type %d", oid)
+		}
+		return fmt.Sprintf("(CASE WHEN %[1]s IS NOT NULL THEN '{' || array_to_string(list_transform(%[1]s, lambda e: CASE WHEN e IS NULL THEN 'NULL' ELSE %[2]s END), ',') || '}' END)",
+			x.sql, elem), FormatText, nil
+	case cOpaque, cAvg:
+		return "", 0, refuse("sending type %d", oid)
+	}
+	b, ok := binaryType[oid]
+	if !ok || classOfType(oid) != x.class {
+		return "", 0, refuse("sending type %d as %d", x.oid, oid)
+	}
+	duck := b.duck
+	return "CAST(" + x.sql + " AS " + duck + ")", FormatBinary, nil
+}
+
+// aggregate translates an Aggref.
+func (t *translator) aggregate(e *Expr) (texpr, error) {
+	if !t.aggOK || t.inAgg {
+		return texpr{}, refuse("aggregate here")
+	}
+	if e.Schema != "pg_catalog" {
+		return texpr{}, refuse("aggregate %s.%s", e.Schema, e.Name)
+	}
+	t.inAgg = true
+	defer func() { t.inAgg = false }()
+	var args []texpr
+	for _, a := range e.Args {
+		x, err := t.expr(a)
+		if err != nil {
+			return texpr{}, err
+		}
+		args = append(args, x)
+	}
+	var order []string
+	for _, k := range e.Order {
+		s, err := t.sortKey(k)
+		if err != nil {
+			return texpr{}, err
+		}
+		order = append(order, s)
+	}
+	filter := ""
+	if e.Filter != nil {
+		f, err := t.boolean(e.Filter)
+		if err != nil {
+			return texpr{}, err
+		}
+		filter = " FILTER (WHERE " + f + ")"
+	}
+	distinct := ""
+	if e.Distinct {
+		distinct = "DISTINCT "
+		for _, a := range args {
+			if a.class == cOpaque || a.class == cString && a.coll == CollNonDet {
+				return texpr{}, refuse("DISTINCT on type %d", a.oid)
+			}
+		}
+	}
+	orderBy := ""
+	if len(order) > 0 {
+		orderBy = " ORDER BY " + strings.Join(order, ", ")
+	}
+	call := func(fn string, argSQL ...string) string {
+		return fn + "(" + distinct + strings.Join(argSQL, ", ") + orderBy + ")" + filter
+	}
+	one := func() (texpr, bool) {
+		if len(args) != 1 {
+			return texpr{}, false
+		}
+		return args[0], true
+	}
+	tz := false
+	for _, a := range args {
+		tz = tz || a.tz
+	}
+	switch e.Name {
+	case "count":
+		if e.Star {
+			return texpr{sql: "count(*)" + filter, class: cInt, oid: catalog.OIDInt8}, nil
+		}
+		if _, ok := one(); ok {
+			return texpr{sql: call("count", args[0].sql), class: cInt, oid: catalog.OIDInt8}, nil
+		}
+	case "sum":
+		if a, ok := one(); ok && a.class == cInt {
+			if a.oid == catalog.OIDInt8 {
+				return texpr{sql: call("sum", a.sql), class: cHuge, oid: catalog.OIDNumeric}, nil
+			}
+			return texpr{sql: "CAST(" + call("sum", a.sql) + " AS BIGINT)", class: cInt, oid: catalog.OIDInt8}, nil
+		}
+		return texpr{}, refuse("sum of type %d: floating-point sums depend on the order of addition", e.Type)
+	case "avg":
+		if a, ok := one(); ok && a.class == cInt {
+			return texpr{class: cAvg, oid: catalog.OIDNumeric,
+				avg: [2]string{"CAST(" + call("sum", "CAST("+a.sql+" AS HUGEINT)") + " AS VARCHAR)", call("count", a.sql)}}, nil
+		}
+		return texpr{}, refuse("avg of type %d", e.Type)
+	case "min", "max":
+		if a, ok := one(); ok && a.class.ordered() && a.class != cBool && a.class != cNumeric && a.class != cHuge {
+			if a.class == cString && e.InColl != CollC {
+				return texpr{}, refuse("%s of strings under a collation other than \"C\"", e.Name)
+			}
+			return texpr{sql: call(e.Name, a.sql), class: a.class, oid: e.Type, tz: tz}, nil
+		}
+	case "bool_and", "bool_or", "every":
+		if a, ok := one(); ok && a.class == cBool {
+			fn := e.Name
+			if fn == "every" {
+				fn = "bool_and"
+			}
+			return texpr{sql: call(fn, a.sql), class: cBool, oid: catalog.OIDBool}, nil
+		}
+	case "string_agg":
+		if len(args) == 2 && args[0].class == cString && args[1].class == cString && e.Args[1].K == "const" {
+			return texpr{sql: call("string_agg", args[0].sql, args[1].sql), class: cString, oid: e.Type}, nil
+		}
+	case "array_agg":
+		if a, ok := one(); ok && (a.class == cInt || a.class == cBool || a.class == cString) && !e.Distinct {
+			return texpr{sql: call("array_agg", a.sql), class: cArray, oid: e.Type, array: a.class}, nil
+		}
+	case "percentile_cont", "percentile_disc":
+		if len(args) != 1 || len(e.Direct) != 1 || len(e.Order) != 1 || e.Order[0].Op != "<" || e.Distinct {
+			return texpr{}, refuse("%s with these arguments", e.Name)
+		}
+		f := e.Direct[0]
+		if f.K != "const" || f.Type != catalog.OIDFloat8 || f.Value == nil {
+			return texpr{}, refuse("%s of a fraction that is not a constant", e.Name)
+		}
+		v, err := strconv.ParseFloat(*f.Value, 64)
+		if err != nil || v < 0 || v > 1 {
+			return texpr{}, refuse("%s fraction %s", e.Name, *f.Value)
+		}
+		a := args[0]
+		if e.Name == "percentile_cont" && (a.class != cFloat || a.oid != catalog.OIDFloat8) {
+			return texpr{}, refuse("percentile_cont of type %d", a.oid)
+		}
+		if !a.class.ordered() {
+			return texpr{}, refuse("%s of type %d", e.Name, a.oid)
+		}
+		fn := "quantile_cont"
+		if e.Name == "percentile_disc" {
+			fn = "quantile_disc"
+		}
+		return texpr{sql: fn + "(" + a.sql + ", " + strconv.FormatFloat(v, 'g', -1, 64) + ")" + filter, class: a.class, oid: e.Type, tz: tz}, nil
+	case "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop":
+		return texpr{}, refuse("%s: PostgreSQL computes it in numeric or with its own floating-point algorithm", e.Name)
+	}
+	return texpr{}, refuse("aggregate %s", e.Name)
+}

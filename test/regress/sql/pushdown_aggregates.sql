@@ -1,0 +1,46 @@
+-- Aggregates pushed down to DuckDB, with PostgreSQL's result types.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_mooncake;
+RESET client_min_messages;
+\set VERBOSITY terse
+CREATE OR REPLACE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXECUTE q INTO got;
+    IF got IS NOT DISTINCT FROM expected THEN RETURN got; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN got;
+END $$;
+SELECT wait_for($$SELECT (mooncake.bgworker_status()->>'socket_listening')$$, 'true');
+
+CREATE TABLE s(id int PRIMARY KEY, g int, i int, b bigint, f float8, t text COLLATE "C", ok bool);
+INSERT INTO s SELECT x, x % 3, CASE WHEN x % 5 = 0 THEN NULL ELSE x * 7 - 30 END, x * 1000000000000,
+  x / 4.0, CASE WHEN x % 4 = 0 THEN NULL ELSE 'v' || (x % 6) END, x % 2 = 0 FROM generate_series(1, 20) x;
+CALL mooncake.create_table('sm', 's');
+
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), count(i), count(DISTINCT t), sum(i), sum(b), min(f), max(t), bool_and(ok), bool_or(ok) FROM sm;
+SELECT count(*), count(i), count(DISTINCT t), sum(i), sum(b), min(f), max(t), bool_and(ok), bool_or(ok) FROM sm;
+-- avg of integers is numeric, with PostgreSQL's scale
+EXPLAIN (VERBOSE, COSTS OFF) SELECT avg(i), avg(b) FROM sm;
+SELECT avg(i), avg(b) FROM sm;
+SELECT avg(i), avg(b) FROM s;
+-- FILTER and ORDER BY inside aggregates
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FILTER (WHERE ok), string_agg(t, ',' ORDER BY t DESC, id), array_agg(i ORDER BY id) FROM sm;
+SELECT count(*) FILTER (WHERE ok), string_agg(t, ',' ORDER BY t DESC, id), array_agg(i ORDER BY id) FROM sm;
+-- ordered-set aggregates
+EXPLAIN (VERBOSE, COSTS OFF) SELECT percentile_cont(0.3) WITHIN GROUP (ORDER BY f), percentile_disc(0.3) WITHIN GROUP (ORDER BY i) FROM sm;
+SELECT percentile_cont(0.3) WITHIN GROUP (ORDER BY f), percentile_disc(0.3) WITHIN GROUP (ORDER BY i) FROM sm;
+-- floating-point sums, stddev and variance stay in PostgreSQL
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(f), stddev(i) FROM sm;
+SELECT sum(f), stddev(i) FROM sm;
+-- an output expression DuckDB cannot compute is computed here from pushed aggregates
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(i)::float8 / count(*) FROM sm;
+SELECT sum(i)::float8 / count(*) FROM sm;
+-- aggregates over no rows
+SELECT count(*), sum(i), avg(i), max(t) FROM sm WHERE id < 0;
+
+CALL mooncake.drop_table('sm');
+DROP TABLE s;
+DROP FUNCTION wait_for;

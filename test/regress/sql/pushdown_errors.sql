@@ -1,0 +1,36 @@
+-- Errors DuckDB raises as PostgreSQL does.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_mooncake;
+RESET client_min_messages;
+\set VERBOSITY terse
+CREATE OR REPLACE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXECUTE q INTO got;
+    IF got IS NOT DISTINCT FROM expected THEN RETURN got; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN got;
+END $$;
+SELECT wait_for($$SELECT (mooncake.bgworker_status()->>'socket_listening')$$, 'true');
+
+CREATE TABLE s(id int PRIMARY KEY, v int, b bigint, t text);
+INSERT INTO s VALUES (1, 0, 9223372036854775807, 'x\'), (2, 2147483647, 1, 'y');
+CALL mooncake.create_table('sm', 's');
+
+-- the same errors as PostgreSQL, from DuckDB
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM sm WHERE 10 / v > 1;
+SELECT id FROM sm WHERE 10 / v > 1;
+SELECT id FROM sm WHERE 10 % v > 1;
+SELECT id FROM sm WHERE v + v > 1;
+SELECT id FROM sm WHERE b * id > 1;
+SELECT id FROM sm WHERE v::smallint > 1;
+SELECT id FROM sm ORDER BY id LIMIT -1;
+-- the sidecar refuses what it cannot run identically; the query still works
+SELECT id FROM sm WHERE t ILIKE 'X%' ORDER BY id;
+SELECT sum(v)::numeric / 3 FROM sm;
+
+CALL mooncake.drop_table('sm');
+DROP TABLE s;
+DROP FUNCTION wait_for;
