@@ -43,8 +43,15 @@ type Stream struct {
 	lastCommit   atomic.Int64  // unix nanos of the commit time of the last applied transaction
 	visibleLSN   atomic.Uint64 // every transaction ending at or before it is visible to readers
 
-	visMu sync.Mutex    // guards visCh
-	visCh chan struct{} // closed when visibleLSN advances
+	visMu    sync.Mutex    // guards visCh
+	visCh    chan struct{} // closed when visibleLSN advances
+	pingOnce sync.Once
+	ping     chan struct{} // a reader waits: ask the server for its position
+}
+
+func (s *Stream) pings() chan struct{} {
+	s.pingOnce.Do(func() { s.ping = make(chan struct{}, 1) })
+	return s.ping
 }
 
 // VisibleLSN is the WAL position up to which every committed transaction is
@@ -79,6 +86,12 @@ func (s *Stream) WaitVisible(ctx context.Context, lsn uint64) error {
 		s.visMu.Unlock()
 		if s.visibleLSN.Load() >= lsn {
 			return nil
+		}
+		// The WAL up to lsn may hold nothing for the mirrors, and an idle
+		// server reports its position only now and then: ask for it.
+		select {
+		case s.pings() <- struct{}{}:
+		default:
 		}
 		select {
 		case <-ch:
@@ -361,6 +374,15 @@ func (s *Stream) runOnce(ctx context.Context) error {
 			timer.Reset(wait)
 			select {
 			case r = <-msgs:
+			case <-ss.s.pings():
+				// A reader waits for a position beyond what is visible.
+				// The server answers with a keepalive carrying its WAL
+				// position, which becomes visible if nothing is pending.
+				timer.Stop()
+				if err := ss.status(ctx, true); err != nil {
+					return err
+				}
+				continue
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-timer.C:
@@ -537,7 +559,11 @@ func (s *Stream) maintain(ctx context.Context) {
 	}
 }
 
-func (ss *session) sendStatus(ctx context.Context) error {
+func (ss *session) sendStatus(ctx context.Context) error { return ss.status(ctx, false) }
+
+// status reports the stream's positions to the server; with replyRequested,
+// the server answers at once with a keepalive carrying its own position.
+func (ss *session) status(ctx context.Context, replyRequested bool) error {
 	c := pglogrepl.LSN(ss.s.confirmedLSN.Load())
 	w := pglogrepl.LSN(ss.s.receivedLSN.Load())
 	if w < c {
@@ -546,6 +572,7 @@ func (ss *session) sendStatus(ctx context.Context) error {
 	ss.lastSend = time.Now()
 	return pglogrepl.SendStandbyStatusUpdate(ctx, ss.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: w, WALFlushPosition: c, WALApplyPosition: c,
+		ReplyRequested: replyRequested,
 	})
 }
 
