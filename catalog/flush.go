@@ -141,9 +141,14 @@ func currentFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceber
 	if err != nil {
 		return nil, nil, err
 	}
+	// A data file larger than the table's split size comes in several
+	// tasks, one per part: take each file once.
 	seen := map[string]bool{}
 	for _, t := range tasks {
-		data = append(data, t.File)
+		if !seen[t.File.FilePath()] {
+			seen[t.File.FilePath()] = true
+			data = append(data, t.File)
+		}
 		for _, d := range t.DeleteFiles {
 			if !seen[d.FilePath()] {
 				seen[d.FilePath()] = true

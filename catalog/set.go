@@ -96,20 +96,16 @@ func (m *Mirror) setTable(ctx context.Context, tbl *table.Table) error {
 	var rows int64
 	var lsn uint64
 	if snap := tbl.CurrentSnapshot(); snap != nil {
-		tasks, err := tbl.Scan().PlanFiles(ctx)
+		data, deletes, err := currentFiles(ctx, tbl)
 		if err != nil {
 			return fmt.Errorf("plan files: %w", err)
 		}
-		seen := map[string]bool{}
-		for _, t := range tasks {
-			files = append(files, t.File.FilePath())
-			rows += t.File.Count()
-			for _, d := range t.DeleteFiles {
-				if !seen[d.FilePath()] {
-					seen[d.FilePath()] = true
-					delFiles = append(delFiles, d.FilePath())
-				}
-			}
+		for _, f := range data {
+			files = append(files, f.FilePath())
+			rows += f.Count()
+		}
+		for _, d := range deletes {
+			delFiles = append(delFiles, d.FilePath())
 		}
 		if snap.Summary != nil {
 			if v, ok := snap.Summary.Properties[SummaryLSN]; ok {
