@@ -108,7 +108,7 @@ var benchOrders = benchTable{
 		order_date TIMESTAMP NOT NULL DEFAULT NOW())`,
 	fill: []string{`INSERT INTO rt_orders SELECT g, 1 + (g * 104729) % {customers}, round(5 + ((g * 7919) % 49500) / 100.0, 2),
 		current_date - (g % 100)::int + ((g * 7) % 86400) * interval '1 second'
-	FROM generate_series(1, {rows} / 10) g`},
+	FROM generate_series(1, {rows}::bigint / 10) g`},
 	rows: func(n int64, _ float64) int64 { return n / 10 },
 }
 
@@ -136,7 +136,7 @@ func tpchTables() []benchTable {
 				s_phone text, s_acctbal numeric(15,2), s_comment text)`,
 			fill: []string{`INSERT INTO supplier SELECT g, 'Supplier#' || lpad(g::text, 9, '0'), md5(g::text), (g * 7) % 25,
 				'phone-' || g, round(-999.99 + ((g * 7919) % 1099998) / 100.0, 2), 'supplier comment ' || g % 1000
-				FROM generate_series(1, {suppliers}) g`},
+				FROM generate_series(1, {suppliers}::bigint) g`},
 			rows: sc(10000)},
 		{name: "customer", mirror: "customer_m",
 			ddl: `CREATE TABLE customer (c_custkey integer PRIMARY KEY, c_name text NOT NULL, c_address text, c_nationkey integer NOT NULL,
@@ -144,7 +144,7 @@ func tpchTables() []benchTable {
 			fill: []string{`INSERT INTO customer SELECT g, 'Customer#' || lpad(g::text, 9, '0'), md5(g::text), (g * 13) % 25,
 				'phone-' || g, round(-999.99 + ((g * 7907) % 1099998) / 100.0, 2),
 				(ARRAY['AUTOMOBILE', 'BUILDING', 'FURNITURE', 'HOUSEHOLD', 'MACHINERY'])[1 + (g * 3) % 5], 'customer comment ' || g % 1000
-				FROM generate_series(1, {suppliers}) g`},
+				FROM generate_series(1, {tcustomers}::bigint) g`},
 			rows: sc(150000)},
 		{name: "part", mirror: "part_m",
 			ddl: `CREATE TABLE part (p_partkey integer PRIMARY KEY, p_name text, p_mfgr text, p_brand text, p_type text, p_size integer,
@@ -152,7 +152,7 @@ func tpchTables() []benchTable {
 			fill: []string{`INSERT INTO part SELECT g, 'part ' || md5(g::text), 'Manufacturer#' || 1 + g % 5, 'Brand#' || 1 + g % 5 || 1 + (g / 5) % 5,
 				(ARRAY['STANDARD', 'SMALL', 'MEDIUM', 'LARGE', 'ECONOMY', 'PROMO'])[1 + g % 6] || ' BRUSHED TIN', 1 + g % 50,
 				(ARRAY['SM BOX', 'LG CASE', 'MED BAG', 'JUMBO PKG', 'WRAP DRUM'])[1 + g % 5], round(900 + (g % 20001) / 100.0, 2), 'part comment'
-				FROM generate_series(1, {parts}) g`},
+				FROM generate_series(1, {parts}::bigint) g`},
 			rows: sc(200000)},
 		{name: "orders", mirror: "orders_m",
 			ddl: `CREATE TABLE orders (o_orderkey bigint PRIMARY KEY, o_custkey integer NOT NULL, o_orderstatus text, o_totalprice numeric(15,2),

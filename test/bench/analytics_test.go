@@ -59,6 +59,11 @@ func TestAnalyticsQueries(t *testing.T) {
 		start = time.Now()
 		mustExec(t, conn, fmt.Sprintf("CALL mooncake.create_table('%s', '%s')", tb.mirror, tb.name))
 		mirrored := time.Since(start)
+		// create_table copies every row in a snapshot: the mirror must
+		// hold exactly the source's rows before anything else.
+		if h, m := queryInt(t, conn, "SELECT count(*) FROM "+tb.name), queryInt(t, conn, "SELECT count(*) FROM "+tb.mirror); h != m {
+			t.Fatalf("after create_table, %s has %d rows and its mirror %s %d", tb.name, h, tb.mirror, m)
+		}
 		start = time.Now()
 		mustExec(t, conn, fmt.Sprintf("CALL mooncake.optimize_table('%s')", tb.mirror))
 		n := queryInt(t, conn, "SELECT count(*) FROM "+tb.name)
@@ -385,7 +390,13 @@ func openDirect(t *testing.T, ctx context.Context, dataDir string, conn *pgx.Con
 		}
 		var files []string
 		var bytes int64
+		seen := map[string]bool{}
 		for _, task := range tasks {
+			// iceberg-go splits a large file into several tasks
+			if seen[task.File.FilePath()] {
+				continue
+			}
+			seen[task.File.FilePath()] = true
 			if len(task.DeleteFiles) > 0 {
 				t.Fatalf("%s has delete files after optimize_table (%s, ...): the direct read would not apply them",
 					tb.mirror, task.DeleteFiles[0].FilePath())
