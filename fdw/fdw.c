@@ -767,6 +767,10 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		ListCell   *lc;
 		ListCell   *lt;
 		int			nest;
+		int			nparams = list_length(state->param_exprs);
+		Datum	   *values = palloc(sizeof(Datum) * (nparams + 1));
+		bool	   *nulls = palloc(sizeof(bool) * (nparams + 1));
+		int			i = 0;
 
 		/*
 		 * Read-your-writes: the sidecar answers once it has applied this
@@ -774,19 +778,27 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		 */
 		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
 						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+
+		/*
+		 * The values are computed under the session's settings (TimeZone,
+		 * DateStyle...), then written under the transmission modes.
+		 */
+		foreach(lc, state->param_exprs)
+		{
+			values[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &nulls[i]);
+			i++;
+		}
 		appendStringInfoString(&buf, ",\"params\":[");
 		nest = mooncake_set_transmission_modes();
-		forboth(lc, state->param_exprs, lt, state->param_types)
+		i = 0;
+		foreach(lt, state->param_types)
 		{
-			bool		isnull;
-			Datum		value = ExecEvalExpr((ExprState *) lfirst(lc), econtext,
-											 &isnull);
-
-			if (lc != list_head(state->param_exprs))
+			if (i > 0)
 				appendStringInfoChar(&buf, ',');
 			appendStringInfo(&buf, "{\"type\":%u", lfirst_oid(lt));
-			mooncake_append_value(&buf, lfirst_oid(lt), value, isnull);
+			mooncake_append_value(&buf, lfirst_oid(lt), values[i], nulls[i]);
 			appendStringInfoChar(&buf, '}');
+			i++;
 		}
 		mooncake_reset_transmission_modes(nest);
 		appendStringInfoChar(&buf, ']');

@@ -404,7 +404,7 @@ func (g *qgen) derived(k kind, depth int, risky bool) string {
 			func() string { return "(" + sub(kInt) + ")::numeric(20,2)" },
 			func() string { return "(" + sub(kInt) + " * 0.5)" },
 			func() string { return "(" + sub(kNum) + " / 4)" },
-			func() string { return "coalesce(" + sub(kNum) + ", 0)" },
+			func() string { return "coalesce(" + sub(kNum) + ", -987654.321)" }, // a value no row has: no tie that prints differently
 			func() string { return "extract(epoch from " + sub(kIv) + ")" },
 			func() string { return "extract(epoch from " + sub(kTZ) + ")" },
 		}
@@ -1206,6 +1206,17 @@ func TestDifferential(t *testing.T) {
 		mirror := runDiff(ctx, conn, diffSubstitute(q.sql, true), q.params, "diff_mirror")
 		if verbose {
 			t.Logf("query %d [%s, generic=%v, params %q]: %s\n=> %s", i+1, q.tz, q.generic, q.params, q.sql, heap.show(3))
+		}
+		if (heap.state == "") != (mirror.state == "") && strings.Contains(q.sql, " LIMIT ") {
+			// With a LIMIT, PostgreSQL may stop before the row that fails
+			// (a sorted aggregate stops early, a hashed one reads all):
+			// which side raises the error depends on the plan. Without
+			// the LIMIT both sides must agree.
+			full := q
+			full.sql = q.sql[:strings.LastIndex(q.sql, " LIMIT ")]
+			heap = runDiff(ctx, conn, diffSubstitute(full.sql, false), q.params, "diff_heap")
+			mirror = runDiff(ctx, conn, diffSubstitute(full.sql, true), q.params, "diff_mirror")
+			q = full
 		}
 		if d := compareDiff(q, heap, mirror); d != "" {
 			failures++

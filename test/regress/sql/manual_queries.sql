@@ -129,3 +129,5 @@ CALL mooncake.drop_table('events_columnstore');
 CALL mooncake.drop_table('orders_analytics');
 DROP TABLE sales, events, orders;
 DROP FUNCTION wait_for;
+-- Leave the database as the next test expects it: without the extension.
+DROP EXTENSION pg_mooncake;
