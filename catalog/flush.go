@@ -373,6 +373,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		m.fileRows.Add(nData + spillRows)
 	}
 	m.tailRows.Store(0)
+	m.tailKeys = nil
 	m.flushedLSN.Store(lsn)
 	m.dirty.Store(false)
 	return nil

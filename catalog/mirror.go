@@ -119,6 +119,10 @@ type Mirror struct {
 	sgen int64 // generation of the staging tables
 	// staged counts rows through the staging tables since they were created
 	staged int
+	// tailKeys holds hashes of the keys of the rows put in the tail since
+	// the last flush: a delete whose key is not there needs no tail lookup.
+	// Only the apply loop uses it; a false hit only costs the lookup.
+	tailKeys map[uint64]struct{}
 	ready  chan struct{}
 
 	maint sync.Mutex // held by a compaction; flushes skip the mirror meanwhile

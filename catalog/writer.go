@@ -29,6 +29,7 @@ type Writer struct {
 	pending map[*Mirror]*pendingChanges
 	touched []*Mirror // mirrors changed in the current DuckDB transaction
 	swaps   int64     // viewSwaps when the current DuckDB transaction began
+	stmts   map[string]*gosql.Stmt
 }
 
 // txMirror is what the current DuckDB transaction did to one mirror beyond
@@ -56,7 +57,7 @@ type pendingChanges struct {
 // NewWriter returns a writer on conn, which it owns from now on; spill
 // files are written on other connections of db.
 func NewWriter(db *gosql.DB, conn *gosql.Conn) *Writer {
-	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}}
+	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]*gosql.Stmt{}}
 }
 
 // Conn is the writer's DuckDB connection, for flushes between transactions.
@@ -65,13 +66,14 @@ func (w *Writer) Conn() *gosql.Conn { return w.conn }
 // Close releases the connection.
 func (w *Writer) Close() error {
 	w.Rollback()
+	w.closeStmts()
 	return w.conn.Close()
 }
 
 func (w *Writer) begin(ctx context.Context, m *Mirror) (*pendingChanges, error) {
 	if !w.inTx {
 		w.swaps = viewSwaps.Load()
-		if _, err := w.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		if err := w.execAll(ctx, "BEGIN TRANSACTION"); err != nil {
 			return nil, err
 		}
 		w.inTx = true
@@ -161,6 +163,7 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 		os.Remove(f)
 	}
 	p.tx.files, p.tx.cleared = nil, true
+	clear(m.tailKeys)
 	err = w.execAll(ctx,
 		"DELETE FROM "+m.tail(),
 		"DELETE FROM "+m.fdel(),
@@ -245,14 +248,38 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 	return nil
 }
 
-// execAll runs statements on the writer's connection.
+// execAll runs statements on the writer's connection. They are prepared
+// once and kept: the apply loop runs the same few statements per mirror
+// (their table names change with each flush), and DuckDB spends more time
+// parsing and planning them than running them on a small batch.
 func (w *Writer) execAll(ctx context.Context, stmts ...string) error {
 	for _, s := range stmts {
-		if _, err := w.conn.ExecContext(ctx, s); err != nil {
+		st := w.stmts[s]
+		if st == nil {
+			if len(w.stmts) >= maxPrepared {
+				w.closeStmts()
+			}
+			var err error
+			if st, err = w.conn.PrepareContext(ctx, s); err != nil {
+				return err
+			}
+			w.stmts[s] = st
+		}
+		if _, err := st.ExecContext(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// maxPrepared bounds the statements the writer keeps prepared.
+const maxPrepared = 256
+
+func (w *Writer) closeStmts() {
+	for s, st := range w.stmts {
+		st.Close()
+		delete(w.stmts, s)
+	}
 }
 
 // restageEvery is how many rows pass through a staging table before it is
@@ -304,6 +331,13 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		p.keys = p.keys[:0]
 	}
 	if len(p.keys) > 0 {
+		inTail := false
+		for _, k := range p.keys {
+			if _, ok := m.tailKeys[keyHash(k)]; ok {
+				inTail = true
+				break
+			}
+		}
 		if err := w.appendRows(m, m.stageName("kstage"), p.keys); err != nil {
 			return fmt.Errorf("stage deleted keys: %w", err)
 		}
@@ -314,10 +348,15 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 			smatch = append(smatch, "s."+QuoteIdent(m.Columns[c].Name)+" = k."+colName("k", i))
 		}
 		keys := "(SELECT " + strings.Join(casts, ", ") + " FROM " + m.kstage() + ")"
-		stmts := []string{
-			"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k WHERE NOT EXISTS (SELECT 1 FROM " +
-				m.tail() + " t WHERE " + strings.Join(match, " AND ") + ")",
-			"DELETE FROM " + m.tail() + " t USING " + keys + " k WHERE " + strings.Join(match, " AND "),
+		// None of the keys in the tail (the common case of an update of a
+		// row flushed before): the rows are in the data files.
+		stmts := []string{"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k"}
+		if inTail {
+			stmts = []string{
+				"INSERT INTO " + m.fdel() + " SELECT * FROM " + keys + " k WHERE NOT EXISTS (SELECT 1 FROM " +
+					m.tail() + " t WHERE " + strings.Join(match, " AND ") + ")",
+				"DELETE FROM " + m.tail() + " t USING " + keys + " k WHERE " + strings.Join(match, " AND "),
+			}
 		}
 		if len(spilled) > 0 {
 			// Rows of spill files are deleted by position.
@@ -376,6 +415,16 @@ func (w *Writer) insertRows(ctx context.Context, m *Mirror, p *pendingChanges, n
 	}
 	if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
 		return fmt.Errorf("stage rows: %w", err)
+	}
+	if len(m.Key) > 0 {
+		if m.tailKeys == nil {
+			m.tailKeys = map[uint64]struct{}{}
+		}
+		for _, r := range p.rows {
+			if r != nil {
+				m.tailKeys[keyHash(m.KeyOf(r))] = struct{}{}
+			}
+		}
 	}
 	err := w.execAll(ctx,
 		"INSERT INTO "+m.tail()+" SELECT "+m.textSelect(true)+" FROM "+m.stage(),
@@ -486,7 +535,7 @@ func (w *Writer) Sync(ctx context.Context) error {
 		}
 		spills[m] = spilled
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if err := w.execAll(ctx, "COMMIT"); err != nil {
 		w.Rollback()
 		return err
 	}

@@ -154,6 +154,8 @@ build_sidecar_argv(void)
 	sidecar_argv[n++] = psprintf("%d", PostPortNumber);
 	sidecar_argv[n++] = "--pg-user";
 	sidecar_argv[n++] = pstrdup(pw->pw_name);
+	sidecar_argv[n++] = "--flush-interval";
+	sidecar_argv[n++] = psprintf("%dms", mooncake_flush_interval);
 	if (!mooncake_enable_bgworker)
 		sidecar_argv[n++] = "--no-cdc";
 	if (mooncake_sidecar_listen != NULL && mooncake_sidecar_listen[0] != '\0')

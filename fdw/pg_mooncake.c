@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 bool		mooncake_enable_bgworker = true;	/* run the sidecar with CDC? */
 char	   *mooncake_sidecar_path = NULL;	/* sidecar executable, "" = default */
 char	   *mooncake_sidecar_listen = NULL; /* extra TCP address, "" = none */
+int			mooncake_flush_interval = 10000;	/* ms between Iceberg commits */
 int			mooncake_read_wait_timeout = 10000; /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
@@ -74,6 +75,18 @@ _PG_init(void)
 							10000, 0, 3600 * 1000,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_mooncake.flush_interval",
+							"How often replicated changes are committed to Iceberg.",
+							"Each commit makes one Iceberg snapshot per changed "
+							"mirror; queries see changes before they are committed. "
+							"Shorter means fresher snapshots for other engines and "
+							"more small files to compact.",
+							&mooncake_flush_interval,
+							10000, 100, 3600 * 1000,
+							PGC_POSTMASTER,
+							GUC_UNIT_MS | GUC_SUPERUSER_ONLY,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("pg_mooncake");

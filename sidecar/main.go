@@ -46,7 +46,7 @@ func run() error {
 		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
 		memoryLimit = flag.String("memory-limit", "4GB", "DuckDB memory_limit")
 		threads     = flag.Int("threads", runtime.NumCPU(), "DuckDB threads")
-		flushEvery  = flag.Duration("flush-interval", 2*time.Second, "how often replicated changes are committed to Iceberg")
+		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
 		showVersion = flag.Bool("version", false, "print the version and exit")
 	)
 	flag.Parse()
