@@ -123,7 +123,7 @@ type Mirror struct {
 	// the last flush: a delete whose key is not there needs no tail lookup.
 	// Only the apply loop uses it; a false hit only costs the lookup.
 	tailKeys map[uint64]struct{}
-	ready  chan struct{}
+	ready    chan struct{}
 
 	maint sync.Mutex // held by a compaction; flushes skip the mirror meanwhile
 
