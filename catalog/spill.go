@@ -40,11 +40,22 @@ const (
 // column c<i> per mirror column, read by DuckDB through its Arrow scan and
 // cast to the column types in SQL.
 func arrowText(m *Mirror, rows [][]*string) arrow.RecordBatch {
-	fields := make([]arrow.Field, len(m.Columns))
-	for i := range m.Columns {
-		fields[i] = arrow.Field{Name: colName("c", i), Type: arrow.BinaryTypes.String, Nullable: true}
+	return textBatch(textSchema("c", len(m.Columns)), rows)
+}
+
+// textSchema is the schema of n nullable utf8 columns prefix0, prefix1...
+func textSchema(prefix string, n int) *arrow.Schema {
+	fields := make([]arrow.Field, n)
+	for i := range fields {
+		fields[i] = arrow.Field{Name: colName(prefix, i), Type: arrow.BinaryTypes.String, Nullable: true}
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
+	return arrow.NewSchema(fields, nil)
+}
+
+// textBatch builds a batch of text rows (nil rows are skipped).
+func textBatch(schema *arrow.Schema, rows [][]*string) arrow.RecordBatch {
+	fields := schema.Fields()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
 	cols := make([]*array.StringBuilder, len(fields))
 	for i := range cols {
@@ -241,4 +252,63 @@ func (sf *spillFile) finish() error {
 func (sf *spillFile) abandon() {
 	sf.finish()
 	os.Remove(sf.path)
+}
+
+// A feed is an Arrow view registered once on the writer's connection, over a
+// stream that yields the batches queued since the last scan and then ends:
+// each INSERT ... SELECT FROM the view takes the rows queued for it.
+type feed struct {
+	view    string
+	r       *queueReader
+	release func()
+}
+
+// queueReader is an Arrow record reader over a queue of batches, which a
+// scan drains; the next scan sees the batches queued after it.
+type queueReader struct {
+	chanReader
+	q []arrow.RecordBatch
+}
+
+func (r *queueReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if len(r.q) == 0 {
+		return false
+	}
+	r.cur, r.q = r.q[0], r.q[1:]
+	return true
+}
+
+// reset drops batches a failed scan left.
+func (r *queueReader) reset() {
+	for _, b := range r.q {
+		b.Release()
+	}
+	r.q = r.q[:0]
+}
+
+func newFeed(conn *gosql.Conn, schema *arrow.Schema) (*feed, error) {
+	f := &feed{view: "mooncake_feed_" + strconv.FormatInt(arrowViewSeq.Add(1), 10), r: &queueReader{}}
+	f.r.schema = schema
+	f.r.refs.Store(1)
+	err := conn.Raw(func(dc any) error {
+		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		f.release, err = ar.RegisterView(f.r, f.view)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register arrow feed: %w", err)
+	}
+	return f, nil
+}
+
+func (f *feed) close(conn *gosql.Conn) {
+	conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+f.view)
+	f.release()
 }

@@ -30,6 +30,9 @@ type Writer struct {
 	touched []*Mirror // mirrors changed in the current DuckDB transaction
 	swaps   int64     // viewSwaps when the current DuckDB transaction began
 	stmts   map[string]*gosql.Stmt
+	feeds   map[*Mirror]*feed // Arrow views feeding inserts into the tails
+	kfeeds  map[*Mirror]*feed // and deleted keys into fdel
+	want    []*Mirror         // mirrors to give a feed at the next BEGIN
 }
 
 // txMirror is what the current DuckDB transaction did to one mirror beyond
@@ -57,7 +60,8 @@ type pendingChanges struct {
 // NewWriter returns a writer on conn, which it owns from now on; spill
 // files are written on other connections of db.
 func NewWriter(db *gosql.DB, conn *gosql.Conn) *Writer {
-	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]*gosql.Stmt{}}
+	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]*gosql.Stmt{},
+		feeds: map[*Mirror]*feed{}, kfeeds: map[*Mirror]*feed{}}
 }
 
 // Conn is the writer's DuckDB connection, for flushes between transactions.
@@ -67,12 +71,38 @@ func (w *Writer) Conn() *gosql.Conn { return w.conn }
 func (w *Writer) Close() error {
 	w.Rollback()
 	w.closeStmts()
+	for _, f := range w.feeds {
+		f.close(w.conn)
+	}
+	for _, f := range w.kfeeds {
+		f.close(w.conn)
+	}
 	return w.conn.Close()
 }
 
 func (w *Writer) begin(ctx context.Context, m *Mirror) (*pendingChanges, error) {
 	if !w.inTx {
 		w.swaps = viewSwaps.Load()
+		// Feeds are registered outside transactions (a view in DuckDB's
+		// temporary catalog cannot be created by a transaction that writes
+		// to the mirrors' database).
+		for _, fm := range append(w.want, m) {
+			if w.feeds[fm] == nil {
+				f, err := newFeed(w.conn, textSchema("c", len(fm.Columns)))
+				if err != nil {
+					return nil, err
+				}
+				w.feeds[fm] = f
+			}
+			if w.kfeeds[fm] == nil && len(fm.Key) > 0 {
+				f, err := newFeed(w.conn, textSchema("k", len(fm.Key)))
+				if err != nil {
+					return nil, err
+				}
+				w.kfeeds[fm] = f
+			}
+		}
+		w.want = w.want[:0]
 		if err := w.execAll(ctx, "BEGIN TRANSACTION"); err != nil {
 			return nil, err
 		}
@@ -330,14 +360,31 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		}
 		p.keys = p.keys[:0]
 	}
-	if len(p.keys) > 0 {
-		inTail := false
-		for _, k := range p.keys {
-			if _, ok := m.tailKeys[keyHash(k)]; ok {
-				inTail = true
-				break
-			}
+	inTail := false // some deleted key may be in the tail
+	for _, k := range p.keys {
+		if _, ok := m.tailKeys[keyHash(k)]; ok {
+			inTail = true
+			break
 		}
+	}
+	if len(p.keys) > 0 {
+		if kf := w.kfeeds[m]; kf != nil && !inTail && len(spilled) == 0 {
+			// The common case, one statement: the keys only hide rows of
+			// the data files. Through Arrow, as the inserts.
+			var casts []string
+			for i, c := range m.Key {
+				casts = append(casts, m.Columns[c].Type.CastFromText(colName("k", i)))
+			}
+			kf.r.q = append(kf.r.q, textBatch(kf.r.schema, p.keys))
+			err := w.execAll(ctx, "INSERT INTO "+m.fdel()+" SELECT "+strings.Join(casts, ", ")+" FROM "+kf.view)
+			kf.r.reset()
+			if err != nil {
+				return fmt.Errorf("apply deletes to %s.%s: %w", m.Namespace, m.Name, err)
+			}
+			p.keys = p.keys[:0]
+		}
+	}
+	if len(p.keys) > 0 {
 		if err := w.appendRows(m, m.stageName("kstage"), p.keys); err != nil {
 			return fmt.Errorf("stage deleted keys: %w", err)
 		}
@@ -413,8 +460,24 @@ func (w *Writer) insertRows(ctx context.Context, m *Mirror, p *pendingChanges, n
 		}
 		return nil
 	}
-	if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
-		return fmt.Errorf("stage rows: %w", err)
+	if f := w.feeds[m]; f != nil {
+		// Through Arrow: no staging table, no per-value calls.
+		f.r.q = append(f.r.q, arrowText(m, p.rows))
+		err := w.execAll(ctx, "INSERT INTO "+m.tail()+" SELECT "+m.textSelect(true)+" FROM "+f.view)
+		f.r.reset()
+		if err != nil {
+			return err
+		}
+	} else {
+		w.want = append(w.want, m)
+		if err := w.appendRows(m, m.stageName("stage"), p.rows); err != nil {
+			return fmt.Errorf("stage rows: %w", err)
+		}
+		if err := w.execAll(ctx, "INSERT INTO "+m.tail()+" SELECT "+m.textSelect(true)+" FROM "+m.stage(),
+			"DELETE FROM "+m.stage()); err != nil {
+			return err
+		}
+		m.staged += n
 	}
 	if len(m.Key) > 0 {
 		if m.tailKeys == nil {
@@ -426,13 +489,6 @@ func (w *Writer) insertRows(ctx context.Context, m *Mirror, p *pendingChanges, n
 			}
 		}
 	}
-	err := w.execAll(ctx,
-		"INSERT INTO "+m.tail()+" SELECT "+m.textSelect(true)+" FROM "+m.stage(),
-		"DELETE FROM "+m.stage())
-	if err != nil {
-		return err
-	}
-	m.staged += n
 	p.tx.tailRows += n
 	return nil
 }
