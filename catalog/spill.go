@@ -100,23 +100,32 @@ var arrowViewSeq atomic.Int64
 // another database.
 func registerReader(conn *gosql.Conn, rdr array.RecordReader, fn func(view string) error) error {
 	view := "mooncake_arrow_" + strconv.FormatInt(arrowViewSeq.Add(1), 10)
-	var release func()
-	err := conn.Raw(func(dc any) error {
-		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
-		release, err = ar.RegisterView(rdr, view)
-		return err
-	})
+	release, err := registerView(conn, rdr, view)
 	if err != nil {
-		return fmt.Errorf("register arrow batch: %w", err)
+		return err
 	}
 	defer func() {
 		conn.ExecContext(context.Background(), "DROP VIEW IF EXISTS "+view)
 		release()
 	}()
 	return fn(view)
+}
+
+// registerView registers rdr as the temporary view name of conn; release
+// frees the stream once the view is no longer scanned.
+func registerView(conn *gosql.Conn, rdr array.RecordReader, name string) (release func(), err error) {
+	err = conn.Raw(func(dc any) error {
+		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		release, err = ar.RegisterView(rdr, name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register arrow stream: %w", err)
+	}
+	return release, nil
 }
 
 // chanReader is an Arrow record reader fed batch by batch through a
@@ -176,11 +185,7 @@ func startSpill(ctx context.Context, db *gosql.DB, m *Mirror) (*spillFile, error
 		return nil, err
 	}
 	sf := &spillFile{path: path, in: make(chan arrow.RecordBatch, 2), done: make(chan error, 1), keys: map[uint64]struct{}{}}
-	fields := make([]arrow.Field, len(m.Columns))
-	for i := range m.Columns {
-		fields[i] = arrow.Field{Name: colName("c", i), Type: arrow.BinaryTypes.String, Nullable: true}
-	}
-	rdr := &chanReader{schema: arrow.NewSchema(fields, nil), in: sf.in}
+	rdr := &chanReader{schema: textSchema("c", len(m.Columns)), in: sf.in}
 	rdr.refs.Store(1)
 	copySQL := func(view string) string {
 		return "COPY (SELECT " + m.textSelect(false) + " FROM " + view + ") TO " + QuoteLiteral(path) +
@@ -294,16 +299,9 @@ func newFeed(conn *gosql.Conn, schema *arrow.Schema) (*feed, error) {
 	f := &feed{view: "mooncake_feed_" + strconv.FormatInt(arrowViewSeq.Add(1), 10), r: &queueReader{}}
 	f.r.schema = schema
 	f.r.refs.Store(1)
-	err := conn.Raw(func(dc any) error {
-		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
-		if err != nil {
-			return err
-		}
-		f.release, err = ar.RegisterView(f.r, f.view)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("register arrow feed: %w", err)
+	var err error
+	if f.release, err = registerView(conn, f.r, f.view); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
