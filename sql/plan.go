@@ -84,6 +84,20 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 
 	t.aggOK = q.Grouped
 	var groups []string
+	if q.Grouped {
+		// Values computed by PostgreSQL at scan start cannot be evaluated
+		// yet in the scan of an aggregation (the backend crashes): such
+		// aggregations stay in PostgreSQL.
+		for _, list := range [][]*Expr{q.Where, q.GroupBy, q.Targets, q.Having} {
+			for _, e := range list {
+				if containsParam(e) {
+					if err := fail(refuse("an aggregation with values computed at scan start")); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
 	for _, g := range q.GroupBy {
 		x, err := t.expr(g)
 		if err == nil && (x.class == cOpaque || x.class == cAvg || x.class == cArray) {
@@ -487,4 +501,25 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 		return texpr{}, refuse("%s: PostgreSQL computes it in numeric or with its own floating-point algorithm", e.Name)
 	}
 	return texpr{}, refuse("aggregate %s", e.Name)
+}
+
+// containsParam reports whether an expression holds a parameter.
+func containsParam(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	if e.K == "param" {
+		return true
+	}
+	for _, a := range append(append([]*Expr{e.Filter}, e.Args...), e.Direct...) {
+		if containsParam(a) {
+			return true
+		}
+	}
+	for _, k := range e.Order {
+		if containsParam(k.Expr) {
+			return true
+		}
+	}
+	return false
 }
