@@ -113,6 +113,31 @@ collation_class(Oid collid)
 	return get_collation_isdeterministic(collid) ? "det" : "nondet";
 }
 
+/*
+ * True when a node's input collation could not be determined although some
+ * argument is of a collatable type (two columns of conflicting implicit
+ * collations). PostgreSQL raises 42P22 if such a node compares strings, so
+ * it is never shipped: evaluated locally it raises that error as on the heap.
+ */
+static bool
+collation_indeterminate(Oid collid, List *args)
+{
+	ListCell   *lc;
+
+	if (OidIsValid(collid))
+		return false;
+	foreach(lc, args)
+	{
+		Node	   *arg = (Node *) lfirst(lc);
+
+		if (IsA(arg, TargetEntry))
+			arg = (Node *) ((TargetEntry *) arg)->expr;
+		if (type_is_collatable(exprType(arg)))
+			return true;
+	}
+	return false;
+}
+
 static void
 begin_node(StringInfo buf, const char *kind, Oid type, int32 typmod)
 {
@@ -253,6 +278,11 @@ serialize_aggref(StringInfo buf, Aggref *agg, MooncakeSerializer *cxt)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for function %u", agg->aggfnoid);
 	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (collation_indeterminate(agg->inputcollid, agg->args))
+	{
+		ReleaseSysCache(tup);
+		return false;
+	}
 	begin_node(buf, "agg", agg->aggtype, -1);
 	add_name(buf, NameStr(proc->proname), proc->pronamespace);
 	ReleaseSysCache(tup);
@@ -360,7 +390,8 @@ serialize(StringInfo buf, Node *node, MooncakeSerializer *cxt)
 			{
 				OpExpr	   *op = (OpExpr *) node;
 
-				if (op->opretset)
+				if (op->opretset ||
+					collation_indeterminate(op->inputcollid, op->args))
 					return false;
 				begin_node(buf, "op", op->opresulttype, -1);
 				add_operator(buf, op->opno);
@@ -375,7 +406,8 @@ serialize(StringInfo buf, Node *node, MooncakeSerializer *cxt)
 				FuncExpr   *fn = (FuncExpr *) node;
 				const char *format;
 
-				if (fn->funcretset || fn->funcvariadic)
+				if (fn->funcretset || fn->funcvariadic ||
+					collation_indeterminate(fn->inputcollid, fn->args))
 					return false;
 				switch (fn->funcformat)
 				{
@@ -446,7 +478,8 @@ serialize(StringInfo buf, Node *node, MooncakeSerializer *cxt)
 				ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) node;
 				Oid			elemtype = get_base_element_type(exprType(lsecond(sa->args)));
 
-				if (!OidIsValid(elemtype))
+				if (!OidIsValid(elemtype) ||
+					collation_indeterminate(sa->inputcollid, sa->args))
 					return false;
 				begin_node(buf, sa->useOr ? "any" : "all", BOOLOID, -1);
 				add_operator(buf, sa->opno);

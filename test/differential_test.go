@@ -28,12 +28,17 @@ import (
 // PostgreSQL gives on the heap, so this test holds before the pushdown
 // (when only the scan runs in DuckDB) and must keep holding after it.
 //
-// MOONCAKE_DIFF_SEED replays a run (the seed is printed at the start and
-// on every failure); MOONCAKE_DIFF_QUERIES sets the number of queries
+// The seed is fixed by default, so that make test is repeatable;
+// MOONCAKE_DIFF_SEED=random draws a new one (each new seed explores other
+// queries, and is how differences are hunted), MOONCAKE_DIFF_SEED=<n>
+// replays a run (the seed is printed at the start and on every failure);
+// MOONCAKE_DIFF_QUERIES sets the number of queries
 // (default 2,000); MOONCAKE_DIFF_VERBOSE=1 logs every query and the first
 // rows of its answer.
 
 const (
+	diffDefaultSeed = 1795573234204827400 // one that found three differences, all fixed
+
 	diffSeedEnv    = "MOONCAKE_DIFF_SEED"
 	diffQueriesEnv = "MOONCAKE_DIFF_QUERIES"
 )
@@ -1054,10 +1059,18 @@ func sortKey(row []*string, approx []bool) string {
 	return b.String()
 }
 
+// rowError reports whether state is an error PostgreSQL raises on one
+// row's values (out of range, division by zero, NaN to integer). When a
+// query holds two such errors, which one is raised depends on the order the
+// plan reaches the rows in, and both sides may rightly differ.
+func rowError(state string) bool {
+	return strings.HasPrefix(state, "22") || state == "0A000"
+}
+
 // compareDiff returns "" when heap and mirror agree, else what differs.
 func compareDiff(q diffQuery, heap, mirror diffResult) string {
 	if heap.state != "" || mirror.state != "" {
-		if heap.state != mirror.state {
+		if heap.state != mirror.state && !(rowError(heap.state) && rowError(mirror.state)) {
 			return fmt.Sprintf("SQLSTATE differs: heap %q, mirror %q", heap.state, mirror.state)
 		}
 		return ""
@@ -1119,13 +1132,16 @@ func sortedRows(rows [][]*string, approx []bool) [][]*string {
 func diffSeed(t *testing.T) uint64 {
 	t.Helper()
 	if s := os.Getenv(diffSeedEnv); s != "" {
+		if s == "random" {
+			return uint64(time.Now().UnixNano())
+		}
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatalf("%s=%q: %v", diffSeedEnv, s, err)
 		}
 		return seed
 	}
-	return uint64(time.Now().UnixNano())
+	return diffDefaultSeed
 }
 
 func diffCount(t *testing.T) int {
