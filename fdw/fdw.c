@@ -501,6 +501,8 @@ add_grouped_path(PlannerInfo *root, RelOptInfo *input_rel,
 
 	rows = info->group_exprs == NIL ? 1 :
 		estimate_num_groups(root, info->group_exprs, input_rel->rows, NULL, NULL);
+	rows = clamp_row_est(rows);
+	grouped_rel->rows = rows;
 	startup = MOONCAKE_STARTUP_COST + in->table_rows * MOONCAKE_SCAN_COST;
 	total = startup + rows * (MOONCAKE_ROW_COST + cpu_tuple_cost);
 	add_path(grouped_rel, (Path *) make_path(root, grouped_rel,
@@ -575,6 +577,7 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 	MooncakeRelInfo *info;
 	bool		ordered = false;
 	double		rows;
+	double		fetched;
 	Cost		startup;
 	Cost		total;
 
@@ -607,12 +610,24 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 		!sidecar_runs(root, rel, ordered, true))
 		return;
 	rel_costs(root, rel, &startup, &total);
+	/*
+	 * As a Limit node over the scan would be costed (the fraction of the
+	 * rows fetched: a tenth when the count is not a constant), halved: DuckDB
+	 * stops early and fewer rows cross the socket.
+	 */
 	rows = rel->rows;
-	if (parse->limitCount && IsA(parse->limitCount, Const) &&
-		!((Const *) parse->limitCount)->constisnull)
-		rows = Min(rows, (double) DatumGetInt64(((Const *) parse->limitCount)->constvalue));
-	rows = clamp_row_est(rows);
-	/* fewer rows shipped */
+	fetched = rows * 0.1;
+	if (parse->limitCount == NULL ||
+		(IsA(parse->limitCount, Const) && ((Const *) parse->limitCount)->constisnull))
+		fetched = rows;
+	else if (IsA(parse->limitCount, Const))
+		fetched = (double) DatumGetInt64(((Const *) parse->limitCount)->constvalue);
+	rows = clamp_row_est(Min(rows, fetched));
+	if (parse->limitOffset && IsA(parse->limitOffset, Const) &&
+		!((Const *) parse->limitOffset)->constisnull)
+		fetched += (double) DatumGetInt64(((Const *) parse->limitOffset)->constvalue);
+	if (rel->rows > 0 && fetched < rel->rows)
+		total = startup + (total - startup) * (fetched / rel->rows);
 	total = startup + (total - startup) * 0.5;
 	add_path(final_rel, (Path *) make_path(root, rel,
 										   root->upper_targets[UPPERREL_FINAL],
@@ -626,7 +641,9 @@ mooncakeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 							 RelOptInfo *input_rel, RelOptInfo *output_rel,
 							 void *extra)
 {
-	if (input_rel->fdw_private == NULL || output_rel->fdw_private != NULL)
+	/* the final stage finds the pushed-down ordering in input_rel's paths */
+	if ((input_rel->fdw_private == NULL && stage != UPPERREL_FINAL) ||
+		output_rel->fdw_private != NULL)
 		return;
 	switch (stage)
 	{
