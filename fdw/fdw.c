@@ -42,6 +42,7 @@
 #include "optimizer/tlist.h"
 #include "utils/selfuncs.h"
 #include "utils/builtins.h"
+#include "utils/tuplestore.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -83,13 +84,23 @@ typedef struct MooncakeRelInfo
 	char	   *namespace;		/* Iceberg namespace */
 	char	   *table;			/* Iceberg table name */
 	double		table_rows;		/* rows in the table, from the sidecar */
-	List	   *remote_conds;	/* RestrictInfos DuckDB evaluates */
+	List	   *remote_conds;	/* RestrictInfos DuckDB evaluates (for a join:
+								 * the conditions above it, in its WHERE) */
 	List	   *local_conds;	/* RestrictInfos evaluated here */
+	char	   *target;			/* the Iceberg tables read, for messages */
+	bool		refused;		/* a join DuckDB cannot run: ignore */
+	/* a join of two relations of the same server (scan_relid 0) */
+	bool		joined;			/* is this a join? */
+	RelOptInfo *outerrel;		/* its left side */
+	RelOptInfo *innerrel;		/* its right side */
+	JoinType	jointype;		/* JOIN_INNER, _LEFT, _RIGHT, _FULL, _SEMI or _ANTI */
+	List	   *joinclauses;	/* the ON conditions (clauses) */
 	/* an aggregation (UPPERREL_GROUP_AGG) */
 	bool		grouped;		/* is this an aggregation? */
 	RelOptInfo *input;			/* the base relation it aggregates */
 	List	   *group_exprs;	/* GROUP BY expressions */
-	List	   *tlist;			/* fdw_scan_tlist: the columns DuckDB returns */
+	List	   *tlist;			/* fdw_scan_tlist: the columns DuckDB returns
+								 * (of an aggregation or a join) */
 	List	   *having_remote;	/* HAVING conditions DuckDB evaluates */
 	List	   *having_local;	/* HAVING conditions evaluated here */
 } MooncakeRelInfo;
@@ -114,6 +125,11 @@ typedef struct MooncakeScanState
 	uint32		framelen;		/* its length */
 	uint32		offset;			/* next row in it */
 	bool		done;			/* has the C frame arrived? */
+	/* rescans without changed parameters replay the rows kept here */
+	Tuplestorestate *store;		/* the rows, when rescans are expected */
+	TupleTableSlot *replay_slot;	/* reads store */
+	bool		store_complete; /* store holds the whole answer */
+	bool		replaying;		/* rows come from store */
 } MooncakeScanState;
 
 PG_FUNCTION_INFO_V1(mooncake_fdw_handler);
@@ -161,6 +177,74 @@ append_expr_list(StringInfo buf, const char *key, List *exprs,
 }
 
 /*
+ * The mirrors scan reads, as "rels" entries.
+ */
+static void
+append_rels(StringInfo buf, MooncakeRelInfo *scan, bool first)
+{
+	if (scan->joined)
+	{
+		append_rels(buf, (MooncakeRelInfo *) scan->outerrel->fdw_private, first);
+		append_rels(buf, (MooncakeRelInfo *) scan->innerrel->fdw_private, false);
+		return;
+	}
+	if (!first)
+		appendStringInfoChar(buf, ',');
+	appendStringInfo(buf, "{\"id\":%u", scan->relid);
+	mooncake_json_add_string(buf, "namespace", scan->namespace);
+	mooncake_json_add_string(buf, "table", scan->table);
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * The join tree of scan, a "from" item.
+ */
+static bool
+append_from(StringInfo buf, MooncakeRelInfo *scan, MooncakeSerializer *cxt)
+{
+	const char *kind;
+
+	if (!scan->joined)
+	{
+		appendStringInfo(buf, "{\"rel\":%u}", scan->relid);
+		return true;
+	}
+	switch (scan->jointype)
+	{
+		case JOIN_INNER:
+			kind = "inner";
+			break;
+		case JOIN_LEFT:
+			kind = "left";
+			break;
+		case JOIN_RIGHT:
+			kind = "right";
+			break;
+		case JOIN_FULL:
+			kind = "full";
+			break;
+		case JOIN_SEMI:
+			kind = "semi";
+			break;
+		case JOIN_ANTI:
+			kind = "anti";
+			break;
+		default:
+			return false;
+	}
+	appendStringInfo(buf, "{\"join\":\"%s\",\"left\":", kind);
+	if (!append_from(buf, (MooncakeRelInfo *) scan->outerrel->fdw_private, cxt))
+		return false;
+	appendStringInfoString(buf, ",\"right\":");
+	if (!append_from(buf, (MooncakeRelInfo *) scan->innerrel->fdw_private, cxt))
+		return false;
+	if (!append_expr_list(buf, "on", scan->joinclauses, cxt))
+		return false;
+	appendStringInfoChar(buf, '}');
+	return true;
+}
+
+/*
  * The JSON tree of a query on info's relation (PROTOCOL.md, "Query trees"):
  * targets are the columns returned, where the pushed conditions, having
  * those of an aggregation; ordered and limited add the query's ORDER BY
@@ -177,10 +261,11 @@ build_query(PlannerInfo *root, MooncakeRelInfo *info, List *targets,
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"rels\":[{\"id\":%u", base->relid);
-	mooncake_json_add_string(&buf, "namespace", base->namespace);
-	mooncake_json_add_string(&buf, "table", base->table);
-	appendStringInfo(&buf, "}],\"from\":{\"rel\":%u}", base->relid);
+	appendStringInfoString(&buf, "{\"rels\":[");
+	append_rels(&buf, base, true);
+	appendStringInfoString(&buf, "],\"from\":");
+	if (!append_from(&buf, base, &cxt))
+		return NULL;
 	if (!append_expr_list(&buf, "where", where, &cxt))
 		return NULL;
 	cxt.aggs_ok = info->grouped;
@@ -240,9 +325,7 @@ ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
 	append_database(&request);
 	mooncake_json_add_string(&request, "timezone", mooncake_session_timezone());
 	appendStringInfo(&request, ",\"query\":%s}", query);
-	return mooncake_request(host, port, "plan",
-							table_target(base->namespace, base->table),
-							request.data);
+	return mooncake_request(host, port, "plan", base->target, request.data);
 }
 
 static bool
@@ -286,6 +369,7 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	Selectivity sel;
 
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
+	info->target = table_target(info->namespace, info->table);
 	info->relid = baserel->relid;
 	info->relids = bms_make_singleton(baserel->relid);
 	cxt.relids = info->relids;
@@ -353,6 +437,16 @@ static ForeignPath *
 make_path(PlannerInfo *root, RelOptInfo *rel, PathTarget *target, double rows,
 		  Cost startup, Cost total, List *pathkeys, List *fdw_private)
 {
+	if (IS_JOIN_REL(rel) && target == NULL)
+		return create_foreign_join_path(root, rel, NULL, rows,
+#if PG_VERSION_NUM >= 180000
+										0,
+#endif
+										startup, total, pathkeys, NULL, NULL,
+#if PG_VERSION_NUM >= 170000
+										NIL,
+#endif
+										fdw_private);
 	if (IS_SIMPLE_REL(rel) && target == NULL)
 		return create_foreignscan_path(root, rel, NULL, rows,
 #if PG_VERSION_NUM >= 180000
@@ -383,6 +477,128 @@ mooncakeGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	base_costs(root, baserel, &startup, &total);
 	add_path(baserel, (Path *) make_path(root, baserel, NULL, baserel->rows,
+										 startup, total, NIL, NIL));
+}
+
+/*
+ * Costs of a join run in DuckDB: both sides read, the result shipped.
+ */
+static void
+join_costs(RelOptInfo *joinrel, Cost *startup, Cost *total)
+{
+	MooncakeRelInfo *info = (MooncakeRelInfo *) joinrel->fdw_private;
+
+	*startup = MOONCAKE_STARTUP_COST;
+	*total = *startup + info->table_rows * MOONCAKE_SCAN_COST +
+		joinrel->rows * (MOONCAKE_ROW_COST + cpu_tuple_cost);
+}
+
+/*
+ * A join of two relations of a mooncake server runs in DuckDB when every
+ * condition of both sides and of the join does. The conditions of a side
+ * that the join may null-extend go into the ON clause (they filter that
+ * side before the join), those of a preserved side and those above the
+ * join into the WHERE clause. A full join is pushed only when neither side
+ * has conditions of its own. Semi and anti joins (EXISTS, NOT EXISTS) run as
+ * DuckDB's SEMI and ANTI joins, the inner side's conditions in their ON.
+ */
+static void
+mooncakeGetForeignJoinPaths(PlannerInfo *root, RelOptInfo *joinrel,
+							RelOptInfo *outerrel, RelOptInfo *innerrel,
+							JoinType jointype, JoinPathExtraData *extra)
+{
+	MooncakeRelInfo *outer = (MooncakeRelInfo *) outerrel->fdw_private;
+	MooncakeRelInfo *inner = (MooncakeRelInfo *) innerrel->fdw_private;
+	MooncakeRelInfo *info;
+	List	   *params = NIL;
+	List	   *joinclauses = NIL;
+	List	   *otherclauses = NIL;
+	ListCell   *lc;
+	char	   *query;
+	int			nest;
+	Cost		startup;
+	Cost		total;
+
+	/* considered already, with the sides the other way round */
+	if (joinrel->fdw_private != NULL)
+		return;
+	info = palloc0(sizeof(MooncakeRelInfo));
+	info->refused = true;
+	joinrel->fdw_private = info;
+
+	if (outer == NULL || inner == NULL || outer->refused || inner->refused ||
+		outer->grouped || inner->grouped ||
+		outer->local_conds != NIL || inner->local_conds != NIL ||
+		root->rowMarks != NIL)
+		return;
+	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
+		jointype != JOIN_RIGHT && jointype != JOIN_FULL &&
+		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
+		return;
+	if (jointype == JOIN_FULL &&
+		(outer->remote_conds != NIL || inner->remote_conds != NIL))
+		return;
+	/* only plain columns come out (no PlaceHolderVars of lower joins) */
+	foreach(lc, joinrel->reltarget->exprs)
+	{
+		Var		   *var = (Var *) lfirst(lc);
+
+		if (!IsA(var, Var))
+			return;
+		/* a semi or anti join returns no column of its inner side */
+		if ((jointype == JOIN_SEMI || jointype == JOIN_ANTI) &&
+			bms_is_member(var->varno, innerrel->relids))
+			return;
+	}
+
+	info->joined = true;
+	info->outerrel = outerrel;
+	info->innerrel = innerrel;
+	info->jointype = jointype;
+	info->relids = joinrel->relids;
+	info->table_rows = outer->table_rows + inner->table_rows;
+	info->target = psprintf("%s, %s", outer->target, inner->target);
+
+	if (jointype == JOIN_SEMI)
+		joinclauses = extract_actual_clauses(extra->restrictlist, false);
+	else if (IS_OUTER_JOIN(jointype))
+		extract_actual_join_clauses(extra->restrictlist, joinrel->relids,
+									&joinclauses, &otherclauses);
+	else
+		otherclauses = extract_actual_clauses(extra->restrictlist, false);
+	switch (jointype)
+	{
+		case JOIN_INNER:
+			otherclauses = list_concat(otherclauses, outer->remote_conds);
+			otherclauses = list_concat(otherclauses, inner->remote_conds);
+			break;
+		case JOIN_LEFT:
+		case JOIN_SEMI:
+		case JOIN_ANTI:
+			joinclauses = list_concat(joinclauses, inner->remote_conds);
+			otherclauses = list_concat(otherclauses, outer->remote_conds);
+			break;
+		case JOIN_RIGHT:
+			joinclauses = list_concat(joinclauses, outer->remote_conds);
+			otherclauses = list_concat(otherclauses, inner->remote_conds);
+			break;
+		default:
+			break;
+	}
+	info->joinclauses = joinclauses;
+	info->remote_conds = otherclauses;
+	info->tlist = add_to_flat_tlist(NIL, joinrel->reltarget->exprs);
+
+	nest = mooncake_set_transmission_modes();
+	query = build_query(root, info, get_tlist_exprs(info->tlist, true),
+						info->remote_conds, NIL, false, false, &params);
+	mooncake_reset_transmission_modes(nest);
+	if (query == NULL || !answer_ok(ask_plan(joinrel->serverid, info, query)))
+		return;
+	info->refused = false;
+
+	join_costs(joinrel, &startup, &total);
+	add_path(joinrel, (Path *) make_path(root, joinrel, NULL, joinrel->rows,
 										 startup, total, NIL, NIL));
 }
 
@@ -542,6 +758,8 @@ rel_costs(PlannerInfo *root, RelOptInfo *rel, Cost *startup, Cost *total)
 			base_info(info)->table_rows * MOONCAKE_SCAN_COST;
 		*total = *startup + rel->rows * (MOONCAKE_ROW_COST + cpu_tuple_cost);
 	}
+	else if (info->joined)
+		join_costs(rel, startup, total);
 	else
 		base_costs(root, rel, startup, total);
 }
@@ -606,7 +824,8 @@ add_final_path(PlannerInfo *root, RelOptInfo *input_rel,
 		ordered = true;
 	}
 	info = (MooncakeRelInfo *) rel->fdw_private;
-	if (info == NULL || info->local_conds != NIL || info->having_local != NIL ||
+	if (info == NULL || info->refused || info->local_conds != NIL ||
+		info->having_local != NIL ||
 		!sidecar_runs(root, rel, ordered, true))
 		return;
 	rel_costs(root, rel, &startup, &total);
@@ -643,6 +862,8 @@ mooncakeGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 {
 	/* the final stage finds the pushed-down ordering in input_rel's paths */
 	if ((input_rel->fdw_private == NULL && stage != UPPERREL_FINAL) ||
+		(input_rel->fdw_private != NULL &&
+		 ((MooncakeRelInfo *) input_rel->fdw_private)->refused) ||
 		output_rel->fdw_private != NULL)
 		return;
 	switch (stage)
@@ -736,7 +957,7 @@ mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 	}
 	else
 	{
-		/* an aggregation: the rows are the columns of fdw_scan_tlist */
+		/* an aggregation or a join: the rows are fdw_scan_tlist's columns */
 		scan_tlist = info->tlist;
 		targets = get_tlist_exprs(scan_tlist, true);
 		for (i = 1; i <= list_length(scan_tlist); i++)
@@ -757,8 +978,7 @@ mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 							scan_relid,
 							params,
 							list_make3(makeString(query), attnos,
-									   makeString(table_target(base->namespace,
-															   base->table))),
+									   makeString(base->target)),
 							scan_tlist,
 							NIL,	/* no remote quals to recheck */
 							outer_plan);
@@ -868,6 +1088,20 @@ mooncakeBeginForeignScan(ForeignScanState *node, int eflags)
 	state->rowcxt = AllocSetContextCreate(estate->es_query_cxt,
 										  "mooncake scan row",
 										  ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * The inner side of a nested loop is rescanned once per outer row: keep
+	 * the rows (up to work_mem in memory, then in a temporary file) so that
+	 * a rescan with the same parameter values does not ask the sidecar again.
+	 */
+	if (eflags & EXEC_FLAG_REWIND)
+	{
+		state->store = tuplestore_begin_heap(false, false, work_mem);
+		state->replay_slot =
+			ExecInitExtraTupleSlot(estate,
+								   node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
+								   &TTSOpsMinimalTuple);
+	}
 	node->fdw_state = state;
 }
 
@@ -925,6 +1159,14 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 	ExecClearTuple(slot);
 	MemoryContextReset(state->rowcxt);
 
+	if (state->replaying)
+	{
+		if (tuplestore_gettupleslot(state->store, true, false,
+									state->replay_slot))
+			ExecCopySlot(slot, state->replay_slot);
+		return slot;
+	}
+
 	if (state->conn == NULL && !state->done)
 		start_scan(node, state);
 
@@ -948,6 +1190,7 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 		{
 			reset_scan(state);
 			state->done = true;
+			state->store_complete = state->store != NULL;
 		}
 		else
 			mooncake_protocol_violation(state->conn,
@@ -960,7 +1203,10 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 						&state->offset, slot);
 	MemoryContextSwitchTo(oldcxt);
 
-	return ExecStoreVirtualTuple(slot);
+	ExecStoreVirtualTuple(slot);
+	if (state->store != NULL)
+		tuplestore_puttupleslot(state->store, slot);
+	return slot;
 }
 
 static void
@@ -970,8 +1216,18 @@ mooncakeReScanForeignScan(ForeignScanState *node)
 
 	if (state == NULL)
 		return;
+	if (state->store_complete && node->ss.ps.chgParam == NULL)
+	{
+		tuplestore_rescan(state->store);
+		state->replaying = true;
+		return;
+	}
 	reset_scan(state);
 	state->done = false;
+	state->replaying = false;
+	state->store_complete = false;
+	if (state->store != NULL)
+		tuplestore_clear(state->store);
 }
 
 static void
@@ -981,6 +1237,8 @@ mooncakeEndForeignScan(ForeignScanState *node)
 
 	if (state == NULL)
 		return;
+	if (state->store != NULL)
+		tuplestore_end(state->store);
 	MemoryContextDelete(state->conncxt);
 	MemoryContextDelete(state->rowcxt);
 	node->fdw_state = NULL;
@@ -1038,6 +1296,7 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignRelSize = mooncakeGetForeignRelSize;
 	routine->GetForeignPaths = mooncakeGetForeignPaths;
 	routine->GetForeignPlan = mooncakeGetForeignPlan;
+	routine->GetForeignJoinPaths = mooncakeGetForeignJoinPaths;
 	routine->GetForeignUpperPaths = mooncakeGetForeignUpperPaths;
 	routine->BeginForeignScan = mooncakeBeginForeignScan;
 	routine->IterateForeignScan = mooncakeIterateForeignScan;

@@ -223,7 +223,7 @@ func (t *translator) from(f *FromItem) (string, error) {
 		}
 		return m.View() + " " + relAlias(f.Rel), nil
 	}
-	kinds := map[string]string{"inner": "INNER", "left": "LEFT", "right": "RIGHT", "full": "FULL"}
+	kinds := map[string]string{"inner": "INNER", "left": "LEFT", "right": "RIGHT", "full": "FULL", "semi": "SEMI", "anti": "ANTI"}
 	kind, ok := kinds[f.Join]
 	if !ok {
 		return "", refuse("%s join", f.Join)

@@ -27,7 +27,41 @@ EXPLAIN (VERBOSE, COSTS OFF) SELECT c.name, sum(o.amount) FROM orders_m o JOIN c
 SELECT c.name, sum(o.amount) FROM orders_m o JOIN customers c ON c.id = o.customer WHERE o.amount > 100 GROUP BY c.name ORDER BY c.name;
 SELECT c.name, count(o.id) FROM customers c LEFT JOIN orders_m o ON c.id = o.customer AND o.amount > 400 GROUP BY c.name ORDER BY c.name;
 -- a mirror joined with itself
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM orders_m a JOIN orders_m b ON a.customer = b.customer WHERE a.id < 5;
 SELECT count(*) FROM orders_m a JOIN orders_m b ON a.customer = b.customer WHERE a.id < 5;
+
+-- joins of mirrors run in DuckDB
+CALL mooncake.create_table('customers_m', 'customers');
+SELECT wait_for($$SELECT count(*) FROM customers_m$$, '4');
+-- inner: every condition in the WHERE clause
+EXPLAIN (VERBOSE, COSTS OFF) SELECT o.id, c.name FROM orders_m o JOIN customers_m c ON c.id = o.customer WHERE o.amount > 400 AND c.name <> 'c2' ORDER BY o.id;
+SELECT o.id, c.name FROM orders_m o JOIN customers_m c ON c.id = o.customer WHERE o.amount > 400 AND c.name <> 'c2' ORDER BY o.id;
+-- left: the nullable side's conditions filter it before the join (ON)
+EXPLAIN (VERBOSE, COSTS OFF) SELECT c.name, count(o.id), sum(o.amount) FROM customers_m c LEFT JOIN orders_m o ON c.id = o.customer AND o.amount > 400 GROUP BY c.name ORDER BY c.name;
+SELECT c.name, count(o.id), sum(o.amount) FROM customers_m c LEFT JOIN orders_m o ON c.id = o.customer AND o.amount > 400 GROUP BY c.name ORDER BY c.name;
+-- an anti join (a LEFT JOIN kept where the right side is NULL) that returns
+-- a column of its right side runs here
+EXPLAIN (VERBOSE, COSTS OFF) SELECT c.id, o.id FROM customers_m c LEFT JOIN orders_m o ON c.id = o.customer AND o.id < 8 WHERE o.id IS NULL ORDER BY c.id;
+SELECT c.id, o.id FROM customers_m c LEFT JOIN orders_m o ON c.id = o.customer AND o.id < 8 WHERE o.id IS NULL ORDER BY c.id;
+-- EXISTS and NOT EXISTS: semi and anti joins
+EXPLAIN (VERBOSE, COSTS OFF) SELECT c.name FROM customers_m c WHERE EXISTS (SELECT 1 FROM orders_m o WHERE o.customer = c.id AND o.amount > 480) ORDER BY 1;
+SELECT c.name FROM customers_m c WHERE EXISTS (SELECT 1 FROM orders_m o WHERE o.customer = c.id AND o.amount > 480) ORDER BY 1;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT c.name FROM customers_m c WHERE NOT EXISTS (SELECT 1 FROM orders_m o WHERE o.customer = c.id AND o.amount > 480) ORDER BY 1;
+SELECT c.name FROM customers_m c WHERE NOT EXISTS (SELECT 1 FROM orders_m o WHERE o.customer = c.id AND o.amount > 480) ORDER BY 1;
+-- right and full joins
+EXPLAIN (VERBOSE, COSTS OFF) SELECT o.customer, c.name FROM orders_m o RIGHT JOIN customers_m c ON c.id = o.customer AND o.id > 48 ORDER BY c.name, o.customer;
+SELECT o.customer, c.name FROM orders_m o RIGHT JOIN customers_m c ON c.id = o.customer AND o.id > 48 ORDER BY c.name, o.customer;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*), count(o.id), count(c.id) FROM orders_m o FULL JOIN customers_m c ON c.id = o.customer;
+SELECT count(*), count(o.id), count(c.id) FROM orders_m o FULL JOIN customers_m c ON c.id = o.customer;
+-- three mirrors, with LIMIT
+EXPLAIN (VERBOSE, COSTS OFF) SELECT a.id, b.id, c.name FROM orders_m a JOIN orders_m b ON b.id = a.id + 1 JOIN customers_m c ON c.id = b.customer ORDER BY a.id DESC LIMIT 3;
+SELECT a.id, b.id, c.name FROM orders_m a JOIN orders_m b ON b.id = a.id + 1 JOIN customers_m c ON c.id = b.customer ORDER BY a.id DESC LIMIT 3;
+-- a join condition DuckDB cannot evaluate identically: the join runs here
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM orders_m o JOIN customers_m c ON c.id = o.customer AND c.name ILIKE 'C1%';
+SELECT count(*) FROM orders_m o JOIN customers_m c ON c.id = o.customer AND c.name ILIKE 'C1%';
+-- a mirror, a mirror and a heap table
+SELECT c.name, count(*) FROM orders_m o JOIN customers_m m ON m.id = o.customer JOIN customers c ON c.id = m.id GROUP BY c.name ORDER BY 1;
+CALL mooncake.drop_table('customers_m');
 
 CALL mooncake.drop_table('orders_m');
 DROP TABLE orders, customers;
