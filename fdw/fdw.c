@@ -23,6 +23,7 @@
 
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "commands/vacuum.h"
 #include "commands/dbcommands.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
@@ -1270,13 +1271,141 @@ mooncakeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 }
 
 /*
- * ANALYZE cannot sample the table here; the sidecar knows its statistics.
+ * ANALYZE's sample: DuckDB draws targrows rows at random from the whole
+ * mirror (reservoir sampling), so that PostgreSQL has the columns'
+ * statistics (distinct values, most common values, histograms) to plan
+ * with. A mirror has no dead rows.
  */
+static int
+mooncake_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
+							 int targrows, double *totalrows,
+							 double *totaldeadrows)
+{
+	ForeignTable *ft = GetForeignTable(RelationGetRelid(relation));
+	TupleDesc	tupdesc = RelationGetDescr(relation);
+	AttrNumber *attnums = palloc(sizeof(AttrNumber) * Max(tupdesc->natts, 1));
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	MooncakeConnection *conn;
+	MooncakeRowDecoder *decoder = NULL;
+	TupleTableSlot *slot;
+	StringInfoData query;
+	StringInfoData request;
+	char	   *namespace;
+	char	   *table;
+	char	   *target;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *rowcount;
+	int			ncolumns = 0;
+	int			n = 0;
+	int			i;
+	int			nest;
+
+	mooncake_get_table_name(RelationGetRelid(relation), &namespace, &table);
+	target = table_target(namespace, table);
+	mooncake_get_endpoint(ft->serverid, &host, &port);
+
+	initStringInfo(&query);
+	appendStringInfoString(&query, "{\"rels\":[{\"id\":1");
+	mooncake_json_add_string(&query, "namespace", namespace);
+	mooncake_json_add_string(&query, "table", table);
+	appendStringInfoString(&query, "}],\"from\":{\"rel\":1},\"where\":[],\"targets\":[");
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (ncolumns > 0)
+			appendStringInfoChar(&query, ',');
+		mooncake_serialize_column(&query, 1, att);
+		attnums[ncolumns++] = att->attnum;
+	}
+	appendStringInfo(&query, "],\"sample\":%d}", targrows);
+
+	/* the mirror's row count */
+	initStringInfo(&request);
+	mooncake_json_begin(&request, "plan");
+	append_database(&request);
+	mooncake_json_add_string(&request, "timezone", mooncake_session_timezone());
+	appendStringInfo(&request, ",\"query\":%s}", query.data);
+	answer = mooncake_request(host, port, "plan", target, request.data);
+	rowcount = mooncake_json_field(answer, "rows");
+	*totalrows = rowcount ? strtod(rowcount, NULL) : 0;
+	*totaldeadrows = 0;
+
+	/* the sample */
+	resetStringInfo(&request);
+	mooncake_json_begin(&request, "scan");
+	append_database(&request);
+	mooncake_json_add_string(&request, "timezone", mooncake_session_timezone());
+	appendStringInfo(&request, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d,\"params\":[]",
+					 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+	nest = mooncake_set_transmission_modes();
+	appendStringInfo(&request, ",\"query\":%s}", query.data);
+	mooncake_reset_transmission_modes(nest);
+
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "mooncake sample row",
+								   ALLOCSET_DEFAULT_SIZES);
+	slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	conn = mooncake_connect(host, port, "scan", target);
+	mooncake_send_request(conn, request.data);
+	for (;;)
+	{
+		const char *payload;
+		uint32		len;
+		uint32		offset = 0;
+		char		type = mooncake_read_frame(conn, &payload, &len);
+
+		if (type == 'C')
+			break;
+		if (type == 'T' && decoder == NULL)
+		{
+			decoder = mooncake_row_decoder_create(RelationGetRelationName(relation),
+												  tupdesc, ncolumns, attnums,
+												  payload, len);
+			continue;
+		}
+		if (type != 'D' || decoder == NULL)
+			mooncake_protocol_violation(conn,
+										psprintf("Expected rows, got a message of type %d.",
+												 (int) (unsigned char) type));
+		while (offset < len)
+		{
+			vacuum_delay_point();
+			ExecClearTuple(slot);
+			MemoryContextReset(rowcxt);
+			oldcxt = MemoryContextSwitchTo(rowcxt);
+			mooncake_decode_row(decoder, payload, len, &offset, slot);
+			MemoryContextSwitchTo(oldcxt);
+			ExecStoreVirtualTuple(slot);
+			if (n < targrows)
+				rows[n++] = heap_form_tuple(tupdesc, slot->tts_values,
+											slot->tts_isnull);
+		}
+	}
+	mooncake_disconnect(conn);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(rowcxt);
+
+	/* a mirror smaller than the sample is read whole */
+	if (n < targrows)
+		*totalrows = n;
+	ereport(elevel,
+			(errmsg("\"%s\": a sample of %d rows of about %.0f rows taken in DuckDB",
+					RelationGetRelationName(relation), n, *totalrows)));
+	return n;
+}
+
 static bool
 mooncakeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 							BlockNumber *totalpages)
 {
-	return false;
+	*func = mooncake_acquire_sample_rows;
+	*totalpages = 1;
+	return true;
 }
 
 /*

@@ -72,6 +72,8 @@ extern bool mooncake_serialize_expr(StringInfo buf, Expr *expr,
 extern bool mooncake_serialize_sort(StringInfo buf, List *sortclauses,
 									List *tlist, MooncakeSerializer *cxt);
 extern char *mooncake_expr_json(Expr *expr, MooncakeSerializer *cxt);
+extern void mooncake_serialize_column(StringInfo buf, Index rel,
+									  Form_pg_attribute att);
 
 /* in protocol.c */
 typedef struct MooncakeConnection MooncakeConnection;

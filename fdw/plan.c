@@ -587,3 +587,16 @@ mooncake_expr_json(Expr *expr, MooncakeSerializer *cxt)
 		return NULL;
 	return buf.data;
 }
+
+/*
+ * A column of relation rel (range table index) as a "var" node.
+ */
+void
+mooncake_serialize_column(StringInfo buf, Index rel, Form_pg_attribute att)
+{
+	begin_node(buf, "var", att->atttypid, att->atttypmod);
+	add_incoll(buf, att->attcollation);
+	appendStringInfo(buf, ",\"rel\":%u,\"col\":", rel);
+	escape_json(buf, NameStr(att->attname));
+	appendStringInfoChar(buf, '}');
+}

@@ -69,6 +69,12 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 			return nil, err
 		}
 	}
+	if q.Sample > 0 {
+		if q.From == nil || q.From.Join != "" || q.Grouped {
+			return nil, &pgconn.PgError{Code: "08P01", Message: "a sample is taken of one mirror's rows"}
+		}
+		from += fmt.Sprintf(" TABLESAMPLE reservoir(%d ROWS)", q.Sample)
+	}
 	var where []string
 	for i, w := range q.Where {
 		s, err := cond(w)

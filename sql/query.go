@@ -15,6 +15,7 @@ type Query struct {
 	OrderBy []SortKey  `json:"order_by"` // ORDER BY
 	Limit   *Expr      `json:"limit"`    // LIMIT, nil for none
 	Offset  *Expr      `json:"offset"`   // OFFSET, nil for none
+	Sample  int64      `json:"sample"`   // > 0: a random sample of this many rows of the one mirror (ANALYZE)
 }
 
 // QueryRel is one mirror the query reads.

@@ -30,6 +30,11 @@ SELECT c.name, count(o.id) FROM customers c LEFT JOIN orders_m o ON c.id = o.cus
 EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM orders_m a JOIN orders_m b ON a.customer = b.customer WHERE a.id < 5;
 SELECT count(*) FROM orders_m a JOIN orders_m b ON a.customer = b.customer WHERE a.id < 5;
 
+-- ANALYZE of a mirror samples it in DuckDB: the planner gets its statistics
+ANALYZE orders_m;
+SELECT attname, null_frac, n_distinct FROM pg_stats WHERE schemaname = 'public' AND tablename = 'orders_m' ORDER BY attname;
+SELECT reltuples FROM pg_class WHERE oid = 'orders_m'::regclass;
+
 -- joins of mirrors run in DuckDB
 CALL mooncake.create_table('customers_m', 'customers');
 SELECT wait_for($$SELECT count(*) FROM customers_m$$, '4');
