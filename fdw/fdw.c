@@ -1399,10 +1399,42 @@ mooncake_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	return n;
 }
 
+/*
+ * A foreign table whose mirror is missing, or a sidecar that does not
+ * answer, makes ANALYZE skip the table with a warning (as for a foreign
+ * table that cannot be analyzed) rather than fail a database-wide ANALYZE.
+ */
 static bool
 mooncakeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 							BlockNumber *totalpages)
 {
+	ForeignTable *ft = GetForeignTable(RelationGetRelid(relation));
+	MooncakeConnection *conn;
+	StringInfoData request;
+	char	   *namespace;
+	char	   *table;
+	char	   *target;
+	char	   *host;
+	char	   *port;
+	char	   *answer = NULL;
+
+	mooncake_get_table_name(RelationGetRelid(relation), &namespace, &table);
+	target = table_target(namespace, table);
+	mooncake_get_endpoint(ft->serverid, &host, &port);
+	initStringInfo(&request);
+	mooncake_json_begin(&request, "estimate");
+	append_database(&request);
+	mooncake_json_add_string(&request, "namespace", namespace);
+	mooncake_json_add_string(&request, "table", table);
+	appendStringInfoChar(&request, '}');
+	conn = mooncake_try_connect(host, port, "estimate", target);
+	if (conn != NULL)
+	{
+		answer = mooncake_try_request(conn, request.data, 10000);
+		mooncake_disconnect(conn);
+	}
+	if (answer == NULL)
+		return false;			/* PostgreSQL warns that it skips the table */
 	*func = mooncake_acquire_sample_rows;
 	*totalpages = 1;
 	return true;
