@@ -544,7 +544,15 @@ func (g *qgen) pred(depth int, risky bool) string {
 		return g.expr(k, depth+1, risky) + " " + cmp + " " + g.lit(k, true)
 	case 3:
 		if c := g.col(k); c != "" {
-			return c + " " + cmp + " " + g.expr(k, depth+1, risky)
+			rhs := g.expr(k, depth+1, risky)
+			if k == kText && !risky {
+				// Two strings of conflicting implicit collations (tc and
+				// tu) fail with 42P22 on the rows that reach the
+				// comparison, which the plan decides: only risky queries
+				// may hold that.
+				rhs += ` COLLATE "C"`
+			}
+			return c + " " + cmp + " " + rhs
 		}
 		return g.expr(kInt, depth+1, risky) + " " + cmp + " " + g.lit(kInt, true)
 	case 4:
