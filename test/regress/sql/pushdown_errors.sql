@@ -30,6 +30,17 @@ SELECT id FROM sm ORDER BY id LIMIT -1;
 -- the sidecar refuses what it cannot run identically; the query still works
 SELECT id FROM sm WHERE t ILIKE 'X%' ORDER BY id;
 SELECT sum(v)::numeric / 3 FROM sm;
+-- strings of conflicting implicit collations: compared here, with
+-- PostgreSQL's error
+CREATE TABLE sc(id int PRIMARY KEY, a text COLLATE "C", b text COLLATE "POSIX");
+INSERT INTO sc VALUES (1, 'x', 'y');
+CALL mooncake.create_table('scm', 'sc');
+SELECT wait_for($$SELECT count(*) FROM scm$$, '1');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM scm WHERE a < b;
+SELECT id FROM scm WHERE a < b;
+SELECT id FROM scm WHERE a < b COLLATE "C";
+CALL mooncake.drop_table('scm');
+DROP TABLE sc;
 
 CALL mooncake.drop_table('sm');
 DROP TABLE s;
