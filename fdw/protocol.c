@@ -15,7 +15,9 @@
  *
  * The socket is non-blocking and every wait goes through WaitLatchOrSocket,
  * so a query cancel, statement_timeout or postmaster death interrupts a
- * backend waiting for the sidecar.
+ * backend waiting for the sidecar; an interrupt that raises an error there
+ * closes the socket at once, so the sidecar interrupts the DuckDB query
+ * while the backend reports the error.
  *
  * Requests are JSON built here in the server encoding and sent as UTF-8;
  * JSON answers and error texts arrive as UTF-8 and are converted back.
@@ -81,6 +83,7 @@ struct MooncakeConnection
 };
 
 static int	errcontext_request(MooncakeConnection *conn);
+static void check_interrupts_hanging_up(MooncakeConnection *conn);
 
 /*
  * Path of the sidecar's Unix socket.
@@ -194,7 +197,7 @@ finish_tcp_connect(MooncakeConnection *conn)
 		if (rc & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			check_interrupts_hanging_up(conn);
 		}
 		if (rc & WL_SOCKET_WRITEABLE)
 		{
@@ -330,6 +333,30 @@ mooncake_disconnect(MooncakeConnection *conn)
 }
 
 /*
+ * Serve interrupts. When one raises an error (a query cancel,
+ * statement_timeout, a terminate), hang up before the error propagates:
+ * the sidecar stops the request's DuckDB query as soon as it sees the
+ * connection close, without waiting for the error to reach the client and
+ * the transaction's abort to reset the connection's memory context.
+ */
+static void
+check_interrupts_hanging_up(MooncakeConnection *conn)
+{
+	if (!INTERRUPTS_PENDING_CONDITION())
+		return;
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_CATCH();
+	{
+		close_on_reset(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
  * Sleep until the socket is ready for event, or the latch is set (then
  * serve interrupts). False when the connection's deadline has passed.
  */
@@ -357,7 +384,7 @@ conn_wait(MooncakeConnection *conn, int event)
 	if (rc & WL_LATCH_SET)
 	{
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		check_interrupts_hanging_up(conn);
 	}
 	return true;
 }

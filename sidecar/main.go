@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,8 +46,9 @@ func run() error {
 		noCDC       = flag.Bool("no-cdc", false, "serve reads only: no replication, no new mirrors")
 		tcp         = flag.String("tcp", "", "also listen on this TCP address, e.g. 127.0.0.1:7433")
 		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
-		memoryLimit = flag.String("memory-limit", "4GB", "DuckDB memory_limit")
-		threads     = flag.Int("threads", runtime.NumCPU(), "DuckDB threads")
+		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
+		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
+		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
 		showVersion = flag.Bool("version", false, "print the version and exit")
 	)
@@ -56,6 +59,15 @@ func run() error {
 	}
 	if *dataDir == "" {
 		return fmt.Errorf("--data-dir is required")
+	}
+	if envErr != nil {
+		return envErr
+	}
+	if *threads < 1 {
+		*threads = runtime.NumCPU()
+	}
+	if *maxQueries < 1 {
+		*maxQueries = max(4, 2**threads)
 	}
 	tuneGC()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("component", "mooncake-sidecar"))
@@ -94,6 +106,9 @@ func run() error {
 		return err
 	}
 	defer engine.Close()
+	// Keep the connections of the queries running at once open between
+	// queries rather than opening one per query.
+	engine.DB.SetMaxIdleConns(*maxQueries + 2)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	quit := make(chan os.Signal, 1)
@@ -109,7 +124,7 @@ func run() error {
 			slog.Error("restarting to reload mirrors from Iceberg", "err", err)
 			os.Exit(3)
 		}}
-	srv := &server{dbs: dbs, tmpDir: tmp}
+	srv := &server{dbs: dbs, tmpDir: tmp, queries: newQueries(*maxQueries, *memoryLimit, *threads)}
 
 	os.Remove(*socket)
 	ln, err := net.Listen("unix", *socket)
@@ -128,7 +143,8 @@ func run() error {
 		// Profiling endpoint for benchmarks; never on by default.
 		go http.ListenAndServe(addr, nil)
 	}
-	slog.Info("sidecar ready", "version", version, "pid", os.Getpid(), "socket", *socket, "cdc", !*noCDC)
+	slog.Info("sidecar ready", "version", version, "pid", os.Getpid(), "socket", *socket, "cdc", !*noCDC,
+		"memory_limit", *memoryLimit, "threads", *threads, "max_queries", *maxQueries)
 	go dbs.discover(ctx)
 	srv.serve(ctx, ln)
 	os.Remove(*socket)
@@ -148,4 +164,60 @@ func tuneGC() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(256 << 20)
 	}
+}
+
+// envErr is the first malformed setting read by envInt.
+var envErr error
+
+// envString is the value of the environment variable name, or def when it
+// is unset or empty. The background worker starts the sidecar with the
+// server's environment, so these variables are how its DuckDB is tuned.
+func envString(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// envInt is envString for an integer.
+func envInt(name string, def int) int {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil && envErr == nil {
+		envErr = fmt.Errorf("environment variable %s=%q is not an integer", name, v)
+	}
+	if err != nil {
+		return def
+	}
+	return n
+}
+
+// defaultMemoryLimit is DuckDB's memory_limit when none is given: a quarter
+// of the memory the sidecar may use (the machine's, or its cgroup's limit
+// when lower), at most 4GB and at least 256MB. The rest is PostgreSQL's.
+func defaultMemoryLimit() string {
+	const mb = 1 << 20
+	total := uint64(0)
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				if kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64); err == nil {
+					total = kb * 1024
+				}
+			}
+		}
+	}
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && (total == 0 || n < total) {
+			total = n
+		}
+	}
+	if total == 0 {
+		return "4GB"
+	}
+	limit := min(max(total/4, 256*mb), 4096*mb)
+	return fmt.Sprintf("%dMiB", limit/mb)
 }

@@ -45,7 +45,10 @@ func userError(code, format string, args ...any) *pgconn.PgError {
 }
 
 func (s *server) status() (any, error) {
-	return map[string]any{"pid": os.Getpid(), "version": version, "cdc": s.dbs.cdc}, nil
+	q := s.queries.status()
+	st := s.dbs.engine.DB.Stats()
+	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
+	return map[string]any{"pid": os.Getpid(), "version": version, "cdc": s.dbs.cdc, "queries": q}, nil
 }
 
 // mirror finds the mirror a scan-like request names.
@@ -171,7 +174,9 @@ func (s *server) plan(ctx context.Context, req *request) (any, error) {
 }
 
 // scan streams the requested columns of a mirror as T, D..., C frames.
-func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
+func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error) {
+	var interrupted time.Time // when DuckDB stopped executing the query for a cancellation
+	defer func() { s.queries.finish(ctx, err, interrupted) }()
 	var scan *sql.Scan
 	tz := ""
 	if req.Query != nil {
@@ -199,11 +204,25 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
 			return err
 		}
 	}
-	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+	slot, err := s.queries.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer release()
+	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+	// DuckDB has executed the query (its result is materialized) or
+	// stopped: the result streams without holding a slot.
+	slot()
+	if err != nil {
+		if ctx.Err() != nil {
+			interrupted = time.Now()
+		}
+		return s.queries.queryError(err)
+	}
+	s.queries.open.Add(1)
+	defer func() {
+		release()
+		s.queries.open.Add(-1)
+	}()
 	enc := &rowEncoder{scan: scan}
 	if err := writeFrame(w, frameRowDesc, enc.rowDescription()); err != nil {
 		return err
@@ -214,7 +233,7 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) error {
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return sql.QueryError(err)
+		return s.queries.queryError(err)
 	}
 	if err := enc.flush(w); err != nil {
 		return err

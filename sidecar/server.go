@@ -13,8 +13,9 @@ import (
 
 // server answers the FDW's requests on a socket.
 type server struct {
-	dbs    *databases
-	tmpDir string
+	dbs     *databases
+	tmpDir  string
+	queries *queries // bounds and counts the scans running in DuckDB
 }
 
 func (s *server) serve(ctx context.Context, ln net.Listener) {
@@ -40,18 +41,20 @@ func (s *server) serve(ctx context.Context, ln net.Listener) {
 // goes away the request's context is cancelled, which stops its query.
 func (s *server) handle(parent context.Context, c net.Conn) {
 	defer c.Close()
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
 	r := bufio.NewReader(c)
 	typ, payload, err := readFrame(r)
 	if err != nil {
 		return
 	}
 	go func() {
-		// The client sends nothing more; a read returning means it closed.
+		// The client sends nothing more; a read returning means it closed
+		// (or the request is over and the connection is being closed). The
+		// cause records when, for the scan's cancellation figures.
 		var b [1]byte
 		c.Read(b[:])
-		cancel()
+		cancel(&clientGone{at: time.Now()})
 	}()
 	w := bufio.NewWriterSize(c, 64<<10)
 	defer w.Flush()

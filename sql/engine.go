@@ -188,6 +188,8 @@ func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordR
 	done := func() { conn.Close() }
 	if tz != "" && tz != "UTC" {
 		if _, err := conn.ExecContext(ctx, "SET TimeZone = "+catalog.QuoteLiteral(tz)); err != nil {
+			// A cancellation can end the call after the SET took effect.
+			conn.Raw(func(any) error { return driver.ErrBadConn })
 			conn.Close()
 			return nil, nil, err
 		}
