@@ -63,7 +63,8 @@ enum FdwScanPrivateIndex
 {
 	FdwScanPrivateQuery,		/* the query's JSON tree (String) */
 	FdwScanPrivateAttnos,		/* scan tuple attributes the rows fill (IntList) */
-	FdwScanPrivateTarget		/* the Iceberg table, for messages (String) */
+	FdwScanPrivateTarget,		/* the Iceberg table, for messages (String) */
+	FdwScanPrivateParams		/* the exec-time parameters' expressions */
 };
 
 /* What a ForeignPath's fdw_private holds: the pieces beyond its relation */
@@ -978,8 +979,9 @@ mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 							local,
 							scan_relid,
 							params,
-							list_make3(makeString(query), attnos,
-									   makeString(base->target)),
+							list_make4(makeString(query), attnos,
+									   makeString(base->target),
+									   copyObject(params)),
 							scan_tlist,
 							NIL,	/* no remote quals to recheck */
 							outer_plan);
@@ -1073,14 +1075,25 @@ mooncakeBeginForeignScan(ForeignScanState *node, int eflags)
 	ForeignScan *plan = castNode(ForeignScan, node->ss.ps.plan);
 	EState	   *estate = node->ss.ps.state;
 	MooncakeScanState *state;
+	List	   *params;
 	ListCell   *lc;
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
 	state = scan_state_create(node);
-	state->param_exprs = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
-	foreach(lc, plan->fdw_exprs)
+	/*
+	 * The parameters are evaluated from fdw_private's copy, not from
+	 * fdw_exprs: over an aggregation (fdw_scan_tlist set), setrefs.c turns
+	 * an expression of fdw_exprs that is also a grouping key into a
+	 * reference to the scan tuple, which does not exist when the scan
+	 * starts. fdw_exprs still tells the executor which parameters the scan
+	 * depends on (when to rescan).
+	 */
+	params = copyObject((List *) list_nth(plan->fdw_private, FdwScanPrivateParams));
+	fix_opfuncids((Node *) params);
+	state->param_exprs = ExecInitExprList(params, (PlanState *) node);
+	foreach(lc, params)
 		state->param_types = lappend_oid(state->param_types,
 										 exprType((Node *) lfirst(lc)));
 	state->conncxt = AllocSetContextCreate(estate->es_query_cxt,

@@ -90,20 +90,6 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 
 	t.aggOK = q.Grouped
 	var groups []string
-	if q.Grouped {
-		// Values computed by PostgreSQL at scan start cannot be evaluated
-		// yet in the scan of an aggregation (the backend crashes): such
-		// aggregations stay in PostgreSQL.
-		for _, list := range [][]*Expr{q.Where, q.GroupBy, q.Targets, q.Having} {
-			for _, e := range list {
-				if containsParam(e) {
-					if err := fail(refuse("an aggregation with values computed at scan start")); err != nil {
-						return nil, err
-					}
-				}
-			}
-		}
-	}
 	for _, g := range q.GroupBy {
 		x, err := t.expr(g)
 		if err == nil && (x.class == cOpaque || x.class == cAvg || x.class == cArray) {
