@@ -35,6 +35,25 @@ ANALYZE orders_m;
 SELECT attname, null_frac, n_distinct FROM pg_stats WHERE schemaname = 'public' AND tablename = 'orders_m' ORDER BY attname;
 SELECT reltuples FROM pg_class WHERE oid = 'orders_m'::regclass;
 
+-- a mirror on the inner side of a nested loop: the sidecar runs its scan
+-- once, the rescans replay the rows kept
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SET enable_material = off;
+SET enable_memoize = off;
+SET enable_indexscan = off;
+SET enable_bitmapscan = off;
+CREATE TEMP TABLE scans_before AS SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'completed')::int AS n;
+EXPLAIN (COSTS OFF) SELECT c.name, count(*) FROM customers c JOIN orders_m o ON o.customer = c.id GROUP BY c.name ORDER BY c.name;
+SELECT c.name, count(*) FROM customers c JOIN orders_m o ON o.customer = c.id GROUP BY c.name ORDER BY c.name;
+SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'completed')::int - n AS scans FROM scans_before;
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+RESET enable_material;
+RESET enable_memoize;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+
 -- joins of mirrors run in DuckDB
 CALL mooncake.create_table('customers_m', 'customers');
 SELECT wait_for($$SELECT count(*) FROM customers_m$$, '4');
