@@ -121,6 +121,11 @@ func TestNumericPushdown(t *testing.T) {
 		{"unconstrained numeric", op(">", bo, "", nv("u", -1), nc("0")), false, ""},
 		{"typmod other than the mirror's", op(">", bo, "", nv("m", (12<<16|2)+4), nc("0")), false, ""},
 		{"numeric parameter", op(">", bo, "", m, &Expr{K: "param", Type: catalog.OIDNumeric}), false, ""},
+		// Its value could have more digits than a double holds.
+		{"numeric parameter against a double", op("<", bo, "", &Expr{K: "func", Name: "numeric", Schema: "pg_catalog", Format: "implicit",
+			Type: catalog.OIDNumeric, Args: []*Expr{id}}, &Expr{K: "param", Type: catalog.OIDNumeric}), false, ""},
+		{"integer cast to numeric against a constant", op("<", bo, "", &Expr{K: "func", Name: "numeric", Schema: "pg_catalog", Format: "implicit",
+			Type: catalog.OIDNumeric, Args: []*Expr{id}}, nc("3")), true, "1 2"},
 	}
 	for _, tc := range where {
 		t.Run(tc.name, func(t *testing.T) {

@@ -126,9 +126,9 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 	case "param":
 		if t.params == nil {
 			c := classOfType(e.Type)
-			if e.Type == catalog.OIDNumeric {
-				c = cNumeric
-			}
+			// A numeric's value may turn out to have more digits than a
+			// DOUBLE holds exactly (constant refuses it), too late to
+			// keep the piece in PostgreSQL: numeric parameters stay there.
 			if c == cOpaque {
 				return texpr{}, refuse("parameter of type %d", e.Type)
 			}
