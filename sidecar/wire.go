@@ -174,8 +174,8 @@ func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
 	return append(b, v...), nil
 }
 
-// appendAvg appends the text of an avg of integers from its sum's text
-// and its count.
+// appendAvg appends the text of an avg of integers or of a numeric(p,s)
+// from its sum's text (a decimal, or NaN) and its count.
 func appendAvg(b []byte, sum, count arrow.Array, i int) ([]byte, error) {
 	n, ok := count.(*array.Int64)
 	if !ok {

@@ -532,3 +532,43 @@ func TestRowEncoderTextColumns(t *testing.T) {
 		t.Errorf("encode(int32 as text) = % x; want an error", enc.buf)
 	}
 }
+
+// TestAppendAvg checks an avg sent from its sum's text and count: of
+// integers, of numeric(p,s) (the sum's scale is its display scale), NaN,
+// and no values.
+func TestAppendAvg(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sums := []string{"-4", "0.0123", "299999999.96", "NaN", ""}
+	counts := []int64{3, 2, 3, 2, 0}
+	want := []string{"-1.3333333333333333", "0.00615000000000000000", "99999999.986666666667", "NaN", ""}
+	sb := array.NewStringBuilder(mem)
+	defer sb.Release()
+	for _, s := range sums {
+		if s == "" {
+			sb.AppendNull()
+		} else {
+			sb.Append(s)
+		}
+	}
+	sumArr := sb.NewArray()
+	defer sumArr.Release()
+	cb := array.NewInt64Builder(mem)
+	defer cb.Release()
+	cb.AppendValues(counts, nil)
+	countArr := cb.NewArray()
+	defer countArr.Release()
+	for i := range sums {
+		got, err := appendAvg(nil, sumArr, countArr, i)
+		if err != nil {
+			t.Fatalf("appendAvg(%q, %d): %v", sums[i], counts[i], err)
+		}
+		w := nullField
+		if want[i] != "" {
+			w = field([]byte(want[i])...)
+		}
+		if !bytes.Equal(got, w) {
+			t.Errorf("appendAvg(%q, %d) = %q; want %q", sums[i], counts[i], got, w)
+		}
+	}
+}

@@ -86,9 +86,10 @@ type Scan struct {
 	SQL     string   // DuckDB SQL
 	Formats []Format // per output column
 	TypeOID []uint32 // per output column, the PostgreSQL type
-	// AvgInt marks, per output column, an avg of integers: it takes two
-	// result columns, the sum's text and the count, and is sent as the
-	// text of numeric_div(sum, count) (see AvgText).
+	// AvgInt marks, per output column, an avg of integers or of a
+	// numeric(p,s): it takes two result columns, the sum's text (NaN
+	// when any value is) and the count, and is sent as the text of
+	// numeric_div(sum, count) (see AvgText).
 	AvgInt []bool
 }
 

@@ -13,59 +13,135 @@ const (
 	decDigits           = 4    // DEC_DIGITS: numeric's base is 10000
 )
 
-// AvgText is the text of PostgreSQL's avg of integers whose sum is sum
-// (decimal text) over count values: numeric_div(sum, count), whose result
-// scale select_div_scale picks from the operands' leading base-10000
-// digits, rounded half away from zero.
+// AvgText is the text of PostgreSQL's avg of values whose sum is sum over
+// count values: numeric_div(sum, count), whose result scale
+// select_div_scale picks from the operands' leading base-10000 digits and
+// the sum's display scale, rounded half away from zero. sum is the text of
+// a numeric as numeric_out writes it (an integer, or a decimal whose
+// fraction digits are its display scale), or NaN, whose avg is NaN.
 func AvgText(sum string, count int64) (string, error) {
-	s, ok := new(big.Int).SetString(sum, 10)
+	if sum == "NaN" {
+		return "NaN", nil
+	}
+	s, dscale, ok := parseDecimal(sum)
 	if !ok {
-		return "", fmt.Errorf("sum %q is not an integer", sum)
+		return "", fmt.Errorf("sum %q is not a decimal", sum)
 	}
 	if count <= 0 {
 		return "", fmt.Errorf("avg over %d values", count)
 	}
 	n := big.NewInt(count)
-	w1, f1 := leadingDigit(s)
-	w2, f2 := leadingDigit(n)
+	w1, f1 := leadingDigit(s, dscale)
+	w2, f2 := leadingDigit(n, 0)
 	qweight := w1 - w2
 	if f1 <= f2 {
 		qweight--
 	}
-	rscale := min(max(numericMinSigDigits-qweight*decDigits, 0), numericMaxDisplay)
+	rscale := min(max(numericMinSigDigits-qweight*decDigits, dscale, 0), numericMaxDisplay)
 
-	// round(|s| * 10^rscale / n), half away from zero
-	scale := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(rscale)), nil)
-	num := new(big.Int).Mul(new(big.Int).Abs(s), scale)
-	q, r := new(big.Int).QuoRem(num, n, new(big.Int))
-	if r.Mul(r, big.NewInt(2)).Cmp(n) >= 0 {
+	// round(|s| / 10^dscale * 10^rscale / n), half away from zero
+	num := new(big.Int).Mul(new(big.Int).Abs(s), pow10(rscale))
+	den := new(big.Int).Mul(n, pow10(dscale))
+	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+	if r.Mul(r, big.NewInt(2)).Cmp(den) >= 0 {
 		q.Add(q, big.NewInt(1))
 	}
-	digits := q.String()
-	if len(digits) <= rscale {
-		digits = strings.Repeat("0", rscale-len(digits)+1) + digits
-	}
-	out := digits[:len(digits)-rscale]
-	if rscale > 0 {
-		out += "." + digits[len(digits)-rscale:]
-	}
+	out := decimalText(q, rscale)
 	if s.Sign() < 0 && q.Sign() != 0 {
 		out = "-" + out
 	}
 	return out, nil
 }
 
-// leadingDigit is the weight (position in base 10000, 0 for the units)
-// and value of the leading base-10000 digit of |v|; 0, 0 for zero.
-func leadingDigit(v *big.Int) (weight, digit int) {
+func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+// decimalText writes the non-negative q * 10^-scale with scale fraction
+// digits.
+func decimalText(q *big.Int, scale int) string {
+	digits := q.String()
+	if len(digits) <= scale {
+		digits = strings.Repeat("0", scale-len(digits)+1) + digits
+	}
+	out := digits[:len(digits)-scale]
+	if scale > 0 {
+		out += "." + digits[len(digits)-scale:]
+	}
+	return out
+}
+
+// parseDecimal reads [-]digits[.digits] as v * 10^-scale.
+func parseDecimal(text string) (v *big.Int, scale int, ok bool) {
+	t := strings.TrimPrefix(text, "-")
+	ip, fp, dot := strings.Cut(t, ".")
+	if ip == "" || (dot && fp == "") || !allDigits(ip) || !allDigits(fp) {
+		return nil, 0, false
+	}
+	v, ok = new(big.Int).SetString(ip+fp, 10)
+	if !ok {
+		return nil, 0, false
+	}
+	if strings.HasPrefix(text, "-") {
+		v.Neg(v)
+	}
+	return v, len(fp), true
+}
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// leadingDigit is the weight (position in base 10000 from the decimal
+// point, 0 for the units, -1 for the first four fraction digits) and value
+// of the leading base-10000 digit of |v| * 10^-scale; 0, 0 for zero.
+func leadingDigit(v *big.Int, scale int) (weight, digit int) {
 	a := new(big.Int).Abs(v)
 	if a.Sign() == 0 {
 		return 0, 0
 	}
+	// Align the fraction on base-10000 digits.
+	groups := (scale + decDigits - 1) / decDigits
+	a.Mul(a, pow10(groups*decDigits-scale))
 	base := big.NewInt(10000)
 	for a.Cmp(base) >= 0 {
 		a.Quo(a, base)
 		weight++
 	}
-	return weight, int(a.Int64())
+	return weight - groups, int(a.Int64())
+}
+
+// numericTypmod decodes the typmod of numeric(p,s): since PostgreSQL 15
+// the scale takes the low 11 bits and may be negative (or above p).
+func numericTypmod(typmod int32) (p, s int, ok bool) {
+	if typmod < 4 {
+		return 0, 0, false
+	}
+	v := typmod - 4
+	p = int(v >> 16 & 0xffff)
+	s = int((v&0x7ff ^ 0x400) - 0x400)
+	return p, s, p >= 1 && p <= 1000
+}
+
+// decRange is the range of the values of numeric(p,s): every value is an
+// exact DECIMAL with scale fraction digits and |value| < 10^intDigits.
+func decRange(p, s int) (intDigits, scale int) {
+	return max(p-s, 0), max(s, 0)
+}
+
+// decLiteral reads a finite numeric constant as numeric_out writes it:
+// |value| < 10^intDigits with scale fraction digits (trailing zeros of the
+// fraction do not count).
+func decLiteral(text string) (intDigits, scale int, ok bool) {
+	t := strings.TrimPrefix(text, "-")
+	ip, fp, dot := strings.Cut(t, ".")
+	if ip == "" || (dot && fp == "") || !allDigits(ip) || !allDigits(fp) {
+		return 0, 0, false
+	}
+	ip = strings.TrimLeft(ip, "0")
+	fp = strings.TrimRight(fp, "0")
+	return len(ip), len(fp), true
 }

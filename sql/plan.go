@@ -279,7 +279,10 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !x.class.ordered() {
+	key := x.sql
+	if x.class == cDec {
+		key = decSortKey(x.dec)
+	} else if !x.class.ordered() {
 		return "", refuse("ordering by type %d", x.oid)
 	}
 	if x.class == cString && x.coll != CollC {
@@ -298,7 +301,7 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 	if k.NullsFirst {
 		nulls = " NULLS FIRST"
 	}
-	return x.sql + dir + nulls, nil
+	return key + dir + nulls, nil
 }
 
 // target translates an output column: the select expressions it takes
@@ -327,6 +330,9 @@ func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, erro
 // deliver is the select expression sending x as PostgreSQL type oid.
 func deliver(x texpr, oid uint32) (string, Format, error) {
 	switch x.class {
+	case cDec:
+		// The text PostgreSQL prints (see decVal).
+		return x.sql, FormatText, nil
 	case cNumeric:
 		// Integer-valued (extract, casts of integers) or a constant.
 		return fmt.Sprintf("(CASE WHEN isinf(%[1]s) AND %[1]s > 0 THEN 'Infinity' WHEN isinf(%[1]s) THEN '-Infinity'"+
@@ -417,6 +423,9 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 	tz := false
 	for _, a := range args {
 		tz = tz || a.tz
+	}
+	if a, ok := one(); ok && a.class == cDec && e.Name != "count" {
+		return decAggregate(e.Name, a, call)
 	}
 	switch e.Name {
 	case "count":

@@ -29,6 +29,7 @@ const (
 	cHuge                 // a numeric kept as an exact HUGEINT (sum of bigint)
 	cAvg                  // avg of integers: sum and count, divided as numeric_div does when sent
 	cArray                // an array of cBool, cInt or cString, sent as its text
+	cDec                  // a numeric(p,s) stored as its text: compared and aggregated through texpr.dec
 )
 
 // ordered reports whether DuckDB orders values of c as PostgreSQL does
@@ -43,13 +44,16 @@ func (c class) ordered() bool {
 
 // texpr is a translated expression.
 type texpr struct {
-	sql   string
-	class class
-	oid   uint32 // PostgreSQL type
-	coll  string // for strings: the collation class of the value
-	tz    bool   // depends on the session's TimeZone
-	avg   [2]string
-	array class // cArray: the class of the elements
+	sql     string
+	class   class
+	oid     uint32 // PostgreSQL type
+	coll    string // for strings: the collation class of the value
+	tz      bool   // depends on the session's TimeZone
+	avg     [2]string
+	array   class   // cArray: the class of the elements
+	dec     *decVal // cDec: how to compare, order and aggregate the value; sql is its text
+	lit     bool    // a numeric constant written in the query (not a parameter): litText is its text
+	litText *string
 }
 
 // refusal says why a piece is not pushed down.
@@ -122,9 +126,9 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 	case "param":
 		if t.params == nil {
 			c := classOfType(e.Type)
-			if e.Type == catalog.OIDNumeric {
-				c = cNumeric
-			}
+			// A numeric's value may turn out to have more digits than a
+			// DOUBLE holds exactly (constant refuses it), too late to
+			// keep the piece in PostgreSQL: numeric parameters stay there.
 			if c == cOpaque {
 				return texpr{}, refuse("parameter of type %d", e.Type)
 			}
@@ -134,7 +138,11 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 			return texpr{}, &pgconn.PgError{Code: "08P01", Message: fmt.Sprintf("parameter %d has no value", e.ID+1)}
 		}
 		p := t.params[e.ID]
-		return constant(p.Type, p.Value)
+		x, err := constant(p.Type, p.Value)
+		// Decided on at planning without the value: a parameter is
+		// never compared as a numeric(p,s) literal.
+		x.lit, x.litText = false, nil
+		return x, err
 	case "op":
 		return t.op(e)
 	case "func":
@@ -216,7 +224,7 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 			if err != nil {
 				return texpr{}, err
 			}
-			if x.class == cOpaque || x.class == cAvg || x.class == cArray || (i > 0 && x.class != c.class) {
+			if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cDec || (i > 0 && x.class != c.class) {
 				return texpr{}, refuse("COALESCE of type %d", x.oid)
 			}
 			c = x
@@ -266,6 +274,9 @@ func (t *translator) column(e *Expr) (texpr, error) {
 	if c != cOpaque && c == stored && native[col.Type.Kind] && (c != cFloat || col.Type.OID == e.Type) {
 		x.class = c
 	}
+	if d := decColumn(x.sql, e, col.Type); d != nil {
+		x.class, x.dec = cDec, d
+	}
 	return x, nil
 }
 
@@ -280,7 +291,7 @@ func constant(oid uint32, v *string) (texpr, error) {
 	if c == cOpaque {
 		return texpr{}, refuse("constant of type %d", oid)
 	}
-	x := texpr{class: c, oid: oid}
+	x := texpr{class: c, oid: oid, lit: c == cNumeric, litText: v}
 	if v == nil {
 		x.sql = "CAST(NULL AS " + duckType(oid) + ")"
 		return x, nil
@@ -382,6 +393,11 @@ func (t *translator) op(e *Expr) (texpr, error) {
 	var args []texpr
 	for _, a := range e.Args {
 		x, err := t.expr(a)
+		if err != nil && comparisons[e.Name] && a.K == "const" && a.Type == catalog.OIDNumeric && a.Value != nil {
+			// Too many digits for a DOUBLE, but exactly comparable with
+			// a numeric(p,s) column (decCompare); nothing else takes it.
+			x, err = texpr{class: cOpaque, oid: a.Type, lit: true, litText: a.Value}, nil
+		}
 		if err != nil {
 			return texpr{}, err
 		}
@@ -401,6 +417,8 @@ func (t *translator) op(e *Expr) (texpr, error) {
 	a, b := args[0], args[1]
 	tz := a.tz || b.tz
 	switch {
+	case comparisons[e.Name] && (a.class == cDec || b.class == cDec):
+		return decCompare(e.Name, a, b)
 	case comparisons[e.Name]:
 		if err := comparable(e.Name, a, b, e.InColl); err != nil {
 			return texpr{}, err
@@ -588,7 +606,7 @@ func (t *translator) caseExpr(e *Expr) (texpr, error) {
 		if err != nil {
 			return texpr{}, err
 		}
-		if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cHuge || (rc >= 0 && x.class != rc) {
+		if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cHuge || x.class == cDec || (rc >= 0 && x.class != rc) {
 			return texpr{}, refuse("CASE result of type %d", x.oid)
 		}
 		rc = x.class

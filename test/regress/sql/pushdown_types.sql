@@ -25,7 +25,7 @@ CALL mooncake.create_table('sm', 's');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM sm WHERE i2 = 1 AND i8 > 0 AND f4 > 1 AND d > '2023-12-31' AND ts < '2025-01-01' AND tm < '11:00' AND u = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AND vc = 'ab';
 SELECT id FROM sm WHERE i2 = 1 AND i8 > 0 AND f4 > 1 AND d > '2023-12-31' AND ts < '2025-01-01' AND tm < '11:00' AND u = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AND vc = 'ab';
 SELECT id FROM sm WHERE d < '0001-01-01' AND extract(year FROM d) = -44;
--- stay local: char(n) (blank-padded), numeric, jsonb
+-- stay local: char(n) (blank-padded), jsonb; numeric(p,s) is pushed
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM sm WHERE bp = 'ab' AND n > 0 AND j IS NOT NULL;
 SELECT id FROM sm WHERE bp = 'ab' AND n > 0 AND j IS NOT NULL;
 -- every type comes back as PostgreSQL wrote it
@@ -34,4 +34,33 @@ SELECT min(d), max(ts), max(tz), min(tm), max(i2), min(f4) FROM sm;
 
 CALL mooncake.drop_table('sm');
 DROP TABLE s;
+
+-- numeric(p,s): compared, ordered, grouped and aggregated in DuckDB, NaN
+-- equal to itself and above every number; unconstrained numeric stays local
+CREATE TABLE nt(id int PRIMARY KEY, g int, n numeric(10,2), u numeric);
+INSERT INTO nt VALUES (1, 1, NULL, NULL), (2, 1, 'NaN', 'NaN'), (3, 1, -1.5, -1.5), (4, 2, 0, 0), (5, 2, 2.25, 2.25),
+ (6, 2, 12.5, 12.5), (7, 3, 2.25, 2.25), (8, 3, -99999999.99, -99999999.99), (9, 3, 0.01, 0.01), (10, 4, NULL, NULL);
+CALL mooncake.create_table('ntm', 'nt');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM ntm WHERE n > 0 ORDER BY id;
+SELECT id FROM ntm WHERE n > 0 ORDER BY id;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, n FROM ntm WHERE n = 'NaN' OR n BETWEEN -1.5 AND 2.251 OR n IN (12.5, 99999999.99) ORDER BY id;
+SELECT id, n FROM ntm WHERE n = 'NaN' OR n BETWEEN -1.5 AND 2.251 OR n IN (12.5, 99999999.99) ORDER BY id;
+SELECT id, n FROM ntm WHERE n < 'NaN' AND n <> 0 ORDER BY id;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, n FROM ntm ORDER BY n, id;
+SELECT id, n FROM ntm ORDER BY n, id;
+SELECT id, n FROM ntm ORDER BY n DESC, id;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT g, count(n), min(n), max(n), sum(n), avg(n), sum(n) FILTER (WHERE n < 100), avg(n) FILTER (WHERE n < 100)
+  FROM ntm GROUP BY g ORDER BY g;
+SELECT g, count(n), min(n), max(n), sum(n), avg(n), sum(n) FILTER (WHERE n < 100), avg(n) FILTER (WHERE n < 100)
+  FROM ntm GROUP BY g ORDER BY g;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT n, count(*) FROM ntm GROUP BY n ORDER BY n DESC;
+SELECT n, count(*) FROM ntm GROUP BY n ORDER BY n DESC;
+SELECT sum(n), avg(n), max(n) FILTER (WHERE n < 'NaN') FROM ntm WHERE n <> 'NaN';
+SELECT g, sum(n) FROM ntm GROUP BY g HAVING max(n) > 12 ORDER BY g;
+-- stay local: unconstrained numeric, arithmetic, round()
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM ntm WHERE u > 0 ORDER BY id;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(n * 2), max(round(n)) FROM ntm;
+SELECT sum(n * 2), max(round(n)) FROM ntm;
+CALL mooncake.drop_table('ntm');
+DROP TABLE nt;
 DROP FUNCTION wait_for;

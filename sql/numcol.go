@@ -1,0 +1,159 @@
+package sql
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgmooncake/mooncake/catalog"
+)
+
+// Columns of type numeric(p,s) are stored as the text numeric_out wrote
+// for their values: PostgreSQL applied the typmod before storing them,
+// so every value is NaN or a decimal with exactly max(s,0) fraction
+// digits and |value| < 10^(p-s) (constrained numerics hold no infinity).
+// Equal values thus have equal texts: grouping, DISTINCT and counting
+// work on the text itself, and the text is what PostgreSQL prints.
+//
+// Comparing and ordering go through an order key: the value as an exact
+// DuckDB DECIMAL, NaN as 10^intDigits, above every value, as PostgreSQL
+// orders NaN above every number and equal to itself.
+
+// decVal is how a numeric(p,s) value (or a numeric constant compared
+// with one) is compared, ordered and aggregated.
+type decVal struct {
+	intDigits int // |value| < 10^intDigits
+	scale     int // fraction digits of every value
+	// key is the order key in a DECIMAL(intDigits+1+scale, scale) of at
+	// least the value's own range, NaN mapped to 10^intDigits.
+	key func(intDigits, scale int) string
+	raw string // a column: the SQL of its stored text; "" otherwise
+}
+
+// maxDecWidth is DuckDB's widest DECIMAL.
+const maxDecWidth = 38
+
+// maxSumDigits bounds the digits (integer and fraction) of a numeric(p,s)
+// whose sum and avg are pushed down: a DECIMAL(38,s) sum of up to 10^10
+// such values cannot overflow.
+const maxSumDigits = 28
+
+func decType(intDigits, scale int) string {
+	return fmt.Sprintf("DECIMAL(%d,%d)", intDigits+1+scale, scale)
+}
+
+// decNaN is the key of NaN.
+func decNaN(intDigits, scale int) string {
+	return "CAST('1" + strings.Repeat("0", intDigits) + "' AS " + decType(intDigits, scale) + ")"
+}
+
+// decColumn is the decVal of a column read as numeric with typmod, stored
+// as text, or nil when it is not such a column.
+func decColumn(text string, e *Expr, stored catalog.ColumnType) *decVal {
+	if e.Type != catalog.OIDNumeric || stored.OID != catalog.OIDNumeric || stored.Kind != catalog.KindText || e.Typmod != stored.Typmod {
+		return nil
+	}
+	p, s, ok := numericTypmod(e.Typmod)
+	if !ok {
+		return nil
+	}
+	n, f := decRange(p, s)
+	if n+1+f > maxDecWidth {
+		return nil
+	}
+	return &decVal{intDigits: n, scale: f, raw: text, key: func(n, f int) string {
+		// TRY_CAST: never an error, whatever order DuckDB evaluates the
+		// branches in; every text but NaN is a decimal that fits.
+		return fmt.Sprintf("(CASE WHEN %[1]s = 'NaN' THEN %[2]s ELSE TRY_CAST(%[1]s AS %[3]s) END)", text, decNaN(n, f), decType(n, f))
+	}}
+}
+
+// decOperand is the decVal of a comparison's operand: a numeric(p,s)
+// value or a numeric constant written in the query.
+func decOperand(x texpr) (*decVal, error) {
+	if x.class == cDec {
+		return x.dec, nil
+	}
+	if !x.lit || x.oid != catalog.OIDNumeric {
+		return nil, refuse("comparison of numeric(p,s) with type %d", x.oid)
+	}
+	if x.litText == nil {
+		return &decVal{key: func(n, f int) string { return "CAST(NULL AS " + decType(n, f) + ")" }}, nil
+	}
+	v := *x.litText
+	if v == "NaN" {
+		return &decVal{key: decNaN}, nil
+	}
+	n, f, ok := decLiteral(v)
+	if !ok {
+		return nil, refuse("numeric constant %q", v)
+	}
+	return &decVal{intDigits: n, scale: f, key: func(n, f int) string {
+		// Exact: the constant has at most f fraction digits.
+		return "CAST(" + catalog.QuoteLiteral(v) + " AS " + decType(n, f) + ")"
+	}}, nil
+}
+
+// decCompare compares two numerics, one at least a numeric(p,s) value,
+// as PostgreSQL does: both as exact DECIMALs of a type holding both, NaN
+// equal to itself and above every number.
+func decCompare(op string, a, b texpr) (texpr, error) {
+	da, err := decOperand(a)
+	if err != nil {
+		return texpr{}, err
+	}
+	db, err := decOperand(b)
+	if err != nil {
+		return texpr{}, err
+	}
+	n, f := max(da.intDigits, db.intDigits), max(da.scale, db.scale)
+	if n+1+f > maxDecWidth {
+		return texpr{}, refuse("numeric comparison needing more than %d digits", maxDecWidth)
+	}
+	return texpr{sql: "(" + da.key(n, f) + " " + op + " " + db.key(n, f) + ")", class: cBool, oid: catalog.OIDBool}, nil
+}
+
+// decSortKey is the ORDER BY expression of a numeric(p,s) value.
+func decSortKey(d *decVal) string { return d.key(d.intDigits, d.scale) }
+
+// decAggregate translates min, max, sum and avg of a numeric(p,s)
+// column; call writes the aggregate call with the query's DISTINCT,
+// ORDER BY and FILTER.
+func decAggregate(name string, a texpr, call func(fn string, args ...string) string) (texpr, error) {
+	d := a.dec
+	switch name {
+	case "min", "max":
+		// Over the order key: NaN is the largest. The key of the result
+		// prints as the column's own text (scale fraction digits).
+		k := call(name, d.key(d.intDigits, d.scale))
+		nan := decNaN(d.intDigits, d.scale)
+		text := fmt.Sprintf("(CASE WHEN %[1]s = %[2]s THEN 'NaN' ELSE CAST(%[1]s AS VARCHAR) END)", k, nan)
+		n0, f0 := d.intDigits, d.scale
+		return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n0, scale: f0, key: func(n, f int) string {
+			if n == n0 && f == f0 {
+				return k
+			}
+			return fmt.Sprintf("(CASE WHEN %[1]s = %[2]s THEN %[3]s ELSE CAST(%[1]s AS %[4]s) END)", k, nan, decNaN(n, f), decType(n, f))
+		}}}, nil
+	case "sum", "avg":
+		if d.raw == "" {
+			return texpr{}, refuse("%s of a numeric that is not a column", name)
+		}
+		if d.intDigits+d.scale > maxSumDigits {
+			return texpr{}, refuse("%s of a numeric of more than %d digits could overflow DuckDB's DECIMAL", name, maxSumDigits)
+		}
+		// Any NaN makes the sum NaN; the others add up exactly, with
+		// the column's scale as PostgreSQL's display scale.
+		nan := call("bool_or", d.raw+" = 'NaN'")
+		sum := call("sum", fmt.Sprintf("TRY_CAST(%s AS DECIMAL(%d,%d))", d.raw, max(d.intDigits+d.scale, 1), d.scale))
+		text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", nan, sum)
+		if name == "avg" {
+			// numeric_div(sum, count), computed when sent (AvgText).
+			return texpr{class: cAvg, oid: catalog.OIDNumeric, avg: [2]string{text, call("count", d.raw)}}, nil
+		}
+		n0, f0 := min(d.intDigits+10, maxDecWidth-d.scale), d.scale
+		return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n0, scale: f0, key: func(n, f int) string {
+			return fmt.Sprintf("(CASE WHEN %s THEN %s ELSE CAST(%s AS %s) END)", nan, decNaN(n, f), sum, decType(n, f))
+		}}}, nil
+	}
+	return texpr{}, refuse("%s of numeric", name)
+}

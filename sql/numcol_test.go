@@ -1,0 +1,239 @@
+package sql
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pgmooncake/mooncake/catalog"
+)
+
+// numericTypmod10_2 is the typmod of numeric(10,2).
+const numericTypmod10_2 = (10<<16 | 2) + 4
+
+// numericMirror is a mirror t(id int4, m numeric(10,2), w numeric(30,4),
+// u numeric) whose numerics are stored as numeric_out wrote them.
+func numericMirror(t *testing.T, e *Engine) *catalog.Mirror {
+	t.Helper()
+	m := &catalog.Mirror{Database: "numtest", Namespace: "public", Name: "t"}
+	m.Columns = []catalog.Column{
+		{Name: "id", Type: mustResolve(t, catalog.OIDInt4, -1)},
+		{Name: "m", Type: mustResolve(t, catalog.OIDNumeric, numericTypmod10_2)},
+		{Name: "w", Type: mustResolve(t, catalog.OIDNumeric, (30<<16|4)+4)},
+		{Name: "u", Type: mustResolve(t, catalog.OIDNumeric, -1)},
+	}
+	var defs []string
+	for _, c := range m.Columns {
+		defs = append(defs, catalog.QuoteIdent(c.Name)+" "+c.Type.DuckDBType())
+	}
+	for _, s := range []string{
+		"ATTACH ':memory:' AS pg_numtest",
+		"CREATE SCHEMA pg_numtest.public",
+		"CREATE TABLE " + m.View() + " (" + strings.Join(defs, ", ") + ")",
+		"INSERT INTO " + m.View() + ` VALUES (1, NULL, NULL, NULL), (2, 'NaN', 'NaN', 'NaN'), (3, '-1.50', '-1.5000', '-1.5'),
+			(4, '0.00', '0.0000', '0'), (5, '2.25', '2.2500', '2.25'), (6, '12.50', '12.5000', '12.5'), (7, '2.25', '2.2500', '2.25')`,
+	} {
+		if _, err := e.DB.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	return m
+}
+
+func nv(col string, typmod int32) *Expr {
+	return &Expr{K: "var", Rel: 1, Col: col, Type: catalog.OIDNumeric, Typmod: typmod}
+}
+
+func nc(s string) *Expr { return c(catalog.OIDNumeric, s) }
+
+// runPlan runs a pushed-down plan and returns its rows, each as its
+// fields' texts joined by "|", avgs computed as they are sent.
+func runPlan(t *testing.T, e *Engine, p *Plan) []string {
+	t.Helper()
+	rows, err := e.DB.Query(p.Scan.SQL)
+	if err != nil {
+		t.Fatalf("%s: %v", p.Scan.SQL, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var fields []string
+		for i, j := 0, 0; i < len(p.Scan.Formats); i, j = i+1, j+1 {
+			switch {
+			case p.Scan.AvgInt[i]:
+				if vals[j] == nil || vals[j+1].(int64) == 0 {
+					fields = append(fields, "NULL")
+				} else {
+					s, err := AvgText(vals[j].(string), vals[j+1].(int64))
+					if err != nil {
+						t.Fatal(err)
+					}
+					fields = append(fields, s)
+				}
+				j++
+			case vals[j] == nil:
+				fields = append(fields, "NULL")
+			default:
+				fields = append(fields, fmt.Sprint(vals[j]))
+			}
+		}
+		out = append(out, strings.Join(fields, "|"))
+	}
+	return out
+}
+
+// TestNumericPushdown checks comparisons, aggregates, grouping and
+// ordering of numeric(p,s) columns against PostgreSQL's results.
+func TestNumericPushdown(t *testing.T) {
+	e := openEngine(t)
+	rels := map[int]*catalog.Mirror{1: numericMirror(t, e)}
+	m := nv("m", numericTypmod10_2)
+	w := nv("w", (30<<16|4)+4)
+	id := v("id", i4)
+	where := []struct {
+		name   string
+		cond   *Expr
+		pushed bool
+		ids    string
+	}{
+		{"greater: NaN above every number", op(">", bo, "", m, nc("0")), true, "2 5 6 7"},
+		{"NaN equals NaN", op("=", bo, "", m, nc("NaN")), true, "2"},
+		{"less than NaN", op("<", bo, "", m, nc("NaN")), true, "3 4 5 6 7"},
+		{"constant of a larger scale", op("<", bo, "", m, nc("2.251")), true, "3 4 5 7"},
+		{"constant of a larger scale, equality", op("=", bo, "", m, nc("2.2500001")), true, ""},
+		{"constant beyond a double", op("<", bo, "", nc("-1.500000000000000000001"), m), true, "2 3 4 5 6 7"},
+		{"not equal keeps NaN", op("<>", bo, "", m, nc("-1.5")), true, "2 4 5 6 7"},
+		{"NULL constant", op("=", bo, "", m, &Expr{K: "const", Type: catalog.OIDNumeric}), true, ""},
+		{"column to column of other typmods", op("=", bo, "", m, w), true, "2 3 4 5 6 7"},
+		{"IN list", &Expr{K: "any", Name: "=", Schema: "pg_catalog", Type: bo, ElemType: catalog.OIDNumeric,
+			Args: []*Expr{m, c(catalog.OIDNumeric, "{2.25,0,NaN}")}}, true, "2 4 5 7"},
+		{"constant too wide", op("<", bo, "", m, nc("1"+strings.Repeat("0", 36))), false, ""},
+		{"infinity", op("<", bo, "", m, nc("Infinity")), false, ""},
+		{"unconstrained numeric", op(">", bo, "", nv("u", -1), nc("0")), false, ""},
+		{"typmod other than the mirror's", op(">", bo, "", nv("m", (12<<16|2)+4), nc("0")), false, ""},
+		{"numeric parameter", op(">", bo, "", m, &Expr{K: "param", Type: catalog.OIDNumeric}), false, ""},
+		// Its value could have more digits than a double holds.
+		{"numeric parameter against a double", op("<", bo, "", &Expr{K: "func", Name: "numeric", Schema: "pg_catalog", Format: "implicit",
+			Type: catalog.OIDNumeric, Args: []*Expr{id}}, &Expr{K: "param", Type: catalog.OIDNumeric}), false, ""},
+		{"integer cast to numeric against a constant", op("<", bo, "", &Expr{K: "func", Name: "numeric", Schema: "pg_catalog", Format: "implicit",
+			Type: catalog.OIDNumeric, Args: []*Expr{id}}, nc("3")), true, "1 2"},
+	}
+	for _, tc := range where {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Where: []*Expr{tc.cond}, Targets: []*Expr{id},
+				OrderBy: []SortKey{{Expr: id, Op: "<"}}}
+			p, err := PlanQuery(q, rels, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.OK != tc.pushed {
+				t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, tc.pushed)
+			}
+			if tc.pushed {
+				if got := strings.Join(runPlan(t, e, p), " "); got != tc.ids {
+					t.Errorf("%s: ids %q; want %q", p.Scan.SQL, got, tc.ids)
+				}
+			}
+		})
+	}
+
+	under100 := op("<", bo, "", m, nc("100"))
+	filtered := func(a *Expr) *Expr { a.Filter = under100; return a }
+	num := uint32(catalog.OIDNumeric)
+	aggs := []struct {
+		name   string
+		target *Expr
+		pushed bool
+		want   string
+	}{
+		{"sum with NaN", agg("sum", num, m), true, "NaN"},
+		{"sum", filtered(agg("sum", num, m)), true, "15.50"},
+		{"avg", filtered(agg("avg", num, m)), true, "3.1000000000000000"},
+		{"avg with NaN", agg("avg", num, m), true, "NaN"},
+		{"min", agg("min", num, m), true, "-1.50"},
+		{"max is NaN", agg("max", num, m), true, "NaN"},
+		{"max", filtered(agg("max", num, m)), true, "12.50"},
+		{"count distinct", &Expr{K: "agg", Name: "count", Schema: "pg_catalog", Type: i8, Distinct: true, Args: []*Expr{m}}, true, "5"},
+		{"sum of numeric(30,4) could overflow", agg("sum", num, w), false, ""},
+		{"max of numeric(30,4)", agg("max", num, w), true, "NaN"},
+		{"sum of unconstrained numeric", agg("sum", num, nv("u", -1)), false, ""},
+	}
+	for _, tc := range aggs {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{tc.target}}
+			p, err := PlanQuery(q, rels, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.OK != tc.pushed {
+				t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, tc.pushed)
+			}
+			if tc.pushed {
+				if got := strings.Join(runPlan(t, e, p), " "); got != tc.want {
+					t.Errorf("%s = %q; want %q", p.Scan.SQL, got, tc.want)
+				}
+			}
+		})
+	}
+
+	t.Run("group and order by", func(t *testing.T) {
+		count := &Expr{K: "agg", Name: "count", Schema: "pg_catalog", Type: i8, Star: true}
+		q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{m, count},
+			GroupBy: []*Expr{m}, OrderBy: []SortKey{{Expr: m, Op: ">", NullsFirst: true}}}
+		p, err := PlanQuery(q, rels, PlanOptions{})
+		if err != nil || !p.OK {
+			t.Fatalf("PlanQuery: %v %v", err, p.Reason)
+		}
+		want := "NULL|1 NaN|1 12.50|1 2.25|2 0.00|1 -1.50|1"
+		if got := strings.Join(runPlan(t, e, p), " "); got != want {
+			t.Errorf("%s = %q; want %q", p.Scan.SQL, got, want)
+		}
+	})
+	t.Run("order by, NaN last", func(t *testing.T) {
+		q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Targets: []*Expr{m},
+			OrderBy: []SortKey{{Expr: m, Op: "<"}, {Expr: id, Op: "<"}}}
+		p, err := PlanQuery(q, rels, PlanOptions{})
+		if err != nil || !p.OK {
+			t.Fatalf("PlanQuery: %v %v", err, p.Reason)
+		}
+		want := "-1.50 0.00 2.25 2.25 12.50 NaN NULL"
+		if got := strings.Join(runPlan(t, e, p), " "); got != want {
+			t.Errorf("%s = %q; want %q", p.Scan.SQL, got, want)
+		}
+	})
+	t.Run("having", func(t *testing.T) {
+		sum := filtered(agg("sum", num, m))
+		q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{sum},
+			Having: []*Expr{op(">", bo, "", sum, nc("15.4999"))}}
+		p, err := PlanQuery(q, rels, PlanOptions{})
+		if err != nil || !p.OK {
+			t.Fatalf("PlanQuery: %v %v", err, p.Reason)
+		}
+		if got := strings.Join(runPlan(t, e, p), " "); got != "15.50" {
+			t.Errorf("%s = %q; want 15.50", p.Scan.SQL, got)
+		}
+	})
+	t.Run("refused elsewhere", func(t *testing.T) {
+		for _, target := range []*Expr{
+			op("+", num, "", m, m),
+			{K: "coalesce", Type: num, Args: []*Expr{m, nc("1")}},
+			{K: "func", Name: "round", Schema: "pg_catalog", Format: "call", Type: num, Args: []*Expr{m}},
+			{K: "func", Name: "float8", Schema: "pg_catalog", Format: "cast", Type: catalog.OIDFloat8, Args: []*Expr{m}},
+		} {
+			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Targets: []*Expr{target}}
+			p, err := PlanQuery(q, rels, PlanOptions{})
+			if err != nil || p.OK {
+				t.Errorf("%+v: pushed = %v, %v; want refused", target, p.OK, err)
+			}
+		}
+	})
+}
