@@ -76,8 +76,23 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 		from += fmt.Sprintf(" TABLESAMPLE reservoir(%d ROWS)", q.Sample)
 	}
 	var where []string
+	compared := map[string]bool{}
 	for i, w := range q.Where {
 		s, err := cond(w)
+		if err == nil {
+			// DuckDB folds two comparisons of one expression with
+			// constants that no value satisfies (x BETWEEN 7 AND -1) to
+			// false without evaluating the expression, and so loses the
+			// error PostgreSQL raises computing it (division by zero):
+			// the second such comparison of an expression that is not a
+			// plain column stays in PostgreSQL.
+			if key, ok := t.comparedExpr(w); ok {
+				if compared[key] {
+					err = refuse("a second comparison of %s with a constant", key)
+				}
+				compared[key] = true
+			}
+		}
 		if err != nil {
 			if err := fail(err); err != nil {
 				return nil, err
@@ -519,6 +534,51 @@ func containsParam(e *Expr) bool {
 	}
 	for _, k := range e.Order {
 		if containsParam(k.Expr) {
+			return true
+		}
+	}
+	return false
+}
+
+// comparedExpr is, for a comparison with a constant or parameter of an
+// expression that may raise an error, the DuckDB SQL of that expression.
+func (t *translator) comparedExpr(e *Expr) (string, bool) {
+	if e == nil || e.K != "op" || len(e.Args) != 2 {
+		return "", false
+	}
+	switch e.Name {
+	case "=", "<>", "<", "<=", ">", ">=":
+	default:
+		return "", false
+	}
+	x, c := e.Args[0], e.Args[1]
+	if isConstant(x) {
+		x, c = c, x
+	}
+	if !isConstant(c) || !mayRaise(x) {
+		return "", false
+	}
+	tx, err := t.expr(x)
+	if err != nil {
+		return "", false
+	}
+	return tx.sql, true
+}
+
+// mayRaise reports whether computing e may fail on some values: integer
+// arithmetic (overflow, division by zero) and casts.
+func mayRaise(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	switch {
+	case e.K == "op" && strings.ContainsAny(e.Name, "+-*/%"):
+		return true
+	case e.K == "func" && (e.Format == "cast" || e.Format == "implicit"):
+		return true
+	}
+	for _, a := range e.Args {
+		if mayRaise(a) {
 			return true
 		}
 	}
