@@ -119,6 +119,9 @@ func (e *rowEncoder) encode(w io.Writer, rec arrow.RecordBatch) error {
 		for c := 0; c < ncols; c++ {
 			var err error
 			switch {
+			case len(e.scan.Spread) > c && e.scan.Spread[c] != "":
+				e.buf, err = appendSpread(e.buf, e.scan.Spread[c], cols[a], cols[a+1], cols[a+2], r)
+				a += 2
 			case len(e.scan.AvgInt) > c && e.scan.AvgInt[c]:
 				e.buf, err = appendAvg(e.buf, cols[a], cols[a+1], r)
 				a++
@@ -169,6 +172,43 @@ func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
 		v = a.Value(i)
 	default:
 		return nil, fmt.Errorf("cannot send arrow type %s as text", col.DataType())
+	}
+	b = appendLen(b, len(v))
+	return append(b, v...), nil
+}
+
+// appendSpread appends the text of a variance or standard deviation of
+// integers from its count, sum and sum of squares (see sql.VarianceText).
+func appendSpread(b []byte, kind string, count, sum, squares arrow.Array, i int) ([]byte, error) {
+	n, ok := count.(*array.Int64)
+	if !ok {
+		return nil, fmt.Errorf("%s count of arrow type %s", kind, count.DataType())
+	}
+	var sums [2]string
+	for j, col := range []arrow.Array{sum, squares} {
+		if col.IsNull(i) {
+			continue
+		}
+		switch a := col.(type) {
+		case *array.String:
+			sums[j] = a.Value(i)
+		case *array.StringView:
+			sums[j] = a.Value(i)
+		case *array.LargeString:
+			sums[j] = a.Value(i)
+		default:
+			return nil, fmt.Errorf("%s sum of arrow type %s", kind, col.DataType())
+		}
+	}
+	if n.IsNull(i) || n.Value(i) == 0 {
+		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
+	}
+	v, null, err := sql.VarianceText(kind, n.Value(i), sums[0], sums[1])
+	if err != nil {
+		return nil, err
+	}
+	if null {
+		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
 	}
 	b = appendLen(b, len(v))
 	return append(b, v...), nil

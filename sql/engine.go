@@ -91,6 +91,11 @@ type Scan struct {
 	// when any value is) and the count, and is sent as the text of
 	// numeric_div(sum, count) (see AvgText).
 	AvgInt []bool
+	// Spread names, per output column, a variance or standard deviation
+	// of integers ("var_samp", "var_pop", "stddev_samp", "stddev_pop"): it
+	// takes three result columns, the count, the sum's text and the sum of
+	// squares' text, and is sent as VarianceText's result.
+	Spread []string
 }
 
 // binaryType is, for each PostgreSQL type the sidecar sends in binary form,

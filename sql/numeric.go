@@ -145,3 +145,62 @@ func decLiteral(text string) (intDigits, scale int, ok bool) {
 	fp = strings.TrimRight(fp, "0")
 	return len(ip), len(fp), true
 }
+
+// VarianceText is the text of PostgreSQL's kind ("var_samp", "var_pop",
+// "stddev_samp" or "stddev_pop") of smallint or integer values, from their
+// count n, sum and sum of squares (integer text), as
+// numeric_stddev_internal computes it: (n*sumX2 - sumX^2) / (n*(n-1)) (or
+// n*n for the population), divided at select_div_scale's scale and rounded
+// half away from zero; the standard deviation is that variance's square
+// root, rounded to the same scale. null is true for an undefined result
+// (no value, or one value of a sample).
+func VarianceText(kind string, n int64, sum, sumSquares string) (text string, null bool, err error) {
+	sample := kind == "var_samp" || kind == "stddev_samp"
+	switch kind {
+	case "var_samp", "var_pop", "stddev_samp", "stddev_pop":
+	default:
+		return "", false, fmt.Errorf("unknown spread %q", kind)
+	}
+	if n == 0 || (sample && n == 1) {
+		return "", true, nil
+	}
+	sx, ok1 := new(big.Int).SetString(sum, 10)
+	sx2, ok2 := new(big.Int).SetString(sumSquares, 10)
+	if !ok1 || !ok2 || n < 0 {
+		return "", false, fmt.Errorf("variance of %d values with sums %q and %q", n, sum, sumSquares)
+	}
+	nb := big.NewInt(n)
+	num := new(big.Int).Mul(nb, sx2)
+	num.Sub(num, new(big.Int).Mul(sx, sx))
+	if num.Sign() <= 0 {
+		return "0", false, nil
+	}
+	den := new(big.Int).Set(nb)
+	if sample {
+		den.Mul(den, big.NewInt(n-1))
+	} else {
+		den.Mul(den, nb)
+	}
+	w1, f1 := leadingDigit(num, 0)
+	w2, f2 := leadingDigit(den, 0)
+	qweight := w1 - w2
+	if f1 <= f2 {
+		qweight--
+	}
+	rscale := min(max(numericMinSigDigits-qweight*decDigits, 0), numericMaxDisplay)
+	q, r := new(big.Int).QuoRem(new(big.Int).Mul(num, pow10(rscale)), den, new(big.Int))
+	if r.Mul(r, big.NewInt(2)).Cmp(den) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if kind == "var_samp" || kind == "var_pop" {
+		return decimalText(q, rscale), false, nil
+	}
+	// sqrt(q * 10^-rscale) with one more digit, truncated, then rounded
+	y := new(big.Int).Sqrt(new(big.Int).Mul(q, pow10(rscale+2)))
+	last := new(big.Int)
+	y.QuoRem(y, big.NewInt(10), last)
+	if last.Int64() >= 5 {
+		y.Add(y, big.NewInt(1))
+	}
+	return decimalText(y, rscale), false, nil
+}

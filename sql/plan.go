@@ -138,6 +138,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 			}
 			continue
 		}
+		t.spread = ""
 		s, fmtc, avg, err := t.target(e, q.Grouped)
 		if err == nil && t.usesTZ && !opts.TZPushed {
 			err = refuse("depends on a TimeZone DuckDB does not know")
@@ -153,6 +154,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 		scan.Formats = append(scan.Formats, fmtc)
 		scan.TypeOID = append(scan.TypeOID, e.Type)
 		scan.AvgInt = append(scan.AvgInt, avg)
+		scan.Spread = append(scan.Spread, t.spread)
 	}
 	var having []string
 	for i, h := range q.Having {
@@ -335,6 +337,10 @@ func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, erro
 	if err != nil {
 		return nil, 0, false, err
 	}
+	if x.class == cAvg && x.spread != "" {
+		t.spread = x.spread
+		return x.parts, FormatText, false, nil
+	}
 	if x.class == cAvg {
 		return []string{x.avg[0], x.avg[1]}, FormatText, true, nil
 	}
@@ -464,6 +470,23 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 				avg: [2]string{"CAST(" + call("sum", "CAST("+a.sql+" AS HUGEINT)") + " AS VARCHAR)", call("count", a.sql)}}, nil
 		}
 		return texpr{}, refuse("avg of type %d", e.Type)
+	case "variance", "var_samp", "var_pop", "stddev", "stddev_samp", "stddev_pop":
+		// Of smallint and integer: PostgreSQL's exact numeric formula
+		// from N, sum(x) and sum(x*x), computed in the sidecar
+		// (VarianceText); the sums fit a HUGEINT. DISTINCT would also
+		// merge the squares of x and -x.
+		if a, ok := one(); ok && a.class == cInt && a.oid != catalog.OIDInt8 && !e.Distinct && e.Type == catalog.OIDNumeric {
+			kind := map[string]string{"variance": "var_samp", "stddev": "stddev_samp"}[e.Name]
+			if kind == "" {
+				kind = e.Name
+			}
+			x := "CAST(" + a.sql + " AS HUGEINT)"
+			return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: kind, parts: []string{
+				call("count", a.sql),
+				"CAST(" + call("sum", x) + " AS VARCHAR)",
+				"CAST(" + call("sum", x+" * "+x) + " AS VARCHAR)"}}, nil
+		}
+		return texpr{}, refuse("%s of type %d: PostgreSQL computes it with its own floating-point algorithm or in numeric", e.Name, e.Type)
 	case "min", "max":
 		if a, ok := one(); ok && a.class.ordered() && a.class != cBool && a.class != cNumeric && a.class != cHuge {
 			if a.class == cString && e.InColl != CollC {
@@ -513,8 +536,6 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 			fn = "quantile_disc"
 		}
 		return texpr{sql: fn + "(" + a.sql + ", " + strconv.FormatFloat(v, 'g', -1, 64) + ")" + filter, class: a.class, oid: e.Type, tz: tz}, nil
-	case "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop":
-		return texpr{}, refuse("%s: PostgreSQL computes it in numeric or with its own floating-point algorithm", e.Name)
 	}
 	return texpr{}, refuse("aggregate %s", e.Name)
 }

@@ -50,6 +50,8 @@ type texpr struct {
 	coll    string // for strings: the collation class of the value
 	tz      bool   // depends on the session's TimeZone
 	avg     [2]string
+	spread  string   // cAvg of a variance or standard deviation: its kind (see VarianceText)
+	parts   []string // spread: the count, the sum and the sum of squares
 	array   class   // cArray: the class of the elements
 	dec     *decVal // cDec: how to compare, order and aggregate the value; sql is its text
 	lit     bool    // a numeric constant written in the query (not a parameter): litText is its text
@@ -71,6 +73,7 @@ type translator struct {
 	inAgg    bool    // inside an aggregate's arguments
 	usesTZ   bool    // some expression depends on TimeZone
 	tzPushed bool    // the session's TimeZone is known to DuckDB
+	spread   string  // the kind of the output column just translated, if a variance
 }
 
 func classOfType(oid uint32) class {

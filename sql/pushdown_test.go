@@ -260,3 +260,31 @@ func pow15() *Expr {
 	}
 	return e
 }
+
+// TestVarianceText checks the sidecar's variance and standard deviation of
+// integers against what PostgreSQL 15 prints for the same values.
+func TestVarianceText(t *testing.T) {
+	for _, tc := range []struct {
+		n                     int64
+		sum, squares          string
+		varSamp, varPop       string
+		stddevSamp, stddevPop string
+	}{
+		{4, "10", "30", "1.6666666666666667", "1.2500000000000000", "1.2909944487358056", "1.1180339887498948"},
+		{2, "10", "50", "0", "0", "0", "0"},
+		{4, "99992", "9223372042559808562", "3074457346686736182", "2305843010015052137", "1753413056", "1518500250"},
+		{2, "1", "1", "0.50000000000000000000", "0.25000000000000000000", "0.70710678118654752440", "0.50000000000000000000"},
+		{1, "3", "9", "", "0", "", "0"},
+		{6, "877789", "453377155293", "64991646774.56666667", "54159705645.47222222", "254934.59313041", "232722.37890988"},
+	} {
+		for kind, want := range map[string]string{"var_samp": tc.varSamp, "var_pop": tc.varPop, "stddev_samp": tc.stddevSamp, "stddev_pop": tc.stddevPop} {
+			got, null, err := VarianceText(kind, tc.n, tc.sum, tc.squares)
+			if err != nil || null != (want == "") || got != want {
+				t.Errorf("%s of %d values (sums %s, %s) = %q, null %v, %v; want %q", kind, tc.n, tc.sum, tc.squares, got, null, err, want)
+			}
+		}
+	}
+	if _, null, _ := VarianceText("var_pop", 0, "", ""); !null {
+		t.Error("var_pop of no value is not NULL")
+	}
+}

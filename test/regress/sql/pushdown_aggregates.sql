@@ -32,9 +32,16 @@ SELECT count(*) FILTER (WHERE ok), string_agg(t, ',' ORDER BY t DESC, id), array
 -- ordered-set aggregates
 EXPLAIN (VERBOSE, COSTS OFF) SELECT percentile_cont(0.3) WITHIN GROUP (ORDER BY f), percentile_disc(0.3) WITHIN GROUP (ORDER BY i) FROM sm;
 SELECT percentile_cont(0.3) WITHIN GROUP (ORDER BY f), percentile_disc(0.3) WITHIN GROUP (ORDER BY i) FROM sm;
--- floating-point sums, stddev and variance stay in PostgreSQL
-EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(f), stddev(i) FROM sm;
-SELECT sum(f), stddev(i) FROM sm;
+-- floating-point sums, and stddev and variance of floats and bigints, stay
+-- in PostgreSQL
+EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(f), stddev(f), variance(b) FROM sm;
+SELECT sum(f), stddev(f), variance(b) FROM sm;
+-- stddev and variance of integers: DuckDB sums exactly, the sidecar
+-- divides and takes the square root as PostgreSQL's numeric does
+EXPLAIN (VERBOSE, COSTS OFF) SELECT g, stddev(i), variance(i), stddev_pop(i) FILTER (WHERE id > 3), var_pop(i) FROM sm GROUP BY g ORDER BY g;
+SELECT g, stddev(i), variance(i), stddev_pop(i) FILTER (WHERE id > 3), var_pop(i) FROM sm GROUP BY g ORDER BY g;
+SELECT g, stddev(i), variance(i), stddev_pop(i) FILTER (WHERE id > 3), var_pop(i) FROM s GROUP BY g ORDER BY g;
+SELECT variance(i) FILTER (WHERE id = 1), stddev(i) FILTER (WHERE id < 0), var_pop(i) FILTER (WHERE id = 1) FROM sm;
 -- an output expression DuckDB cannot compute is computed here from pushed aggregates
 EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(i)::float8 / count(*) FROM sm;
 SELECT sum(i)::float8 / count(*) FROM sm;
