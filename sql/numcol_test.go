@@ -131,18 +131,7 @@ func TestNumericPushdown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Where: []*Expr{tc.cond}, Targets: []*Expr{id},
 				OrderBy: []SortKey{{Expr: id, Op: "<"}}}
-			p, err := PlanQuery(q, rels, PlanOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.OK != tc.pushed {
-				t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, tc.pushed)
-			}
-			if tc.pushed {
-				if got := strings.Join(runPlan(t, e, p), " "); got != tc.ids {
-					t.Errorf("%s: ids %q; want %q", p.Scan.SQL, got, tc.ids)
-				}
-			}
+			checkPlan(t, e, q, rels, tc.pushed, tc.ids)
 		})
 	}
 
@@ -170,18 +159,7 @@ func TestNumericPushdown(t *testing.T) {
 	for _, tc := range aggs {
 		t.Run(tc.name, func(t *testing.T) {
 			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{tc.target}}
-			p, err := PlanQuery(q, rels, PlanOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.OK != tc.pushed {
-				t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, tc.pushed)
-			}
-			if tc.pushed {
-				if got := strings.Join(runPlan(t, e, p), " "); got != tc.want {
-					t.Errorf("%s = %q; want %q", p.Scan.SQL, got, tc.want)
-				}
-			}
+			checkPlan(t, e, q, rels, tc.pushed, tc.want)
 		})
 	}
 
@@ -236,4 +214,22 @@ func TestNumericPushdown(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkPlan plans q, checks whether it is pushed, and when it is, that
+// running it gives want (its rows' first columns, space-separated).
+func checkPlan(t *testing.T, e *Engine, q *Query, rels map[int]*catalog.Mirror, pushed bool, want string) {
+	t.Helper()
+	p, err := PlanQuery(q, rels, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.OK != pushed {
+		t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, pushed)
+	}
+	if pushed {
+		if got := strings.Join(runPlan(t, e, p), " "); got != want {
+			t.Errorf("%s: %q; want %q", p.Scan.SQL, got, want)
+		}
+	}
 }
