@@ -173,7 +173,10 @@ func TestPlanQueryAggregates(t *testing.T) {
 		{"avg(int4) is numeric", agg("avg", catalog.OIDNumeric, v("i", i4)), true, "-1.3333333333333333"},
 		{"max(text) under C", &Expr{K: "agg", Name: "max", Schema: "pg_catalog", Type: tx, InColl: CollC, Args: []*Expr{v("t", tx)}}, true, "a"},
 		{"max(text) under another collation", &Expr{K: "agg", Name: "max", Schema: "pg_catalog", Type: tx, InColl: CollDet, Args: []*Expr{v("t", tx)}}, false, ""},
-		{"stddev", agg("stddev", catalog.OIDNumeric, v("i", i4)), false, ""},
+		{"stddev(int4) is numeric", agg("stddev", catalog.OIDNumeric, v("i", i4)), true, "4.9328828623162473"},
+		{"var_pop(int4) is numeric", agg("var_pop", catalog.OIDNumeric, v("i", i4)), true, "16.2222222222222222"},
+		{"stddev(float8)", agg("stddev", catalog.OIDFloat8, v("f", catalog.OIDFloat8)), false, ""},
+		{"variance(int8)", agg("variance", catalog.OIDNumeric, v("b", i8)), false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +192,14 @@ func TestPlanQueryAggregates(t *testing.T) {
 				return
 			}
 			var got string
-			if p.Scan.AvgInt[0] {
+			if p.Scan.Spread[0] != "" {
+				var sum, squares string
+				var n int64
+				if err := e.DB.QueryRow(p.Scan.SQL).Scan(&n, &sum, &squares); err != nil {
+					t.Fatalf("%s: %v", p.Scan.SQL, err)
+				}
+				got, _, err = VarianceText(p.Scan.Spread[0], n, sum, squares)
+			} else if p.Scan.AvgInt[0] {
 				var sum string
 				var n int64
 				if err := e.DB.QueryRow(p.Scan.SQL).Scan(&sum, &n); err != nil {
