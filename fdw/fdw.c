@@ -1,16 +1,20 @@
 /*-------------------------------------------------------------------------
  *
  * fdw.c
- *		  The FdwRoutine callbacks of mooncake_fdw: plain scans of a columnstore
- *		  table with column projection.
+ *		  The FdwRoutine callbacks of mooncake_fdw: scans of columnstore
+ *		  tables, and the joins, aggregations, orderings and limits over them
+ *		  that DuckDB runs.
  *
- * Planning asks the sidecar for the table's row count ("estimate"); the
- * plan carries the Iceberg table and the columns the query needs (its
- * output and its quals). All quals are evaluated here, on the rows the
- * sidecar sends back. Execution opens one connection per scan on the first
- * fetch, sends "scan" and turns the answer's rows into tuples; a rescan
- * hangs up and starts over. EXPLAIN VERBOSE shows the DuckDB SQL of the
- * scan ("explain").
+ * Planning sends the planner's pieces to the sidecar as JSON trees
+ * (plan.c) and asks which it runs ("plan"): the conditions of a scan one by
+ * one, then a join of two mirrors, an aggregation, an ordering or a limit
+ * whole. What it runs becomes a ForeignScan whose query the sidecar turns
+ * into DuckDB SQL; the rest is evaluated here. Execution opens one
+ * connection per scan on the first fetch, sends "scan" with the values of
+ * the exec-time parameters and turns the answer's rows into tuples; a
+ * rescan with unchanged parameters replays the rows kept, otherwise it
+ * hangs up and starts over. EXPLAIN VERBOSE shows the DuckDB SQL
+ * ("explain"). ANALYZE takes its sample in DuckDB.
  *
  * The tables are read-only here: writes reach them through the source
  * table and logical replication, so there are no modify callbacks.
