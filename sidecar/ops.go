@@ -147,7 +147,7 @@ func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param
 		rels[r.ID] = m
 	}
 	tz := req.TimeZone == "" || req.TimeZone == "UTC" || s.dbs.engine.KnowsTimeZone(ctx, req.TimeZone)
-	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz})
+	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz, UTC: sql.IsUTC(req.TimeZone)})
 }
 
 // plan answers which pieces of a query DuckDB runs (PROTOCOL.md, "plan").
@@ -192,8 +192,8 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 			return &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
 		}
 		scan = p.Scan
-		if p.TimeZone {
-			tz = req.TimeZone
+		if p.TimeZone && !sql.IsUTC(req.TimeZone) {
+			tz = req.TimeZone // the connections' own zone is UTC
 		}
 	} else {
 		m, err := s.mirror(ctx, req)

@@ -28,6 +28,18 @@ type Plan struct {
 type PlanOptions struct {
 	Params   []Param // exec-time parameter values; nil when planning (rendered $n)
 	TZPushed bool    // the session's TimeZone is one DuckDB knows
+	UTC      bool    // the session's TimeZone is UTC (see IsUTC)
+}
+
+// IsUTC reports whether PostgreSQL's TimeZone name zone is UTC itself (no
+// offset, no daylight saving time, ever).
+func IsUTC(zone string) bool {
+	switch zone {
+	case "", "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+		"GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich":
+		return true
+	}
+	return false
 }
 
 // PlanQuery decides which pieces of q DuckDB can run with PostgreSQL's
@@ -39,7 +51,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 	for _, m := range rels {
 		p.Rows += m.EstimatedRows()
 	}
-	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed}
+	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC}
 	fail := func(err error) error {
 		var r *refusal
 		if !errors.As(err, &r) {

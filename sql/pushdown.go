@@ -52,9 +52,9 @@ type texpr struct {
 	avg     [2]string
 	spread  string   // cAvg of a variance or standard deviation: its kind (see VarianceText)
 	parts   []string // spread: the count, the sum and the sum of squares
-	array   class   // cArray: the class of the elements
-	dec     *decVal // cDec: how to compare, order and aggregate the value; sql is its text
-	lit     bool    // a numeric constant written in the query (not a parameter): litText is its text
+	array   class    // cArray: the class of the elements
+	dec     *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
+	lit     bool     // a numeric constant written in the query (not a parameter): litText is its text
 	litText *string
 }
 
@@ -74,6 +74,7 @@ type translator struct {
 	usesTZ   bool    // some expression depends on TimeZone
 	tzPushed bool    // the session's TimeZone is known to DuckDB
 	spread   string  // the kind of the output column just translated, if a variance
+	utc      bool    // the session's TimeZone is UTC: timestamptz arithmetic without ICU
 }
 
 func classOfType(oid uint32) class {
@@ -680,6 +681,19 @@ func (t *translator) fn(e *Expr) (texpr, error) {
 			return cast(res, target, false)
 		case a.class == cInt && e.Type == catalog.OIDNumeric && a.oid != catalog.OIDInt8:
 			return cast(cNumeric, "DOUBLE", false)
+		case t.utc && a.class != cTSTZ && (a.class == cDate || a.class == cTS) && res == cTSTZ:
+			// Under UTC, a date or timestamp is the same instant: computed
+			// from its microseconds, not through ICU (ten times faster).
+			t.usesTZ = true
+			return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamptz(epoch_us(CAST(%[1]s AS TIMESTAMP))) ELSE CAST(%[1]s AS TIMESTAMPTZ) END)", a.sql),
+				class: res, oid: e.Type, tz: true}, nil
+		case t.utc && a.class == cTSTZ && (res == cDate || res == cTS):
+			t.usesTZ = true
+			ts := fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamp(epoch_us(%[1]s)) ELSE CAST(%[1]s AS TIMESTAMP) END)", a.sql)
+			if res == cDate {
+				ts = "CAST(" + ts + " AS DATE)"
+			}
+			return texpr{sql: ts, class: res, oid: e.Type, tz: true}, nil
 		case (a.class == cDate || a.class == cTS || a.class == cTSTZ) && (res == cDate || res == cTS || res == cTSTZ):
 			return cast(res, duckType(e.Type), a.class == cTSTZ || res == cTSTZ)
 		case a.class == cString && res == cString:
@@ -700,7 +714,12 @@ func (t *translator) fn(e *Expr) (texpr, error) {
 		if a.class == cTSTZ {
 			t.usesTZ = true
 		}
-		// PostgreSQL leaves infinities as they are.
+		// PostgreSQL leaves infinities as they are. Under UTC a
+		// timestamptz is truncated as the timestamp of its microseconds.
+		if a.class == cTSTZ && t.utc {
+			return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamptz(epoch_us(date_trunc('%[2]s', make_timestamp(epoch_us(%[1]s))))) ELSE %[1]s END)", a.sql, f),
+				class: a.class, oid: e.Type, tz: true}, nil
+		}
 		return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN date_trunc('%[2]s', %[1]s) ELSE %[1]s END)", a.sql, f),
 			class: a.class, oid: e.Type, tz: a.class == cTSTZ || a.tz}, nil
 	case "date_part", "extract":

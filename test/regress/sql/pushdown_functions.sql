@@ -28,6 +28,12 @@ SET TimeZone = 'Europe/Paris';
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id, date_trunc('day', tz) FROM sm WHERE date_trunc('day', tz) = '2024-03-31';
 SELECT id, date_trunc('day', tz) FROM sm WHERE date_trunc('day', tz) = '2024-03-31' ORDER BY id;
 SELECT date_trunc('day', tz), count(*) FROM sm GROUP BY 1 ORDER BY 1;
+-- under UTC, timestamptz arithmetic runs on microseconds (no time zone
+-- library), with the same results, infinities included
+SET TimeZone = 'UTC';
+EXPLAIN (VERBOSE, COSTS OFF) SELECT date_trunc('month', d), count(*) FROM sm GROUP BY 1;
+SELECT date_trunc('month', d), count(*) FROM sm GROUP BY 1 ORDER BY 1;
+SELECT id, date_trunc('week', tz), tz::date, tz::timestamp, d::timestamptz, ts::timestamptz FROM sm ORDER BY id;
 RESET TimeZone;
 -- date arithmetic and COALESCE, CASE
 EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM sm WHERE d + 1 = '2024-03-01' OR coalesce(t, 'none') = 'none';
