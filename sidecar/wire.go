@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -120,8 +121,9 @@ func (e *rowEncoder) encode(w io.Writer, rec arrow.RecordBatch) error {
 			var err error
 			switch {
 			case len(e.scan.Spread) > c && e.scan.Spread[c] != "":
-				e.buf, err = appendSpread(e.buf, e.scan.Spread[c], cols[a], cols[a+1], cols[a+2], r)
-				a += 2
+				w := sql.SpreadWidth(e.scan.Spread[c])
+				e.buf, err = appendSpread(e.buf, e.scan.Spread[c], cols[a:a+w], r)
+				a += w - 1
 			case len(e.scan.AvgInt) > c && e.scan.AvgInt[c]:
 				e.buf, err = appendAvg(e.buf, cols[a], cols[a+1], r)
 				a++
@@ -177,33 +179,31 @@ func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
 	return append(b, v...), nil
 }
 
-// appendSpread appends the text of a variance or standard deviation of
-// integers from its count, sum and sum of squares (see sql.VarianceText).
-func appendSpread(b []byte, kind string, count, sum, squares arrow.Array, i int) ([]byte, error) {
-	n, ok := count.(*array.Int64)
-	if !ok {
-		return nil, fmt.Errorf("%s count of arrow type %s", kind, count.DataType())
-	}
-	var sums [2]string
-	for j, col := range []arrow.Array{sum, squares} {
+// appendSpread appends the text of an output column finished in the
+// sidecar (a variance or standard deviation, a split sum or avg) from its
+// DuckDB result columns (see sql.FinishSpread).
+func appendSpread(b []byte, kind string, cols []arrow.Array, i int) ([]byte, error) {
+	vals := make([]*string, len(cols))
+	for j, col := range cols {
 		if col.IsNull(i) {
 			continue
 		}
+		var v string
 		switch a := col.(type) {
 		case *array.String:
-			sums[j] = a.Value(i)
+			v = a.Value(i)
 		case *array.StringView:
-			sums[j] = a.Value(i)
+			v = a.Value(i)
 		case *array.LargeString:
-			sums[j] = a.Value(i)
+			v = a.Value(i)
+		case *array.Int64:
+			v = strconv.FormatInt(a.Value(i), 10)
 		default:
-			return nil, fmt.Errorf("%s sum of arrow type %s", kind, col.DataType())
+			return nil, fmt.Errorf("%s from arrow type %s", kind, col.DataType())
 		}
+		vals[j] = &v
 	}
-	if n.IsNull(i) || n.Value(i) == 0 {
-		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
-	}
-	v, null, err := sql.VarianceText(kind, n.Value(i), sums[0], sums[1])
+	v, null, err := sql.FinishSpread(kind, vals)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,10 @@ type decVal struct {
 	// least the value's own range, NaN mapped to 10^intDigits.
 	key func(intDigits, scale int) string
 	raw string // a column: the SQL of its stored text; "" otherwise
+	// num is the value as an exact DECIMAL(intDigits+scale, scale) (NULL
+	// for NaN), nan whether it is NaN ("" when it never is); "" when the
+	// value has no such form (min/max, sum).
+	num, nan string
 }
 
 // maxDecWidth is DuckDB's widest DECIMAL.
@@ -60,7 +64,8 @@ func decColumn(text string, e *Expr, stored catalog.ColumnType) *decVal {
 	if n+1+f > maxDecWidth {
 		return nil
 	}
-	return &decVal{intDigits: n, scale: f, raw: text, key: func(n, f int) string {
+	num := fmt.Sprintf("TRY_CAST(%s AS DECIMAL(%d,%d))", text, max(n+f, 1), f)
+	return &decVal{intDigits: n, scale: f, raw: text, num: num, nan: text + " = 'NaN'", key: func(n, f int) string {
 		// TRY_CAST: never an error, whatever order DuckDB evaluates the
 		// branches in; every text but NaN is a decimal that fits.
 		return fmt.Sprintf("(CASE WHEN %[1]s = 'NaN' THEN %[2]s ELSE TRY_CAST(%[1]s AS %[3]s) END)", text, decNaN(n, f), decType(n, f))
@@ -87,10 +92,63 @@ func decOperand(x texpr) (*decVal, error) {
 	if !ok {
 		return nil, refuse("numeric constant %q", v)
 	}
-	return &decVal{intDigits: n, scale: f, key: func(n, f int) string {
+	num := fmt.Sprintf("CAST(%s AS DECIMAL(%d,%d))", catalog.QuoteLiteral(v), max(n+f, 1), f)
+	return &decVal{intDigits: n, scale: f, num: num, key: func(n, f int) string {
 		// Exact: the constant has at most f fraction digits.
 		return "CAST(" + catalog.QuoteLiteral(v) + " AS " + decType(n, f) + ")"
 	}}, nil
+}
+
+// decArith adds, subtracts or multiplies two numerics, one at least a
+// numeric(p,s) value, exactly as PostgreSQL does: the result has the
+// larger scale of the two (the sum of the scales for a product), which is
+// also the scale of DuckDB's DECIMAL result, so the text is PostgreSQL's.
+// NaN on either side gives NaN. Results that could need more than
+// DuckDB's 38 digits stay in PostgreSQL.
+func decArith(op string, a, b texpr) (texpr, error) {
+	da, err := decOperand(a)
+	if err != nil {
+		return texpr{}, err
+	}
+	db, err := decOperand(b)
+	if err != nil {
+		return texpr{}, err
+	}
+	if da.num == "" || db.num == "" {
+		return texpr{}, refuse("numeric %s of an aggregate", op)
+	}
+	var n, f int
+	switch op {
+	case "+", "-":
+		n, f = max(da.intDigits, db.intDigits)+1, max(da.scale, db.scale)
+	case "*":
+		n, f = da.intDigits+db.intDigits, da.scale+db.scale
+	default:
+		return texpr{}, refuse("numeric operator %s", op)
+	}
+	if n+f > maxDecWidth {
+		return texpr{}, refuse("numeric %s needing more than %d digits", op, maxDecWidth)
+	}
+	num := fmt.Sprintf("CAST((%s %s %s) AS DECIMAL(%d,%d))", da.num, op, db.num, max(n+f, 1), f)
+	var nans []string
+	for _, x := range []string{da.nan, db.nan} {
+		if x != "" {
+			nans = append(nans, x)
+		}
+	}
+	nan := strings.Join(nans, " OR ")
+	text := "CAST(" + num + " AS VARCHAR)"
+	if nan != "" {
+		text = fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE %s END)", nan, text)
+	}
+	return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n, scale: f, num: num, nan: nan,
+		key: func(n, f int) string {
+			k := "CAST(" + num + " AS " + decType(n, f) + ")"
+			if nan == "" {
+				return k
+			}
+			return fmt.Sprintf("(CASE WHEN %s THEN %s ELSE %s END)", nan, decNaN(n, f), k)
+		}}}, nil
 }
 
 // decCompare compares two numerics, one at least a numeric(p,s) value,
@@ -135,20 +193,23 @@ func decAggregate(name string, a texpr, call func(fn string, args ...string) str
 			return fmt.Sprintf("(CASE WHEN %[1]s = %[2]s THEN %[3]s ELSE CAST(%[1]s AS %[4]s) END)", k, nan, decNaN(n, f), decType(n, f))
 		}}}, nil
 	case "sum", "avg":
-		if d.raw == "" {
-			return texpr{}, refuse("%s of a numeric that is not a column", name)
+		if d.num == "" {
+			return texpr{}, refuse("%s of a numeric aggregate", name)
 		}
 		if d.intDigits+d.scale > maxSumDigits {
-			return texpr{}, refuse("%s of a numeric of more than %d digits could overflow DuckDB's DECIMAL", name, maxSumDigits)
+			return splitSum(name, d, call)
 		}
 		// Any NaN makes the sum NaN; the others add up exactly, with
 		// the column's scale as PostgreSQL's display scale.
-		nan := call("bool_or", d.raw+" = 'NaN'")
-		sum := call("sum", fmt.Sprintf("TRY_CAST(%s AS DECIMAL(%d,%d))", d.raw, max(d.intDigits+d.scale, 1), d.scale))
+		nan := "false"
+		if d.nan != "" {
+			nan = call("bool_or", d.nan)
+		}
+		sum := call("sum", d.num)
 		text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", nan, sum)
 		if name == "avg" {
 			// numeric_div(sum, count), computed when sent (AvgText).
-			return texpr{class: cAvg, oid: catalog.OIDNumeric, avg: [2]string{text, call("count", d.raw)}}, nil
+			return texpr{class: cAvg, oid: catalog.OIDNumeric, avg: [2]string{text, d.count(call)}}, nil
 		}
 		n0, f0 := min(d.intDigits+10, maxDecWidth-d.scale), d.scale
 		return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n0, scale: f0, key: func(n, f int) string {
@@ -156,4 +217,43 @@ func decAggregate(name string, a texpr, call func(fn string, args ...string) str
 		}}}, nil
 	}
 	return texpr{}, refuse("%s of numeric", name)
+}
+
+// splitSum sums numerics too wide for one DECIMAL(38) sum (a product of
+// two numeric(15,2), say): each value's unscaled integer u is split into
+// u / 10^18 and u % 10^18 (truncating, so u = hi * 10^18 + lo exactly),
+// DuckDB sums both halves as HUGEINT, which cannot overflow below 10^18
+// values, and the sidecar adds them up (FinishSpread) with the scale as
+// PostgreSQL's display scale; avg divides that sum as numeric_div does.
+func splitSum(name string, d *decVal, call func(fn string, args ...string) string) (texpr, error) {
+	if d.intDigits+2*d.scale+1 > maxDecWidth {
+		return texpr{}, refuse("%s of a numeric of %d digits", name, d.intDigits+d.scale)
+	}
+	u := fmt.Sprintf("CAST(%s * CAST('1%s' AS DECIMAL(%d,0)) AS HUGEINT)", d.num, strings.Repeat("0", d.scale), d.scale+1)
+	nan := "CAST(false AS VARCHAR)"
+	if d.nan != "" {
+		nan = "CAST(" + call("bool_or", d.nan) + " AS VARCHAR)"
+	}
+	parts := []string{
+		nan,
+		"CAST(" + call("sum", u+" // CAST('1000000000000000000' AS HUGEINT)") + " AS VARCHAR)",
+		"CAST(" + call("sum", u+" % CAST('1000000000000000000' AS HUGEINT)") + " AS VARCHAR)",
+		d.count(call),
+	}
+	kind := fmt.Sprintf("sum:%d", d.scale)
+	if name == "avg" {
+		kind = fmt.Sprintf("avg:%d", d.scale)
+	}
+	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: kind, parts: parts}, nil
+}
+
+// count is the SQL counting the non-NULL values, NaN included.
+func (d *decVal) count(call func(fn string, args ...string) string) string {
+	switch {
+	case d.raw != "":
+		return call("count", d.raw)
+	case d.nan != "":
+		return "(" + call("count", d.num) + " + " + call("count", "CASE WHEN "+d.nan+" THEN 1 END") + ")"
+	}
+	return call("count", d.num)
 }

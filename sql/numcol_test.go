@@ -69,6 +69,24 @@ func runPlan(t *testing.T, e *Engine, p *Plan) []string {
 		var fields []string
 		for i, j := 0, 0; i < len(p.Scan.Formats); i, j = i+1, j+1 {
 			switch {
+			case p.Scan.Spread[i] != "":
+				w := SpreadWidth(p.Scan.Spread[i])
+				parts := make([]*string, w)
+				for k := range w {
+					if vals[j+k] != nil {
+						v := fmt.Sprint(vals[j+k])
+						parts[k] = &v
+					}
+				}
+				s, null, err := FinishSpread(p.Scan.Spread[i], parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if null {
+					s = "NULL"
+				}
+				fields = append(fields, s)
+				j += w - 1
 			case p.Scan.AvgInt[i]:
 				if vals[j] == nil || vals[j+1].(int64) == 0 {
 					fields = append(fields, "NULL")
@@ -152,7 +170,13 @@ func TestNumericPushdown(t *testing.T) {
 		{"max is NaN", agg("max", num, m), true, "NaN"},
 		{"max", filtered(agg("max", num, m)), true, "12.50"},
 		{"count distinct", &Expr{K: "agg", Name: "count", Schema: "pg_catalog", Type: i8, Distinct: true, Args: []*Expr{m}}, true, "5"},
-		{"sum of numeric(30,4) could overflow", agg("sum", num, w), false, ""},
+		{"sum of numeric(30,4) with NaN, split", agg("sum", num, w), true, "NaN"},
+		{"sum of numeric(30,4), split", filtered(agg("sum", num, w)), true, "15.5000"},
+		{"avg of numeric(30,4), split", filtered(agg("avg", num, w)), true, "3.1000000000000000"},
+		{"sum of a product", filtered(agg("sum", num, op("*", num, "", m, m))), true, "168.6250"},
+		{"avg of a product", filtered(agg("avg", num, op("*", num, "", m, m))), true, "33.7250000000000000"},
+		{"sum of a difference with a constant", filtered(agg("sum", num, op("-", num, "", nc("1"), m))), true, "-10.50"},
+		{"avg of a difference with NaN", agg("avg", num, op("-", num, "", m, m)), true, "NaN"},
 		{"max of numeric(30,4)", agg("max", num, w), true, "NaN"},
 		{"sum of unconstrained numeric", agg("sum", num, nv("u", -1)), false, ""},
 	}
@@ -188,6 +212,19 @@ func TestNumericPushdown(t *testing.T) {
 			t.Errorf("%s = %q; want %q", p.Scan.SQL, got, want)
 		}
 	})
+	t.Run("arithmetic", func(t *testing.T) {
+		for _, tc := range []struct {
+			target *Expr
+			want   string
+		}{
+			{op("*", num, "", m, m), "NULL NaN 2.2500 0.0000 5.0625 156.2500 5.0625"},
+			{op("+", num, "", m, nc("1.5")), "NULL NaN 0.00 1.50 3.75 14.00 3.75"},
+		} {
+			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Targets: []*Expr{tc.target},
+				OrderBy: []SortKey{{Expr: id, Op: "<"}}}
+			checkPlan(t, e, q, rels, true, tc.want)
+		}
+	})
 	t.Run("having", func(t *testing.T) {
 		sum := filtered(agg("sum", num, m))
 		q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{sum},
@@ -202,7 +239,7 @@ func TestNumericPushdown(t *testing.T) {
 	})
 	t.Run("refused elsewhere", func(t *testing.T) {
 		for _, target := range []*Expr{
-			op("+", num, "", m, m),
+			op("*", num, "", m, w), // 40 digits
 			{K: "coalesce", Type: num, Args: []*Expr{m, nc("1")}},
 			{K: "func", Name: "round", Schema: "pg_catalog", Format: "call", Type: num, Args: []*Expr{m}},
 			{K: "func", Name: "float8", Schema: "pg_catalog", Format: "cast", Type: catalog.OIDFloat8, Args: []*Expr{m}},

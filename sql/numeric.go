@@ -3,6 +3,7 @@ package sql
 import (
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 )
 
@@ -203,4 +204,72 @@ func VarianceText(kind string, n int64, sum, sumSquares string) (text string, nu
 		y.Add(y, big.NewInt(1))
 	}
 	return decimalText(y, rscale), false, nil
+}
+
+// SpreadWidth is the number of DuckDB result columns of an output column
+// of Scan.Spread kind.
+func SpreadWidth(kind string) int {
+	if strings.HasPrefix(kind, "sum:") || strings.HasPrefix(kind, "avg:") {
+		return 4
+	}
+	return 3
+}
+
+// FinishSpread is the text of an output column of Scan.Spread kind from
+// its DuckDB result columns (nil for NULL): for a variance or standard
+// deviation the count, the sum and the sum of squares (VarianceText); for
+// "sum:<scale>" and "avg:<scale>", a sum split in two (see splitSum):
+// whether some value is NaN, the sums of the high and the low halves of
+// the unscaled values, and the count. null is true for NULL.
+func FinishSpread(kind string, vals []*string) (text string, null bool, err error) {
+	if len(vals) != SpreadWidth(kind) {
+		return "", false, fmt.Errorf("%s from %d columns", kind, len(vals))
+	}
+	count := vals[0] // a variance's count comes first, a split sum's last
+	if SpreadWidth(kind) == 4 {
+		count = vals[3]
+	}
+	if count == nil {
+		return "", true, nil
+	}
+	n, err := strconv.ParseInt(*count, 10, 64)
+	if err != nil || n < 0 {
+		return "", false, fmt.Errorf("%s: count %q", kind, *count)
+	}
+	if n == 0 {
+		return "", true, nil
+	}
+	name, scaleText, split := strings.Cut(kind, ":")
+	if !split {
+		if vals[1] == nil || vals[2] == nil {
+			return "", true, nil
+		}
+		return VarianceText(kind, n, *vals[1], *vals[2])
+	}
+	scale, err := strconv.Atoi(scaleText)
+	if err != nil || scale < 0 {
+		return "", false, fmt.Errorf("spread kind %q", kind)
+	}
+	if vals[0] != nil && *vals[0] == "true" {
+		return "NaN", false, nil
+	}
+	if vals[1] == nil || vals[2] == nil {
+		return "", true, nil
+	}
+	hi, ok1 := new(big.Int).SetString(*vals[1], 10)
+	lo, ok2 := new(big.Int).SetString(*vals[2], 10)
+	if !ok1 || !ok2 {
+		return "", false, fmt.Errorf("%s: sums %q and %q", kind, *vals[1], *vals[2])
+	}
+	u := hi.Mul(hi, pow10(18))
+	u.Add(u, lo)
+	sum := decimalText(new(big.Int).Abs(u), scale)
+	if u.Sign() < 0 {
+		sum = "-" + sum
+	}
+	if name == "sum" {
+		return sum, false, nil
+	}
+	avg, err := AvgText(sum, n)
+	return avg, false, err
 }

@@ -423,6 +423,8 @@ func (t *translator) op(e *Expr) (texpr, error) {
 	switch {
 	case comparisons[e.Name] && (a.class == cDec || b.class == cDec):
 		return decCompare(e.Name, a, b)
+	case (e.Name == "+" || e.Name == "-" || e.Name == "*") && e.Type == catalog.OIDNumeric && (a.class == cDec || b.class == cDec):
+		return decArith(e.Name, a, b)
 	case comparisons[e.Name]:
 		if err := comparable(e.Name, a, b, e.InColl); err != nil {
 			return texpr{}, err
