@@ -129,7 +129,16 @@ func decArith(op string, a, b texpr) (texpr, error) {
 	if n+f > maxDecWidth {
 		return texpr{}, refuse("numeric %s needing more than %d digits", op, maxDecWidth)
 	}
-	num := fmt.Sprintf("CAST((%s %s %s) AS DECIMAL(%d,%d))", da.num, op, db.num, max(n+f, 1), f)
+	// DuckDB computes DECIMALs of up to 18 digits in 64 bits, even when
+	// the result is wider (and then fails with an overflow): operands of
+	// a wider result are widened to 38 digits first (exact, and the
+	// result fits by the bound above).
+	wa, wb := max(da.intDigits+da.scale, 1), max(db.intDigits+db.scale, 1)
+	if n+f > 18 {
+		wa, wb = maxDecWidth, maxDecWidth
+	}
+	num := fmt.Sprintf("CAST((CAST(%s AS DECIMAL(%d,%d)) %s CAST(%s AS DECIMAL(%d,%d))) AS DECIMAL(%d,%d))",
+		da.num, wa, da.scale, op, db.num, wb, db.scale, max(n+f, 1), f)
 	var nans []string
 	for _, x := range []string{da.nan, db.nan} {
 		if x != "" {
@@ -229,7 +238,8 @@ func splitSum(name string, d *decVal, call func(fn string, args ...string) strin
 	if d.intDigits+2*d.scale+1 > maxDecWidth {
 		return texpr{}, refuse("%s of a numeric of %d digits", name, d.intDigits+d.scale)
 	}
-	u := fmt.Sprintf("CAST(%s * CAST('1%s' AS DECIMAL(%d,0)) AS HUGEINT)", d.num, strings.Repeat("0", d.scale), d.scale+1)
+	u := fmt.Sprintf("CAST(CAST(%s AS DECIMAL(%d,%d)) * CAST('1%s' AS DECIMAL(%d,0)) AS HUGEINT)",
+		d.num, maxDecWidth, d.scale, strings.Repeat("0", d.scale), d.scale+1)
 	nan := "CAST(false AS VARCHAR)"
 	if d.nan != "" {
 		nan = "CAST(" + call("bool_or", d.nan) + " AS VARCHAR)"
