@@ -99,6 +99,16 @@ func decOperand(x texpr) (*decVal, error) {
 	}}, nil
 }
 
+// decOperands is decOperand of both operands.
+func decOperands(a, b texpr) (*decVal, *decVal, error) {
+	da, err := decOperand(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := decOperand(b)
+	return da, db, err
+}
+
 // decArith adds, subtracts or multiplies two numerics, one at least a
 // numeric(p,s) value, exactly as PostgreSQL does: the result has the
 // larger scale of the two (the sum of the scales for a product), which is
@@ -106,11 +116,7 @@ func decOperand(x texpr) (*decVal, error) {
 // NaN on either side gives NaN. Results that could need more than
 // DuckDB's 38 digits stay in PostgreSQL.
 func decArith(op string, a, b texpr) (texpr, error) {
-	da, err := decOperand(a)
-	if err != nil {
-		return texpr{}, err
-	}
-	db, err := decOperand(b)
+	da, db, err := decOperands(a, b)
 	if err != nil {
 		return texpr{}, err
 	}
@@ -164,11 +170,7 @@ func decArith(op string, a, b texpr) (texpr, error) {
 // as PostgreSQL does: both as exact DECIMALs of a type holding both, NaN
 // equal to itself and above every number.
 func decCompare(op string, a, b texpr) (texpr, error) {
-	da, err := decOperand(a)
-	if err != nil {
-		return texpr{}, err
-	}
-	db, err := decOperand(b)
+	da, db, err := decOperands(a, b)
 	if err != nil {
 		return texpr{}, err
 	}
