@@ -164,19 +164,26 @@ func appendText(b []byte, col arrow.Array, i int) ([]byte, error) {
 	if col.IsNull(i) {
 		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
 	}
-	var v string
-	switch a := col.(type) {
-	case *array.String:
-		v = a.Value(i)
-	case *array.LargeString:
-		v = a.Value(i)
-	case *array.StringView:
-		v = a.Value(i)
-	default:
+	v, ok := stringAt(col, i)
+	if !ok {
 		return nil, fmt.Errorf("cannot send arrow type %s as text", col.DataType())
 	}
 	b = appendLen(b, len(v))
 	return append(b, v...), nil
+}
+
+// stringAt is the value at row i of a string column of any Arrow layout;
+// ok is false for another type.
+func stringAt(col arrow.Array, i int) (v string, ok bool) {
+	switch a := col.(type) {
+	case *array.String:
+		return a.Value(i), true
+	case *array.LargeString:
+		return a.Value(i), true
+	case *array.StringView:
+		return a.Value(i), true
+	}
+	return "", false
 }
 
 // appendSpread appends the text of an output column finished in the
@@ -188,17 +195,11 @@ func appendSpread(b []byte, kind string, cols []arrow.Array, i int) ([]byte, err
 		if col.IsNull(i) {
 			continue
 		}
-		var v string
-		switch a := col.(type) {
-		case *array.String:
-			v = a.Value(i)
-		case *array.StringView:
-			v = a.Value(i)
-		case *array.LargeString:
-			v = a.Value(i)
-		case *array.Int64:
-			v = strconv.FormatInt(a.Value(i), 10)
-		default:
+		v, ok := stringAt(col, i)
+		if n, isInt := col.(*array.Int64); isInt {
+			v, ok = strconv.FormatInt(n.Value(i), 10), true
+		}
+		if !ok {
 			return nil, fmt.Errorf("%s from arrow type %s", kind, col.DataType())
 		}
 		vals[j] = &v
@@ -224,15 +225,8 @@ func appendAvg(b []byte, sum, count arrow.Array, i int) ([]byte, error) {
 	if sum.IsNull(i) || n.IsNull(i) || n.Value(i) == 0 {
 		return binary.BigEndian.AppendUint32(b, math.MaxUint32), nil
 	}
-	var s string
-	switch a := sum.(type) {
-	case *array.String:
-		s = a.Value(i)
-	case *array.StringView:
-		s = a.Value(i)
-	case *array.LargeString:
-		s = a.Value(i)
-	default:
+	s, ok := stringAt(sum, i)
+	if !ok {
 		return nil, fmt.Errorf("avg sum of arrow type %s", sum.DataType())
 	}
 	v, err := sql.AvgText(s, n.Value(i))
