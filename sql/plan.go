@@ -552,27 +552,6 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 	return texpr{}, refuse("aggregate %s", e.Name)
 }
 
-// containsParam reports whether an expression holds a parameter.
-func containsParam(e *Expr) bool {
-	if e == nil {
-		return false
-	}
-	if e.K == "param" {
-		return true
-	}
-	for _, a := range append(append([]*Expr{e.Filter}, e.Args...), e.Direct...) {
-		if containsParam(a) {
-			return true
-		}
-	}
-	for _, k := range e.Order {
-		if containsParam(k.Expr) {
-			return true
-		}
-	}
-	return false
-}
-
 // comparedExpr is, for a comparison with a constant or parameter of an
 // expression that may raise an error, the DuckDB SQL of that expression.
 func (t *translator) comparedExpr(e *Expr) (string, bool) {
