@@ -124,7 +124,8 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 	}
 	m.flushedLSN.Store(syncLSN)
 	m.appliedLSN.Store(syncLSN)
-	if _, err := conn.ExecContext(ctx, m.viewDDL(m.files, m.delFiles, nil)); err != nil {
+	m.form = formFiles
+	if err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles)); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	close(m.ready)
@@ -346,13 +347,14 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	oldTail, oldFdel, oldTrunc, oldPdel := m.tail(), m.fdel(), m.trunc(), m.pdel()
 	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
 	m.gen++
-	swap = append(swap, m.viewDDL(newFiles, newDelFiles, nil), "COMMIT")
+	swap = append(append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...), "COMMIT")
 	for _, s := range swap {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			conn.ExecContext(ctx, "ROLLBACK")
 			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
 		}
 	}
+	m.form = formFiles
 	for _, t := range []string{oldTail, oldFdel, oldTrunc, oldPdel} {
 		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
@@ -364,7 +366,7 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	m.mu.Unlock()
 	for _, f := range replaced {
 		if !slices.Contains(spilled, f) {
-			os.Remove(f) // rewritten without its deleted rows
+			removeAfterReads(f) // rewritten without its deleted rows
 		}
 	}
 	if truncated {

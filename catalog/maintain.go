@@ -117,7 +117,9 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 		os.Remove(path)
 		return false, fmt.Errorf("commit compaction: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, m.viewDDL(newFiles, nil, m.Spilled())); err != nil {
+	// Only the files part changes: the apply loop keeps changing the
+	// view's form and the tail part meanwhile.
+	if _, err := conn.ExecContext(ctx, m.filesDDL(newFiles, nil)); err != nil {
 		return false, fmt.Errorf("%w: swap view after compaction: %v", ErrInconsistent, err)
 	}
 	viewSwaps.Add(1)

@@ -117,6 +117,9 @@ type Mirror struct {
 	id   int64 // suffix of the DuckDB internal tables
 	gen  int64 // generation of the tail and fdel tables; a flush starts a new one
 	sgen int64 // generation of the staging tables
+	// form is the view's committed form (see viewForm); only the apply
+	// loop and its flushes change it.
+	form viewForm
 	// staged counts rows through the staging tables since they were created
 	staged int
 	// tailKeys holds hashes of the keys of the rows put in the tail since
@@ -321,7 +324,13 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)),
 	}, m.generationDDL(m.gen)...)
 	stmts = append(stmts, m.stagingDDL(false)...)
-	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.spilled))
+	// The tables are new and empty: only spill files can hold rows.
+	form := formFiles
+	if len(m.spilled) > 0 {
+		form = formTail
+	}
+	m.form = form
+	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.spilled, form)...)
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("create duckdb objects of %s.%s: %w", m.Namespace, m.Name, err)
@@ -357,6 +366,8 @@ func (m *Mirror) generationDDL(gen int64) []string {
 func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
 	for _, s := range []string{
 		"DROP VIEW IF EXISTS " + m.View(),
+		"DROP VIEW IF EXISTS " + m.part("files"),
+		"DROP VIEW IF EXISTS " + m.part("tail"),
 		"DROP TABLE IF EXISTS " + m.tail(),
 		"DROP TABLE IF EXISTS " + m.fdel(),
 		"DROP TABLE IF EXISTS " + m.trunc(),
@@ -376,29 +387,45 @@ func stringList(items []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-// viewDDL defines the mirror's view over the given data and delete files:
-// rows of the data files not deleted by position and not deleted by key
-// since the last flush, plus the rows of the spill files not deleted by
-// position, plus the tail.
-func (m *Mirror) viewDDL(files, delFiles, spilled []string) string {
-	var out []string
-	for i, c := range m.Columns {
-		out = append(out, colName("c", i)+" AS "+QuoteIdent(c.Name))
-	}
-	tailPart := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
+// The mirror's view (View) reads two parts, each a view of its own: the
+// live rows of the data files as of the last flush (filesPart: the data
+// files minus their delete files, and minus the rows deleted by position
+// since the last flush for Full identity), and the rows not yet flushed
+// (tailPart: the spill files and the tail). How the view combines them is
+// its form, which follows what the tables of the current generation hold,
+// in the same DuckDB transactions that change them: a query reads only
+// what can hold rows, so a mirror that took no change since its last
+// flush is read as its data files alone, without the deleted keys' anti
+// join (which reads every key) or the tail.
+type viewForm int
+
+const (
+	formFiles viewForm = iota // nothing since the last flush: the data files
+	formTail                  // rows inserted or spilled: plus the tail part
+	formFull                  // rows deleted by key, or the source truncated: plus the anti join and the truncation
+)
+
+// viewDDL defines the mirror's view and its parts over the given data,
+// delete and spill files, in form f.
+func (m *Mirror) viewDDL(files, delFiles, spilled []string, f viewForm) []string {
+	return []string{m.filesDDL(files, delFiles), m.tailDDL(spilled), m.formDDL(f)}
+}
+
+// filesDDL defines the files part over the given data and delete files.
+func (m *Mirror) filesDDL(files, delFiles []string) string {
 	var cols []string
 	for _, c := range m.Columns {
 		cols = append(cols, "p."+QuoteIdent(c.Name))
 	}
-	if len(spilled) > 0 {
-		tailPart = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(spilled) +
-			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
-			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number) UNION ALL " + tailPart
-	}
+	part := "SELECT " + strings.Join(cols, ", ")
 	if len(files) == 0 {
-		return "CREATE OR REPLACE VIEW " + m.View() + " AS " + tailPart
+		var nulls []string
+		for _, c := range m.Columns {
+			nulls = append(nulls, "CAST(NULL AS "+c.Type.DuckDBType()+") AS "+QuoteIdent(c.Name))
+		}
+		return "CREATE OR REPLACE VIEW " + m.part("files") + " AS SELECT " + strings.Join(nulls, ", ") + " WHERE false"
 	}
-	conds := []string{"NOT EXISTS (SELECT 1 FROM " + m.trunc() + ")"}
+	var conds []string
 	if len(delFiles) > 0 {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM read_parquet("+stringList(delFiles)+
 			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
@@ -406,20 +433,73 @@ func (m *Mirror) viewDDL(files, delFiles, spilled []string) string {
 	if m.Full {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")
 	}
-	filePart := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(files)
-	if len(delFiles) > 0 || m.Full {
-		filePart += ", filename = true, file_row_number = true"
+	part += " FROM read_parquet(" + stringList(files)
+	if len(conds) > 0 {
+		part += ", filename = true, file_row_number = true) p WHERE " + strings.Join(conds, " AND ")
+	} else {
+		part += ") p"
 	}
-	filePart += ") p"
-	if !m.Full && len(m.Key) > 0 {
-		// Rows deleted by key since the last flush. An anti join plans and
-		// runs faster in DuckDB than the equivalent NOT EXISTS.
-		var eq []string
-		for i, k := range m.Key {
-			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+	return "CREATE OR REPLACE VIEW " + m.part("files") + " AS " + part
+}
+
+// tailDDL defines the tail part over the given spill files.
+func (m *Mirror) tailDDL(spilled []string) string {
+	var out []string
+	for i, c := range m.Columns {
+		out = append(out, colName("c", i)+" AS "+QuoteIdent(c.Name))
+	}
+	part := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
+	if len(spilled) > 0 {
+		var cols []string
+		for _, c := range m.Columns {
+			cols = append(cols, "p."+QuoteIdent(c.Name))
 		}
-		filePart += " ANTI JOIN " + m.fdel() + " f ON " + strings.Join(eq, " AND ")
+		part = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(spilled) +
+			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
+			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number) UNION ALL " + part
 	}
-	filePart += " WHERE " + strings.Join(conds, " AND ")
-	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + filePart + " UNION ALL " + tailPart
+	return "CREATE OR REPLACE VIEW " + m.part("tail") + " AS " + part
+}
+
+// formDDL defines the view in form f.
+func (m *Mirror) formDDL(f viewForm) string {
+	view := "SELECT * FROM " + m.part("files")
+	switch f {
+	case formTail:
+		view += " UNION ALL SELECT * FROM " + m.part("tail")
+	case formFull:
+		view = "SELECT p.* FROM " + m.part("files") + " p"
+		if !m.Full && len(m.Key) > 0 {
+			// Rows deleted by key since the last flush. An anti join plans
+			// and runs faster in DuckDB than the equivalent NOT EXISTS.
+			var eq []string
+			for i, k := range m.Key {
+				eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+			}
+			view += " ANTI JOIN " + m.fdel() + " f ON " + strings.Join(eq, " AND ")
+		}
+		view += " WHERE NOT EXISTS (SELECT 1 FROM " + m.trunc() + ") UNION ALL SELECT * FROM " + m.part("tail")
+	}
+	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + view
+}
+
+// part names one of the view's parts. Their names carry no generation:
+// they are replaced as the view is.
+func (m *Mirror) part(kind string) string {
+	return DuckCatalog(m.Database) + ".mooncake_internal.view_" + kind + "_" + strconv.FormatInt(m.id, 10)
+}
+
+// execTx runs statements in one DuckDB transaction on conn.
+func execTx(ctx context.Context, conn *gosql.Conn, stmts []string) error {
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+			return err
+		}
+	}
+	_, err := conn.ExecContext(ctx, "COMMIT")
+	return err
 }

@@ -43,6 +43,20 @@ type txMirror struct {
 	cur      *spillFile // the spill file being written
 	files    []string   // spill files written
 	cleared  bool       // truncated: the spill files committed before are gone
+	deleted  bool       // keys were deleted (from the data files, the tail or the spill files)
+}
+
+// form is the view form the transaction's changes need.
+func (tx *txMirror) form(m *Mirror) viewForm {
+	switch {
+	case tx.cleared, tx.deleted && !m.Full:
+		return formFull
+	case tx.deleted, tx.tailRows > 0, len(tx.files) > 0:
+		// Full identity: the files part leaves out the rows deleted by
+		// position; the deletes from the tail are the tail's.
+		return formTail
+	}
+	return formFiles
 }
 
 // pendingChanges are one mirror's changes not yet written to DuckDB. Deletes
@@ -340,6 +354,9 @@ func (e *MirrorError) Error() string {
 func (e *MirrorError) Unwrap() error { return e.Err }
 
 func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges) error {
+	if len(p.keys) > 0 {
+		p.tx.deleted = true
+	}
 	if m.staged >= restageEvery {
 		if err := w.execAll(ctx, m.stagingDDL(true)...); err != nil {
 			return fmt.Errorf("replace staging tables of %s.%s: %w", m.Namespace, m.Name, err)
@@ -562,6 +579,7 @@ func (w *Writer) Sync(ctx context.Context) error {
 		return nil
 	}
 	spills := map[*Mirror][]string{}
+	forms := map[*Mirror]viewForm{}
 	for _, m := range w.touched {
 		p := w.pending[m]
 		if err := w.apply(ctx, m, p); err != nil {
@@ -574,22 +592,24 @@ func (w *Writer) Sync(ctx context.Context) error {
 				return &MirrorError{Mirror: m, Err: err}
 			}
 		}
-		if len(p.tx.files) == 0 && !p.tx.cleared {
+		var ddl []string
+		if len(p.tx.files) > 0 || p.tx.cleared && len(m.Spilled()) > 0 {
+			// The view reads the spill files from this commit on.
+			spilled := w.spilledFiles(m, p)
+			ddl = append(ddl, m.tailDDL(spilled))
+			spills[m] = spilled
+		}
+		if f := p.tx.form(m); f > m.form {
+			ddl = append(ddl, m.formDDL(f))
+			forms[m] = f
+		}
+		if len(ddl) == 0 {
 			continue
 		}
-		// The view reads the spill files from this commit on.
-		spilled := w.spilledFiles(m, p)
-		if p.tx.cleared && len(m.Spilled()) == 0 && len(p.tx.files) == 0 {
-			continue
-		}
-		m.mu.Lock()
-		ddl := m.viewDDL(m.files, m.delFiles, spilled)
-		m.mu.Unlock()
-		if _, err := w.conn.ExecContext(ctx, ddl); err != nil {
+		if _, err := w.conn.ExecContext(ctx, strings.Join(ddl, ";\n")); err != nil {
 			w.Rollback()
-			return fmt.Errorf("%s.%s: read the spill files: %w", m.Namespace, m.Name, err)
+			return fmt.Errorf("%s.%s: redefine the view: %w", m.Namespace, m.Name, err)
 		}
-		spills[m] = spilled
 	}
 	if err := w.execAll(ctx, "COMMIT"); err != nil {
 		w.Rollback()
@@ -599,6 +619,9 @@ func (w *Writer) Sync(ctx context.Context) error {
 		p := w.pending[m]
 		if spilled, ok := spills[m]; ok {
 			m.setSpilled(spilled)
+		}
+		if f, ok := forms[m]; ok {
+			m.form = f
 		}
 		m.appliedLSN.Store(p.lsn)
 		if p.tx.spilling {

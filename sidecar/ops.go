@@ -208,6 +208,9 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	if err != nil {
 		return err
 	}
+	// The files the query reads stay until it ends (see catalog.BeginRead).
+	endRead := catalog.BeginRead()
+	defer endRead()
 	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
 	// DuckDB has executed the query (its result is materialized) or
 	// stopped: the result streams without holding a slot.

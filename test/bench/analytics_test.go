@@ -32,7 +32,10 @@ import (
 // MOONCAKE_BENCH_ROWS: rows of sales and sales_wide (default 10,000,000).
 // MOONCAKE_BENCH_SCALE: TPC-H-like scale factor (default 1: 6,000,000
 // lineitems). MOONCAKE_BENCH_QUERIES: run only the queries whose name
-// contains it.
+// contains it. MOONCAKE_BENCH_HOLD names a file: after the figures, the
+// benchmark writes the cluster's connection string there and keeps the
+// cluster running until the file is removed (run go test with a long
+// -timeout), to study the loaded tables by hand.
 func TestAnalyticsQueries(t *testing.T) {
 	requireBench(t)
 	ctx := context.Background()
@@ -125,6 +128,9 @@ func TestAnalyticsQueries(t *testing.T) {
 		mirrorP50 := p50(t, ctx, conn, fmt.Sprintf(q, "one_m"), 200)
 		figure("analytics: overhead %-34q mirror p50 %s, heap p50 %s (200 runs each)",
 			fmt.Sprintf(q, "one_m"), ms(mirrorP50), ms(heapP50))
+	}
+	if hold := os.Getenv("MOONCAKE_BENCH_HOLD"); hold != "" {
+		holdCluster(t, hold, c.ConnString("postgres"))
 	}
 }
 
@@ -448,6 +454,21 @@ func duckColumns(ctx context.Context, conn *pgx.Conn, table string) (string, err
 		}
 	}
 	return strings.Join(cols, ", "), rows.Err()
+}
+
+// holdCluster writes connString to file and waits until the file is gone.
+func holdCluster(t *testing.T, file, connString string) {
+	t.Helper()
+	if err := os.WriteFile(file, []byte(connString+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("holding the cluster (%s) until %s is removed", connString, file)
+	for {
+		if _, err := os.Stat(file); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // p50 runs a query n times and returns the median time.
