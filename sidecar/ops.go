@@ -113,7 +113,7 @@ func (s *server) estimate(ctx context.Context, req *request) (any, error) {
 
 func (s *server) explain(ctx context.Context, req *request) (any, error) {
 	if req.Query != nil {
-		p, err := s.planQuery(ctx, req, nil)
+		p, err := s.planQuery(ctx, req, nil, false)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +132,7 @@ func (s *server) explain(ctx context.Context, req *request) (any, error) {
 
 // planQuery resolves the mirrors of a query request and plans it; params
 // are the exec-time parameter values, nil when planning.
-func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param) (*sql.Plan, error) {
+func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param, wide bool) (*sql.Plan, error) {
 	rels := map[int]*catalog.Mirror{}
 	for i, r := range req.Query.Rels {
 		sub := *req
@@ -147,7 +147,7 @@ func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param
 		rels[r.ID] = m
 	}
 	tz := req.TimeZone == "" || req.TimeZone == "UTC" || s.dbs.engine.KnowsTimeZone(ctx, req.TimeZone)
-	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz, UTC: sql.IsUTC(req.TimeZone)})
+	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz, UTC: sql.IsUTC(req.TimeZone), Wide: wide})
 }
 
 // plan answers which pieces of a query DuckDB runs (PROTOCOL.md, "plan").
@@ -155,7 +155,7 @@ func (s *server) plan(ctx context.Context, req *request) (any, error) {
 	if req.Query == nil {
 		return nil, userError("08P01", "plan needs a query")
 	}
-	p, err := s.planQuery(ctx, req, nil)
+	p, err := s.planQuery(ctx, req, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -179,19 +179,20 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	defer func() { s.queries.finish(ctx, err, interrupted) }()
 	var scan *sql.Scan
 	tz := ""
+	retry := false
+	params := req.Params
+	if params == nil {
+		params = []sql.Param{}
+	}
 	if req.Query != nil {
-		params := req.Params
-		if params == nil {
-			params = []sql.Param{}
-		}
-		p, err := s.planQuery(ctx, req, params)
+		p, err := s.planQuery(ctx, req, params, false)
 		if err != nil {
 			return err
 		}
 		if !p.OK {
 			return &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
 		}
-		scan = p.Scan
+		scan, retry = p.Scan, p.Retry
 		if p.TimeZone && !sql.IsUTC(req.TimeZone) {
 			tz = req.TimeZone // the connections' own zone is UTC
 		}
@@ -212,6 +213,13 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	endRead := catalog.BeginRead()
 	defer endRead()
 	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+	if err != nil && retry && sql.IsOverflow(err) {
+		// An optimistic sum overflowed its DECIMAL(38): the same query
+		// with exact split sums (Plan.Retry).
+		if scan, err = s.wideScan(ctx, req, params); err == nil {
+			rdr, release, err = s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+		}
+	}
 	// DuckDB has executed the query (its result is materialized) or
 	// stopped: the result streams without holding a slot.
 	slot()
@@ -243,6 +251,18 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	}
 	done, _ := json.Marshal(map[string]int64{"rows": enc.rows})
 	return writeFrame(w, frameComplete, done)
+}
+
+// wideScan plans a query again with exact sums of any size.
+func (s *server) wideScan(ctx context.Context, req *request, params []sql.Param) (*sql.Scan, error) {
+	p, err := s.planQuery(ctx, req, params, true)
+	if err != nil {
+		return nil, err
+	}
+	if !p.OK {
+		return nil, fmt.Errorf("the query's exact form is not pushed down: %s", p.Reason)
+	}
+	return p.Scan, nil
 }
 
 // sourceInfo is what create_table learns about the source table.

@@ -237,6 +237,13 @@ func (e *Engine) KnowsTimeZone(ctx context.Context, name string) bool {
 	return n > 0
 }
 
+// IsOverflow reports whether err is a numeric overflow (22003) reported by
+// DuckDB (see QueryError).
+func IsOverflow(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22003"
+}
+
 // QueryError gives a DuckDB error the SQLSTATE PostgreSQL raises for the
 // same failure: overflows, division by zero, cancellation.
 func QueryError(err error) error {

@@ -27,10 +27,12 @@ type decVal struct {
 	// least the value's own range, NaN mapped to 10^intDigits.
 	key func(intDigits, scale int) string
 	raw string // a column: the SQL of its stored text; "" otherwise
-	// num is the value as an exact DECIMAL(intDigits+scale, scale) (NULL
-	// for NaN), nan whether it is NaN ("" when it never is); "" when the
-	// value has no such form (min/max, sum).
-	num, nan string
+	// num is the value as an exact DECIMAL of scale fraction digits
+	// (NULL for NaN), nan whether it is NaN ("" when it never is); "" when
+	// the value has no such form (min/max, sum). present is whether the
+	// value is not NULL (NaN is not NULL): cheaper than testing num and
+	// nan, for counting NaNs (nanSum).
+	num, nan, present string
 }
 
 // maxDecWidth is DuckDB's widest DECIMAL.
@@ -65,7 +67,7 @@ func decColumn(text string, e *Expr, stored catalog.ColumnType) *decVal {
 		return nil
 	}
 	num := fmt.Sprintf("TRY_CAST(%s AS DECIMAL(%d,%d))", text, max(n+f, 1), f)
-	return &decVal{intDigits: n, scale: f, raw: text, num: num, nan: text + " = 'NaN'", key: func(n, f int) string {
+	return &decVal{intDigits: n, scale: f, raw: text, num: num, nan: text + " = 'NaN'", present: text + " IS NOT NULL", key: func(n, f int) string {
 		// TRY_CAST: never an error, whatever order DuckDB evaluates the
 		// branches in; every text but NaN is a decimal that fits.
 		return fmt.Sprintf("(CASE WHEN %[1]s = 'NaN' THEN %[2]s ELSE TRY_CAST(%[1]s AS %[3]s) END)", text, decNaN(n, f), decType(n, f))
@@ -93,7 +95,7 @@ func decOperand(x texpr) (*decVal, error) {
 		return nil, refuse("numeric constant %q", v)
 	}
 	num := fmt.Sprintf("CAST(%s AS DECIMAL(%d,%d))", catalog.QuoteLiteral(v), max(n+f, 1), f)
-	return &decVal{intDigits: n, scale: f, num: num, key: func(n, f int) string {
+	return &decVal{intDigits: n, scale: f, num: num, present: "true", key: func(n, f int) string {
 		// Exact: the constant has at most f fraction digits.
 		return "CAST(" + catalog.QuoteLiteral(v) + " AS " + decType(n, f) + ")"
 	}}, nil
@@ -113,9 +115,9 @@ func decOperands(a, b texpr) (*decVal, *decVal, error) {
 // numeric(p,s) value, exactly as PostgreSQL does: the result has the
 // larger scale of the two (the sum of the scales for a product), which is
 // also the scale of DuckDB's DECIMAL result, so the text is PostgreSQL's.
-// NaN on either side gives NaN. Results that could need more than
-// DuckDB's 38 digits stay in PostgreSQL.
-func decArith(op string, a, b texpr) (texpr, error) {
+// NaN on either side gives NaN, NULL on either side NULL. Products that
+// could need more than DuckDB's 38 digits are only summed (wideProduct).
+func (t *translator) decArith(op string, a, b texpr) (texpr, error) {
 	da, db, err := decOperands(a, b)
 	if err != nil {
 		return texpr{}, err
@@ -133,30 +135,37 @@ func decArith(op string, a, b texpr) (texpr, error) {
 		return texpr{}, refuse("numeric operator %s", op)
 	}
 	if n+f > maxDecWidth {
+		if op == "*" {
+			return wideProduct(da, db, f)
+		}
 		return texpr{}, refuse("numeric %s needing more than %d digits", op, maxDecWidth)
 	}
-	// DuckDB computes DECIMALs of up to 18 digits in 64 bits, even when
-	// the result is wider (and then fails with an overflow): operands of
-	// a wider result are widened to 38 digits first (exact, and the
-	// result fits by the bound above).
-	wa, wb := max(da.intDigits+da.scale, 1), max(db.intDigits+db.scale, 1)
-	if n+f > 18 {
-		wa, wb = maxDecWidth, maxDecWidth
-	}
-	num := fmt.Sprintf("CAST((CAST(%s AS DECIMAL(%d,%d)) %s CAST(%s AS DECIMAL(%d,%d))) AS DECIMAL(%d,%d))",
-		da.num, wa, da.scale, op, db.num, wb, db.scale, max(n+f, 1), f)
-	var nans []string
-	for _, x := range []string{da.nan, db.nan} {
-		if x != "" {
-			nans = append(nans, x)
+	// DuckDB's own DECIMAL arithmetic has PostgreSQL's scales and is
+	// exact, but it multiplies operands of up to 18 digits in 64 bits,
+	// even when the result is wider, and fails with an overflow past
+	// that. Optimistic plans let it (the query runs again widened when it
+	// fails: Plan.Retry); exact ones widen the operands of such products
+	// to 38 digits first (exact, and the result fits by the bound above).
+	num := "(" + da.num + " " + op + " " + db.num + ")"
+	if n+f > 18 && op == "*" {
+		if t.wide {
+			num = fmt.Sprintf("CAST((CAST(%s AS DECIMAL(%d,%d)) * CAST(%s AS DECIMAL(%d,%d))) AS DECIMAL(%d,%d))",
+				da.num, maxDecWidth, da.scale, db.num, maxDecWidth, db.scale, n+f, f)
+		} else {
+			t.optimistic = true
 		}
 	}
-	nan := strings.Join(nans, " OR ")
+	present := andSQL(da.present, db.present)
+	nan := ""
+	if da.nan != "" || db.nan != "" {
+		// num is NULL for NULL or NaN operands
+		nan = "(" + present + " AND " + num + " IS NULL)"
+	}
 	text := "CAST(" + num + " AS VARCHAR)"
 	if nan != "" {
 		text = fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE %s END)", nan, text)
 	}
-	return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n, scale: f, num: num, nan: nan,
+	return texpr{sql: text, class: cDec, oid: catalog.OIDNumeric, dec: &decVal{intDigits: n, scale: f, num: num, nan: nan, present: present,
 		key: func(n, f int) string {
 			k := "CAST(" + num + " AS " + decType(n, f) + ")"
 			if nan == "" {
@@ -187,7 +196,7 @@ func decSortKey(d *decVal) string { return d.key(d.intDigits, d.scale) }
 // decAggregate translates min, max, sum and avg of a numeric(p,s)
 // column; call writes the aggregate call with the query's DISTINCT,
 // ORDER BY and FILTER.
-func decAggregate(name string, a texpr, call func(fn string, args ...string) string) (texpr, error) {
+func (t *translator) decAggregate(name string, a texpr, distinct bool, call func(fn string, args ...string) string) (texpr, error) {
 	d := a.dec
 	switch name {
 	case "min", "max":
@@ -208,14 +217,20 @@ func decAggregate(name string, a texpr, call func(fn string, args ...string) str
 			return texpr{}, refuse("%s of a numeric aggregate", name)
 		}
 		if d.intDigits+d.scale > maxSumDigits {
-			return splitSum(name, d, call)
+			if d.intDigits+2*d.scale+1 > maxDecWidth {
+				return texpr{}, refuse("%s of a numeric of %d digits", name, d.intDigits+d.scale)
+			}
+			if t.wide {
+				return splitSum(name, d, call)
+			}
+			// Optimistic: one DECIMAL(38) sum, which DuckDB checks for
+			// overflow; on overflow the query runs again split (Plan.Retry).
+			t.optimistic = true
+			return optimisticSum(name, d.nanSum(distinct, call), d.num, d.count(call), call), nil
 		}
 		// Any NaN makes the sum NaN; the others add up exactly, with
 		// the column's scale as PostgreSQL's display scale.
-		nan := "false"
-		if d.nan != "" {
-			nan = call("bool_or", d.nan)
-		}
+		nan := d.nanSum(distinct, call)
 		sum := call("sum", d.num)
 		text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", nan, sum)
 		if name == "avg" {
@@ -237,19 +252,11 @@ func decAggregate(name string, a texpr, call func(fn string, args ...string) str
 // values, and the sidecar adds them up (FinishSpread) with the scale as
 // PostgreSQL's display scale; avg divides that sum as numeric_div does.
 func splitSum(name string, d *decVal, call func(fn string, args ...string) string) (texpr, error) {
-	if d.intDigits+2*d.scale+1 > maxDecWidth {
-		return texpr{}, refuse("%s of a numeric of %d digits", name, d.intDigits+d.scale)
-	}
-	u := fmt.Sprintf("CAST(CAST(%s AS DECIMAL(%d,%d)) * CAST('1%s' AS DECIMAL(%d,0)) AS HUGEINT)",
-		d.num, maxDecWidth, d.scale, strings.Repeat("0", d.scale), d.scale+1)
-	nan := "CAST(false AS VARCHAR)"
-	if d.nan != "" {
-		nan = "CAST(" + call("bool_or", d.nan) + " AS VARCHAR)"
-	}
+	u := unscaled(d)
 	parts := []string{
-		nan,
-		"CAST(" + call("sum", u+" // CAST('1000000000000000000' AS HUGEINT)") + " AS VARCHAR)",
-		"CAST(" + call("sum", u+" % CAST('1000000000000000000' AS HUGEINT)") + " AS VARCHAR)",
+		nanPart(d.nan, call),
+		"CAST(" + call("sum", u+" // "+splitUnit) + " AS VARCHAR)",
+		"CAST(" + call("sum", u+" % "+splitUnit) + " AS VARCHAR)",
 		d.count(call),
 	}
 	kind := fmt.Sprintf("sum:%d", d.scale)
@@ -257,6 +264,37 @@ func splitSum(name string, d *decVal, call func(fn string, args ...string) strin
 		kind = fmt.Sprintf("avg:%d", d.scale)
 	}
 	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: kind, parts: parts}, nil
+}
+
+// nanSum is the SQL of whether some value aggregated is NaN: more values
+// are present than have a number. For a column, counting its text and its
+// number costs next to nothing beside the sum, where comparing every text
+// with 'NaN' costs as much as the sum.
+func (d *decVal) nanSum(distinct bool, call func(fn string, args ...string) string) string {
+	switch {
+	case d.nan == "":
+		return "false"
+	case d.raw != "":
+		// Equal values have equal texts: DISTINCT counts alike.
+		return "(" + call("count", d.raw) + " > " + call("count", d.num) + ")"
+	case !distinct && d.present != "":
+		return "(" + call("count", "CASE WHEN "+d.present+" THEN 1 END") + " > " + call("count", d.num) + ")"
+	}
+	return call("bool_or", d.nan)
+}
+
+// andSQL joins conditions with AND, leaving out those always true.
+func andSQL(conds ...string) string {
+	var out []string
+	for _, c := range conds {
+		if c != "true" && c != "" {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return "true"
+	}
+	return "(" + strings.Join(out, " AND ") + ")"
 }
 
 // count is the SQL counting the non-NULL values, NaN included.
@@ -268,4 +306,108 @@ func (d *decVal) count(call func(fn string, args ...string) string) string {
 		return "(" + call("count", d.num) + " + " + call("count", "CASE WHEN "+d.nan+" THEN 1 END") + ")"
 	}
 	return call("count", d.num)
+}
+
+// splitUnit is 10^18, the unit of the halves of split sums.
+const splitUnit = "CAST('1000000000000000000' AS HUGEINT)"
+
+// unscaled is the SQL of d's value times 10^scale, a HUGEINT (NULL for
+// NaN); exact, as d.num has at most 38 digits.
+func unscaled(d *decVal) string {
+	return fmt.Sprintf("CAST(CAST(%s AS DECIMAL(%d,%d)) * CAST('1%s' AS DECIMAL(%d,0)) AS HUGEINT)",
+		d.num, maxDecWidth, d.scale, strings.Repeat("0", d.scale), d.scale+1)
+}
+
+// nanPart is the text of whether some value is NaN, for FinishSpread.
+func nanPart(nan string, call func(fn string, args ...string) string) string {
+	if nan == "" {
+		return "CAST(false AS VARCHAR)"
+	}
+	return "CAST(" + call("bool_or", nan) + " AS VARCHAR)"
+}
+
+// optimisticSum sums num, a DECIMAL, in one DuckDB sum that raises an
+// overflow error past 38 digits (isNaN tells whether to give NaN instead) (the query then runs again with the
+// exact split sums: see Plan.Retry). Its result is sent as text ("text"
+// spread) or divided by count as numeric_div does (avg): like the split
+// sums it replaces, it is neither compared nor ordered in DuckDB, so that
+// both forms of the query push down the same pieces.
+func optimisticSum(name, isNaN, num, count string, call func(fn string, args ...string) string) texpr {
+	text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", isNaN, call("sum", num))
+	if name == "avg" {
+		return texpr{class: cAvg, oid: catalog.OIDNumeric, avg: [2]string{text, count}}
+	}
+	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: "text", parts: []string{text}}
+}
+
+// wideVal is a product of two numeric values whose declared precisions
+// could need more than DuckDB's 38 digits (TPC-H's
+// l_extendedprice * (1 - l_discount) * (1 + l_tax): 41 digits by the
+// declared types, a dozen in practice). It is only summed or averaged:
+// optimistically as one DECIMAL(38) product and sum, which DuckDB checks
+// for overflow, and when that overflows, exactly, by splitting the
+// unscaled factors (wideSum).
+type wideVal struct {
+	a, b    *decVal // the factors, a the wider
+	scale   int     // of the product: the sum of the factors' scales
+	nan     string  // whether the product is NaN ("" when it never is)
+	present string  // whether the product is not NULL
+}
+
+// Bounds of wideSum's split: a factor's high half (digits past 18) times
+// the other factor, and 10^18 times the narrower factor, must fit a
+// HUGEINT.
+const (
+	maxWideDigits   = 56 // a's digits + b's digits
+	maxNarrowDigits = 20 // b's digits
+)
+
+// wideProduct is the product of two numeric(p,s) values too wide for a
+// DECIMAL(38), of scale f.
+func wideProduct(da, db *decVal, f int) (texpr, error) {
+	wa, wb := da.intDigits+da.scale, db.intDigits+db.scale
+	if wa < wb {
+		da, db, wa, wb = db, da, wb, wa
+	}
+	if wb > maxNarrowDigits || wa+wb > maxWideDigits {
+		return texpr{}, refuse("numeric * of %d and %d digits", wa, wb)
+	}
+	w := &wideVal{a: da, b: db, scale: f, present: andSQL(da.present, db.present)}
+	if da.nan != "" || db.nan != "" {
+		w.nan = "(" + w.present + " AND (" + da.num + " IS NULL OR " + db.num + " IS NULL))"
+	}
+	return texpr{class: cWide, oid: catalog.OIDNumeric, wide: w}, nil
+}
+
+// wideSum translates sum and avg of a wide product. Optimistic: the
+// product in DECIMAL(38, scale) and one sum. Exact (t.wide): with u and v
+// the unscaled factors and M = 10^18, u = uh*M + ul, X = uh*v and
+// Y = ul*v fit HUGEINTs (the bounds above), and
+// u*v = (X // M)*M^2 + (X % M + Y // M)*M + Y % M: three sums of terms
+// below 10^20, added up in the sidecar (FinishSpread's "sum3" and "avg3").
+func (t *translator) wideSum(name string, w *wideVal, distinct bool, call func(fn string, args ...string) string) (texpr, error) {
+	if (name != "sum" && name != "avg") || distinct {
+		return texpr{}, refuse("%s of a numeric product wider than %d digits", name, maxDecWidth)
+	}
+	count := call("count", "CASE WHEN "+w.present+" THEN 1 END")
+	if !t.wide {
+		t.optimistic = true
+		num := "(" + w.a.num + " * " + w.b.num + ")"
+		isNaN := "false"
+		if w.nan != "" {
+			isNaN = "(" + count + " > " + call("count", num) + ")"
+		}
+		return optimisticSum(name, isNaN, num, count, call), nil
+	}
+	u, v := unscaled(w.a), unscaled(w.b)
+	x := "((" + u + " // " + splitUnit + ") * " + v + ")"
+	y := "((" + u + " % " + splitUnit + ") * " + v + ")"
+	parts := []string{
+		nanPart(w.nan, call),
+		"CAST(" + call("sum", x+" // "+splitUnit) + " AS VARCHAR)",
+		"CAST(" + call("sum", x+" % "+splitUnit+" + "+y+" // "+splitUnit) + " AS VARCHAR)",
+		"CAST(" + call("sum", y+" % "+splitUnit) + " AS VARCHAR)",
+		count,
+	}
+	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: fmt.Sprintf("%s3:%d", name, w.scale), parts: parts}, nil
 }

@@ -179,6 +179,13 @@ func TestNumericPushdown(t *testing.T) {
 		{"avg of a difference with NaN", agg("avg", num, op("-", num, "", m, m)), true, "NaN"},
 		{"max of numeric(30,4)", agg("max", num, w), true, "NaN"},
 		{"sum of unconstrained numeric", agg("sum", num, nv("u", -1)), false, ""},
+		{"sum of a product of 40 digits", filtered(agg("sum", num, op("*", num, "", m, w))), true, "168.625000"},
+		{"sum of a product of 40 digits with NaN", agg("sum", num, op("*", num, "", w, m)), true, "NaN"},
+		{"avg of a product of 40 digits", filtered(agg("avg", num, op("*", num, "", m, w))), true, "33.7250000000000000"},
+		{"sum of a product of three", filtered(agg("sum", num, op("*", num, "", op("*", num, "", m, m), w))),
+			true, "1972.53125000"},
+		{"count of a product of 40 digits", &Expr{K: "agg", Name: "count", Schema: "pg_catalog", Type: i8, Args: []*Expr{op("*", num, "", m, w)}}, false, ""},
+		{"sum of a product of 60 digits", agg("sum", num, op("*", num, "", w, w)), false, ""},
 	}
 	for _, tc := range aggs {
 		t.Run(tc.name, func(t *testing.T) {
@@ -254,7 +261,9 @@ func TestNumericPushdown(t *testing.T) {
 }
 
 // checkPlan plans q, checks whether it is pushed, and when it is, that
-// running it gives want (its rows' first columns, space-separated).
+// running it gives want (its rows' first columns, space-separated). A
+// plan whose sums are optimistic (Plan.Retry) is also planned and run in
+// its exact form, which must push the same pieces and give want too.
 func checkPlan(t *testing.T, e *Engine, q *Query, rels map[int]*catalog.Mirror, pushed bool, want string) {
 	t.Helper()
 	p, err := PlanQuery(q, rels, PlanOptions{})
@@ -264,9 +273,118 @@ func checkPlan(t *testing.T, e *Engine, q *Query, rels map[int]*catalog.Mirror, 
 	if p.OK != pushed {
 		t.Fatalf("pushed = %v (%s); want %v", p.OK, p.Reason, pushed)
 	}
-	if pushed {
-		if got := strings.Join(runPlan(t, e, p), " "); got != want {
-			t.Errorf("%s: %q; want %q", p.Scan.SQL, got, want)
+	plans := []*Plan{p}
+	if p.Retry {
+		wide, err := PlanQuery(q, rels, PlanOptions{Wide: true})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if wide.OK != p.OK || fmt.Sprint(wide.Where, wide.Targets, wide.Having) != fmt.Sprint(p.Where, p.Targets, p.Having) || wide.Retry {
+			t.Fatalf("the exact plan pushes %v %v %v (retry %v), the optimistic one %v %v %v",
+				wide.Where, wide.Targets, wide.Having, wide.Retry, p.Where, p.Targets, p.Having)
+		}
+		plans = append(plans, wide)
+	}
+	if pushed {
+		for _, p := range plans {
+			if got := strings.Join(runPlan(t, e, p), " "); got != want {
+				t.Errorf("%s: %q; want %q", p.Scan.SQL, got, want)
+			}
+		}
+	}
+}
+
+// TestWideSumOverflow checks that an optimistic sum of products past 38
+// digits fails with an overflow, which makes the sidecar run the exact
+// form, and that the exact form's sum is right.
+func TestWideSumOverflow(t *testing.T) {
+	e := openEngine(t)
+	m := &catalog.Mirror{Database: "numwide", Namespace: "public", Name: "t"}
+	m.Columns = []catalog.Column{
+		{Name: "a", Type: mustResolve(t, catalog.OIDNumeric, (30<<16|4)+4)},
+		{Name: "b", Type: mustResolve(t, catalog.OIDNumeric, (20<<16|2)+4)},
+	}
+	big := "99999999999999999999999999.9999"
+	for _, s := range []string{
+		"ATTACH ':memory:' AS pg_numwide",
+		"CREATE SCHEMA pg_numwide.public",
+		"CREATE TABLE " + m.View() + " (a VARCHAR, b VARCHAR)",
+		"INSERT INTO " + m.View() + " VALUES ('" + big + "', '999999999999999999.99'), ('" + big + "', '-0.01'), ('0.0001', '0.01')",
+	} {
+		if _, err := e.DB.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	rels := map[int]*catalog.Mirror{1: m}
+	num := uint32(catalog.OIDNumeric)
+	prod := op("*", num, "", nv("a", (30<<16|4)+4), nv("b", (20<<16|2)+4))
+	q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{agg("sum", num, prod), agg("avg", num, prod)}}
+	p, err := PlanQuery(q, rels, PlanOptions{})
+	if err != nil || !p.OK || !p.Retry {
+		t.Fatalf("PlanQuery: %v, pushed %v (%s), retry %v; want pushed and optimistic", err, p.OK, p.Reason, p.Retry)
+	}
+	rdr, release, err := e.Query(t.Context(), p.Scan.SQL)
+	if err == nil {
+		for rdr.Next() {
+		}
+		err = rdr.Err()
+		release()
+	}
+	if !IsOverflow(err) {
+		t.Fatalf("%s: %v; want an overflow", p.Scan.SQL, err)
+	}
+	wide, err := PlanQuery(q, rels, PlanOptions{Wide: true})
+	if err != nil || !wide.OK {
+		t.Fatalf("PlanQuery, wide: %v %v", err, wide.Reason)
+	}
+	// big * 999999999999999999.99 + big * -0.01 + 0.0001 * 0.01
+	// = big * 999999999999999999.98 + 0.000001, its avg rounded to the 6 digits of its scale
+	want := "99999999999999999997999999999900000000000000.000003|33333333333333333332666666666633333333333333.333334"
+	if got := strings.Join(runPlan(t, e, wide), " "); got != want {
+		t.Errorf("%s: %q; want %q", wide.Scan.SQL, got, want)
+	}
+}
+
+// TestNumericNaNWithNull checks that NaN with NULL gives NULL, as
+// PostgreSQL's strict operators do, in sums of sums and products of
+// any width.
+func TestNumericNaNWithNull(t *testing.T) {
+	e := openEngine(t)
+	m := &catalog.Mirror{Database: "numnull", Namespace: "public", Name: "t"}
+	a, b, w := int32((10<<16|2)+4), int32((10<<16|2)+4), int32((30<<16|4)+4)
+	m.Columns = []catalog.Column{
+		{Name: "a", Type: mustResolve(t, catalog.OIDNumeric, a)},
+		{Name: "b", Type: mustResolve(t, catalog.OIDNumeric, b)},
+		{Name: "w", Type: mustResolve(t, catalog.OIDNumeric, w)},
+	}
+	for _, s := range []string{
+		"ATTACH ':memory:' AS pg_numnull",
+		"CREATE SCHEMA pg_numnull.public",
+		"CREATE TABLE " + m.View() + " (a VARCHAR, b VARCHAR, w VARCHAR)",
+		"INSERT INTO " + m.View() + " VALUES ('NaN', NULL, NULL), (NULL, 'NaN', 'NaN'), ('1.00', '2.00', '3.0000')",
+	} {
+		if _, err := e.DB.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	rels := map[int]*catalog.Mirror{1: m}
+	num := uint32(catalog.OIDNumeric)
+	av, bv, wv := nv("a", a), nv("b", b), nv("w", w)
+	for _, tc := range []struct {
+		name   string
+		target *Expr
+		want   string
+	}{
+		{"sum of a sum", agg("sum", num, op("+", num, "", av, bv)), "3.00"},
+		{"sum of a product", agg("sum", num, op("*", num, "", av, bv)), "2.0000"},
+		{"avg of a product", agg("avg", num, op("*", num, "", av, bv)), "2.0000000000000000"},
+		{"sum of a wide product", agg("sum", num, op("*", num, "", av, wv)), "3.000000"},
+		{"sum of a wide product of a sum", agg("sum", num, op("*", num, "", op("*", num, "", av, bv), wv)), "6.00000000"},
+		{"count of a product", agg("count", i8, op("*", num, "", av, bv)), "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{tc.target}}
+			checkPlan(t, e, q, rels, true, tc.want)
+		})
 	}
 }

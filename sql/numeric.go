@@ -209,8 +209,13 @@ func VarianceText(kind string, n int64, sum, sumSquares string) (text string, nu
 // SpreadWidth is the number of DuckDB result columns of an output column
 // of Scan.Spread kind.
 func SpreadWidth(kind string) int {
-	if strings.HasPrefix(kind, "sum:") || strings.HasPrefix(kind, "avg:") {
+	switch {
+	case kind == "text":
+		return 1
+	case strings.HasPrefix(kind, "sum:") || strings.HasPrefix(kind, "avg:"):
 		return 4
+	case strings.HasPrefix(kind, "sum3:") || strings.HasPrefix(kind, "avg3:"):
+		return 5
 	}
 	return 3
 }
@@ -220,14 +225,24 @@ func SpreadWidth(kind string) int {
 // deviation the count, the sum and the sum of squares (VarianceText); for
 // "sum:<scale>" and "avg:<scale>", a sum split in two (see splitSum):
 // whether some value is NaN, the sums of the high and the low halves of
-// the unscaled values, and the count. null is true for NULL.
+// the unscaled values, and the count; for "sum3:<scale>" and
+// "avg3:<scale>", a sum split in three (see wideSum): whether some value
+// is NaN, the sums of the parts of 10^36, 10^18 and 1, and the count; for
+// "text", the text itself. null is true for NULL.
 func FinishSpread(kind string, vals []*string) (text string, null bool, err error) {
-	if len(vals) != SpreadWidth(kind) {
+	width := SpreadWidth(kind)
+	if len(vals) != width {
 		return "", false, fmt.Errorf("%s from %d columns", kind, len(vals))
 	}
+	if kind == "text" {
+		if vals[0] == nil {
+			return "", true, nil
+		}
+		return *vals[0], false, nil
+	}
 	count := vals[0] // a variance's count comes first, a split sum's last
-	if SpreadWidth(kind) == 4 {
-		count = vals[3]
+	if width > 3 {
+		count = vals[width-1]
 	}
 	if count == nil {
 		return "", true, nil
@@ -253,21 +268,25 @@ func FinishSpread(kind string, vals []*string) (text string, null bool, err erro
 	if vals[0] != nil && *vals[0] == "true" {
 		return "NaN", false, nil
 	}
-	if vals[1] == nil || vals[2] == nil {
-		return "", true, nil
+	// The unscaled sum from its parts, most significant first, each
+	// worth 10^18 times the next.
+	u := new(big.Int)
+	for _, v := range vals[1 : width-1] {
+		if v == nil {
+			return "", true, nil
+		}
+		part, ok := new(big.Int).SetString(*v, 10)
+		if !ok {
+			return "", false, fmt.Errorf("%s: partial sum %q", kind, *v)
+		}
+		u.Mul(u, pow10(18))
+		u.Add(u, part)
 	}
-	hi, ok1 := new(big.Int).SetString(*vals[1], 10)
-	lo, ok2 := new(big.Int).SetString(*vals[2], 10)
-	if !ok1 || !ok2 {
-		return "", false, fmt.Errorf("%s: sums %q and %q", kind, *vals[1], *vals[2])
-	}
-	u := hi.Mul(hi, pow10(18))
-	u.Add(u, lo)
 	sum := decimalText(new(big.Int).Abs(u), scale)
 	if u.Sign() < 0 {
 		sum = "-" + sum
 	}
-	if name == "sum" {
+	if name == "sum" || name == "sum3" {
 		return sum, false, nil
 	}
 	avg, err := AvgText(sum, n)

@@ -22,6 +22,12 @@ type Plan struct {
 	Scan     *Scan  // the SQL of the pushed pieces and how to send its rows
 	Rows     int64  // rows in the mirrors, from Iceberg metadata
 	TimeZone bool   // the SQL depends on the session's TimeZone
+	// Retry is set when the SQL sums numerics optimistically in one
+	// DECIMAL(38) (a sum of products, say) where the declared precisions
+	// could need more digits: when DuckDB reports an overflow (22003),
+	// plan the query again with PlanOptions.Wide and run that. Both plans
+	// push down the same pieces and send the same values.
+	Retry bool
 }
 
 // PlanOptions are the session's settings a plan depends on.
@@ -29,6 +35,7 @@ type PlanOptions struct {
 	Params   []Param // exec-time parameter values; nil when planning (rendered $n)
 	TZPushed bool    // the session's TimeZone is one DuckDB knows
 	UTC      bool    // the session's TimeZone is UTC (see IsUTC)
+	Wide     bool    // sum exactly whatever the values' size (see Plan.Retry)
 }
 
 // IsUTC reports whether PostgreSQL's TimeZone name zone is UTC itself (no
@@ -51,7 +58,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 	for _, m := range rels {
 		p.Rows += m.EstimatedRows()
 	}
-	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC}
+	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC, wide: opts.Wide}
 	fail := func(err error) error {
 		var r *refusal
 		if !errors.As(err, &r) {
@@ -119,7 +126,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 	var groups []string
 	for _, g := range q.GroupBy {
 		x, err := t.expr(g)
-		if err == nil && (x.class == cOpaque || x.class == cAvg || x.class == cArray) {
+		if err == nil && (x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cWide) {
 			err = refuse("grouping by type %d", x.oid)
 		}
 		if err == nil && x.class == cString && x.coll == CollNonDet {
@@ -208,6 +215,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 		}
 	}
 	p.TimeZone = t.usesTZ
+	p.Retry = t.optimistic
 
 	if len(sel) == 0 {
 		// No column (count(*) above the scan): one row per row still.
@@ -458,7 +466,10 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 		tz = tz || a.tz
 	}
 	if a, ok := one(); ok && a.class == cDec && e.Name != "count" {
-		return decAggregate(e.Name, a, call)
+		return t.decAggregate(e.Name, a, e.Distinct, call)
+	}
+	if a, ok := one(); ok && a.class == cWide {
+		return t.wideSum(e.Name, a.wide, e.Distinct, call)
 	}
 	switch e.Name {
 	case "count":

@@ -30,6 +30,7 @@ const (
 	cAvg                  // avg of integers: sum and count, divided as numeric_div does when sent
 	cArray                // an array of cBool, cInt or cString, sent as its text
 	cDec                  // a numeric(p,s) stored as its text: compared and aggregated through texpr.dec
+	cWide                 // a product of numeric(p,s) values wider than a DECIMAL(38): only summed (texpr.wide)
 )
 
 // ordered reports whether DuckDB orders values of c as PostgreSQL does
@@ -54,6 +55,7 @@ type texpr struct {
 	parts   []string // spread: the count, the sum and the sum of squares
 	array   class    // cArray: the class of the elements
 	dec     *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
+	wide    *wideVal // cWide: the factors; sql is empty
 	lit     bool     // a numeric constant written in the query (not a parameter): litText is its text
 	litText *string
 }
@@ -67,14 +69,16 @@ func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(form
 
 // translator turns expression trees into DuckDB SQL.
 type translator struct {
-	rels     map[int]*catalog.Mirror
-	params   []Param // nil when planning: params are rendered as $n
-	aggOK    bool    // aggregates may appear
-	inAgg    bool    // inside an aggregate's arguments
-	usesTZ   bool    // some expression depends on TimeZone
-	tzPushed bool    // the session's TimeZone is known to DuckDB
-	spread   string  // the kind of the output column just translated, if a variance
-	utc      bool    // the session's TimeZone is UTC: timestamptz arithmetic without ICU
+	rels       map[int]*catalog.Mirror
+	params     []Param // nil when planning: params are rendered as $n
+	aggOK      bool    // aggregates may appear
+	inAgg      bool    // inside an aggregate's arguments
+	usesTZ     bool    // some expression depends on TimeZone
+	tzPushed   bool    // the session's TimeZone is known to DuckDB
+	wide       bool    // sums that could overflow a DECIMAL(38) are split (PlanOptions.Wide)
+	optimistic bool    // a sum is optimistic: it may overflow (Plan.Retry)
+	spread     string  // the kind of the output column just translated, if a variance
+	utc        bool    // the session's TimeZone is UTC: timestamptz arithmetic without ICU
 }
 
 func classOfType(oid uint32) class {
@@ -181,8 +185,8 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 		if err != nil {
 			return texpr{}, err
 		}
-		if x.class == cAvg {
-			return texpr{}, refuse("avg in a null test")
+		if x.class == cAvg || x.class == cWide {
+			return texpr{}, refuse("avg or wide product in a null test")
 		}
 		op := " IS NULL)"
 		if e.K == "notnull" {
@@ -228,7 +232,7 @@ func (t *translator) expr(e *Expr) (texpr, error) {
 			if err != nil {
 				return texpr{}, err
 			}
-			if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cDec || (i > 0 && x.class != c.class) {
+			if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cDec || x.class == cWide || (i > 0 && x.class != c.class) {
 				return texpr{}, refuse("COALESCE of type %d", x.oid)
 			}
 			c = x
@@ -424,7 +428,7 @@ func (t *translator) op(e *Expr) (texpr, error) {
 	case comparisons[e.Name] && (a.class == cDec || b.class == cDec):
 		return decCompare(e.Name, a, b)
 	case (e.Name == "+" || e.Name == "-" || e.Name == "*") && e.Type == catalog.OIDNumeric && (a.class == cDec || b.class == cDec):
-		return decArith(e.Name, a, b)
+		return t.decArith(e.Name, a, b)
 	case comparisons[e.Name]:
 		if err := comparable(e.Name, a, b, e.InColl); err != nil {
 			return texpr{}, err
@@ -612,7 +616,7 @@ func (t *translator) caseExpr(e *Expr) (texpr, error) {
 		if err != nil {
 			return texpr{}, err
 		}
-		if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cHuge || x.class == cDec || (rc >= 0 && x.class != rc) {
+		if x.class == cOpaque || x.class == cAvg || x.class == cArray || x.class == cHuge || x.class == cDec || x.class == cWide || (rc >= 0 && x.class != rc) {
 			return texpr{}, refuse("CASE result of type %d", x.oid)
 		}
 		rc = x.class
