@@ -221,7 +221,7 @@ func (t *translator) decAggregate(name string, a texpr, distinct bool, call func
 				return texpr{}, refuse("%s of a numeric of %d digits", name, d.intDigits+d.scale)
 			}
 			if t.wide {
-				return splitSum(name, d, call)
+				return splitSum(name, d, distinct, call)
 			}
 			// Optimistic: one DECIMAL(38) sum, which DuckDB checks for
 			// overflow; on overflow the query runs again split (Plan.Retry).
@@ -251,19 +251,30 @@ func (t *translator) decAggregate(name string, a texpr, distinct bool, call func
 // DuckDB sums both halves as HUGEINT, which cannot overflow below 10^18
 // values, and the sidecar adds them up (FinishSpread) with the scale as
 // PostgreSQL's display scale; avg divides that sum as numeric_div does.
-func splitSum(name string, d *decVal, call func(fn string, args ...string) string) (texpr, error) {
+func splitSum(name string, d *decVal, distinct bool, call func(fn string, args ...string) string) (texpr, error) {
 	u := unscaled(d)
-	parts := []string{
-		nanPart(d.nan, call),
-		"CAST(" + call("sum", u+" // "+splitUnit) + " AS VARCHAR)",
-		"CAST(" + call("sum", u+" % "+splitUnit) + " AS VARCHAR)",
-		d.count(call),
+	sums := []string{call("sum", u+" // "+splitUnit), call("sum", u+" % "+splitUnit)}
+	return splitParts(name, d.scale, d.nanSum(distinct, call), d.count(call), sums), nil
+}
+
+// splitParts is the output column of a split sum or avg: the NaN flag,
+// the partial sums (see FinishSpread) and the count; a sum also orders by
+// its value.
+func splitParts(name string, scale int, isNaN, count string, sums []string) texpr {
+	parts := []string{"CAST(" + isNaN + " AS VARCHAR)"}
+	for _, s := range sums {
+		parts = append(parts, "CAST("+s+" AS VARCHAR)")
 	}
-	kind := fmt.Sprintf("sum:%d", d.scale)
-	if name == "avg" {
-		kind = fmt.Sprintf("avg:%d", d.scale)
+	parts = append(parts, count)
+	n := ""
+	if len(sums) == 3 {
+		n = "3"
 	}
-	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: kind, parts: parts}, nil
+	x := texpr{class: cAvg, oid: catalog.OIDNumeric, spread: fmt.Sprintf("%s%s:%d", name, n, scale), parts: parts}
+	if name == "sum" {
+		x.sortKeys = sumKeys(isNaN, count, carryParts(sums)...)
+	}
+	return x
 }
 
 // nanSum is the SQL of whether some value aggregated is NaN: more values
@@ -318,14 +329,6 @@ func unscaled(d *decVal) string {
 		d.num, maxDecWidth, d.scale, strings.Repeat("0", d.scale), d.scale+1)
 }
 
-// nanPart is the text of whether some value is NaN, for FinishSpread.
-func nanPart(nan string, call func(fn string, args ...string) string) string {
-	if nan == "" {
-		return "CAST(false AS VARCHAR)"
-	}
-	return "CAST(" + call("bool_or", nan) + " AS VARCHAR)"
-}
-
 // optimisticSum sums num, a DECIMAL, in one DuckDB sum that raises an
 // overflow error past 38 digits (isNaN tells whether to give NaN instead) (the query then runs again with the
 // exact split sums: see Plan.Retry). Its result is sent as text ("text"
@@ -333,11 +336,50 @@ func nanPart(nan string, call func(fn string, args ...string) string) string {
 // sums it replaces, it is neither compared nor ordered in DuckDB, so that
 // both forms of the query push down the same pieces.
 func optimisticSum(name, isNaN, num, count string, call func(fn string, args ...string) string) texpr {
-	text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", isNaN, call("sum", num))
+	sum := call("sum", num)
+	text := fmt.Sprintf("(CASE WHEN %s THEN 'NaN' ELSE CAST(%s AS VARCHAR) END)", isNaN, sum)
 	if name == "avg" {
 		return texpr{class: cAvg, oid: catalog.OIDNumeric, avg: [2]string{text, count}}
 	}
-	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: "text", parts: []string{text}}
+	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: "text", parts: []string{text}, sortKeys: sumKeys(isNaN, count, sum)}
+}
+
+// sumKeys are the sort keys of a sum whose NaN flag is isNaN, count the
+// count of its non-NULL values and parts the SQL of its value, most
+// significant first (one DECIMAL, or HUGEINTs each worth 10^18 times the
+// next, each but the first in [0, 10^18)). The first key is NULL for a
+// NULL sum, 1 for NaN, above every number as in PostgreSQL, 0 otherwise;
+// NaN's other keys are 0, so that NaNs tie.
+func sumKeys(isNaN, count string, parts ...string) []string {
+	keys := []string{fmt.Sprintf("(CASE WHEN %s = 0 THEN NULL WHEN %s THEN 1 ELSE 0 END)", count, isNaN)}
+	for _, p := range parts {
+		keys = append(keys, fmt.Sprintf("(CASE WHEN %s THEN 0 ELSE %s END)", isNaN, p))
+	}
+	return keys
+}
+
+// carryParts normalizes the sums of a split sum, most significant first
+// (each worth 10^18 times the next), so that every part but the first is
+// in [0, 10^18): the same value, whose parts then order as it does.
+func carryParts(parts []string) []string {
+	out := make([]string, len(parts))
+	carry := ""
+	for i := len(parts) - 1; i >= 0; i-- {
+		p := parts[i]
+		if carry != "" {
+			p = "(" + p + " + " + carry + ")"
+		}
+		if i == 0 {
+			out[i] = p
+			break
+		}
+		// floor division and the non-negative remainder, from DuckDB's
+		// truncating // and %
+		rem := fmt.Sprintf("((%[1]s %% %[2]s + %[2]s) %% %[2]s)", p, splitUnit)
+		out[i] = rem
+		carry = fmt.Sprintf("((%s - %s) // %s)", p, rem, splitUnit)
+	}
+	return out
 }
 
 // wideVal is a product of two numeric values whose declared precisions
@@ -402,12 +444,14 @@ func (t *translator) wideSum(name string, w *wideVal, distinct bool, call func(f
 	u, v := unscaled(w.a), unscaled(w.b)
 	x := "((" + u + " // " + splitUnit + ") * " + v + ")"
 	y := "((" + u + " % " + splitUnit + ") * " + v + ")"
-	parts := []string{
-		nanPart(w.nan, call),
-		"CAST(" + call("sum", x+" // "+splitUnit) + " AS VARCHAR)",
-		"CAST(" + call("sum", x+" % "+splitUnit+" + "+y+" // "+splitUnit) + " AS VARCHAR)",
-		"CAST(" + call("sum", y+" % "+splitUnit) + " AS VARCHAR)",
-		count,
+	isNaN := "false"
+	if w.nan != "" {
+		isNaN = call("bool_or", w.nan)
 	}
-	return texpr{class: cAvg, oid: catalog.OIDNumeric, spread: fmt.Sprintf("%s3:%d", name, w.scale), parts: parts}, nil
+	sums := []string{
+		call("sum", x+" // "+splitUnit),
+		call("sum", x+" % "+splitUnit+" + "+y+" // "+splitUnit),
+		call("sum", y+" % "+splitUnit),
+	}
+	return splitParts(name, w.scale, isNaN, count, sums), nil
 }

@@ -244,6 +244,31 @@ func TestNumericPushdown(t *testing.T) {
 			t.Errorf("%s = %q; want 15.50", p.Scan.SQL, got)
 		}
 	})
+	t.Run("order by sums that could overflow", func(t *testing.T) {
+		// Per row: NULL, NaN, -1.5, 0, 2.25, 12.5, 2.25; squares through
+		// the wide product m * w.
+		for _, tc := range []struct {
+			name string
+			sum  *Expr
+			desc bool
+			want string
+		}{
+			{"sum of numeric(30,4), descending", agg("sum", num, w), true, "1 2 6 5 7 4 3"},
+			{"sum of numeric(30,4), ascending", agg("sum", num, w), false, "3 4 5 7 6 2 1"},
+			{"sum of a wide product, descending", agg("sum", num, op("*", num, "", m, w)), true, "1 2 6 5 7 3 4"},
+			{"sum of a wide product, ascending", agg("sum", num, op("*", num, "", m, w)), false, "4 3 5 7 6 2 1"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				op := "<"
+				if tc.desc {
+					op = ">"
+				}
+				q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{id}, GroupBy: []*Expr{id},
+					OrderBy: []SortKey{{Expr: tc.sum, Op: op, NullsFirst: tc.desc}, {Expr: id, Op: "<"}}}
+				checkPlan(t, e, q, rels, true, tc.want)
+			})
+		}
+	})
 	t.Run("refused elsewhere", func(t *testing.T) {
 		for _, target := range []*Expr{
 			op("*", num, "", m, w), // 40 digits

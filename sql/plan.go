@@ -316,6 +316,18 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if len(x.sortKeys) > 0 {
+		// A sum ordered by several keys, all in the same direction.
+		var keys []string
+		for _, sk := range x.sortKeys {
+			one, err := t.direction(sk, k)
+			if err != nil {
+				return "", err
+			}
+			keys = append(keys, one)
+		}
+		return strings.Join(keys, ", "), nil
+	}
 	key := x.sql
 	if x.class == cDec {
 		key = decSortKey(x.dec)
@@ -325,6 +337,12 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 	if x.class == cString && x.coll != CollC {
 		return "", refuse("ordering strings under a collation other than \"C\"")
 	}
+	return t.direction(key, k)
+}
+
+// direction is the ORDER BY item of key in k's direction and NULLS
+// placement.
+func (t *translator) direction(key string, k SortKey) (string, error) {
 	var dir string
 	switch k.Op {
 	case "<":

@@ -45,19 +45,22 @@ func (c class) ordered() bool {
 
 // texpr is a translated expression.
 type texpr struct {
-	sql     string
-	class   class
-	oid     uint32 // PostgreSQL type
-	coll    string // for strings: the collation class of the value
-	tz      bool   // depends on the session's TimeZone
-	avg     [2]string
-	spread  string   // cAvg of a variance or standard deviation: its kind (see VarianceText)
-	parts   []string // spread: the count, the sum and the sum of squares
-	array   class    // cArray: the class of the elements
-	dec     *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
-	wide    *wideVal // cWide: the factors; sql is empty
-	lit     bool     // a numeric constant written in the query (not a parameter): litText is its text
-	litText *string
+	sql    string
+	class  class
+	oid    uint32 // PostgreSQL type
+	coll   string // for strings: the collation class of the value
+	tz     bool   // depends on the session's TimeZone
+	avg    [2]string
+	spread string   // cAvg of a variance or standard deviation: its kind (see VarianceText)
+	parts  []string // spread: the count, the sum and the sum of squares
+	array  class    // cArray: the class of the elements
+	dec    *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
+	wide   *wideVal // cWide: the factors; sql is empty
+	// sortKeys order a sum sent in parts (cAvg with spread) as PostgreSQL
+	// orders its value: ORDER BY the keys in turn, in one direction.
+	sortKeys []string
+	lit      bool // a numeric constant written in the query (not a parameter): litText is its text
+	litText  *string
 }
 
 // refusal says why a piece is not pushed down.

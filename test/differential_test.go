@@ -403,6 +403,8 @@ func (g *qgen) derived(k kind, depth int, risky bool) string {
 		opts := []func() string{
 			func() string { return "(" + sub(kNum) + " + " + sub(kNum) + ")" },
 			func() string { return "(" + sub(kNum) + " * 2)" },
+			func() string { return "(" + sub(kNum) + " * " + sub(kNum) + ")" },
+			func() string { return "((1 - " + sub(kNum) + ") * " + sub(kNum) + ")" },
 			func() string { return "round(" + sub(kNum) + ", " + strconv.Itoa(g.n(3)) + ")" },
 			func() string { return "trunc(" + sub(kNum) + ")" },
 			func() string { return "abs(" + sub(kNum) + ")" },

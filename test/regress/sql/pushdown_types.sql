@@ -74,6 +74,12 @@ CALL mooncake.create_table('wtm', 'wt');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT sum(c * (1 - c) * (1 + c)) FILTER (WHERE id < 5), avg(a * b) FILTER (WHERE id < 3) FROM wtm;
 SELECT sum(c * (1 - c) * (1 + c)) FILTER (WHERE id < 5), avg(a * b) FILTER (WHERE id < 3), sum(a * b) FILTER (WHERE id <> 4) FROM wtm;
 SELECT sum(c * (1 - c) * (1 + c)) FILTER (WHERE id < 5), avg(a * b) FILTER (WHERE id < 3), sum(a * b) FILTER (WHERE id <> 4) FROM wt;
+-- ordered in DuckDB too (by NULL, NaN, then the value or its parts)
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id, sum(a * b) AS s FROM wtm GROUP BY id ORDER BY s DESC NULLS LAST, id LIMIT 4;
+SELECT id, sum(a * b) AS s FROM wtm GROUP BY id ORDER BY s DESC NULLS LAST, id LIMIT 4;
+SELECT id, sum(a * b) AS s FROM wt GROUP BY id ORDER BY s DESC NULLS LAST, id LIMIT 4;
+SELECT id, sum(c * (1 - c)) AS s FROM wtm GROUP BY id ORDER BY s, id;
+SELECT id, sum(c * (1 - c)) AS s FROM wt GROUP BY id ORDER BY s, id;
 SELECT sum(a * b), sum(c * c * c), sum(a + b) FROM wtm;
 SELECT sum(a * b), sum(c * c * c), sum(a + b) FROM wt;
 CALL mooncake.drop_table('wtm');
