@@ -56,6 +56,9 @@ type texpr struct {
 	array  class    // cArray: the class of the elements
 	dec    *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
 	wide   *wideVal // cWide: the factors; sql is empty
+	// fromDate is, for a date cast to timestamp (or to timestamptz under
+	// UTC), the SQL of the date: date_trunc truncates it directly.
+	fromDate string
 	// sortKeys order a sum sent in parts (cAvg with spread) as PostgreSQL
 	// orders its value: ORDER BY the keys in turn, in one direction.
 	sortKeys []string
@@ -694,8 +697,12 @@ func (t *translator) fn(e *Expr) (texpr, error) {
 			// Under UTC, a date or timestamp is the same instant: computed
 			// from its microseconds, not through ICU (ten times faster).
 			t.usesTZ = true
-			return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamptz(epoch_us(CAST(%[1]s AS TIMESTAMP))) ELSE CAST(%[1]s AS TIMESTAMPTZ) END)", a.sql),
-				class: res, oid: e.Type, tz: true}, nil
+			x := texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamptz(epoch_us(CAST(%[1]s AS TIMESTAMP))) ELSE CAST(%[1]s AS TIMESTAMPTZ) END)", a.sql),
+				class: res, oid: e.Type, tz: true}
+			if a.class == cDate {
+				x.fromDate = a.sql
+			}
+			return x, nil
 		case t.utc && a.class == cTSTZ && (res == cDate || res == cTS):
 			t.usesTZ = true
 			ts := fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamp(epoch_us(%[1]s)) ELSE CAST(%[1]s AS TIMESTAMP) END)", a.sql)
@@ -704,7 +711,11 @@ func (t *translator) fn(e *Expr) (texpr, error) {
 			}
 			return texpr{sql: ts, class: res, oid: e.Type, tz: true}, nil
 		case (a.class == cDate || a.class == cTS || a.class == cTSTZ) && (res == cDate || res == cTS || res == cTSTZ):
-			return cast(res, duckType(e.Type), a.class == cTSTZ || res == cTSTZ)
+			x, err := cast(res, duckType(e.Type), a.class == cTSTZ || res == cTSTZ)
+			if a.class == cDate && res == cTS {
+				x.fromDate = a.sql
+			}
+			return x, err
 		case a.class == cString && res == cString:
 			return texpr{sql: a.sql, class: cString, oid: e.Type}, nil
 		}
@@ -723,8 +734,19 @@ func (t *translator) fn(e *Expr) (texpr, error) {
 		if a.class == cTSTZ {
 			t.usesTZ = true
 		}
-		// PostgreSQL leaves infinities as they are. Under UTC a
-		// timestamptz is truncated as the timestamp of its microseconds.
+		// PostgreSQL leaves infinities as they are. A date cast to a
+		// timestamp (under UTC, to a timestamptz) is truncated as a date:
+		// DuckDB's date_trunc of a date is that of its midnight, without
+		// the casts. Under UTC a timestamptz is truncated as the
+		// timestamp of its microseconds.
+		if d := a.fromDate; d != "" && (a.class == cTS || t.utc) {
+			tr := fmt.Sprintf("date_trunc('%s', %s)", f, d)
+			if a.class == cTSTZ {
+				tr = "make_timestamptz(epoch_us(" + tr + "))"
+			}
+			return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%s) THEN %s ELSE %s END)", d, tr, a.sql),
+				class: a.class, oid: e.Type, tz: a.class == cTSTZ || a.tz}, nil
+		}
 		if a.class == cTSTZ && t.utc {
 			return texpr{sql: fmt.Sprintf("(CASE WHEN isfinite(%[1]s) THEN make_timestamptz(epoch_us(date_trunc('%[2]s', make_timestamp(epoch_us(%[1]s))))) ELSE %[1]s END)", a.sql, f),
 				class: a.class, oid: e.Type, tz: true}, nil
