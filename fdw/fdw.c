@@ -274,6 +274,9 @@ build_query(PlannerInfo *root, MooncakeRelInfo *info, List *targets,
 		return NULL;
 	if (!append_expr_list(&buf, "where", where, &cxt))
 		return NULL;
+	/* conditions kept here: DuckDB must not compute what they may drop */
+	if (base->local_conds != NIL)
+		appendStringInfoString(&buf, ",\"local_where\":true");
 	cxt.aggs_ok = info->grouped;
 	if (!append_expr_list(&buf, "targets", targets, &cxt))
 		return NULL;

@@ -141,7 +141,7 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 		groups = append(groups, x.sql)
 	}
 
-	localWhere := false
+	localWhere := q.LocalWhere
 	for _, ok := range p.Where {
 		localWhere = localWhere || !ok
 	}
@@ -189,7 +189,15 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 	}
 	var order []string
 	for _, k := range q.OrderBy {
-		s, err := t.sortKey(k)
+		var s string
+		var err error
+		if localWhere && !q.Grouped && k.Expr != nil && k.Expr.K != "var" {
+			// As for the output columns: DuckDB would compute the key for
+			// rows the local conditions drop, and could fail on them.
+			err = refuse("an ordering computed before conditions that stay local")
+		} else {
+			s, err = t.sortKey(k)
+		}
 		if err != nil {
 			if err := fail(err); err != nil {
 				return nil, err

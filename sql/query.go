@@ -5,17 +5,21 @@ package sql
 // decides which pieces DuckDB can run with PostgreSQL's results and turns
 // them into DuckDB SQL.
 type Query struct {
-	Rels    []QueryRel `json:"rels"`     // the mirrors the query reads, by range table index
-	From    *FromItem  `json:"from"`     // the join tree over Rels
-	Where   []*Expr    `json:"where"`    // conditions, ANDed; each pushed or refused alone
-	Targets []*Expr    `json:"targets"`  // the output columns, in order
-	GroupBy []*Expr    `json:"group_by"` // grouping expressions
-	Grouped bool       `json:"grouped"`  // an aggregate query (also without GROUP BY)
-	Having  []*Expr    `json:"having"`   // conditions on groups, ANDed
-	OrderBy []SortKey  `json:"order_by"` // ORDER BY
-	Limit   *Expr      `json:"limit"`    // LIMIT, nil for none
-	Offset  *Expr      `json:"offset"`   // OFFSET, nil for none
-	Sample  int64      `json:"sample"`   // > 0: a random sample of this many rows of the one mirror (ANALYZE)
+	Rels  []QueryRel `json:"rels"`  // the mirrors the query reads, by range table index
+	From  *FromItem  `json:"from"`  // the join tree over Rels
+	Where []*Expr    `json:"where"` // conditions, ANDed; each pushed or refused alone
+	// LocalWhere is set when PostgreSQL evaluates more conditions of the
+	// scan than Where: DuckDB then computes no expression (output column,
+	// ordering) for rows those conditions may drop.
+	LocalWhere bool      `json:"local_where,omitempty"`
+	Targets    []*Expr   `json:"targets"`  // the output columns, in order
+	GroupBy    []*Expr   `json:"group_by"` // grouping expressions
+	Grouped    bool      `json:"grouped"`  // an aggregate query (also without GROUP BY)
+	Having     []*Expr   `json:"having"`   // conditions on groups, ANDed
+	OrderBy    []SortKey `json:"order_by"` // ORDER BY
+	Limit      *Expr     `json:"limit"`    // LIMIT, nil for none
+	Offset     *Expr     `json:"offset"`   // OFFSET, nil for none
+	Sample     int64     `json:"sample"`   // > 0: a random sample of this many rows of the one mirror (ANALYZE)
 }
 
 // QueryRel is one mirror the query reads.
