@@ -106,6 +106,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 			os.Remove(path)
 			return 0, err
 		}
+		m.setRanges(fileRanges(tbl.Schema(), m.Columns, []iceberg.DataFile{df}))
 	} else {
 		os.Remove(path)
 	}
@@ -360,9 +361,17 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
 		}
 	}
+	// Deletes leave the ranges wider than need be, never narrower.
+	ranges := fileRanges(tbl.Schema(), m.Columns, added)
 	m.mu.Lock()
+	switch {
+	case !truncated && len(added) == 0:
+		ranges = m.ranges
+	case !truncated:
+		ranges = mergeRanges(m.ranges, ranges)
+	}
 	replaced := m.spilled
-	m.tbl, m.files, m.delFiles, m.spilled = newTbl, newFiles, newDelFiles, nil
+	m.tbl, m.files, m.delFiles, m.spilled, m.ranges = newTbl, newFiles, newDelFiles, nil, ranges
 	m.mu.Unlock()
 	for _, f := range replaced {
 		if !slices.Contains(spilled, f) {

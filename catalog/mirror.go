@@ -141,6 +141,7 @@ type Mirror struct {
 	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
 	tailRows   atomic.Int64  // rows in the tail (approximate: inserts applied since flush)
 	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
+	ranges     []ColumnRange // of the data files' columns, from Iceberg metadata (mu)
 	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
 }
 

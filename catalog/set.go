@@ -95,6 +95,7 @@ func (m *Mirror) setTable(ctx context.Context, tbl *table.Table) error {
 	var files, delFiles []string
 	var rows int64
 	var lsn uint64
+	var ranges []ColumnRange
 	if snap := tbl.CurrentSnapshot(); snap != nil {
 		data, deletes, err := currentFiles(ctx, tbl)
 		if err != nil {
@@ -107,6 +108,7 @@ func (m *Mirror) setTable(ctx context.Context, tbl *table.Table) error {
 		for _, d := range deletes {
 			delFiles = append(delFiles, d.FilePath())
 		}
+		ranges = fileRanges(tbl.Schema(), m.Columns, data)
 		if snap.Summary != nil {
 			if v, ok := snap.Summary.Properties[SummaryLSN]; ok {
 				lsn, _ = strconv.ParseUint(v, 10, 64)
@@ -114,7 +116,7 @@ func (m *Mirror) setTable(ctx context.Context, tbl *table.Table) error {
 		}
 	}
 	m.mu.Lock()
-	m.tbl, m.files, m.delFiles = tbl, files, delFiles
+	m.tbl, m.files, m.delFiles, m.ranges = tbl, files, delFiles, ranges
 	m.mu.Unlock()
 	m.fileRows.Store(rows)
 	m.flushedLSN.Store(lsn)

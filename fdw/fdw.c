@@ -25,8 +25,10 @@
 
 #include "access/xlog.h"
 
+#include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "commands/vacuum.h"
 #include "commands/dbcommands.h"
 #include "commands/explain.h"
@@ -46,6 +48,7 @@
 #include "optimizer/restrictinfo.h"
 #include "optimizer/tlist.h"
 #include "utils/selfuncs.h"
+#include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 #include "utils/json.h"
@@ -359,6 +362,57 @@ answer_flags(const char *answer, const char *field, int n)
 	return flags;
 }
 
+/*
+ * The share of baserel's rows its conditions keep. PostgreSQL's own
+ * estimate, except for a mirror never analyzed: its statistics are then
+ * defaults, and the sidecar's estimates from the data files' column
+ * bounds ("where_sel", one per candidate, -1 where unknown) serve for the
+ * pushed conditions they cover.
+ */
+static Selectivity
+where_selectivity(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+				  List *candidates, const char *flags, const char *sels)
+{
+	HeapTuple	tp;
+	bool		analyzed = true;
+	Selectivity sel = 1.0;
+	List	   *covered = NIL;
+	List	   *rest = NIL;
+	const char *p = sels;
+	ListCell   *lc;
+	int			i = 0;
+
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tp))
+	{
+		analyzed = ((Form_pg_class) GETSTRUCT(tp))->reltuples >= 0;
+		ReleaseSysCache(tp);
+	}
+	if (analyzed || sels == NULL || *sels == '\0')
+		return clauselist_selectivity(root, baserel->baserestrictinfo, 0,
+									  JOIN_INNER, NULL);
+	foreach(lc, candidates)
+	{
+		char	   *end;
+		double		s = strtod(p, &end);
+
+		if (end == p)
+			break;				/* fewer estimates than candidates */
+		p = (*end == ',') ? end + 1 : end;
+		if (flags[i++] == '1' && s >= 0 && s <= 1)
+		{
+			sel *= s;
+			covered = lappend(covered, lfirst(lc));
+		}
+	}
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		if (!list_member_ptr(covered, lfirst(lc)))
+			rest = lappend(rest, lfirst(lc));
+	}
+	return sel * clauselist_selectivity(root, rest, 0, JOIN_INNER, NULL);
+}
+
 static void
 mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						  Oid foreigntableid)
@@ -418,8 +472,8 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 									"The answer to \"plan\" has no valid \"rows\".");
 
 	baserel->tuples = info->table_rows;
-	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
-								 JOIN_INNER, NULL);
+	sel = where_selectivity(root, baserel, foreigntableid, candidates, flags,
+							mooncake_json_field(answer, "where_sel"));
 	baserel->rows = clamp_row_est(info->table_rows * sel);
 }
 

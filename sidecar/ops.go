@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,8 +170,12 @@ func (s *server) plan(ctx context.Context, req *request) (any, error) {
 		}
 		return string(out)
 	}
+	sels := make([]string, len(p.WhereSel))
+	for i, v := range p.WhereSel {
+		sels[i] = strconv.FormatFloat(v, 'g', 6, 64)
+	}
 	return map[string]any{"ok": p.OK, "where": flags(p.Where), "targets": flags(p.Targets), "having": flags(p.Having),
-		"sql": p.Scan.SQL, "rows": p.Rows, "reason": p.Reason}, nil
+		"sql": p.Scan.SQL, "rows": p.Rows, "where_sel": strings.Join(sels, ","), "reason": p.Reason}, nil
 }
 
 // scan streams the requested columns of a mirror as T, D..., C frames.

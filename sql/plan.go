@@ -17,11 +17,15 @@ type Plan struct {
 	Targets []bool // per Query.Targets
 	Having  []bool // per Query.Having
 	// OK is set when every piece is pushed down: Scan then runs the query.
-	OK       bool
-	Reason   string // why not OK, for the FDW's debug output
-	Scan     *Scan  // the SQL of the pushed pieces and how to send its rows
-	Rows     int64  // rows in the mirrors, from Iceberg metadata
-	TimeZone bool   // the SQL depends on the session's TimeZone
+	OK     bool
+	Reason string // why not OK, for the FDW's debug output
+	Scan   *Scan  // the SQL of the pushed pieces and how to send its rows
+	Rows   int64  // rows in the mirrors, from Iceberg metadata
+	// WhereSel estimates, per Query.Where, the share of rows it keeps,
+	// from the data files' column bounds; -1 where unknown (see
+	// whereSelectivity). Only when planning.
+	WhereSel []float64
+	TimeZone bool // the SQL depends on the session's TimeZone
 	// Retry is set when the SQL sums numerics optimistically in one
 	// DECIMAL(38) (a sum of products, say) where the declared precisions
 	// could need more digits: when DuckDB reports an overflow (22003),
@@ -57,6 +61,9 @@ func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan,
 	p := &Plan{Where: make([]bool, len(q.Where)), Targets: make([]bool, len(q.Targets)), Having: make([]bool, len(q.Having)), OK: true}
 	for _, m := range rels {
 		p.Rows += m.EstimatedRows()
+	}
+	if opts.Params == nil {
+		p.WhereSel = whereSelectivity(q, rels)
 	}
 	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC, wide: opts.Wide}
 	fail := func(err error) error {

@@ -62,4 +62,33 @@ RESET TimeZone;
 
 CALL mooncake.drop_table('wm');
 DROP TABLE w;
+
+-- row estimates of a mirror never analyzed: from its data files' column
+-- bounds (values spread evenly between them), rows not yet flushed all
+-- counted; once analyzed, from PostgreSQL's statistics
+CREATE FUNCTION plan_rows(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+  EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO j;
+  RETURN (j->0->'Plan'->>'Plan Rows')::bigint;
+END $$;
+CREATE TABLE est(id int PRIMARY KEY, d date, ts timestamptz, f float8);
+INSERT INTO est SELECT g, date '2024-01-01' + g % 100, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute',
+  CASE WHEN g % 4 = 0 THEN NULL ELSE g / 10.0 END FROM generate_series(1, 10000) g;
+CALL mooncake.create_table('est_m', 'est');
+SELECT plan_rows('SELECT * FROM est_m');
+SELECT plan_rows('SELECT * FROM est_m WHERE id <= 1000');
+SELECT plan_rows('SELECT * FROM est_m WHERE id BETWEEN 101 AND 200');
+SELECT plan_rows($$SELECT * FROM est_m WHERE d >= date '2024-03-01'$$);
+SELECT plan_rows($$SELECT * FROM est_m WHERE ts < timestamptz '2024-01-01 12:00:00+00'$$);
+SELECT plan_rows('SELECT * FROM est_m WHERE f > 500');
+SELECT plan_rows('SELECT * FROM est_m WHERE id = 20000');
+INSERT INTO est SELECT g, date '2024-06-01', now(), 1 FROM generate_series(10001, 10500) g;
+SELECT wait_for($$SELECT count(*)::text FROM est_m$$, '10500');
+SELECT plan_rows('SELECT * FROM est_m WHERE id > 10000');
+ANALYZE est_m;
+SELECT plan_rows('SELECT * FROM est_m WHERE id <= 1000') BETWEEN 900 AND 1100 AS from_statistics;
+CALL mooncake.drop_table('est_m');
+DROP TABLE est;
+DROP FUNCTION plan_rows;
 DROP FUNCTION wait_for;
