@@ -106,7 +106,10 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 			os.Remove(path)
 			return 0, err
 		}
-		m.setRanges(fileRanges(tbl.Schema(), m.Columns, []iceberg.DataFile{df}))
+		ranges := fileRanges(tbl.Schema(), m.Columns, []iceberg.DataFile{df})
+		m.mu.Lock()
+		m.ranges = ranges
+		m.mu.Unlock()
 	} else {
 		os.Remove(path)
 	}

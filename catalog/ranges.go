@@ -136,9 +136,3 @@ func (m *Mirror) Ranges() []ColumnRange {
 	defer m.mu.Unlock()
 	return m.ranges
 }
-
-func (m *Mirror) setRanges(r []ColumnRange) {
-	m.mu.Lock()
-	m.ranges = r
-	m.mu.Unlock()
-}
