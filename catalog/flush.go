@@ -349,14 +349,10 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	// Swap the view to the new files and a new, empty tail atomically for
 	// readers; then drop the old tail.
 	oldTail, oldFdel, oldTrunc, oldPdel := m.tail(), m.fdel(), m.trunc(), m.pdel()
-	swap := append([]string{"BEGIN TRANSACTION"}, m.generationDDL(m.gen+1)...)
-	m.gen++
-	swap = append(append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...), "COMMIT")
-	for _, s := range swap {
-		if _, err := conn.ExecContext(ctx, s); err != nil {
-			conn.ExecContext(ctx, "ROLLBACK")
-			return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
-		}
+	swap := m.generationDDL(m.gen + 1)
+	m.gen++ // the view reads the new generation's tables
+	if err := execTx(ctx, conn, append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...)); err != nil {
+		return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
 	}
 	m.form = formFiles
 	for _, t := range []string{oldTail, oldFdel, oldTrunc, oldPdel} {

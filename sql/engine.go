@@ -91,10 +91,12 @@ type Scan struct {
 	// when any value is) and the count, and is sent as the text of
 	// numeric_div(sum, count) (see AvgText).
 	AvgInt []bool
-	// Spread names, per output column, a variance or standard deviation
-	// of integers ("var_samp", "var_pop", "stddev_samp", "stddev_pop"): it
-	// takes three result columns, the count, the sum's text and the sum of
-	// squares' text, and is sent as VarianceText's result.
+	// Spread names, per output column, a value finished in the sidecar
+	// from several result columns (SpreadWidth of them): a variance or
+	// standard deviation of integers ("var_samp", "var_pop",
+	// "stddev_samp", "stddev_pop"), a split sum or avg of numerics
+	// ("sum:s", "avg:s", "sum3:s", "avg3:s") or a sum's text ("text"); it
+	// is sent as FinishSpread's result.
 	Spread []string
 }
 

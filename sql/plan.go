@@ -26,9 +26,9 @@ type Plan struct {
 	// whereSelectivity). Only when planning.
 	WhereSel []float64
 	TimeZone bool // the SQL depends on the session's TimeZone
-	// Retry is set when the SQL sums numerics optimistically in one
-	// DECIMAL(38) (a sum of products, say) where the declared precisions
-	// could need more digits: when DuckDB reports an overflow (22003),
+	// Retry is set when the SQL computes numerics optimistically, in
+	// DuckDB's own DECIMAL arithmetic and sums, where the declared
+	// precisions could need more digits: when DuckDB reports an overflow (22003),
 	// plan the query again with PlanOptions.Wide and run that. Both plans
 	// push down the same pieces and send the same values.
 	Retry bool
@@ -335,7 +335,7 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 		// A sum ordered by several keys, all in the same direction.
 		var keys []string
 		for _, sk := range x.sortKeys {
-			one, err := t.direction(sk, k)
+			one, err := direction(sk, k)
 			if err != nil {
 				return "", err
 			}
@@ -352,12 +352,12 @@ func (t *translator) sortKey(k SortKey) (string, error) {
 	if x.class == cString && x.coll != CollC {
 		return "", refuse("ordering strings under a collation other than \"C\"")
 	}
-	return t.direction(key, k)
+	return direction(key, k)
 }
 
 // direction is the ORDER BY item of key in k's direction and NULLS
 // placement.
-func (t *translator) direction(key string, k SortKey) (string, error) {
+func direction(key string, k SortKey) (string, error) {
 	var dir string
 	switch k.Op {
 	case "<":

@@ -51,8 +51,8 @@ type texpr struct {
 	coll   string // for strings: the collation class of the value
 	tz     bool   // depends on the session's TimeZone
 	avg    [2]string
-	spread string   // cAvg of a variance or standard deviation: its kind (see VarianceText)
-	parts  []string // spread: the count, the sum and the sum of squares
+	spread string   // cAvg finished in the sidecar: its kind (see FinishSpread)
+	parts  []string // spread: its DuckDB result columns
 	array  class    // cArray: the class of the elements
 	dec    *decVal  // cDec: how to compare, order and aggregate the value; sql is its text
 	wide   *wideVal // cWide: the factors; sql is empty
