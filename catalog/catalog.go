@@ -19,13 +19,16 @@ import (
 
 // Table properties and snapshot summary keys written by mooncake.
 const (
-	PropSource    = "mooncake.source"     // qualified name of the source table
-	PropSourceOID = "mooncake.source-oid" // OID of the source table
-	PropColumns   = "mooncake.columns"    // PostgreSQL types of the columns, JSON
-	PropKey       = "mooncake.key"        // replica identity column names, JSON
-	PropState     = "mooncake.state"      // "syncing" until the initial copy is committed, then "ready"
-	PropIdentity  = "mooncake.identity"   // "full" for REPLICA IDENTITY FULL sources
-	SummaryLSN    = "mooncake.commit-lsn" // last source commit LSN contained in the snapshot
+	PropSource    = "mooncake.source"            // qualified name of the source table
+	PropSourceOID = "mooncake.source-oid"        // OID of the source table
+	PropColumns   = "mooncake.columns"           // PostgreSQL types of the columns, JSON
+	PropKey       = "mooncake.key"               // replica identity column names, JSON
+	PropState     = "mooncake.state"             // "syncing" until the initial copy is committed, then "ready"
+	PropIdentity  = "mooncake.identity"          // "full" for REPLICA IDENTITY FULL sources
+	SummaryLSN    = "mooncake.commit-lsn"        // last source commit LSN contained in the snapshot
+	PropSchemaLSN = "mooncake.schema-lsn"        // commit LSN of the last source schema change the columns follow
+	PropBroken    = "mooncake.broken"            // why the mirror stopped following its source; absent when it follows
+	PropForeign   = "mooncake.foreign-table-oid" // OID of the mirror's foreign table
 )
 
 // CatalogSchema is the PostgreSQL schema holding the Iceberg SQL catalog's
@@ -80,7 +83,7 @@ func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 
 // CreateTable creates the Iceberg table of a new mirror, in state syncing.
-func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID uint32) (*table.Table, error) {
+func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32) (*table.Table, error) {
 	ns := table.Identifier{namespace}
 	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, err
@@ -93,7 +96,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 	// Parquet columns, and constraints may change on the source.
 	fields := make([]iceberg.NestedField, len(cols))
 	for i, col := range cols {
-		fields[i] = iceberg.NestedField{ID: i + 1, Name: col.Name, Type: col.Type.IcebergType()}
+		fields[i] = iceberg.NestedField{ID: col.ID, Name: col.Name, Type: col.Type.IcebergType()}
 	}
 	colsJSON, keyJSON, err := encodeColumns(cols, key)
 	if err != nil {
@@ -109,6 +112,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 		icecat.WithProperties(iceberg.Properties{
 			PropSource:                        source,
 			PropSourceOID:                     fmt.Sprint(sourceOID),
+			PropForeign:                       fmt.Sprint(foreignOID),
 			PropColumns:                       colsJSON,
 			PropKey:                           keyJSON,
 			PropIdentity:                      identity,

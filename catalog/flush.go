@@ -38,15 +38,12 @@ func (m *Mirror) newDataPath(kind string) string {
 
 // fieldIDs is the FIELD_IDS option of a DuckDB COPY writing the mirror's
 // columns under their own names.
-func (m *Mirror) fieldIDs() string {
-	m.mu.Lock()
-	sc := m.tbl.Schema()
-	m.mu.Unlock()
+func (m *Mirror) fieldIDs() string { return fieldIDs(m.Columns) }
+
+func fieldIDs(cols []Column) string {
 	var ids []string
-	for _, c := range m.Columns {
-		if f, ok := sc.FindFieldByName(c.Name); ok {
-			ids = append(ids, QuoteLiteral(c.Name)+": "+strconv.Itoa(f.ID))
-		}
+	for _, c := range cols {
+		ids = append(ids, QuoteLiteral(c.Name)+": "+strconv.Itoa(c.ID))
 	}
 	return "{" + strings.Join(ids, ", ") + "}"
 }
@@ -186,6 +183,19 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		return nil // compacting: the changes wait in the tail
 	}
 	defer m.maint.Unlock()
+	if err := m.flushLocked(ctx, conn); err != nil {
+		m.flushFails++
+		return err
+	}
+	m.flushFails = 0
+	return nil
+}
+
+// FlushFailed is how many flushes of the mirror failed in a row.
+func (m *Mirror) FlushFailed() int { return m.flushFails }
+
+// flushLocked is Flush for a caller holding the maint lock.
+func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 	lsn := m.appliedLSN.Load()
 	m.mu.Lock()
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles
@@ -242,10 +252,10 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 	} else if len(files) > 0 && len(m.Key) > 0 && !truncated {
 		var eq []string
 		for i, k := range m.Key {
-			eq = append(eq, "f."+colName("k", i)+" = p."+QuoteIdent(m.Columns[k].Name))
+			eq = append(eq, "f."+colName("k", i)+" = p."+m.fileCol(k))
 		}
-		q := "SELECT p.filename AS file_path, p.file_row_number AS pos FROM read_parquet(" + stringList(files) +
-			", filename = true, file_row_number = true) p WHERE EXISTS (SELECT 1 FROM " + m.fdel() + " f WHERE " +
+		q := "SELECT p.filename AS file_path, p.file_row_number AS pos FROM " + m.readFiles(files, true) +
+			" p WHERE EXISTS (SELECT 1 FROM " + m.fdel() + " f WHERE " +
 			strings.Join(eq, " AND ") + ")"
 		if len(delFiles) > 0 {
 			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
@@ -423,14 +433,10 @@ func (m *Mirror) finalSpills(ctx context.Context, conn *gosql.Conn) (files []str
 		}
 	}
 	if len(redo) > 0 {
-		var cols []string
-		for _, c := range m.Columns {
-			cols = append(cols, "p."+QuoteIdent(c.Name))
-		}
 		path := m.newDataPath("data")
 		var n int64
-		q := "COPY (SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(redo) +
-			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
+		q := "COPY (SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(redo, true) +
+			" p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
 			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) TO " + QuoteLiteral(path) +
 			" (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
 		if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -70,11 +69,7 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	}
 	defer conn.Close()
 
-	var cols []string
-	for _, c := range m.Columns {
-		cols = append(cols, "p."+QuoteIdent(c.Name))
-	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(files) + ", filename = true, file_row_number = true) p"
+	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(files, len(delFiles) > 0) + " p"
 	if len(delFiles) > 0 {
 		q += " WHERE NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
 			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"

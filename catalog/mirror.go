@@ -19,6 +19,8 @@ type Column struct {
 	Name    string     // column name, as in PostgreSQL
 	Type    ColumnType // resolved type
 	NotNull bool       // declared NOT NULL in the source
+	ID      int        // Iceberg field ID: stays with the column through renames and promotions
+	AttNum  int        // the source column's attnum (0: not known, mirrors of an older version)
 }
 
 // columnJSON is one column in the mooncake.columns property: enough to
@@ -32,13 +34,15 @@ type columnJSON struct {
 	TypeName string `json:"type,omitempty"` // the source column's type, as format_type names it
 	Kind     string `json:"kind,omitempty"` // storage kind (Kind.String)
 	NotNull  bool   `json:"not_null,omitempty"`
+	FieldID  int    `json:"field_id,omitempty"` // Iceberg field ID; absent: the column's position + 1
+	AttNum   int    `json:"attnum,omitempty"`   // source attnum; absent: match by name
 }
 
 func encodeColumns(cols []Column, key []string) (string, string, error) {
 	js := make([]columnJSON, len(cols))
 	for i, c := range cols {
 		js[i] = columnJSON{Name: c.Name, OID: c.Type.OID, Typmod: c.Type.Typmod, TypeName: c.Type.Name,
-			Kind: c.Type.Kind.String(), NotNull: c.NotNull}
+			Kind: c.Type.Kind.String(), NotNull: c.NotNull, FieldID: c.ID, AttNum: c.AttNum}
 	}
 	a, err := json.Marshal(js)
 	if err != nil {
@@ -68,7 +72,11 @@ func decodeColumns(colsJSON, keyJSON string) ([]Column, []int, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("bad %s property, column %q: %w", PropColumns, c.Name, err)
 		}
-		cols[i] = Column{Name: c.Name, Type: t, NotNull: c.NotNull}
+		id := c.FieldID
+		if id == 0 {
+			id = i + 1 // mirrors created before field IDs were recorded numbered them so
+		}
+		cols[i] = Column{Name: c.Name, Type: t, NotNull: c.NotNull, ID: id, AttNum: c.AttNum}
 	}
 	var keyNames []string
 	if err := json.Unmarshal([]byte(keyJSON), &keyNames); err != nil {
@@ -103,13 +111,16 @@ var mirrorSeq atomic.Int64
 // flushes; readers go through the DuckDB view, whose definition and the
 // tail's contents change together in DuckDB transactions.
 type Mirror struct {
-	Database  string   // PostgreSQL database
-	Namespace string   // Iceberg namespace (the foreign table's schema)
-	Name      string   // Iceberg table name (the foreign table's name)
-	Source    string   // qualified source table name
-	SourceOID uint32   // source table OID
-	Columns   []Column // columns in source order
-	Key       []int    // replica identity columns, indexes into Columns
+	Database  string // PostgreSQL database
+	Namespace string // Iceberg namespace (the foreign table's schema)
+	Name      string // Iceberg table name (the foreign table's name)
+	Source    string // qualified source table name
+	SourceOID uint32 // source table OID
+	// ForeignOID is the OID of the mirror's foreign table (0 for mirrors
+	// of an older version, found by name).
+	ForeignOID uint32
+	Columns    []Column // columns in source order
+	Key        []int    // replica identity columns, indexes into Columns
 	// Full is set for REPLICA IDENTITY FULL: the key is every column, rows
 	// may repeat, and a delete removes one matching row, located by position.
 	Full bool
@@ -135,7 +146,7 @@ type Mirror struct {
 	files    []string     // data files of the current snapshot
 	delFiles []string     // position delete files of the current snapshot
 	spilled  []string     // spill files: data files in the view, not yet in Iceberg
-	failed   error        // set when the initial copy failed
+	failed   error        // set when the initial copy failed, or the mirror is broken
 
 	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
 	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
@@ -143,6 +154,8 @@ type Mirror struct {
 	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
 	ranges     []ColumnRange // of the data files' columns, from Iceberg metadata (mu)
 	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
+	schemaLSN  atomic.Uint64 // commit LSN of the last source schema change applied
+	flushFails int           // flushes failed in a row (apply loop only)
 }
 
 func newMirror(database, namespace, name string, cols []Column, key []int) *Mirror {
@@ -247,9 +260,24 @@ func (m *Mirror) Fail(err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failed == nil {
-		m.failed = &pgconn.PgError{Code: "XX001", Message: fmt.Sprintf("mirror %s.%s is broken and no longer follows its source", m.Namespace, m.Name),
-			Detail: err.Error(), Hint: "Drop it and create it again with mooncake.create_table."}
+		m.failed = brokenError(m, err.Error())
 	}
+}
+
+func brokenError(m *Mirror, reason string) *pgconn.PgError {
+	return &pgconn.PgError{Code: "XX001", Message: fmt.Sprintf("mirror %s.%s is broken and no longer follows its source", m.Namespace, m.Name),
+		Detail: reason, Hint: fmt.Sprintf("Rebuild it from its source with CALL mooncake.resync_table('%s.%s').",
+			QuoteIdent(m.Namespace), QuoteIdent(m.Name))}
+}
+
+// Broken returns why the mirror stopped following its source, or "".
+func (m *Mirror) Broken() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.failed.(*pgconn.PgError); ok && e.Code == "XX001" {
+		return e.Detail
+	}
+	return ""
 }
 
 // Err returns the error of a failed initial copy, or of a broken mirror.
@@ -380,6 +408,40 @@ func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
 	}
 }
 
+// fileCol is the name under which readFiles exposes column i: its field
+// ID, so that no user column name can collide with the reader's own
+// columns (filename, file_row_number) and renamed columns are found in
+// files written before the rename.
+func (m *Mirror) fileCol(i int) string { return "f" + strconv.Itoa(m.Columns[i].ID) }
+
+// readFiles reads Parquet data files of the mirror by Iceberg field ID:
+// each column is found by its ID whatever its name in the file, files
+// written before a column was added read it as NULL, and older, narrower
+// types are widened to the column's type. With pos, the rows carry
+// filename and file_row_number, the position a delete names.
+func (m *Mirror) readFiles(files []string, pos bool) string {
+	fields := make([]string, len(m.Columns))
+	for i, c := range m.Columns {
+		fields[i] = strconv.Itoa(c.ID) + ": {name: " + QuoteLiteral(m.fileCol(i)) + ", type: " +
+			QuoteLiteral(c.Type.DuckDBType()) + ", default_value: NULL}"
+	}
+	q := "read_parquet(" + stringList(files) + ", schema = MAP {" + strings.Join(fields, ", ") + "}"
+	if pos {
+		q += ", filename = true, file_row_number = true"
+	}
+	return q + ")"
+}
+
+// fileColumns selects every column of rows read by readFiles under alias,
+// named as the mirror's columns.
+func (m *Mirror) fileColumns(alias string) string {
+	cols := make([]string, len(m.Columns))
+	for i, c := range m.Columns {
+		cols[i] = alias + "." + m.fileCol(i) + " AS " + QuoteIdent(c.Name)
+	}
+	return strings.Join(cols, ", ")
+}
+
 func stringList(items []string) string {
 	q := make([]string, len(items))
 	for i, s := range items {
@@ -414,11 +476,7 @@ func (m *Mirror) viewDDL(files, delFiles, spilled []string, f viewForm) []string
 
 // filesDDL defines the files part over the given data and delete files.
 func (m *Mirror) filesDDL(files, delFiles []string) string {
-	var cols []string
-	for _, c := range m.Columns {
-		cols = append(cols, "p."+QuoteIdent(c.Name))
-	}
-	part := "SELECT " + strings.Join(cols, ", ")
+	part := "SELECT " + m.fileColumns("p")
 	if len(files) == 0 {
 		var nulls []string
 		for _, c := range m.Columns {
@@ -434,11 +492,9 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 	if m.Full {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")
 	}
-	part += " FROM read_parquet(" + stringList(files)
+	part += " FROM " + m.readFiles(files, len(conds) > 0) + " p"
 	if len(conds) > 0 {
-		part += ", filename = true, file_row_number = true) p WHERE " + strings.Join(conds, " AND ")
-	} else {
-		part += ") p"
+		part += " WHERE " + strings.Join(conds, " AND ")
 	}
 	return "CREATE OR REPLACE VIEW " + m.part("files") + " AS " + part
 }
@@ -451,12 +507,8 @@ func (m *Mirror) tailDDL(spilled []string) string {
 	}
 	part := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
 	if len(spilled) > 0 {
-		var cols []string
-		for _, c := range m.Columns {
-			cols = append(cols, "p."+QuoteIdent(c.Name))
-		}
-		part = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(spilled) +
-			", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
+		part = "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(spilled, true) +
+			" p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
 			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number) UNION ALL " + part
 	}
 	return "CREATE OR REPLACE VIEW " + m.part("tail") + " AS " + part

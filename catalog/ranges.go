@@ -23,7 +23,7 @@ type ColumnRange struct {
 func fileRanges(schema *iceberg.Schema, cols []Column, files []iceberg.DataFile) []ColumnRange {
 	out := make([]ColumnRange, len(cols))
 	for i, c := range cols {
-		f, ok := schema.FindFieldByName(c.Name)
+		f, ok := schema.FindFieldByID(c.ID)
 		if !ok {
 			continue
 		}

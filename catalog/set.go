@@ -5,6 +5,7 @@ import (
 	gosql "database/sql"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -82,6 +83,16 @@ func mirrorFromTable(ctx context.Context, database string, tbl *table.Table) (*M
 	m.Full = props[PropIdentity] == "full"
 	oid, _ := strconv.ParseUint(props[PropSourceOID], 10, 32)
 	m.SourceOID = uint32(oid)
+	if v, err := strconv.ParseUint(props[PropForeign], 10, 32); err == nil {
+		m.ForeignOID = uint32(v)
+	}
+	if v, ok := props[PropSchemaLSN]; ok {
+		lsn, _ := strconv.ParseUint(v, 10, 64)
+		m.schemaLSN.Store(lsn)
+	}
+	if reason := props[PropBroken]; reason != "" {
+		m.failed = brokenError(m, reason)
+	}
 	if err := m.setTable(ctx, tbl); err != nil {
 		return nil, err
 	}
@@ -141,6 +152,19 @@ func (s *Set) All() []*Mirror {
 	return out
 }
 
+// ByForeignTable returns the mirror whose foreign table has the given OID,
+// or nil.
+func (s *Set) ByForeignTable(oid uint32) *Mirror {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, m := range s.mirrors {
+		if m.ForeignOID == oid {
+			return m
+		}
+	}
+	return nil
+}
+
 // BySource returns the mirrors of the source table with the given OID.
 func (s *Set) BySource(oid uint32) []*Mirror {
 	s.mu.RLock()
@@ -157,7 +181,11 @@ func (s *Set) BySource(oid uint32) []*Mirror {
 // Create creates a new mirror in state syncing: its Iceberg table, its
 // DuckDB objects, registered so that the apply loop waits for it. The caller
 // completes it with CompleteSync or abandons it with Drop.
-func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID uint32) (*Mirror, error) {
+func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID, foreignOID uint32) (*Mirror, error) {
+	cols = slices.Clone(cols)
+	for i := range cols {
+		cols[i].ID = i + 1
+	}
 	key, err := keyIndexes(cols, keyNames)
 	if err != nil {
 		return nil, err
@@ -168,7 +196,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		return nil, pgError("42P07", fmt.Sprintf("mirror %s.%s already exists", namespace, name), "", "")
 	}
 	m := newMirror(s.Catalog.Database, namespace, name, cols, key)
-	m.Source, m.SourceOID, m.Full = source, sourceOID, full
+	m.Source, m.SourceOID, m.Full, m.ForeignOID = source, sourceOID, full, foreignOID
 	s.mirrors[[2]string{namespace, name}] = m
 	s.mu.Unlock()
 
@@ -178,7 +206,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		s.mu.Unlock()
 		return nil, err
 	}
-	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID)
+	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID, foreignOID)
 	if err != nil {
 		return fail(err)
 	}

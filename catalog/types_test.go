@@ -419,7 +419,7 @@ func TestColumnsProperty(t *testing.T) {
 		if k == KindDecimal {
 			typ = ColumnType{OID: OIDNumeric, Typmod: numericTypmod(12, 3), Kind: k, Precision: 12, Scale: 3, Name: "numeric(12,3)"}
 		}
-		cols = append(cols, Column{Name: "c_" + k.String(), Type: typ, NotNull: k%2 == 0})
+		cols = append(cols, Column{Name: "c_" + k.String(), Type: typ, NotNull: k%2 == 0, ID: 100 + int(k), AttNum: 1 + int(k)})
 	}
 	colsJSON, keyJSON, err := encodeColumns(cols, []string{"c_int32"})
 	if err != nil {
@@ -443,9 +443,10 @@ func TestColumnsProperty(t *testing.T) {
 		t.Fatalf("decodeColumns(%s): %v", legacy, err)
 	}
 	want := []Column{
-		{Name: "id", Type: ColumnType{OID: OIDInt8, Typmod: -1, Kind: KindInt64}, NotNull: true},
-		{Name: "n", Type: ColumnType{OID: OIDNumeric, Typmod: numericTypmod(12, 3), Kind: KindDecimal, Precision: 12, Scale: 3}},
-		{Name: "s", Type: ColumnType{OID: OIDVarchar, Typmod: 24, Kind: KindString}},
+		// Field IDs were then the positions + 1; attnums were not known.
+		{Name: "id", Type: ColumnType{OID: OIDInt8, Typmod: -1, Kind: KindInt64}, NotNull: true, ID: 1},
+		{Name: "n", Type: ColumnType{OID: OIDNumeric, Typmod: numericTypmod(12, 3), Kind: KindDecimal, Precision: 12, Scale: 3}, ID: 2},
+		{Name: "s", Type: ColumnType{OID: OIDVarchar, Typmod: 24, Kind: KindString}, ID: 3},
 	}
 	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(key, []int{0}) {
 		t.Errorf("decodeColumns(%s) = %+v, %v; want %+v, [0]", legacy, got, key, want)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -76,6 +77,20 @@ type pendingChanges struct {
 func NewWriter(db *gosql.DB, conn *gosql.Conn) *Writer {
 	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]*gosql.Stmt{},
 		feeds: map[*Mirror]*feed{}, kfeeds: map[*Mirror]*feed{}}
+}
+
+// Forget drops what the writer keeps for a mirror whose columns are about
+// to change (its Arrow feeds); it must be called between transactions.
+func (w *Writer) Forget(m *Mirror) {
+	if f := w.feeds[m]; f != nil {
+		f.close(w.conn)
+		delete(w.feeds, m)
+	}
+	if f := w.kfeeds[m]; f != nil {
+		f.close(w.conn)
+		delete(w.kfeeds, m)
+	}
+	w.want = slices.DeleteFunc(w.want, func(x *Mirror) bool { return x == m })
 }
 
 // Conn is the writer's DuckDB connection, for flushes between transactions.
@@ -268,7 +283,7 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 				v = m.Columns[c].Type.CastFromText(QuoteLiteral(*r[i]))
 			}
 			tailMatch = append(tailMatch, colName("c", c)+" IS NOT DISTINCT FROM "+v)
-			fileMatch = append(fileMatch, "p."+QuoteIdent(m.Columns[c].Name)+" IS NOT DISTINCT FROM "+v)
+			fileMatch = append(fileMatch, "p."+m.fileCol(c)+" IS NOT DISTINCT FROM "+v)
 		}
 		res, err := w.conn.ExecContext(ctx, "DELETE FROM "+m.tail()+" WHERE rowid IN (SELECT rowid FROM "+m.tail()+
 			" WHERE "+strings.Join(tailMatch, " AND ")+" LIMIT 1)")
@@ -278,8 +293,8 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 		if n, _ := res.RowsAffected(); n > 0 || len(files) == 0 {
 			continue
 		}
-		q := "INSERT INTO " + m.pdel() + " SELECT p.filename, p.file_row_number FROM read_parquet(" + stringList(files) +
-			", filename = true, file_row_number = true) p WHERE " + strings.Join(fileMatch, " AND ") +
+		q := "INSERT INTO " + m.pdel() + " SELECT p.filename, p.file_row_number FROM " + m.readFiles(files, true) +
+			" p WHERE " + strings.Join(fileMatch, " AND ") +
 			" AND NOT EXISTS (SELECT 1 FROM " + m.pdel() + " x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)"
 		if len(delFiles) > 0 {
 			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
@@ -409,7 +424,7 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		for i, c := range m.Key {
 			casts = append(casts, m.Columns[c].Type.CastFromText(colName("k", i))+" AS "+colName("k", i))
 			match = append(match, "t."+colName("c", c)+" = k."+colName("k", i))
-			smatch = append(smatch, "s."+QuoteIdent(m.Columns[c].Name)+" = k."+colName("k", i))
+			smatch = append(smatch, "s."+m.fileCol(c)+" = k."+colName("k", i))
 		}
 		keys := "(SELECT " + strings.Join(casts, ", ") + " FROM " + m.kstage() + ")"
 		// None of the keys in the tail (the common case of an update of a
@@ -424,8 +439,8 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		}
 		if len(spilled) > 0 {
 			// Rows of spill files are deleted by position.
-			stmts = append(stmts, "INSERT INTO "+m.pdel()+" SELECT s.filename, s.file_row_number FROM read_parquet("+
-				stringList(spilled)+", filename = true, file_row_number = true) s, "+keys+" k WHERE "+
+			stmts = append(stmts, "INSERT INTO "+m.pdel()+" SELECT s.filename, s.file_row_number FROM "+
+				m.readFiles(spilled, true)+" s, "+keys+" k WHERE "+
 				strings.Join(smatch, " AND ")+" AND NOT EXISTS (SELECT 1 FROM "+m.pdel()+
 				" x WHERE x.file_path = s.filename AND x.pos = s.file_row_number)")
 		}
@@ -726,8 +741,8 @@ func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, co
 			}
 		}
 		if spilled := w.spilledFiles(m, p); len(spilled) > 0 {
-			found, out, err = query(func(c int) string { return QuoteIdent(m.Columns[c].Name) },
-				"(SELECT * FROM read_parquet("+stringList(spilled)+", filename = true, file_row_number = true) p WHERE NOT EXISTS (SELECT 1 FROM "+
+			found, out, err = query(m.fileCol,
+				"(SELECT * FROM "+m.readFiles(spilled, true)+" p WHERE NOT EXISTS (SELECT 1 FROM "+
 					m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) s")
 			if err != nil || found {
 				return out, err

@@ -47,6 +47,9 @@ type Stream struct {
 	visCh    chan struct{} // closed when visibleLSN advances
 	pingOnce sync.Once
 	ping     chan struct{} // a reader waits: ask the server for its position
+
+	resyncOnce sync.Once
+	resyncCh   chan resyncRequest // Resync requests for the apply loop
 }
 
 func (s *Stream) pings() chan struct{} {
@@ -243,7 +246,9 @@ func (s *Stream) Run(ctx context.Context) {
 			// One mirror cannot take a change: mark it broken rather than
 			// stop every mirror of the database and hold back the slot.
 			slog.Error("mirror cannot apply a change; it is marked broken", "mirror", me.Mirror.Namespace+"."+me.Mirror.Name, "err", me.Err)
-			me.Mirror.Fail(me.Err)
+			if err := s.Mirrors.Break(ctx, me.Mirror, me.Err.Error()); err != nil {
+				slog.Error("cannot record that the mirror is broken", "err", err)
+			}
 			continue
 		}
 		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", err, "after", backoff)
@@ -277,6 +282,10 @@ type session struct {
 	inStream  bool              // between a stream start and stop message
 	streamXid uint32            // the transaction of the current stream chunk
 	spools    map[uint32]*spool // streamed transactions not yet committed or aborted
+
+	txChanged bool                     // the transaction being applied changed some mirror
+	resync    map[*catalog.Mirror]bool // mirrors to copy again when the transaction commits
+	cat       *pgx.Conn                // catalog lookups (schema changes), opened on first use
 }
 
 func (s *Stream) runOnce(ctx context.Context) error {
@@ -293,6 +302,11 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	ss := &session{s: s, conn: conn, w: catalog.NewWriter(s.Mirrors.Duck, duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{},
 		spools: map[uint32]*spool{}}
 	defer ss.w.Close()
+	defer func() {
+		if ss.cat != nil {
+			ss.cat.Close(context.Background())
+		}
+	}()
 	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
 		return err
 	}
@@ -314,7 +328,7 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	ss.doneLSN = confirmed
 
 	err = pglogrepl.StartReplication(ctx, conn, s.Slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '2'", "publication_names '" + Publication + "'", "messages 'false'", "streaming 'true'"},
+		PluginArgs: []string{"proto_version '2'", "publication_names '" + Publication + "'", "messages 'true'", "streaming 'true'"},
 	})
 	if err != nil {
 		return fmt.Errorf("start replication: %w", err)
@@ -346,6 +360,13 @@ func (s *Stream) runOnce(ctx context.Context) error {
 			}
 		}
 		if !ss.inTx {
+			select {
+			case req := <-s.resyncs():
+				if err := ss.serveResync(ctx, req); err != nil {
+					return err
+				}
+			default:
+			}
 			if due := time.Since(lastFlush) >= s.FlushInterval || s.tailFull(); due {
 				if err := ss.sync(ctx); err != nil {
 					return err
@@ -374,6 +395,17 @@ func (s *Stream) runOnce(ctx context.Context) error {
 			timer.Reset(wait)
 			select {
 			case r = <-msgs:
+			case req := <-s.resyncs():
+				timer.Stop()
+				if ss.inTx {
+					// Not between transactions: try again at the next one.
+					go func() { s.resyncs() <- req }()
+					continue
+				}
+				if err := ss.serveResync(ctx, req); err != nil {
+					return err
+				}
+				continue
 			case <-ss.s.pings():
 				// A reader waits for a position beyond what is visible.
 				// The server answers with a keepalive carrying its WAL
@@ -510,12 +542,19 @@ func (ss *session) sync(ctx context.Context) error {
 func (ss *session) flush(ctx context.Context) error {
 	allFlushed := true
 	for _, m := range ss.s.Mirrors.All() {
-		if !m.Dirty() {
-			continue
+		if !m.Dirty() || m.Err() != nil {
+			continue // a broken mirror holds nothing back: Resync copies its source again
 		}
 		if err := m.Flush(ctx, ss.w.Conn()); err != nil {
 			if errors.Is(err, catalog.ErrInconsistent) {
 				return err
+			}
+			if m.FlushFailed() >= maxFlushFailures {
+				slog.Error("flush failed again; the mirror is marked broken", "mirror", m.Namespace+"."+m.Name, "err", err)
+				if err := ss.s.Mirrors.Break(ctx, m, "its changes cannot be written to Iceberg: "+err.Error()); err != nil {
+					slog.Error("cannot record that the mirror is broken", "err", err)
+				}
+				continue
 			}
 			slog.Error("flush failed; will retry", "mirror", m.Namespace+"."+m.Name, "err", err)
 		}
@@ -558,6 +597,10 @@ func (s *Stream) maintain(ctx context.Context) {
 		}()
 	}
 }
+
+// maxFlushFailures is how many flushes of a mirror may fail in a row
+// before it is marked broken, so that it holds the slot back no longer.
+const maxFlushFailures = 3
 
 func (ss *session) sendStatus(ctx context.Context) error { return ss.status(ctx, false) }
 
@@ -648,7 +691,7 @@ func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mir
 		if m.Err() != nil {
 			continue
 		}
-		if ss.txLSN > m.AppliedLSN() {
+		if ss.txLSN > m.AppliedLSN() && !ss.resync[m] {
 			out = append(out, m)
 		}
 	}
@@ -687,7 +730,8 @@ func (ss *session) handleStreamed(ctx context.Context, msg pglogrepl.Message, ra
 		ss.inStream = false
 	case *pglogrepl.RelationMessageV2:
 		ss.rels[msg.RelationID] = msg
-	case *pglogrepl.InsertMessageV2, *pglogrepl.UpdateMessageV2, *pglogrepl.DeleteMessageV2, *pglogrepl.TruncateMessageV2:
+	case *pglogrepl.InsertMessageV2, *pglogrepl.UpdateMessageV2, *pglogrepl.DeleteMessageV2, *pglogrepl.TruncateMessageV2,
+		*pglogrepl.LogicalDecodingMessageV2:
 		sp := ss.spools[ss.streamXid]
 		if sp == nil {
 			var err error
@@ -736,6 +780,8 @@ func streamedXid(m pglogrepl.Message) uint32 {
 		return m.Xid
 	case *pglogrepl.TruncateMessageV2:
 		return m.Xid
+	case *pglogrepl.LogicalDecodingMessageV2:
+		return m.Xid
 	}
 	return 0
 }
@@ -758,7 +804,11 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 	case *pglogrepl.RelationMessageV2:
 		ss.rels[msg.RelationID] = msg
 	case *pglogrepl.BeginMessage:
-		ss.inTx, ss.txLSN = true, uint64(msg.FinalLSN)
+		ss.inTx, ss.txLSN, ss.txChanged = true, uint64(msg.FinalLSN), false
+	case *pglogrepl.LogicalDecodingMessageV2:
+		if msg.Transactional && msg.Prefix == DDLPrefix {
+			return ss.handleDDL(ctx, msg.Content)
+		}
 	case *pglogrepl.CommitMessage:
 		if ss.batchAt.IsZero() {
 			ss.batchAt = time.Now()
@@ -767,6 +817,14 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		ss.inTx = false
 		ss.endLSN = uint64(msg.TransactionEndLSN)
 		ss.s.lastCommit.Store(msg.CommitTime.UnixNano())
+		if len(ss.resync) > 0 {
+			// Copied again before the transaction becomes visible: a
+			// reader after it sees the source's new shape and rows.
+			if err := ss.resyncMarked(ctx); err != nil {
+				return err
+			}
+			return ss.sync(ctx)
+		}
 	case *pglogrepl.InsertMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
 			row, err := ss.row(ctx, m, rel, msg.Tuple, nil)
@@ -818,6 +876,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 				return err
 			}
 			for _, m := range ms {
+				ss.txChanged = true
 				if err := ss.w.Truncate(ctx, m); err != nil {
 					return err
 				}
@@ -837,6 +896,7 @@ func (ss *session) forEach(ctx context.Context, relID uint32, fn func(*catalog.M
 		return err
 	}
 	for _, m := range ms {
+		ss.txChanged = true
 		if err := fn(m, rel); err != nil {
 			return fmt.Errorf("mirror %s.%s: %w", m.Namespace, m.Name, err)
 		}

@@ -57,36 +57,81 @@ type Snapshot struct {
 // as of a new temporary replication slot's snapshot into a CSV file in dir.
 // Changes committed after the returned LSN reach the main slot's stream.
 func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns []string, dir string) (*Snapshot, error) {
+	var path string
+	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
+		path, err = copyRows(ctx, conn, source, columns, dir)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Snapshot{CSVPath: path, LSN: lsn}, nil
+}
+
+// CopySource copies a source table again, by OID: its columns and key as
+// they are in the copy's snapshot, and its rows.
+func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string) (*Source, *Snapshot, error) {
+	var src *Source
+	var path string
+	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
+		if src, err = InspectSource(ctx, conn, oid, 0); err != nil {
+			return err
+		}
+		names := make([]string, len(src.Columns))
+		for i, c := range src.Columns {
+			names[i] = c.Name
+		}
+		path, err = copyRows(ctx, conn, src.Qualified, names, dir)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, &Snapshot{CSVPath: path, LSN: lsn}, nil
+}
+
+// inSnapshot runs fn in a transaction reading the exported snapshot of a
+// new temporary replication slot, and returns the LSN just before the
+// slot's consistent point: commits at or before it are in the snapshot.
+func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn) error) (uint64, error) {
 	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
 	if err != nil {
-		return nil, fmt.Errorf("open replication connection: %w", err)
+		return 0, fmt.Errorf("open replication connection: %w", err)
 	}
 	defer repl.Close(context.Background())
 	slot := "mooncake_sync_" + fmt.Sprint(os.Getpid()) + "_" + randomSuffix()
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
-		return nil, fmt.Errorf("create snapshot slot: %w", err)
+		return 0, fmt.Errorf("create snapshot slot: %w", err)
 	}
 	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-
 	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return nil, err
+		return 0, err
 	}
 	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
-		return nil, fmt.Errorf("use exported snapshot: %w", err)
+		return 0, fmt.Errorf("use exported snapshot: %w", err)
 	}
+	if err := fn(conn); err != nil {
+		return 0, err
+	}
+	conn.Exec(ctx, "COMMIT")
+	return uint64(cp) - 1, nil
+}
+
+// copyRows writes the given columns of source as a CSV file in dir.
+func copyRows(ctx context.Context, conn *pgx.Conn, source string, columns []string, dir string) (string, error) {
 	f, err := os.CreateTemp(dir, "copy-*.csv")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	cols := make([]string, len(columns))
 	for i, c := range columns {
@@ -98,10 +143,9 @@ func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns 
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return nil, fmt.Errorf("copy %s: %w", source, err)
+		return "", fmt.Errorf("copy %s: %w", source, err)
 	}
-	conn.Exec(ctx, "COMMIT")
-	return &Snapshot{CSVPath: f.Name(), LSN: uint64(cp) - 1}, nil
+	return f.Name(), nil
 }
 
 func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {

@@ -336,6 +336,13 @@ ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
 	mooncake_json_begin(&request, "plan");
 	append_database(&request);
 	mooncake_json_add_string(&request, "timezone", mooncake_session_timezone());
+
+	/*
+	 * Planned on the mirror's columns as of this session's last commit: a
+	 * schema change the session committed is applied first.
+	 */
+	appendStringInfo(&request, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
+					 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
 	appendStringInfo(&request, ",\"query\":%s}", query);
 	return mooncake_request(host, port, "plan", base->target, request.data);
 }

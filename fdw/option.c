@@ -9,6 +9,8 @@
  *									socket in the data directory)
  *	foreign table	namespace, table	the Iceberg table; default: the
  *									foreign table's schema and name
+ *	column			attnum			the number of the source column a
+ *									mirror's column follows
  * The wrapper and user mappings take no options.
  *
  *-------------------------------------------------------------------------
@@ -18,6 +20,7 @@
 #include <limits.h>
 
 #include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
@@ -39,6 +42,7 @@ static const MooncakeOption valid_options[] = {
 	{"port", ForeignServerRelationId},
 	{"namespace", ForeignTableRelationId},
 	{"table", ForeignTableRelationId},
+	{"attnum", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 

@@ -72,6 +72,14 @@ SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_propertie
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 
+CREATE FUNCTION mooncake.depend_on_source(mirror regclass, source regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mooncake_depend_on_source'
+LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION mooncake.depend_on_source(regclass, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION mooncake.depend_on_source(regclass, regclass) IS
+  'record that the mirror''s foreign table depends on its source table';
+
 CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
                                        replica_identity_full boolean DEFAULT false)
 LANGUAGE plpgsql
@@ -85,7 +93,14 @@ DECLARE
   target_schema text;
   target_name text;
   columns text;
+  ft regclass;
 BEGIN
+  IF table_name IS NULL OR source IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22004',
+      MESSAGE = pg_catalog.format('argument %s of mooncake.create_table must not be NULL',
+                                  CASE WHEN table_name IS NULL THEN 'table_name' ELSE 'source' END);
+  END IF;
   src := pg_catalog.to_regclass(source);
   IF src IS NULL THEN
     RAISE EXCEPTION USING
@@ -184,9 +199,10 @@ BEGIN
                       THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass::oid::bigint END));
 
   SELECT pg_catalog.string_agg(
-           pg_catalog.format('%I %s%s%s',
+           pg_catalog.format('%I %s OPTIONS (attnum %L)%s%s',
              a.attname,
              pg_catalog.format_type(a.atttypid, a.atttypmod),
+             a.attnum,
              CASE WHEN a.attcollation <> t.typcollation
                   THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
                   ELSE '' END,
@@ -203,6 +219,16 @@ BEGIN
     'CREATE FOREIGN TABLE %I.%I (%s) SERVER mooncake OPTIONS (namespace %L, "table" %L)',
     target_schema, target_name, COALESCE(columns, ''),
     target_schema, target_name);
+  ft := pg_catalog.format('%I.%I', target_schema, target_name)::regclass;
+  -- DROP TABLE of the source now fails naming the mirror, or drops it
+  -- with CASCADE; the DDL triggers find the source's mirrors this way.
+  PERFORM mooncake.depend_on_source(ft, src);
+  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+    'op', 'attach',
+    'database', pg_catalog.current_database(),
+    'namespace', target_schema,
+    'table', target_name,
+    'foreign_table_oid', ft::oid::bigint));
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean) IS
@@ -238,18 +264,22 @@ COMMENT ON PROCEDURE mooncake.drop_table(text) IS
 -- Iceberg table, its files and its place in the replication stream.
 CREATE FUNCTION mooncake.drop_mirrors() RETURNS event_trigger
 LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   r record;
 BEGIN
-  FOR r IN SELECT schema_name, object_name
+  FOR r IN SELECT objid, schema_name, object_name
              FROM pg_catalog.pg_event_trigger_dropped_objects()
             WHERE object_type = 'foreign table'
   LOOP
     BEGIN
+      -- By OID: a renamed or moved foreign table drops its own mirror,
+      -- and no other foreign table of its old name does.
       PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
         'op', 'drop_table',
         'database', pg_catalog.current_database(),
+        'foreign_table_oid', r.objid::bigint,
         'namespace', r.schema_name,
         'table', r.object_name));
     EXCEPTION WHEN connection_failure OR connection_exception THEN
@@ -263,6 +293,208 @@ $$;
 CREATE EVENT TRIGGER mooncake_drop_mirrors ON sql_drop
   EXECUTE FUNCTION mooncake.drop_mirrors();
 
+-- Schema changes of a mirrored source. The mirrors follow them at their
+-- exact place in the replication stream: the triggers put a transactional
+-- logical decoding message there (prefix mooncake_ddl), which the sidecar
+-- applies between the changes before and after it. The mirrors' foreign
+-- tables change in the same transaction as the source.
+
+-- The mooncake foreign tables that mirror the table src.
+CREATE FUNCTION mooncake.mirrors_of(src oid) RETURNS SETOF oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT d.objid
+    FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = d.objid
+    JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver AND s.srvname = 'mooncake'
+   WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+     AND d.refobjid = src AND d.refobjsubid = 0 AND d.deptype = 'n'
+$$;
+
+-- The shape of the table src as the sidecar needs it: its columns with
+-- their attnums (which follow a column through renames), types and
+-- defaults, and its row identity.
+CREATE FUNCTION mooncake.source_shape(src oid) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT json_build_object(
+    'op', 'columns',
+    'source', c.oid::bigint,
+    'name', format('%I.%I', n.nspname, c.relname),
+    'identity', c.relreplident,
+    'columns', (SELECT json_agg(json_build_object(
+                   'attnum', a.attnum, 'name', a.attname, 'type_oid', a.atttypid::bigint,
+                   'typmod', a.atttypmod, 'type', format_type(a.atttypid, a.atttypmod),
+                   'not_null', a.attnotnull, 'has_missing', a.atthasmissing,
+                   'generated', a.attgenerated::text) ORDER BY a.attnum)
+                  FROM pg_attribute a
+                 WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    'key', COALESCE((SELECT json_agg(a.attname ORDER BY k.ord)
+                       FROM pg_index i
+                      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                      WHERE i.indrelid = c.oid
+                        AND CASE c.relreplident WHEN 'd' THEN i.indisprimary
+                                                WHEN 'i' THEN i.indisreplident
+                                                ELSE false END), '[]'::json))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = src
+$$;
+
+-- Makes the foreign table ft have the columns of its source src: each of
+-- its columns follows the source column of its attnum option.
+CREATE FUNCTION mooncake.align_foreign_table(ft oid, src oid) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+  fq text := ft::regclass::text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_attribute a, pg_options_to_table(a.attfdwoptions) o
+                  WHERE a.attrelid = ft AND a.attnum > 0 AND o.option_name = 'attnum') THEN
+    RETURN; -- made by an older version, without attnums
+  END IF;
+  FOR r IN SELECT a.attname AS ftname, s.attname AS srcname, s.attnum AS srcnum,
+                  format_type(a.atttypid, a.atttypmod) AS fttype,
+                  format_type(s.atttypid, s.atttypmod) AS srctype,
+                  a.attcollation AS ftcoll, s.attcollation AS srccoll,
+                  cn.nspname AS collschema, co.collname,
+                  a.attnotnull AS ftnotnull, s.attnotnull AS srcnotnull
+             FROM pg_attribute a
+             LEFT JOIN pg_attribute s
+               ON s.attrelid = src AND NOT s.attisdropped
+              AND s.attnum = (SELECT o.option_value::int FROM pg_options_to_table(a.attfdwoptions) o
+                               WHERE o.option_name = 'attnum')
+             LEFT JOIN pg_collation co ON co.oid = s.attcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+            WHERE a.attrelid = ft AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+  LOOP
+    IF r.srcnum IS NULL THEN
+      EXECUTE format('ALTER FOREIGN TABLE %s DROP COLUMN %I', fq, r.ftname);
+      CONTINUE;
+    END IF;
+    IF r.fttype <> r.srctype OR r.ftcoll <> r.srccoll THEN
+      EXECUTE format('ALTER FOREIGN TABLE %s ALTER COLUMN %I TYPE %s%s', fq, r.ftname, r.srctype,
+                     CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END);
+    END IF;
+    IF r.ftnotnull <> r.srcnotnull THEN
+      EXECUTE format('ALTER FOREIGN TABLE %s ALTER COLUMN %I %s NOT NULL', fq, r.ftname,
+                     CASE WHEN r.srcnotnull THEN 'SET' ELSE 'DROP' END);
+    END IF;
+    IF r.ftname <> r.srcname THEN
+      -- Through a name no column has, so that columns may swap names.
+      EXECUTE format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname,
+                     'mooncake renaming ' || r.srcnum);
+    END IF;
+  END LOOP;
+  FOR r IN SELECT a.attname AS ftname, s.attname AS srcname
+             FROM pg_attribute a
+             JOIN pg_attribute s ON s.attrelid = src AND s.attnum = substr(a.attname, 19)::int
+            WHERE a.attrelid = ft AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.attname LIKE 'mooncake renaming %'
+  LOOP
+    EXECUTE format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname, r.srcname);
+  END LOOP;
+  FOR r IN SELECT s.attnum, s.attname, format_type(s.atttypid, s.atttypmod) AS srctype,
+                  s.attcollation AS srccoll, cn.nspname AS collschema, co.collname, s.attnotnull
+             FROM pg_attribute s
+             LEFT JOIN pg_collation co ON co.oid = s.attcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+            WHERE s.attrelid = src AND s.attnum > 0 AND NOT s.attisdropped
+              AND NOT EXISTS (SELECT FROM pg_attribute a, pg_options_to_table(a.attfdwoptions) o
+                               WHERE a.attrelid = ft AND a.attnum > 0 AND NOT a.attisdropped
+                                 AND o.option_name = 'attnum' AND o.option_value::int = s.attnum)
+            ORDER BY s.attnum
+  LOOP
+    EXECUTE format('ALTER FOREIGN TABLE %s ADD COLUMN %I %s OPTIONS (attnum %L)%s%s', fq, r.attname, r.srctype,
+                   r.attnum,
+                   CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END,
+                   CASE WHEN r.attnotnull THEN ' NOT NULL' ELSE '' END);
+  END LOOP;
+END;
+$$;
+
+CREATE FUNCTION mooncake.follow_source_ddl() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  src oid;
+  ft oid;
+BEGIN
+  FOR src IN SELECT DISTINCT c.objid
+               FROM pg_event_trigger_ddl_commands() c
+              WHERE c.classid = 'pg_catalog.pg_class'::regclass
+                AND EXISTS (SELECT FROM mooncake.mirrors_of(c.objid))
+  LOOP
+    PERFORM pg_logical_emit_message(true, 'mooncake_ddl', mooncake.source_shape(src)::text);
+    FOR ft IN SELECT mooncake.mirrors_of(src) LOOP
+      PERFORM mooncake.align_foreign_table(ft, src);
+    END LOOP;
+  END LOOP;
+END;
+$$;
+CREATE EVENT TRIGGER mooncake_follow_source_ddl ON ddl_command_end
+  EXECUTE FUNCTION mooncake.follow_source_ddl();
+
+-- A rewrite (a volatile default, ALTER TYPE that is not binary coercible)
+-- sends no row changes: the mirrors copy their source again.
+CREATE FUNCTION mooncake.follow_source_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  src oid := pg_event_trigger_table_rewrite_oid();
+BEGIN
+  IF EXISTS (SELECT FROM mooncake.mirrors_of(src)) THEN
+    PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
+      json_build_object('op', 'rewrite', 'source', src::bigint)::text);
+  END IF;
+END;
+$$;
+CREATE EVENT TRIGGER mooncake_follow_source_rewrite ON table_rewrite
+  EXECUTE FUNCTION mooncake.follow_source_rewrite();
+
+CREATE PROCEDURE mooncake.resync_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+  ns name;
+  tbl name;
+BEGIN
+  IF table_name IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22004',
+      MESSAGE = 'argument table_name of mooncake.resync_table must not be NULL';
+  END IF;
+  ft := pg_catalog.to_regclass(table_name);
+  IF ft IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
+                                 JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+                                WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P01',
+      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
+  END IF;
+  SELECT n.nspname, c.relname INTO ns, tbl
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = ft;
+  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+    'op', 'resync_table',
+    'database', pg_catalog.current_database(),
+    'foreign_table_oid', ft::oid::bigint,
+    'namespace', ns,
+    'table', tbl));
+END;
+$$;
+COMMENT ON PROCEDURE mooncake.resync_table(text) IS
+  'copy the mirror table_name''s source again and swap the copy in: rebuilds a broken mirror; readers see the old rows until then';
+
 -- The mirrors of this database, as the sidecar holds them, with their lag
 -- behind the source: lag_bytes is WAL written since the last change the
 -- mirrors show; lag_seconds is how old the newest applied commit is when
@@ -272,6 +504,7 @@ SELECT t.schema_name,
        t.table_name,
        t.source,
        t.state,
+       t.error,
        t.metadata_location,
        t.applied_lsn,
        t.flushed_lsn,
@@ -286,7 +519,7 @@ SELECT t.schema_name,
   FROM pg_catalog.json_to_recordset(
          mooncake.sidecar_request(pg_catalog.json_build_object(
            'op', 'list', 'database', pg_catalog.current_database())) -> 'tables')
-       AS t(schema_name name, table_name name, source text, state text,
+       AS t(schema_name name, table_name name, source text, state text, error text,
             metadata_location text, applied_lsn pg_lsn, flushed_lsn pg_lsn,
             visible_lsn pg_lsn, last_commit_time timestamptz, rows bigint,
             unflushed_rows bigint, data_files int, delete_files int);

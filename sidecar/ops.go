@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,12 +32,13 @@ type request struct {
 	MirrorName   string       `json:"mirror_name"`
 	SourceSchema string       `json:"source_schema"`
 	SourceName   string       `json:"source_name"`
-	KeyIndex     uint32       `json:"key_index"`  // create_table: OID of the index that identifies rows
-	CommitLSN    uint64       `json:"commit_lsn"` // the session's last commit, to wait for
-	WaitMs       int          `json:"wait_ms"`    // how long to wait for it
-	Query        *sql.Query   `json:"query"`      // plan, scan, explain: the query's pieces
-	Params       []sql.Param  `json:"params"`     // scan: values of the query's exec-time parameters
-	TimeZone     string       `json:"timezone"`   // the session's TimeZone
+	KeyIndex     uint32       `json:"key_index"`         // create_table: OID of the index that identifies rows
+	ForeignOID   uint32       `json:"foreign_table_oid"` // create_table, drop_table, resync_table: the mirror's foreign table
+	CommitLSN    uint64       `json:"commit_lsn"`        // the session's last commit, to wait for
+	WaitMs       int          `json:"wait_ms"`           // how long to wait for it
+	Query        *sql.Query   `json:"query"`             // plan, scan, explain: the query's pieces
+	Params       []sql.Param  `json:"params"`            // scan: values of the query's exec-time parameters
+	TimeZone     string       `json:"timezone"`          // the session's TimeZone
 }
 
 func userError(code, format string, args ...any) *pgconn.PgError {
@@ -270,124 +270,6 @@ func (s *server) wideScan(ctx context.Context, req *request, params []sql.Param)
 	return p.Scan, nil
 }
 
-// sourceInfo is what create_table learns about the source table.
-type sourceInfo struct {
-	oid       uint32
-	qualified string // quoted schema.name
-	columns   []catalog.Column
-	key       []string
-	full      bool // REPLICA IDENTITY FULL
-}
-
-func (s *server) inspectSource(ctx context.Context, cfg *pgx.ConnConfig, schema, name string, keyIndex uint32) (*sourceInfo, error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	src := &sourceInfo{qualified: pgx.Identifier{schema, name}.Sanitize()}
-	var relkind, replident string
-	err = conn.QueryRow(ctx, `SELECT c.oid, c.relkind::text, c.relreplident::text FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schema, name).
-		Scan(&src.oid, &relkind, &replident)
-	if err == pgx.ErrNoRows {
-		return nil, userError("42P01", "source table %s does not exist", src.qualified)
-	} else if err != nil {
-		return nil, err
-	}
-	switch relkind {
-	case "r":
-	case "p":
-		return nil, userError("0A000", "partitioned table %s cannot be mirrored yet", src.qualified)
-	default:
-		return nil, userError("42809", "%s is not a table", src.qualified)
-	}
-
-	type attr struct {
-		name, typeName string
-		oid            uint32
-		typmod         int32
-		notNull        bool
-	}
-	var attrs []attr
-	rows, err := conn.Query(ctx, `SELECT attname, atttypid, atttypmod, format_type(atttypid, atttypmod), attnotnull
-		FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, src.oid)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var a attr
-		if err := rows.Scan(&a.name, &a.oid, &a.typmod, &a.typeName, &a.notNull); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		attrs = append(attrs, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	lower := map[string]string{}
-	for _, a := range attrs {
-		t, err := resolveColumnType(ctx, conn, a.oid, a.typmod, a.typeName)
-		if err != nil {
-			var e *pgconn.PgError
-			if !errors.As(err, &e) {
-				return nil, err
-			}
-			return nil, &pgconn.PgError{Code: e.Code, Message: fmt.Sprintf("column %q of %s has type %s, which mooncake mirrors do not support yet",
-				a.name, src.qualified, a.typeName), Detail: e.Detail}
-		}
-		if other, dup := lower[strings.ToLower(a.name)]; dup {
-			return nil, userError("42701", "columns %q and %q of %s differ only in case, which the columnstore cannot tell apart", other, a.name, src.qualified)
-		}
-		lower[strings.ToLower(a.name)] = a.name
-		src.columns = append(src.columns, catalog.Column{Name: a.name, Type: t, NotNull: a.notNull})
-	}
-	if len(src.columns) == 0 {
-		return nil, userError("0A000", "table %s has no columns to mirror", src.qualified)
-	}
-
-	var keyQuery string
-	switch {
-	case keyIndex != 0:
-		// Named by the caller, who made it the replica identity in the same
-		// transaction (PostgreSQL checked it is unique and NOT NULL).
-		keyQuery = fmt.Sprintf("indexrelid = %d", keyIndex)
-	case replident == "d":
-		keyQuery = "indisprimary"
-	case replident == "i":
-		keyQuery = "indisreplident"
-	case replident == "f":
-		// Every column identifies a row; rows may repeat.
-		src.full = true
-		for _, c := range src.columns {
-			src.key = append(src.key, c.Name)
-		}
-		return src, nil
-	default:
-		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has REPLICA IDENTITY NOTHING, so its updates and deletes cannot be mirrored", src.qualified),
-			Hint: "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name'), or opt in to REPLICA IDENTITY FULL with replica_identity_full => true."}
-	}
-	rows, err = conn.Query(ctx, `SELECT a.attname FROM pg_index i
-		CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-		WHERE i.indrelid = $1 AND i.`+keyQuery+` ORDER BY k.ord`, src.oid)
-	if err != nil {
-		return nil, err
-	}
-	src.key, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	if len(src.key) == 0 {
-		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("table %s has no primary key", src.qualified),
-			Detail: "A mirror locates updated and deleted rows by the source's primary key or replica identity index.",
-			Hint:   "Add a primary key, or name a unique index of NOT NULL columns: CALL mooncake.create_table(name, source, key_index => 'index_name'), or opt in to REPLICA IDENTITY FULL with replica_identity_full => true."}
-	}
-	return src, nil
-}
-
 // createTable creates a mirror: validates the source, creates the Iceberg
 // table, publishes the source, copies its rows consistently with the
 // replication stream and starts applying the stream to it.
@@ -419,15 +301,17 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		e.Hint = "Set wal_level = logical in postgresql.conf and restart the server."
 		return nil, e
 	}
-	src, err := s.inspectSource(ctx, d.cfg, req.SourceSchema, req.SourceName, req.KeyIndex)
+	conn, err = pgx.ConnectConfig(ctx, d.cfg)
+	if err != nil {
+		return nil, err
+	}
+	src, err := cdc.LookupSource(ctx, conn, req.SourceSchema, req.SourceName, req.KeyIndex)
+	conn.Close(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	if err := s.dbs.startStream(ctx, d); err != nil {
 		return nil, fmt.Errorf("start replication: %w", err)
-	}
-	if err := cdc.Publish(ctx, d.cfg, src.qualified, src.oid); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", src.qualified, err)
 	}
 	if old := d.mirrors.Get(req.MirrorSchema, req.MirrorName); old != nil {
 		// PostgreSQL has no relation of that name (create_table checked): the
@@ -438,15 +322,18 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 			return nil, err
 		}
 	}
-	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.columns, src.key, src.full, src.qualified, src.oid)
+	if err := cdc.Publish(ctx, d.cfg, src.Qualified, src.OID); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", src.Qualified, err)
+	}
+	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.Columns, src.Key, src.Full, src.Qualified, src.OID, req.ForeignOID)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, len(src.columns))
-	for i, c := range src.columns {
+	names := make([]string, len(src.Columns))
+	for i, c := range src.Columns {
 		names[i] = c.Name
 	}
-	snap, err := cdc.CopyTable(ctx, d.cfg, src.qualified, names, s.tmpDir)
+	snap, err := cdc.CopyTable(ctx, d.cfg, src.Qualified, names, s.tmpDir)
 	if err == nil {
 		var rows int64
 		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.LSN)
@@ -493,14 +380,17 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 		DeleteFiles      int    `json:"delete_files"`
 		UnflushedRows    int64  `json:"unflushed_rows"`
 		State            string `json:"state"`
+		Error            string `json:"error,omitempty"`
 	}
 	rows := []row{}
 	for _, m := range d.mirrors.All() {
-		state := "ready"
+		state, reason := "ready", ""
 		select {
 		case <-m.Ready():
-			if m.Err() != nil {
-				state = "failed"
+			if reason = m.Broken(); reason != "" {
+				state = "broken"
+			} else if err := m.Err(); err != nil {
+				state, reason = "failed", err.Error()
 			}
 		default:
 			state = "copying"
@@ -514,7 +404,7 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 			VisibleLSN:       pglogrepl.LSN(visible).String(),
 			LastCommit:       lastCommit,
 			Rows:             m.EstimatedRows(), DataFiles: files, DeleteFiles: dels,
-			UnflushedRows: m.TailRows(), State: state,
+			UnflushedRows: m.TailRows(), State: state, Error: reason,
 		})
 	}
 	return map[string]any{"tables": rows}, nil
@@ -549,14 +439,14 @@ func (s *server) optimize(ctx context.Context, req *request) (any, error) {
 
 // dropTable drops a mirror (its foreign table is being dropped).
 func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
-	if req.Database == "" || req.Namespace == "" || req.Table == "" {
-		return nil, userError("08P01", "drop_table needs database, namespace and table")
+	if req.Database == "" || (req.ForeignOID == 0 && (req.Namespace == "" || req.Table == "")) {
+		return nil, userError("08P01", "drop_table needs database and foreign_table_oid")
 	}
 	d, err := s.dbs.get(ctx, req.Database)
 	if err != nil {
 		return nil, err
 	}
-	m := d.mirrors.Get(req.Namespace, req.Table)
+	m := s.byForeignTable(d, req)
 	if m == nil {
 		return map[string]any{"dropped": false}, nil
 	}
@@ -566,16 +456,86 @@ func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 	return map[string]any{"dropped": true}, nil
 }
 
+// byForeignTable finds the mirror of a foreign table: by its OID, or for
+// mirrors that do not know theirs (made by an older version), by name.
+func (s *server) byForeignTable(d *database, req *request) *catalog.Mirror {
+	if req.ForeignOID != 0 {
+		if m := d.mirrors.ByForeignTable(req.ForeignOID); m != nil {
+			return m
+		}
+	}
+	if m := d.mirrors.Get(req.Namespace, req.Table); m != nil && m.ForeignOID == 0 {
+		return m
+	}
+	return nil
+}
+
+// attach records the foreign table create_table made for a new mirror.
+func (s *server) attach(ctx context.Context, req *request) (any, error) {
+	if req.Database == "" || req.ForeignOID == 0 || req.Namespace == "" || req.Table == "" {
+		return nil, userError("08P01", "attach needs database, namespace, table and foreign_table_oid")
+	}
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	m := d.mirrors.Get(req.Namespace, req.Table)
+	if m == nil {
+		return nil, userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
+	}
+	if err := d.mirrors.SetForeignTable(ctx, m, req.ForeignOID); err != nil {
+		return nil, err
+	}
+	return map[string]any{"attached": true}, nil
+}
+
+// resyncTable copies a mirror's source again (mooncake.resync_table).
+func (s *server) resyncTable(ctx context.Context, req *request) (any, error) {
+	if req.Database == "" || req.ForeignOID == 0 {
+		return nil, userError("08P01", "resync_table needs database and foreign_table_oid")
+	}
+	d, err := s.dbs.get(ctx, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	m := s.byForeignTable(d, req)
+	if m == nil {
+		return nil, userError("42P01", "%s.%s is not a mirror the sidecar knows", req.Namespace, req.Table)
+	}
+	d.mu.Lock()
+	stream := d.stream
+	d.mu.Unlock()
+	if stream == nil {
+		return nil, userError("55000", "mirrors need change data capture, which is off")
+	}
+	if err := stream.Resync(ctx, m); err != nil {
+		return nil, err
+	}
+	if err := m.Err(); err != nil {
+		return nil, err
+	}
+	return map[string]any{"rows": m.EstimatedRows(), "metadata_location": m.MetadataLocation()}, nil
+}
+
 // drop removes a mirror, and its source from the publication when no other
-// mirror follows that source.
+// mirror follows that source. The publication changes in the background:
+// when the source itself is being dropped (DROP TABLE ... CASCADE), the
+// dropping transaction holds its lock until this request returns.
 func (s *server) drop(ctx context.Context, d *database, m *catalog.Mirror) error {
 	if err := d.mirrors.Drop(ctx, m); err != nil {
 		return fmt.Errorf("drop mirror %s.%s: %w", m.Namespace, m.Name, err)
 	}
 	if len(d.mirrors.BySource(m.SourceOID)) == 0 {
-		if err := cdc.Unpublish(ctx, d.cfg, m.SourceOID); err != nil {
-			slog.Warn("cannot remove the source from the publication", "source", m.Source, "err", err)
-		}
+		go func() {
+			ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
+			defer cancel()
+			if len(d.mirrors.BySource(m.SourceOID)) > 0 {
+				return // mirrored again meanwhile
+			}
+			if err := cdc.Unpublish(ctx, d.cfg, m.SourceOID); err != nil {
+				slog.Warn("cannot remove the source from the publication", "source", m.Source, "err", err)
+			}
+		}()
 	}
 	slog.Info("mirror dropped", "database", d.name, "mirror", m.Namespace+"."+m.Name)
 	return nil

@@ -100,6 +100,10 @@ func (s *server) dispatch(ctx context.Context, req *request, w io.Writer) error 
 		result, err = s.list(ctx, req)
 	case "drop_table":
 		result, err = s.dropTable(ctx, req)
+	case "resync_table":
+		result, err = s.resyncTable(ctx, req)
+	case "attach":
+		result, err = s.attach(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

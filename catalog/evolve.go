@@ -1,0 +1,387 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// A source's schema changes reach its mirrors in two ways (cdc decides
+// which). A change that keeps the rows as they are (a column added
+// without a default, dropped or renamed, a type widened as Iceberg allows)
+// is a Reshape: the mirror's pending changes are flushed, then the Iceberg
+// schema evolves (field IDs stay, so old data files need no rewrite and
+// old snapshots keep their schema) and the DuckDB objects are rebuilt for
+// the new columns. Any other change (a table rewrite, a type changed
+// incompatibly, a new key) is a Replace: the source is copied again and
+// its rows replace the mirror's files in one Iceberg commit.
+
+// evolveSchema stages in tx the Iceberg schema change from cur to cols.
+// Columns whose ID is a field of cur keep it (renamed or widened as
+// needed); the others are added and get their new IDs; fields of cur
+// that no column keeps are dropped. It returns cols with every ID set and
+// the schema the transaction commits.
+func evolveSchema(tx *table.Transaction, cur *iceberg.Schema, cols []Column) ([]Column, *iceberg.Schema, error) {
+	us := tx.UpdateSchema(true, true)
+	keep := map[int]bool{}
+	for _, c := range cols {
+		if c.ID != 0 {
+			if _, ok := cur.FindFieldByID(c.ID); ok {
+				keep[c.ID] = true
+			}
+		}
+	}
+	for _, f := range cur.Fields() {
+		if !keep[f.ID] {
+			us.DeleteColumn([]string{f.Name})
+		}
+	}
+	for _, c := range cols {
+		if !keep[c.ID] {
+			continue
+		}
+		f, _ := cur.FindFieldByID(c.ID)
+		if f.Name != c.Name {
+			us.RenameColumn([]string{f.Name}, c.Name)
+		}
+		if t := c.Type.IcebergType(); !f.Type.Equals(t) {
+			us.UpdateColumn([]string{f.Name}, table.ColumnUpdate{FieldType: iceberg.Optional[iceberg.Type]{Val: t, Valid: true}})
+		}
+	}
+	for _, c := range cols {
+		if !keep[c.ID] {
+			us.AddColumn([]string{c.Name}, c.Type.IcebergType(), "", false, nil)
+		}
+	}
+	if err := us.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("evolve the iceberg schema: %w", err)
+	}
+	st, err := tx.StagedTable()
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := st.Schema()
+	out := make([]Column, len(cols))
+	for i, c := range cols {
+		if !keep[c.ID] {
+			f, ok := sc.FindFieldByName(c.Name)
+			if !ok {
+				return nil, nil, fmt.Errorf("evolve the iceberg schema: column %q was not added", c.Name)
+			}
+			c.ID = f.ID
+		}
+		out[i] = c
+	}
+	return out, sc, nil
+}
+
+// shapeProperties are the table properties recording a mirror's columns,
+// key and source.
+func shapeProperties(cols []Column, key []string, full bool, source string, schemaLSN uint64) (iceberg.Properties, error) {
+	colsJSON, keyJSON, err := encodeColumns(cols, key)
+	if err != nil {
+		return nil, err
+	}
+	identity := "key"
+	if full {
+		identity = "full"
+	}
+	return iceberg.Properties{PropColumns: colsJSON, PropKey: keyJSON, PropIdentity: identity, PropSource: source,
+		PropSchemaLSN: strconv.FormatUint(schemaLSN, 10)}, nil
+}
+
+// SchemaLSN is the commit LSN of the last source schema change the mirror
+// follows; changes at or before it are applied already.
+func (m *Mirror) SchemaLSN() uint64 { return m.schemaLSN.Load() }
+
+// KeyNames returns the names of the mirror's key columns.
+func (m *Mirror) KeyNames() []string {
+	out := make([]string, len(m.Key))
+	for i, k := range m.Key {
+		out[i] = m.Columns[k].Name
+	}
+	return out
+}
+
+// Reshape changes the mirror's columns to cols (same rows; see above) as
+// of the source schema change committed at lsn. conn is the apply loop's
+// DuckDB connection, outside a transaction; the apply loop calls it
+// between source transactions, after its last Sync.
+func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []string, source string, lsn uint64) error {
+	m.maint.Lock()
+	defer m.maint.Unlock()
+	if m.dirty.Load() {
+		if err := m.flushLocked(ctx, conn); err != nil {
+			return fmt.Errorf("flush before the schema change: %w", err)
+		}
+	}
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	tx := tbl.NewTransaction()
+	cols, _, err := evolveSchema(tx, tbl.Schema(), cols)
+	if err != nil {
+		return err
+	}
+	keyIdx, err := keyIndexes(cols, key)
+	if err != nil {
+		return err
+	}
+	props, err := shapeProperties(cols, key, m.Full, source, lsn)
+	if err != nil {
+		return err
+	}
+	if err := tx.SetProperties(props); err != nil {
+		return err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("commit the schema change: %w", err)
+	}
+	m.mu.Lock()
+	files, delFiles := m.files, m.delFiles
+	m.tbl = newTbl
+	m.mu.Unlock()
+	if err := m.rebuild(ctx, conn, cols, keyIdx, files, delFiles); err != nil {
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	m.Source = source
+	m.schemaLSN.Store(lsn)
+	return nil
+}
+
+// rebuild gives the mirror new, empty DuckDB tables for cols and points
+// its view at files: the objects get a new suffix, so that the view is
+// replaced in one statement and queries planned on the old one finish.
+func (m *Mirror) rebuild(ctx context.Context, conn *gosql.Conn, cols []Column, key []int, files, delFiles []string) error {
+	old := &Mirror{Database: m.Database, id: m.id, gen: m.gen, sgen: m.sgen} // names the old objects
+	m.Columns, m.Key = cols, key
+	m.id, m.gen, m.sgen, m.staged = mirrorSeq.Add(1), 0, 0, 0
+	m.tailKeys = nil
+	m.setSpilled(nil)
+	m.mu.Lock()
+	m.files, m.delFiles = files, delFiles
+	m.mu.Unlock()
+	if err := m.createDuckObjects(ctx, conn); err != nil {
+		return err
+	}
+	for _, t := range []string{old.part("files"), old.part("tail")} {
+		conn.ExecContext(ctx, "DROP VIEW IF EXISTS "+t)
+	}
+	for _, t := range []string{old.tail(), old.fdel(), old.trunc(), old.pdel(), old.stage(), old.kstage()} {
+		conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+t)
+	}
+	m.tailRows.Store(0)
+	m.dirty.Store(false)
+	return nil
+}
+
+// Replace replaces every row of the mirror by a new copy of its source
+// (a CSV file of cols, in PostgreSQL's CSV format) taken at lsn, with the
+// source's columns and key as they were then. Columns keep their field ID
+// when their ID is set (see MatchColumns). Changes committed after lsn
+// follow as usual. It also repairs a broken mirror.
+func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []string, full bool, source, csvPath string, lsn uint64) (int64, error) {
+	m.maint.Lock()
+	defer m.maint.Unlock()
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	tx := tbl.NewTransaction()
+	cols, schema, err := evolveSchema(tx, tbl.Schema(), cols)
+	if err != nil {
+		return 0, err
+	}
+	keyIdx, err := keyIndexes(cols, key)
+	if err != nil {
+		return 0, err
+	}
+	var casts, colsDef []string
+	for i, c := range cols {
+		casts = append(casts, c.Type.CastFromText(colName("c", i))+" AS "+QuoteIdent(c.Name))
+		colsDef = append(colsDef, QuoteLiteral(colName("c", i))+": 'VARCHAR'")
+	}
+	path := filepath.Join(tbl.Location(), "data", "data-"+newID()+".parquet")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPath, colsDef)+") TO "+
+		QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n); err != nil {
+		os.Remove(path)
+		return 0, fmt.Errorf("write the new copy: %w", err)
+	}
+	fail := func(err error) (int64, error) {
+		os.Remove(path)
+		return 0, err
+	}
+	var added []iceberg.DataFile
+	var newFiles []string
+	if n > 0 {
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		df, err := table.FileToDataFile(ctx, fs, path, schema, tbl.Spec(), 0, tbl.Properties())
+		if err != nil {
+			return fail(err)
+		}
+		added, newFiles = []iceberg.DataFile{df}, []string{path}
+	} else {
+		os.Remove(path)
+	}
+	oldData, oldDeletes, err := currentFiles(ctx, tbl)
+	if err != nil {
+		return fail(err)
+	}
+	snap := iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10), "mooncake.operation": "resync"}
+	switch {
+	case len(oldData) > 0:
+		err = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, snap)
+	case len(added) > 0:
+		err = tx.AddDataFiles(ctx, added, snap)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("stage the new copy: %w", err))
+	}
+	props, err := shapeProperties(cols, key, full, source, lsn)
+	if err != nil {
+		return fail(err)
+	}
+	if err := tx.SetProperties(props); err != nil {
+		return fail(err)
+	}
+	if err := tx.RemoveProperties([]string{PropBroken}); err != nil {
+		return fail(err)
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("commit the new copy: %w", err))
+	}
+	spilled := m.Spilled()
+	if err := m.setTable(ctx, newTbl); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	m.Full = full
+	if err := m.rebuild(ctx, conn, cols, keyIdx, newFiles, nil); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	}
+	for _, f := range spilled {
+		removeAfterReads(f)
+	}
+	m.mu.Lock()
+	m.ranges = fileRanges(schema, cols, added)
+	m.failed = nil
+	m.mu.Unlock()
+	m.Source = source
+	m.fileRows.Store(n)
+	m.flushedLSN.Store(lsn)
+	m.appliedLSN.Store(lsn)
+	m.schemaLSN.Store(lsn)
+	return n, nil
+}
+
+// csvReader reads a CSV file of PostgreSQL's COPY (FORMAT csv) with the
+// given text columns.
+func csvReader(path string, colsDef []string) string {
+	return "read_csv(" + QuoteLiteral(path) + ", columns = {" + strings.Join(colsDef, ", ") +
+		"}, header = false, delim = ',', quote = '\"', escape = '\"', allow_quoted_nulls = false" +
+		", max_line_size = 67108864, buffer_size = 67108864, auto_detect = false)"
+}
+
+// MatchColumns gives the columns of a new copy of the source (cols, with
+// their attnums) the field IDs of the mirror's columns they continue: same
+// attnum (or, for columns of older mirrors without one, same name), and a
+// type Iceberg can widen to. The others get 0: new fields.
+func (m *Mirror) MatchColumns(cols []Column) []Column {
+	out := make([]Column, len(cols))
+	for i, c := range cols {
+		c.ID = 0
+		for _, o := range m.Columns {
+			same := o.AttNum != 0 && o.AttNum == c.AttNum || o.AttNum == 0 && o.Name == c.Name
+			if same && Widens(o.Type, c.Type) {
+				c.ID = o.ID
+				break
+			}
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// Widens reports whether a column stored as from can hold values of to by
+// Iceberg schema evolution, without rewriting data files: the same
+// storage, or a promotion Iceberg allows (int to long, float to double)
+// that DuckDB's reads widen too.
+func Widens(from, to ColumnType) bool {
+	if from.Kind == to.Kind && from.DuckDBType() == to.DuckDBType() && from.IcebergType().Equals(to.IcebergType()) {
+		return true
+	}
+	ft, tt := from.IcebergType(), to.IcebergType()
+	switch {
+	case ft.Equals(iceberg.PrimitiveTypes.Int32) && tt.Equals(iceberg.PrimitiveTypes.Int64):
+	case ft.Equals(iceberg.PrimitiveTypes.Float32) && tt.Equals(iceberg.PrimitiveTypes.Float64):
+	case ft.Equals(iceberg.PrimitiveTypes.String) && tt.Equals(iceberg.PrimitiveTypes.String):
+		// Text of either type: varchar(n) to varchar(m) or text, and
+		// numeric precision changes, keep the value's text.
+		return from.Kind == to.Kind
+	default:
+		return false
+	}
+	return true
+}
+
+// Break marks the mirror broken for good, with the reason: it survives
+// restarts (a table property), reads fail with XX001 and the reason, and
+// the replication stream skips the mirror until Replace repairs it.
+func (s *Set) Break(ctx context.Context, m *Mirror, reason string) error {
+	m.mu.Lock()
+	m.failed = brokenError(m, reason)
+	m.mu.Unlock()
+	m.maint.Lock()
+	defer m.maint.Unlock()
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	tx := tbl.NewTransaction()
+	if err := tx.SetProperties(iceberg.Properties{PropBroken: reason}); err != nil {
+		return err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("record that %s.%s is broken: %w", m.Namespace, m.Name, err)
+	}
+	m.mu.Lock()
+	m.tbl = newTbl
+	m.mu.Unlock()
+	return nil
+}
+
+// SetForeignTable records the OID of the mirror's foreign table.
+func (s *Set) SetForeignTable(ctx context.Context, m *Mirror, oid uint32) error {
+	m.maint.Lock()
+	defer m.maint.Unlock()
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	tx := tbl.NewTransaction()
+	if err := tx.SetProperties(iceberg.Properties{PropForeign: strconv.FormatUint(uint64(oid), 10)}); err != nil {
+		return err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.tbl = newTbl
+	m.mu.Unlock()
+	m.ForeignOID = oid
+	return nil
+}

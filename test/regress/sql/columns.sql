@@ -1,0 +1,34 @@
+-- Columns a mirror holds, and those it refuses up front.
+CREATE EXTENSION pg_mooncake;
+\set VERBOSITY terse
+
+CREATE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXECUTE q INTO got;
+    IF got IS NOT DISTINCT FROM expected THEN RETURN got; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN got;
+END $$;
+SELECT wait_for($$SELECT (mooncake.bgworker_status()->>'socket_listening')$$, 'true');
+
+-- Names the sidecar's file reader uses itself are ordinary column names.
+CREATE TABLE odd (id int PRIMARY KEY, filename text, file_row_number bigint,
+                  "_x" int, "mooncake" text, "Mixed Case" text);
+INSERT INTO odd VALUES (1, 'f.parquet', 7, 1, 'm', 'M');
+CALL mooncake.create_table('odd_m', 'odd');
+INSERT INTO odd VALUES (2, 'g.parquet', 8, 2, 'n', 'N');
+UPDATE odd SET filename = 'h.parquet' WHERE id = 1;
+SELECT * FROM odd_m ORDER BY id;
+SELECT state FROM mooncake.columnstore_tables WHERE table_name = 'odd_m';
+
+-- Generated columns are not replicated before PostgreSQL 18: refused,
+-- naming the column, rather than mirrored as NULLs.
+CREATE TABLE gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a * 2) STORED);
+CALL mooncake.create_table('gen_m', 'gen');
+SELECT count(*) FROM pg_class WHERE relname = 'gen_m';
+
+-- The extension's own tables cannot be mirrored.
+CALL mooncake.create_table('cat_m', 'mooncake.iceberg_tables');
