@@ -231,8 +231,15 @@ func (s *Stream) resync(ctx context.Context, w *catalog.Writer, m *catalog.Mirro
 	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
 		return err
 	}
-	src, snap, err := CopySource(ctx, s.Config, m.SourceOID, s.SpoolDir)
-	if err != nil {
+	var src *Source
+	var snap *Snapshot
+	var err error
+	for range 5 {
+		if src, snap, err = CopySource(ctx, s.Config, m.SourceOID, s.SpoolDir); !errors.Is(err, ErrSchemaMoved) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, ErrSchemaMoved) {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && ctx.Err() == nil {
 			reason := pe.Message
@@ -242,6 +249,8 @@ func (s *Stream) resync(ctx context.Context, w *catalog.Writer, m *catalog.Mirro
 			slog.Error("mirror cannot follow its source; it is marked broken", "mirror", m.Namespace+"."+m.Name, "reason", reason)
 			return s.Mirrors.Break(ctx, m, reason)
 		}
+	}
+	if err != nil {
 		return fmt.Errorf("copy the source of %s.%s again: %w", m.Namespace, m.Name, err)
 	}
 	defer os.Remove(snap.CSVPath)

@@ -193,13 +193,19 @@ func DropSlotAndPublication(ctx context.Context, cfg *pgx.ConnConfig, slot strin
 	return err
 }
 
-// Unpublish removes a source table (by OID) from the publication.
-func Unpublish(ctx context.Context, cfg *pgx.ConnConfig, sourceOID uint32) error {
+// Unpublish removes a source table (by OID) from the publication, waiting
+// at most lockWait (0: as long as it takes) for the table's lock.
+func Unpublish(ctx context.Context, cfg *pgx.ConnConfig, sourceOID uint32, lockWait time.Duration) error {
 	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
+	if lockWait > 0 {
+		if _, err := conn.Exec(ctx, fmt.Sprintf("SET lock_timeout = %d", lockWait.Milliseconds())); err != nil {
+			return err
+		}
+	}
 	var name string
 	err = conn.QueryRow(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_publication_rel pr
 		JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = pr.prrelid

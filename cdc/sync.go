@@ -3,6 +3,7 @@ package cdc
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -81,7 +82,18 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 		for i, c := range src.Columns {
 			names[i] = c.Name
 		}
-		path, err = copyRows(ctx, conn, src.Qualified, names, dir)
+		// COPY resolves names in the current catalog, not in the
+		// snapshot: the table by OID, as it is named now. A column renamed
+		// since the snapshot fails the copy (ErrSchemaMoved), to be retried.
+		var current string
+		if err := conn.QueryRow(ctx, "SELECT $1::regclass::text", oid).Scan(&current); err != nil {
+			return err
+		}
+		path, err = copyRows(ctx, conn, current, names, dir)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
+			return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
+		}
 		return err
 	})
 	if err != nil {
@@ -89,6 +101,10 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 	}
 	return src, &Snapshot{CSVPath: path, LSN: lsn}, nil
 }
+
+// ErrSchemaMoved is a copy that failed because the source's schema changed
+// after the copy's snapshot; a new copy sees the change.
+var ErrSchemaMoved = errors.New("the source's schema changed during the copy")
 
 // inSnapshot runs fn in a transaction reading the exported snapshot of a
 // new temporary replication slot, and returns the LSN just before the

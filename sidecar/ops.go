@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -526,19 +527,35 @@ func (s *server) drop(ctx context.Context, d *database, m *catalog.Mirror) error
 		return fmt.Errorf("drop mirror %s.%s: %w", m.Namespace, m.Name, err)
 	}
 	if len(d.mirrors.BySource(m.SourceOID)) == 0 {
+		err := cdc.Unpublish(ctx, d.cfg, m.SourceOID, time.Second)
+		if sqlState(err) != "55P03" { // not a lock timeout
+			if err != nil {
+				slog.Warn("cannot remove the source from the publication", "source", m.Source, "err", err)
+			}
+			slog.Info("mirror dropped", "database", d.name, "mirror", m.Namespace+"."+m.Name)
+			return nil
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
 			defer cancel()
 			if len(d.mirrors.BySource(m.SourceOID)) > 0 {
 				return // mirrored again meanwhile
 			}
-			if err := cdc.Unpublish(ctx, d.cfg, m.SourceOID); err != nil {
+			if err := cdc.Unpublish(ctx, d.cfg, m.SourceOID, 0); err != nil {
 				slog.Warn("cannot remove the source from the publication", "source", m.Source, "err", err)
 			}
 		}()
 	}
 	slog.Info("mirror dropped", "database", d.name, "mirror", m.Namespace+"."+m.Name)
 	return nil
+}
+
+func sqlState(err error) string {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
 }
 
 func tmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }

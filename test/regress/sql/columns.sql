@@ -32,3 +32,7 @@ SELECT count(*) FROM pg_class WHERE relname = 'gen_m';
 
 -- The extension's own tables cannot be mirrored.
 CALL mooncake.create_table('cat_m', 'mooncake.iceberg_tables');
+
+DROP FUNCTION wait_for;
+DROP EXTENSION pg_mooncake CASCADE;
+DROP TABLE odd, gen;

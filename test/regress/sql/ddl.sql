@@ -107,3 +107,7 @@ SELECT id, f FROM mirror;
 DROP TABLE other.src_renamed CASCADE;
 DROP SCHEMA other;
 SELECT count(*) FROM mooncake.columnstore_tables;
+
+DROP FUNCTION wait_for;
+DROP FUNCTION same_rows;
+DROP EXTENSION pg_mooncake CASCADE;

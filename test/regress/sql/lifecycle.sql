@@ -75,3 +75,6 @@ CALL mooncake.resync_table(NULL);
 CALL mooncake.resync_table('no_such_table');
 CALL mooncake.create_table('m4', 'mooncake.iceberg_tables');
 DROP TABLE src CASCADE;
+
+DROP FUNCTION wait_for;
+DROP EXTENSION pg_mooncake CASCADE;

@@ -1,0 +1,214 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestRandomSchemaChanges runs concurrent single-row DML on several
+// sources of mixed types while a random sequence of schema changes
+// (ADD COLUMN with no, a constant and a volatile default, DROP and RENAME
+// COLUMN, widenings and rewriting type changes, table renames, TRUNCATE)
+// and sidecar kills hits them. At every checkpoint each mirror has exactly
+// its source's columns (names, types, order) and rows.
+// MOONCAKE_DDL_SEED replays a sequence; MOONCAKE_DDL_STEPS sets its length.
+func TestRandomSchemaChanges(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	seed := uint64(20261204)
+	if v := os.Getenv("MOONCAKE_DDL_SEED"); v != "" {
+		seed, _ = strconv.ParseUint(v, 10, 64)
+	}
+	steps := 40
+	if v := os.Getenv("MOONCAKE_DDL_STEPS"); v != "" {
+		steps, _ = strconv.Atoi(v)
+	}
+	t.Logf("seed %d, %d steps", seed, steps)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	const nsrc = 3
+	names := make([]string, nsrc) // current source names
+	for i := range names {
+		names[i] = fmt.Sprintf("src%d", i)
+		c.MustExec(t, fmt.Sprintf(`CREATE TABLE %s (id bigint PRIMARY KEY, t text, n numeric(10,2), f float8, d date, v varchar(8))`, names[i]))
+		c.MustExec(t, fmt.Sprintf(`INSERT INTO %s SELECT g, 't'||g, g*1.5, g/3.0, date '2024-01-01' + g, 'v'||(g%%100) FROM generate_series(1, 200) g`, names[i]))
+		c.MustExec(t, fmt.Sprintf(`CALL mooncake.create_table('m%d', '%s')`, i, names[i]))
+	}
+	var mu sync.Mutex // guards names against the writers
+	var stop atomic.Bool
+	var nextID atomic.Int64
+	nextID.Store(1000)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := c.Conn(t, "postgres")
+			r := rand.New(rand.NewPCG(seed, uint64(w+2)))
+			for !stop.Load() {
+				mu.Lock()
+				src := names[r.IntN(nsrc)]
+				mu.Unlock()
+				var q string
+				switch r.IntN(3) {
+				case 0:
+					q = fmt.Sprintf("INSERT INTO %s (id) VALUES (%d)", src, nextID.Add(1))
+				case 1:
+					q = fmt.Sprintf("UPDATE %s SET id = id WHERE id = %d", src, 1+r.IntN(300))
+				case 2:
+					q = fmt.Sprintf("DELETE FROM %s WHERE id = %d", src, 1+r.IntN(300))
+				}
+				// Errors are expected while a column or table is renamed
+				// under the statement.
+				wc.Exec(ctx, q)
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	colSeq := 0
+	for step := range steps {
+		i := rng.IntN(nsrc)
+		mu.Lock()
+		src := names[i]
+		mu.Unlock()
+		cols := columnsOf(t, conn, src)
+		var stmt string
+		switch op := rng.IntN(11); op {
+		case 0:
+			colSeq++
+			stmt = fmt.Sprintf("ALTER TABLE %s ADD COLUMN a%d int", src, colSeq)
+		case 1:
+			colSeq++
+			stmt = fmt.Sprintf("ALTER TABLE %s ADD COLUMN a%d text DEFAULT 'k%d'", src, colSeq, colSeq)
+		case 2:
+			colSeq++
+			stmt = fmt.Sprintf("ALTER TABLE %s ADD COLUMN a%d float8 DEFAULT random()", src, colSeq)
+		case 3:
+			if col := pickNonKey(rng, cols); col != "" && len(cols) > 2 {
+				stmt = fmt.Sprintf("ALTER TABLE %s DROP COLUMN %q", src, col)
+			}
+		case 4:
+			if col := pickNonKey(rng, cols); col != "" {
+				colSeq++
+				stmt = fmt.Sprintf("ALTER TABLE %s RENAME COLUMN %q TO %q", src, col, fmt.Sprintf("r%d %s", colSeq, "x"))
+			}
+		case 5:
+			if col := pickNonKey(rng, cols); col != "" {
+				stmt = fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %q TYPE text", src, col)
+			}
+		case 6:
+			if col := pickNonKey(rng, cols); col != "" {
+				stmt = fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %q TYPE text USING md5(%q::text)", src, col, col)
+			}
+		case 7:
+			newName := fmt.Sprintf("src%d_%d", i, step)
+			mu.Lock()
+			_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", src, newName))
+			if err == nil {
+				names[i] = newName
+			}
+			mu.Unlock()
+			if err != nil {
+				t.Fatalf("rename %s: %v", src, err)
+			}
+		case 8:
+			stmt = fmt.Sprintf("TRUNCATE %s", src)
+		case 9:
+			if rng.IntN(3) == 0 {
+				c.KillSidecar(t)
+				c.WaitSidecar(t)
+			}
+		case 10:
+			stmt = fmt.Sprintf("INSERT INTO %s (id) SELECT g FROM generate_series(%d, %d) g", src, nextID.Add(500)-499, nextID.Load())
+		}
+		if stmt != "" {
+			if _, err := conn.Exec(ctx, stmt); err != nil {
+				t.Fatalf("step %d: %s: %v", step, stmt, err)
+			}
+		}
+		if step%8 == 7 || step == steps-1 {
+			stop.Store(true)
+			wg.Wait()
+			mu.Lock()
+			for j, s := range names {
+				checkMirrorShape(t, conn, s, fmt.Sprintf("m%d", j))
+			}
+			mu.Unlock()
+			stop.Store(false)
+			if step != steps-1 {
+				// Writers again.
+				for w := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						wc := c.Conn(t, "postgres")
+						r := rand.New(rand.NewPCG(seed, uint64(step*10+w)))
+						for !stop.Load() {
+							mu.Lock()
+							src := names[r.IntN(nsrc)]
+							mu.Unlock()
+							wc.Exec(ctx, fmt.Sprintf("INSERT INTO %s (id) VALUES (%d)", src, nextID.Add(1)))
+							wc.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE id = %d", src, 1+r.IntN(300)))
+							time.Sleep(2 * time.Millisecond)
+						}
+					}()
+				}
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+}
+
+// columnsOf lists a table's columns in order, as name, chr(1), type.
+func columnsOf(t *testing.T, conn *pgx.Conn, rel string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT attname || chr(1) || format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, rel)
+	if err != nil {
+		t.Fatalf("columns of %s: %v", rel, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("columns of %s: %v", rel, err)
+	}
+	return out
+}
+
+// pickNonKey picks a column of cols ("name type") other than the key id.
+func pickNonKey(rng *rand.Rand, cols []string) string {
+	var cands []string
+	for _, c := range cols {
+		if name := c[:strings.Index(c, "\x01")]; name != "id" {
+			cands = append(cands, name)
+		}
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	return cands[rng.IntN(len(cands))]
+}
+
+// checkMirrorShape checks that a mirror has its source's columns and rows.
+func checkMirrorShape(t *testing.T, conn *pgx.Conn, source, mirror string) {
+	t.Helper()
+	want := columnsOf(t, conn, source)
+	if got := columnsOf(t, conn, mirror); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("columns of %s = %v; want %v (of %s)", mirror, got, want, source)
+	}
+	waitConverged(t, conn, source, mirror, 30*time.Second)
+	var state string
+	if err := conn.QueryRow(context.Background(), "SELECT state FROM mooncake.columnstore_tables WHERE table_name = $1", mirror).Scan(&state); err != nil || state != "ready" {
+		t.Fatalf("state of %s = %q (%v); want ready", mirror, state, err)
+	}
+}
