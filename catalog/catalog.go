@@ -29,6 +29,7 @@ const (
 	PropSchemaLSN = "mooncake.schema-lsn"        // commit LSN of the last source schema change the columns follow
 	PropBroken    = "mooncake.broken"            // why the mirror stopped following its source; absent when it follows
 	PropForeign   = "mooncake.foreign-table-oid" // OID of the mirror's foreign table
+	PropPending   = "mooncake.pending"           // the create_table transaction, until it commits: "pid:<pid>:<xact start>" or "xid:<xid>"
 )
 
 // CatalogSchema is the PostgreSQL schema holding the Iceberg SQL catalog's
@@ -83,7 +84,7 @@ func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 
 // CreateTable creates the Iceberg table of a new mirror, in state syncing.
-func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32) (*table.Table, error) {
+func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32, pending string) (*table.Table, error) {
 	ns := table.Identifier{namespace}
 	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, err
@@ -113,6 +114,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 			PropSource:                        source,
 			PropSourceOID:                     fmt.Sprint(sourceOID),
 			PropForeign:                       fmt.Sprint(foreignOID),
+			PropPending:                       pending,
 			PropColumns:                       colsJSON,
 			PropKey:                           keyJSON,
 			PropIdentity:                      identity,

@@ -345,34 +345,53 @@ func (s *Set) Break(ctx context.Context, m *Mirror, reason string) error {
 	m.mu.Lock()
 	m.failed = brokenError(m, reason)
 	m.mu.Unlock()
-	m.maint.Lock()
-	defer m.maint.Unlock()
-	m.mu.Lock()
-	tbl := m.tbl
-	m.mu.Unlock()
-	tx := tbl.NewTransaction()
-	if err := tx.SetProperties(iceberg.Properties{PropBroken: reason}); err != nil {
-		return err
-	}
-	newTbl, err := tx.Commit(ctx)
-	if err != nil {
+	if err := s.setProperties(ctx, m, iceberg.Properties{PropBroken: reason}); err != nil {
 		return fmt.Errorf("record that %s.%s is broken: %w", m.Namespace, m.Name, err)
 	}
+	return nil
+}
+
+// SetForeignTable records the OID of the mirror's foreign table, and the
+// create_table transaction (PropPending) still to commit.
+func (s *Set) SetForeignTable(ctx context.Context, m *Mirror, oid uint32, pending string) error {
+	if err := s.setProperties(ctx, m, iceberg.Properties{PropForeign: strconv.FormatUint(uint64(oid), 10), PropPending: pending}); err != nil {
+		return err
+	}
 	m.mu.Lock()
-	m.tbl = newTbl
+	m.pending = pending
+	m.mu.Unlock()
+	m.ForeignOID = oid
+	return nil
+}
+
+// Pending is the create_table transaction of the mirror not yet known to
+// have committed ("" once it has).
+func (m *Mirror) Pending() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pending
+}
+
+// Committed records that the mirror's create_table transaction committed.
+func (s *Set) Committed(ctx context.Context, m *Mirror) error {
+	if err := s.setProperties(ctx, m, iceberg.Properties{PropPending: ""}); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.pending = ""
 	m.mu.Unlock()
 	return nil
 }
 
-// SetForeignTable records the OID of the mirror's foreign table.
-func (s *Set) SetForeignTable(ctx context.Context, m *Mirror, oid uint32) error {
+// setProperties commits table properties of the mirror's Iceberg table.
+func (s *Set) setProperties(ctx context.Context, m *Mirror, props iceberg.Properties) error {
 	m.maint.Lock()
 	defer m.maint.Unlock()
 	m.mu.Lock()
 	tbl := m.tbl
 	m.mu.Unlock()
 	tx := tbl.NewTransaction()
-	if err := tx.SetProperties(iceberg.Properties{PropForeign: strconv.FormatUint(uint64(oid), 10)}); err != nil {
+	if err := tx.SetProperties(props); err != nil {
 		return err
 	}
 	newTbl, err := tx.Commit(ctx)
@@ -382,6 +401,5 @@ func (s *Set) SetForeignTable(ctx context.Context, m *Mirror, oid uint32) error 
 	m.mu.Lock()
 	m.tbl = newTbl
 	m.mu.Unlock()
-	m.ForeignOID = oid
 	return nil
 }

@@ -147,6 +147,7 @@ type Mirror struct {
 	delFiles []string     // position delete files of the current snapshot
 	spilled  []string     // spill files: data files in the view, not yet in Iceberg
 	failed   error        // set when the initial copy failed, or the mirror is broken
+	pending  string       // the create_table transaction not known to have committed (PropPending)
 
 	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
 	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg

@@ -86,6 +86,7 @@ func mirrorFromTable(ctx context.Context, database string, tbl *table.Table) (*M
 	if v, err := strconv.ParseUint(props[PropForeign], 10, 32); err == nil {
 		m.ForeignOID = uint32(v)
 	}
+	m.pending = props[PropPending]
 	if v, ok := props[PropSchemaLSN]; ok {
 		lsn, _ := strconv.ParseUint(v, 10, 64)
 		m.schemaLSN.Store(lsn)
@@ -181,7 +182,7 @@ func (s *Set) BySource(oid uint32) []*Mirror {
 // Create creates a new mirror in state syncing: its Iceberg table, its
 // DuckDB objects, registered so that the apply loop waits for it. The caller
 // completes it with CompleteSync or abandons it with Drop.
-func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID, foreignOID uint32) (*Mirror, error) {
+func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID, foreignOID uint32, pending string) (*Mirror, error) {
 	cols = slices.Clone(cols)
 	for i := range cols {
 		cols[i].ID = i + 1
@@ -196,7 +197,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		return nil, pgError("42P07", fmt.Sprintf("mirror %s.%s already exists", namespace, name), "", "")
 	}
 	m := newMirror(s.Catalog.Database, namespace, name, cols, key)
-	m.Source, m.SourceOID, m.Full, m.ForeignOID = source, sourceOID, full, foreignOID
+	m.Source, m.SourceOID, m.Full, m.ForeignOID, m.pending = source, sourceOID, full, foreignOID, pending
 	s.mirrors[[2]string{namespace, name}] = m
 	s.mu.Unlock()
 
@@ -206,7 +207,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		s.mu.Unlock()
 		return nil, err
 	}
-	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID, foreignOID)
+	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID, foreignOID, pending)
 	if err != nil {
 		return fail(err)
 	}

@@ -195,6 +195,16 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	if i, ok := p.inserted[k]; ok {
 		p.rows[i] = nil
 		delete(p.inserted, k)
+		if m.Full {
+			// Rows may repeat: another pending copy of the same row is
+			// the one the next delete of it removes.
+			for j := i - 1; j >= 0; j-- {
+				if p.rows[j] != nil && keyString(m.KeyOf(p.rows[j])) == k {
+					p.inserted[k] = j
+					break
+				}
+			}
+		}
 		return nil
 	}
 	p.keys = append(p.keys, key)

@@ -191,12 +191,17 @@ BEGIN
   PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
     'op', 'create_table',
     'database', pg_catalog.current_database(),
+    'extension', (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_mooncake')::bigint,
     'mirror_schema', target_schema,
     'mirror_name', target_name,
     'source_schema', src_schema,
     'source_name', src_name,
     'key_index', CASE WHEN key_index IS NOT NULL
-                      THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass::oid::bigint END));
+                      THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass::oid::bigint END,
+    -- Should this transaction end without attaching the mirror below
+    -- (rolled back, failed), the sidecar drops the mirror.
+    'creator_pid', pg_catalog.pg_backend_pid(),
+    'creator_start', EXTRACT(epoch FROM pg_catalog.now())::text));
 
   SELECT pg_catalog.string_agg(
            pg_catalog.format('%I %s OPTIONS (attnum %L)%s%s',
@@ -228,7 +233,10 @@ BEGIN
     'database', pg_catalog.current_database(),
     'namespace', target_schema,
     'table', target_name,
-    'foreign_table_oid', ft::oid::bigint));
+    'foreign_table_oid', ft::oid::bigint,
+    -- The sidecar keeps the mirror once this transaction commits, and
+    -- drops it if it rolls back.
+    'creator_xid', pg_catalog.txid_current()::text));
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean) IS
@@ -518,7 +526,9 @@ SELECT t.schema_name,
        END::double precision AS lag_seconds
   FROM pg_catalog.json_to_recordset(
          mooncake.sidecar_request(pg_catalog.json_build_object(
-           'op', 'list', 'database', pg_catalog.current_database())) -> 'tables')
+           'op', 'list', 'database', pg_catalog.current_database(),
+           'extension', (SELECT e.oid FROM pg_catalog.pg_extension e
+                          WHERE e.extname = 'pg_mooncake')::bigint)) -> 'tables')
        AS t(schema_name name, table_name name, source text, state text, error text,
             metadata_location text, applied_lsn pg_lsn, flushed_lsn pg_lsn,
             visible_lsn pg_lsn, last_commit_time timestamptz, rows bigint,

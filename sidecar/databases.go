@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 type database struct {
 	name    string
 	oid     uint32
+	extOID  uint32 // the pg_mooncake extension the mirrors belong to
 	cfg     *pgx.ConnConfig
 	mirrors *catalog.Set
 
@@ -53,6 +55,18 @@ func (r *databases) config(name string) *pgx.ConnConfig {
 	return c
 }
 
+// getExt is get for a request that names the extension it comes from
+// (extOID, 0 if it does not): state left by a dropped extension of the
+// same database is forgotten first, without waiting for watch to notice.
+func (r *databases) getExt(ctx context.Context, name string, extOID uint32) (*database, error) {
+	d, err := r.get(ctx, name)
+	if err != nil || extOID == 0 || d.extOID == extOID {
+		return d, err
+	}
+	r.forgetOnce(d)
+	return r.get(ctx, name)
+}
+
 // get returns the state of database name, opening it on first use.
 func (r *databases) get(ctx context.Context, name string) (*database, error) {
 	r.mu.Lock()
@@ -66,14 +80,14 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 		return nil, fmt.Errorf("connect to database %q: %w", name, err)
 	}
 	var oid uint32
-	var installed bool
-	err = conn.QueryRow(ctx, `SELECT d.oid, EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake')
-		FROM pg_database d WHERE d.datname = current_database()`).Scan(&oid, &installed)
+	var ext *uint32
+	err = conn.QueryRow(ctx, `SELECT d.oid, (SELECT e.oid FROM pg_extension e WHERE extname = 'pg_mooncake')
+		FROM pg_database d WHERE d.datname = current_database()`).Scan(&oid, &ext)
 	conn.Close(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !installed {
+	if ext == nil {
 		return nil, &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("extension pg_mooncake is not installed in database %q", name)}
 	}
 	cat, err := catalog.Open(ctx, cfg, r.warehouse)
@@ -85,7 +99,7 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 		cat.Close()
 		return nil, err
 	}
-	d := &database{name: name, oid: oid, cfg: cfg, mirrors: set}
+	d := &database{name: name, oid: oid, extOID: *ext, cfg: cfg, mirrors: set}
 	d.ctx, d.cancel = context.WithCancel(r.ctx)
 	r.byName[name] = d
 	go r.watch(d)
@@ -142,22 +156,85 @@ func (r *databases) watch(d *database) {
 			continue
 		}
 		var installed bool
-		err = conn.QueryRow(d.ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake')").Scan(&installed)
-		conn.Close(context.Background())
+		err = conn.QueryRow(d.ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_mooncake' AND oid = $1)", d.extOID).Scan(&installed)
 		if err == nil && !installed {
+			conn.Close(context.Background())
 			r.forget(d)
 			return
 		}
+		if err == nil {
+			r.reconcile(d.ctx, d, conn)
+		}
+		conn.Close(context.Background())
+	}
+}
+
+// reconcile settles the mirrors whose create_table transaction is not
+// known to have committed: a mirror whose transaction rolled back (or
+// ended before its foreign table was attached) is dropped, so that nothing
+// of a failed or rolled back create_table remains; one whose transaction
+// committed is recorded as such.
+func (r *databases) reconcile(ctx context.Context, d *database, conn *pgx.Conn) {
+	for _, m := range d.mirrors.All() {
+		p := m.Pending()
+		if p == "" {
+			continue
+		}
+		select {
+		case <-m.Ready():
+		default:
+			continue // create_table is still copying
+		}
+		var alive, committed bool
+		var err error
+		switch kind, rest, _ := strings.Cut(p, ":"); kind {
+		case "pid":
+			pid, start, _ := strings.Cut(rest, ":")
+			err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1::int
+				AND extract(epoch FROM xact_start) = $2::numeric)`, pid, start).Scan(&alive)
+		case "xid":
+			var status *string
+			err = conn.QueryRow(ctx, "SELECT txid_status($1::bigint)", rest).Scan(&status)
+			committed = status != nil && *status == "committed"
+			alive = status != nil && *status == "in progress"
+		}
+		switch {
+		case err != nil:
+			slog.Warn("cannot tell whether a mirror's create_table committed", "mirror", m.Namespace+"."+m.Name, "err", err)
+		case committed:
+			if err := d.mirrors.Committed(ctx, m); err != nil {
+				slog.Warn("cannot record that a mirror's create_table committed", "mirror", m.Namespace+"."+m.Name, "err", err)
+			}
+		case !alive:
+			slog.Info("dropping a mirror whose create_table did not commit", "mirror", m.Namespace+"."+m.Name)
+			if err := r.dropMirror(ctx, d, m); err != nil {
+				slog.Warn("cannot drop the mirror", "mirror", m.Namespace+"."+m.Name, "err", err)
+			}
+		}
+	}
+}
+
+// forgetOnce forgets d unless watch does (or did) it.
+func (r *databases) forgetOnce(d *database) {
+	r.mu.Lock()
+	cur := r.byName[d.name]
+	r.mu.Unlock()
+	if cur == d {
+		r.forget(d)
 	}
 }
 
 // forget drops the database's mirrors from the sidecar, its slot and
 // publication, and its warehouse files.
 func (r *databases) forget(d *database) {
-	slog.Info("extension dropped: removing the database's mirrors, slot and publication", "database", d.name)
 	r.mu.Lock()
+	if r.byName[d.name] != d {
+		r.mu.Unlock()
+		return // forgotten already
+	}
 	delete(r.byName, d.name)
 	r.mu.Unlock()
+	slog.Info("extension dropped: removing the database's mirrors, slot and publication", "database", d.name)
 	d.cancel()
 	d.mu.Lock()
 	done := d.streamDone

@@ -35,6 +35,10 @@ type request struct {
 	SourceName   string       `json:"source_name"`
 	KeyIndex     uint32       `json:"key_index"`         // create_table: OID of the index that identifies rows
 	ForeignOID   uint32       `json:"foreign_table_oid"` // create_table, drop_table, resync_table: the mirror's foreign table
+	CreatorPID   int          `json:"creator_pid"`       // create_table: the calling backend
+	CreatorStart string       `json:"creator_start"`     // create_table: its transaction's start, now()
+	CreatorXID   string       `json:"creator_xid"`       // attach: the transaction creating the foreign table
+	Extension    uint32       `json:"extension"`         // OID of the pg_mooncake extension sending the request, when given
 	CommitLSN    uint64       `json:"commit_lsn"`        // the session's last commit, to wait for
 	WaitMs       int          `json:"wait_ms"`           // how long to wait for it
 	Query        *sql.Query   `json:"query"`             // plan, scan, explain: the query's pieces
@@ -58,9 +62,13 @@ func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, err
 	if req.Database == "" || req.Namespace == "" || req.Table == "" {
 		return nil, userError("08P01", "request %q needs database, namespace and table", req.Op)
 	}
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
+	}
+	// A broken mirror fails at once, whatever the stream's position.
+	if m := d.mirrors.Get(req.Namespace, req.Table); m != nil && m.Broken() != "" {
+		return nil, m.Err()
 	}
 	if err := d.waitVisible(ctx, req.CommitLSN, req.WaitMs); err != nil {
 		return nil, err
@@ -283,7 +291,7 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		e.Hint = "Set pg_mooncake.enable_bgworker = on and wal_level = logical, then restart the server."
 		return nil, e
 	}
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -319,15 +327,25 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		// mirror lost its foreign table, e.g. dropped while the sidecar was
 		// down. Replace it.
 		slog.Warn("replacing a mirror that has no foreign table", "mirror", req.MirrorSchema+"."+req.MirrorName)
-		if err := s.drop(ctx, d, old); err != nil {
+		if err := s.dbs.dropMirror(ctx, d, old); err != nil {
 			return nil, err
 		}
 	}
 	if err := cdc.Publish(ctx, d.cfg, src.Qualified, src.OID); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", src.Qualified, err)
 	}
-	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.Columns, src.Key, src.Full, src.Qualified, src.OID, req.ForeignOID)
+	pending := ""
+	if req.CreatorPID != 0 && req.CreatorStart != "" {
+		// Until attach names the transaction that creates the foreign
+		// table, a mirror whose creating transaction has ended is dropped
+		// (see reconcile).
+		pending = fmt.Sprintf("pid:%d:%s", req.CreatorPID, req.CreatorStart)
+	}
+	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.Columns, src.Key, src.Full, src.Qualified, src.OID, req.ForeignOID, pending)
 	if err != nil {
+		if len(d.mirrors.BySource(src.OID)) == 0 {
+			cdc.Unpublish(context.Background(), d.cfg, src.OID, time.Second)
+		}
 		return nil, err
 	}
 	names := make([]string, len(src.Columns))
@@ -346,13 +364,15 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 			}, nil
 		}
 	}
-	d.mirrors.Drop(context.Background(), m)
+	// Nothing of a failed create_table remains: the mirror, its files,
+	// the source's place in the publication.
+	s.dbs.dropMirror(context.Background(), d, m)
 	return nil, err
 }
 
 // list describes the database's mirrors for mooncake.columnstore_tables.
 func (s *server) list(ctx context.Context, req *request) (any, error) {
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -404,11 +424,26 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 			FlushedLSN:       pglogrepl.LSN(m.FlushedLSN()).String(),
 			VisibleLSN:       pglogrepl.LSN(visible).String(),
 			LastCommit:       lastCommit,
-			Rows:             m.EstimatedRows(), DataFiles: files, DeleteFiles: dels,
+			Rows:             s.liveRows(ctx, m), DataFiles: files, DeleteFiles: dels,
 			UnflushedRows: m.TailRows(), State: state, Error: reason,
 		})
 	}
 	return map[string]any{"tables": rows}, nil
+}
+
+// liveRows counts the mirror's rows as a query sees them (deleted rows not
+// counted); the estimate from Iceberg metadata when DuckDB cannot answer.
+func (s *server) liveRows(ctx context.Context, m *catalog.Mirror) int64 {
+	if m.Err() != nil {
+		return m.EstimatedRows()
+	}
+	end := catalog.BeginRead()
+	defer end()
+	var n int64
+	if err := s.dbs.engine.DB.QueryRowContext(ctx, "SELECT count(*) FROM "+m.View()).Scan(&n); err != nil {
+		return m.EstimatedRows()
+	}
+	return n
 }
 
 // optimize compacts a mirror now, expires its old snapshots and removes
@@ -443,7 +478,7 @@ func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 	if req.Database == "" || (req.ForeignOID == 0 && (req.Namespace == "" || req.Table == "")) {
 		return nil, userError("08P01", "drop_table needs database and foreign_table_oid")
 	}
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +486,7 @@ func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 	if m == nil {
 		return map[string]any{"dropped": false}, nil
 	}
-	if err := s.drop(ctx, d, m); err != nil {
+	if err := s.dbs.dropMirror(ctx, d, m); err != nil {
 		return nil, err
 	}
 	return map[string]any{"dropped": true}, nil
@@ -476,7 +511,7 @@ func (s *server) attach(ctx context.Context, req *request) (any, error) {
 	if req.Database == "" || req.ForeignOID == 0 || req.Namespace == "" || req.Table == "" {
 		return nil, userError("08P01", "attach needs database, namespace, table and foreign_table_oid")
 	}
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -484,7 +519,11 @@ func (s *server) attach(ctx context.Context, req *request) (any, error) {
 	if m == nil {
 		return nil, userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
 	}
-	if err := d.mirrors.SetForeignTable(ctx, m, req.ForeignOID); err != nil {
+	pending := ""
+	if req.CreatorXID != "" {
+		pending = "xid:" + req.CreatorXID
+	}
+	if err := d.mirrors.SetForeignTable(ctx, m, req.ForeignOID, pending); err != nil {
 		return nil, err
 	}
 	return map[string]any{"attached": true}, nil
@@ -495,7 +534,7 @@ func (s *server) resyncTable(ctx context.Context, req *request) (any, error) {
 	if req.Database == "" || req.ForeignOID == 0 {
 		return nil, userError("08P01", "resync_table needs database and foreign_table_oid")
 	}
-	d, err := s.dbs.get(ctx, req.Database)
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
 	}
@@ -522,7 +561,7 @@ func (s *server) resyncTable(ctx context.Context, req *request) (any, error) {
 // mirror follows that source. The publication changes in the background:
 // when the source itself is being dropped (DROP TABLE ... CASCADE), the
 // dropping transaction holds its lock until this request returns.
-func (s *server) drop(ctx context.Context, d *database, m *catalog.Mirror) error {
+func (r *databases) dropMirror(ctx context.Context, d *database, m *catalog.Mirror) error {
 	if err := d.mirrors.Drop(ctx, m); err != nil {
 		return fmt.Errorf("drop mirror %s.%s: %w", m.Namespace, m.Name, err)
 	}

@@ -212,3 +212,82 @@ func checkMirrorShape(t *testing.T, conn *pgx.Conn, source, mirror string) {
 		t.Fatalf("state of %s = %q (%v); want ready", mirror, state, err)
 	}
 }
+
+// TestBrokenMirrorSurvivesRestart breaks one mirror (its source gains a
+// generated column, whose values logical replication does not carry),
+// then checks that reading it fails at once with its reason, that it stays
+// broken after a sidecar kill and a server restart, that the other mirror
+// and the slot went on meanwhile, and that resync_table repairs it.
+func TestBrokenMirrorSurvivesRestart(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE a (id int PRIMARY KEY, x int)`)
+	exec(t, conn, `CREATE TABLE b (id int PRIMARY KEY, x int)`)
+	exec(t, conn, `INSERT INTO a SELECT g, g FROM generate_series(1, 100) g`)
+	exec(t, conn, `INSERT INTO b SELECT g, g FROM generate_series(1, 100) g`)
+	exec(t, conn, `CALL mooncake.create_table('ma', 'a')`)
+	exec(t, conn, `CALL mooncake.create_table('mb', 'b')`)
+
+	exec(t, conn, `ALTER TABLE a ADD COLUMN g int GENERATED ALWAYS AS (x * 2) STORED`)
+	state := func(m string) (string, string) {
+		var st string
+		var reason *string
+		if err := conn.QueryRow(ctx, `SELECT state, error FROM mooncake.columnstore_tables WHERE table_name = $1`, m).Scan(&st, &reason); err != nil {
+			t.Fatalf("state of %s: %v", m, err)
+		}
+		if reason == nil {
+			return st, ""
+		}
+		return st, *reason
+	}
+	if _, ok := waitFor(10*time.Second, func() bool { s, _ := state("ma"); return s == "broken" }); !ok {
+		s, r := state("ma")
+		t.Fatalf("ma is %s (%s); want broken", s, r)
+	}
+	_, reason := state("ma")
+	if !strings.Contains(reason, `"g"`) {
+		t.Errorf("reason = %q; want it to name the generated column", reason)
+	}
+	checkBroken := func() {
+		t.Helper()
+		start := time.Now()
+		_, err := conn.Exec(ctx, `SELECT count(*) FROM ma`)
+		if sqlState(err) != "XX001" || !strings.Contains(err.Error(), "broken") {
+			t.Fatalf("read of a broken mirror: %v; want XX001", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("read of a broken mirror took %v; want an error at once", d)
+		}
+	}
+	checkBroken()
+
+	slotLSN := func() string {
+		return c.MustQueryString(t, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name LIKE 'mooncake\_%' AND NOT temporary`)
+	}
+	before := slotLSN()
+	c.KillSidecar(t)
+	c.WaitSidecar(t)
+	c.Restart(t, "fast")
+	conn = c.Conn(t, "postgres")
+	c.WaitSidecar(t)
+	if s, r := state("ma"); s != "broken" || r != reason {
+		t.Fatalf("after restarts ma is %s (%q); want broken (%q)", s, r, reason)
+	}
+	checkBroken()
+
+	// The other mirror and the slot go on.
+	exec(t, conn, `INSERT INTO a SELECT g, g FROM generate_series(101, 200) g`)
+	exec(t, conn, `UPDATE b SET x = x + 1`)
+	waitConverged(t, conn, "b", "mb", 10*time.Second)
+	if _, ok := waitFor(30*time.Second, func() bool { return slotLSN() != before }); !ok {
+		t.Fatalf("confirmed_flush_lsn stayed at %s with a broken mirror", before)
+	}
+
+	exec(t, conn, `ALTER TABLE a DROP COLUMN g`)
+	exec(t, conn, `CALL mooncake.resync_table('ma')`)
+	if s, r := state("ma"); s != "ready" {
+		t.Fatalf("after resync_table ma is %s (%q); want ready", s, r)
+	}
+	exec(t, conn, `UPDATE a SET x = -x WHERE id % 2 = 0`)
+	waitConverged(t, conn, "a", "ma", 10*time.Second)
+}

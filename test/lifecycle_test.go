@@ -122,6 +122,12 @@ func TestReplicaIdentityOptIn(t *testing.T) {
 		exec(t, conn, `DELETE FROM dup WHERE ctid IN (SELECT ctid FROM dup WHERE a = 3 LIMIT 2)`)
 		exec(t, conn, `UPDATE dup SET b = 'y' WHERE ctid IN (SELECT ctid FROM dup WHERE b IS NULL LIMIT 3)`)
 		exec(t, conn, `INSERT INTO dup VALUES (1, 'x'), (1, 'x'), (NULL, NULL)`)
+		// Identical rows inserted and deleted in one transaction, then in
+		// the next one: each delete removes exactly one copy.
+		exec(t, conn, `BEGIN; INSERT INTO dup VALUES (42, 'z'), (42, 'z'), (42, 'z'); DELETE FROM dup WHERE a = 42 AND ctid IN (SELECT ctid FROM dup WHERE a = 42 LIMIT 2); COMMIT`)
+		exec(t, conn, `INSERT INTO dup VALUES (43, 'w'), (43, 'w')`)
+		exec(t, conn, `UPDATE dup SET b = 'v' WHERE a = 43`)
+		exec(t, conn, `DELETE FROM dup WHERE a IN (42, 43)`)
 	}
 	step()
 	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)

@@ -106,7 +106,7 @@ SELECT id, f FROM mirror;
 
 DROP TABLE other.src_renamed CASCADE;
 DROP SCHEMA other;
-SELECT count(*) FROM mooncake.columnstore_tables;
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name = 'mirror';
 
 DROP FUNCTION wait_for;
 DROP FUNCTION same_rows;

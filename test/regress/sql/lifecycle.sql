@@ -37,23 +37,23 @@ SELECT * FROM elsewhere.m_renamed ORDER BY id;
 CREATE FOREIGN TABLE m (id int, v text) SERVER mooncake OPTIONS (namespace 'public', "table" 'm');
 DROP FOREIGN TABLE m;
 SELECT * FROM elsewhere.m_renamed ORDER BY id;
-SELECT schema_name, table_name, state FROM mooncake.columnstore_tables;
+SELECT schema_name, table_name, state FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%' ORDER BY 1, 2;
 
 -- drop_table finds the mirror under its new name.
 CALL mooncake.drop_table('elsewhere.m_renamed');
-SELECT count(*) FROM mooncake.columnstore_tables;
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%';
 DROP TABLE src;
 
 -- DROP TABLE ... CASCADE drops the mirror too; so does DROP SCHEMA ... CASCADE.
 CREATE TABLE src (id int PRIMARY KEY, v text);
 CALL mooncake.create_table('m1', 'src');
 DROP TABLE src CASCADE;
-SELECT count(*) FROM mooncake.columnstore_tables;
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%';
 CREATE SCHEMA s;
 CREATE TABLE s.src (id int PRIMARY KEY);
 CALL mooncake.create_table('s.m2', 's.src');
 DROP SCHEMA s CASCADE;
-SELECT count(*) FROM mooncake.columnstore_tables;
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%';
 DROP SCHEMA elsewhere;
 
 -- A second create_table after a failed one works and follows its source.
@@ -66,7 +66,21 @@ SELECT * FROM m3;
 -- resync_table rebuilds a mirror from its source.
 CALL mooncake.resync_table('m3');
 SELECT * FROM m3;
-SELECT table_name, state, rows FROM mooncake.columnstore_tables;
+SELECT table_name, state, rows FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%' ORDER BY 1;
+
+-- A create_table rolled back leaves nothing behind: the sidecar drops its
+-- mirror, and the source stays published for the mirror that remains.
+BEGIN;
+CALL mooncake.create_table('m_rolled_back', 'src');
+SELECT count(*) FROM m_rolled_back;
+ROLLBACK;
+SELECT wait_for($$SELECT count(*)::text FROM mooncake.columnstore_tables WHERE table_name = 'm_rolled_back'$$, '0');
+SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub' AND tablename = 'src';
+INSERT INTO src VALUES (2, 'y');
+SELECT * FROM m3 ORDER BY id;
+CALL mooncake.create_table('m_rolled_back', 'src');
+SELECT * FROM m_rolled_back ORDER BY id;
+CALL mooncake.drop_table('m_rolled_back');
 
 -- Bad arguments.
 CALL mooncake.create_table(NULL, 'src');
