@@ -298,15 +298,18 @@ func csvReader(path string, colsDef []string) string {
 
 // MatchColumns gives the columns of a new copy of the source (cols, with
 // their attnums) the field IDs of the mirror's columns they continue: same
-// attnum (or, for columns of older mirrors without one, same name), and a
-// type Iceberg can widen to. The others get 0: new fields.
+// attnum (or, for columns of older mirrors without one, same name). A
+// column whose type changed keeps its field too, with the new type: the
+// copy replaces every data file in the same commit, so no file of the
+// current snapshot holds the old type, while older snapshots keep their
+// own schema. The field order stays the source's column order. The other
+// columns get 0: new fields.
 func (m *Mirror) MatchColumns(cols []Column) []Column {
 	out := make([]Column, len(cols))
 	for i, c := range cols {
 		c.ID = 0
 		for _, o := range m.Columns {
-			same := o.AttNum != 0 && o.AttNum == c.AttNum || o.AttNum == 0 && o.Name == c.Name
-			if same && Widens(o.Type, c.Type) {
+			if o.AttNum != 0 && o.AttNum == c.AttNum || o.AttNum == 0 && o.Name == c.Name {
 				c.ID = o.ID
 				break
 			}

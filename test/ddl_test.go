@@ -2,9 +2,11 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +31,7 @@ func TestRandomSchemaChanges(t *testing.T) {
 	if v := os.Getenv("MOONCAKE_DDL_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
-	steps := 40
+	steps := 60
 	if v := os.Getenv("MOONCAKE_DDL_STEPS"); v != "" {
 		steps, _ = strconv.Atoi(v)
 	}
@@ -64,7 +66,11 @@ func TestRandomSchemaChanges(t *testing.T) {
 				case 0:
 					q = fmt.Sprintf("INSERT INTO %s (id) VALUES (%d)", src, nextID.Add(1))
 				case 1:
-					q = fmt.Sprintf("UPDATE %s SET id = id WHERE id = %d", src, 1+r.IntN(300))
+					if r.IntN(2) == 0 {
+						q = fmt.Sprintf("UPDATE %s SET id = id WHERE id = %d", src, 1+r.IntN(300))
+					} else {
+						q = fmt.Sprintf("UPDATE %s SET id = %d WHERE id = %d", src, nextID.Add(1), 1+r.IntN(300))
+					}
 				case 2:
 					q = fmt.Sprintf("DELETE FROM %s WHERE id = %d", src, 1+r.IntN(300))
 				}
@@ -83,7 +89,7 @@ func TestRandomSchemaChanges(t *testing.T) {
 		mu.Unlock()
 		cols := columnsOf(t, conn, src)
 		var stmt string
-		switch op := rng.IntN(11); op {
+		switch op := rng.IntN(12); op {
 		case 0:
 			colSeq++
 			stmt = fmt.Sprintf("ALTER TABLE %s ADD COLUMN a%d int", src, colSeq)
@@ -130,6 +136,11 @@ func TestRandomSchemaChanges(t *testing.T) {
 			}
 		case 10:
 			stmt = fmt.Sprintf("INSERT INTO %s (id) SELECT g FROM generate_series(%d, %d) g", src, nextID.Add(500)-499, nextID.Load())
+		case 11:
+			// Rows before and after a schema change in one transaction.
+			colSeq++
+			stmt = fmt.Sprintf("BEGIN; INSERT INTO %[1]s (id) VALUES (%[2]d); ALTER TABLE %[1]s ADD COLUMN a%[4]d int; "+
+				"INSERT INTO %[1]s (id, a%[4]d) VALUES (%[3]d, 1); COMMIT", src, nextID.Add(1), nextID.Add(1), colSeq)
 		}
 		if stmt != "" {
 			if _, err := conn.Exec(ctx, stmt); err != nil {
@@ -168,6 +179,45 @@ func TestRandomSchemaChanges(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+
+	// Everything flushed to Iceberg.
+	if _, ok := waitFor(30*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables WHERE flushed_lsn < applied_lsn OR unflushed_rows > 0`) == 0
+	}); !ok {
+		t.Fatal("the mirrors were not flushed within 30 s")
+	}
+	// pyiceberg reads the newest snapshot with the new schema, and the
+	// oldest one (the initial copy) with the columns the source had then.
+	python := requirePyIceberg(t)
+	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
+	for j := range nsrc {
+		out, err := osexec.Command(python, "testdata/snapshot_schemas.py", uri, fmt.Sprintf("public.m%d", j)).Output()
+		if err != nil {
+			t.Fatalf("snapshot_schemas.py m%d: %v", j, err)
+		}
+		var got struct {
+			Current     []string `json:"current"`
+			CurrentRows int64    `json:"current_rows"`
+			Oldest      []string `json:"oldest"`
+			OldestRows  int64    `json:"oldest_rows"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("snapshot_schemas.py m%d: %v: %s", j, err, out)
+		}
+		var want []string
+		for _, col := range columnsOf(t, conn, fmt.Sprintf("m%d", j)) {
+			want = append(want, col[:strings.Index(col, "\x01")])
+		}
+		if strings.Join(got.Current, ",") != strings.Join(want, ",") {
+			t.Errorf("pyiceberg: current schema of m%d = %v; want %v", j, got.Current, want)
+		}
+		if n := queryInt(t, conn, fmt.Sprintf("SELECT count(*) FROM m%d", j)); got.CurrentRows != n {
+			t.Errorf("pyiceberg: m%d has %d rows; want %d", j, got.CurrentRows, n)
+		}
+		if initial := "id,t,n,f,d,v"; strings.Join(got.Oldest, ",") != initial || got.OldestRows != 200 {
+			t.Errorf("pyiceberg: oldest snapshot of m%d reads columns %v, %d rows; want %s, 200 rows", j, got.Oldest, got.OldestRows, initial)
+		}
+	}
 }
 
 // columnsOf lists a table's columns in order, as name, chr(1), type.
