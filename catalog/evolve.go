@@ -319,6 +319,15 @@ func (m *Mirror) MatchColumns(cols []Column) []Column {
 	return out
 }
 
+// Promotes reports whether a column stored as from holds values of to
+// through an Iceberg type promotion (int to long, float to double): the
+// values of a rewrite that casts from to to are the old values, widened.
+func Promotes(from, to ColumnType) bool {
+	ft, tt := from.IcebergType(), to.IcebergType()
+	return ft.Equals(iceberg.PrimitiveTypes.Int32) && tt.Equals(iceberg.PrimitiveTypes.Int64) ||
+		ft.Equals(iceberg.PrimitiveTypes.Float32) && tt.Equals(iceberg.PrimitiveTypes.Float64)
+}
+
 // Widens reports whether a column stored as from can hold values of to by
 // Iceberg schema evolution, without rewriting data files: the same
 // storage, or a promotion Iceberg allows (int to long, float to double)

@@ -33,7 +33,15 @@ type ddlMessage struct {
 	Columns  []ddlColumn `json:"columns"`
 	Key      []string    `json:"key"`      // replica identity columns (none for FULL or NOTHING)
 	Identity string      `json:"identity"` // relreplident
+	// PlainTypeChanges are the attnums of columns whose type the command
+	// changed without a USING expression.
+	PlainTypeChanges []int `json:"plain_type_changes"`
+	Reason           int   `json:"reason"` // rewrite: why (AT_REWRITE_* bits)
 }
+
+// rewriteColumnTypes is the table_rewrite reason of ALTER COLUMN TYPE
+// (AT_REWRITE_COLUMN_REWRITE): alone, the rewrite may only widen columns.
+const rewriteColumnTypes = 4
 
 type ddlColumn struct {
 	AttNum     int    `json:"attnum"`
@@ -65,10 +73,16 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 			continue
 		}
 		if msg.Op == "rewrite" {
+			if msg.Reason == rewriteColumnTypes {
+				// The columns message that follows tells whether the
+				// rewrite only widened columns; if not, a copy at commit.
+				ss.rewritten(msg.Source)
+				continue
+			}
 			ss.markResync(m, "the source was rewritten")
 			continue
 		}
-		cols, reason, err := ss.reshaped(ctx, m, &msg)
+		cols, reason, err := ss.reshaped(ctx, m, &msg, ss.rewrites[msg.Source])
 		if err != nil {
 			return err
 		}
@@ -117,9 +131,31 @@ func (ss *session) markResync(m *catalog.Mirror, reason string) {
 	slog.Info("mirror will copy its source again", "mirror", m.Namespace+"."+m.Name, "reason", reason)
 }
 
+func (ss *session) rewritten(source uint32) {
+	if ss.rewrites == nil {
+		ss.rewrites = map[uint32]bool{}
+	}
+	ss.rewrites[source] = true
+}
+
+// resyncRewritten marks the mirrors of sources rewritten by the
+// transaction, and not found to keep their values, for a new copy.
+func (ss *session) resyncRewritten() {
+	for src := range ss.rewrites {
+		for _, m := range ss.s.Mirrors.BySource(src) {
+			if m.Err() == nil && !ss.resync[m] && ss.txLSN > m.AppliedLSN() && ss.txLSN > m.SchemaLSN() {
+				ss.markResync(m, "the source was rewritten")
+			}
+		}
+	}
+	clear(ss.rewrites)
+}
+
 // reshaped works out the mirror's columns after a schema change: nil when
 // they stay as they are, or a reason why the source must be copied again.
-func (ss *session) reshaped(ctx context.Context, m *catalog.Mirror, msg *ddlMessage) ([]catalog.Column, string, error) {
+// With rewritten, the command rewrote the source: its values stay only if
+// every column whose type changed was widened by a plain cast.
+func (ss *session) reshaped(ctx context.Context, m *catalog.Mirror, msg *ddlMessage, rewritten bool) ([]catalog.Column, string, error) {
 	if ss.txChanged {
 		return nil, "the schema changed after other changes of the same transaction", nil
 	}
@@ -158,8 +194,12 @@ func (ss *session) reshaped(ctx context.Context, m *catalog.Mirror, msg *ddlMess
 		}
 		c := catalog.Column{Name: dc.Name, Type: t, NotNull: dc.NotNull, AttNum: dc.AttNum}
 		if i >= 0 {
-			if !catalog.Widens(m.Columns[i].Type, t) {
-				return nil, fmt.Sprintf("column %q changed type from %s to %s", dc.Name, m.Columns[i].Type.Name, dc.Type), nil
+			old := m.Columns[i].Type
+			if !catalog.Widens(old, t) {
+				return nil, fmt.Sprintf("column %q changed type from %s to %s", dc.Name, old.Name, dc.Type), nil
+			}
+			if rewritten && (!catalog.Promotes(old, t) || !slices.Contains(msg.PlainTypeChanges, dc.AttNum)) {
+				return nil, fmt.Sprintf("column %q changed type from %s to %s by a rewrite", dc.Name, old.Name, dc.Type), nil
 			}
 			c.ID = m.Columns[i].ID
 		}

@@ -291,6 +291,7 @@ type session struct {
 
 	txChanged bool                     // the transaction being applied changed some mirror
 	resync    map[*catalog.Mirror]bool // mirrors to copy again when the transaction commits
+	rewrites  map[uint32]bool          // sources the transaction rewrote, values kept unless shown otherwise
 	cat       *pgx.Conn                // catalog lookups (schema changes), opened on first use
 }
 
@@ -811,6 +812,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		ss.rels[msg.RelationID] = msg
 	case *pglogrepl.BeginMessage:
 		ss.inTx, ss.txLSN, ss.txChanged = true, uint64(msg.FinalLSN), false
+		clear(ss.rewrites)
 	case *pglogrepl.LogicalDecodingMessageV2:
 		if msg.Transactional && msg.Prefix == DDLPrefix {
 			return ss.handleDDL(ctx, msg.Content)
@@ -819,6 +821,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		if ss.batchAt.IsZero() {
 			ss.batchAt = time.Now()
 		}
+		ss.resyncRewritten()
 		ss.w.EndTransaction(uint64(msg.CommitLSN))
 		ss.inTx = false
 		ss.endLSN = uint64(msg.TransactionEndLSN)

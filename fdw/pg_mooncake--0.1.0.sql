@@ -80,6 +80,13 @@ REVOKE EXECUTE ON FUNCTION mooncake.depend_on_source(regclass, regclass) FROM PU
 COMMENT ON FUNCTION mooncake.depend_on_source(regclass, regclass) IS
   'record that the mirror''s foreign table depends on its source table';
 
+CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
+RETURNS int2[]
+AS 'MODULE_PATHNAME', 'mooncake_plain_type_changes'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION mooncake.plain_type_changes(pg_ddl_command) IS
+  'attnums of the columns an ALTER TABLE command changed to another type without a USING expression';
+
 CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
                                        replica_identity_full boolean DEFAULT false)
 LANGUAGE plpgsql
@@ -440,7 +447,14 @@ BEGIN
               WHERE c.classid = 'pg_catalog.pg_class'::regclass
                 AND EXISTS (SELECT FROM mooncake.mirrors_of(c.objid))
   LOOP
-    PERFORM pg_logical_emit_message(true, 'mooncake_ddl', mooncake.source_shape(src)::text);
+    -- With the columns whose type changed by a plain cast: a rewrite made
+    -- only by such widenings keeps every value.
+    PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
+      (mooncake.source_shape(src)::jsonb || jsonb_build_object('plain_type_changes',
+         COALESCE((SELECT jsonb_agg(DISTINCT a)
+                     FROM pg_event_trigger_ddl_commands() c,
+                          unnest(mooncake.plain_type_changes(c.command)) AS a
+                    WHERE c.objid = src), '[]'::jsonb)))::text);
     FOR ft IN SELECT mooncake.mirrors_of(src) LOOP
       PERFORM mooncake.align_foreign_table(ft, src);
     END LOOP;
@@ -461,7 +475,8 @@ DECLARE
 BEGIN
   IF EXISTS (SELECT FROM mooncake.mirrors_of(src)) THEN
     PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
-      json_build_object('op', 'rewrite', 'source', src::bigint)::text);
+      json_build_object('op', 'rewrite', 'source', src::bigint,
+                        'reason', pg_event_trigger_table_rewrite_reason())::text);
   END IF;
 END;
 $$;
