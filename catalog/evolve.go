@@ -183,25 +183,42 @@ func (m *Mirror) rebuild(ctx context.Context, conn *gosql.Conn, cols []Column, k
 	return nil
 }
 
-// Replace replaces every row of the mirror by a new copy of its source
-// (a CSV file of cols, in PostgreSQL's CSV format) taken at lsn, with the
-// source's columns and key as they were then. Columns keep their field ID
-// when their ID is set (see MatchColumns). Changes committed after lsn
-// follow as usual. It also repairs a broken mirror.
-func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []string, full bool, source, csvPath string, lsn uint64) (int64, error) {
-	m.maint.Lock()
-	defer m.maint.Unlock()
+// Copy is a new copy of a mirror's source, written to a data file by
+// PrepareCopy (beside the apply loop, which goes on) and swapped in by
+// CommitCopy.
+type Copy struct {
+	Cols   []Column // the source's columns, with the field IDs they get
+	Key    []string
+	Full   bool
+	Source string // quoted qualified name of the source
+	LSN    uint64 // commits at or before it are in the copy
+	Rows   int64
+	path   string // the data file ("" when the copy is empty)
+	schema int    // the Iceberg schema ID the field IDs were taken from
+}
+
+// Discard removes the data file of a copy that will not be committed.
+func (c *Copy) Discard() {
+	if c != nil && c.path != "" {
+		os.Remove(c.path)
+	}
+}
+
+// PrepareCopy writes a new copy of the mirror's source (a CSV file of
+// cols, in PostgreSQL's CSV format, taken at lsn) to a data file, with the
+// field IDs the columns get (see MatchColumns).
+func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []string, full bool, source, csvPath string, lsn uint64) (*Copy, error) {
 	m.mu.Lock()
 	tbl := m.tbl
 	m.mu.Unlock()
-	tx := tbl.NewTransaction()
-	cols, schema, err := evolveSchema(tx, tbl.Schema(), cols)
+	// The field IDs the commit will give new columns: from a transaction
+	// of the current metadata, staged and dropped.
+	cols, _, err := evolveSchema(tbl.NewTransaction(), tbl.Schema(), cols)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	keyIdx, err := keyIndexes(cols, key)
-	if err != nil {
-		return 0, err
+	if _, err := keyIndexes(cols, key); err != nil {
+		return nil, err
 	}
 	var casts, colsDef []string
 	for i, c := range cols {
@@ -210,38 +227,72 @@ func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	}
 	path := filepath.Join(tbl.Location(), "data", "data-"+newID()+".parquet")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return 0, err
+		return nil, err
 	}
+	conn, err := s.Duck.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
 	var n int64
 	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPath, colsDef)+") TO "+
 		QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n); err != nil {
 		os.Remove(path)
-		return 0, fmt.Errorf("write the new copy: %w", err)
+		return nil, fmt.Errorf("write the new copy: %w", err)
 	}
-	fail := func(err error) (int64, error) {
+	c := &Copy{Cols: cols, Key: key, Full: full, Source: source, LSN: lsn, Rows: n, path: path, schema: tbl.Schema().ID}
+	if n == 0 {
 		os.Remove(path)
-		return 0, err
+		c.path = ""
+	}
+	return c, nil
+}
+
+// CommitCopy swaps a prepared copy in: one Iceberg commit replaces every
+// data and delete file with it (and evolves the schema), then the mirror's
+// DuckDB objects are rebuilt empty over it. Changes committed after the
+// copy's LSN follow as usual. It also repairs a broken mirror. conn is the
+// apply loop's connection, between transactions.
+func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Copy) error {
+	m.maint.Lock()
+	defer m.maint.Unlock()
+	m.mu.Lock()
+	tbl := m.tbl
+	m.mu.Unlock()
+	fail := func(err error) error {
+		c.Discard()
+		return err
+	}
+	if tbl.Schema().ID != c.schema {
+		return fail(fmt.Errorf("the schema of %s.%s changed while its source was copied", m.Namespace, m.Name))
+	}
+	tx := tbl.NewTransaction()
+	cols, schema, err := evolveSchema(tx, tbl.Schema(), c.Cols)
+	if err != nil {
+		return fail(err)
+	}
+	keyIdx, err := keyIndexes(cols, c.Key)
+	if err != nil {
+		return fail(err)
 	}
 	var added []iceberg.DataFile
 	var newFiles []string
-	if n > 0 {
+	if c.path != "" {
 		fs, err := tbl.FS(ctx)
 		if err != nil {
 			return fail(err)
 		}
-		df, err := table.FileToDataFile(ctx, fs, path, schema, tbl.Spec(), 0, tbl.Properties())
+		df, err := table.FileToDataFile(ctx, fs, c.path, schema, tbl.Spec(), 0, tbl.Properties())
 		if err != nil {
 			return fail(err)
 		}
-		added, newFiles = []iceberg.DataFile{df}, []string{path}
-	} else {
-		os.Remove(path)
+		added, newFiles = []iceberg.DataFile{df}, []string{c.path}
 	}
 	oldData, oldDeletes, err := currentFiles(ctx, tbl)
 	if err != nil {
 		return fail(err)
 	}
-	snap := iceberg.Properties{SummaryLSN: strconv.FormatUint(lsn, 10), "mooncake.operation": "resync"}
+	snap := iceberg.Properties{SummaryLSN: strconv.FormatUint(c.LSN, 10), "mooncake.operation": "resync"}
 	switch {
 	case len(oldData) > 0:
 		err = tx.ReplaceFiles(ctx, oldData, added, oldDeletes, snap)
@@ -251,7 +302,7 @@ func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	if err != nil {
 		return fail(fmt.Errorf("stage the new copy: %w", err))
 	}
-	props, err := shapeProperties(cols, key, full, source, lsn)
+	props, err := shapeProperties(cols, c.Key, c.Full, c.Source, c.LSN)
 	if err != nil {
 		return fail(err)
 	}
@@ -267,11 +318,11 @@ func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	}
 	spilled := m.Spilled()
 	if err := m.setTable(ctx, newTbl); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
-	m.Full = full
+	m.Full = c.Full
 	if err := m.rebuild(ctx, conn, cols, keyIdx, newFiles, nil); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	for _, f := range spilled {
 		removeAfterReads(f)
@@ -280,12 +331,41 @@ func (s *Set) Replace(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	m.ranges = fileRanges(schema, cols, added)
 	m.failed = nil
 	m.mu.Unlock()
-	m.Source = source
-	m.fileRows.Store(n)
-	m.flushedLSN.Store(lsn)
-	m.appliedLSN.Store(lsn)
-	m.schemaLSN.Store(lsn)
-	return n, nil
+	m.Source = c.Source
+	m.fileRows.Store(c.Rows)
+	m.flushedLSN.Store(c.LSN)
+	m.appliedLSN.Store(c.LSN)
+	m.schemaLSN.Store(c.LSN)
+	return nil
+}
+
+// BeginCatchUp marks the mirror as behind the stream from the source
+// commit at lsn on, while a new copy of its source is made: a reader that
+// committed at or after lsn waits for EndCatchUp (CatchUp).
+func (m *Mirror) BeginCatchUp(lsn uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.catchCh == nil {
+		m.catchCh, m.catchFrom = make(chan struct{}), lsn
+	}
+}
+
+// EndCatchUp marks the mirror as following the stream again.
+func (m *Mirror) EndCatchUp() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.catchCh != nil {
+		close(m.catchCh)
+		m.catchCh = nil
+	}
+}
+
+// CatchUp returns, while the mirror is behind the stream, the commit LSN
+// from which it is, and a channel closed when it follows again.
+func (m *Mirror) CatchUp() (uint64, <-chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.catchFrom, m.catchCh
 }
 
 // csvReader reads a CSV file of PostgreSQL's COPY (FORMAT csv) with the

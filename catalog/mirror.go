@@ -149,6 +149,9 @@ type Mirror struct {
 	failed   error        // set when the initial copy failed, or the mirror is broken
 	pending  string       // the create_table transaction not known to have committed (PropPending)
 
+	catchCh   chan struct{} // while a new copy of the source is made: closed when the mirror follows again
+	catchFrom uint64        // the source commit from which the mirror is behind
+
 	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
 	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
 	tailRows   atomic.Int64  // rows in the tail (approximate: inserts applied since flush)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 
 	"github.com/jackc/pglogrepl"
@@ -68,6 +67,13 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 	for _, m := range ss.s.Mirrors.BySource(msg.Source) {
 		if err := ss.waitReady(ctx, m); err != nil {
 			return err
+		}
+		if ss.jobs[m] != nil {
+			// Being copied: the copy may predate this change; start over.
+			if err := ss.startCopy(ctx, m, ss.jobs[m].from); err != nil {
+				return err
+			}
+			continue
 		}
 		if m.Err() != nil || ss.txLSN <= m.AppliedLSN() || ss.txLSN <= m.SchemaLSN() || ss.resync[m] {
 			continue
@@ -244,67 +250,6 @@ func (ss *session) catalogConn(ctx context.Context) (*pgx.Conn, error) {
 	return c, nil
 }
 
-// resyncMarked copies the sources of the mirrors marked during the
-// transaction just committed again, before the transaction becomes
-// visible.
-func (ss *session) resyncMarked(ctx context.Context) error {
-	if len(ss.resync) == 0 {
-		return nil
-	}
-	if err := ss.w.Sync(ctx); err != nil {
-		return err
-	}
-	for m := range ss.resync {
-		if err := ss.s.resync(ctx, ss.w, m); err != nil {
-			return err
-		}
-	}
-	clear(ss.resync)
-	return nil
-}
-
-// resync copies a mirror's source again and replaces the mirror's rows
-// with the copy. A source the mirror can no longer follow breaks it, with
-// the reason.
-func (s *Stream) resync(ctx context.Context, w *catalog.Writer, m *catalog.Mirror) error {
-	w.Forget(m)
-	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
-		return err
-	}
-	var src *Source
-	var snap *Snapshot
-	var err error
-	for range 5 {
-		if src, snap, err = CopySource(ctx, s.Config, m.SourceOID, s.SpoolDir); !errors.Is(err, ErrSchemaMoved) {
-			break
-		}
-	}
-	if err != nil && !errors.Is(err, ErrSchemaMoved) {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && ctx.Err() == nil {
-			reason := pe.Message
-			if pe.Code == "42P01" {
-				reason = "its source table no longer exists"
-			}
-			slog.Error("mirror cannot follow its source; it is marked broken", "mirror", m.Namespace+"."+m.Name, "reason", reason)
-			return s.Mirrors.Break(ctx, m, reason)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("copy the source of %s.%s again: %w", m.Namespace, m.Name, err)
-	}
-	defer os.Remove(snap.CSVPath)
-	rows, err := s.Mirrors.Replace(ctx, w.Conn(), m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPath, snap.LSN)
-	if err != nil {
-		if errors.Is(err, catalog.ErrInconsistent) {
-			return err
-		}
-		return &catalog.MirrorError{Mirror: m, Err: fmt.Errorf("copy the source again: %w", err)}
-	}
-	slog.Info("mirror copied its source again", "mirror", m.Namespace+"."+m.Name, "rows", rows, "lsn", pglogrepl.LSN(snap.LSN))
-	return nil
-}
-
 // resyncRequest asks the apply loop to copy a mirror's source again.
 type resyncRequest struct {
 	m    *catalog.Mirror
@@ -335,18 +280,13 @@ func (s *Stream) resyncs() chan resyncRequest {
 	return s.resyncCh
 }
 
-// serveResync runs a Resync request between transactions.
+// serveResync starts a Resync request's copy; the request waits for it.
 func (ss *session) serveResync(ctx context.Context, req resyncRequest) error {
-	if err := ss.sync(ctx); err != nil {
+	if err := ss.startCopy(ctx, req.m, ss.doneLSN); err != nil {
 		req.done <- err
 		return err
 	}
-	err := ss.s.resync(ctx, ss.w, req.m)
-	var me *catalog.MirrorError
-	if err == nil || errors.As(err, &me) {
-		req.done <- err
-		return nil
-	}
-	req.done <- err
-	return err
+	j := ss.jobs[req.m]
+	j.wait = append(j.wait, req.done)
+	return nil
 }

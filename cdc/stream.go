@@ -292,6 +292,13 @@ type session struct {
 	txChanged bool                     // the transaction being applied changed some mirror
 	resync    map[*catalog.Mirror]bool // mirrors to copy again when the transaction commits
 	rewrites  map[uint32]bool          // sources the transaction rewrote, values kept unless shown otherwise
+
+	jobs        map[*catalog.Mirror]*copyJob // mirrors whose source is being copied again (catchup.go)
+	copied      chan *copyJob                // jobs whose copy is ready or failed
+	copiedLater []*copyJob                   // such jobs received inside a transaction
+	only        *catalog.Mirror              // while a job's spool is replayed: the one mirror changes apply to
+	raw         []byte                       // the message being handled, as received
+	rawInStream bool                         // raw is in the in-stream form
 	cat       *pgx.Conn                // catalog lookups (schema changes), opened on first use
 }
 
@@ -307,8 +314,9 @@ func (s *Stream) runOnce(ctx context.Context) error {
 		return err
 	}
 	ss := &session{s: s, conn: conn, w: catalog.NewWriter(s.Mirrors.Duck, duckConn), rels: map[uint32]*pglogrepl.RelationMessageV2{},
-		spools: map[uint32]*spool{}}
+		spools: map[uint32]*spool{}, copied: make(chan *copyJob, 16)}
 	defer ss.w.Close()
+	defer ss.stopCopies()
 	defer func() {
 		if ss.cat != nil {
 			ss.cat.Close(context.Background())
@@ -372,7 +380,18 @@ func (s *Stream) runOnce(ctx context.Context) error {
 				if err := ss.serveResync(ctx, req); err != nil {
 					return err
 				}
+			case j := <-ss.copied:
+				ss.copiedLater = append(ss.copiedLater, j)
 			default:
+			}
+			for len(ss.copiedLater) > 0 {
+				j := ss.copiedLater[0]
+				ss.copiedLater = ss.copiedLater[1:]
+				if ss.jobs[j.m] == j {
+					if err := ss.finishCopy(ctx, j); err != nil {
+						return err
+					}
+				}
 			}
 			if due := time.Since(lastFlush) >= s.FlushInterval || s.tailFull(); due {
 				if err := ss.sync(ctx); err != nil {
@@ -402,6 +421,10 @@ func (s *Stream) runOnce(ctx context.Context) error {
 			timer.Reset(wait)
 			select {
 			case r = <-msgs:
+			case j := <-ss.copied:
+				timer.Stop()
+				ss.copiedLater = append(ss.copiedLater, j)
+				continue
 			case req := <-s.resyncs():
 				timer.Stop()
 				if ss.inTx {
@@ -570,7 +593,9 @@ func (ss *session) flush(ctx context.Context) error {
 		}
 	}
 	ss.s.maintain(ctx)
-	if !allFlushed {
+	if !allFlushed || len(ss.jobs) > 0 {
+		// A copy running holds the slot before the change that started
+		// it: its mirror's later changes are only in the job's spool.
 		return nil
 	}
 	confirm := ss.doneLSN
@@ -673,6 +698,7 @@ func (ss *session) handleCopyData(ctx context.Context, data []byte) error {
 		if ss.inStream {
 			return ss.handleStreamed(ctx, msg, xld.WALData)
 		}
+		ss.raw, ss.rawInStream = xld.WALData, false
 		return ss.handle(ctx, msg)
 	}
 	return nil
@@ -690,8 +716,18 @@ func (ss *session) anyDirty() bool {
 // mirrorsFor returns the mirrors of a relation that must apply the current
 // transaction, waiting for mirrors still taking their initial copy.
 func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mirror, error) {
+	if m := ss.only; m != nil {
+		// Replaying a copy job's spool: its mirror alone.
+		if m.SourceOID == relID && ss.txLSN > m.AppliedLSN() {
+			return []*catalog.Mirror{m}, nil
+		}
+		return nil, nil
+	}
 	var out []*catalog.Mirror
 	for _, m := range ss.s.Mirrors.BySource(relID) {
+		if ss.jobs[m] != nil {
+			continue // its changes wait in the job's spool
+		}
 		if err := ss.waitReady(ctx, m); err != nil {
 			return nil, err
 		}
@@ -737,6 +773,8 @@ func (ss *session) handleStreamed(ctx context.Context, msg pglogrepl.Message, ra
 		ss.inStream = false
 	case *pglogrepl.RelationMessageV2:
 		ss.rels[msg.RelationID] = msg
+		ss.raw, ss.rawInStream = raw, true
+		return ss.spoolFor(msg.RelationID, 0)
 	case *pglogrepl.InsertMessageV2, *pglogrepl.UpdateMessageV2, *pglogrepl.DeleteMessageV2, *pglogrepl.TruncateMessageV2,
 		*pglogrepl.LogicalDecodingMessageV2:
 		sp := ss.spools[ss.streamXid]
@@ -768,6 +806,7 @@ func (ss *session) commitStreamed(ctx context.Context, msg *pglogrepl.StreamComm
 			if xid := streamedXid(m); sp.aborted[xid] {
 				return nil
 			}
+			ss.raw, ss.rawInStream = raw, true
 			return ss.handle(ctx, m)
 		})
 		if err != nil {
@@ -810,6 +849,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		}
 	case *pglogrepl.RelationMessageV2:
 		ss.rels[msg.RelationID] = msg
+		return ss.spoolFor(msg.RelationID, 0)
 	case *pglogrepl.BeginMessage:
 		ss.inTx, ss.txLSN, ss.txChanged = true, uint64(msg.FinalLSN), false
 		clear(ss.rewrites)
@@ -826,14 +866,42 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		ss.inTx = false
 		ss.endLSN = uint64(msg.TransactionEndLSN)
 		ss.s.lastCommit.Store(msg.CommitTime.UnixNano())
-		if len(ss.resync) > 0 {
-			// Copied again before the transaction becomes visible: a
-			// reader after it sees the source's new shape and rows.
-			if err := ss.resyncMarked(ctx); err != nil {
+		for m := range ss.resync {
+			if err := ss.startCopy(ctx, m, uint64(msg.CommitLSN)); err != nil {
 				return err
 			}
-			return ss.sync(ctx)
 		}
+		clear(ss.resync)
+	case *pglogrepl.InsertMessageV2:
+		if err := ss.spoolFor(msg.RelationID, ss.txLSN); err != nil {
+			return err
+		}
+		return ss.apply(ctx, msg)
+	case *pglogrepl.UpdateMessageV2:
+		if err := ss.spoolFor(msg.RelationID, ss.txLSN); err != nil {
+			return err
+		}
+		return ss.apply(ctx, msg)
+	case *pglogrepl.DeleteMessageV2:
+		if err := ss.spoolFor(msg.RelationID, ss.txLSN); err != nil {
+			return err
+		}
+		return ss.apply(ctx, msg)
+	case *pglogrepl.TruncateMessageV2:
+		for _, id := range msg.RelationIDs {
+			if err := ss.spoolFor(id, ss.txLSN); err != nil {
+				return err
+			}
+		}
+		return ss.apply(ctx, msg)
+	}
+	return nil
+}
+
+// apply applies a row change (insert, update, delete, truncate) to the
+// mirrors of its relation.
+func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
+	switch msg := msg.(type) {
 	case *pglogrepl.InsertMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
 			row, err := ss.row(ctx, m, rel, msg.Tuple, nil)

@@ -87,6 +87,24 @@ func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, err
 	default:
 		return nil, userError("55000", "mirror %s.%s is still taking its initial copy", req.Namespace, req.Table)
 	}
+	// A mirror copying its source again is behind the stream from the
+	// change that made the copy necessary: a session that committed since
+	// waits for it (read-your-writes); others read its rows as they were.
+	if from, ch := m.CatchUp(); ch != nil && req.CommitLSN >= from && req.WaitMs > 0 {
+		t := time.NewTimer(time.Duration(req.WaitMs) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+			return nil, &pgconn.PgError{Code: "57014", Message: fmt.Sprintf("mirror %s.%s is still copying its source again after a change this session committed", req.Namespace, req.Table),
+				Hint: "Retry, or raise mooncake.read_wait_timeout."}
+		}
+		if err := m.Err(); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -412,6 +430,8 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 				state = "broken"
 			} else if err := m.Err(); err != nil {
 				state, reason = "failed", err.Error()
+			} else if _, ch := m.CatchUp(); ch != nil {
+				state = "resyncing"
 			}
 		default:
 			state = "copying"

@@ -341,3 +341,68 @@ func TestBrokenMirrorSurvivesRestart(t *testing.T) {
 	exec(t, conn, `UPDATE a SET x = -x WHERE id % 2 = 0`)
 	waitConverged(t, conn, "a", "ma", 10*time.Second)
 }
+
+// TestCopyAgainOnline rewrites a large source under a steady write load:
+// its mirror copies the source again while the replication stream goes on,
+// so another mirror of the database shows new rows during the copy, and
+// the changes made during the copy reach the copied mirror after it.
+func TestCopyAgainOnline(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, x int, pad text)`)
+	exec(t, conn, `INSERT INTO big SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g`)
+	exec(t, conn, `CREATE TABLE small (id int PRIMARY KEY)`)
+	exec(t, conn, `CALL mooncake.create_table('big_m', 'big')`)
+	exec(t, conn, `CALL mooncake.create_table('small_m', 'small')`)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wc := c.Conn(t, "postgres")
+		for i := int64(0); !stop.Load(); i++ {
+			// Errors while the ALTER holds its lock are fine: the rows
+			// that commit are what the mirror must show.
+			wc.Exec(ctx, `INSERT INTO big (id, x) VALUES ($1, 1)`, 2000000+i)
+			wc.Exec(ctx, `UPDATE big SET pad = 'u' WHERE id = $1`, 1+i*7%1000000)
+			wc.Exec(ctx, `DELETE FROM big WHERE id = $1`, 2+i*13%1000000)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	exec(t, conn, `ALTER TABLE big ALTER COLUMN x TYPE text USING 'x' || x`)
+
+	// Rows of another source become visible while big_m copies.
+	sawCopying := false
+	for i := 1; i <= 20; i++ {
+		exec(t, conn, `INSERT INTO small VALUES ($1)`, i)
+		if n := queryInt(t, conn, `SELECT count(*) FROM small_m WHERE id = `+strconv.Itoa(i)); n != 1 {
+			t.Fatalf("small_m does not show row %d right after its commit", i)
+		}
+		var state string
+		if err := conn.QueryRow(ctx, `SELECT state FROM mooncake.columnstore_tables WHERE table_name = 'big_m'`).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "resyncing" {
+			sawCopying = true
+		} else if sawCopying {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !sawCopying {
+		t.Errorf("big_m was never seen copying its source while small_m followed (the copy was too fast to see, or blocked the stream)")
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	waitConverged(t, conn, "big", "big_m", 60*time.Second)
+	for _, line := range strings.Split(c.LogTail(400), "\n") {
+		if strings.Contains(line, "copied its source again") {
+			t.Log(strings.TrimSpace(line)) // rows copied, and changes applied after the copy
+		}
+	}
+	if got := columnsOf(t, conn, "big_m"); !strings.Contains(strings.Join(got, ","), "x\x01text") {
+		t.Errorf("big_m columns = %q; want x of type text", got)
+	}
+}
