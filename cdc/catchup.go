@@ -29,11 +29,11 @@ import (
 // received since it began.
 type copyJob struct {
 	m      *catalog.Mirror
-	from   uint64                        // commit LSN of the change that made the copy necessary
+	from   uint64                       // commit LSN of the change that made the copy necessary
 	rel    *pglogrepl.RelationMessageV2 // the source's relation message as of the job's start
-	spool  *spool                        // the mirror's changes since the job began
-	cancel context.CancelFunc            // stops the copy
-	done   chan struct{}                 // closed when copy or err is set
+	spool  *spool                       // the mirror's changes since the job began
+	cancel context.CancelFunc           // stops the copy
+	done   chan struct{}                // closed when copy or err is set
 	copy   *catalog.Copy
 	err    error
 	tries  int

@@ -299,7 +299,7 @@ type session struct {
 	only        *catalog.Mirror              // while a job's spool is replayed: the one mirror changes apply to
 	raw         []byte                       // the message being handled, as received
 	rawInStream bool                         // raw is in the in-stream form
-	cat       *pgx.Conn                // catalog lookups (schema changes), opened on first use
+	cat         *pgx.Conn                    // catalog lookups (schema changes), opened on first use
 }
 
 func (s *Stream) runOnce(ctx context.Context) error {
