@@ -149,7 +149,7 @@ func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	files, delFiles := m.files, m.delFiles
 	m.tbl = newTbl
 	m.mu.Unlock()
-	if err := m.rebuild(ctx, conn, cols, keyIdx, files, delFiles); err != nil {
+	if err := s.rebuild(ctx, conn, m, cols, keyIdx, files, delFiles); err != nil {
 		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	m.Source = source
@@ -160,16 +160,26 @@ func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 // rebuild gives the mirror new, empty DuckDB tables for cols and points
 // its view at files: the objects get a new suffix, so that the view is
 // replaced in one statement and queries planned on the old one finish.
-func (m *Mirror) rebuild(ctx context.Context, conn *gosql.Conn, cols []Column, key []int, files, delFiles []string) error {
+// The set's shape version is odd while a view and the mirror's columns
+// change: a query planned on one shape and bound by DuckDB on the other
+// fails, and is planned and run again (ShapeVersion).
+func (s *Set) rebuild(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []int, files, delFiles []string) error {
+	next := &Mirror{Database: m.Database, Namespace: m.Namespace, Name: m.Name, Columns: cols, Key: key, Full: m.Full,
+		id: mirrorSeq.Add(1), files: files, delFiles: delFiles}
 	old := &Mirror{Database: m.Database, id: m.id, gen: m.gen, sgen: m.sgen} // names the old objects
-	m.Columns, m.Key = cols, key
-	m.id, m.gen, m.sgen, m.staged = mirrorSeq.Add(1), 0, 0, 0
-	m.tailKeys = nil
-	m.setSpilled(nil)
-	m.mu.Lock()
-	m.files, m.delFiles = files, delFiles
-	m.mu.Unlock()
-	if err := m.createDuckObjects(ctx, conn); err != nil {
+	s.shapes.Add(1)
+	err := next.createDuckObjects(ctx, conn)
+	if err == nil {
+		m.Columns, m.Key = cols, key
+		m.id, m.gen, m.sgen, m.staged, m.form = next.id, 0, 0, 0, next.form
+		m.tailKeys = nil
+		m.setSpilled(nil)
+		m.mu.Lock()
+		m.files, m.delFiles = files, delFiles
+		m.mu.Unlock()
+	}
+	s.shapes.Add(1)
+	if err != nil {
 		return err
 	}
 	for _, t := range []string{old.part("files"), old.part("tail")} {
@@ -182,6 +192,12 @@ func (m *Mirror) rebuild(ctx context.Context, conn *gosql.Conn, cols []Column, k
 	m.dirty.Store(false)
 	return nil
 }
+
+// ShapeVersion changes whenever a mirror's columns and view change, and is
+// odd while they do: a query that failed in DuckDB after a change of it
+// may have been planned on the columns of one shape and bound on the view
+// of another, and is worth planning again.
+func (s *Set) ShapeVersion() uint64 { return s.shapes.Load() }
 
 // Copy is a new copy of a mirror's source, written to a data file by
 // PrepareCopy (beside the apply loop, which goes on) and swapped in by
@@ -321,7 +337,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	m.Full = c.Full
-	if err := m.rebuild(ctx, conn, cols, keyIdx, newFiles, nil); err != nil {
+	if err := s.rebuild(ctx, conn, m, cols, keyIdx, newFiles, nil); err != nil {
 		return fmt.Errorf("%w: %v", ErrInconsistent, err)
 	}
 	for _, f := range spilled {

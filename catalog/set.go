@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/iceberg-go/table"
 )
@@ -20,6 +21,8 @@ type Set struct {
 
 	mu      sync.RWMutex
 	mirrors map[[2]string]*Mirror // by namespace, name
+
+	shapes atomic.Uint64 // ShapeVersion
 }
 
 // OpenSet attaches the database's DuckDB catalog and loads every mirror

@@ -320,6 +320,18 @@ build_query(PlannerInfo *root, MooncakeRelInfo *info, List *targets,
 }
 
 /*
+ * The WAL position now: the foreign table's columns this query sees were
+ * committed before it. Should the sidecar not know a column the query
+ * reads (a schema change another session just committed), it waits until
+ * the mirror has applied the WAL up to here and plans again.
+ */
+static void
+append_now_lsn(StringInfo buf)
+{
+	appendStringInfo(buf, ",\"now_lsn\":" UINT64_FORMAT, (uint64) GetXLogInsertRecPtr());
+}
+
+/*
  * Ask the sidecar which pieces of query it runs ("plan"); returns its
  * JSON answer.
  */
@@ -343,6 +355,7 @@ ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
 	 */
 	appendStringInfo(&request, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
 					 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+	append_now_lsn(&request);
 	appendStringInfo(&request, ",\"query\":%s}", query);
 	return mooncake_request(host, port, "plan", base->target, request.data);
 }
@@ -1086,6 +1099,7 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		 */
 		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
 						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
+		append_now_lsn(&buf);
 
 		/*
 		 * The values are computed under the session's settings (TimeZone,

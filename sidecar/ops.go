@@ -40,6 +40,7 @@ type request struct {
 	CreatorXID   string       `json:"creator_xid"`       // attach: the transaction creating the foreign table
 	Extension    uint32       `json:"extension"`         // OID of the pg_mooncake extension sending the request, when given
 	CommitLSN    uint64       `json:"commit_lsn"`        // the session's last commit, to wait for
+	NowLSN       uint64       `json:"now_lsn"`           // the server's WAL position when the query started
 	WaitMs       int          `json:"wait_ms"`           // how long to wait for it
 	Query        *sql.Query   `json:"query"`             // plan, scan, explain: the query's pieces
 	Params       []sql.Param  `json:"params"`            // scan: values of the query's exec-time parameters
@@ -159,8 +160,28 @@ func (s *server) explain(ctx context.Context, req *request) (any, error) {
 }
 
 // planQuery resolves the mirrors of a query request and plans it; params
-// are the exec-time parameter values, nil when planning.
+// are the exec-time parameter values, nil when planning. A column the
+// mirrors do not know may come from a schema change committed before the
+// query began that the stream has not applied yet: then it waits for the
+// stream to reach the query's start (req.NowLSN) and plans again.
 func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param, wide bool) (*sql.Plan, error) {
+	p, err := s.planQueryOnce(ctx, req, params, wide)
+	if sqlState(err) != "42703" || req.NowLSN == 0 || req.WaitMs <= 0 {
+		return p, err
+	}
+	d, derr := s.dbs.getExt(ctx, req.Database, req.Extension)
+	if derr != nil {
+		return p, err
+	}
+	if werr := d.waitVisible(ctx, req.NowLSN, req.WaitMs); werr != nil {
+		return p, err
+	}
+	retry := *req
+	retry.CommitLSN = req.NowLSN // also waits for mirrors copying their source since
+	return s.planQueryOnce(ctx, &retry, params, wide)
+}
+
+func (s *server) planQueryOnce(ctx context.Context, req *request, params []sql.Param, wide bool) (*sql.Plan, error) {
 	rels := map[int]*catalog.Mirror{}
 	for i, r := range req.Query.Rels {
 		sub := *req
@@ -216,6 +237,11 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	if params == nil {
 		params = []sql.Param{}
 	}
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
+	if err != nil {
+		return err
+	}
+	shape := d.mirrors.ShapeVersion()
 	if req.Query != nil {
 		p, err := s.planQuery(ctx, req, params, false)
 		if err != nil {
@@ -245,6 +271,17 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	endRead := catalog.BeginRead()
 	defer endRead()
 	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+	if err != nil && ctx.Err() == nil && (shape%2 == 1 || d.mirrors.ShapeVersion() != shape) {
+		// A mirror's columns and view changed while the query was planned
+		// (a schema change of its source): plan it again on the new shape.
+		for d.mirrors.ShapeVersion()%2 == 1 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		if again, perr := s.planScan(ctx, req, params); perr == nil {
+			scan = again
+			rdr, release, err = s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
+		}
+	}
 	if err != nil && retry && sql.IsOverflow(err) {
 		// An optimistic sum overflowed its DECIMAL(38): the same query
 		// with exact split sums (Plan.Retry).
@@ -283,6 +320,25 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 	}
 	done, _ := json.Marshal(map[string]int64{"rows": enc.rows})
 	return writeFrame(w, frameComplete, done)
+}
+
+// planScan plans a scan request again (see scan).
+func (s *server) planScan(ctx context.Context, req *request, params []sql.Param) (*sql.Scan, error) {
+	if req.Query == nil {
+		m, err := s.mirror(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return sql.PlanScan(m, req.Columns)
+	}
+	p, err := s.planQuery(ctx, req, params, false)
+	if err != nil {
+		return nil, err
+	}
+	if !p.OK {
+		return nil, &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
+	}
+	return p.Scan, nil
 }
 
 // wideScan plans a query again with exact sums of any size.

@@ -406,3 +406,28 @@ func TestCopyAgainOnline(t *testing.T) {
 		t.Errorf("big_m columns = %q; want x of type text", got)
 	}
 }
+
+// TestSchemaChangeSeenByOtherSessions has one session change the source's
+// columns and another read the new columns of the mirror right after the
+// commit: the second session plans on the new foreign table, and the
+// sidecar, not knowing the column yet, waits for the stream to apply the
+// change instead of failing.
+func TestSchemaChangeSeenByOtherSessions(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE s (id int PRIMARY KEY)`)
+	exec(t, conn, `INSERT INTO s SELECT g FROM generate_series(1, 1000) g`)
+	exec(t, conn, `CALL mooncake.create_table('s_m', 's')`)
+	reader := c.Conn(t, "postgres")
+	for i := range 20 {
+		col := fmt.Sprintf("c%d", i)
+		exec(t, conn, fmt.Sprintf(`ALTER TABLE s ADD COLUMN %s int`, col))
+		if _, err := reader.Exec(ctx, fmt.Sprintf(`SELECT count(%s) FROM s_m`, col)); err != nil {
+			t.Fatalf("read of column %s just added by another session: %v", col, err)
+		}
+		exec(t, conn, fmt.Sprintf(`ALTER TABLE s RENAME COLUMN %s TO r%d`, col, i))
+		if _, err := reader.Exec(ctx, fmt.Sprintf(`SELECT id, r%d FROM s_m WHERE id < 3`, i)); err != nil {
+			t.Fatalf("read of column r%d just renamed by another session: %v", i, err)
+		}
+	}
+}
