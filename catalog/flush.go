@@ -52,10 +52,11 @@ const parquetOptions = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 
 // CompleteSync finishes a mirror's creation: it writes the rows of the
 // initial copy (a CSV file in PostgreSQL's CSV format, columns in source
-// order) to a Parquet file, commits it to Iceberg with the state ready and
+// order; maxRow its longest record, in bytes) to a Parquet file, commits
+// it to Iceberg with the state ready and
 // syncLSN, the last commit LSN contained in the copy, and opens the mirror
 // to the apply loop.
-func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncLSN uint64) (rows int64, err error) {
+func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, maxRow int64, syncLSN uint64) (rows int64, err error) {
 	defer func() {
 		if err != nil {
 			m.mu.Lock()
@@ -79,9 +80,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, syncL
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM read_csv(" + QuoteLiteral(csvPath) +
-		", columns = {" + strings.Join(colsDef, ", ") + "}, header = false, delim = ',', quote = '\"', escape = '\"'" +
-		", allow_quoted_nulls = false, max_line_size = 67108864, buffer_size = 67108864, auto_detect = false)) TO " +
+	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM " + csvReader(csvPath, colsDef, maxRow) + ") TO " +
 		QuoteLiteral(path) + " (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
 	var n int64
 	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {

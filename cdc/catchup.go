@@ -98,7 +98,7 @@ func (s *Stream) copySource(ctx context.Context, m *catalog.Mirror) (*catalog.Co
 		return nil, err
 	}
 	defer os.Remove(snap.CSVPath)
-	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPath, snap.LSN)
+	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPath, snap.MaxRow, snap.LSN)
 }
 
 // spoolChange keeps a change of a mirror being copied (the message as

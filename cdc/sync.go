@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,7 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 // replication snapshot.
 type Snapshot struct {
 	CSVPath string // the rows, in PostgreSQL's CSV format
+	MaxRow  int64  // the longest record of the file, in bytes
 	LSN     uint64 // commits at or before LSN are in the copy; later ones are not
 }
 
@@ -59,14 +61,15 @@ type Snapshot struct {
 // Changes committed after the returned LSN reach the main slot's stream.
 func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns []string, dir string) (*Snapshot, error) {
 	var path string
+	var maxRow int64
 	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
-		path, err = copyRows(ctx, conn, source, columns, dir)
+		path, maxRow, err = copyRows(ctx, conn, source, columns, dir)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{CSVPath: path, LSN: lsn}, nil
+	return &Snapshot{CSVPath: path, MaxRow: maxRow, LSN: lsn}, nil
 }
 
 // CopySource copies a source table again, by OID: its columns and key as
@@ -74,6 +77,7 @@ func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns 
 func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string) (*Source, *Snapshot, error) {
 	var src *Source
 	var path string
+	var maxRow int64
 	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
 		if src, err = InspectSource(ctx, conn, oid, 0); err != nil {
 			return err
@@ -89,7 +93,7 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 		if err := conn.QueryRow(ctx, "SELECT $1::regclass::text", oid).Scan(&current); err != nil {
 			return err
 		}
-		path, err = copyRows(ctx, conn, current, names, dir)
+		path, maxRow, err = copyRows(ctx, conn, current, names, dir)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
 			return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
@@ -99,7 +103,7 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, &Snapshot{CSVPath: path, LSN: lsn}, nil
+	return src, &Snapshot{CSVPath: path, MaxRow: maxRow, LSN: lsn}, nil
 }
 
 // ErrSchemaMoved is a copy that failed because the source's schema changed
@@ -143,25 +147,57 @@ func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn
 	return uint64(cp) - 1, nil
 }
 
-// copyRows writes the given columns of source as a CSV file in dir.
-func copyRows(ctx context.Context, conn *pgx.Conn, source string, columns []string, dir string) (string, error) {
+// copyRows writes the given columns of source as a CSV file in dir, and
+// returns the length of its longest record.
+func copyRows(ctx context.Context, conn *pgx.Conn, source string, columns []string, dir string) (string, int64, error) {
 	f, err := os.CreateTemp(dir, "copy-*.csv")
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	cols := make([]string, len(columns))
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
 	}
-	_, err = conn.PgConn().CopyTo(ctx, f, "COPY (SELECT "+strings.Join(cols, ", ")+" FROM ONLY "+source+") TO STDOUT WITH (FORMAT csv)")
+	rec := &recordMeter{w: f}
+	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY (SELECT "+strings.Join(cols, ", ")+" FROM ONLY "+source+") TO STDOUT WITH (FORMAT csv)")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("copy %s: %w", source, err)
+		return "", 0, fmt.Errorf("copy %s: %w", source, err)
 	}
-	return f.Name(), nil
+	return f.Name(), max(rec.longest, rec.cur), nil
+}
+
+// recordMeter passes CSV through and measures its longest record: a
+// newline ends a record unless it is inside quotes (a quote inside a
+// quoted field is doubled, which toggles the state twice).
+type recordMeter struct {
+	w       io.Writer
+	quoted  bool
+	cur     int64 // bytes of the record being written
+	longest int64
+}
+
+func (r *recordMeter) Write(p []byte) (int, error) {
+	rest := p
+	for len(rest) > 0 {
+		i := bytes.IndexAny(rest, "\"\n")
+		if i < 0 {
+			r.cur += int64(len(rest))
+			break
+		}
+		r.cur += int64(i + 1)
+		if rest[i] == '"' {
+			r.quoted = !r.quoted
+		} else if !r.quoted {
+			r.longest = max(r.longest, r.cur)
+			r.cur = 0
+		}
+		rest = rest[i+1:]
+	}
+	return r.w.Write(p)
 }
 
 func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {

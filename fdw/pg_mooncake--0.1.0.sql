@@ -102,11 +102,13 @@ DECLARE
   columns text;
   ft regclass;
 BEGIN
-  IF table_name IS NULL OR source IS NULL THEN
+  IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '22004',
       MESSAGE = pg_catalog.format('argument %s of mooncake.create_table must not be NULL',
-                                  CASE WHEN table_name IS NULL THEN 'table_name' ELSE 'source' END);
+                                  CASE WHEN table_name IS NULL THEN 'table_name'
+                                       WHEN source IS NULL THEN 'source'
+                                       ELSE 'replica_identity_full' END);
   END IF;
   src := pg_catalog.to_regclass(source);
   IF src IS NULL THEN
@@ -255,6 +257,11 @@ AS $$
 DECLARE
   ft regclass;
 BEGIN
+  IF table_name IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22004',
+      MESSAGE = 'argument table_name of mooncake.drop_table must not be NULL';
+  END IF;
   ft := pg_catalog.to_regclass(table_name);
   IF ft IS NULL THEN
     RAISE EXCEPTION USING
@@ -497,12 +504,17 @@ BEGIN
       MESSAGE = 'argument table_name of mooncake.resync_table must not be NULL';
   END IF;
   ft := pg_catalog.to_regclass(table_name);
-  IF ft IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
-                                 JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
-                                WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
+  IF ft IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '42P01',
       MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
+                   JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+                  WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42809',
+      MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
   END IF;
   SELECT n.nspname, c.relname INTO ns, tbl
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -560,6 +572,11 @@ DECLARE
   ns text;
   tbl text;
 BEGIN
+  IF table_name IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22004',
+      MESSAGE = 'argument table_name of mooncake.optimize_table must not be NULL';
+  END IF;
   ft := pg_catalog.to_regclass(table_name);
   SELECT f.ftoptions INTO opts
     FROM pg_catalog.pg_foreign_table f

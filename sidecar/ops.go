@@ -429,7 +429,7 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	snap, err := cdc.CopyTable(ctx, d.cfg, src.Qualified, names, s.tmpDir)
 	if err == nil {
 		var rows int64
-		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.LSN)
+		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.MaxRow, snap.LSN)
 		os.Remove(snap.CSVPath)
 		if err == nil {
 			return map[string]any{

@@ -88,6 +88,14 @@ CALL mooncake.create_table('m4', NULL);
 CALL mooncake.resync_table(NULL);
 CALL mooncake.resync_table('no_such_table');
 CALL mooncake.create_table('m4', 'mooncake.iceberg_tables');
+CALL mooncake.create_table('m4', 'src', replica_identity_full => NULL);
+CALL mooncake.create_table('', 'src');
+CALL mooncake.create_table('a.b.c', 'src');
+CALL mooncake.create_table('m4', 'src', key_index => 'no_such_index');
+CALL mooncake.drop_table(NULL);
+CALL mooncake.optimize_table(NULL);
+CALL mooncake.resync_table('src');
+CALL mooncake.drop_table('src');
 DROP TABLE src CASCADE;
 
 DROP FUNCTION wait_for;
