@@ -397,9 +397,17 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		return nil, fmt.Errorf("start replication: %w", err)
 	}
 	if old := d.mirrors.Get(req.MirrorSchema, req.MirrorName); old != nil {
-		// PostgreSQL has no relation of that name (create_table checked): the
-		// mirror lost its foreign table, e.g. dropped while the sidecar was
-		// down. Replace it.
+		// PostgreSQL has no relation of that name (create_table checked).
+		// Either the mirror's foreign table was renamed or moved (the
+		// Iceberg table keeps its name): the name is taken; or the mirror
+		// lost its foreign table, e.g. dropped while the sidecar was down:
+		// replace it.
+		if name := foreignTableName(ctx, d, old); name != "" {
+			e := userError("42P07", "the columnstore table %s.%s is in use by the mirror %s", req.MirrorSchema, req.MirrorName, name)
+			e.Detail = "A mirror keeps the Iceberg table name it was created with when its foreign table is renamed or moved."
+			e.Hint = "Choose another name for the columnstore table."
+			return nil, e
+		}
 		slog.Warn("replacing a mirror that has no foreign table", "mirror", req.MirrorSchema+"."+req.MirrorName)
 		if err := s.dbs.dropMirror(ctx, d, old); err != nil {
 			return nil, err
@@ -442,6 +450,24 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	// the source's place in the publication.
 	s.dbs.dropMirror(context.Background(), d, m)
 	return nil, err
+}
+
+// foreignTableName is the current name of a mirror's foreign table, or ""
+// when it has none.
+func foreignTableName(ctx context.Context, d *database, m *catalog.Mirror) string {
+	if m.ForeignOID == 0 {
+		return ""
+	}
+	conn, err := pgx.ConnectConfig(ctx, d.cfg)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close(context.Background())
+	var name string
+	if err := conn.QueryRow(ctx, "SELECT oid::regclass::text FROM pg_class WHERE oid = $1", m.ForeignOID).Scan(&name); err != nil {
+		return ""
+	}
+	return name
 }
 
 // list describes the database's mirrors for mooncake.columnstore_tables.

@@ -32,6 +32,10 @@ ALTER FOREIGN TABLE m_renamed SET SCHEMA elsewhere;
 INSERT INTO src VALUES (2, 'b');
 SELECT * FROM elsewhere.m_renamed ORDER BY id;
 
+-- The renamed mirror keeps its Iceberg table: create_table of the old
+-- name is refused rather than replacing it.
+CALL mooncake.create_table('m', 'src');
+
 -- Another foreign table that takes the old name is not the mirror: dropping
 -- it leaves the mirror alone.
 CREATE FOREIGN TABLE m (id int, v text) SERVER mooncake OPTIONS (namespace 'public', "table" 'm');
