@@ -23,13 +23,16 @@ import (
 const DDLPrefix = "mooncake_ddl"
 
 // ddlMessage is one such message. Op "columns" (at ddl_command_end) carries
-// the source's columns after the command; op "rewrite" (at table_rewrite)
-// says the command rewrote the source, which logical decoding does not
-// show as row changes.
+// the source's columns after the command; op "rewrite" (at table_rewrite,
+// and from the extension's utility hook for ATTACH, DETACH, DROP and
+// TRUNCATE of a partition of a partitioned source) says the command
+// changed the source's rows in a way logical decoding does not show as row
+// changes.
 type ddlMessage struct {
 	Op       string      `json:"op"`
 	Source   uint32      `json:"source"`
-	Name     string      `json:"name"` // quoted schema.name
+	Reason   string      `json:"reason"` // rewrite: why, for the log
+	Name     string      `json:"name"`   // quoted schema.name
 	Columns  []ddlColumn `json:"columns"`
 	Key      []string    `json:"key"`      // replica identity columns (none for FULL or NOTHING)
 	Identity string      `json:"identity"` // relreplident
@@ -65,7 +68,11 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 			continue
 		}
 		if msg.Op == "rewrite" {
-			ss.markResync(m, "the source was rewritten")
+			reason := msg.Reason
+			if reason == "" {
+				reason = "the source was rewritten"
+			}
+			ss.markResync(m, reason)
 			continue
 		}
 		cols, reason, err := ss.reshaped(ctx, m, &msg)
