@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
 )
 
 // TestPartitionedUnderLoad mirrors a partitioned table while writers
@@ -137,4 +140,41 @@ func TestPartitionedUnderLoad(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		checkpoint(s.name)
 	}
+}
+
+// TestPartitionReplicaIdentityChanged gives a partition of a mirrored
+// partitioned table a replica identity without the table's key: its
+// updates then log old rows without the key, and the mirror is marked
+// broken, with the reason, rather than change the wrong rows. resync_table
+// leaves it broken, with the partition named, while the partition stays
+// so, and repairs it after.
+func TestPartitionReplicaIdentityChanged(t *testing.T) {
+	_, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE codes (id int, day date, code int NOT NULL, PRIMARY KEY (id, day)) PARTITION BY RANGE (day)`)
+	exec(t, conn, `CREATE TABLE codes_2024 PARTITION OF codes FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`)
+	exec(t, conn, `INSERT INTO codes SELECT g, date '2024-01-01' + g, g FROM generate_series(1, 10) g`)
+	exec(t, conn, `CALL mooncake.create_table('codes_mirror', 'codes')`)
+	exec(t, conn, `CREATE UNIQUE INDEX codes_2024_code ON codes_2024 (code)`)
+	exec(t, conn, `ALTER TABLE codes_2024 REPLICA IDENTITY USING INDEX codes_2024_code`)
+	exec(t, conn, `UPDATE codes SET code = 100, id = 100 WHERE id = 1`)
+	var state, reason string
+	if _, ok := waitFor(10*time.Second, func() bool {
+		conn.QueryRow(context.Background(), `SELECT state, coalesce(error, '') FROM mooncake.columnstore_tables WHERE table_name = 'codes_mirror'`).Scan(&state, &reason)
+		return state == "broken"
+	}); !ok {
+		t.Fatalf("mirror state %q (%s); want broken", state, reason)
+	}
+	t.Logf("broken: %s", reason)
+	_, err := conn.Exec(context.Background(), `CALL mooncake.resync_table('codes_mirror')`)
+	if sqlState(err) != "XX001" {
+		t.Fatalf("resync_table: %v; want XX001 (broken)", err)
+	}
+	reason = pgtest.QueryText(t, conn, `SELECT error FROM mooncake.columnstore_tables WHERE table_name = 'codes_mirror'`)
+	if !strings.Contains(reason, "partition public.codes_2024") {
+		t.Fatalf("broken after resync_table for %q; want the partition named", reason)
+	}
+	exec(t, conn, `ALTER TABLE codes_2024 REPLICA IDENTITY DEFAULT`)
+	exec(t, conn, `CALL mooncake.resync_table('codes_mirror')`)
+	exec(t, conn, `UPDATE codes SET code = 200 WHERE id = 2`)
+	waitConverged(t, conn, "codes", "codes_mirror", 10*time.Second)
 }
