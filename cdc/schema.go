@@ -22,12 +22,15 @@ import (
 const DDLPrefix = "mooncake_ddl"
 
 // ddlMessage is one such message. Op "columns" (at ddl_command_end) carries
-// the source's columns after the command; op "rewrite" (at table_rewrite)
-// says the command rewrote the source, which logical decoding does not
-// show as row changes.
+// the source's columns after the command; op "rewrite" (at table_rewrite,
+// and from the extension's utility hook for ATTACH, DETACH, DROP and
+// TRUNCATE of a partition of a partitioned source) says the command
+// changed the source's rows in a way logical decoding does not show as row
+// changes.
 type ddlMessage struct {
 	Op       string      `json:"op"`
 	Source   uint32      `json:"source"`
+	Why      string      `json:"why"`  // rewrite from the utility hook: what happened, for the log
 	Name     string      `json:"name"` // quoted schema.name
 	Columns  []ddlColumn `json:"columns"`
 	Key      []string    `json:"key"`      // replica identity columns (none for FULL or NOTHING)
@@ -85,7 +88,11 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 				ss.rewritten(msg.Source)
 				continue
 			}
-			ss.markResync(m, "the source was rewritten")
+			why := msg.Why
+			if why == "" {
+				why = "the source was rewritten"
+			}
+			ss.markResync(m, why)
 			continue
 		}
 		cols, reason, err := ss.reshaped(ctx, m, &msg, ss.rewrites[msg.Source])

@@ -20,6 +20,10 @@ type Source struct {
 	Columns   []catalog.Column // in attnum order; ID is left 0
 	Key       []string         // names of the replica identity columns
 	Full      bool             // REPLICA IDENTITY FULL
+	// Partitioned is a partitioned table: its rows are those of its
+	// partitions, whose changes arrive under its OID (the publication
+	// publishes via the partition root), and a copy reads them all.
+	Partitioned bool
 }
 
 // Querier is a connection that can run catalog queries: a *pgx.Conn, or
@@ -69,7 +73,7 @@ func InspectSource(ctx context.Context, q Querier, oid uint32, keyIndex uint32) 
 	switch relkind {
 	case "r":
 	case "p":
-		return nil, sourceError("0A000", "partitioned table %s cannot be mirrored yet", src.Qualified)
+		src.Partitioned = true
 	default:
 		return nil, sourceError("42809", "%s is not a table", src.Qualified)
 	}
@@ -137,6 +141,9 @@ func InspectSource(ctx context.Context, q Querier, oid uint32, keyIndex uint32) 
 		return nil, sourceError("0A000", "table %s has no columns to mirror", src.Qualified)
 	}
 
+	if src.Partitioned {
+		return src, inspectPartitioned(ctx, q, src, keyIndex)
+	}
 	var keyQuery string
 	switch {
 	case keyIndex != 0:
@@ -175,6 +182,94 @@ func InspectSource(ctx context.Context, q Querier, oid uint32, keyIndex uint32) 
 			Hint:   noKeyHint}
 	}
 	return src, nil
+}
+
+// inspectPartitioned finds the key of a partitioned table and checks its
+// partitions. Each partition logs the old rows of its updates and deletes
+// by its own replica identity (a partitioned table's own setting logs
+// nothing), and pgoutput sends them converted to the partitioned table's
+// columns: the key is the partitioned table's primary key, which every
+// partition has (an index attached to it) unless a partition was given
+// another replica identity. The tree is read from pg_inherits in q's
+// snapshot, as the copy will see it.
+func inspectPartitioned(ctx context.Context, q Querier, src *Source, keyIndex uint32) error {
+	if keyIndex != 0 {
+		return sourceError("0A000", "%s is a partitioned table: key_index does not apply to it", src.Qualified)
+	}
+	rows, err := q.Query(ctx, `SELECT a.attname FROM pg_index i
+		CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord`, src.OID)
+	if err != nil {
+		return err
+	}
+	if src.Key, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return err
+	}
+	if len(src.Key) == 0 {
+		return &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("partitioned table %s has no primary key", src.Qualified),
+			Detail: "A mirror of a partitioned table locates updated and deleted rows by its primary key, which each partition logs.",
+			Hint:   fmt.Sprintf("Add a primary key to %s; it includes the partition key.", src.Qualified)}
+	}
+	// Partitions that cannot be followed: foreign tables (their rows are
+	// elsewhere, their changes are not logged), and partitions whose
+	// replica identity index lacks a key column (their old rows would come
+	// without the key).
+	var name, kind string
+	err = q.QueryRow(ctx, `WITH RECURSIVE tree(relid) AS (
+			SELECT $1::oid
+			UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+		SELECT format('%I.%I', n.nspname, c.relname), CASE WHEN c.relkind = 'f' THEN 'foreign' ELSE 'identity' END
+		FROM tree t JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'f'
+		   OR c.relkind = 'r' AND c.relreplident = 'i' AND NOT EXISTS (
+			SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])
+			WHERE i.indrelid = c.oid AND i.indisreplident
+			HAVING array_agg(a.attname::text) @> $2::text[])
+		ORDER BY 1 LIMIT 1`, src.OID, src.Key).Scan(&name, &kind)
+	switch {
+	case err == pgx.ErrNoRows:
+		return nil
+	case err != nil:
+		return err
+	case kind == "foreign":
+		return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("partition %s of %s is a foreign table, which mooncake mirrors cannot follow", name, src.Qualified),
+			Detail: "The changes of a foreign table are not in this server's change stream."}
+	default:
+		return &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("partition %s of %s has a replica identity without the primary key of %s", name, src.Qualified, src.Qualified),
+			Detail: "Each partition logs the old rows of its updates and deletes by its own replica identity.",
+			Hint:   fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY DEFAULT (or FULL).", name)}
+	}
+}
+
+// Relative is a table in the publication that is a partition ancestor or
+// descendant of a source.
+type Relative struct {
+	OID       uint32
+	Qualified string
+	Ancestor  bool // a partitioned table above the source; else a partition below it
+}
+
+// PublishedRelatives lists the published tables above and below a source
+// in its partition tree. With publish_via_partition_root the changes of a
+// partition reach the stream only as changes of its topmost published
+// ancestor: a source and such a relative cannot both be followed.
+func PublishedRelatives(ctx context.Context, q Querier, oid uint32) ([]Relative, error) {
+	rows, err := q.Query(ctx, `SELECT c.oid, format('%I.%I', n.nspname, c.relname), r.ancestor
+		FROM (SELECT relid, true AS ancestor FROM pg_partition_ancestors($1)
+		      UNION ALL SELECT relid, false FROM pg_partition_tree($1)) r
+		JOIN pg_publication_rel pr ON pr.prrelid = r.relid
+		JOIN pg_publication p ON p.oid = pr.prpubid AND p.pubname = $2
+		JOIN pg_class c ON c.oid = r.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE r.relid <> $1 ORDER BY 2`, oid, Publication)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Relative, error) {
+		var r Relative
+		err := row.Scan(&r.OID, &r.Qualified, &r.Ancestor)
+		return r, err
+	})
 }
 
 // maxDomainDepth bounds the walk from a domain to its base type.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,18 +113,10 @@ func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", Publication).Scan(&exists); err != nil {
+	if err := ensurePublication(ctx, conn); err != nil {
 		return err
 	}
-	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE PUBLICATION "+Publication); err != nil {
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) || pgErr.Code != "42710" {
-				return fmt.Errorf("create publication: %w", err)
-			}
-		}
-	}
+	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {
 		return err
 	}
@@ -147,6 +140,38 @@ func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
 	return nil
 }
 
+// ensurePublication creates the publication, with publish_via_partition_root:
+// the changes of a partition then reach the stream as changes of its
+// topmost published partitioned table, under that table's relation OID,
+// which is the OID its mirrors follow. A publication made by an older
+// version, without it, is altered. pgoutput reads the option from the
+// catalog as of each change it decodes (a publication change invalidates
+// its cache), so changes committed after the ALTER arrive under the
+// partitioned table's OID; before it, no partitioned table was published.
+func ensurePublication(ctx context.Context, conn *pgx.Conn) error {
+	var viaRoot *bool
+	err := conn.QueryRow(ctx, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", Publication).Scan(&viaRoot)
+	if err != nil && err != pgx.ErrNoRows {
+		return err
+	}
+	switch {
+	case err == pgx.ErrNoRows:
+		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+Publication+" WITH (publish_via_partition_root = true)")
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
+			return ensurePublication(ctx, conn) // created meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("create publication: %w", err)
+		}
+	case !*viaRoot:
+		if _, err := conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" SET (publish_via_partition_root = true)"); err != nil {
+			return fmt.Errorf("alter publication: %w", err)
+		}
+	}
+	return nil
+}
+
 // Publish adds a source table (quoted qualified name) to the publication.
 func Publish(ctx context.Context, cfg *pgx.ConnConfig, source string, sourceOID uint32) error {
 	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
@@ -154,6 +179,10 @@ func Publish(ctx context.Context, cfg *pgx.ConnConfig, source string, sourceOID 
 		return err
 	}
 	defer conn.Close(context.Background())
+	// Made by EnsureSlot already; again in case it was recreated since.
+	if err := ensurePublication(ctx, conn); err != nil {
+		return err
+	}
 	var published bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
 		WHERE p.pubname = $1 AND pr.prrelid = $2)`, Publication, sourceOID).Scan(&published); err != nil {
@@ -918,7 +947,9 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 				if err != nil {
 					return err
 				}
-				key = m.KeyOf(old)
+				if key, err = oldKey(m, old); err != nil {
+					return err
+				}
 			} else {
 				// The key did not change: it is in the new tuple, where
 				// other columns may be unchanged TOAST values.
@@ -943,7 +974,11 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 			if err != nil {
 				return err
 			}
-			return ss.w.Delete(ctx, m, m.KeyOf(old))
+			key, err := oldKey(m, old)
+			if err != nil {
+				return err
+			}
+			return ss.w.Delete(ctx, m, key)
 		})
 	case *pglogrepl.TruncateMessageV2:
 		// One message for all the tables of a TRUNCATE, cascaded ones included.
@@ -979,6 +1014,21 @@ func (ss *session) forEach(ctx context.Context, relID uint32, fn func(*catalog.M
 		}
 	}
 	return nil
+}
+
+// oldKey is the key of the old row of an update or delete. Key columns
+// are never NULL (a primary key, or an index of NOT NULL columns), so a
+// missing one means the old row was logged by another replica identity:
+// that of a partition given one without the key of its partitioned table.
+// The mirror cannot tell which row to change; it stops (broken) rather
+// than go wrong.
+func oldKey(m *catalog.Mirror, old []*string) ([]*string, error) {
+	key := m.KeyOf(old)
+	if !m.Full && slices.Contains(key, nil) {
+		return nil, &catalog.MirrorError{Mirror: m, Err: errors.New("an update or delete came without the key of the old row: " +
+			"a partition of the source has a replica identity without the source's key")}
+	}
+	return key, nil
 }
 
 // keyFromTuple reads the mirror's key columns from a tuple.

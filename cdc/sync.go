@@ -56,14 +56,15 @@ type Snapshot struct {
 	LSN     uint64 // commits at or before LSN are in the copy; later ones are not
 }
 
-// CopyTable copies the rows of the source table (a quoted qualified name)
-// as of a new temporary replication slot's snapshot into a CSV file in dir.
-// Changes committed after the returned LSN reach the main slot's stream.
-func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, columns []string, dir string) (*Snapshot, error) {
+// CopyTable copies the rows of the source table (a quoted qualified name;
+// with partitioned, the rows of all its partitions) as of a new temporary
+// replication slot's snapshot into a CSV file in dir. Changes committed
+// after the returned LSN reach the main slot's stream.
+func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, partitioned bool, columns []string, dir string) (*Snapshot, error) {
 	var path string
 	var maxRow int64
 	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
-		path, maxRow, err = copyRows(ctx, conn, source, columns, dir)
+		path, maxRow, err = copyRows(ctx, conn, source, partitioned, columns, dir)
 		return err
 	})
 	if err != nil {
@@ -93,7 +94,7 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 		if err := conn.QueryRow(ctx, "SELECT $1::regclass::text", oid).Scan(&current); err != nil {
 			return err
 		}
-		path, maxRow, err = copyRows(ctx, conn, current, names, dir)
+		path, maxRow, err = copyRows(ctx, conn, current, src.Partitioned, names, dir)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
 			return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
@@ -148,8 +149,11 @@ func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn
 }
 
 // copyRows writes the given columns of source as a CSV file in dir, and
-// returns the length of its longest record.
-func copyRows(ctx context.Context, conn *pgx.Conn, source string, columns []string, dir string) (string, int64, error) {
+// returns the length of its longest record. A plain table is read with
+// ONLY: the tables inheriting from it are not part of its mirror. A
+// partitioned table holds no rows of its own (ONLY would read none): its
+// rows are those of its partitions.
+func copyRows(ctx context.Context, conn *pgx.Conn, source string, partitioned bool, columns []string, dir string) (string, int64, error) {
 	f, err := os.CreateTemp(dir, "copy-*.csv")
 	if err != nil {
 		return "", 0, err
@@ -158,8 +162,12 @@ func copyRows(ctx context.Context, conn *pgx.Conn, source string, columns []stri
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
 	}
+	from := " FROM ONLY "
+	if partitioned {
+		from = " FROM "
+	}
 	rec := &recordMeter{w: f}
-	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY (SELECT "+strings.Join(cols, ", ")+" FROM ONLY "+source+") TO STDOUT WITH (FORMAT csv)")
+	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY (SELECT "+strings.Join(cols, ", ")+from+source+") TO STDOUT WITH (FORMAT csv)")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

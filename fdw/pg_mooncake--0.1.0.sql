@@ -127,6 +127,15 @@ BEGIN
       ERRCODE = '42809',
       MESSAGE = pg_catalog.format('%s is not a table', src);
   END IF;
+  -- Each partition logs its old rows by its own replica identity, whatever
+  -- the partitioned table's says: mirrors of a partitioned table locate
+  -- rows by its primary key, which every partition has.
+  IF src_kind = 'p' AND (key_index IS NOT NULL OR replica_identity_full) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '0A000',
+      MESSAGE = pg_catalog.format('%s is a partitioned table: key_index and replica_identity_full do not apply to it', src),
+      HINT = 'Give the partitioned table a primary key (it includes the partition key).';
+  END IF;
 
   parts := pg_catalog.parse_ident(table_name);
   IF pg_catalog.array_length(parts, 1) = 1 THEN
@@ -337,7 +346,9 @@ $$;
 
 -- The shape of the table src as the sidecar needs it: its columns with
 -- their attnums (which follow a column through renames), types and
--- defaults, and its row identity.
+-- defaults, and its row identity. A partitioned table's own replica
+-- identity says nothing (its partitions log old rows by theirs): its
+-- mirrors locate rows by its primary key.
 CREATE FUNCTION mooncake.source_shape(src oid) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -346,7 +357,7 @@ AS $$
     'op', 'columns',
     'source', c.oid::bigint,
     'name', format('%I.%I', n.nspname, c.relname),
-    'identity', c.relreplident,
+    'identity', CASE WHEN c.relkind = 'p' THEN 'd' ELSE c.relreplident END,
     'columns', (SELECT json_agg(json_build_object(
                    'attnum', a.attnum, 'name', a.attname, 'type_oid', a.atttypid::bigint,
                    'typmod', a.atttypmod, 'type', format_type(a.atttypid, a.atttypmod),
@@ -359,7 +370,8 @@ AS $$
                       CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                       WHERE i.indrelid = c.oid
-                        AND CASE c.relreplident WHEN 'd' THEN i.indisprimary
+                        AND CASE CASE WHEN c.relkind = 'p' THEN 'd' ELSE c.relreplident END
+                                 WHEN 'd' THEN i.indisprimary
                                                 WHEN 'i' THEN i.indisreplident
                                                 ELSE false END), '[]'::json))
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -449,10 +461,19 @@ DECLARE
   src oid;
   ft oid;
 BEGIN
-  FOR src IN SELECT DISTINCT c.objid
-               FROM pg_event_trigger_ddl_commands() c
-              WHERE c.classid = 'pg_catalog.pg_class'::regclass
-                AND EXISTS (SELECT FROM mooncake.mirrors_of(c.objid))
+  -- An ALTER TABLE of a partitioned table reaches its partitions, and is
+  -- reported for the partitioned table only: a mirrored partition follows
+  -- the changes of the tables above it.
+  FOR src IN SELECT t.relid
+               FROM (SELECT c.objid AS relid
+                       FROM pg_event_trigger_ddl_commands() c
+                      WHERE c.classid = 'pg_catalog.pg_class'::regclass
+                     UNION
+                     SELECT p.relid
+                       FROM pg_event_trigger_ddl_commands() c, pg_partition_tree(c.objid) p
+                      WHERE c.classid = 'pg_catalog.pg_class'::regclass
+                        AND c.command_tag = 'ALTER TABLE') t
+              WHERE EXISTS (SELECT FROM mooncake.mirrors_of(t.relid))
   LOOP
     -- With the columns whose type changed by a plain cast: a rewrite made
     -- only by such widenings keeps every value.
@@ -472,19 +493,28 @@ CREATE EVENT TRIGGER mooncake_follow_source_ddl ON ddl_command_end
   EXECUTE FUNCTION mooncake.follow_source_ddl();
 
 -- A rewrite (a volatile default, ALTER TYPE that is not binary coercible)
--- sends no row changes: the mirrors copy their source again.
+-- sends no row changes: the mirrors copy their source again. An ALTER
+-- TABLE of a partitioned table rewrites each of its partitions, and the
+-- event names the partition: the mirrors of the partitioned tables above
+-- it copy theirs again. (ATTACH, DETACH, DROP and TRUNCATE of partitions
+-- send the same message from the extension's utility hook, partition.c.)
 CREATE FUNCTION mooncake.follow_source_rewrite() RETURNS event_trigger
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  src oid := pg_event_trigger_table_rewrite_oid();
+  rewritten oid := pg_event_trigger_table_rewrite_oid();
+  src oid;
 BEGIN
-  IF EXISTS (SELECT FROM mooncake.mirrors_of(src)) THEN
+  -- pg_partition_ancestors() is empty for a table outside partition trees.
+  FOR src IN SELECT rewritten
+              UNION SELECT a.relid FROM pg_partition_ancestors(rewritten) a
+  LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM mooncake.mirrors_of(src));
     PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
       json_build_object('op', 'rewrite', 'source', src::bigint,
                         'reason', pg_event_trigger_table_rewrite_reason())::text);
-  END IF;
+  END LOOP;
 END;
 $$;
 CREATE EVENT TRIGGER mooncake_follow_source_rewrite ON table_rewrite

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * pg_mooncake.c
- *		  Module initialization: configuration parameters and the registration
- *		  of the sidecar supervisor.
+ *		  Module initialization: configuration parameters, the registration
+ *		  of the sidecar supervisor, and the utility hook of partition.c.
  *
  * The library is loaded in two ways: through shared_preload_libraries at
  * postmaster start, where it also registers the background worker that runs
@@ -91,6 +91,9 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("pg_mooncake");
 	MarkGUCPrefixReserved("mooncake");
+
+	/* ATTACH, DETACH, DROP and TRUNCATE of partitions of mirrored tables */
+	mooncake_install_partition_hook();
 
 	if (process_shared_preload_libraries_in_progress)
 		mooncake_register_supervisor();

@@ -53,6 +53,9 @@ extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 
+/* in partition.c */
+extern void mooncake_install_partition_hook(void);
+
 /* in plan.c */
 typedef struct MooncakeSerializer
 {

@@ -389,8 +389,15 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 		return nil, err
 	}
 	src, err := cdc.LookupSource(ctx, conn, req.SourceSchema, req.SourceName, req.KeyIndex)
+	var relatives []cdc.Relative
+	if err == nil {
+		relatives, err = cdc.PublishedRelatives(ctx, conn, src.OID)
+	}
 	conn.Close(context.Background())
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkRelatives(ctx, d, src, relatives); err != nil {
 		return nil, err
 	}
 	if err := s.dbs.startStream(ctx, d); err != nil {
@@ -434,7 +441,7 @@ func (s *server) createTable(ctx context.Context, req *request) (any, error) {
 	for i, c := range src.Columns {
 		names[i] = c.Name
 	}
-	snap, err := cdc.CopyTable(ctx, d.cfg, src.Qualified, names, s.tmpDir)
+	snap, err := cdc.CopyTable(ctx, d.cfg, src.Qualified, src.Partitioned, names, s.tmpDir)
 	if err == nil {
 		var rows int64
 		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.MaxRow, snap.LSN)
@@ -468,6 +475,32 @@ func foreignTableName(ctx context.Context, d *database, m *catalog.Mirror) strin
 		return ""
 	}
 	return name
+}
+
+// checkRelatives refuses a source whose partitioned table, or one of whose
+// partitions, is mirrored: the changes of a partition reach only the
+// mirrors of its topmost published ancestor (publish_via_partition_root).
+// A relative left in the publication by a dropped mirror (its removal
+// waits for a lock in the background) is removed now.
+func (s *server) checkRelatives(ctx context.Context, d *database, src *cdc.Source, relatives []cdc.Relative) error {
+	for _, r := range relatives {
+		ms := d.mirrors.BySource(r.OID)
+		if len(ms) == 0 {
+			if err := cdc.Unpublish(ctx, d.cfg, r.OID, 0); err != nil {
+				return fmt.Errorf("remove %s from the publication: %w", r.Qualified, err)
+			}
+			continue
+		}
+		what := "its partition"
+		if r.Ancestor {
+			what = "its partitioned table"
+		}
+		return &pgconn.PgError{Code: "0A000",
+			Message: fmt.Sprintf("cannot mirror %s: %s %s is mirrored by %s.%s", src.Qualified, what, r.Qualified, ms[0].Namespace, ms[0].Name),
+			Detail:  "The changes of a partition reach only the mirrors of its topmost mirrored partitioned table.",
+			Hint:    fmt.Sprintf("Mirror one of %s and %s, not both.", src.Qualified, r.Qualified)}
+	}
+	return nil
 }
 
 // list describes the database's mirrors for mooncake.columnstore_tables.
