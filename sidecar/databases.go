@@ -205,6 +205,9 @@ func (r *databases) reconcile(ctx context.Context, d *database, conn *pgx.Conn) 
 			if err := d.mirrors.Committed(ctx, m); err != nil {
 				slog.Warn("cannot record that a mirror's create_table committed", "mirror", m.Namespace+"."+m.Name, "err", err)
 			}
+		case !alive && m.Pending() != p:
+			// attach came meanwhile, inside the creating transaction, which
+			// then ended: next round looks at that transaction.
 		case !alive:
 			slog.Info("dropping a mirror whose create_table did not commit", "mirror", m.Namespace+"."+m.Name)
 			if err := r.dropMirror(ctx, d, m); err != nil {
