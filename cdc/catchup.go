@@ -38,6 +38,10 @@ type copyJob struct {
 	err    error
 	tries  int
 	wait   []chan error // Resync requests waiting for the job
+	// initial is set for a mirror taking its initial copy (create_table
+	// makes the copy): the job only keeps the mirror's changes until the
+	// mirror is ready, then applies those after the copy.
+	initial bool
 }
 
 // maxCopyTries bounds how often a failing copy is tried again before the
@@ -48,6 +52,9 @@ const maxCopyTries = 3
 // copy (its snapshot may predate a schema change), keeping its spool.
 func (ss *session) startCopy(ctx context.Context, m *catalog.Mirror, from uint64) error {
 	old := ss.jobs[m]
+	if old != nil && old.initial {
+		return fmt.Errorf("mirror %s.%s is still taking its initial copy", m.Namespace, m.Name)
+	}
 	j := &copyJob{m: m, from: from, done: make(chan struct{})}
 	if old == nil {
 		sp, err := newSpool(ss.s.SpoolDir, m.SourceOID)
@@ -115,8 +122,33 @@ func (j *copyJob) spoolChange(raw []byte, inStream bool, lsn uint64) error {
 }
 
 // spoolFor keeps the message being handled for every mirror being copied
-// whose source it concerns. It reports whether some mirror was.
+// whose source it concerns: the change of a transaction with commit LSN
+// lsn, or a relation message (lsn 0). A change for a mirror still taking
+// its initial copy starts keeping that mirror's changes (an initial job),
+// so that the stream does not wait for the copy.
 func (ss *session) spoolFor(relID uint32, lsn uint64) error {
+	if lsn != 0 && ss.only == nil {
+		for _, m := range ss.s.Mirrors.BySource(relID) {
+			if ss.jobs[m] != nil {
+				continue
+			}
+			select {
+			case <-m.Ready():
+				continue
+			default:
+			}
+			sp, err := newSpool(ss.s.SpoolDir, relID)
+			if err != nil {
+				return err
+			}
+			if ss.jobs == nil {
+				ss.jobs = map[*catalog.Mirror]*copyJob{}
+			}
+			ss.jobs[m] = &copyJob{m: m, initial: true, rel: ss.rels[relID], spool: sp}
+			// Readers wait for the changes after the copy, once it is in.
+			m.BeginCatchUp(1)
+		}
+	}
 	for m, j := range ss.jobs {
 		if m.SourceOID == relID {
 			if err := j.spoolChange(ss.raw, ss.rawInStream, lsn); err != nil {
@@ -161,7 +193,7 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 		j.err = err
 		return ss.finishCopy(ctx, j)
 	}
-	n, err := ss.replaySpool(ctx, j)
+	n, err := ss.replaySpool(ctx, j, j.copy.LSN)
 	if err != nil {
 		return err
 	}
@@ -171,9 +203,52 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 	return nil
 }
 
+// finishInitial applies the changes kept for a mirror during its initial
+// copy, once create_table has made it ready; between transactions.
+func (ss *session) finishInitial(ctx context.Context, j *copyJob) error {
+	if j.m.Err() != nil {
+		ss.endCopy(j, nil) // the copy failed, or the mirror was dropped
+		return nil
+	}
+	if err := ss.sync(ctx); err != nil {
+		return err
+	}
+	n, err := ss.replaySpool(ctx, j, j.m.AppliedLSN())
+	if err != nil {
+		return err
+	}
+	slog.Info("mirror applied the changes made during its initial copy", "mirror", j.m.Namespace+"."+j.m.Name, "changes", n)
+	ss.endCopy(j, nil)
+	return nil
+}
+
+// finishInitials finishes the initial jobs whose mirror became ready.
+func (ss *session) finishInitials(ctx context.Context) error {
+	for m, j := range ss.jobs {
+		if !j.initial {
+			continue
+		}
+		select {
+		case <-m.Ready():
+			if err := ss.finishInitial(ctx, j); err != nil {
+				return err
+			}
+		default:
+		}
+	}
+	return nil
+}
+
+// dropInitial abandons the changes kept during a mirror's initial copy
+// (a new copy of the source, taken later, holds them).
+func (ss *session) dropInitial(j *copyJob) {
+	j.spool.remove()
+	delete(ss.jobs, j.m)
+}
+
 // replaySpool applies the spooled changes of j's mirror committed after
-// its copy, transaction by transaction, to that mirror alone.
-func (ss *session) replaySpool(ctx context.Context, j *copyJob) (int, error) {
+// LSN after (the copy's), transaction by transaction, to that mirror alone.
+func (ss *session) replaySpool(ctx context.Context, j *copyJob, after uint64) (int, error) {
 	m := j.m
 	live := ss.rels[m.SourceOID]
 	if j.rel != nil {
@@ -203,7 +278,7 @@ func (ss *session) replaySpool(ctx context.Context, j *copyJob) (int, error) {
 			ss.rels[rel.RelationID] = rel
 			return nil
 		}
-		if lsn <= j.copy.LSN {
+		if lsn <= after {
 			return nil // in the copy
 		}
 		if lsn != cur {
@@ -244,9 +319,11 @@ func (ss *session) endCopy(j *copyJob, err error) {
 // confirmed past them).
 func (ss *session) stopCopies() {
 	for _, j := range ss.jobs {
-		j.cancel()
-		<-j.done
-		j.copy.Discard()
+		if !j.initial {
+			j.cancel()
+			<-j.done
+			j.copy.Discard()
+		}
 		ss.endCopy(j, errors.New("the replication stream stopped; try again"))
 	}
 }

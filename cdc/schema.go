@@ -71,6 +71,13 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 		if err := ss.waitReady(ctx, m); err != nil {
 			return err
 		}
+		if j := ss.jobs[m]; j != nil && j.initial {
+			// A schema change during the initial copy: a new copy, taken
+			// after this transaction, holds every change kept meanwhile.
+			ss.dropInitial(j)
+			ss.markResync(m, "the schema changed during the initial copy")
+			continue
+		}
 		if ss.jobs[m] != nil {
 			// Being copied: the copy may predate this change; start over.
 			if err := ss.startCopy(ctx, m, ss.jobs[m].from); err != nil {
@@ -289,6 +296,10 @@ func (s *Stream) resyncs() chan resyncRequest {
 
 // serveResync starts a Resync request's copy; the request waits for it.
 func (ss *session) serveResync(ctx context.Context, req resyncRequest) error {
+	if j := ss.jobs[req.m]; j != nil && j.initial {
+		req.done <- &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("mirror %s.%s is still taking its initial copy", req.m.Namespace, req.m.Name)}
+		return nil
+	}
 	if err := ss.startCopy(ctx, req.m, ss.doneLSN); err != nil {
 		req.done <- err
 		return err

@@ -413,6 +413,9 @@ func (s *Stream) runOnce(ctx context.Context) error {
 				ss.copiedLater = append(ss.copiedLater, j)
 			default:
 			}
+			if err := ss.finishInitials(ctx); err != nil {
+				return err
+			}
 			for len(ss.copiedLater) > 0 {
 				j := ss.copiedLater[0]
 				ss.copiedLater = ss.copiedLater[1:]
@@ -743,7 +746,8 @@ func (ss *session) anyDirty() bool {
 }
 
 // mirrorsFor returns the mirrors of a relation that must apply the current
-// transaction, waiting for mirrors still taking their initial copy.
+// transaction; those being copied keep the change in their job's spool
+// (spoolFor).
 func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mirror, error) {
 	if m := ss.only; m != nil {
 		// Replaying a copy job's spool: its mirror alone.

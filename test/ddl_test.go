@@ -431,3 +431,67 @@ func TestSchemaChangeSeenByOtherSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateTableOnline creates a mirror of a large source under a write
+// load: while its initial copy runs, the database's other mirrors keep
+// following their sources, and the writes made during the copy reach the
+// new mirror after it.
+func TestCreateTableOnline(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, x int, pad text)`)
+	exec(t, conn, `INSERT INTO big SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g`)
+	exec(t, conn, `CREATE TABLE small (id int PRIMARY KEY)`)
+	exec(t, conn, `CALL mooncake.create_table('small_m', 'small')`)
+
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wc := c.Conn(t, "postgres")
+		for i := int64(0); !stop.Load(); i++ {
+			wc.Exec(ctx, `INSERT INTO big (id, x) VALUES ($1, 1)`, 2000000+i)
+			wc.Exec(ctx, `UPDATE big SET x = -x WHERE id = $1`, 1+i*7%1000000)
+			wc.Exec(ctx, `DELETE FROM big WHERE id = $1`, 2+i*13%1000000)
+		}
+	}()
+	created := make(chan error, 1)
+	go func() {
+		cc := c.Conn(t, "postgres")
+		_, err := cc.Exec(ctx, `CALL mooncake.create_table('big_m', 'big')`)
+		created <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the copy is under way
+	during := 0
+	for i := 1; ; i++ {
+		exec(t, conn, `INSERT INTO small VALUES ($1)`, i)
+		if n := queryInt(t, conn, `SELECT count(*) FROM small_m WHERE id = `+strconv.Itoa(i)); n != 1 {
+			t.Fatalf("small_m does not show row %d right after its commit", i)
+		}
+		select {
+		case err := <-created:
+			if err != nil {
+				t.Fatalf("create_table: %v", err)
+			}
+		default:
+			during++
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		break
+	}
+	if during == 0 {
+		t.Errorf("create_table ended before small_m could be read once (the copy was too fast to see the stream go on)")
+	}
+	t.Logf("small_m followed its source %d times while big_m took its initial copy", during)
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	waitConverged(t, conn, "big", "big_m", 60*time.Second)
+	for _, line := range strings.Split(c.LogTail(400), "\n") {
+		if strings.Contains(line, "during its initial copy") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+}
