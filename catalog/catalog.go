@@ -5,6 +5,7 @@ import (
 	gosql "database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,29 +100,22 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 	for i, col := range cols {
 		fields[i] = iceberg.NestedField{ID: col.ID, Name: col.Name, Type: col.Type.IcebergType()}
 	}
-	colsJSON, keyJSON, err := encodeColumns(cols, key)
+	props, err := shapeProperties(cols, key, full, source, 0)
 	if err != nil {
 		return nil, err
 	}
-	identity := "key"
-	if full {
-		identity = "full"
-	}
+	maps.Copy(props, iceberg.Properties{
+		PropSourceOID:                     fmt.Sprint(sourceOID),
+		PropForeign:                       fmt.Sprint(foreignOID),
+		PropPending:                       pending,
+		PropState:                         "syncing",
+		"format-version":                  "2",
+		"write.parquet.compression-codec": "zstd",
+	})
 	location := filepath.Join(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID()[:8])
 	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
 		icecat.WithLocation(location),
-		icecat.WithProperties(iceberg.Properties{
-			PropSource:                        source,
-			PropSourceOID:                     fmt.Sprint(sourceOID),
-			PropForeign:                       fmt.Sprint(foreignOID),
-			PropPending:                       pending,
-			PropColumns:                       colsJSON,
-			PropKey:                           keyJSON,
-			PropIdentity:                      identity,
-			PropState:                         "syncing",
-			"format-version":                  "2",
-			"write.parquet.compression-codec": "zstd",
-		}))
+		icecat.WithProperties(props))
 	if err != nil {
 		if errors.Is(err, icecat.ErrTableAlreadyExists) {
 			return nil, pgError("42P07", fmt.Sprintf("an iceberg table %s.%s already exists", namespace, name),

@@ -260,8 +260,12 @@ $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean) IS
   'create the columnstore table table_name, a mirror of the table source; key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead';
 
-CREATE PROCEDURE mooncake.drop_table(table_name text)
-LANGUAGE plpgsql
+-- The columnstore table (a foreign table of server mooncake) named
+-- table_name, an argument of the procedure caller: a clear error when it is
+-- NULL, names no relation, or names one that is not a columnstore table.
+-- It resolves table_name in the caller's search_path.
+CREATE FUNCTION mooncake.columnstore_table(table_name text, caller text) RETURNS regclass
+LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
   ft regclass;
@@ -269,7 +273,7 @@ BEGIN
   IF table_name IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '22004',
-      MESSAGE = 'argument table_name of mooncake.drop_table must not be NULL';
+      MESSAGE = pg_catalog.format('argument table_name of mooncake.%s must not be NULL', caller);
   END IF;
   ft := pg_catalog.to_regclass(table_name);
   IF ft IS NULL THEN
@@ -284,6 +288,17 @@ BEGIN
       ERRCODE = '42809',
       MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
   END IF;
+  RETURN ft;
+END;
+$$;
+
+CREATE PROCEDURE mooncake.drop_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+BEGIN
+  ft := mooncake.columnstore_table(table_name, 'drop_table');
   -- The event trigger below drops the mirror with its foreign table.
   EXECUTE pg_catalog.format('DROP FOREIGN TABLE %s', ft);
 END;
@@ -528,24 +543,7 @@ DECLARE
   ns name;
   tbl name;
 BEGIN
-  IF table_name IS NULL THEN
-    RAISE EXCEPTION USING
-      ERRCODE = '22004',
-      MESSAGE = 'argument table_name of mooncake.resync_table must not be NULL';
-  END IF;
-  ft := pg_catalog.to_regclass(table_name);
-  IF ft IS NULL THEN
-    RAISE EXCEPTION USING
-      ERRCODE = '42P01',
-      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
-  END IF;
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
-                   JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
-                  WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
-    RAISE EXCEPTION USING
-      ERRCODE = '42809',
-      MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
-  END IF;
+  ft := mooncake.columnstore_table(table_name, 'resync_table');
   SELECT n.nspname, c.relname INTO ns, tbl
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.oid = ft;
@@ -602,21 +600,8 @@ DECLARE
   ns text;
   tbl text;
 BEGIN
-  IF table_name IS NULL THEN
-    RAISE EXCEPTION USING
-      ERRCODE = '22004',
-      MESSAGE = 'argument table_name of mooncake.optimize_table must not be NULL';
-  END IF;
-  ft := pg_catalog.to_regclass(table_name);
-  SELECT f.ftoptions INTO opts
-    FROM pg_catalog.pg_foreign_table f
-    JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
-   WHERE f.ftrelid = ft AND s.srvname = 'mooncake';
-  IF ft IS NULL OR NOT FOUND THEN
-    RAISE EXCEPTION USING
-      ERRCODE = '42P01',
-      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
-  END IF;
+  ft := mooncake.columnstore_table(table_name, 'optimize_table');
+  SELECT f.ftoptions INTO opts FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = ft;
   SELECT n.nspname, c.relname INTO ns, tbl
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.oid = ft;
