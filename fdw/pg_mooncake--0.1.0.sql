@@ -72,13 +72,38 @@ SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_propertie
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 
-CREATE FUNCTION mooncake.depend_on_source(mirror regclass, source regclass)
+-- The requests users may make, checked against their privileges (fdw/privilege.c).
+CREATE FUNCTION mooncake.check_create(source regclass, row_level_security boolean)
 RETURNS void
-AS 'MODULE_PATHNAME', 'mooncake_depend_on_source'
+AS 'MODULE_PATHNAME', 'mooncake_check_create'
 LANGUAGE C STRICT VOLATILE;
-REVOKE EXECUTE ON FUNCTION mooncake.depend_on_source(regclass, regclass) FROM PUBLIC;
-COMMENT ON FUNCTION mooncake.depend_on_source(regclass, regclass) IS
-  'record that the mirror''s foreign table depends on its source table';
+COMMENT ON FUNCTION mooncake.check_create(regclass, boolean) IS
+  'fail unless the current user may mirror the table source';
+CREATE FUNCTION mooncake.create_request(mirror_schema name, mirror_name name, source regclass,
+                                        key_index regclass, row_level_security boolean)
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_create_request'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION mooncake.create_request(name, name, regclass, regclass, boolean) IS
+  'ask the sidecar to create a mirror of source (owner of source, member of mooncake_user)';
+CREATE FUNCTION mooncake.attach_request(mirror regclass, source regclass)
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_attach_request'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.attach_request(regclass, regclass) IS
+  'record the foreign table of the mirror this transaction created, and its dependency on source';
+CREATE FUNCTION mooncake.mirror_request(op text, mirror regclass)
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_mirror_request'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.mirror_request(text, regclass) IS
+  'ask the sidecar to resync or optimize a mirror (its owner)';
+CREATE FUNCTION mooncake.list_request()
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_list_request'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.list_request() IS
+  'the mirrors of this database, as the sidecar holds them';
 
 CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
 RETURNS int2[]
@@ -88,7 +113,8 @@ COMMENT ON FUNCTION mooncake.plain_type_changes(pg_ddl_command) IS
   'attnums of the columns an ALTER TABLE command changed to another type without a USING expression';
 
 CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
-                                       replica_identity_full boolean DEFAULT false)
+                                       replica_identity_full boolean DEFAULT false,
+                                       row_level_security text DEFAULT 'refuse')
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -101,14 +127,23 @@ DECLARE
   target_name text;
   columns text;
   ft regclass;
+  grantee oid;
+  col name;
 BEGIN
-  IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL THEN
+  IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL OR row_level_security IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '22004',
       MESSAGE = pg_catalog.format('argument %s of mooncake.create_table must not be NULL',
                                   CASE WHEN table_name IS NULL THEN 'table_name'
                                        WHEN source IS NULL THEN 'source'
-                                       ELSE 'replica_identity_full' END);
+                                       WHEN replica_identity_full IS NULL THEN 'replica_identity_full'
+                                       ELSE 'row_level_security' END);
+  END IF;
+  IF row_level_security NOT IN ('refuse', 'ignore') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22023',
+      MESSAGE = pg_catalog.format('invalid value for argument row_level_security: %s', row_level_security),
+      HINT = 'Use ''refuse'' (the default) or ''ignore''.';
   END IF;
   src := pg_catalog.to_regclass(source);
   IF src IS NULL THEN
@@ -127,6 +162,9 @@ BEGIN
       ERRCODE = '42809',
       MESSAGE = pg_catalog.format('%s is not a table', src);
   END IF;
+  -- Only the source's owner (in role mooncake_user) or a superuser, and
+  -- row-level security only when asked: before anything changes.
+  PERFORM mooncake.check_create(src, row_level_security = 'ignore');
   -- Each partition logs its old rows by its own replica identity, whatever
   -- the partitioned table's says: mirrors of a partitioned table locate
   -- rows by its primary key, which every partition has.
@@ -206,20 +244,12 @@ BEGIN
 
   -- The sidecar checks the source (key, column types), creates the Iceberg
   -- table, copies the rows and starts following the source's changes.
-  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
-    'op', 'create_table',
-    'database', pg_catalog.current_database(),
-    'extension', (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_mooncake')::bigint,
-    'mirror_schema', target_schema,
-    'mirror_name', target_name,
-    'source_schema', src_schema,
-    'source_name', src_name,
-    'key_index', CASE WHEN key_index IS NOT NULL
-                      THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass::oid::bigint END,
-    -- Should this transaction end without attaching the mirror below
-    -- (rolled back, failed), the sidecar drops the mirror.
-    'creator_pid', pg_catalog.pg_backend_pid(),
-    'creator_start', EXTRACT(epoch FROM pg_catalog.now())::text));
+  -- Should this transaction end without attaching the mirror below
+  -- (rolled back, failed), the sidecar drops the mirror.
+  PERFORM mooncake.create_request(target_schema, target_name, src,
+    CASE WHEN key_index IS NOT NULL
+         THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass END,
+    row_level_security = 'ignore');
 
   SELECT pg_catalog.string_agg(
            pg_catalog.format('%I %s OPTIONS (attnum %L)%s%s',
@@ -243,22 +273,34 @@ BEGIN
     target_schema, target_name, COALESCE(columns, ''),
     target_schema, target_name);
   ft := pg_catalog.format('%I.%I', target_schema, target_name)::regclass;
-  -- DROP TABLE of the source now fails naming the mirror, or drops it
-  -- with CASCADE; the DDL triggers find the source's mirrors this way.
-  PERFORM mooncake.depend_on_source(ft, src);
-  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
-    'op', 'attach',
-    'database', pg_catalog.current_database(),
-    'namespace', target_schema,
-    'table', target_name,
-    'foreign_table_oid', ft::oid::bigint,
-    -- The sidecar keeps the mirror once this transaction commits, and
-    -- drops it if it rolls back.
-    'creator_xid', pg_catalog.txid_current()::text));
+  -- The mirror starts with the source's privileges: whoever may read the
+  -- source, or some of its columns, may read the same of the mirror.
+  FOR grantee IN SELECT DISTINCT a.grantee
+                   FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+                  WHERE c.oid = src AND a.privilege_type = 'SELECT'
+                 UNION SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = src
+  LOOP
+    CONTINUE WHEN grantee = (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = ft);
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %s', ft,
+      CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(grantee)) END);
+  END LOOP;
+  FOR col, grantee IN SELECT a.attname, x.grantee
+                        FROM pg_catalog.pg_attribute a, pg_catalog.aclexplode(a.attacl) x
+                       WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped
+                         AND x.privilege_type = 'SELECT'
+  LOOP
+    EXECUTE pg_catalog.format('GRANT SELECT (%I) ON %s TO %s', col, ft,
+      CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(grantee)) END);
+  END LOOP;
+  -- The foreign table is the mirror's, and depends on the source: DROP
+  -- TABLE of the source now fails naming the mirror, or drops it with
+  -- CASCADE; the DDL triggers find the source's mirrors this way. The
+  -- sidecar keeps the mirror once this transaction commits.
+  PERFORM mooncake.attach_request(ft, src);
 END;
 $$;
-COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean) IS
-  'create the columnstore table table_name, a mirror of the table source; key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead';
+COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean, text) IS
+  'create the columnstore table table_name, a mirror of the table source (owned by you; you must be a superuser or a member of mooncake_user); key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead; row_level_security => ''ignore'' mirrors a table with row-level security, every row visible to whoever may read the mirror';
 
 -- The columnstore table (a foreign table of server mooncake) named
 -- table_name, an argument of the procedure caller: a clear error when it is
@@ -547,12 +589,7 @@ BEGIN
   SELECT n.nspname, c.relname INTO ns, tbl
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.oid = ft;
-  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
-    'op', 'resync_table',
-    'database', pg_catalog.current_database(),
-    'foreign_table_oid', ft::oid::bigint,
-    'namespace', ns,
-    'table', tbl));
+  PERFORM mooncake.mirror_request('resync_table', ft);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.resync_table(text) IS
@@ -580,10 +617,7 @@ SELECT t.schema_name,
             ELSE GREATEST(EXTRACT(epoch FROM pg_catalog.now() - t.last_commit_time), 0)
        END::double precision AS lag_seconds
   FROM pg_catalog.json_to_recordset(
-         mooncake.sidecar_request(pg_catalog.json_build_object(
-           'op', 'list', 'database', pg_catalog.current_database(),
-           'extension', (SELECT e.oid FROM pg_catalog.pg_extension e
-                          WHERE e.extname = 'pg_mooncake')::bigint)) -> 'tables')
+         mooncake.list_request() -> 'tables')
        AS t(schema_name name, table_name name, source text, state text, error text,
             metadata_location text, applied_lsn pg_lsn, flushed_lsn pg_lsn,
             visible_lsn pg_lsn, last_commit_time timestamptz, rows bigint,
@@ -609,11 +643,7 @@ BEGIN
          COALESCE(MAX(substr(o, 7)) FILTER (WHERE o LIKE 'table=%'), tbl)
     INTO ns, tbl
     FROM pg_catalog.unnest(opts) AS o;
-  PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
-    'op', 'optimize',
-    'database', pg_catalog.current_database(),
-    'namespace', ns,
-    'table', tbl));
+  PERFORM mooncake.mirror_request('optimize', ft);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.optimize_table(text) IS

@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
+
 #include <sys/stat.h>
 
 #include "foreign/foreign.h"
@@ -127,13 +129,24 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 Datum
 mooncake_sidecar_request(PG_FUNCTION_ARGS)
 {
-	char	   *request = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *request;
 	ForeignServer *server;
 	char	   *host = NULL;
 	char	   *port = NULL;
 	char	   *op;
 	char	   *answer;
 
+	/*
+	 * Raw requests act on any mirror of any database: only superusers send
+	 * them, whatever EXECUTE grants say. Users go through the checked
+	 * requests of privilege.c.
+	 */
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function sidecar_request"),
+				 errdetail("Only superusers may send raw requests to the mooncake sidecar.")));
+	request = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	op = mooncake_json_field(request, "op");
 	if (op == NULL)
 		ereport(ERROR,
