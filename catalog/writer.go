@@ -65,10 +65,11 @@ func (tx *txMirror) form(m *Mirror) viewForm {
 // inserted and then deleted within the batch; Delete then drops the pending
 // row instead, since no older row with that key can be live.
 type pendingChanges struct {
-	rows     [][]*string    // rows to insert, text values in column order; nil once deleted
-	keys     [][]*string    // keys to delete, text values in key order
-	inserted map[string]int // index in rows of each pending row, by key
-	lsn      uint64         // commit LSN of the last source transaction ended
+	rows     [][]*string      // rows to insert, text values in column order; nil once deleted
+	keys     [][]*string      // keys to delete, text values in key order
+	inserted map[string]int   // index in rows of each pending row, by key
+	copies   map[string][]int // more pending rows with the same key (Full identity: rows may repeat)
+	lsn      uint64           // commit LSN of the last source transaction ended
 	tx       txMirror
 }
 
@@ -176,7 +177,16 @@ func (w *Writer) Insert(ctx context.Context, m *Mirror, row []*string) error {
 		return err
 	}
 	if len(m.Key) > 0 {
-		p.inserted[keyString(m.KeyOf(row))] = len(p.rows)
+		k := keyString(m.KeyOf(row))
+		if i, ok := p.inserted[k]; ok {
+			// Rows repeat (Full identity): a delete of the key later in the
+			// batch drops one of them, and another one may follow.
+			if p.copies == nil {
+				p.copies = map[string][]int{}
+			}
+			p.copies[k] = append(p.copies[k], i)
+		}
+		p.inserted[k] = len(p.rows)
 	}
 	p.rows = append(p.rows, row)
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
@@ -194,7 +204,16 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	k := keyString(key)
 	if i, ok := p.inserted[k]; ok {
 		p.rows[i] = nil
-		delete(p.inserted, k)
+		if c := p.copies[k]; len(c) > 0 {
+			p.inserted[k] = c[len(c)-1]
+			if len(c) == 1 {
+				delete(p.copies, k)
+			} else {
+				p.copies[k] = c[:len(c)-1]
+			}
+		} else {
+			delete(p.inserted, k)
+		}
 		return nil
 	}
 	p.keys = append(p.keys, key)
@@ -214,6 +233,7 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 	}
 	p.rows, p.keys = p.rows[:0], p.keys[:0]
 	clear(p.inserted)
+	clear(p.copies)
 	if p.tx.cur != nil {
 		p.tx.cur.abandon()
 		p.tx.cur = nil
@@ -459,6 +479,7 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		p.rows = p.rows[:0]
 	}
 	clear(p.inserted)
+	clear(p.copies)
 	m.dirty.Store(true)
 	return nil
 }

@@ -122,6 +122,12 @@ func TestReplicaIdentityOptIn(t *testing.T) {
 		exec(t, conn, `DELETE FROM dup WHERE ctid IN (SELECT ctid FROM dup WHERE a = 3 LIMIT 2)`)
 		exec(t, conn, `UPDATE dup SET b = 'y' WHERE ctid IN (SELECT ctid FROM dup WHERE b IS NULL LIMIT 3)`)
 		exec(t, conn, `INSERT INTO dup VALUES (1, 'x'), (1, 'x'), (NULL, NULL)`)
+		// Repeated rows changed twice in one transaction: every copy is
+		// deleted and inserted again, twice, in one batch.
+		exec(t, conn, `BEGIN`)
+		exec(t, conn, `UPDATE dup SET b = b || 'y' WHERE a = 5`)
+		exec(t, conn, `UPDATE dup SET b = b || 'z' WHERE a = 5`)
+		exec(t, conn, `COMMIT`)
 	}
 	step()
 	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
