@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -34,6 +35,9 @@ type Writer struct {
 	feeds   map[*Mirror]*feed // Arrow views feeding inserts into the tails
 	kfeeds  map[*Mirror]*feed // and deleted keys into fdel
 	want    []*Mirror         // mirrors to give a feed at the next BEGIN
+	// lookupCost is how long the last read of unchanged TOAST values from
+	// a view took (see LookupDelay).
+	lookupCost time.Duration
 }
 
 // txMirror is what the current DuckDB transaction did to one mirror beyond
@@ -65,11 +69,18 @@ func (tx *txMirror) form(m *Mirror) viewForm {
 // inserted and then deleted within the batch; Delete then drops the pending
 // row instead, since no older row with that key can be live.
 type pendingChanges struct {
-	rows     [][]*string    // rows to insert, text values in column order; nil once deleted
-	keys     [][]*string    // keys to delete, text values in key order
-	inserted map[string]int // index in rows of each pending row, by key
-	lsn      uint64         // commit LSN of the last source transaction ended
+	rows     [][]*string      // rows to insert, text values in column order; nil once deleted
+	keys     [][]*string      // keys to delete, text values in key order
+	inserted map[string]int   // index in rows of each pending row, by key
+	copies   map[string][]int // more pending rows with the same key (Full identity: rows may repeat)
+	lsn      uint64           // commit LSN of the last source transaction ended
 	tx       txMirror
+
+	// Unchanged TOAST values of updated rows, read when the batch is
+	// applied (see Update).
+	lookups []*lookup          // the rows to read
+	byKey   map[string]*lookup // the same, by key
+	holes   map[int][]hole     // the columns of rows waiting for them, by index in rows
 }
 
 // NewWriter returns a writer on conn, which it owns from now on; spill
@@ -175,14 +186,34 @@ func (w *Writer) Insert(ctx context.Context, m *Mirror, row []*string) error {
 	if err != nil {
 		return err
 	}
-	if len(m.Key) > 0 {
-		p.inserted[keyString(m.KeyOf(row))] = len(p.rows)
-	}
-	p.rows = append(p.rows, row)
+	p.insert(m, row, nil)
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}
 	return nil
+}
+
+// insert adds a pending row, whose columns named by holes wait for lookups.
+func (p *pendingChanges) insert(m *Mirror, row []*string, holes []hole) {
+	if len(m.Key) > 0 {
+		k := keyString(m.KeyOf(row))
+		if i, ok := p.inserted[k]; ok {
+			// Rows repeat (Full identity): a delete of the key later in the
+			// batch drops one of them, and another one may follow.
+			if p.copies == nil {
+				p.copies = map[string][]int{}
+			}
+			p.copies[k] = append(p.copies[k], i)
+		}
+		p.inserted[k] = len(p.rows)
+	}
+	if len(holes) > 0 {
+		if p.holes == nil {
+			p.holes = map[int][]hole{}
+		}
+		p.holes[len(p.rows)] = holes
+	}
+	p.rows = append(p.rows, row)
 }
 
 // Delete removes the row with the given key (text values in key order).
@@ -191,27 +222,32 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	if err != nil {
 		return err
 	}
-	k := keyString(key)
-	if i, ok := p.inserted[k]; ok {
-		p.rows[i] = nil
-		delete(p.inserted, k)
-		if m.Full {
-			// Rows may repeat: another pending copy of the same row is
-			// the one the next delete of it removes.
-			for j := i - 1; j >= 0; j-- {
-				if p.rows[j] != nil && keyString(m.KeyOf(p.rows[j])) == k {
-					p.inserted[k] = j
-					break
-				}
-			}
-		}
-		return nil
-	}
-	p.keys = append(p.keys, key)
-	if len(p.rows)+len(p.keys) >= maxPendingRows {
+	if p.delete(key) && len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}
 	return nil
+}
+
+// delete drops the pending row with the key, or else adds the key to those
+// to delete, which it reports.
+func (p *pendingChanges) delete(key []*string) bool {
+	k := keyString(key)
+	if i, ok := p.inserted[k]; ok {
+		p.rows[i] = nil
+		if c := p.copies[k]; len(c) > 0 {
+			p.inserted[k] = c[len(c)-1]
+			if len(c) == 1 {
+				delete(p.copies, k)
+			} else {
+				p.copies[k] = c[:len(c)-1]
+			}
+		} else {
+			delete(p.inserted, k)
+		}
+		return false
+	}
+	p.keys = append(p.keys, key)
+	return true
 }
 
 // Truncate removes every row of the mirror: the changes of the current
@@ -224,6 +260,8 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 	}
 	p.rows, p.keys = p.rows[:0], p.keys[:0]
 	clear(p.inserted)
+	clear(p.copies)
+	p.forgetLookups()
 	if p.tx.cur != nil {
 		p.tx.cur.abandon()
 		p.tx.cur = nil
@@ -323,22 +361,40 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 // parsing and planning them than running them on a small batch.
 func (w *Writer) execAll(ctx context.Context, stmts ...string) error {
 	for _, s := range stmts {
-		st := w.stmts[s]
-		if st == nil {
-			if len(w.stmts) >= maxPrepared {
-				w.closeStmts()
-			}
-			var err error
-			if st, err = w.conn.PrepareContext(ctx, s); err != nil {
-				return err
-			}
-			w.stmts[s] = st
+		st, err := w.prepare(ctx, s)
+		if err != nil {
+			return err
 		}
 		if _, err := st.ExecContext(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// query runs a query on the writer's connection, prepared once as execAll's
+// statements are.
+func (w *Writer) query(ctx context.Context, q string) (*gosql.Rows, error) {
+	st, err := w.prepare(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx)
+}
+
+func (w *Writer) prepare(ctx context.Context, s string) (*gosql.Stmt, error) {
+	if st := w.stmts[s]; st != nil {
+		return st, nil
+	}
+	if len(w.stmts) >= maxPrepared {
+		w.closeStmts()
+	}
+	st, err := w.conn.PrepareContext(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[s] = st
+	return st, nil
 }
 
 // maxPrepared bounds the statements the writer keeps prepared.
@@ -387,6 +443,11 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 			return fmt.Errorf("replace staging tables of %s.%s: %w", m.Namespace, m.Name, err)
 		}
 		m.staged = 0
+	}
+	// Before any of the batch's changes: its updates read the values they
+	// keep as of before them.
+	if err := w.readUnchanged(ctx, m, p); err != nil {
+		return fmt.Errorf("read unchanged TOAST values of %s.%s: %w", m.Namespace, m.Name, err)
 	}
 	if len(p.keys) > 0 && p.tx.cur != nil && p.tx.cur.mayHold(p.keys) {
 		// A deleted row may be in the spill file being written: finish it,
@@ -469,6 +530,7 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		p.rows = p.rows[:0]
 	}
 	clear(p.inserted)
+	clear(p.copies)
 	m.dirty.Store(true)
 	return nil
 }
@@ -682,86 +744,4 @@ func (w *Writer) reset() {
 	}
 	clear(w.pending)
 	w.touched = w.touched[:0]
-}
-
-// CurrentValues reads columns of the mirror's current row with the given key
-// (text values in key order), as text, seeing the current transaction's
-// changes. A column of a row that is not found reads as NULL.
-func (w *Writer) CurrentValues(ctx context.Context, m *Mirror, key []*string, cols []int) ([]*string, error) {
-	if p := w.pending[m]; p != nil {
-		if i, ok := p.inserted[keyString(key)]; ok && len(m.Key) > 0 && !m.Full {
-			// The row is a pending insert.
-			out := make([]*string, len(cols))
-			for j, c := range cols {
-				out[j] = p.rows[i][c]
-			}
-			return out, nil
-		}
-		// Otherwise no pending change concerns the row (an update reads
-		// the row before it applies its own delete), and DuckDB holds it.
-		if len(m.Key) == 0 || m.Full {
-			if err := w.apply(ctx, m, p); err != nil {
-				return nil, err
-			}
-		}
-	}
-	// The tail (indexed by key) holds the row when it changed since the last
-	// flush, the common case for a row updated again; else the data files.
-	query := func(name func(c int) string, from string) (bool, []*string, error) {
-		var sel, where []string
-		for _, c := range cols {
-			sel = append(sel, m.Columns[c].Type.CastToText(name(c)))
-		}
-		for i, c := range m.Key {
-			if key[i] == nil {
-				where = append(where, name(c)+" IS NULL")
-				continue
-			}
-			where = append(where, name(c)+" = "+m.Columns[c].Type.CastFromText(QuoteLiteral(*key[i])))
-		}
-		dest := make([]any, len(cols))
-		vals := make([]gosql.NullString, len(cols))
-		for i := range vals {
-			dest[i] = &vals[i]
-		}
-		err := w.conn.QueryRowContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM "+from+" WHERE "+strings.Join(where, " AND ")+" LIMIT 1").Scan(dest...)
-		if err == gosql.ErrNoRows {
-			return false, nil, nil
-		} else if err != nil {
-			return false, nil, err
-		}
-		out := make([]*string, len(cols))
-		for i, v := range vals {
-			if v.Valid {
-				s := v.String
-				out[i] = &s
-			}
-		}
-		return true, out, nil
-	}
-	found, out, err := query(func(c int) string { return colName("c", c) }, m.tail())
-	if err != nil || found {
-		return out, err
-	}
-	// Spill files of the current transaction are not in the view yet.
-	if p := w.pending[m]; p != nil && (p.tx.cur != nil || len(p.tx.files) > 0) {
-		if p.tx.cur != nil && p.tx.cur.mayHold([][]*string{key}) {
-			if err := w.finishSpill(m, p); err != nil {
-				return nil, err
-			}
-		}
-		if spilled := w.spilledFiles(m, p); len(spilled) > 0 {
-			found, out, err = query(m.fileCol,
-				"(SELECT * FROM "+m.readFiles(spilled, true)+" p WHERE NOT EXISTS (SELECT 1 FROM "+
-					m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) s")
-			if err != nil || found {
-				return out, err
-			}
-		}
-	}
-	found, out, err = query(func(c int) string { return QuoteIdent(m.Columns[c].Name) }, m.View())
-	if err != nil || found {
-		return out, err
-	}
-	return make([]*string, len(cols)), nil
 }

@@ -585,7 +585,11 @@ func (ss *session) batchDelay() time.Duration {
 	if ss.serverEnd > ss.endLSN+backlogBytes {
 		return maxBacklogDelay
 	}
-	return maxBatchDelay
+	// A batch that reads back unchanged TOAST values costs a scan of
+	// data files, the same for one row as for thousands: while more
+	// transactions come, the batch grows as long as the last scan took
+	// (a batch ends anyway when the server pauses).
+	return min(max(ss.w.LookupDelay(), maxBatchDelay), maxBacklogDelay)
 }
 
 // sync commits the applied transactions to DuckDB, making them visible.
@@ -937,7 +941,7 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 	switch msg := msg.(type) {
 	case *pglogrepl.InsertMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
-			row, err := ss.row(ctx, m, rel, msg.Tuple, nil)
+			row, err := ss.wholeRow(m, rel, msg.Tuple)
 			if err != nil {
 				return err
 			}
@@ -945,10 +949,10 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 		})
 	case *pglogrepl.UpdateMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
-			var key []*string
+			var key, old []*string
 			if msg.OldTuple != nil {
-				old, err := ss.row(ctx, m, rel, msg.OldTuple, nil)
-				if err != nil {
+				var err error
+				if old, err = ss.wholeRow(m, rel, msg.OldTuple); err != nil {
 					return err
 				}
 				if key, err = oldKey(m, old); err != nil {
@@ -963,18 +967,27 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 				}
 				key = k
 			}
-			row, err := ss.row(ctx, m, rel, msg.NewTuple, key)
+			row, unchanged, err := ss.row(m, rel, msg.NewTuple)
 			if err != nil {
 				return err
 			}
-			if err := ss.w.Delete(ctx, m, key); err != nil {
-				return err
-			}
-			return ss.w.Insert(ctx, m, row)
+			// The old row, when the server sends one, holds the values it
+			// sent: with REPLICA IDENTITY FULL all of them (PostgreSQL
+			// inlines TOASTed values into the old row it logs), else the
+			// key's. The writer reads back the others, as of before the
+			// update.
+			unchanged = slices.DeleteFunc(unchanged, func(c int) bool {
+				if old != nil && old[c] != nil {
+					row[c] = old[c]
+					return true
+				}
+				return false
+			})
+			return ss.w.Update(ctx, m, key, row, unchanged)
 		})
 	case *pglogrepl.DeleteMessageV2:
 		return ss.forEach(ctx, msg.RelationID, func(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2) error {
-			old, err := ss.row(ctx, m, rel, msg.OldTuple, nil)
+			old, err := ss.wholeRow(m, rel, msg.OldTuple)
 			if err != nil {
 				return err
 			}
@@ -1055,12 +1068,12 @@ func (ss *session) keyFromTuple(m *catalog.Mirror, rel *pglogrepl.RelationMessag
 	return m.KeyOf(row), nil
 }
 
-// row decodes a tuple into the mirror's column order. Unchanged TOASTed
-// values (sent as 'u') are read back from the mirror's current row with the
-// given key.
-func (ss *session) row(ctx context.Context, m *catalog.Mirror, rel *pglogrepl.RelationMessageV2, tuple *pglogrepl.TupleData, key []*string) ([]*string, error) {
+// row decodes a tuple into the mirror's column order. It returns the
+// columns whose values the server left out as unchanged TOAST values
+// (sent as 'u'), which are nil in the row.
+func (ss *session) row(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2, tuple *pglogrepl.TupleData) ([]*string, []int, error) {
 	if tuple == nil {
-		return nil, errors.New("missing tuple data")
+		return nil, nil, errors.New("missing tuple data")
 	}
 	out := make([]*string, len(m.Columns))
 	var unchanged []int
@@ -1079,22 +1092,20 @@ func (ss *session) row(ctx context.Context, m *catalog.Mirror, rel *pglogrepl.Re
 		case pglogrepl.TupleDataTypeToast:
 			unchanged = append(unchanged, idx)
 		case pglogrepl.TupleDataTypeBinary:
-			return nil, fmt.Errorf("column %q arrived in binary format", rel.Columns[i].Name)
+			return nil, nil, fmt.Errorf("column %q arrived in binary format", rel.Columns[i].Name)
 		}
 	}
-	if len(unchanged) > 0 {
-		if key == nil {
-			return nil, errors.New("unchanged TOAST value without a key to read it from")
-		}
-		vals, err := ss.w.CurrentValues(ctx, m, key, unchanged)
-		if err != nil {
-			return nil, fmt.Errorf("read unchanged TOAST values: %w", err)
-		}
-		for i, idx := range unchanged {
-			out[idx] = vals[i]
-		}
+	return out, unchanged, nil
+}
+
+// wholeRow decodes a tuple that cannot leave values out: a new row, or an
+// old one (PostgreSQL inlines the TOASTed values of old rows it logs).
+func (ss *session) wholeRow(m *catalog.Mirror, rel *pglogrepl.RelationMessageV2, tuple *pglogrepl.TupleData) ([]*string, error) {
+	row, unchanged, err := ss.row(m, rel, tuple)
+	if err == nil && len(unchanged) > 0 {
+		err = fmt.Errorf("column %q arrived as an unchanged TOAST value outside an update's new row", m.Columns[unchanged[0]].Name)
 	}
-	return out, nil
+	return row, err
 }
 
 func randomSuffix() string {

@@ -128,6 +128,12 @@ func TestReplicaIdentityOptIn(t *testing.T) {
 		exec(t, conn, `INSERT INTO dup VALUES (43, 'w'), (43, 'w')`)
 		exec(t, conn, `UPDATE dup SET b = 'v' WHERE a = 43`)
 		exec(t, conn, `DELETE FROM dup WHERE a IN (42, 43)`)
+		// Repeated rows changed twice in one transaction: every copy is
+		// deleted and inserted again, twice, in one batch.
+		exec(t, conn, `BEGIN`)
+		exec(t, conn, `UPDATE dup SET b = b || 'y' WHERE a = 5`)
+		exec(t, conn, `UPDATE dup SET b = b || 'z' WHERE a = 5`)
+		exec(t, conn, `COMMIT`)
 	}
 	step()
 	waitConverged(t, conn, "byidx", "byidx_m", 10*time.Second)
