@@ -90,6 +90,7 @@ typedef struct MooncakeRelInfo
 	Relids		relids;			/* the base relations read */
 	/* a base relation */
 	Index		relid;			/* its range table index */
+	Oid			ftoid;			/* its foreign table */
 	char	   *namespace;		/* Iceberg namespace */
 	char	   *table;			/* Iceberg table name */
 	double		table_rows;		/* rows in the table, from the sidecar */
@@ -199,7 +200,7 @@ append_rels(StringInfo buf, MooncakeRelInfo *scan, bool first)
 	}
 	if (!first)
 		appendStringInfoChar(buf, ',');
-	appendStringInfo(buf, "{\"id\":%u", scan->relid);
+	appendStringInfo(buf, "{\"id\":%u,\"oid\":%u", scan->relid, scan->ftoid);
 	mooncake_json_add_string(buf, "namespace", scan->namespace);
 	mooncake_json_add_string(buf, "table", scan->table);
 	appendStringInfoChar(buf, '}');
@@ -452,6 +453,7 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	Selectivity sel;
 
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
+	info->ftoid = foreigntableid;
 	info->target = table_target(info->namespace, info->table);
 	info->relid = baserel->relid;
 	info->relids = bms_make_singleton(baserel->relid);
@@ -1403,7 +1405,7 @@ mooncake_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	mooncake_get_endpoint(ft->serverid, &host, &port);
 
 	initStringInfo(&query);
-	appendStringInfoString(&query, "{\"rels\":[{\"id\":1");
+	appendStringInfo(&query, "{\"rels\":[{\"id\":1,\"oid\":%u", RelationGetRelid(relation));
 	mooncake_json_add_string(&query, "namespace", namespace);
 	mooncake_json_add_string(&query, "table", table);
 	appendStringInfoString(&query, "}],\"from\":{\"rel\":1},\"where\":[],\"targets\":[");
@@ -1519,6 +1521,7 @@ mooncakeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	initStringInfo(&request);
 	mooncake_json_begin(&request, "estimate");
 	append_database(&request);
+	appendStringInfo(&request, ",\"foreign_table_oid\":%u", RelationGetRelid(relation));
 	mooncake_json_add_string(&request, "namespace", namespace);
 	mooncake_json_add_string(&request, "table", table);
 	appendStringInfoChar(&request, '}');

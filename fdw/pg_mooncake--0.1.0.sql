@@ -582,13 +582,8 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
-  ns name;
-  tbl name;
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'resync_table');
-  SELECT n.nspname, c.relname INTO ns, tbl
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.oid = ft;
   PERFORM mooncake.mirror_request('resync_table', ft);
 END;
 $$;
@@ -618,10 +613,13 @@ SELECT t.schema_name,
        END::double precision AS lag_seconds
   FROM pg_catalog.json_to_recordset(
          mooncake.list_request() -> 'tables')
-       AS t(schema_name name, table_name name, source text, state text, error text,
+       AS t(foreign_table_oid oid, schema_name name, table_name name, source text, state text, error text,
             metadata_location text, applied_lsn pg_lsn, flushed_lsn pg_lsn,
             visible_lsn pg_lsn, last_commit_time timestamptz, rows bigint,
-            unflushed_rows bigint, data_files int, delete_files int);
+            unflushed_rows bigint, data_files int, delete_files int)
+ -- Each mirror only to the roles that may read it (or some of its columns).
+ WHERE pg_catalog.has_any_column_privilege(NULLIF(t.foreign_table_oid, 0), 'SELECT')
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER);
 COMMENT ON VIEW mooncake.columnstore_tables IS
   'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';
 
@@ -630,21 +628,26 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
-  opts text[];
-  ns text;
-  tbl text;
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'optimize_table');
-  SELECT f.ftoptions INTO opts FROM pg_catalog.pg_foreign_table f WHERE f.ftrelid = ft;
-  SELECT n.nspname, c.relname INTO ns, tbl
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.oid = ft;
-  SELECT COALESCE(MAX(substr(o, 11)) FILTER (WHERE o LIKE 'namespace=%'), ns),
-         COALESCE(MAX(substr(o, 7)) FILTER (WHERE o LIKE 'table=%'), tbl)
-    INTO ns, tbl
-    FROM pg_catalog.unnest(opts) AS o;
   PERFORM mooncake.mirror_request('optimize', ft);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.optimize_table(text) IS
   'compact the columnstore table''s files now, expire old snapshots and remove orphaned files';
+
+-- Privileges (README, "Privileges"). Users see the extension's schema and
+-- call its procedures, which check privileges themselves (fdw/privilege.c);
+-- the raw sidecar_request is for superusers. Members of mooncake_user may
+-- create mirrors of the tables they own, as foreign tables of the server
+-- mooncake.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'mooncake_user') THEN
+    CREATE ROLE mooncake_user NOLOGIN;
+  END IF;
+END;
+$$;
+GRANT USAGE ON SCHEMA mooncake TO PUBLIC;
+GRANT SELECT ON mooncake.columnstore_tables TO PUBLIC;
+GRANT USAGE ON FOREIGN SERVER mooncake TO mooncake_user;

@@ -80,6 +80,14 @@ func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, err
 		e.Hint = "Create mirrors with CALL mooncake.create_table(name, source)."
 		return nil, e
 	}
+	// A mirror is read through its own foreign table, whose privileges
+	// PostgreSQL checked, never through another one naming its Iceberg
+	// table in its options.
+	if m.ForeignOID != 0 && req.ForeignOID != m.ForeignOID {
+		e := userError("42501", "permission denied for mirror %s.%s", req.Namespace, req.Table)
+		e.Detail = "A mirror can only be read through the foreign table mooncake.create_table made for it."
+		return nil, e
+	}
 	select {
 	case <-m.Ready():
 		if err := m.Err(); err != nil {
@@ -185,7 +193,7 @@ func (s *server) planQueryOnce(ctx context.Context, req *request, params []sql.P
 	rels := map[int]*catalog.Mirror{}
 	for i, r := range req.Query.Rels {
 		sub := *req
-		sub.Namespace, sub.Table = r.Namespace, r.Table
+		sub.Namespace, sub.Table, sub.ForeignOID = r.Namespace, r.Table, r.OID
 		if i > 0 {
 			sub.CommitLSN = 0 // waited for already
 		}
@@ -521,6 +529,7 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 		}
 	}
 	type row struct {
+		ForeignOID       uint32 `json:"foreign_table_oid"`
 		Schema           string `json:"schema_name"`
 		Table            string `json:"table_name"`
 		Source           string `json:"source"`
@@ -553,7 +562,7 @@ func (s *server) list(ctx context.Context, req *request) (any, error) {
 		}
 		files, dels := m.FileCounts()
 		rows = append(rows, row{
-			Schema: m.Namespace, Table: m.Name, Source: m.Source,
+			ForeignOID: m.ForeignOID, Schema: m.Namespace, Table: m.Name, Source: m.Source,
 			MetadataLocation: m.MetadataLocation(),
 			AppliedLSN:       pglogrepl.LSN(m.AppliedLSN()).String(),
 			FlushedLSN:       pglogrepl.LSN(m.FlushedLSN()).String(),
@@ -653,6 +662,14 @@ func (s *server) attach(ctx context.Context, req *request) (any, error) {
 	m := d.mirrors.Get(req.Namespace, req.Table)
 	if m == nil {
 		return nil, userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
+	}
+	// Only the transaction that created the mirror attaches its foreign
+	// table: no other foreign table naming the same Iceberg table can
+	// take the mirror over.
+	if m.Pending() != fmt.Sprintf("pid:%d:%s", req.CreatorPID, req.CreatorStart) {
+		e := userError("42501", "permission denied to attach a foreign table to mirror %s.%s", req.Namespace, req.Table)
+		e.Detail = "Only the transaction that created the mirror attaches its foreign table."
+		return nil, e
 	}
 	pending := ""
 	if req.CreatorXID != "" {

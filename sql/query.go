@@ -24,7 +24,8 @@ type Query struct {
 
 // QueryRel is one mirror the query reads.
 type QueryRel struct {
-	ID        int    `json:"id"` // range table index, what Vars refer to
+	ID        int    `json:"id"`  // range table index, what Vars refer to
+	OID       uint32 `json:"oid"` // the foreign table's OID
 	Namespace string `json:"namespace"`
 	Table     string `json:"table"`
 }
