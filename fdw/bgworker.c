@@ -162,6 +162,11 @@ build_sidecar_argv(void)
 	{
 		sidecar_argv[n++] = "--tcp";
 		sidecar_argv[n++] = pstrdup(mooncake_sidecar_listen);
+		if (mooncake_sidecar_secret_file != NULL && mooncake_sidecar_secret_file[0] != '\0')
+		{
+			sidecar_argv[n++] = "--tcp-secret-file";
+			sidecar_argv[n++] = pstrdup(mooncake_sidecar_secret_file);
+		}
 	}
 	Assert(n <= SIDECAR_MAX_ARGS);
 	sidecar_argv[n] = NULL;

@@ -26,6 +26,7 @@ PG_MODULE_MAGIC;
 bool		mooncake_enable_bgworker = true;	/* run the sidecar with CDC? */
 char	   *mooncake_sidecar_path = NULL;	/* sidecar executable, "" = default */
 char	   *mooncake_sidecar_listen = NULL; /* extra TCP address, "" = none */
+char	   *mooncake_sidecar_secret_file = NULL;	/* TCP secret, "" = default */
 int			mooncake_flush_interval = 10000;	/* ms between Iceberg commits */
 int			mooncake_read_wait_timeout = 10000; /* ms a read waits for its session's writes */
 
@@ -61,6 +62,18 @@ _PG_init(void)
 							   &mooncake_sidecar_listen,
 							   "",
 							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_secret_file",
+							   "File holding the secret of the sidecar's TCP listener.",
+							   "Backends that reach the sidecar over TCP (server mooncake "
+							   "with options host and port) send it first. Empty means "
+							   "pg_mooncake/sidecar.secret in the data directory, which "
+							   "the local sidecar creates when it listens on TCP.",
+							   &mooncake_sidecar_secret_file,
+							   "",
+							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 

@@ -41,6 +41,7 @@
 extern bool mooncake_enable_bgworker;
 extern char *mooncake_sidecar_path;
 extern char *mooncake_sidecar_listen;
+extern char *mooncake_sidecar_secret_file;
 extern int	mooncake_flush_interval;
 extern int	mooncake_read_wait_timeout;
 

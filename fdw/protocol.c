@@ -37,6 +37,7 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "pgstat.h"
 #include "port/pg_bswap.h"
 #include "storage/latch.h"
@@ -80,6 +81,7 @@ struct MooncakeConnection
 	MooncakeFailure failure;	/* why the last I/O call failed */
 	int			failure_errno;	/* errno of an MC_IO failure */
 	MemoryContextCallback close_callback;	/* closes sock on context reset */
+	char	   *secret;			/* over TCP: the secret to send first */
 };
 
 static int	errcontext_request(MooncakeConnection *conn);
@@ -209,6 +211,33 @@ finish_tcp_connect(MooncakeConnection *conn)
 	}
 }
 
+/*
+ * The secret of the sidecar's TCP listener (see sidecar/auth.go), or NULL
+ * when its file cannot be read: the sidecar then refuses the request with
+ * 28000, which says what is missing.
+ */
+static char *
+read_secret(void)
+{
+	const char *path = mooncake_sidecar_secret_file;
+	char		buf[256];
+	FILE	   *f;
+	size_t		n;
+
+	if (path == NULL || path[0] == '\0')
+		path = psprintf("%s/pg_mooncake/sidecar.secret", DataDir);
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	FreeFile(f);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	if (n == 0)
+		return NULL;
+	return pnstrdup(buf, n);
+}
+
 static bool
 open_tcp(MooncakeConnection *conn, const char *host, const char *port,
 		 char **detail)
@@ -262,6 +291,7 @@ open_tcp(MooncakeConnection *conn, const char *host, const char *port,
 	rc = 1;
 	(void) setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY,
 					  (char *) &rc, sizeof(rc));
+	conn->secret = read_secret();
 	return true;
 }
 
@@ -652,6 +682,14 @@ mooncake_send_request(MooncakeConnection *conn, const char *json)
 				 errmsg("mooncake sidecar request is too long")));
 
 	initStringInfo(&frame);
+	if (conn->secret != NULL)
+	{
+		/* Over TCP, an A frame with the listener's secret comes first. */
+		netlen = pg_hton32((uint32) strlen(conn->secret));
+		appendStringInfoChar(&frame, 'A');
+		appendBinaryStringInfo(&frame, (char *) &netlen, sizeof(netlen));
+		appendStringInfoString(&frame, conn->secret);
+	}
 	appendStringInfoChar(&frame, 'Q');
 	netlen = pg_hton32((uint32) len);
 	appendBinaryStringInfo(&frame, (char *) &netlen, sizeof(netlen));
@@ -761,6 +799,14 @@ mooncake_try_request(MooncakeConnection *conn, const char *json,
 												 timeout_ms);
 
 	initStringInfo(&frame);
+	if (conn->secret != NULL)
+	{
+		/* Over TCP, an A frame with the listener's secret comes first. */
+		netlen = pg_hton32((uint32) strlen(conn->secret));
+		appendStringInfoChar(&frame, 'A');
+		appendBinaryStringInfo(&frame, (char *) &netlen, sizeof(netlen));
+		appendStringInfoString(&frame, conn->secret);
+	}
 	appendStringInfoChar(&frame, 'Q');
 	appendBinaryStringInfo(&frame, (char *) &netlen, sizeof(netlen));
 	appendBinaryStringInfo(&frame, utf8, len);

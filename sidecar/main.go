@@ -44,7 +44,9 @@ func run() error {
 		pgPort      = flag.Int("pg-port", 5432, "PostgreSQL port")
 		pgUser      = flag.String("pg-user", "postgres", "PostgreSQL superuser to connect as")
 		noCDC       = flag.Bool("no-cdc", false, "serve reads only: no replication, no new mirrors")
-		tcp         = flag.String("tcp", "", "also listen on this TCP address, e.g. 127.0.0.1:7433")
+		tcp         = flag.String("tcp", "", "also listen on this TCP address, e.g. 127.0.0.1:7433 (clients authenticate with the secret file's secret)")
+		secretFile  = flag.String("tcp-secret-file", "", "the TCP listener's secret (default <data-dir>/pg_mooncake/sidecar.secret, created if missing)")
+		tcpInsecure = flag.Bool("tcp-insecure", false, "allow --tcp on an address other hosts can reach, without TLS")
 		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
@@ -133,11 +135,24 @@ func run() error {
 	}
 	os.Chmod(*socket, 0o600)
 	if *tcp != "" {
+		if err := checkListenAddress(*tcp, *tcpInsecure); err != nil {
+			return err
+		}
+		path := *secretFile
+		if path == "" {
+			path = secretPath(*dataDir)
+		}
+		secret, err := loadSecret(path)
+		if err != nil {
+			return err
+		}
 		tl, err := net.Listen("tcp", *tcp)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *tcp, err)
 		}
-		go srv.serve(ctx, tl)
+		tsrv := *srv
+		tsrv.secret = secret
+		go tsrv.serve(ctx, tl)
 	}
 	if addr := os.Getenv("MOONCAKE_PPROF"); addr != "" {
 		// Profiling endpoint for benchmarks; never on by default.

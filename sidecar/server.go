@@ -16,6 +16,7 @@ type server struct {
 	dbs     *databases
 	tmpDir  string
 	queries *queries // bounds and counts the scans running in DuckDB
+	secret  string   // for the TCP listener: what a client's A frame must hold
 }
 
 func (s *server) serve(ctx context.Context, ln net.Listener) {
@@ -47,6 +48,18 @@ func (s *server) handle(parent context.Context, c net.Conn) {
 	typ, payload, err := readFrame(r)
 	if err != nil {
 		return
+	}
+	if s.secret != "" {
+		if err := authenticate(typ, payload, s.secret); err != nil {
+			slog.Warn("refused an unauthenticated TCP connection", "from", c.RemoteAddr().String())
+			w := bufio.NewWriter(c)
+			writeFrame(w, frameError, errorPayload(err))
+			w.Flush()
+			return
+		}
+		if typ, payload, err = readFrame(r); err != nil {
+			return
+		}
 	}
 	go func() {
 		// The client sends nothing more; a read returning means it closed

@@ -572,3 +572,26 @@ func TestAppendAvg(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckListenAddress checks that the TCP listener refuses addresses
+// other hosts can reach unless told it may.
+func TestCheckListenAddress(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		insecure bool
+		ok       bool
+	}{
+		{"127.0.0.1:7433", false, true},
+		{"[::1]:7433", false, true},
+		{"localhost:7433", false, true},
+		{"0.0.0.0:7433", false, false},
+		{"10.1.2.3:7433", false, false},
+		{":7433", false, false},
+		{"10.1.2.3:7433", true, true},
+		{"no-port", false, false},
+	} {
+		if err := checkListenAddress(tc.addr, tc.insecure); (err == nil) != tc.ok {
+			t.Errorf("checkListenAddress(%q, %v) = %v; want ok %v", tc.addr, tc.insecure, err, tc.ok)
+		}
+	}
+}

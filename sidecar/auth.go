@@ -1,0 +1,89 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// The Unix socket is private to the cluster's OS user (mode 0600). The TCP
+// listener, for backends of a cluster on another host, serves a connection
+// only once it proves it knows the listener's secret: its first frame is
+// an A frame holding the secret, as text. The secret is 32 random bytes in
+// hex, kept in a file of mode 0600 (by default
+// $PGDATA/pg_mooncake/sidecar.secret, written at the first start with
+// --tcp); the backends read it from pg_mooncake.sidecar_secret_file. The
+// Arrow Flight service authenticates as PostgreSQL does, separately.
+
+// frameAuth is the frame a TCP client sends first.
+const frameAuth = 'A'
+
+// secretPath is the default secret file of a data directory.
+func secretPath(dataDir string) string {
+	return filepath.Join(dataDir, "pg_mooncake", "sidecar.secret")
+}
+
+// loadSecret reads the secret file, creating it with a new secret when it
+// does not exist. A file others may read is refused.
+func loadSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var raw [32]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", err
+		}
+		secret := hex.EncodeToString(raw[:])
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("write the TCP secret: %w", err)
+		}
+		return secret, nil
+	} else if err != nil {
+		return "", fmt.Errorf("read the TCP secret: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("the TCP secret file %s may be read by others (mode %o); make it 0600", path, fi.Mode().Perm())
+	}
+	secret := strings.TrimSpace(string(b))
+	if len(secret) < 32 {
+		return "", fmt.Errorf("the TCP secret in %s is shorter than 32 characters", path)
+	}
+	return secret, nil
+}
+
+// checkListenAddress refuses a TCP address other hosts can reach: the
+// listener has no TLS, so its secret and the rows would cross the network
+// in clear. insecure overrides (a private network the operator trusts).
+func checkListenAddress(addr string, insecure bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("bad TCP address %q: %w", addr, err)
+	}
+	if insecure {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without TLS: the secret and the rows would cross the network in clear "+
+		"(listen on a loopback address, e.g. behind an SSH tunnel, or pass --tcp-insecure for a network you trust)", addr)
+}
+
+// authenticate checks the payload of a client's first frame on TCP.
+func authenticate(typ byte, payload []byte, secret string) error {
+	if typ != frameAuth {
+		return userError("28000", "the mooncake sidecar's TCP listener requires authentication")
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(string(payload))), []byte(secret)) != 1 {
+		return userError("28P01", "authentication with the mooncake sidecar failed: wrong secret")
+	}
+	return nil
+}
