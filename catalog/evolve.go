@@ -254,7 +254,7 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPath, colsDef, maxRow)+") TO "+
 		QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n); err != nil {
 		os.Remove(path)
-		return nil, fmt.Errorf("write the new copy: %w", err)
+		return nil, fmt.Errorf("write the new copy: %s", Redact(err.Error()))
 	}
 	c := &Copy{Cols: cols, Key: key, Full: full, Source: source, LSN: lsn, Rows: n, path: path, schema: tbl.Schema().ID}
 	if n == 0 {

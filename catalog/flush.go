@@ -85,7 +85,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, maxRo
 	var n int64
 	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		os.Remove(path)
-		return 0, fmt.Errorf("write initial copy: %w", err)
+		return 0, fmt.Errorf("write initial copy: %s", Redact(err.Error()))
 	}
 	m.mu.Lock()
 	tbl := m.tbl

@@ -133,3 +133,17 @@ func TestQuoteIdentInDuckDB(t *testing.T) {
 		})
 	}
 }
+
+// TestRedact checks that DuckDB errors lose the row data they quote.
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Conversion Error: Could not convert string 'secret value' to INT32", "Conversion Error: Could not convert string '…' to INT32"},
+		{"Invalid Input Error: CSV Error on Line: 1\nOriginal Line: 1,top secret,x\nmore", "Invalid Input Error: CSV Error on Line: 1"},
+		{`Constraint Error: NOT NULL constraint failed: "t"."c"`, `Constraint Error: NOT NULL constraint failed: "t"."c"`},
+		{"value 'it''s' and 'b'", "value '…' and '…'"},
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}

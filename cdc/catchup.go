@@ -167,7 +167,7 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 		var pe *pgconn.PgError
 		j.tries++
 		if errors.As(j.err, &pe) || j.tries >= maxCopyTries {
-			reason := j.err.Error()
+			reason := catalog.Redact(j.err.Error())
 			if pe != nil {
 				reason = pe.Message
 				if pe.Code == "42P01" {

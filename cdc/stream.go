@@ -280,13 +280,14 @@ func (s *Stream) Run(ctx context.Context) {
 		if errors.As(err, &me) {
 			// One mirror cannot take a change: mark it broken rather than
 			// stop every mirror of the database and hold back the slot.
-			slog.Error("mirror cannot apply a change; it is marked broken", "mirror", me.Mirror.Namespace+"."+me.Mirror.Name, "err", me.Err)
-			if err := s.Mirrors.Break(ctx, me.Mirror, me.Err.Error()); err != nil {
+			reason := catalog.Redact(me.Err.Error())
+			slog.Error("mirror cannot apply a change; it is marked broken", "mirror", me.Mirror.Namespace+"."+me.Mirror.Name, "err", reason)
+			if err := s.Mirrors.Break(ctx, me.Mirror, reason); err != nil {
 				slog.Error("cannot record that the mirror is broken", "err", err)
 			}
 			continue
 		}
-		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", err, "after", backoff)
+		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", catalog.Redact(err.Error()), "after", backoff)
 		if time.Since(start) > time.Minute {
 			backoff = 200 * time.Millisecond
 		}
@@ -617,12 +618,12 @@ func (ss *session) flush(ctx context.Context) error {
 			}
 			if m.FlushFailed() >= maxFlushFailures {
 				slog.Error("flush failed again; the mirror is marked broken", "mirror", m.Namespace+"."+m.Name, "err", err)
-				if err := ss.s.Mirrors.Break(ctx, m, "its changes cannot be written to Iceberg: "+err.Error()); err != nil {
+				if err := ss.s.Mirrors.Break(ctx, m, "its changes cannot be written to Iceberg: "+catalog.Redact(err.Error())); err != nil {
 					slog.Error("cannot record that the mirror is broken", "err", err)
 				}
 				continue
 			}
-			slog.Error("flush failed; will retry", "mirror", m.Namespace+"."+m.Name, "err", err)
+			slog.Error("flush failed; will retry", "mirror", m.Namespace+"."+m.Name, "err", catalog.Redact(err.Error()))
 		}
 		if m.Dirty() {
 			allFlushed = false // failed, or waiting for a compaction
