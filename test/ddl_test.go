@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
 )
 
 // TestRandomSchemaChanges runs concurrent single-row DML on several
@@ -349,26 +351,10 @@ func TestBrokenMirrorSurvivesRestart(t *testing.T) {
 func TestCopyAgainOnline(t *testing.T) {
 	c, conn := startMooncake(t)
 	ctx := context.Background()
-	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, x int, pad text)`)
-	exec(t, conn, `INSERT INTO big SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g`)
-	exec(t, conn, `CREATE TABLE small (id int PRIMARY KEY)`)
+	createBig(t, conn)
 	exec(t, conn, `CALL mooncake.create_table('big_m', 'big')`)
 	exec(t, conn, `CALL mooncake.create_table('small_m', 'small')`)
-
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		wc := c.Conn(t, "postgres")
-		for i := int64(0); !stop.Load(); i++ {
-			// Errors while the ALTER holds its lock are fine: the rows
-			// that commit are what the mirror must show.
-			wc.Exec(ctx, `INSERT INTO big (id, x) VALUES ($1, 1)`, 2000000+i)
-			wc.Exec(ctx, `UPDATE big SET pad = 'u' WHERE id = $1`, 1+i*7%1000000)
-			wc.Exec(ctx, `DELETE FROM big WHERE id = $1`, 2+i*13%1000000)
-		}
-	}()
+	stopWrites := writeBig(t, c)
 	time.Sleep(200 * time.Millisecond)
 	exec(t, conn, `ALTER TABLE big ALTER COLUMN x TYPE text USING 'x' || x`)
 
@@ -394,8 +380,7 @@ func TestCopyAgainOnline(t *testing.T) {
 		t.Errorf("big_m was never seen copying its source while small_m followed (the copy was too fast to see, or blocked the stream)")
 	}
 	time.Sleep(500 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	stopWrites()
 	waitConverged(t, conn, "big", "big_m", 60*time.Second)
 	for _, line := range strings.Split(c.LogTail(400), "\n") {
 		if strings.Contains(line, "copied its source again") {
@@ -439,23 +424,9 @@ func TestSchemaChangeSeenByOtherSessions(t *testing.T) {
 func TestCreateTableOnline(t *testing.T) {
 	c, conn := startMooncake(t)
 	ctx := context.Background()
-	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, x int, pad text)`)
-	exec(t, conn, `INSERT INTO big SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g`)
-	exec(t, conn, `CREATE TABLE small (id int PRIMARY KEY)`)
+	createBig(t, conn)
 	exec(t, conn, `CALL mooncake.create_table('small_m', 'small')`)
-
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		wc := c.Conn(t, "postgres")
-		for i := int64(0); !stop.Load(); i++ {
-			wc.Exec(ctx, `INSERT INTO big (id, x) VALUES ($1, 1)`, 2000000+i)
-			wc.Exec(ctx, `UPDATE big SET x = -x WHERE id = $1`, 1+i*7%1000000)
-			wc.Exec(ctx, `DELETE FROM big WHERE id = $1`, 2+i*13%1000000)
-		}
-	}()
+	stopWrites := writeBig(t, c)
 	created := make(chan error, 1)
 	go func() {
 		cc := c.Conn(t, "postgres")
@@ -486,12 +457,45 @@ func TestCreateTableOnline(t *testing.T) {
 	}
 	t.Logf("small_m followed its source %d times while big_m took its initial copy", during)
 	time.Sleep(500 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	stopWrites()
 	waitConverged(t, conn, "big", "big_m", 60*time.Second)
 	for _, line := range strings.Split(c.LogTail(400), "\n") {
 		if strings.Contains(line, "during its initial copy") {
 			t.Log(strings.TrimSpace(line))
 		}
+	}
+}
+
+// createBig creates big, a million rows that take seconds to copy, and
+// small, an empty table.
+func createBig(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, x int, pad text)`)
+	exec(t, conn, `INSERT INTO big SELECT g, g, repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g`)
+	exec(t, conn, `CREATE TABLE small (id int PRIMARY KEY)`)
+}
+
+// writeBig inserts, updates and deletes rows of big from another session
+// until the returned function is called.
+func writeBig(t *testing.T, c *pgtest.Cluster) (stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	wc := c.Conn(t, "postgres")
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := int64(0); !done.Load(); i++ {
+			// Errors while a schema change holds its lock are fine: the
+			// rows that commit are what the mirror must show.
+			wc.Exec(ctx, `INSERT INTO big (id, x) VALUES ($1, 1)`, 2000000+i)
+			wc.Exec(ctx, `UPDATE big SET pad = 'u' WHERE id = $1`, 1+i*7%1000000)
+			wc.Exec(ctx, `DELETE FROM big WHERE id = $1`, 2+i*13%1000000)
+		}
+	}()
+	return func() {
+		done.Store(true)
+		wg.Wait()
 	}
 }
