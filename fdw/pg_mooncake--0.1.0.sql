@@ -72,6 +72,15 @@ SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_propertie
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 
+-- For fuzzing the row decoder in a backend (fdw/fuzz.c, test/fuzz_test.go).
+CREATE FUNCTION mooncake.decode_rows(types regtype[], description bytea, rows bytea)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mooncake_decode_rows'
+LANGUAGE C STRICT VOLATILE;
+REVOKE EXECUTE ON FUNCTION mooncake.decode_rows(regtype[], bytea, bytea) FROM PUBLIC;
+COMMENT ON FUNCTION mooncake.decode_rows(regtype[], bytea, bytea) IS
+  'decode a scan''s row description and rows for columns of types, as a scan does (a test of the decoder; superusers only)';
+
 -- The requests users may make, checked against their privileges (fdw/privilege.c).
 CREATE FUNCTION mooncake.check_create(source regclass, row_level_security boolean)
 RETURNS void
