@@ -49,7 +49,7 @@
 #define RESTART_DELAY_MAX_MS	10000	/* longest restart delay */
 #define HEALTHY_RUN_MS			30000	/* a run this long resets the delay */
 #define STOP_GRACE_MS			5000	/* SIGTERM to SIGKILL */
-#define SIDECAR_MAX_ARGS		20
+#define SIDECAR_MAX_ARGS		32
 
 static pid_t sidecar_pid = 0;	/* running sidecar, or 0 */
 static TimestampTz sidecar_started_at;	/* when sidecar_pid was started */
@@ -124,6 +124,15 @@ sidecar_pg_host(void)
  * Build the sidecar's argument vector once; it lives for the whole life of
  * the supervisor.
  */
+/* path, made absolute against the data directory if it is relative */
+static char *
+data_dir_path(const char *path)
+{
+	if (is_absolute_path(path))
+		return pstrdup(path);
+	return psprintf("%s/%s", DataDir, path);
+}
+
 static void
 build_sidecar_argv(void)
 {
@@ -167,6 +176,18 @@ build_sidecar_argv(void)
 			sidecar_argv[n++] = "--tcp-secret-file";
 			sidecar_argv[n++] = pstrdup(mooncake_sidecar_secret_file);
 		}
+		if (mooncake_sidecar_ssl_cert_file != NULL && mooncake_sidecar_ssl_cert_file[0] != '\0')
+		{
+			sidecar_argv[n++] = "--tls-cert";
+			sidecar_argv[n++] = data_dir_path(mooncake_sidecar_ssl_cert_file);
+		}
+		if (mooncake_sidecar_ssl_key_file != NULL && mooncake_sidecar_ssl_key_file[0] != '\0')
+		{
+			sidecar_argv[n++] = "--tls-key";
+			sidecar_argv[n++] = data_dir_path(mooncake_sidecar_ssl_key_file);
+		}
+		if (mooncake_sidecar_listen_insecure)
+			sidecar_argv[n++] = "--tcp-insecure";
 	}
 	Assert(n <= SIDECAR_MAX_ARGS);
 	sidecar_argv[n] = NULL;

@@ -27,10 +27,23 @@ bool		mooncake_enable_bgworker = true;	/* run the sidecar with CDC? */
 char	   *mooncake_sidecar_path = NULL;	/* sidecar executable, "" = default */
 char	   *mooncake_sidecar_listen = NULL; /* extra TCP address, "" = none */
 char	   *mooncake_sidecar_secret_file = NULL;	/* TCP secret, "" = default */
+char	   *mooncake_sidecar_ssl_cert_file = NULL; /* TLS of the TCP listener */
+char	   *mooncake_sidecar_ssl_key_file = NULL;
+bool		mooncake_sidecar_listen_insecure = false;	/* no TLS off loopback */
+int			mooncake_sidecar_sslmode = MOONCAKE_SSL_DISABLE;	/* backends' TLS */
+char	   *mooncake_sidecar_sslrootcert = NULL;	/* CA of verify-ca/-full */
 int			mooncake_flush_interval = 10000;	/* ms between Iceberg commits */
 int			mooncake_read_wait_timeout = 10000; /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
+
+static const struct config_enum_entry sslmode_options[] = {
+	{"disable", MOONCAKE_SSL_DISABLE, false},
+	{"require", MOONCAKE_SSL_REQUIRE, false},
+	{"verify-ca", MOONCAKE_SSL_VERIFY_CA, false},
+	{"verify-full", MOONCAKE_SSL_VERIFY_FULL, false},
+	{NULL, 0, false}
+};
 
 void
 _PG_init(void)
@@ -72,6 +85,57 @@ _PG_init(void)
 							   "pg_mooncake/sidecar.secret in the data directory, which "
 							   "the local sidecar creates when it listens on TCP.",
 							   &mooncake_sidecar_secret_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_ssl_cert_file",
+							   "Certificate (PEM) of the sidecar's TCP listener.",
+							   "With pg_mooncake.sidecar_ssl_key_file, the listener of "
+							   "pg_mooncake.sidecar_listen speaks TLS. A relative path is "
+							   "relative to the data directory.",
+							   &mooncake_sidecar_ssl_cert_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_ssl_key_file",
+							   "Private key (PEM, mode 0600) of pg_mooncake.sidecar_ssl_cert_file.",
+							   NULL,
+							   &mooncake_sidecar_ssl_key_file,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_mooncake.sidecar_listen_insecure",
+							 "Lets the sidecar listen without TLS on an address other hosts can reach.",
+							 "Without TLS the secret and the rows cross the network "
+							 "in clear; only for a network you trust.",
+							 &mooncake_sidecar_listen_insecure,
+							 false,
+							 PGC_POSTMASTER,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_mooncake.sidecar_sslmode",
+							 "Whether backends speak TLS to a sidecar reached over TCP, and what they verify.",
+							 "disable, require (TLS without verification), verify-ca "
+							 "(the certificate is signed by pg_mooncake.sidecar_sslrootcert) "
+							 "or verify-full (also for the server's host option), as libpq's sslmode.",
+							 &mooncake_sidecar_sslmode,
+							 MOONCAKE_SSL_DISABLE,
+							 sslmode_options,
+							 PGC_SIGHUP,
+							 GUC_SUPERUSER_ONLY,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.sidecar_sslrootcert",
+							   "Root certificates (PEM) that sign the sidecar's certificate.",
+							   "Used by sslmode verify-ca and verify-full.",
+							   &mooncake_sidecar_sslrootcert,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,

@@ -42,6 +42,20 @@ extern bool mooncake_enable_bgworker;
 extern char *mooncake_sidecar_path;
 extern char *mooncake_sidecar_listen;
 extern char *mooncake_sidecar_secret_file;
+extern char *mooncake_sidecar_ssl_cert_file;
+extern char *mooncake_sidecar_ssl_key_file;
+extern bool mooncake_sidecar_listen_insecure;
+extern int	mooncake_sidecar_sslmode;
+extern char *mooncake_sidecar_sslrootcert;
+
+/* values of pg_mooncake.sidecar_sslmode */
+typedef enum MooncakeSSLMode
+{
+	MOONCAKE_SSL_DISABLE,
+	MOONCAKE_SSL_REQUIRE,
+	MOONCAKE_SSL_VERIFY_CA,
+	MOONCAKE_SSL_VERIFY_FULL
+} MooncakeSSLMode;
 extern int	mooncake_flush_interval;
 extern int	mooncake_read_wait_timeout;
 

@@ -19,6 +19,10 @@
  * closes the socket at once, so the sidecar interrupts the DuckDB query
  * while the backend reports the error.
  *
+ * Over TCP the connection may speak TLS (pg_mooncake.sidecar_sslmode):
+ * OpenSSL runs on the same non-blocking socket, and its WANT_READ and
+ * WANT_WRITE become the same latch waits.
+ *
  * Requests are JSON built here in the server encoding and sent as UTF-8;
  * JSON answers and error texts arrive as UTF-8 and are converted back.
  *
@@ -33,6 +37,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
@@ -68,7 +76,8 @@ typedef enum MooncakeFailure
 	MC_LOST,					/* the peer closed the connection */
 	MC_IO,						/* a socket call failed, see failure_errno */
 	MC_TIMEOUT,					/* the deadline passed */
-	MC_PROTOCOL					/* the peer broke the protocol */
+	MC_PROTOCOL,				/* the peer broke the protocol */
+	MC_TLS						/* TLS failed, see failure_detail */
 } MooncakeFailure;
 
 struct MooncakeConnection
@@ -80,12 +89,15 @@ struct MooncakeConnection
 	TimestampTz deadline;		/* give up waiting then; 0 = never */
 	MooncakeFailure failure;	/* why the last I/O call failed */
 	int			failure_errno;	/* errno of an MC_IO failure */
+	char	   *failure_detail; /* what failed, for MC_TLS */
+	SSL		   *ssl;			/* TLS over sock, or NULL */
 	MemoryContextCallback close_callback;	/* closes sock on context reset */
 	char	   *secret;			/* over TCP: the secret to send first */
 };
 
 static int	errcontext_request(MooncakeConnection *conn);
 static void check_interrupts_hanging_up(MooncakeConnection *conn);
+static bool conn_wait(MooncakeConnection *conn, int event);
 
 /*
  * Path of the sidecar's Unix socket.
@@ -102,6 +114,11 @@ close_on_reset(void *arg)
 {
 	MooncakeConnection *conn = (MooncakeConnection *) arg;
 
+	if (conn->ssl != NULL)
+	{
+		SSL_free(conn->ssl);
+		conn->ssl = NULL;
+	}
 	if (conn->sock != PGINVALID_SOCKET)
 	{
 		closesocket(conn->sock);
@@ -238,6 +255,192 @@ read_secret(void)
 	return pnstrdup(buf, n);
 }
 
+
+/* One TLS context per backend, rebuilt when the settings change */
+static SSL_CTX *tls_context = NULL;
+static int	tls_context_mode = -1;
+static char *tls_context_rootcert = NULL;
+
+/* The last OpenSSL error as text, in CurrentMemoryContext */
+static char *
+tls_error_text(void)
+{
+	unsigned long code = ERR_get_error();
+	const char *reason;
+
+	ERR_clear_error();
+	if (code == 0)
+		return pstrdup("no error reported by OpenSSL");
+	reason = ERR_reason_error_string(code);
+	if (reason == NULL)
+		return psprintf("OpenSSL error code %lu", code);
+	return pstrdup(reason);
+}
+
+/*
+ * The TLS context of the current settings, or NULL with *detail set.
+ */
+static SSL_CTX *
+tls_get_context(char **detail)
+{
+	const char *rootcert = mooncake_sidecar_sslrootcert ? mooncake_sidecar_sslrootcert : "";
+	SSL_CTX    *ctx;
+
+	if (tls_context != NULL && tls_context_mode == mooncake_sidecar_sslmode &&
+		tls_context_rootcert != NULL && strcmp(tls_context_rootcert, rootcert) == 0)
+		return tls_context;
+	if (tls_context != NULL)
+	{
+		SSL_CTX_free(tls_context);
+		tls_context = NULL;
+	}
+
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL)
+	{
+		*detail = psprintf("Could not create a TLS context: %s.", tls_error_text());
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (mooncake_sidecar_sslmode >= MOONCAKE_SSL_VERIFY_CA)
+	{
+		if (rootcert[0] == '\0')
+		{
+			SSL_CTX_free(ctx);
+			*detail = psprintf("pg_mooncake.sidecar_sslmode is \"%s\" but pg_mooncake.sidecar_sslrootcert is not set.",
+							   mooncake_sidecar_sslmode == MOONCAKE_SSL_VERIFY_CA ? "verify-ca" : "verify-full");
+			return NULL;
+		}
+		if (access(rootcert, R_OK) != 0)
+		{
+			int			save_errno = errno;
+
+			SSL_CTX_free(ctx);
+			*detail = psprintf("Could not read the root certificates \"%s\": %s.",
+							   rootcert, strerror(save_errno));
+			return NULL;
+		}
+		if (SSL_CTX_load_verify_locations(ctx, rootcert, NULL) != 1)
+		{
+			char	   *why = tls_error_text();
+
+			SSL_CTX_free(ctx);
+			*detail = psprintf("Could not read the root certificates \"%s\": %s.",
+							   rootcert, why);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	else
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+
+	tls_context = ctx;
+	tls_context_mode = mooncake_sidecar_sslmode;
+	if (tls_context_rootcert != NULL)
+		free(tls_context_rootcert);
+	tls_context_rootcert = strdup(rootcert);
+	if (tls_context_rootcert == NULL)
+	{
+		SSL_CTX_free(ctx);
+		tls_context = NULL;
+		*detail = pstrdup("Out of memory.");
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * Wait as an OpenSSL call that returned rc asks; false (with the failure
+ * recorded) when it failed instead or the deadline passed.
+ */
+static bool
+tls_wait(MooncakeConnection *conn, int rc, const char *what)
+{
+	int			err = SSL_get_error(conn->ssl, rc);
+
+	switch (err)
+	{
+		case SSL_ERROR_WANT_READ:
+			return conn_wait(conn, WL_SOCKET_READABLE);
+		case SSL_ERROR_WANT_WRITE:
+			return conn_wait(conn, WL_SOCKET_WRITEABLE);
+		case SSL_ERROR_ZERO_RETURN:
+			conn->failure = MC_LOST;
+			conn->failure_errno = 0;
+			return false;
+		case SSL_ERROR_SYSCALL:
+			if (errno == EINTR)
+				return true;
+			conn->failure = (errno == 0 || errno == EPIPE || errno == ECONNRESET) ? MC_LOST : MC_IO;
+			conn->failure_errno = errno;
+			ERR_clear_error();
+			return false;
+		default:
+			conn->failure = MC_TLS;
+			conn->failure_detail = psprintf("TLS %s failed: %s.", what, tls_error_text());
+			return false;
+	}
+}
+
+/*
+ * Run the TLS handshake on conn's connected socket, verifying the sidecar's
+ * certificate as the sslmode asks (verify-full: its name is host).
+ */
+static bool
+tls_start(MooncakeConnection *conn, const char *host, char **detail)
+{
+	SSL_CTX    *ctx = tls_get_context(detail);
+	int			rc;
+
+	if (ctx == NULL)
+		return false;
+	conn->ssl = SSL_new(ctx);
+	if (conn->ssl == NULL || SSL_set_fd(conn->ssl, conn->sock) != 1)
+	{
+		*detail = psprintf("Could not start TLS: %s.", tls_error_text());
+		return false;
+	}
+	if (mooncake_sidecar_sslmode == MOONCAKE_SSL_VERIFY_FULL)
+	{
+		/* a name or an IP address, as libpq's verify-full accepts */
+		if (SSL_set1_host(conn->ssl, host) != 1)
+		{
+			*detail = psprintf("Could not set the host name to verify: %s.", tls_error_text());
+			return false;
+		}
+	}
+	/* the server name for SNI, unless host is an address */
+	if (strspn(host, "0123456789.:abcdefABCDEF") != strlen(host) || strchr(host, '.') == NULL)
+		(void) SSL_set_tlsext_host_name(conn->ssl, host);
+
+	conn->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												 CONNECT_TIMEOUT_MS);
+	while ((rc = SSL_connect(conn->ssl)) != 1)
+	{
+		if (!tls_wait(conn, rc, "handshake"))
+		{
+			long		verify = SSL_get_verify_result(conn->ssl);
+
+			if (verify != X509_V_OK)
+				*detail = psprintf("The sidecar's certificate was not accepted: %s.",
+								   X509_verify_cert_error_string(verify));
+			else if (conn->failure == MC_TLS)
+				*detail = conn->failure_detail;
+			else if (conn->failure == MC_TIMEOUT)
+				*detail = pstrdup("The TLS handshake timed out.");
+			else
+				*detail = psprintf("The TLS handshake failed: %s.",
+								   conn->failure_errno ? strerror(conn->failure_errno)
+								   : "the sidecar closed the connection (is its listener TLS?)");
+			conn->deadline = 0;
+			conn->failure = MC_OK;
+			return false;
+		}
+	}
+	conn->deadline = 0;
+	return true;
+}
+
 static bool
 open_tcp(MooncakeConnection *conn, const char *host, const char *port,
 		 char **detail)
@@ -291,6 +494,12 @@ open_tcp(MooncakeConnection *conn, const char *host, const char *port,
 	rc = 1;
 	(void) setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY,
 					  (char *) &rc, sizeof(rc));
+	if (mooncake_sidecar_sslmode != MOONCAKE_SSL_DISABLE &&
+		!tls_start(conn, host, detail))
+	{
+		close_on_reset(conn);
+		return false;
+	}
 	conn->secret = read_secret();
 	return true;
 }
@@ -424,7 +633,24 @@ conn_send(MooncakeConnection *conn, const char *data, size_t len)
 {
 	while (len > 0)
 	{
-		ssize_t		n = send(conn->sock, data, len, SEND_FLAGS);
+		ssize_t		n;
+
+		if (conn->ssl != NULL)
+		{
+			int			rc;
+
+			ERR_clear_error();
+			rc = SSL_write(conn->ssl, data, (int) Min(len, (size_t) INT_MAX));
+			if (rc > 0)
+			{
+				data += rc;
+				len -= rc;
+			}
+			else if (!tls_wait(conn, rc, "write"))
+				return false;
+			continue;
+		}
+		n = send(conn->sock, data, len, SEND_FLAGS);
 
 		if (n >= 0)
 		{
@@ -473,6 +699,22 @@ conn_fill(MooncakeConnection *conn, size_t need)
 		}
 		enlargeStringInfo(buf, Max((int) (need - buf->len), RECV_CHUNK));
 
+		if (conn->ssl != NULL)
+		{
+			int			rc;
+
+			ERR_clear_error();
+			rc = SSL_read(conn->ssl, buf->data + buf->len,
+						  buf->maxlen - buf->len - 1);
+			if (rc > 0)
+			{
+				buf->len += rc;
+				buf->data[buf->len] = '\0';
+			}
+			else if (!tls_wait(conn, rc, "read"))
+				return false;
+			continue;
+		}
 		n = recv(conn->sock, buf->data + buf->len,
 				 buf->maxlen - buf->len - 1, 0);
 		if (n > 0)
@@ -572,6 +814,13 @@ report_failure(MooncakeConnection *conn)
 			break;
 		case MC_PROTOCOL:
 			mooncake_protocol_violation(conn, "A message is longer than the largest allowed.");
+			break;
+		case MC_TLS:
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("lost connection to the mooncake sidecar"),
+					 errdetail_internal("%s", conn->failure_detail),
+					 errcontext_request(conn)));
 			break;
 		case MC_OK:
 			break;

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,6 +21,11 @@ import (
 // $PGDATA/pg_mooncake/sidecar.secret, written at the first start with
 // --tcp); the backends read it from pg_mooncake.sidecar_secret_file. The
 // Arrow Flight service authenticates as PostgreSQL does, separately.
+//
+// With a certificate (--tls-cert, --tls-key) the listener speaks TLS, and
+// the secret travels inside it; backends verify the certificate as their
+// pg_mooncake.sidecar_sslmode asks. Without one it listens only on a
+// loopback address, unless --tcp-insecure says the network is trusted.
 
 // frameAuth is the frame a TCP client sends first.
 const frameAuth = 'A'
@@ -56,15 +62,16 @@ func loadSecret(path string) (string, error) {
 	return secret, nil
 }
 
-// checkListenAddress refuses a TCP address other hosts can reach: the
-// listener has no TLS, so its secret and the rows would cross the network
-// in clear. insecure overrides (a private network the operator trusts).
-func checkListenAddress(addr string, insecure bool) error {
+// checkListenAddress refuses a TCP address other hosts can reach when the
+// listener has no TLS, since its secret and the rows would cross the
+// network in clear. insecure overrides (a private network the operator
+// trusts).
+func checkListenAddress(addr string, withTLS, insecure bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("bad TCP address %q: %w", addr, err)
 	}
-	if insecure {
+	if withTLS || insecure {
 		return nil
 	}
 	if host == "localhost" {
@@ -74,7 +81,28 @@ func checkListenAddress(addr string, insecure bool) error {
 		return nil
 	}
 	return fmt.Errorf("refusing to listen on %s without TLS: the secret and the rows would cross the network in clear "+
-		"(listen on a loopback address, e.g. behind an SSH tunnel, or pass --tcp-insecure for a network you trust)", addr)
+		"(give the sidecar a certificate with --tls-cert and --tls-key, listen on a loopback address, "+
+		"or pass --tcp-insecure for a network you trust)", addr)
+}
+
+// loadTLS is the TCP listener's TLS configuration from a certificate and
+// its key (PEM files; the key must not be readable by others), or nil
+// when neither is given. TLS 1.2 is the least version accepted.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("--tls-cert and --tls-key must be given together")
+	}
+	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the TLS key file %s may be read by others (mode %o); make it 0600", keyFile, fi.Mode().Perm())
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load the TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // authenticate checks the payload of a client's first frame on TCP.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,8 @@ func run() error {
 		tcp         = flag.String("tcp", "", "also listen on this TCP address, e.g. 127.0.0.1:7433 (clients authenticate with the secret file's secret)")
 		secretFile  = flag.String("tcp-secret-file", "", "the TCP listener's secret (default <data-dir>/pg_mooncake/sidecar.secret, created if missing)")
 		tcpInsecure = flag.Bool("tcp-insecure", false, "allow --tcp on an address other hosts can reach, without TLS")
+		tlsCert     = flag.String("tls-cert", "", "certificate (PEM) of the TCP listener: with --tls-key, --tcp speaks TLS")
+		tlsKey      = flag.String("tls-key", "", "private key (PEM, mode 0600) of --tls-cert")
 		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
@@ -135,7 +138,11 @@ func run() error {
 	}
 	os.Chmod(*socket, 0o600)
 	if *tcp != "" {
-		if err := checkListenAddress(*tcp, *tcpInsecure); err != nil {
+		tlsConfig, err := loadTLS(*tlsCert, *tlsKey)
+		if err != nil {
+			return err
+		}
+		if err := checkListenAddress(*tcp, tlsConfig != nil, *tcpInsecure); err != nil {
 			return err
 		}
 		path := *secretFile
@@ -150,6 +157,10 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", *tcp, err)
 		}
+		if tlsConfig != nil {
+			tl = tls.NewListener(tl, tlsConfig)
+		}
+		slog.Info("listening on TCP", "address", *tcp, "tls", tlsConfig != nil)
 		tsrv := *srv
 		tsrv.secret = secret
 		go tsrv.serve(ctx, tl)

@@ -577,21 +577,23 @@ func TestAppendAvg(t *testing.T) {
 // other hosts can reach unless told it may.
 func TestCheckListenAddress(t *testing.T) {
 	for _, tc := range []struct {
-		addr     string
-		insecure bool
-		ok       bool
+		addr          string
+		tls, insecure bool
+		ok            bool
 	}{
-		{"127.0.0.1:7433", false, true},
-		{"[::1]:7433", false, true},
-		{"localhost:7433", false, true},
-		{"0.0.0.0:7433", false, false},
-		{"10.1.2.3:7433", false, false},
-		{":7433", false, false},
-		{"10.1.2.3:7433", true, true},
-		{"no-port", false, false},
+		{"127.0.0.1:7433", false, false, true},
+		{"[::1]:7433", false, false, true},
+		{"localhost:7433", false, false, true},
+		{"0.0.0.0:7433", false, false, false},
+		{"10.1.2.3:7433", false, false, false},
+		{":7433", false, false, false},
+		{"10.1.2.3:7433", false, true, true},
+		{"0.0.0.0:7433", true, false, true},
+		{":7433", true, false, true},
+		{"no-port", true, false, false},
 	} {
-		if err := checkListenAddress(tc.addr, tc.insecure); (err == nil) != tc.ok {
-			t.Errorf("checkListenAddress(%q, %v) = %v; want ok %v", tc.addr, tc.insecure, err, tc.ok)
+		if err := checkListenAddress(tc.addr, tc.tls, tc.insecure); (err == nil) != tc.ok {
+			t.Errorf("checkListenAddress(%q, tls %v, insecure %v) = %v; want ok %v", tc.addr, tc.tls, tc.insecure, err, tc.ok)
 		}
 	}
 }

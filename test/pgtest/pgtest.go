@@ -32,6 +32,13 @@ type Option func(*config)
 
 type config struct {
 	settings []setting // postgresql.conf entries, later ones win
+	files    []file    // written into the data directory before the start
+}
+
+type file struct {
+	name    string
+	content []byte
+	mode    os.FileMode
 }
 
 type setting struct {
@@ -43,6 +50,12 @@ type setting struct {
 // default for the same name.
 func WithSetting(name, value string) Option {
 	return func(c *config) { c.settings = append(c.settings, setting{name, value}) }
+}
+
+// WithFile writes a file (a path relative to the data directory) owned by
+// the server's OS user before the server starts, e.g. a certificate.
+func WithFile(name string, content []byte, mode os.FileMode) Option {
+	return func(c *config) { c.files = append(c.files, file{name, content, mode}) }
 }
 
 // Cluster is a running throwaway PostgreSQL cluster.
@@ -187,6 +200,13 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	cfg := config{}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	for _, f := range cfg.files {
+		path := filepath.Join(c.dataDir, f.name)
+		if err := os.WriteFile(path, f.content, f.mode); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		c.own(t, path)
 	}
 
 	// The free port can be taken between our probe and the postmaster's
