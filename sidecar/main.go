@@ -25,10 +25,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
 )
-
-const version = "0.1.0"
 
 func main() {
 	if err := run(); err != nil {
@@ -59,7 +58,7 @@ func run() error {
 	)
 	flag.Parse()
 	if *showVersion {
-		fmt.Println(version)
+		fmt.Println(service.Version)
 		return nil
 	}
 	if *dataDir == "" {
@@ -83,7 +82,7 @@ func run() error {
 	if *warehouse == "" {
 		*warehouse = filepath.Join(base, "warehouse")
 	}
-	tmp := tmpDirOf(*dataDir)
+	tmp := service.TmpDirOf(*dataDir)
 	for _, d := range []string{base, *warehouse, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
@@ -123,13 +122,13 @@ func run() error {
 	go func() { <-quit; os.Exit(2) }()
 	defer stop()
 
-	dbs := &databases{base: cfg, engine: engine, warehouse: *warehouse, cdc: !*noCDC, flush: *flushEvery, ctx: ctx, byName: map[string]*database{}, spoolDir: tmp,
-		fatal: func(err error) {
+	svc := service.New(ctx, service.Options{Base: cfg, Engine: engine, Warehouse: *warehouse, CDC: !*noCDC, Flush: *flushEvery,
+		TmpDir: tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads,
+		Fatal: func(err error) {
 			// In-memory state no longer matches Iceberg: start over from it.
 			slog.Error("restarting to reload mirrors from Iceberg", "err", err)
 			os.Exit(3)
-		}}
-	srv := &server{dbs: dbs, tmpDir: tmp, queries: newQueries(*maxQueries, *memoryLimit, *threads)}
+		}})
 
 	os.Remove(*socket)
 	ln, err := net.Listen("unix", *socket)
@@ -138,18 +137,18 @@ func run() error {
 	}
 	os.Chmod(*socket, 0o600)
 	if *tcp != "" {
-		tlsConfig, err := loadTLS(*tlsCert, *tlsKey)
+		tlsConfig, err := service.LoadTLS(*tlsCert, *tlsKey)
 		if err != nil {
 			return err
 		}
-		if err := checkListenAddress(*tcp, tlsConfig != nil, *tcpInsecure); err != nil {
+		if err := service.CheckListenAddress(*tcp, tlsConfig != nil, *tcpInsecure); err != nil {
 			return err
 		}
 		path := *secretFile
 		if path == "" {
-			path = secretPath(*dataDir)
+			path = service.SecretPath(*dataDir)
 		}
-		secret, err := loadSecret(path)
+		secret, err := service.LoadSecret(path)
 		if err != nil {
 			return err
 		}
@@ -161,18 +160,16 @@ func run() error {
 			tl = tls.NewListener(tl, tlsConfig)
 		}
 		slog.Info("listening on TCP", "address", *tcp, "tls", tlsConfig != nil)
-		tsrv := *srv
-		tsrv.secret = secret
-		go tsrv.serve(ctx, tl)
+		go svc.ServeFDWTCP(ctx, tl, secret)
 	}
 	if addr := os.Getenv("MOONCAKE_PPROF"); addr != "" {
 		// Profiling endpoint for benchmarks; never on by default.
 		go http.ListenAndServe(addr, nil)
 	}
-	slog.Info("sidecar ready", "version", version, "pid", os.Getpid(), "socket", *socket, "cdc", !*noCDC,
+	slog.Info("sidecar ready", "version", service.Version, "pid", os.Getpid(), "socket", *socket, "cdc", !*noCDC,
 		"memory_limit", *memoryLimit, "threads", *threads, "max_queries", *maxQueries)
-	go dbs.discover(ctx)
-	srv.serve(ctx, ln)
+	go svc.Discover(ctx)
+	svc.ServeFDW(ctx, ln)
 	os.Remove(*socket)
 	slog.Info("sidecar stopped")
 	return nil

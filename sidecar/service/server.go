@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -75,7 +75,7 @@ func (s *server) handle(parent context.Context, c net.Conn) {
 		writeFrame(w, frameError, errorPayload(userError("08P01", "expected a request frame, got %q", typ)))
 		return
 	}
-	var req request
+	var req Request
 	if err := json.Unmarshal(payload, &req); err != nil {
 		writeFrame(w, frameError, errorPayload(userError("08P01", "malformed request: %v", err)))
 		return
@@ -91,7 +91,7 @@ func (s *server) handle(parent context.Context, c net.Conn) {
 	}
 }
 
-func (s *server) dispatch(ctx context.Context, req *request, w io.Writer) error {
+func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error {
 	var result any
 	var err error
 	switch req.Op {

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -22,8 +22,8 @@ import (
 	"github.com/pgmooncake/mooncake/sql"
 )
 
-// request is a decoded Q frame; fields are used by the ops that need them.
-type request struct {
+// Request is a decoded Q frame; fields are used by the ops that need them.
+type Request struct {
 	Op           string       `json:"op"`
 	Database     string       `json:"database"`
 	Namespace    string       `json:"namespace"`
@@ -55,11 +55,11 @@ func (s *server) status() (any, error) {
 	q := s.queries.status()
 	st := s.dbs.engine.DB.Stats()
 	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
-	return map[string]any{"pid": os.Getpid(), "version": version, "cdc": s.dbs.cdc, "queries": q}, nil
+	return map[string]any{"pid": os.Getpid(), "version": Version, "cdc": s.dbs.cdc, "queries": q}, nil
 }
 
 // mirror finds the mirror a scan-like request names.
-func (s *server) mirror(ctx context.Context, req *request) (*catalog.Mirror, error) {
+func (s *server) mirror(ctx context.Context, req *Request) (*catalog.Mirror, error) {
 	if req.Database == "" || req.Namespace == "" || req.Table == "" {
 		return nil, userError("08P01", "request %q needs database, namespace and table", req.Op)
 	}
@@ -140,7 +140,7 @@ func (d *database) waitVisible(ctx context.Context, lsn uint64, waitMs int) erro
 		Hint: "Retry, or raise mooncake.read_wait_timeout; if the lag persists, check the sidecar's log."}
 }
 
-func (s *server) estimate(ctx context.Context, req *request) (any, error) {
+func (s *server) estimate(ctx context.Context, req *Request) (any, error) {
 	m, err := s.mirror(ctx, req)
 	if err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func (s *server) estimate(ctx context.Context, req *request) (any, error) {
 	return map[string]any{"rows": m.EstimatedRows()}, nil
 }
 
-func (s *server) explain(ctx context.Context, req *request) (any, error) {
+func (s *server) explain(ctx context.Context, req *Request) (any, error) {
 	if req.Query != nil {
 		p, err := s.planQuery(ctx, req, nil, false)
 		if err != nil {
@@ -172,7 +172,7 @@ func (s *server) explain(ctx context.Context, req *request) (any, error) {
 // mirrors do not know may come from a schema change committed before the
 // query began that the stream has not applied yet: then it waits for the
 // stream to reach the query's start (req.NowLSN) and plans again.
-func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param, wide bool) (*sql.Plan, error) {
+func (s *server) planQuery(ctx context.Context, req *Request, params []sql.Param, wide bool) (*sql.Plan, error) {
 	p, err := s.planQueryOnce(ctx, req, params, wide)
 	if sqlState(err) != "42703" || req.NowLSN == 0 || req.WaitMs <= 0 {
 		return p, err
@@ -189,7 +189,7 @@ func (s *server) planQuery(ctx context.Context, req *request, params []sql.Param
 	return s.planQueryOnce(ctx, &retry, params, wide)
 }
 
-func (s *server) planQueryOnce(ctx context.Context, req *request, params []sql.Param, wide bool) (*sql.Plan, error) {
+func (s *server) planQueryOnce(ctx context.Context, req *Request, params []sql.Param, wide bool) (*sql.Plan, error) {
 	rels := map[int]*catalog.Mirror{}
 	for i, r := range req.Query.Rels {
 		sub := *req
@@ -208,7 +208,7 @@ func (s *server) planQueryOnce(ctx context.Context, req *request, params []sql.P
 }
 
 // plan answers which pieces of a query DuckDB runs (PROTOCOL.md, "plan").
-func (s *server) plan(ctx context.Context, req *request) (any, error) {
+func (s *server) plan(ctx context.Context, req *Request) (any, error) {
 	if req.Query == nil {
 		return nil, userError("08P01", "plan needs a query")
 	}
@@ -235,7 +235,7 @@ func (s *server) plan(ctx context.Context, req *request) (any, error) {
 }
 
 // scan streams the requested columns of a mirror as T, D..., C frames.
-func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error) {
+func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error) {
 	var interrupted time.Time // when DuckDB stopped executing the query for a cancellation
 	defer func() { s.queries.finish(ctx, err, interrupted) }()
 	var scan *sql.Scan
@@ -331,7 +331,7 @@ func (s *server) scan(ctx context.Context, req *request, w io.Writer) (err error
 }
 
 // planScan plans a scan request again (see scan).
-func (s *server) planScan(ctx context.Context, req *request, params []sql.Param) (*sql.Scan, error) {
+func (s *server) planScan(ctx context.Context, req *Request, params []sql.Param) (*sql.Scan, error) {
 	if req.Query == nil {
 		m, err := s.mirror(ctx, req)
 		if err != nil {
@@ -350,7 +350,7 @@ func (s *server) planScan(ctx context.Context, req *request, params []sql.Param)
 }
 
 // wideScan plans a query again with exact sums of any size.
-func (s *server) wideScan(ctx context.Context, req *request, params []sql.Param) (*sql.Scan, error) {
+func (s *server) wideScan(ctx context.Context, req *Request, params []sql.Param) (*sql.Scan, error) {
 	p, err := s.planQuery(ctx, req, params, true)
 	if err != nil {
 		return nil, err
@@ -364,7 +364,7 @@ func (s *server) wideScan(ctx context.Context, req *request, params []sql.Param)
 // createTable creates a mirror: validates the source, creates the Iceberg
 // table, publishes the source, copies its rows consistently with the
 // replication stream and starts applying the stream to it.
-func (s *server) createTable(ctx context.Context, req *request) (any, error) {
+func (s *server) createTable(ctx context.Context, req *Request) (any, error) {
 	if req.Database == "" || req.MirrorSchema == "" || req.MirrorName == "" || req.SourceSchema == "" || req.SourceName == "" {
 		return nil, userError("08P01", "create_table needs database, mirror_schema, mirror_name, source_schema and source_name")
 	}
@@ -512,7 +512,7 @@ func (s *server) checkRelatives(ctx context.Context, d *database, src *cdc.Sourc
 }
 
 // list describes the database's mirrors for mooncake.columnstore_tables.
-func (s *server) list(ctx context.Context, req *request) (any, error) {
+func (s *server) list(ctx context.Context, req *Request) (any, error) {
 	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
 		return nil, err
@@ -592,7 +592,7 @@ func (s *server) liveRows(ctx context.Context, m *catalog.Mirror) int64 {
 
 // optimize compacts a mirror now, expires its old snapshots and removes
 // orphaned files.
-func (s *server) optimize(ctx context.Context, req *request) (any, error) {
+func (s *server) optimize(ctx context.Context, req *Request) (any, error) {
 	m, err := s.mirror(ctx, req)
 	if err != nil {
 		return nil, err
@@ -618,7 +618,7 @@ func (s *server) optimize(ctx context.Context, req *request) (any, error) {
 }
 
 // dropTable drops a mirror (its foreign table is being dropped).
-func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
+func (s *server) dropTable(ctx context.Context, req *Request) (any, error) {
 	if req.Database == "" || (req.ForeignOID == 0 && (req.Namespace == "" || req.Table == "")) {
 		return nil, userError("08P01", "drop_table needs database and foreign_table_oid")
 	}
@@ -638,7 +638,7 @@ func (s *server) dropTable(ctx context.Context, req *request) (any, error) {
 
 // byForeignTable finds the mirror of a foreign table: by its OID, or for
 // mirrors that do not know theirs (made by an older version), by name.
-func (s *server) byForeignTable(d *database, req *request) *catalog.Mirror {
+func (s *server) byForeignTable(d *database, req *Request) *catalog.Mirror {
 	if req.ForeignOID != 0 {
 		if m := d.mirrors.ByForeignTable(req.ForeignOID); m != nil {
 			return m
@@ -651,7 +651,7 @@ func (s *server) byForeignTable(d *database, req *request) *catalog.Mirror {
 }
 
 // attach records the foreign table create_table made for a new mirror.
-func (s *server) attach(ctx context.Context, req *request) (any, error) {
+func (s *server) attach(ctx context.Context, req *Request) (any, error) {
 	if req.Database == "" || req.ForeignOID == 0 || req.Namespace == "" || req.Table == "" {
 		return nil, userError("08P01", "attach needs database, namespace, table and foreign_table_oid")
 	}
@@ -682,7 +682,7 @@ func (s *server) attach(ctx context.Context, req *request) (any, error) {
 }
 
 // resyncTable copies a mirror's source again (mooncake.resync_table).
-func (s *server) resyncTable(ctx context.Context, req *request) (any, error) {
+func (s *server) resyncTable(ctx context.Context, req *Request) (any, error) {
 	if req.Database == "" || req.ForeignOID == 0 {
 		return nil, userError("08P01", "resync_table needs database and foreign_table_oid")
 	}
@@ -749,4 +749,5 @@ func sqlState(err error) string {
 	return ""
 }
 
-func tmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }
+// TmpDirOf is the directory of spools, copies and DuckDB spill files.
+func TmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -592,8 +592,8 @@ func TestCheckListenAddress(t *testing.T) {
 		{":7433", true, false, true},
 		{"no-port", true, false, false},
 	} {
-		if err := checkListenAddress(tc.addr, tc.tls, tc.insecure); (err == nil) != tc.ok {
-			t.Errorf("checkListenAddress(%q, tls %v, insecure %v) = %v; want ok %v", tc.addr, tc.tls, tc.insecure, err, tc.ok)
+		if err := CheckListenAddress(tc.addr, tc.tls, tc.insecure); (err == nil) != tc.ok {
+			t.Errorf("CheckListenAddress(%q, tls %v, insecure %v) = %v; want ok %v", tc.addr, tc.tls, tc.insecure, err, tc.ok)
 		}
 	}
 }

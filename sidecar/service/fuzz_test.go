@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 // FuzzReadRequest decodes what a client sends: a frame, then the JSON
 // request in it, then the error frame the sidecar would answer with.
 // Whatever the bytes, it fails cleanly. The seed corpus runs with go test;
-// `go test -run '^$' -fuzz FuzzReadRequest ./sidecar/` explores further.
+// `go test -run '^$' -fuzz FuzzReadRequest ./sidecar/service/` explores further.
 func FuzzReadRequest(f *testing.F) {
 	frame := func(typ byte, payload string) []byte {
 		b := make([]byte, 5+len(payload))
@@ -40,7 +40,7 @@ func FuzzReadRequest(f *testing.F) {
 		if len(payload) > maxRequestLength {
 			t.Fatalf("readFrame returned %d bytes, over the limit", len(payload))
 		}
-		var req request
+		var req Request
 		if err := json.Unmarshal(payload, &req); err != nil {
 			errorPayload(userError("08P01", "malformed request: %v", err))
 			return

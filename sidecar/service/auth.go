@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"crypto/rand"
@@ -30,14 +30,14 @@ import (
 // frameAuth is the frame a TCP client sends first.
 const frameAuth = 'A'
 
-// secretPath is the default secret file of a data directory.
-func secretPath(dataDir string) string {
+// SecretPath is the default secret file of a data directory.
+func SecretPath(dataDir string) string {
 	return filepath.Join(dataDir, "pg_mooncake", "sidecar.secret")
 }
 
-// loadSecret reads the secret file, creating it with a new secret when it
+// LoadSecret reads the secret file, creating it with a new secret when it
 // does not exist. A file others may read is refused.
-func loadSecret(path string) (string, error) {
+func LoadSecret(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		var raw [32]byte
@@ -62,11 +62,11 @@ func loadSecret(path string) (string, error) {
 	return secret, nil
 }
 
-// checkListenAddress refuses a TCP address other hosts can reach when the
+// CheckListenAddress refuses a TCP address other hosts can reach when the
 // listener has no TLS, since its secret and the rows would cross the
 // network in clear. insecure overrides (a private network the operator
 // trusts).
-func checkListenAddress(addr string, withTLS, insecure bool) error {
+func CheckListenAddress(addr string, withTLS, insecure bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("bad TCP address %q: %w", addr, err)
@@ -85,10 +85,10 @@ func checkListenAddress(addr string, withTLS, insecure bool) error {
 		"or pass --tcp-insecure for a network you trust)", addr)
 }
 
-// loadTLS is the TCP listener's TLS configuration from a certificate and
+// LoadTLS is the TCP listener's TLS configuration from a certificate and
 // its key (PEM files; the key must not be readable by others), or nil
 // when neither is given. TLS 1.2 is the least version accepted.
-func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 	if certFile == "" && keyFile == "" {
 		return nil, nil
 	}
