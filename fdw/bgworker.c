@@ -189,6 +189,21 @@ build_sidecar_argv(void)
 		if (mooncake_sidecar_listen_insecure)
 			sidecar_argv[n++] = "--tcp-insecure";
 	}
+	if (mooncake_flight_listen != NULL && mooncake_flight_listen[0] != '\0')
+	{
+		sidecar_argv[n++] = "--flight";
+		sidecar_argv[n++] = pstrdup(mooncake_flight_listen);
+		if (mooncake_flight_tls_cert != NULL && mooncake_flight_tls_cert[0] != '\0')
+		{
+			sidecar_argv[n++] = "--flight-tls-cert";
+			sidecar_argv[n++] = data_dir_path(mooncake_flight_tls_cert);
+		}
+		if (mooncake_flight_tls_key != NULL && mooncake_flight_tls_key[0] != '\0')
+		{
+			sidecar_argv[n++] = "--flight-tls-key";
+			sidecar_argv[n++] = data_dir_path(mooncake_flight_tls_key);
+		}
+	}
 	Assert(n <= SIDECAR_MAX_ARGS);
 	sidecar_argv[n] = NULL;
 

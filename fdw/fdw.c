@@ -1342,6 +1342,57 @@ mooncakeEndForeignScan(ForeignScanState *node)
 	node->fdw_state = NULL;
 }
 
+/*
+ * For the Arrow Flight service (mooncake.explain_scan_request): the scan
+ * request this node would send, and how the node's output columns come
+ * from the scan's columns. Flight runs the request itself and streams
+ * DuckDB's Arrow when this node is the whole plan. Only when every output
+ * column is a scan column as it is (no projection computed here) and the
+ * scan has no exec-time parameters; otherwise nothing is shown and the
+ * query runs in PostgreSQL.
+ */
+static void
+explain_scan_request(ForeignScanState *node, MooncakeScanState *state,
+					 ExplainState *es)
+{
+	ForeignScan *plan = castNode(ForeignScan, node->ss.ps.plan);
+	int			varno = plan->scan.scanrelid > 0 ? (int) plan->scan.scanrelid : INDEX_VAR;
+	StringInfoData out;
+	ListCell   *lc;
+	bool		first = true;
+
+	if (list_nth(plan->fdw_private, FdwScanPrivateParams) != NIL)
+		return;
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	foreach(lc, plan->scan.plan.targetlist)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Var		   *var = (Var *) tle->expr;
+		int			col = -1;
+		int			i;
+
+		if (tle->resjunk)
+			continue;
+		if (!IsA(var, Var) || var->varno != varno || var->varlevelsup != 0)
+			return;
+		for (i = 0; i < state->ncolumns; i++)
+			if (state->attnums[i] == var->varattno)
+				col = i;
+		if (col < 0)
+			return;
+		if (!first)
+			appendStringInfoChar(&out, ',');
+		first = false;
+		appendStringInfo(&out, "{\"col\":%d,\"type\":%u,\"typmod\":%d}",
+						 col, var->vartype, var->vartypmod);
+	}
+	appendStringInfoChar(&out, ']');
+	ExplainPropertyText("Mooncake Scan Request",
+						build_request(node, state, "scan"), es);
+	ExplainPropertyText("Mooncake Output", out.data, es);
+}
+
 static void
 mooncakeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
@@ -1364,6 +1415,8 @@ mooncakeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 										"The answer to \"explain\" has no \"sql\".");
 		ExplainPropertyText("DuckDB SQL", sql, es);
 	}
+	if (mooncake_explain_scan_request)
+		explain_scan_request(node, state, es);
 	(void) plan;
 }
 

@@ -33,7 +33,11 @@ bool		mooncake_sidecar_listen_insecure = false;	/* no TLS off loopback */
 int			mooncake_sidecar_sslmode = MOONCAKE_SSL_DISABLE;	/* backends' TLS */
 char	   *mooncake_sidecar_sslrootcert = NULL;	/* CA of verify-ca/-full */
 int			mooncake_flush_interval = 10000;	/* ms between Iceberg commits */
-int			mooncake_read_wait_timeout = 10000; /* ms a read waits for its session's writes */
+int			mooncake_read_wait_timeout = 10000;
+bool		mooncake_explain_scan_request = false;	/* for the Flight service */
+char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
+char	   *mooncake_flight_tls_cert = NULL;
+char	   *mooncake_flight_tls_key = NULL; /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
 
@@ -153,6 +157,44 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("mooncake.explain_scan_request",
+							 "EXPLAIN shows the request a scan on a mirror sends.",
+							 "Used by the Arrow Flight service, which runs that request "
+							 "itself when the scan is the whole plan.",
+							 &mooncake_explain_scan_request,
+							 false,
+							 PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.flight_listen",
+							   "TCP address (host:port) of the Arrow Flight SQL service.",
+							   "Empty turns the service off.",
+							   &mooncake_flight_listen,
+							   "127.0.0.1:8815",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.flight_tls_cert",
+							   "Certificate (PEM) of the Arrow Flight SQL service.",
+							   "With pg_mooncake.flight_tls_key, the service speaks TLS. "
+							   "A relative path is relative to the data directory.",
+							   &mooncake_flight_tls_cert,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.flight_tls_key",
+							   "Private key (PEM, mode 0600) of pg_mooncake.flight_tls_cert.",
+							   NULL,
+							   &mooncake_flight_tls_key,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_mooncake.flush_interval",
 							"How often replicated changes are committed to Iceberg.",

@@ -58,6 +58,10 @@ typedef enum MooncakeSSLMode
 } MooncakeSSLMode;
 extern int	mooncake_flush_interval;
 extern int	mooncake_read_wait_timeout;
+extern bool mooncake_explain_scan_request;
+extern char *mooncake_flight_listen;
+extern char *mooncake_flight_tls_cert;
+extern char *mooncake_flight_tls_key;
 
 /* in bgworker.c */
 extern void mooncake_register_supervisor(void);

@@ -92,6 +92,7 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 	char	   *answer;
 	char	   *pid = NULL;
 	char	   *version = NULL;
+	char	   *flight = NULL;
 	StringInfoData buf;
 
 	socket_exists = stat(mooncake_socket_path(), &st) == 0 &&
@@ -101,6 +102,9 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 	{
 		pid = mooncake_json_field(answer, "pid");
 		version = mooncake_json_field(answer, "version");
+		flight = mooncake_json_field(answer, "flight");
+		if (flight != NULL && flight[0] == '\0')
+			flight = NULL;
 	}
 
 	initStringInfo(&buf);
@@ -116,6 +120,12 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 	appendStringInfoString(&buf, ", \"version\": ");
 	if (version != NULL)
 		escape_json(&buf, version);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfo(&buf, ", \"flight_listening\": %s, \"flight_address\": ",
+					 flight != NULL ? "true" : "false");
+	if (flight != NULL)
+		escape_json(&buf, flight);
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoChar(&buf, '}');

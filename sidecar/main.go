@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/flight"
 	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
 )
@@ -49,6 +50,11 @@ func run() error {
 		tcpInsecure = flag.Bool("tcp-insecure", false, "allow --tcp on an address other hosts can reach, without TLS")
 		tlsCert     = flag.String("tls-cert", "", "certificate (PEM) of the TCP listener: with --tls-key, --tcp speaks TLS")
 		tlsKey      = flag.String("tls-key", "", "private key (PEM, mode 0600) of --tls-cert")
+		flightAddr  = flag.String("flight", "", "serve Arrow Flight SQL on this TCP address, e.g. 127.0.0.1:8815")
+		flightCert  = flag.String("flight-tls-cert", "", "certificate (PEM) of the Flight service: with --flight-tls-key, it speaks TLS")
+		flightKey   = flag.String("flight-tls-key", "", "private key (PEM, mode 0600) of --flight-tls-cert")
+		flightPG    = flag.String("flight-pg-host", "127.0.0.1", "TCP host where Flight sessions connect to PostgreSQL as their role")
+		flightTTL   = flag.Duration("flight-token-ttl", time.Hour, "a Flight bearer token expires after this long unused")
 		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
@@ -162,6 +168,13 @@ func run() error {
 		slog.Info("listening on TCP", "address", *tcp, "tls", tlsConfig != nil)
 		go svc.ServeFDWTCP(ctx, tl, secret)
 	}
+	if *flightAddr != "" {
+		// The sidecar serves the mirrors without Flight rather than not at
+		// all: a Flight address that cannot be used is logged.
+		if err := serveFlight(ctx, svc, *flightAddr, *flightCert, *flightKey, *tcpInsecure, *flightPG, uint16(*pgPort), *flightTTL); err != nil {
+			slog.Error("the Arrow Flight SQL service is off", "err", err)
+		}
+	}
 	if addr := os.Getenv("MOONCAKE_PPROF"); addr != "" {
 		// Profiling endpoint for benchmarks; never on by default.
 		go http.ListenAndServe(addr, nil)
@@ -172,6 +185,24 @@ func run() error {
 	svc.ServeFDW(ctx, ln)
 	os.Remove(*socket)
 	slog.Info("sidecar stopped")
+	return nil
+}
+
+// serveFlight starts the Arrow Flight SQL service.
+func serveFlight(ctx context.Context, svc *service.Service, addr, cert, key string, insecure bool, pgHost string, pgPort uint16, ttl time.Duration) error {
+	tlsConfig, err := service.LoadTLS(cert, key)
+	if err != nil {
+		return err
+	}
+	if err := service.CheckListenAddress(addr, tlsConfig != nil, insecure); err != nil {
+		return err
+	}
+	bound, err := flight.Serve(ctx, svc, flight.Options{Addr: addr, TLS: tlsConfig, PGHost: pgHost, PGPort: pgPort, TokenTTL: ttl})
+	if err != nil {
+		return err
+	}
+	svc.SetFlightAddress(bound)
+	slog.Info("serving Arrow Flight SQL", "address", bound, "tls", tlsConfig != nil)
 	return nil
 }
 

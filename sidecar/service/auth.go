@@ -93,7 +93,7 @@ func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 		return nil, nil
 	}
 	if certFile == "" || keyFile == "" {
-		return nil, fmt.Errorf("--tls-cert and --tls-key must be given together")
+		return nil, fmt.Errorf("a TLS certificate and its key must be given together")
 	}
 	if fi, err := os.Stat(keyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("the TLS key file %s may be read by others (mode %o); make it 0600", keyFile, fi.Mode().Perm())

@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,7 +57,11 @@ func (s *server) status() (any, error) {
 	q := s.queries.status()
 	st := s.dbs.engine.DB.Stats()
 	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
-	return map[string]any{"pid": os.Getpid(), "version": Version, "cdc": s.dbs.cdc, "queries": q}, nil
+	flight := ""
+	if a := s.flightAddr.Load(); a != nil {
+		flight = *a
+	}
+	return map[string]any{"pid": os.Getpid(), "version": Version, "cdc": s.dbs.cdc, "queries": q, "flight": flight}, nil
 }
 
 // mirror finds the mirror a scan-like request names.
@@ -238,6 +244,52 @@ func (s *server) plan(ctx context.Context, req *Request) (any, error) {
 func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error) {
 	var interrupted time.Time // when DuckDB stopped executing the query for a cancellation
 	defer func() { s.queries.finish(ctx, err, interrupted) }()
+	rs, err := s.openScan(ctx, req, &interrupted)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	enc := &rowEncoder{scan: rs.Scan}
+	if err := writeFrame(w, frameRowDesc, enc.rowDescription()); err != nil {
+		return err
+	}
+	for rs.Reader.Next() {
+		if err := enc.encode(w, rs.Reader.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rs.Reader.Err(); err != nil {
+		return s.queries.queryError(err)
+	}
+	if err := enc.flush(w); err != nil {
+		return err
+	}
+	done, _ := json.Marshal(map[string]int64{"rows": enc.rows})
+	return writeFrame(w, frameComplete, done)
+}
+
+// RunningScan is a scan DuckDB has executed: its Arrow batches, and how
+// their columns make the scan's output columns (sql.Scan: formats, split
+// sums, averages finished in the sidecar).
+type RunningScan struct {
+	Reader  array.RecordReader
+	Scan    *sql.Scan
+	release func()
+	open    *atomic.Int64
+}
+
+// Close ends the scan and frees its DuckDB result.
+func (r *RunningScan) Close() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+		r.open.Add(-1)
+	}
+}
+
+// openScan plans a scan request and has DuckDB execute it; interrupted
+// records when DuckDB stopped for a cancellation.
+func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.Time) (*RunningScan, error) {
 	var scan *sql.Scan
 	tz := ""
 	retry := false
@@ -247,16 +299,16 @@ func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error
 	}
 	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	shape := d.mirrors.ShapeVersion()
 	if req.Query != nil {
 		p, err := s.planQuery(ctx, req, params, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !p.OK {
-			return &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
+			return nil, &pgconn.PgError{Code: "0A000", Message: "the sidecar cannot run this query: " + p.Reason}
 		}
 		scan, retry = p.Scan, p.Retry
 		if p.TimeZone && !sql.IsUTC(req.TimeZone) {
@@ -265,19 +317,18 @@ func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error
 	} else {
 		m, err := s.mirror(ctx, req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if scan, err = sql.PlanScan(m, req.Columns); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	slot, err := s.queries.acquire(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()
-	defer endRead()
 	rdr, release, err := s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
 	if err != nil && ctx.Err() == nil && (shape%2 == 1 || d.mirrors.ShapeVersion() != shape) {
 		// A mirror's columns and view changed while the query was planned
@@ -301,33 +352,15 @@ func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error
 	// stopped: the result streams without holding a slot.
 	slot()
 	if err != nil {
+		endRead()
 		if ctx.Err() != nil {
-			interrupted = time.Now()
+			*interrupted = time.Now()
 		}
-		return s.queries.queryError(err)
+		return nil, s.queries.queryError(err)
 	}
 	s.queries.open.Add(1)
-	defer func() {
-		release()
-		s.queries.open.Add(-1)
-	}()
-	enc := &rowEncoder{scan: scan}
-	if err := writeFrame(w, frameRowDesc, enc.rowDescription()); err != nil {
-		return err
-	}
-	for rdr.Next() {
-		if err := enc.encode(w, rdr.RecordBatch()); err != nil {
-			return err
-		}
-	}
-	if err := rdr.Err(); err != nil {
-		return s.queries.queryError(err)
-	}
-	if err := enc.flush(w); err != nil {
-		return err
-	}
-	done, _ := json.Marshal(map[string]int64{"rows": enc.rows})
-	return writeFrame(w, frameComplete, done)
+	return &RunningScan{Reader: rdr, Scan: scan, open: &s.queries.open,
+		release: func() { release(); endRead() }}, nil
 }
 
 // planScan plans a scan request again (see scan).

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,10 +17,13 @@ type server struct {
 	dbs     *databases
 	tmpDir  string
 	queries *queries // bounds and counts the scans running in DuckDB
-	secret  string   // for the TCP listener: what a client's A frame must hold
+
+	flightAddr atomic.Pointer[string] // the Flight service's address, for status
 }
 
-func (s *server) serve(ctx context.Context, ln net.Listener) {
+// serve answers on ln; with a secret (the TCP listener), each client's
+// first frame must hold it.
+func (s *server) serve(ctx context.Context, ln net.Listener, secret string) {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -34,13 +38,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		go s.handle(ctx, c)
+		go s.handle(ctx, c, secret)
 	}
 }
 
 // handle serves one connection: one request, one response. When the client
 // goes away the request's context is cancelled, which stops its query.
-func (s *server) handle(parent context.Context, c net.Conn) {
+func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 	defer c.Close()
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
@@ -49,8 +53,8 @@ func (s *server) handle(parent context.Context, c net.Conn) {
 	if err != nil {
 		return
 	}
-	if s.secret != "" {
-		if err := authenticate(typ, payload, s.secret); err != nil {
+	if secret != "" {
+		if err := authenticate(typ, payload, secret); err != nil {
 			slog.Warn("refused an unauthenticated TCP connection", "from", c.RemoteAddr().String())
 			w := bufio.NewWriter(c)
 			writeFrame(w, frameError, errorPayload(err))

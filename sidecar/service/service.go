@@ -50,15 +50,69 @@ func (s *Service) Discover(ctx context.Context) { s.srv.dbs.discover(ctx) }
 
 // ServeFDW answers the extension's requests on ln (the Unix socket) until
 // ctx ends.
-func (s *Service) ServeFDW(ctx context.Context, ln net.Listener) { s.srv.serve(ctx, ln) }
+func (s *Service) ServeFDW(ctx context.Context, ln net.Listener) { s.srv.serve(ctx, ln, "") }
 
 // ServeFDWTCP is ServeFDW for the TCP listener: each connection first
 // proves it knows secret.
 func (s *Service) ServeFDWTCP(ctx context.Context, ln net.Listener, secret string) {
-	t := *s.srv
-	t.secret = secret
-	t.serve(ctx, ln)
+	s.srv.serve(ctx, ln, secret)
 }
 
 // Engine is the DuckDB engine queries run in.
 func (s *Service) Engine() *sql.Engine { return s.srv.dbs.engine }
+
+// ScanArrow runs a scan request, as the FDW sends it, and returns DuckDB's
+// result for the caller to stream. The caller closes it with the error
+// the streaming ended with (nil for success), for the queries' figures.
+// When ctx ends (the client went away) DuckDB stops the query.
+func (s *Service) ScanArrow(ctx context.Context, req *Request) (*ArrowScan, error) {
+	// The query's context ends only through cancel, with the cause that
+	// tells the figures the client went away.
+	qctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel(&clientGone{at: time.Now()})
+		case <-stop:
+		}
+	}()
+	var interrupted time.Time
+	rs, err := s.srv.openScan(qctx, req, &interrupted)
+	if err != nil {
+		s.srv.queries.finish(qctx, err, interrupted)
+		close(stop)
+		cancel(nil)
+		return nil, err
+	}
+	return &ArrowScan{RunningScan: rs, done: func(err error) {
+		rs.Close()
+		s.srv.queries.finish(qctx, err, time.Time{})
+		close(stop)
+		cancel(nil)
+	}}, nil
+}
+
+// ArrowScan is a scan run for a front end other than the FDW.
+type ArrowScan struct {
+	*RunningScan
+	done func(error)
+}
+
+// Finish ends the scan; err is how its streaming ended.
+func (a *ArrowScan) Finish(err error) {
+	if a.done != nil {
+		a.done(err)
+		a.done = nil
+	}
+}
+
+// QueryError maps an error of reading a scan's batches to a SQLSTATE.
+func (s *Service) QueryError(err error) error { return s.srv.queries.queryError(err) }
+
+// SetFlightAddress records the Arrow Flight SQL service's address for
+// status ("" when it does not listen).
+func (s *Service) SetFlightAddress(addr string) { s.srv.flightAddr.Store(&addr) }
+
+// DatabaseConfig is the superuser connection to database name.
+func (s *Service) DatabaseConfig(name string) *pgx.ConnConfig { return s.srv.dbs.config(name) }

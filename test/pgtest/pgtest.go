@@ -58,6 +58,12 @@ func WithFile(name string, content []byte, mode os.FileMode) Option {
 	return func(c *config) { c.files = append(c.files, file{name, content, mode}) }
 }
 
+// WithHBA replaces pg_hba.conf (which otherwise trusts every local
+// connection), e.g. to check passwords over TCP.
+func WithHBA(content string) Option {
+	return WithFile("pg_hba.conf", []byte(content), 0o600)
+}
+
 // Cluster is a running throwaway PostgreSQL cluster.
 type Cluster struct {
 	inst    installation
@@ -245,6 +251,10 @@ func (c *Cluster) writeSettings(t testing.TB, cfg config) {
 		{"max_connections", "100"},
 		{"fsync", "off"},
 		{"log_min_messages", "warning"},
+	}
+	if preload != "" {
+		// Clusters of tests run side by side: Flight only where a test asks.
+		settings = append(settings, setting{"pg_mooncake.flight_listen", ""})
 	}
 	settings = append(settings, cfg.settings...)
 
