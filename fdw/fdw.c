@@ -1347,9 +1347,9 @@ mooncakeEndForeignScan(ForeignScanState *node)
  * request this node would send, and how the node's output columns come
  * from the scan's columns. Flight runs the request itself and streams
  * DuckDB's Arrow when this node is the whole plan. Only when every output
- * column is a scan column as it is (no projection computed here) and the
- * scan has no exec-time parameters; otherwise nothing is shown and the
- * query runs in PostgreSQL.
+ * column is a scan column as it is (no projection computed here), no
+ * condition is left for PostgreSQL to check and the scan has no exec-time
+ * parameters; otherwise nothing is shown and the query runs in PostgreSQL.
  */
 static void
 explain_scan_request(ForeignScanState *node, MooncakeScanState *state,
@@ -1361,7 +1361,9 @@ explain_scan_request(ForeignScanState *node, MooncakeScanState *state,
 	ListCell   *lc;
 	bool		first = true;
 
-	if (list_nth(plan->fdw_private, FdwScanPrivateParams) != NIL)
+	/* conditions PostgreSQL evaluates on the scan's rows, or parameters */
+	if (plan->scan.plan.qual != NIL ||
+		list_nth(plan->fdw_private, FdwScanPrivateParams) != NIL)
 		return;
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '[');

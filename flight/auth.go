@@ -23,9 +23,10 @@ import (
 // a connection to PostgreSQL as that role, with that password, over TCP to
 // the server's own address, so pg_hba.conf decides (a trust cluster trusts,
 // a scram cluster checks the password). The answer is a bearer token; the
-// session behind it keeps a small pool of connections as the role, and
-// every statement runs on one of them, with the role's privileges. A token
-// expires after TokenTTL without use, and its connections close.
+// session behind it is one PostgreSQL connection as the role (so a SET
+// lasts for the session; after a failure it reconnects), and every
+// statement runs on it, with the role's privileges. A token expires after
+// TokenTTL without use, and its connection closes.
 
 // The header a client names its database with; without it, the database
 // is defaultDatabase.
@@ -274,7 +275,8 @@ func poolConfig(host string, port uint16, role, password, database string) (*pgx
 		"mooncake.explain_scan_request": "on",
 	}
 	cc.DefaultQueryExecMode = pgx.QueryExecModeExec
-	cfg.MaxConns = 4
+	// One connection: a token is one PostgreSQL session, whose SET lasts.
+	cfg.MaxConns = 1
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	return cfg, nil

@@ -356,9 +356,30 @@ func (s *Server) scanColumn(sc *sql.Scan, o outputColumn, cols []arrow.Array, f 
 			}
 		}
 		return b.NewArray(), nil
+	case f.DataTypeOID == oidInterval:
+		b := NewTextBuilder(s.mem, f.DataTypeOID, f.TypeModifier)
+		defer b.Release()
+		for i := 0; i < cols[0].Len(); i++ {
+			if cols[0].IsNull(i) {
+				b.AppendNull()
+				continue
+			}
+			v, ok := stringValue(cols[0], i)
+			if !ok {
+				return nil, fmt.Errorf("interval from arrow type %s", cols[0].DataType())
+			}
+			if v, err := postgresInterval(v); err != nil {
+				return nil, err
+			} else if err := b.Append(v); err != nil {
+				return nil, err
+			}
+		}
+		return b.NewArray(), nil
 	}
 	return ConvertColumn(s.mem, cols[0], f.DataTypeOID, f.TypeModifier)
 }
+
+const oidInterval = 1186
 
 // stringValue is the value at row i of a string column, or of an int64
 // column as its text.

@@ -3,7 +3,10 @@ package test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -526,3 +529,161 @@ func TestFlightCancel(t *testing.T) {
 	}
 }
 
+
+// TestFlightDifferential runs the random analytic queries of
+// TestDifferential on the mirrors through Flight and through psql's
+// protocol, and requires the same answers (MOONCAKE_DIFF_FLIGHT_QUERIES,
+// default 500; the seed is TestDifferential's).
+func TestFlightDifferential(t *testing.T) {
+	seed, count := diffSeed(t), 500
+	if s := os.Getenv("MOONCAKE_DIFF_FLIGHT_QUERIES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("MOONCAKE_DIFF_FLIGHT_QUERIES=%q: want a positive integer", s)
+		}
+		count = n
+	}
+	t.Logf("seed %d, %d queries", seed, count)
+	_, conn, addr := startFlight(t)
+	ctx := context.Background()
+	for _, s := range diffSetup(icuCollation(t, conn)) {
+		exec(t, conn, s)
+	}
+	for _, m := range diffMirrors {
+		exec(t, conn, fmt.Sprintf(`CALL mooncake.create_table('%s', '%s')`, m.mirror, m.source))
+	}
+	for _, s := range diffChanges {
+		exec(t, conn, s)
+	}
+	for _, m := range diffMirrors {
+		waitConverged(t, conn, m.source, m.mirror, 30*time.Second)
+	}
+	exec(t, conn, `ANALYZE diff_fact, diff_cust, diff_prod, diff_region`)
+	exec(t, conn, `SET statement_timeout = '30s'`)
+	cl, fctx := flightClient(t, addr, "postgres", "")
+	if _, err := cl.ExecuteUpdate(fctx, `SET statement_timeout = '30s'`); err != nil {
+		t.Fatal(err)
+	}
+
+	g := &qgen{r: rand.New(rand.NewPCG(seed, 0x6d6f6f6e))}
+	tz := ""
+	failures, nErr, nDuck := 0, 0, 0
+	start := time.Now()
+	for i := range count {
+		q := g.query()
+		if q.tz != tz {
+			exec(t, conn, "SET TimeZone = '"+q.tz+"'")
+			if _, err := cl.ExecuteUpdate(fctx, "SET TimeZone = '"+q.tz+"'"); err != nil {
+				t.Fatal(err)
+			}
+			tz = q.tz
+		}
+		sqlText := diffSubstitute(q.sql, true)
+		before := scansCompleted(t, conn)
+		fl := flightDiff(fctx, cl, sqlText, q.params)
+		if scansCompleted(t, conn) > before && fl.state == "" {
+			nDuck++
+		}
+		ps := runDiff(ctx, conn, sqlText, q.params, "diff_flight")
+		utcTimestamps(&ps, fl.tzCols)
+		if (ps.state == "") != (fl.state == "") && strings.Contains(q.sql, " LIMIT ") {
+			full := q
+			full.sql = q.sql[:strings.LastIndex(q.sql, " LIMIT ")]
+			sqlText = diffSubstitute(full.sql, true)
+			fl = flightDiff(fctx, cl, sqlText, q.params)
+			ps = runDiff(ctx, conn, sqlText, q.params, "diff_flight")
+			utcTimestamps(&ps, fl.tzCols)
+			q = full
+		}
+		if ps.state != "" {
+			nErr++
+		}
+		if d := compareDiff(q, ps, fl.diffResult); d != "" {
+			failures++
+			t.Errorf("query %d of seed %d: %s\nTimeZone %s, parameters %q\n%s\npsql (timestamptz in UTC): %s\nflight: %s",
+				i+1, seed, d, q.tz, q.params, sqlText, ps.show(10), fl.show(10))
+			if failures >= 10 {
+				t.Fatalf("stopping after %d differences", failures)
+			}
+		}
+	}
+	t.Logf("%d queries in %v: %d failed alike, %d answered by DuckDB scans through Flight, %d differences",
+		count, time.Since(start).Round(time.Millisecond), nErr, nDuck, failures)
+}
+
+// flightAnswer is a Flight answer, with the columns of type timestamptz
+// (Arrow timestamps in UTC, which FormatText shows in UTC).
+type flightAnswer struct {
+	diffResult
+	tzCols []int
+}
+
+// utcTimestamps shows psql's timestamptz values of cols in UTC, as the
+// Arrow answer has them: the same instants.
+func utcTimestamps(r *diffResult, cols []int) {
+	for _, row := range r.rows {
+		for _, c := range cols {
+			if c >= len(row) || row[c] == nil {
+				continue
+			}
+			for _, layout := range []string{"2006-01-02 15:04:05.999999-07:00:00", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07"} {
+				if ts, err := time.Parse(layout, *row[c]); err == nil {
+					v := ts.UTC().Format("2006-01-02 15:04:05.999999") + "+00"
+					row[c] = &v
+					break
+				}
+			}
+		}
+	}
+}
+
+// flightDiff runs a query through Flight (a prepared statement when it has
+// parameters, bound as text), rows as PostgreSQL text.
+func flightDiff(ctx context.Context, cl *flightsql.Client, sqlText string, params []string) flightAnswer {
+	var info *aflight.FlightInfo
+	var err error
+	if params == nil {
+		info, err = cl.Execute(ctx, sqlText)
+	} else {
+		var prep *flightsql.PreparedStatement
+		prep, err = cl.Prepare(ctx, sqlText)
+		if err == nil {
+			defer prep.Close(ctx)
+			fields := make([]arrow.Field, len(params))
+			for i := range params {
+				fields[i] = arrow.Field{Name: fmt.Sprintf("p%d", i+1), Type: arrow.BinaryTypes.String}
+			}
+			b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
+			for i, p := range params {
+				b.Field(i).(*array.StringBuilder).Append(p)
+			}
+			rec := b.NewRecordBatch()
+			b.Release()
+			prep.SetParameters(rec)
+			rec.Release()
+			info, err = prep.Execute(ctx)
+		}
+	}
+	if err != nil {
+		return flightErr(err)
+	}
+	schema, rows, err := readInfo(ctx, cl, info)
+	if err != nil {
+		return flightErr(err)
+	}
+	var tz []int
+	for i, f := range schema.Fields() {
+		if oid, _, _ := flight.FieldType(f); oid == 1184 {
+			tz = append(tz, i)
+		}
+	}
+	return flightAnswer{diffResult{rows: rows}, tz}
+}
+
+func flightErr(err error) flightAnswer {
+	st := sqlStateOf(err)
+	if st == "" {
+		st = "(no SQLSTATE)"
+	}
+	return flightAnswer{diffResult: diffResult{state: st, err: err.Error()}}
+}
