@@ -193,6 +193,8 @@ build_sidecar_argv(void)
 	{
 		sidecar_argv[n++] = "--flight";
 		sidecar_argv[n++] = pstrdup(mooncake_flight_listen);
+		sidecar_argv[n++] = "--flight-token-ttl";
+		sidecar_argv[n++] = psprintf("%ds", mooncake_flight_token_ttl);
 		if (mooncake_flight_tls_cert != NULL && mooncake_flight_tls_cert[0] != '\0')
 		{
 			sidecar_argv[n++] = "--flight-tls-cert";

@@ -37,7 +37,8 @@ int			mooncake_read_wait_timeout = 10000;
 bool		mooncake_explain_scan_request = false;	/* for the Flight service */
 char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
 char	   *mooncake_flight_tls_cert = NULL;
-char	   *mooncake_flight_tls_key = NULL; /* ms a read waits for its session's writes */
+char	   *mooncake_flight_tls_key = NULL;
+int			mooncake_flight_token_ttl = 3600;	/* s a Flight token lives unused */ /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
 
@@ -195,6 +196,15 @@ _PG_init(void)
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_mooncake.flight_token_ttl",
+							"How long a bearer token of the Arrow Flight SQL service lives unused.",
+							NULL,
+							&mooncake_flight_token_ttl,
+							3600, 1, 7 * 24 * 3600,
+							PGC_POSTMASTER,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_mooncake.flush_interval",
 							"How often replicated changes are committed to Iceberg.",

@@ -62,6 +62,7 @@ extern bool mooncake_explain_scan_request;
 extern char *mooncake_flight_listen;
 extern char *mooncake_flight_tls_cert;
 extern char *mooncake_flight_tls_key;
+extern int	mooncake_flight_token_ttl;
 
 /* in bgworker.c */
 extern void mooncake_register_supervisor(void);

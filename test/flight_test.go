@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -270,6 +273,16 @@ func TestFlightQueries(t *testing.T) {
 		rec.Release()
 		b.Release()
 	}
+
+	// A query sees what another session committed just before it began.
+	for i := 0; i < 20; i++ {
+		exec(t, conn, fmt.Sprintf(`INSERT INTO trades (id, qty) VALUES (%d, 1)`, 100000+i))
+		_, got, err := flightRows(ctx, cl, `SELECT count(*) FROM trades_m`)
+		if want := fmt.Sprint(5002 + i); err != nil || len(got) != 1 || got[0][0] == nil || *got[0][0] != want {
+			t.Fatalf("count right after insert %d = %v, %v; want %s", i, rowsText(got), err, want)
+		}
+	}
+	exec(t, conn, `DELETE FROM trades WHERE id >= 100000`)
 
 	// Updates.
 	n, err := cl.ExecuteUpdate(ctx, `UPDATE trades SET qty = qty + 1 WHERE id BETWEEN 1 AND 10`)
@@ -686,4 +699,65 @@ func flightErr(err error) flightAnswer {
 		st = "(no SQLSTATE)"
 	}
 	return flightAnswer{diffResult: diffResult{state: st, err: err.Error()}}
+}
+
+// TestFlightTLSAndTokens checks the service with a certificate (only TLS
+// clients that trust it get in) and that tokens expire.
+func TestFlightTLSAndTokens(t *testing.T) {
+	ca := newTestCA(t, "mooncake test CA")
+	certPEM, keyPEM := ca.issue(t, "localhost")
+	_, conn, addr := startFlight(t,
+		pgtest.WithFile("flight.crt", certPEM, 0o644),
+		pgtest.WithFile("flight.key", keyPEM, 0o600),
+		pgtest.WithSetting("pg_mooncake.flight_tls_cert", "flight.crt"),
+		pgtest.WithSetting("pg_mooncake.flight_tls_key", "flight.key"),
+		pgtest.WithSetting("pg_mooncake.flight_token_ttl", "2s"))
+	exec(t, conn, `CREATE TABLE t (id int PRIMARY KEY)`)
+	exec(t, conn, `INSERT INTO t SELECT generate_series(1, 10)`)
+	exec(t, conn, `CALL mooncake.create_table('t_m', 't')`)
+	waitMirror(t, conn, "t_m", 10)
+
+	// Without TLS the handshake fails.
+	plain, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := plain.Client.AuthenticateBasicToken(hctx, "postgres", ""); err == nil {
+		t.Error("a client without TLS authenticated")
+	}
+	// A client that does not trust the certificate fails too.
+	other := newTestCA(t, "other CA")
+	untrusted := x509.NewCertPool()
+	untrusted.AppendCertsFromPEM(other.pem)
+	bad, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: untrusted, ServerName: "localhost"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	if _, err := bad.Client.AuthenticateBasicToken(hctx, "postgres", ""); err == nil {
+		t.Error("a client that does not trust the certificate authenticated")
+	}
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.pem)
+	cl, ctx := flightClient(t, addr, "postgres", "",
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots, ServerName: "localhost"})))
+	if _, rows, err := flightRows(ctx, cl, `SELECT count(*) FROM t_m`); err != nil || rowsText(rows) != "10\n" {
+		t.Fatalf("over TLS: %q, %v", rowsText(rows), err)
+	}
+	// A token unused for longer than pg_mooncake.flight_token_ttl expires.
+	time.Sleep(3 * time.Second)
+	if _, _, err := flightRows(ctx, cl, `SELECT 1`); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("with an expired token: %v; want Unauthenticated", err)
+	}
+	ctx, err = cl.Client.AuthenticateBasicToken(context.Background(), "postgres", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rows, err := flightRows(ctx, cl, `SELECT count(*) FROM t_m`); err != nil || rowsText(rows) != "10\n" {
+		t.Errorf("after authenticating again: %q, %v", rowsText(rows), err)
+	}
 }
