@@ -339,6 +339,12 @@ func (m *Mirror) FileCounts() (data, deletes int) {
 }
 
 // ColumnIndex finds a column by name.
+// Cols is the mirror's columns (sql.Relation).
+func (m *Mirror) Cols() []Column { return m.Columns }
+
+// Describe names the mirror in messages (sql.Relation).
+func (m *Mirror) Describe() string { return "mirror " + m.Namespace + "." + m.Name }
+
 func (m *Mirror) ColumnIndex(name string) int {
 	for i, c := range m.Columns {
 		if c.Name == name {

@@ -157,16 +157,16 @@ func scanColumnExpr(expr string, col catalog.Column, oid uint32) (string, Format
 }
 
 // PlanScan plans reading the given columns of a mirror.
-func PlanScan(m *catalog.Mirror, cols []Column) (*Scan, error) {
+func PlanScan(m Relation, cols []Column) (*Scan, error) {
 	s := &Scan{}
 	var sel []string
 	for _, c := range cols {
 		idx := m.ColumnIndex(c.Name)
 		if idx < 0 {
-			return nil, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in mirror %s.%s", c.Name, m.Namespace, m.Name),
+			return nil, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in %s", c.Name, m.Describe()),
 				Hint: "The foreign table's columns must match the mirror's; recreate it with mooncake.create_table."}
 		}
-		expr, format := scanColumn(m.Columns[idx], c.TypeOID)
+		expr, format := scanColumn(m.Cols()[idx], c.TypeOID)
 		s.Formats = append(s.Formats, format)
 		s.TypeOID = append(s.TypeOID, c.TypeOID)
 		sel = append(sel, expr)

@@ -24,7 +24,7 @@ import (
 // share of the mirror's rows it keeps; -1 where the metadata cannot tell.
 // Conditions on the same column are estimated together, as a range: the
 // first carries the range's share, the others 1.
-func whereSelectivity(q *Query, rels map[int]*catalog.Mirror) []float64 {
+func whereSelectivity(q *Query, rels map[int]Relation) []float64 {
 	sel := make([]float64, len(q.Where))
 	for i := range sel {
 		sel[i] = -1
@@ -38,7 +38,7 @@ func whereSelectivity(q *Query, rels map[int]*catalog.Mirror) []float64 {
 	}
 	ranges := m.Ranges()
 	fileRows, total := float64(m.EstimatedRows()-m.TailRows()), float64(m.EstimatedRows())
-	if len(ranges) != len(m.Columns) || total <= 0 {
+	if len(ranges) != len(m.Cols()) || total <= 0 {
 		return sel
 	}
 	type span struct {

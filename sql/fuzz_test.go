@@ -31,7 +31,7 @@ func FuzzPlanQuery(f *testing.F) {
 		{Name: "ts", Type: fuzzType(f, 1114, -1), ID: 4},
 	}
 	m.Key = []int{0}
-	rels := map[int]*catalog.Mirror{1: m, 2: m}
+	rels := map[int]Relation{1: m, 2: m}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var q Query
 		if err := json.Unmarshal(data, &q); err != nil {

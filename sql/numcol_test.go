@@ -113,7 +113,7 @@ func runPlan(t *testing.T, e *Engine, p *Plan) []string {
 // ordering of numeric(p,s) columns against PostgreSQL's results.
 func TestNumericPushdown(t *testing.T) {
 	e := openEngine(t)
-	rels := map[int]*catalog.Mirror{1: numericMirror(t, e)}
+	rels := map[int]Relation{1: numericMirror(t, e)}
 	m := nv("m", numericTypmod10_2)
 	w := nv("w", (30<<16|4)+4)
 	id := v("id", i4)
@@ -289,7 +289,7 @@ func TestNumericPushdown(t *testing.T) {
 // running it gives want (its rows' first columns, space-separated). A
 // plan whose sums are optimistic (Plan.Retry) is also planned and run in
 // its exact form, which must push the same pieces and give want too.
-func checkPlan(t *testing.T, e *Engine, q *Query, rels map[int]*catalog.Mirror, pushed bool, want string) {
+func checkPlan(t *testing.T, e *Engine, q *Query, rels map[int]Relation, pushed bool, want string) {
 	t.Helper()
 	p, err := PlanQuery(q, rels, PlanOptions{})
 	if err != nil {
@@ -340,7 +340,7 @@ func TestWideSumOverflow(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	num := uint32(catalog.OIDNumeric)
 	prod := op("*", num, "", nv("a", (30<<16|4)+4), nv("b", (20<<16|2)+4))
 	q := &Query{Rels: []QueryRel{{ID: 1}}, From: &FromItem{Rel: 1}, Grouped: true, Targets: []*Expr{agg("sum", num, prod), agg("avg", num, prod)}}
@@ -392,7 +392,7 @@ func TestNumericNaNWithNull(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	num := uint32(catalog.OIDNumeric)
 	av, bv, wv := nv("a", a), nv("b", b), nv("w", w)
 	for _, tc := range []struct {

@@ -132,7 +132,7 @@ func TestNumericAgainstPostgres(t *testing.T) {
 		}
 	}
 	rows.Close()
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	num := uint32(catalog.OIDNumeric)
 	col := func() (string, *Expr) {
 		c := cols[rng.Intn(len(cols))]

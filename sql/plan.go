@@ -57,7 +57,7 @@ func IsUTC(zone string) bool {
 // results and writes the SQL running them. rels resolves the query's
 // mirrors. Errors are returned only for malformed queries; pieces DuckDB
 // cannot run are reported in the Plan.
-func PlanQuery(q *Query, rels map[int]*catalog.Mirror, opts PlanOptions) (*Plan, error) {
+func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error) {
 	p := &Plan{Where: make([]bool, len(q.Where)), Targets: make([]bool, len(q.Targets)), Having: make([]bool, len(q.Having)), OK: true}
 	for _, m := range rels {
 		p.Rows += m.EstimatedRows()
@@ -382,7 +382,7 @@ func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, erro
 			return nil, 0, false, err
 		}
 		m := t.rels[e.Rel]
-		col := m.Columns[m.ColumnIndex(e.Col)]
+		col := m.Cols()[m.ColumnIndex(e.Col)]
 		s, f := scanColumnExpr(relAlias(e.Rel)+"."+catalog.QuoteIdent(col.Name), col, e.Type)
 		return []string{s}, f, false, nil
 	}

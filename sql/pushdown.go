@@ -75,7 +75,7 @@ func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(form
 
 // translator turns expression trees into DuckDB SQL.
 type translator struct {
-	rels       map[int]*catalog.Mirror
+	rels       map[int]Relation
 	params     []Param // nil when planning: params are rendered as $n
 	aggOK      bool    // aggregates may appear
 	inAgg      bool    // inside an aggregate's arguments
@@ -275,10 +275,10 @@ func (t *translator) column(e *Expr) (texpr, error) {
 	}
 	idx := m.ColumnIndex(e.Col)
 	if idx < 0 {
-		return texpr{}, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in mirror %s.%s", e.Col, m.Namespace, m.Name),
+		return texpr{}, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in %s", e.Col, m.Describe()),
 			Hint: "The foreign table's columns must match the mirror's; recreate it with mooncake.create_table."}
 	}
-	col := m.Columns[idx]
+	col := m.Cols()[idx]
 	x := texpr{sql: relAlias(e.Rel) + "." + catalog.QuoteIdent(col.Name), oid: e.Type, coll: e.InColl}
 	c := classOfType(e.Type)
 	stored := classOfType(col.Type.OID)

@@ -67,7 +67,7 @@ const (
 func TestPlanQueryWhere(t *testing.T) {
 	e := openEngine(t)
 	m := pushdownMirror(t, e)
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	tests := []struct {
 		name   string
 		where  *Expr
@@ -123,7 +123,7 @@ func TestPlanQueryWhere(t *testing.T) {
 func TestPlanQueryErrors(t *testing.T) {
 	e := openEngine(t)
 	m := pushdownMirror(t, e)
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	tests := []struct {
 		name  string
 		where *Expr
@@ -159,7 +159,7 @@ func TestPlanQueryErrors(t *testing.T) {
 func TestPlanQueryAggregates(t *testing.T) {
 	e := openEngine(t)
 	m := pushdownMirror(t, e)
-	rels := map[int]*catalog.Mirror{1: m}
+	rels := map[int]Relation{1: m}
 	tests := []struct {
 		name   string
 		target *Expr

@@ -196,7 +196,7 @@ func (s *server) planQuery(ctx context.Context, req *Request, params []sql.Param
 }
 
 func (s *server) planQueryOnce(ctx context.Context, req *Request, params []sql.Param, wide bool) (*sql.Plan, error) {
-	rels := map[int]*catalog.Mirror{}
+	rels := map[int]sql.Relation{}
 	for i, r := range req.Query.Rels {
 		sub := *req
 		sub.Namespace, sub.Table, sub.ForeignOID = r.Namespace, r.Table, r.OID

@@ -1,0 +1,417 @@
+// Package lake makes files of the data lake (Parquet, CSV, JSON; Iceberg
+// and Delta tables) relations the query planner reads like mirrors
+// (sql.Relation): their columns typed as the foreign table or the
+// function's column list declares them, and a DuckDB view producing them
+// in a mirror's stored form, so that filters, joins, aggregates, ORDER BY
+// and LIMIT over them run in DuckDB.
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/sql"
+)
+
+// Spec names files and how to read them, as the FDW sends it for a
+// foreign table with a path (or a read_* function).
+type Spec struct {
+	Format  string            `json:"format"`            // parquet, csv or json
+	Paths   []string          `json:"paths"`             // files, globs or directories (hive partitioned)
+	Options map[string]string `json:"options,omitempty"` // reader options, lower case names
+	Columns []Column          `json:"columns,omitempty"` // declared columns; none: the files' own
+	// Object: one column holding each JSON object whole (read_json AS (data jsonb)).
+	Object bool `json:"object,omitempty"`
+}
+
+// Column is a declared column: its name and PostgreSQL type.
+type Column struct {
+	Name   string `json:"name"`
+	OID    uint32 `json:"type"`
+	Typmod int32  `json:"typmod"`
+	Type   string `json:"type_name,omitempty"` // format_type, for messages
+}
+
+// ParseSpec reads a spec sent as JSON.
+func ParseSpec(b []byte) (*Spec, error) {
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, &pgconn.PgError{Code: "08P01", Message: "malformed files specification: " + err.Error()}
+	}
+	return &s, s.check()
+}
+
+func (s *Spec) check() error {
+	switch s.Format {
+	case "parquet", "csv", "json":
+	case "":
+		return &pgconn.PgError{Code: "22023", Message: "the files' format is missing", Hint: "Give the option format: parquet, csv or json."}
+	default:
+		return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("unknown file format %q", s.Format), Hint: "The formats are parquet, csv and json."}
+	}
+	if len(s.Paths) == 0 {
+		return &pgconn.PgError{Code: "22023", Message: "no path given"}
+	}
+	for _, p := range s.Paths {
+		if p == "" {
+			return &pgconn.PgError{Code: "22023", Message: "a path is empty"}
+		}
+		if strings.Contains(p, "://") {
+			return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: remote files are not supported yet", p)}
+		}
+		if !filepath.IsAbs(p) {
+			return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("path %q is not absolute", p)}
+		}
+	}
+	for k := range s.Options {
+		if _, ok := readerOptions[s.Format][k]; !ok {
+			return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("unknown option %q of the %s reader", k, s.Format),
+				Hint: "Options of " + s.Format + ": " + strings.Join(optionNames(s.Format), ", ") + "."}
+		}
+	}
+	return nil
+}
+
+// optKind is how a reader option's value is written in DuckDB SQL.
+type optKind int
+
+const (
+	optBool optKind = iota
+	optString
+	optInt
+)
+
+// readerOptions are the options each reader takes: the name users give
+// (as pg_duckdb and DuckDB spell them), DuckDB's name and the value's kind.
+var readerOptions = map[string]map[string]struct {
+	duck string
+	kind optKind
+}{
+	"parquet": {
+		"hive_partitioning": {"hive_partitioning", optBool},
+		"union_by_name":     {"union_by_name", optBool},
+		"binary_as_string":  {"binary_as_string", optBool},
+	},
+	"csv": {
+		"header":            {"header", optBool},
+		"delimiter":         {"delim", optString},
+		"delim":             {"delim", optString},
+		"sep":               {"delim", optString},
+		"quote":             {"quote", optString},
+		"escape":            {"escape", optString},
+		"nullstr":           {"nullstr", optString},
+		"null":              {"nullstr", optString},
+		"compression":       {"compression", optString},
+		"auto_detect":       {"auto_detect", optBool},
+		"skip":              {"skip", optInt},
+		"dateformat":        {"dateformat", optString},
+		"timestampformat":   {"timestampformat", optString},
+		"hive_partitioning": {"hive_partitioning", optBool},
+		"union_by_name":     {"union_by_name", optBool},
+		"all_varchar":       {"all_varchar", optBool},
+		"ignore_errors":     {"ignore_errors", optBool},
+		"max_line_size":     {"max_line_size", optInt},
+		"sample_size":       {"sample_size", optInt},
+		"new_line":          {"new_line", optString},
+	},
+	"json": {
+		"format":            {"format", optString},
+		"compression":       {"compression", optString},
+		"hive_partitioning": {"hive_partitioning", optBool},
+		"union_by_name":     {"union_by_name", optBool},
+		"dateformat":        {"dateformat", optString},
+		"timestampformat":   {"timestampformat", optString},
+		"sample_size":       {"sample_size", optInt},
+		"maximum_depth":     {"maximum_depth", optInt},
+		"ignore_errors":     {"ignore_errors", optBool},
+	},
+}
+
+func optionNames(format string) []string {
+	var out []string
+	for k := range readerOptions[format] {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// reader is the DuckDB table function call reading the files.
+func (s *Spec) reader() (string, error) {
+	paths := make([]string, len(s.Paths))
+	for i, p := range s.Paths {
+		paths[i] = catalog.QuoteLiteral(p)
+	}
+	fn := "read_" + s.Format
+	if s.Object {
+		fn = "read_json_objects"
+	}
+	args := []string{"[" + strings.Join(paths, ", ") + "]"}
+	keys := make([]string, 0, len(s.Options))
+	for k := range s.Options {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		o := readerOptions[s.Format][k]
+		if s.Object && o.duck != "format" && o.duck != "compression" && o.duck != "hive_partitioning" && o.duck != "maximum_depth" && o.duck != "ignore_errors" {
+			continue // read_json_objects takes fewer options
+		}
+		v := s.Options[k]
+		switch o.kind {
+		case optBool:
+			b, err := parseBool(v)
+			if err != nil {
+				return "", &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("option %q: %q is not a boolean", k, v)}
+			}
+			v = strconv.FormatBool(b)
+		case optInt:
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 {
+				return "", &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("option %q: %q is not a non-negative integer", k, v)}
+			}
+			v = strconv.FormatInt(n, 10)
+		default:
+			v = catalog.QuoteLiteral(v)
+		}
+		args = append(args, o.duck+" = "+v)
+	}
+	if s.Format == "parquet" && !s.Object {
+		if _, ok := s.Options["union_by_name"]; !ok {
+			args = append(args, "union_by_name = true")
+		}
+	}
+	return fn + "(" + strings.Join(args, ", ") + ")", nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "t", "on", "yes", "1":
+		return true, nil
+	case "false", "f", "off", "no", "0":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+// FileColumn is a column of the files, as DuckDB reads them.
+type FileColumn struct {
+	Name     string `json:"name"`
+	DuckType string `json:"duckdb_type"`
+	PGType   string `json:"type"` // the PostgreSQL type that holds it best
+}
+
+// describe lists the files' columns (cached briefly: planning a query
+// asks more than once).
+func describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error) {
+	rd, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	key := rd
+	descMu.Lock()
+	if d, ok := descCache[key]; ok && time.Since(d.at) < descTTL {
+		descMu.Unlock()
+		return d.cols, nil
+	}
+	descMu.Unlock()
+	rows, err := e.DB.QueryContext(ctx, "DESCRIBE SELECT * FROM "+rd)
+	if err != nil {
+		return nil, fileError(err, s)
+	}
+	defer rows.Close()
+	var cols []FileColumn
+	names, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(names))
+		ptrs := make([]any, len(names))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		name, _ := vals[0].(string)
+		typ, _ := vals[1].(string)
+		cols = append(cols, FileColumn{Name: name, DuckType: typ, PGType: pgTypeOf(typ)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fileError(err, s)
+	}
+	descMu.Lock()
+	if len(descCache) > 256 {
+		descCache = map[string]described{}
+	}
+	descCache[key] = described{cols: cols, at: time.Now()}
+	descMu.Unlock()
+	return cols, nil
+}
+
+type described struct {
+	cols []FileColumn
+	at   time.Time
+}
+
+const descTTL = 2 * time.Second
+
+var (
+	descMu    sync.Mutex
+	descCache = map[string]described{}
+)
+
+// Describe lists the files' own columns with the PostgreSQL types that
+// hold them (IMPORT FOREIGN SCHEMA, read_* without a column list).
+func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return describe(ctx, e, s)
+}
+
+// fileError maps DuckDB's errors about files to PostgreSQL's SQLSTATEs:
+// a missing file 58P01, an unreadable or malformed one 22P04.
+func fileError(err error, s *Spec) error {
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	msg, _, _ := strings.Cut(de.Msg, "\n")
+	what := strings.Join(s.Paths, ", ")
+	switch {
+	case strings.Contains(msg, "No files found"), strings.Contains(msg, "No such file"), strings.Contains(msg, "does not exist"):
+		return &pgconn.PgError{Code: "58P01", Message: fmt.Sprintf("could not open %s file %s: no such file", s.Format, what), Detail: catalog.Redact(msg)}
+	case strings.Contains(msg, "Permission denied"):
+		return &pgconn.PgError{Code: "42501", Message: fmt.Sprintf("could not open %s file %s: permission denied", s.Format, what)}
+	case de.Type == duckdb.ErrorTypeIO, de.Type == duckdb.ErrorTypeInvalidInput, de.Type == duckdb.ErrorTypeConversion,
+		de.Type == duckdb.ErrorTypeSerialization, de.Type == duckdb.ErrorTypeParser:
+		return &pgconn.PgError{Code: "22P04", Message: fmt.Sprintf("could not read %s file %s", s.Format, what), Detail: catalog.Redact(msg)}
+	}
+	return err
+}
+
+// Files is a set of files read as a relation (sql.Relation).
+type Files struct {
+	spec *Spec
+	view string
+	cols []catalog.Column
+	rows int64
+}
+
+// Open makes the relation of a spec: the declared columns are checked
+// against the files' (42703 for a column the files lack, 42804 for one
+// of a type the declared one cannot hold), or taken from the files when
+// none is declared.
+func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	rd, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	fileCols, err := describe(ctx, e, s)
+	if err != nil {
+		return nil, err
+	}
+	decl := s.Columns
+	if len(decl) == 0 {
+		for _, fc := range fileCols {
+			oid, typmod := pgTypeOID(fc.PGType)
+			decl = append(decl, Column{Name: fc.Name, OID: oid, Typmod: typmod, Type: fc.PGType})
+		}
+	}
+	f := &Files{spec: s}
+	var sel []string
+	for i, d := range decl {
+		ct, err := columnType(d)
+		if err != nil {
+			return nil, err
+		}
+		var src FileColumn
+		switch {
+		case s.Object:
+			if len(decl) != 1 || (d.OID != oidJSON && d.OID != oidJSONB && d.OID != catalog.OIDText) {
+				return nil, &pgconn.PgError{Code: "42804", Message: "read_json of whole objects returns one column of type jsonb, json or text"}
+			}
+			src = FileColumn{Name: "json", DuckType: "JSON"}
+		default:
+			idx := slices.IndexFunc(fileCols, func(fc FileColumn) bool { return fc.Name == d.Name })
+			if idx < 0 {
+				idx = slices.IndexFunc(fileCols, func(fc FileColumn) bool { return strings.EqualFold(fc.Name, d.Name) })
+			}
+			if idx < 0 {
+				return nil, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in %s", d.Name, f.Describe()),
+					Hint: "The files have the columns " + columnNames(fileCols) + "."}
+			}
+			src = fileCols[idx]
+		}
+		expr, err := castColumn(catalog.QuoteIdent(src.Name), src.DuckType, ct, d)
+		if err != nil {
+			return nil, err
+		}
+		sel = append(sel, expr+" AS "+catalog.QuoteIdent(d.Name))
+		f.cols = append(f.cols, catalog.Column{Name: d.Name, Type: ct, ID: i + 1, AttNum: i + 1})
+	}
+	if len(sel) == 0 {
+		sel = []string{"NULL AS mooncake_no_column"}
+	}
+	f.view = "(SELECT " + strings.Join(sel, ", ") + " FROM " + rd + ")"
+	f.rows = estimateRows(ctx, e, s)
+	return f, nil
+}
+
+func columnNames(cols []FileColumn) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = catalog.QuoteIdent(c.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// estimateRows counts a Parquet file's rows from its footers; other
+// formats are estimated from nothing better than a constant.
+func estimateRows(ctx context.Context, e *sql.Engine, s *Spec) int64 {
+	if s.Format != "parquet" {
+		return 10000
+	}
+	paths := make([]string, len(s.Paths))
+	for i, p := range s.Paths {
+		paths[i] = catalog.QuoteLiteral(p)
+	}
+	var n *int64
+	if err := e.DB.QueryRowContext(ctx, "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(["+strings.Join(paths, ", ")+"])").Scan(&n); err != nil || n == nil {
+		return 10000
+	}
+	return *n
+}
+
+func (f *Files) View() string                  { return f.view }
+func (f *Files) Cols() []catalog.Column        { return f.cols }
+func (f *Files) EstimatedRows() int64          { return f.rows }
+func (f *Files) TailRows() int64               { return 0 }
+func (f *Files) Ranges() []catalog.ColumnRange { return nil }
+
+// ColumnIndex is the index of a column, -1 if none.
+func (f *Files) ColumnIndex(name string) int {
+	return slices.IndexFunc(f.cols, func(c catalog.Column) bool { return c.Name == name })
+}
+
+// Describe names the files in messages.
+func (f *Files) Describe() string {
+	if len(f.spec.Paths) == 1 {
+		return fmt.Sprintf("%s file %q", f.spec.Format, f.spec.Paths[0])
+	}
+	return fmt.Sprintf("%s files %q", f.spec.Format, f.spec.Paths)
+}
