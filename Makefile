@@ -6,7 +6,7 @@
 #   make install  install both into the PostgreSQL of $(PG_CONFIG)
 #   make up       deps, build, install, then start the development cluster
 #   make down     stop the development cluster
-#   make test     go vet, go test (unit and integration), pg_regress
+#   make test     go vet, go test (unit and integration), pg_regress, fuzz seeds
 #   make clean    remove build outputs (not the cluster in MOONCAKE_HOME)
 #
 # The development cluster lives in $(MOONCAKE_HOME)/data, listens on
@@ -27,7 +27,7 @@ SIDECAR := $(MOONCAKE_HOME)/bin/mooncake-sidecar
 # Recursive (=): pg_config may only exist once `make deps` has run.
 PG_BINDIR = $(shell $(PG_CONFIG) --bindir)
 
-APT_PACKAGES := postgresql-15 postgresql-server-dev-15 build-essential
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 build-essential clang-14 libclang-rt-14-dev
 PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow]' pyarrow psycopg2-binary
 PY_IMPORTS := pyiceberg, pyarrow, psycopg2, sqlalchemy
 
@@ -97,7 +97,9 @@ test: deps deps-python build install
 	$(GO) vet -tags=$(GOTAGS) ./...
 	MOONCAKE_REQUIRE_PG=1 $(GO) test -tags=$(GOTAGS) -count=1 -timeout 25m ./...
 	test/regress/run.sh
+	$(MAKE) -C fdw/fuzz seed
 
 clean:
 	if [ -f fdw/Makefile ]; then $(MAKE) -C fdw clean PG_CONFIG=$(PG_CONFIG); fi
+	if [ -f fdw/fuzz/Makefile ]; then $(MAKE) -C fdw/fuzz clean; fi
 	rm -rf $(MOONCAKE_HOME)/bin test/regress/results test/regress/regression.diffs test/regress/regression.out
