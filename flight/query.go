@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,8 +29,18 @@ import (
 // rows read in text form and built into Arrow. Either way the answer is
 // PostgreSQL's, with its types (types.go).
 
-// batchRows is how many rows of PostgreSQL's answer make one batch.
+// batchRows is how many rows of PostgreSQL's answer make one batch, and
+// the most rows of a mirror scan's batch.
 const batchRows = 65536
+
+// scanBatchBytes is the size a mirror scan's batches are made up to.
+// DuckDB gives a scan's result in chunks of 2,048 rows, about 100 kB for a
+// few columns: sent as they come, each costs a message's fixed work on
+// both sides, and gRPC takes a 1 MiB buffer for any message over 32 kB and
+// clears it whole. The chunks are sent together in batches of at least
+// this many bytes of Arrow buffers (or batchRows rows), which keeps the
+// messages well under the 4 MiB that gRPC clients accept by default.
+const scanBatchBytes = 1 << 20
 
 // statement is what a ticket carries: the SQL, its parameters' text values
 // (nil for NULL) and an id for cancellation.
@@ -265,8 +276,23 @@ func (s *Server) streamScan(ctx context.Context, scan *service.ArrowScan, schema
 		}
 		first[c+1] = first[c] + w
 	}
+	b := &batcher{mem: s.mem, schema: schema, cols: make([][]arrow.Array, len(out))}
+	defer b.release()
+	flush := func() error {
+		batch, err := b.take()
+		if err != nil {
+			return err
+		}
+		if !send(ctx, ch, flight.StreamChunk{Data: batch}) {
+			return ctx.Err()
+		}
+		return nil
+	}
 	for scan.Reader.Next() {
 		rec := scan.Reader.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue
+		}
 		cols := rec.Columns()
 		arrs := make([]arrow.Array, len(out))
 		release := func() {
@@ -288,16 +314,93 @@ func (s *Server) streamScan(ctx context.Context, scan *service.ArrowScan, schema
 			}
 			arrs[j] = a
 		}
-		batch := array.NewRecordBatch(schema, arrs, rec.NumRows())
-		release()
-		if !send(ctx, ch, flight.StreamChunk{Data: batch}) {
-			return ctx.Err()
+		b.add(arrs, rec.NumRows())
+		if b.full() {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := scan.Reader.Err(); err != nil {
 		return s.svc.QueryError(err)
 	}
+	if b.rows > 0 {
+		return flush()
+	}
 	return nil
+}
+
+// batcher gathers a scan's converted chunks into batches of about
+// scanBatchBytes.
+type batcher struct {
+	mem    memory.Allocator
+	schema *arrow.Schema
+	cols   [][]arrow.Array // per column, the chunks' arrays
+	rows   int64
+	bytes  int64
+}
+
+// add takes a chunk's columns (and their references).
+func (b *batcher) add(arrs []arrow.Array, rows int64) {
+	for j, a := range arrs {
+		b.cols[j] = append(b.cols[j], a)
+		b.bytes += bufferBytes(a.Data())
+	}
+	b.rows += rows
+}
+
+func (b *batcher) full() bool { return b.bytes >= scanBatchBytes || b.rows >= batchRows }
+
+// take is the batch of the chunks gathered so far; it starts a new one.
+// A single chunk is sent as it is, more are concatenated.
+func (b *batcher) take() (arrow.RecordBatch, error) {
+	defer b.release()
+	arrs := make([]arrow.Array, len(b.cols))
+	defer func() {
+		for _, a := range arrs {
+			if a != nil {
+				a.Release()
+			}
+		}
+	}()
+	for j, chunks := range b.cols {
+		if len(chunks) == 1 {
+			chunks[0].Retain()
+			arrs[j] = chunks[0]
+			continue
+		}
+		a, err := array.Concatenate(chunks, b.mem)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", b.schema.Field(j).Name, err)
+		}
+		arrs[j] = a
+	}
+	return array.NewRecordBatch(b.schema, arrs, b.rows), nil
+}
+
+// release drops the chunks gathered.
+func (b *batcher) release() {
+	for j, chunks := range b.cols {
+		for _, a := range chunks {
+			a.Release()
+		}
+		b.cols[j] = b.cols[j][:0]
+	}
+	b.rows, b.bytes = 0, 0
+}
+
+// bufferBytes is the size of an array's buffers, its children's included.
+func bufferBytes(d arrow.ArrayData) int64 {
+	var n int64
+	for _, buf := range d.Buffers() {
+		if buf != nil {
+			n += int64(buf.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += bufferBytes(c)
+	}
+	return n
 }
 
 // scanColumn is one output column of a scan's batch.

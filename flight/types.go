@@ -421,7 +421,7 @@ func parseFloat(s string, bits int, typ string) (float64, error) {
 // precision p and scale s and returns the digits of its unscaled integer,
 // without leading zeros.
 func decimalDigits(v string, p, s int32) (digits string, neg bool, err error) {
-	typ := fmt.Sprintf("numeric(%d,%d)", p, s)
+	typ := "numeric(" + strconv.Itoa(int(p)) + "," + strconv.Itoa(int(s)) + ")"
 	switch v {
 	case "NaN", "Infinity", "-Infinity":
 		return "", false, fmt.Errorf("numeric value %s cannot be held by an Arrow decimal: declare the column as numeric without precision, or cast it to text", v)
@@ -459,9 +459,74 @@ func isDigits(s string) bool {
 	return true
 }
 
+// pow10 are the powers of ten that fit an int64.
+var pow10 = func() (t [19]int64) {
+	t[0] = 1
+	for i := 1; i < len(t); i++ {
+		t[i] = t[i-1] * 10
+	}
+	return t
+}()
+
+// decimalInt64 is the unscaled value at scale s of numeric text in the
+// form PostgreSQL prints a numeric(p,s) in ([-]digits[.digits], at most s
+// fraction digits), when it has fewer than 19 digits and fits precision p;
+// ok is false for anything else, which decimalDigits then checks. It is
+// the common case of a mirror scan's numeric(p,s) column, which the mirror
+// keeps as PostgreSQL's text, and allocates nothing.
+func decimalInt64(v string, p, s int32) (n int64, ok bool) {
+	if p > 18 || s < 0 || s > p || len(v) == 0 {
+		return 0, false
+	}
+	i, neg := 0, v[0] == '-'
+	if neg {
+		i = 1
+	}
+	start, digits, frac := i, 0, -1 // frac: fraction digits seen, -1 before the point
+	for ; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if frac >= 0 {
+				frac++
+			}
+			if n == 0 && c == '0' {
+				continue // a leading zero
+			}
+			if digits++; digits > 18 {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		case c == '.' && frac < 0 && i > start:
+			frac = 0
+		default:
+			return 0, false
+		}
+	}
+	if i == start || frac == 0 || int32(max(frac, 0)) > s {
+		return 0, false // no digits, "1.", or more fraction digits than s
+	}
+	for scale := int32(max(frac, 0)); scale < s; scale++ {
+		if digits++; n != 0 && digits > 18 {
+			return 0, false
+		}
+		n *= 10
+	}
+	if n >= pow10[p] {
+		return 0, false // out of range: decimalDigits says so
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
 // parseDecimal128 parses numeric text into a Decimal128(p,s) value.
 func parseDecimal128(p, s int32) func(string) (decimal128.Num, error) {
 	return func(v string) (decimal128.Num, error) {
+		if n, ok := decimalInt64(v, p, s); ok {
+			return decimal128.FromI64(n), nil
+		}
 		digits, neg, err := decimalDigits(v, p, s)
 		if err != nil {
 			return decimal128.Num{}, err
@@ -940,6 +1005,9 @@ func fromText(mem memory.Allocator, col array.StringLike, oid uint32, typmod int
 	if s, ok := col.(*array.String); ok && arrow.TypeEqual(target, jsonType) {
 		return array.NewExtensionArrayWithStorage(jsonType, s), nil
 	}
+	if t, ok := target.(*arrow.Decimal128Type); ok {
+		return decimalsFromText(mem, col, t)
+	}
 	b := NewTextBuilder(mem, oid, typmod)
 	defer b.Release()
 	for i := 0; i < col.Len(); i++ {
@@ -950,6 +1018,35 @@ func fromText(mem memory.Allocator, col array.StringLike, oid uint32, typmod int
 		if err := b.Append(col.Value(i)); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
+	}
+	return b.NewArray(), nil
+}
+
+// decimalsFromText converts a column of numeric text to Decimal128, as
+// TextBuilder does, with the values parsed straight into the builder: a
+// mirror keeps numeric(p,s) as its text, and a scan of many rows spends
+// its time here.
+func decimalsFromText(mem memory.Allocator, col array.StringLike, t *arrow.Decimal128Type) (arrow.Array, error) {
+	b := array.NewDecimal128Builder(mem, t)
+	defer b.Release()
+	b.Reserve(col.Len())
+	parse := parseDecimal128(t.Precision, t.Scale)
+	for i := 0; i < col.Len(); i++ {
+		if col.IsNull(i) {
+			b.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		v := col.Value(i)
+		n, ok := decimalInt64(v, t.Precision, t.Scale)
+		if ok {
+			b.UnsafeAppend(decimal128.FromI64(n))
+			continue
+		}
+		x, err := parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("row %d: PostgreSQL type %d: %w", i, catalog.OIDNumeric, err)
+		}
+		b.UnsafeAppend(x)
 	}
 	return b.NewArray(), nil
 }

@@ -386,44 +386,63 @@ func openDirect(t *testing.T, ctx context.Context, dataDir string, conn *pgx.Con
 		}
 	}
 	for _, tb := range tables {
-		tbl, err := cat.LoadTable(ctx, "public", tb.mirror)
-		if err != nil {
-			t.Fatalf("loading the Iceberg table of %s: %v", tb.mirror, err)
-		}
-		tasks, err := tbl.Scan().PlanFiles(ctx)
-		if err != nil {
-			t.Fatalf("planning the files of %s: %v", tb.mirror, err)
-		}
-		var files []string
-		var bytes int64
-		seen := map[string]bool{}
-		for _, task := range tasks {
-			// iceberg-go splits a large file into several tasks
-			if seen[task.File.FilePath()] {
-				continue
-			}
-			seen[task.File.FilePath()] = true
-			if len(task.DeleteFiles) > 0 {
-				t.Fatalf("%s has delete files after optimize_table (%s, ...): the direct read would not apply them",
-					tb.mirror, task.DeleteFiles[0].FilePath())
-			}
-			files = append(files, "'"+strings.TrimPrefix(task.File.FilePath(), "file://")+"'")
-			bytes += task.File.FileSizeBytes()
-		}
-		if len(files) == 0 {
-			t.Fatalf("%s has no data files", tb.mirror)
-		}
+		files, bytes := mirrorFiles(t, ctx, cat, tb.mirror)
 		cols, err := duckColumns(ctx, conn, tb.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		view := fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM read_parquet([%s])", tb.name, cols, strings.Join(files, ", "))
+		view := fmt.Sprintf("CREATE VIEW %s AS SELECT %s FROM read_parquet(%s)", tb.name, cols, parquetList(files))
 		if _, err := db.ExecContext(ctx, view); err != nil {
 			t.Fatalf("DuckDB: %s: %v", view, err)
 		}
 		figure("analytics: %-22s mirror %s: %d Parquet file(s), %.1f MiB, no delete files", tb.name, tb.mirror, len(files), float64(bytes)/(1<<20))
 	}
 	return db
+}
+
+// mirrorFiles returns the data files of mirror public.name's current
+// snapshot (local paths) and their total size, through the Iceberg SQL
+// catalog. It fails the test if the mirror has none, or has delete files,
+// which a direct read of the data files would not apply.
+func mirrorFiles(t *testing.T, ctx context.Context, cat *catalog.Catalog, name string) ([]string, int64) {
+	t.Helper()
+	tbl, err := cat.LoadTable(ctx, "public", name)
+	if err != nil {
+		t.Fatalf("loading the Iceberg table of %s: %v", name, err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatalf("planning the files of %s: %v", name, err)
+	}
+	var files []string
+	var bytes int64
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		// iceberg-go splits a large file into several tasks
+		if seen[task.File.FilePath()] {
+			continue
+		}
+		seen[task.File.FilePath()] = true
+		if len(task.DeleteFiles) > 0 {
+			t.Fatalf("%s has delete files after optimize_table (%s, ...): the direct read would not apply them",
+				name, task.DeleteFiles[0].FilePath())
+		}
+		files = append(files, strings.TrimPrefix(task.File.FilePath(), "file://"))
+		bytes += task.File.FileSizeBytes()
+	}
+	if len(files) == 0 {
+		t.Fatalf("%s has no data files", name)
+	}
+	return files, bytes
+}
+
+// parquetList is DuckDB's list literal of file paths.
+func parquetList(files []string) string {
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = catalog.QuoteLiteral(f)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
 // duckColumns returns the select list of DuckDB's view of a table: each

@@ -1,6 +1,8 @@
-// Package bench holds the write-path benchmarks of pg_mooncake: replication
-// apply throughput next to pg_recvlogical, commit-to-visible latency under a
-// steady load, and the sidecar's memory during one large transaction.
+// Package bench holds the benchmarks of pg_mooncake. The write path:
+// replication apply throughput next to pg_recvlogical, commit-to-visible
+// latency under a steady load, and the sidecar's memory during one large
+// transaction. The read path: analytic queries on mirrors, and reading a
+// mirror through Arrow Flight SQL next to DuckDB in-process and psycopg.
 //
 // They are Go tests that skip unless MOONCAKE_BENCH=1, so that `make test`
 // leaves them out. Each starts throwaway clusters with test/pgtest and prints
