@@ -130,6 +130,19 @@ func TestPyIcebergTables(t *testing.T) {
 					t.Fatalf("planned snapshot %s, want %s", idText(sc.SnapshotID), idText(snap.ID))
 				}
 				checkMetadata(t, ctx, tbl, sc)
+				if snap.ID != nil {
+					var ts time.Time
+					for _, info := range tbl.Snapshots() {
+						if info.ID == *snap.ID {
+							ts = info.Timestamp
+						}
+					}
+					// (Snapshots committed in one millisecond resolve to
+					// the last of them.)
+					if at, err := tbl.PlanAt(ctx, ts); err != nil || !equalID(at.SnapshotID, tbl.SnapshotAt(ts)) {
+						t.Errorf("plan at %v: %v", ts, err)
+					}
+				}
 				names := make([]string, len(sc.Schema))
 				for i, f := range sc.Schema {
 					names[i] = f.Name
@@ -151,6 +164,7 @@ func TestPyIcebergTables(t *testing.T) {
 		})
 	}
 	t.Logf("%d snapshots of %d tables compared", compared, len(exp.Tables))
+	t.Run("open rules", func(t *testing.T) { testOpenRules(t, exp) })
 
 	// The whole warehouse moved: the metadata still names the old paths.
 	moved := wh + "-moved"
@@ -175,6 +189,84 @@ func TestPyIcebergTables(t *testing.T) {
 		_, got := query(t, eng.DB, q)
 		compareRows(t, tab.Name+" moved", got, last.Rows, q)
 	}
+}
+
+// testOpenRules copies the metadata files of the appends table into new
+// table directories, named as Hadoop tables name them (vN.metadata.json)
+// and as catalogs do (NNNNN-<uuid>.metadata.json), and checks which one
+// Open picks.
+func testOpenRules(t *testing.T, exp *expected) {
+	ctx := context.Background()
+	var loc string
+	for _, tab := range exp.Tables {
+		if tab.Name == "appends" {
+			loc = tab.Location
+		}
+	}
+	src, err := filepath.Glob(filepath.Join(loc, "metadata", "*.metadata.json"))
+	if err != nil || len(src) < 4 {
+		t.Fatalf("metadata files of %s: %v %v", loc, src, err)
+	}
+	sort.Strings(src) // 00000-..., 00001-...: commit order
+	read := func(p string) []byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// layout writes the metadata files under the given names into a new
+	// table directory.
+	layout := func(names map[string]string, hint string) string {
+		dir := t.TempDir()
+		md := filepath.Join(dir, "metadata")
+		if err := os.Mkdir(md, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, from := range names {
+			if err := os.WriteFile(filepath.Join(md, name), read(from), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hint != "" {
+			if err := os.WriteFile(filepath.Join(md, "version-hint.text"), []byte(hint), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	// v10 is the newest: numbers, not names, are compared.
+	hadoop := map[string]string{"v1.metadata.json": src[0], "v2.metadata.json": src[1], "v3.metadata.json": src[2], "v10.metadata.json": src[3]}
+	check := func(what, dir, wantFile string) {
+		t.Helper()
+		tbl, err := Open(ctx, dir)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if filepath.Base(tbl.MetadataFile) != wantFile {
+			t.Errorf("%s: opened %s, want %s", what, filepath.Base(tbl.MetadataFile), wantFile)
+		}
+		if tbl.Dir != localPath(tbl.Location) {
+			t.Errorf("%s: reads under %s, not the recorded location %s, which exists", what, tbl.Dir, tbl.Location)
+		}
+	}
+	check("highest version", layout(hadoop, ""), "v10.metadata.json")
+	check("hint 2", layout(hadoop, "2\n"), "v2.metadata.json")
+	check("hint naming a file", layout(hadoop, "v3.metadata.json"), "v3.metadata.json")
+	check("the metadata directory itself", filepath.Join(layout(hadoop, ""), "metadata"), "v10.metadata.json")
+	if _, err := Open(ctx, layout(hadoop, "7")); err == nil {
+		t.Errorf("a hint naming no file opened")
+	}
+	if _, err := Open(ctx, t.TempDir()); err == nil {
+		t.Errorf("a directory without metadata opened")
+	}
+	// Two files of one version: the one updated last wins, whatever its name.
+	check("same version", layout(map[string]string{
+		"00001-aaaa.metadata.json": src[2], "00001-bbbb.metadata.json": src[1], "00000-cccc.metadata.json": src[3],
+	}, ""), "00001-aaaa.metadata.json")
+	check("hint with catalog names", layout(map[string]string{
+		"00001-aaaa.metadata.json": src[1], "00002-bbbb.metadata.json": src[2],
+	}, "1"), "00001-aaaa.metadata.json")
 }
 
 func idText(id *int64) string {

@@ -2,9 +2,11 @@ package iceberg
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/apache/iceberg-go"
@@ -68,19 +70,35 @@ func nestedType(t iceberg.Type) bool {
 	return false
 }
 
-// fileFieldNames maps the field IDs of a Parquet file's schema to their
-// names in the file.
-func fileFieldNames(path string) (map[int]string, error) {
+// fileSchema is what a data file's Parquet footer says of its columns.
+type fileSchema struct {
+	names map[int]string // field ID -> name in the file, at every level
+	top   []string       // the top-level column names, in order
+	ids   bool           // whether the top-level columns carry field IDs
+}
+
+// readFileSchema reads a Parquet file's schema. A file whose columns carry
+// no field IDs (written by a tool that knew nothing of Iceberg, added with
+// add_files or a migration) gets them from the table's name mapping.
+func readFileSchema(path string, mapping iceberg.NameMapping) (*fileSchema, error) {
 	r, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("read the parquet schema of %s: %w", path, err)
 	}
 	defer r.Close()
-	names := map[int]string{}
+	fs := &fileSchema{names: map[int]string{}}
+	root := r.MetaData().Schema.Root()
+	for i := 0; i < root.NumFields(); i++ {
+		n := root.Field(i)
+		fs.top = append(fs.top, n.Name())
+		if n.FieldID() >= 0 {
+			fs.ids = true
+		}
+	}
 	var walk func(n schema.Node)
 	walk = func(n schema.Node) {
 		if id := n.FieldID(); id >= 0 {
-			names[int(id)] = n.Name()
+			fs.names[int(id)] = n.Name()
 		}
 		if g, ok := n.(*schema.GroupNode); ok {
 			for i := 0; i < g.NumFields(); i++ {
@@ -88,11 +106,37 @@ func fileFieldNames(path string) (map[int]string, error) {
 			}
 		}
 	}
-	root := r.MetaData().Schema.Root()
-	for i := 0; i < root.NumFields(); i++ {
-		walk(root.Field(i))
+	// mapped names a node by the name mapping's field of its name; a list's
+	// or map's repeated group is passed through (its children are the
+	// mapping's element, key and value).
+	var mapped func(n schema.Node, fields []iceberg.MappedField)
+	mapped = func(n schema.Node, fields []iceberg.MappedField) {
+		i := slices.IndexFunc(fields, func(f iceberg.MappedField) bool { return slices.Contains(f.Names, n.Name()) })
+		if i < 0 || fields[i].FieldID == nil {
+			return
+		}
+		fs.names[*fields[i].FieldID] = n.Name()
+		g, ok := n.(*schema.GroupNode)
+		if !ok {
+			return
+		}
+		if g.NumFields() == 1 && g.Field(0).RepetitionType() == parquet.Repetitions.Repeated {
+			if rep, ok := g.Field(0).(*schema.GroupNode); ok {
+				g = rep
+			}
+		}
+		for j := 0; j < g.NumFields(); j++ {
+			mapped(g.Field(j), fields[i].Fields)
+		}
 	}
-	return names, nil
+	for i := 0; i < root.NumFields(); i++ {
+		if fs.ids {
+			walk(root.Field(i))
+		} else {
+			mapped(root.Field(i), mapping)
+		}
+	}
+	return fs, nil
 }
 
 // fileType is the DuckDB type a column of Iceberg type t is read as from

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -97,8 +98,11 @@ func col(id int) string { return "f" + strconv.Itoa(id) }
 // written reads as NULL, one dropped is not read, and values of a type
 // promoted since (int to long, float to double, a wider decimal) are cast
 // to the snapshot's type. Hive partitioning is off: partition values are
-// the data files' own columns. (Nested fields within structs are matched
-// by DuckDB by name, not by ID.)
+// the data files' own columns. DuckDB matches the fields within structs by
+// name; when a nested field was ever renamed, files are read by their own
+// names and rebuilt (see nestedRenames). In a table with a name mapping
+// (schema.name-mapping.default), files whose columns carry no field IDs
+// are read by the names the mapping gives each field.
 //
 // Position deletes are an anti join on (filename, file_row_number) with
 // the delete files' (file_path, pos), file_path matched to the data file
@@ -133,6 +137,7 @@ func (s *Scan) ReadSQL() (string, error) {
 	}
 	var posFiles []string
 	var posData []DataFile
+	seen := map[string]bool{}
 	for _, df := range s.Files {
 		if df.Format != "PARQUET" {
 			return "", fmt.Errorf("data file %s is %s: only Parquet files are read", df.Path, df.Format)
@@ -141,7 +146,8 @@ func (s *Scan) ReadSQL() (string, error) {
 			posData = append(posData, df)
 		}
 		for _, p := range df.PositionDeletes {
-			if !slices.Contains(posFiles, p) {
+			if !seen[p] {
+				seen[p] = true
 				posFiles = append(posFiles, p)
 			}
 		}
@@ -163,7 +169,8 @@ func (s *Scan) ReadSQL() (string, error) {
 
 	// Columns holding structs whose fields may be named differently in
 	// different files (see nestedRenames): each file's names are read from
-	// its footer.
+	// its footer. So are those of every file of a table with a name
+	// mapping, which files without field IDs are read by.
 	var nested []Field
 	if s.t.nestedRenames() {
 		for _, f := range s.Schema {
@@ -172,15 +179,20 @@ func (s *Scan) ReadSQL() (string, error) {
 			}
 		}
 	}
+	mapping := s.t.meta.NameMapping()
+	typeOf := map[int]iceberg.Type{}
+	for _, f := range s.Schema {
+		typeOf[f.ID] = f.typ
+	}
 
 	// Data files grouped by the equality delete files that apply to them
-	// and by the layout of their nested columns, in order of first
-	// appearance.
+	// and by the layout of their columns, in order of first appearance.
 	type group struct {
-		files []string
-		eq    []EqualityDelete
-		types map[int]string // read types differing from the schema's
-		names map[int]string // the files' names of nested fields, by ID
+		files  []string
+		eq     []EqualityDelete
+		types  map[int]string // read types differing from the schema's
+		names  map[int]string // the files' names of fields, by ID (when read from the footer)
+		byName bool           // files without field IDs, read by name
 	}
 	var groups []*group
 	byKey := map[string]*group{}
@@ -193,15 +205,25 @@ func (s *Scan) ReadSQL() (string, error) {
 			key.WriteByte(0)
 		}
 		local := s.t.local(df.Path)
-		var names map[int]string
+		var fs *fileSchema
 		types := map[int]string{}
-		if len(nested) > 0 {
+		if len(nested) > 0 || mapping != nil {
 			var err error
-			if names, err = fileFieldNames(local); err != nil {
+			if fs, err = readFileSchema(local, mapping); err != nil {
 				return "", err
 			}
+		}
+		switch {
+		case fs != nil && !fs.ids:
+			if mapping == nil {
+				return "", fmt.Errorf("data file %s has no field IDs and the table no name mapping (%s)", df.Path, table.DefaultNameMappingKey)
+			}
+			// Files of one group must have the same columns: DuckDB
+			// reads them all as the first.
+			key.WriteString("by name\x00" + strings.Join(fs.top, "\x00"))
+		case fs != nil:
 			for _, f := range nested {
-				ft, err := fileType(f.typ, names)
+				ft, err := fileType(f.typ, fs.names)
 				if err != nil {
 					return "", err
 				}
@@ -214,7 +236,10 @@ func (s *Scan) ReadSQL() (string, error) {
 		}
 		g := byKey[key.String()]
 		if g == nil {
-			g = &group{eq: eq, types: types, names: names}
+			g = &group{eq: eq, types: types}
+			if fs != nil {
+				g.names, g.byName = fs.names, !fs.ids
+			}
 			byKey[key.String()] = g
 			groups = append(groups, g)
 		}
@@ -223,29 +248,41 @@ func (s *Scan) ReadSQL() (string, error) {
 
 	parts := make([]string, len(groups))
 	for gi, g := range groups {
-		readTypes := read
-		sel := make([]string, 0, len(readIDs)+2)
-		for _, id := range readIDs {
-			sel = append(sel, "p."+col(id))
-		}
-		if len(g.types) > 0 {
-			readTypes = maps.Clone(read)
-			maps.Copy(readTypes, g.types)
-			for i, f := range s.Schema {
-				if _, ok := g.types[f.ID]; ok {
-					e, err := rebuild("p."+col(f.ID), f.typ, g.names, 0)
-					if err != nil {
-						return "", fmt.Errorf("column %q: %w", f.Name, err)
+		var q string
+		if g.byName {
+			sel, err := byNameColumns(readIDs, read, typeOf, g.names)
+			if err != nil {
+				return "", err
+			}
+			if pos {
+				sel = append(sel, "p.filename", "p.file_row_number")
+			}
+			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", hive_partitioning = false"
+		} else {
+			readTypes := read
+			sel := make([]string, 0, len(readIDs)+2)
+			for _, id := range readIDs {
+				sel = append(sel, "p."+col(id))
+			}
+			if len(g.types) > 0 {
+				readTypes = maps.Clone(read)
+				maps.Copy(readTypes, g.types)
+				for i, f := range s.Schema {
+					if _, ok := g.types[f.ID]; ok {
+						e, err := rebuild("p."+col(f.ID), f.typ, g.names, 0)
+						if err != nil {
+							return "", fmt.Errorf("column %q: %w", f.Name, err)
+						}
+						sel[i] = e + " AS " + col(f.ID)
 					}
-					sel[i] = e + " AS " + col(f.ID)
 				}
 			}
+			if pos {
+				sel = append(sel, "p.filename", "p.file_row_number")
+			}
+			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", schema = " +
+				schemaMap(readIDs, readTypes) + ", hive_partitioning = false"
 		}
-		if pos {
-			sel = append(sel, "p.filename", "p.file_row_number")
-		}
-		q := "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", schema = " +
-			schemaMap(readIDs, readTypes) + ", hive_partitioning = false"
 		if pos {
 			q += ", filename = true, file_row_number = true"
 		}
@@ -303,6 +340,34 @@ func (s *Scan) ReadSQL() (string, error) {
 			") m(path, local) ON d.file_path = m.path) x ON p.filename = x.filename AND p.file_row_number = x.pos"
 	}
 	return "SELECT " + strings.Join(out, ", ") + " FROM " + from, nil
+}
+
+// byNameColumns selects the columns of files without field IDs, found by
+// the names the name mapping gave them (names), as col(id); a column the
+// files lack is NULL.
+func byNameColumns(ids []int, types map[int]string, typeOf map[int]iceberg.Type, names map[int]string) ([]string, error) {
+	sel := make([]string, len(ids))
+	for i, id := range ids {
+		n, ok := names[id]
+		if !ok {
+			sel[i] = "CAST(NULL AS " + types[id] + ") AS " + col(id)
+			continue
+		}
+		expr := "p." + catalog.QuoteIdent(n)
+		if t := typeOf[id]; t != nil && nestedType(t) {
+			ft, err := fileType(t, names)
+			if err != nil {
+				return nil, err
+			}
+			if expr, err = rebuild("CAST("+expr+" AS "+ft+")", t, names, 0); err != nil {
+				return nil, err
+			}
+		} else {
+			expr = "CAST(" + expr + " AS " + types[id] + ")"
+		}
+		sel[i] = expr + " AS " + col(id)
+	}
+	return sel, nil
 }
 
 // formatOf guesses a delete file's format from its name; the planner does

@@ -20,6 +20,9 @@ Creates, with pyiceberg's SqlCatalog (sqlite in WAREHOUSE), the tables
   v1           format v1, two appends and a copy-on-write delete
   partitioned  v2, identity(region) + day(ts), then the spec evolved with
                bucket(4, id); a partition-scoped equality delete
+  migrated     v2, Parquet files without field IDs (another tool's) added
+               with add_files, read through the name mapping; a column
+               renamed, then a pyiceberg append
   empty        v2, no snapshot
 
 pyiceberg 0.12 writes no merge-on-read deletes ("Merge on read is not yet
@@ -509,6 +512,38 @@ def make_partitioned(cat, rec):
     rec.finish(entry, tbl)
 
 
+def make_migrated(cat, rec):
+    """Parquet files without field IDs, added with add_files: read through
+    the table's name mapping."""
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=False),
+        NestedField(2, "name", StringType(), required=False),
+        NestedField(3, "score", DoubleType(), required=False),
+    )
+    tbl = cat.create_table("t.migrated", schema=schema, properties={"format-version": "2"})
+    entry = rec.table("migrated", tbl, 2)
+    os.makedirs(local(tbl.location()) + "/imported", exist_ok=True)
+    paths = []
+    # Written by "another tool": no field IDs; the second file lacks score
+    # and has its columns in another order.
+    for n, t in enumerate([
+        pa.table({"id": pa.array([1, 2, 3], pa.int64()), "name": ["a", None, "c"], "score": [0.5, 1.5, None]}),
+        pa.table({"name": ["d", "e"], "id": pa.array([4, 5], pa.int64())}),
+    ]):
+        path = local(tbl.location()) + "/imported/part-%d.parquet" % n
+        pq.write_table(t, path)
+        paths.append("file://" + path)
+    tbl.add_files(file_paths=paths)
+    tbl = tbl.refresh()
+    rec.snapshot(entry, tbl, "files added without field IDs")
+    with tbl.update_schema() as u:
+        u.rename_column("name", "label")
+    tbl = tbl.refresh()
+    tbl.append(pa.Table.from_pylist([{"id": 6, "label": "f", "score": 6.5}], schema=tbl.schema().as_arrow()))
+    rec.snapshot(entry, tbl, "renamed, then a file with field IDs")
+    rec.finish(entry, tbl)
+
+
 def make_empty(cat, rec):
     schema = Schema(
         NestedField(1, "id", LongType(), required=False),
@@ -533,6 +568,7 @@ def main():
     make_deletes(cat, rec)
     make_v1(cat, rec)
     make_partitioned(cat, rec)
+    make_migrated(cat, rec)
     make_empty(cat, rec)
     json.dump({"pyiceberg": __import__("pyiceberg").__version__, "tables": rec.tables}, sys.stdout, indent=1)
 
