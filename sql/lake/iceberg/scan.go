@@ -17,8 +17,12 @@ type Field struct {
 	Type     string // Iceberg type: long, decimal(9, 2), list<string>, struct<...>
 	Required bool
 	DuckDB   string // the DuckDB type it is read as (see DuckDBType)
+	// InitialDefault is the value of the column in files written before
+	// it was added (format v3); nil: NULL.
+	InitialDefault any
 
-	typ iceberg.Type
+	typ  iceberg.Type
+	dflt string // InitialDefault as a DuckDB constant; "" for NULL
 }
 
 // DataFile is a data file of a scan with the delete files that apply to it.
@@ -79,7 +83,13 @@ func (t *Table) Plan(ctx context.Context, snapshotID *int64) (*Scan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("column %q: %w", f.Name, err)
 		}
-		sc.Schema = append(sc.Schema, Field{ID: f.ID, Name: f.Name, Type: f.Type.String(), Required: f.Required, DuckDB: duck, typ: f.Type})
+		fld := Field{ID: f.ID, Name: f.Name, Type: f.Type.String(), Required: f.Required, DuckDB: duck, InitialDefault: f.InitialDefault, typ: f.Type}
+		if f.InitialDefault != nil {
+			if fld.dflt, err = defaultLiteral(f.Type, duck, f.InitialDefault); err != nil {
+				return nil, fmt.Errorf("column %q: %w", f.Name, err)
+			}
+		}
+		sc.Schema = append(sc.Schema, fld)
 	}
 	if snap == nil {
 		return sc, nil

@@ -1,8 +1,11 @@
 package iceberg
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,10 +133,14 @@ func (s *Scan) ReadSQL() (string, error) {
 	// The columns read from the data files: the schema's, and those the
 	// equality deletes compare that the schema no longer has.
 	read := map[int]string{}
+	defaults := map[int]string{}
 	var readIDs []int
 	for _, f := range s.Schema {
 		read[f.ID] = f.DuckDB
 		readIDs = append(readIDs, f.ID)
+		if f.dflt != "" {
+			defaults[f.ID] = f.dflt
+		}
 	}
 	var posFiles []string
 	var posData []DataFile
@@ -250,7 +257,7 @@ func (s *Scan) ReadSQL() (string, error) {
 	for gi, g := range groups {
 		var q string
 		if g.byName {
-			sel, err := byNameColumns(readIDs, read, typeOf, g.names)
+			sel, err := byNameColumns(readIDs, read, defaults, typeOf, g.names)
 			if err != nil {
 				return "", err
 			}
@@ -281,7 +288,7 @@ func (s *Scan) ReadSQL() (string, error) {
 				sel = append(sel, "p.filename", "p.file_row_number")
 			}
 			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", schema = " +
-				schemaMap(readIDs, readTypes) + ", hive_partitioning = false"
+				schemaMap(readIDs, readTypes, defaults) + ", hive_partitioning = false"
 		}
 		if pos {
 			q += ", filename = true, file_row_number = true"
@@ -310,7 +317,7 @@ func (s *Scan) ReadSQL() (string, error) {
 			for j, id := range ids {
 				conds[j] = "p." + col(id) + " IS NOT DISTINCT FROM " + alias + "." + col(id)
 			}
-			q += " ANTI JOIN read_parquet(" + stringList(files[i]) + ", schema = " + schemaMap(ids, read) +
+			q += " ANTI JOIN read_parquet(" + stringList(files[i]) + ", schema = " + schemaMap(ids, read, nil) +
 				", hive_partitioning = false) " + alias + " ON " + strings.Join(conds, " AND ")
 		}
 		parts[gi] = q
@@ -345,12 +352,16 @@ func (s *Scan) ReadSQL() (string, error) {
 // byNameColumns selects the columns of files without field IDs, found by
 // the names the name mapping gave them (names), as col(id); a column the
 // files lack is NULL.
-func byNameColumns(ids []int, types map[int]string, typeOf map[int]iceberg.Type, names map[int]string) ([]string, error) {
+func byNameColumns(ids []int, types, defaults map[int]string, typeOf map[int]iceberg.Type, names map[int]string) ([]string, error) {
 	sel := make([]string, len(ids))
 	for i, id := range ids {
 		n, ok := names[id]
 		if !ok {
-			sel[i] = "CAST(NULL AS " + types[id] + ") AS " + col(id)
+			v := "NULL"
+			if d, ok := defaults[id]; ok {
+				v = d
+			}
+			sel[i] = "CAST(" + v + " AS " + types[id] + ") AS " + col(id)
 			continue
 		}
 		expr := "p." + catalog.QuoteIdent(n)
@@ -385,14 +396,71 @@ func formatOf(path string) string {
 }
 
 // schemaMap is read_parquet's schema parameter reading the given field IDs
-// as col(id), with the types in types, NULL where a file lacks one.
-func schemaMap(ids []int, types map[int]string) string {
+// as col(id), with the types in types, the value in defaults (NULL when
+// none) where a file lacks one.
+func schemaMap(ids []int, types, defaults map[int]string) string {
 	parts := make([]string, len(ids))
 	for i, id := range ids {
+		d, ok := defaults[id]
+		if !ok {
+			d = "NULL"
+		}
 		parts[i] = strconv.Itoa(id) + ": {name: " + catalog.QuoteLiteral(col(id)) + ", type: " +
-			catalog.QuoteLiteral(types[id]) + ", default_value: NULL}"
+			catalog.QuoteLiteral(types[id]) + ", default_value: " + d + "}"
 	}
 	return "MAP {" + strings.Join(parts, ", ") + "}"
+}
+
+// defaultLiteral is a column's initial default, as Iceberg's JSON holds it
+// (numbers, booleans, and strings for the rest: decimals, dates, times and
+// timestamps in ISO form, UUIDs, binary in hex), as a DuckDB VARCHAR
+// constant that casts to type duck: the values of read_parquet's schema
+// map must all have one type, and DuckDB casts a default to its column's
+// type. Defaults of structs, lists and maps are not supported.
+func defaultLiteral(t iceberg.Type, duck string, v any) (string, error) {
+	if nestedType(t) {
+		return "", fmt.Errorf("the initial default of a %s column is not supported", t)
+	}
+	var text string
+	switch v := v.(type) {
+	case bool:
+		text = strconv.FormatBool(v)
+	case float64:
+		switch t.(type) {
+		case iceberg.Int32Type, iceberg.Int64Type:
+			if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
+				return "", fmt.Errorf("initial default %v of a %s column cannot be read exactly", v, t)
+			}
+		}
+		text = strconv.FormatFloat(v, 'g', -1, 64)
+	case int, int32, int64, json.Number:
+		text = fmt.Sprint(v)
+	case string:
+		switch t.(type) {
+		case iceberg.BinaryType, iceberg.FixedType:
+			b, err := hex.DecodeString(v)
+			if err != nil {
+				return "", fmt.Errorf("initial default %q of a %s column is not hex", v, t)
+			}
+			return blobText(b), nil
+		}
+		text = v
+	case []byte:
+		return blobText(v), nil
+	default:
+		return "", fmt.Errorf("initial default %v (%T) is not supported", v, v)
+	}
+	return catalog.QuoteLiteral(text), nil
+}
+
+// blobText is bytes as the VARCHAR constant DuckDB casts to that BLOB:
+// every byte escaped as \xHH.
+func blobText(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, `\x%02x`, c)
+	}
+	return catalog.QuoteLiteral(sb.String())
 }
 
 func stringList(items []string) string {
