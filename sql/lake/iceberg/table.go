@@ -1,0 +1,311 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	icebergio "github.com/apache/iceberg-go/io"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Table is an Iceberg table read from its metadata file.
+type Table struct {
+	MetadataFile  string // the metadata file read, a local path
+	Location      string // the table's location as its metadata records it
+	Dir           string // the local directory the table's files are read from
+	FormatVersion int
+
+	tbl  *table.Table
+	meta table.Metadata
+	// moved is set when the table's files were found under Dir rather
+	// than at Location: paths under Location are read under Dir.
+	moved bool
+}
+
+// Open loads an Iceberg table from a metadata file or from a table
+// directory.
+//
+// A path naming a file is read as the metadata file. A directory is a
+// table directory when it has a metadata/ subdirectory (the metadata
+// directory itself is accepted too), and the metadata file is chosen so:
+//
+//   - version-hint.text, when present, names the version: its content is a
+//     file name in the metadata directory, or a number N for vN.metadata.json
+//     (as Hadoop tables write it) or NNNNN-<uuid>.metadata.json (as catalogs
+//     write it), compressed variants (.gz.metadata.json, .metadata.json.gz)
+//     included; a hint naming no file is an error;
+//   - otherwise the metadata file with the highest version number in its
+//     name (vN.… or N-….metadata.json); two files with the same number (a
+//     lost commit race) are told apart by their last-updated-ms, the later
+//     one wins.
+//
+// Paths may be file:// URIs. Files are read from the local file system. A
+// table whose directory was moved keeps its old location in its metadata
+// and manifests: when the metadata file lies in <dir>/metadata/, <dir> is
+// not the recorded location and the recorded location is no local
+// directory, files under the recorded location are read under <dir>.
+func Open(ctx context.Context, path string) (*Table, error) {
+	path = localPath(path)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	metaFile := path
+	if st.IsDir() {
+		if metaFile, err = findMetadataFile(path); err != nil {
+			return nil, err
+		}
+	}
+	metaFile, err = filepath.Abs(metaFile)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{MetadataFile: metaFile}
+	fsF := func(context.Context) (icebergio.IO, error) { return tableIO{t}, nil }
+	ident := table.Identifier{filepath.Base(tableDirOf(metaFile))}
+	tbl, err := table.NewFromLocation(ctx, ident, metaFile, fsF, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read iceberg metadata %s: %w", metaFile, err)
+	}
+	t.tbl = tbl
+	t.meta = tbl.Metadata()
+	t.FormatVersion = t.meta.Version()
+	t.Location = t.meta.Location()
+	t.Dir = localPath(t.Location)
+	if dir := tableDirOf(metaFile); filepath.Base(filepath.Dir(metaFile)) == "metadata" && filepath.Clean(dir) != filepath.Clean(t.Dir) {
+		if st, err := os.Stat(t.Dir); err != nil || !st.IsDir() || !filepath.IsAbs(t.Dir) {
+			// The recorded location is not here (another machine, an
+			// object store, a directory since moved): read under dir.
+			t.Dir, t.moved = dir, true
+		}
+	}
+	return t, nil
+}
+
+// tableDirOf is the table directory of a metadata file: the parent of its
+// metadata/ directory.
+func tableDirOf(metaFile string) string { return filepath.Dir(filepath.Dir(metaFile)) }
+
+// localPath turns a file: URI into a local path; other strings are
+// returned as they are.
+func localPath(p string) string {
+	switch {
+	case strings.HasPrefix(p, "file://"):
+		rest := p[len("file://"):]
+		if strings.HasPrefix(rest, "localhost/") {
+			rest = rest[len("localhost"):]
+		}
+		return rest
+	case strings.HasPrefix(p, "file:/"):
+		return p[len("file:"):]
+	}
+	return p
+}
+
+// local is where a path the table's metadata names is read: a local path,
+// under Dir when the table was moved.
+func (t *Table) local(p string) string {
+	if t.moved {
+		for _, prefix := range []string{t.Location, localPath(t.Location)} {
+			prefix = strings.TrimSuffix(prefix, "/")
+			if prefix != "" && strings.HasPrefix(p, prefix+"/") {
+				return filepath.Join(t.Dir, p[len(prefix)+1:])
+			}
+		}
+	}
+	return localPath(p)
+}
+
+// tableIO is the file system iceberg-go reads the metadata, manifest lists
+// and manifests through.
+type tableIO struct{ t *Table }
+
+func (f tableIO) Open(name string) (icebergio.File, error) { return os.Open(f.t.localOrSelf(name)) }
+func (f tableIO) ReadFile(name string) ([]byte, error)     { return os.ReadFile(f.t.localOrSelf(name)) }
+func (f tableIO) Remove(name string) error {
+	return &fs.PathError{Op: "remove", Path: name, Err: errors.ErrUnsupported}
+}
+
+// localOrSelf is local before the metadata is loaded (the metadata file
+// itself is a local path already).
+func (t *Table) localOrSelf(p string) string {
+	if t.meta == nil {
+		return localPath(p)
+	}
+	return t.local(p)
+}
+
+var (
+	hadoopVersion  = regexp.MustCompile(`^v(\d+)\.`)
+	catalogVersion = regexp.MustCompile(`^(\d+)-`)
+)
+
+func isMetadataFile(name string) bool {
+	return strings.HasSuffix(name, ".metadata.json") || strings.HasSuffix(name, ".metadata.json.gz") ||
+		strings.HasSuffix(name, ".metadata.json.zstd")
+}
+
+// metadataVersion is the version number in a metadata file's name, or -1.
+func metadataVersion(name string) int64 {
+	if !isMetadataFile(name) {
+		return -1
+	}
+	for _, re := range []*regexp.Regexp{hadoopVersion, catalogVersion} {
+		if m := re.FindStringSubmatch(name); m != nil {
+			if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// findMetadataFile picks the metadata file of a table directory (see Open).
+func findMetadataFile(dir string) (string, error) {
+	metaDir := filepath.Join(dir, "metadata")
+	if st, err := os.Stat(metaDir); err != nil || !st.IsDir() {
+		metaDir = dir
+	}
+	entries, err := os.ReadDir(metaDir)
+	if err != nil {
+		return "", err
+	}
+	if hint, err := os.ReadFile(filepath.Join(metaDir, "version-hint.text")); err == nil {
+		h := strings.TrimSpace(string(hint))
+		if h != "" && !strings.ContainsAny(h, `/\`) && isMetadataFile(h) {
+			if _, err := os.Stat(filepath.Join(metaDir, h)); err == nil {
+				return filepath.Join(metaDir, h), nil
+			}
+		}
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("%s: version-hint.text holds %q, neither a version number nor a metadata file", metaDir, h)
+		}
+		var found []string
+		for _, e := range entries {
+			if !e.IsDir() && metadataVersion(e.Name()) == n {
+				found = append(found, filepath.Join(metaDir, e.Name()))
+			}
+		}
+		if len(found) == 0 {
+			return "", fmt.Errorf("%s: version-hint.text names version %d, which has no metadata file", metaDir, n)
+		}
+		return latestOf(found)
+	}
+	best, bestV := []string(nil), int64(-1)
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		switch v := metadataVersion(e.Name()); {
+		case v > bestV:
+			best, bestV = []string{filepath.Join(metaDir, e.Name())}, v
+		case v == bestV && v >= 0:
+			best = append(best, filepath.Join(metaDir, e.Name()))
+		}
+	}
+	if len(best) == 0 {
+		return "", fmt.Errorf("%s: no iceberg metadata file (vN.metadata.json or NNNNN-<uuid>.metadata.json)", metaDir)
+	}
+	return latestOf(best)
+}
+
+// latestOf picks, among metadata files of one version, the one updated
+// last.
+func latestOf(files []string) (string, error) {
+	if len(files) == 1 {
+		return files[0], nil
+	}
+	slices.Sort(files)
+	best, bestMS := "", int64(-1)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		meta, err := table.ParseMetadataBytes(data)
+		if err != nil {
+			continue
+		}
+		if ms := meta.LastUpdatedMillis(); ms > bestMS {
+			best, bestMS = f, ms
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("none of %s parses as iceberg metadata", strings.Join(files, ", "))
+	}
+	return best, nil
+}
+
+// SnapshotInfo describes one snapshot.
+type SnapshotInfo struct {
+	ID             int64
+	ParentID       *int64 // nil for the first snapshot
+	SequenceNumber int64  // 0 in format v1
+	Timestamp      time.Time
+	Operation      string            // append, overwrite, delete, replace; empty when not recorded
+	Summary        map[string]string // the summary's other keys
+	SchemaID       *int              // nil when not recorded (format v1 writers)
+	ManifestList   string
+	Current        bool
+}
+
+// Snapshots lists the table's snapshots in the order of its metadata
+// (commit order).
+func (t *Table) Snapshots() []SnapshotInfo {
+	cur := t.meta.CurrentSnapshot()
+	var out []SnapshotInfo
+	for _, s := range t.meta.Snapshots() {
+		info := SnapshotInfo{
+			ID:             s.SnapshotID,
+			ParentID:       s.ParentSnapshotID,
+			SequenceNumber: s.SequenceNumber,
+			Timestamp:      time.UnixMilli(s.TimestampMs).UTC(),
+			SchemaID:       s.SchemaID,
+			ManifestList:   s.ManifestList,
+			Current:        cur != nil && cur.SnapshotID == s.SnapshotID,
+			Summary:        map[string]string{},
+		}
+		if s.Summary != nil {
+			info.Operation = string(s.Summary.Operation)
+			for k, v := range s.Summary.Properties {
+				info.Summary[k] = v
+			}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// CurrentSnapshotID is the current snapshot's ID, or nil for a table
+// without snapshots.
+func (t *Table) CurrentSnapshotID() *int64 {
+	if s := t.meta.CurrentSnapshot(); s != nil {
+		id := s.SnapshotID
+		return &id
+	}
+	return nil
+}
+
+// SnapshotAt is the ID of the snapshot current at ts (the last one
+// committed at or before it, by the snapshot log), or nil when the table
+// had none then.
+func (t *Table) SnapshotAt(ts time.Time) *int64 {
+	if s := t.tbl.SnapshotAsOf(ts.UnixMilli(), true); s != nil {
+		id := s.SnapshotID
+		return &id
+	}
+	return nil
+}
+
+// Iceberg is iceberg-go's table, for what this package does not wrap.
+func (t *Table) Iceberg() *table.Table { return t.tbl }
