@@ -93,6 +93,7 @@ typedef struct MooncakeRelInfo
 	Oid			ftoid;			/* its foreign table */
 	char	   *namespace;		/* Iceberg namespace */
 	char	   *table;			/* Iceberg table name */
+	char	   *files;			/* files read instead (sql/lake.Spec JSON), or NULL */
 	double		table_rows;		/* rows in the table, from the sidecar */
 	List	   *remote_conds;	/* RestrictInfos DuckDB evaluates (for a join:
 								 * the conditions above it, in its WHERE) */
@@ -203,6 +204,8 @@ append_rels(StringInfo buf, MooncakeRelInfo *scan, bool first)
 	appendStringInfo(buf, "{\"id\":%u,\"oid\":%u", scan->relid, scan->ftoid);
 	mooncake_json_add_string(buf, "namespace", scan->namespace);
 	mooncake_json_add_string(buf, "table", scan->table);
+	if (scan->files != NULL)
+		appendStringInfo(buf, ",\"files\":%s", scan->files);
 	appendStringInfoChar(buf, '}');
 }
 
@@ -454,6 +457,7 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
 	info->ftoid = foreigntableid;
+	info->files = mooncake_files_json(foreigntableid);
 	info->target = table_target(info->namespace, info->table);
 	info->relid = baserel->relid;
 	info->relids = bms_make_singleton(baserel->relid);
@@ -1455,6 +1459,9 @@ mooncake_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 	int			i;
 	int			nest;
 
+	/* files of the lake are not sampled (yet): ANALYZE skips them */
+	if (mooncake_files_json(RelationGetRelid(relation)) != NULL)
+		return false;
 	mooncake_get_table_name(RelationGetRelid(relation), &namespace, &table);
 	target = table_target(namespace, table);
 	mooncake_get_endpoint(ft->serverid, &host, &port);
@@ -1570,6 +1577,9 @@ mooncakeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 	char	   *port;
 	char	   *answer = NULL;
 
+	/* files of the lake are not sampled (yet): ANALYZE skips them */
+	if (mooncake_files_json(RelationGetRelid(relation)) != NULL)
+		return false;
 	mooncake_get_table_name(RelationGetRelid(relation), &namespace, &table);
 	target = table_target(namespace, table);
 	mooncake_get_endpoint(ft->serverid, &host, &port);

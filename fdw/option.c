@@ -9,6 +9,11 @@
  *									socket in the data directory)
  *	foreign table	namespace, table	the Iceberg table; default: the
  *									foreign table's schema and name
+ *	foreign table	path, format	files of the data lake instead of a
+ *									mirror: a file, glob or directory, and
+ *									parquet, csv or json; reading local files
+ *									takes superuser or pg_read_server_files
+ *	foreign table	header, delimiter...	options of the file reader
  *	column			attnum			the number of the source column a
  *									mirror's column follows
  * The wrapper and user mappings take no options.
@@ -26,7 +31,16 @@
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "access/table.h"
+#include "parser/parse_type.h"
+#include "utils/syscache.h"
 
 #include "pg_mooncake.h"
 
@@ -43,8 +57,30 @@ static const MooncakeOption valid_options[] = {
 	{"namespace", ForeignTableRelationId},
 	{"table", ForeignTableRelationId},
 	{"attnum", AttributeRelationId},
+	{"path", ForeignTableRelationId},
+	{"format", ForeignTableRelationId},
 	{NULL, InvalidOid}
 };
+
+/* Options of the file readers, passed on to the sidecar (sql/lake) */
+static const char *const reader_options[] = {
+	"header", "delimiter", "delim", "sep", "quote", "escape", "nullstr", "null",
+	"compression", "auto_detect", "skip", "dateformat", "timestampformat",
+	"hive_partitioning", "union_by_name", "all_varchar", "ignore_errors",
+	"max_line_size", "sample_size", "new_line", "json_format", "maximum_depth",
+	"binary_as_string", NULL
+};
+
+static bool
+is_reader_option(const char *keyword)
+{
+	const char *const *opt;
+
+	for (opt = reader_options; *opt != NULL; opt++)
+		if (strcmp(*opt, keyword) == 0)
+			return true;
+	return false;
+}
 
 PG_FUNCTION_INFO_V1(mooncake_fdw_validator);
 
@@ -58,7 +94,7 @@ is_valid_option(const char *keyword, Oid context)
 		if (opt->optcontext == context && strcmp(opt->keyword, keyword) == 0)
 			return true;
 	}
-	return false;
+	return context == ForeignTableRelationId && is_reader_option(keyword);
 }
 
 static void
@@ -110,6 +146,10 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 	Oid			catalog = PG_GETARG_OID(1);
 	bool		has_host = false;
 	bool		has_port = false;
+	bool		has_path = false;
+	bool		has_format = false;
+	bool		has_mirror = false;
+	bool		has_reader = false;
 	ListCell   *cell;
 
 	foreach(cell, options)
@@ -127,12 +167,48 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(def->defname, "host") == 0)
 			has_host = true;
+		else if (strcmp(def->defname, "path") == 0)
+			has_path = true;
+		else if (strcmp(def->defname, "format") == 0)
+		{
+			has_format = true;
+			if (strcmp(value, "parquet") != 0 && strcmp(value, "csv") != 0 &&
+				strcmp(value, "json") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"format\": \"%s\"", value),
+						 errhint("The formats are parquet, csv and json.")));
+		}
+		else if (strcmp(def->defname, "namespace") == 0 ||
+				 strcmp(def->defname, "table") == 0)
+			has_mirror = true;
+		else if (catalog == ForeignTableRelationId)
+			has_reader = true;
 
 		if (value[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("value of option \"%s\" must not be empty",
 							def->defname)));
+	}
+
+	if (has_path || has_format || has_reader)
+	{
+		if (!has_path || !has_format)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED),
+					 errmsg("options \"path\" and \"format\" must be given together"),
+					 errhint("Reader options such as header or delimiter go with them.")));
+		if (has_mirror)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a foreign table reads either files (path) or a mirror (namespace, table), not both")));
+		/* as file_fdw: naming local files to read is for trusted roles */
+		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to read files of the server"),
+					 errdetail("Only superusers and roles with privileges of pg_read_server_files may create foreign tables reading files.")));
 	}
 
 	if (has_host != has_port)
@@ -193,4 +269,82 @@ mooncake_get_table_name(Oid foreigntableid, char **namespace, char **table)
 		*namespace = get_namespace_name(get_rel_namespace(foreigntableid));
 	if (*table == NULL)
 		*table = get_rel_name(foreigntableid);
+}
+
+/*
+ * The files a foreign table reads, as the JSON specification the sidecar
+ * takes (sql/lake.Spec), or NULL for a mirror's foreign table. A relative
+ * path is relative to the data directory, as COPY's.
+ */
+char *
+mooncake_files_json(Oid foreigntableid)
+{
+	ForeignTable *ft = GetForeignTable(foreigntableid);
+	Relation	rel;
+	TupleDesc	tupdesc;
+	StringInfoData buf;
+	ListCell   *cell;
+	char	   *path = NULL;
+	char	   *format = NULL;
+	bool		first = true;
+	int			i;
+
+	foreach(cell, ft->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "path") == 0)
+			path = defGetString(def);
+		else if (strcmp(def->defname, "format") == 0)
+			format = defGetString(def);
+	}
+	if (path == NULL)
+		return NULL;
+	if (!is_absolute_path(path))
+		path = psprintf("%s/%s", DataDir, path);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"format\":");
+	escape_json(&buf, format ? format : "");
+	appendStringInfoString(&buf, ",\"paths\":[");
+	escape_json(&buf, path);
+	appendStringInfoString(&buf, "],\"options\":{");
+	foreach(cell, ft->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (!is_reader_option(def->defname))
+			continue;
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		first = false;
+		escape_json(&buf, def->defname);
+		appendStringInfoChar(&buf, ':');
+		escape_json(&buf, defGetString(def));
+	}
+	appendStringInfoString(&buf, "},\"columns\":[");
+	rel = table_open(foreigntableid, AccessShareLock);
+	tupdesc = RelationGetDescr(rel);
+	first = true;
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		int32		typmod = att->atttypmod;
+		Oid			base;
+
+		if (att->attisdropped)
+			continue;
+		base = getBaseTypeAndTypmod(att->atttypid, &typmod);
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		first = false;
+		appendStringInfoString(&buf, "{\"name\":");
+		escape_json(&buf, NameStr(att->attname));
+		appendStringInfo(&buf, ",\"type\":%u,\"typmod\":%d,\"type_name\":", base, typmod);
+		escape_json(&buf, format_type_with_typemod(base, typmod));
+		appendStringInfoChar(&buf, '}');
+	}
+	table_close(rel, AccessShareLock);
+	appendStringInfoString(&buf, "]}");
+	return buf.data;
 }

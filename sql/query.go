@@ -1,5 +1,7 @@
 package sql
 
+import "encoding/json"
+
 // Query is the planner's pieces of a PostgreSQL query on mirrors, as the
 // FDW serializes them (sidecar/PROTOCOL.md, "Query trees"). PlanQuery
 // decides which pieces DuckDB can run with PostgreSQL's results and turns
@@ -28,6 +30,9 @@ type QueryRel struct {
 	OID       uint32 `json:"oid"` // the foreign table's OID
 	Namespace string `json:"namespace"`
 	Table     string `json:"table"`
+	// Files, when set, is what the relation reads instead of a mirror:
+	// files of the lake (a sql/lake.Spec).
+	Files json.RawMessage `json:"files,omitempty"`
 }
 
 // FromItem is a node of the join tree: a mirror (Rel) or a join.

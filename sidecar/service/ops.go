@@ -22,6 +22,7 @@ import (
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/cdc"
 	"github.com/pgmooncake/mooncake/sql"
+	"github.com/pgmooncake/mooncake/sql/lake"
 )
 
 // Request is a decoded Q frame; fields are used by the ops that need them.
@@ -197,12 +198,26 @@ func (s *server) planQuery(ctx context.Context, req *Request, params []sql.Param
 
 func (s *server) planQueryOnce(ctx context.Context, req *Request, params []sql.Param, wide bool) (*sql.Plan, error) {
 	rels := map[int]sql.Relation{}
-	for i, r := range req.Query.Rels {
+	waited := false
+	for _, r := range req.Query.Rels {
+		if len(r.Files) > 0 {
+			spec, err := lake.ParseSpec(r.Files)
+			if err != nil {
+				return nil, err
+			}
+			f, err := lake.Open(ctx, s.dbs.engine, spec)
+			if err != nil {
+				return nil, err
+			}
+			rels[r.ID] = f
+			continue
+		}
 		sub := *req
 		sub.Namespace, sub.Table, sub.ForeignOID = r.Namespace, r.Table, r.OID
-		if i > 0 {
+		if waited {
 			sub.CommitLSN = 0 // waited for already
 		}
+		waited = true
 		m, err := s.mirror(ctx, &sub)
 		if err != nil {
 			return nil, err

@@ -127,7 +127,7 @@ var readerOptions = map[string]map[string]struct {
 		"new_line":          {"new_line", optString},
 	},
 	"json": {
-		"format":            {"format", optString},
+		"json_format":       {"format", optString},
 		"compression":       {"compression", optString},
 		"hive_partitioning": {"hive_partitioning", optBool},
 		"union_by_name":     {"union_by_name", optBool},
@@ -187,6 +187,18 @@ func (s *Spec) reader() (string, error) {
 			v = catalog.QuoteLiteral(v)
 		}
 		args = append(args, o.duck+" = "+v)
+	}
+	if s.Format == "csv" && len(s.Columns) > 0 {
+		// Without a header the declared columns name the file's, in order.
+		if h, ok := s.Options["header"]; ok {
+			if b, err := parseBool(h); err == nil && !b {
+				names := make([]string, len(s.Columns))
+				for i, c := range s.Columns {
+					names[i] = catalog.QuoteLiteral(c.Name)
+				}
+				args = append(args, "names = ["+strings.Join(names, ", ")+"]")
+			}
+		}
 	}
 	if s.Format == "parquet" && !s.Object {
 		if _, ok := s.Options["union_by_name"]; !ok {

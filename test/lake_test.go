@@ -1,0 +1,189 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// lakeFixtures writes the files of test/testdata/lake_files.py (pyarrow)
+// into a directory the server can read, and returns it with what the
+// writer's own reader reads back.
+func lakeFixtures(t *testing.T) (string, map[string]json.RawMessage) {
+	t.Helper()
+	if _, err := osexec.LookPath("python3"); err != nil {
+		if os.Getenv("MOONCAKE_REQUIRE_PG") != "" {
+			t.Fatal("python3 is required")
+		}
+		t.Skip("no python3")
+	}
+	dir, err := os.MkdirTemp("", "lake-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	out, err := osexec.Command("python3", "testdata/lake_files.py", dir).Output()
+	if err != nil {
+		if ee, ok := err.(*osexec.ExitError); ok && strings.Contains(string(ee.Stderr), "No module named") && os.Getenv("MOONCAKE_REQUIRE_PG") == "" {
+			t.Skipf("pyarrow missing: %s", ee.Stderr)
+		}
+		t.Fatalf("lake_files.py: %v", err)
+	}
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatal(err)
+	}
+	return dir, want
+}
+
+func textRows(t *testing.T, conn *pgx.Conn, query string) [][]*string {
+	t.Helper()
+	return pgRows(t, conn, query)
+}
+
+func explainVerbose(t *testing.T, conn *pgx.Conn, query string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range pgRows(t, conn, "EXPLAIN (VERBOSE, COSTS OFF) "+query) {
+		b.WriteString(*r[0])
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// TestLakeForeignTables reads files written by pyarrow through foreign
+// tables on server mooncake, with the work in DuckDB.
+func TestLakeForeignTables(t *testing.T) {
+	dir, want := lakeFixtures(t)
+	_, conn := startMooncake(t)
+	ft := func(name, cols, path string, opts string) {
+		exec(t, conn, fmt.Sprintf(`CREATE FOREIGN TABLE %s (%s) SERVER mooncake OPTIONS (path '%s'%s)`, name, cols, filepath.Join(dir, path), opts))
+	}
+	ft("events", "id bigint, name text, amount numeric(12,2), at timestamptz, day date, ok boolean, score float8, tags text[], meta jsonb",
+		"events.parquet", ", format 'parquet'")
+
+	var wantRows [][]*string
+	json.Unmarshal(want["events"], &wantRows)
+	got := textRows(t, conn, `SELECT id, name, amount, ok, day FROM events ORDER BY id`)
+	if rowsText(got) != rowsText(wantRows) {
+		t.Errorf("events differ from pyarrow's:\n%.500s\nwant\n%.500s", rowsText(got), rowsText(wantRows))
+	}
+	var sum string
+	json.Unmarshal(want["sum_amount"], &sum)
+	if got := queryString(t, conn, `SELECT sum(amount)::text FROM events`); got != sum {
+		t.Errorf("sum(amount) = %s; want %s", got, sum)
+	}
+	plan := explainVerbose(t, conn, `SELECT name, count(*), sum(amount) FROM events WHERE ok GROUP BY name ORDER BY name LIMIT 3`)
+	if !strings.Contains(plan, "read_parquet") || !strings.Contains(plan, "GROUP BY") || strings.Contains(plan, "HashAggregate") {
+		t.Errorf("the aggregate is not pushed down:\n%s", plan)
+	}
+	if got := rowsText(textRows(t, conn, `SELECT tags, meta->>'v' FROM events WHERE id IN (1, 2) ORDER BY id`)); got != "{t1,NULL}|v1\n{}|v2\n" {
+		t.Errorf("lists and structs = %q", got)
+	}
+
+	// a glob, a hive partitioned directory
+	ft("many", "id bigint, score float8", "many_*.parquet", ", format 'parquet'")
+	if n := queryInt(t, conn, `SELECT count(*) FROM many`); n != 900 {
+		t.Errorf("glob: %d rows; want 900", n)
+	}
+	ft("parts", "id bigint, amount numeric(12,2), year int", "parts/*/*.parquet", ", format 'parquet', hive_partitioning 'true'")
+	var hive int64
+	json.Unmarshal(want["hive_2025"], &hive)
+	if n := queryInt(t, conn, `SELECT count(*) FROM parts WHERE year = 2025`); n != hive {
+		t.Errorf("hive partition 2025: %d rows; want %d", n, hive)
+	}
+
+	// CSV with a header; CSV without one, another delimiter, a NULL string
+	ft("cities", "id bigint, city text, price float8", "cities.csv", ", format 'csv', header 'true'")
+	var wantCities [][]*string
+	json.Unmarshal(want["cities"], &wantCities)
+	if got := textRows(t, conn, `SELECT id, city FROM cities ORDER BY id`); rowsText(got) != rowsText(wantCities) {
+		t.Errorf("cities differ: %s", lineDiff(rowsText(got), rowsText(wantCities)))
+	}
+	ft("plain", "n int, label text", "plain.csv", ", format 'csv', header 'false', delimiter ';', nullstr 'NA'")
+	if got := queryString(t, conn, `SELECT count(*) || '/' || count(label) FROM plain`); got != "50/43" {
+		t.Errorf("plain.csv count/labels = %s; want 50/43", got)
+	}
+	// JSON lines
+	ft("clicks", "id int, kind text, props jsonb", "events.json", ", format 'json'")
+	if got := queryString(t, conn, `SELECT count(*) || ' ' || max(props->>'page') FROM clicks WHERE kind = 'click'`); got != "100 /p/8" {
+		t.Errorf("json: %s; want 100 /p/8", got)
+	}
+
+	// files joined with a mirror (pushed), and with a heap table
+	exec(t, conn, `CREATE TABLE names (name text PRIMARY KEY, label text)`)
+	exec(t, conn, `INSERT INTO names SELECT 'name ' || g, 'label ' || g FROM generate_series(0, 12) g`)
+	exec(t, conn, `CALL mooncake.create_table('names_m', 'names')`)
+	waitMirror(t, conn, "names_m", 13)
+	q := `SELECT n.label, count(*) FROM events e JOIN names_m n ON n.name = e.name GROUP BY 1 ORDER BY 1`
+	if plan := explainVerbose(t, conn, q); strings.Count(plan, "Foreign Scan") != 1 || !strings.Contains(plan, "JOIN") {
+		t.Errorf("the join of files and a mirror is not pushed:\n%s", plan)
+	}
+	heapQ := strings.Replace(q, "names_m", "names", 1)
+	if a, b := rowsText(textRows(t, conn, q)), rowsText(textRows(t, conn, heapQ)); a != b || a == "" {
+		t.Errorf("join with the mirror and with the heap table differ:\n%s\n%s", a, b)
+	}
+
+	// errors: a missing file, a missing column, a column of another type
+	ft("missing", "id int", "nope.parquet", ", format 'parquet'")
+	if _, err := conn.Exec(context.Background(), `SELECT * FROM missing`); sqlState(err) != "58P01" {
+		t.Errorf("missing file: %v; want 58P01", err)
+	}
+	ft("badcol", "id bigint, nosuch text", "events.parquet", ", format 'parquet'")
+	if _, err := conn.Exec(context.Background(), `SELECT * FROM badcol`); sqlState(err) != "42703" || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("missing column: %v; want 42703 naming it", err)
+	}
+	ft("badtype", "id bigint, meta int", "events.parquet", ", format 'parquet'")
+	if _, err := conn.Exec(context.Background(), `SELECT * FROM badtype`); sqlState(err) != "42804" || !strings.Contains(err.Error(), "meta") {
+		t.Errorf("column of another type: %v; want 42804 naming it", err)
+	}
+	if _, err := conn.Exec(context.Background(), `CREATE FOREIGN TABLE bad (a int) SERVER mooncake OPTIONS (path '/x', format 'orc')`); sqlState(err) != "22023" {
+		t.Errorf("unknown format: %v; want 22023", err)
+	}
+	// still healthy
+	if n := queryInt(t, conn, `SELECT count(*) FROM events`); n != 1000 {
+		t.Errorf("after the errors: %d rows", n)
+	}
+
+	// only trusted roles name server files
+	exec(t, conn, `CREATE ROLE lakeuser LOGIN`)
+	exec(t, conn, `GRANT USAGE ON FOREIGN SERVER mooncake TO lakeuser`)
+	exec(t, conn, `GRANT CREATE ON SCHEMA public TO lakeuser`)
+	exec(t, conn, `SET ROLE lakeuser`)
+	_, err := conn.Exec(context.Background(), fmt.Sprintf(`CREATE FOREIGN TABLE sneaky (id int) SERVER mooncake OPTIONS (path '%s', format 'parquet')`, filepath.Join(dir, "events.parquet")))
+	exec(t, conn, `RESET ROLE`)
+	if sqlState(err) != "42501" {
+		t.Errorf("a role without pg_read_server_files: %v; want 42501", err)
+	}
+}
+
+// lineDiff shows the lines of got and want that differ, in order.
+func lineDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d lines, want %d", len(g), len(w))
+	for i := 0; i < max(len(g), len(w)); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			fmt.Fprintf(&b, "\nline %d: got %q, want %q", i+1, gl, wl)
+			if b.Len() > 2000 {
+				break
+			}
+		}
+	}
+	return b.String()
+}
