@@ -371,4 +371,3 @@ func oneBatch(rec arrow.RecordBatch) <-chan flight.StreamChunk {
 	close(ch)
 	return ch
 }
-

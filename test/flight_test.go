@@ -542,7 +542,6 @@ func TestFlightCancel(t *testing.T) {
 	}
 }
 
-
 // TestFlightDifferential runs the random analytic queries of
 // TestDifferential on the mirrors through Flight and through psql's
 // protocol, and requires the same answers (MOONCAKE_DIFF_FLIGHT_QUERIES,
