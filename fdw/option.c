@@ -11,7 +11,8 @@
  *									foreign table's schema and name
  *	foreign table	path, format	files of the data lake instead of a
  *									mirror: a file, glob or directory, and
- *									parquet, csv or json; reading local files
+ *									parquet, csv, json, iceberg or delta
+ *									(a table's directory); reading local files
  *									takes superuser or pg_read_server_files
  *	foreign table	header, delimiter...	options of the file reader
  *	column			attnum			the number of the source column a
@@ -68,7 +69,7 @@ static const char *const reader_options[] = {
 	"compression", "auto_detect", "skip", "dateformat", "timestampformat",
 	"hive_partitioning", "union_by_name", "all_varchar", "ignore_errors",
 	"max_line_size", "sample_size", "new_line", "json_format", "maximum_depth",
-	"binary_as_string", NULL
+	"binary_as_string", "snapshot_id", "version", NULL
 };
 
 static bool
@@ -173,11 +174,12 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 		{
 			has_format = true;
 			if (strcmp(value, "parquet") != 0 && strcmp(value, "csv") != 0 &&
-				strcmp(value, "json") != 0)
+				strcmp(value, "json") != 0 && strcmp(value, "iceberg") != 0 &&
+				strcmp(value, "delta") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid value for option \"format\": \"%s\"", value),
-						 errhint("The formats are parquet, csv and json.")));
+						 errhint("The formats are parquet, csv, json, iceberg and delta.")));
 		}
 		else if (strcmp(def->defname, "namespace") == 0 ||
 				 strcmp(def->defname, "table") == 0)

@@ -55,14 +55,17 @@ func ParseSpec(b []byte) (*Spec, error) {
 
 func (s *Spec) check() error {
 	switch s.Format {
-	case "parquet", "csv", "json":
+	case "parquet", "csv", "json", "iceberg", "delta":
 	case "":
 		return &pgconn.PgError{Code: "22023", Message: "the files' format is missing", Hint: "Give the option format: parquet, csv or json."}
 	default:
-		return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("unknown file format %q", s.Format), Hint: "The formats are parquet, csv and json."}
+		return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("unknown file format %q", s.Format), Hint: "The formats are parquet, csv, json, iceberg and delta."}
 	}
 	if len(s.Paths) == 0 {
 		return &pgconn.PgError{Code: "22023", Message: "no path given"}
+	}
+	if (s.Format == "iceberg" || s.Format == "delta") && len(s.Paths) != 1 {
+		return &pgconn.PgError{Code: "22023", Message: "an " + s.Format + " table is one path"}
 	}
 	for _, p := range s.Paths {
 		if p == "" {
@@ -126,6 +129,12 @@ var readerOptions = map[string]map[string]struct {
 		"sample_size":       {"sample_size", optInt},
 		"new_line":          {"new_line", optString},
 	},
+	"iceberg": {
+		"snapshot_id": {"", optInt},
+	},
+	"delta": {
+		"version": {"", optInt},
+	},
 	"json": {
 		"json_format":       {"format", optString},
 		"compression":       {"compression", optString},
@@ -146,6 +155,19 @@ func optionNames(format string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// source is the DuckDB relation of the files' rows: a reader call, or
+// for an Iceberg or Delta table the query reading its current (or chosen)
+// snapshot's Parquet files.
+func (s *Spec) source(ctx context.Context) (string, error) {
+	switch s.Format {
+	case "iceberg":
+		return icebergSource(ctx, s)
+	case "delta":
+		return deltaSource(ctx, s)
+	}
+	return s.reader()
 }
 
 // reader is the DuckDB table function call reading the files.
@@ -228,7 +250,7 @@ type FileColumn struct {
 // describe lists the files' columns (cached briefly: planning a query
 // asks more than once).
 func describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error) {
-	rd, err := s.reader()
+	rd, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +351,7 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	rd, err := s.reader()
+	rd, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -396,7 +418,7 @@ func columnNames(cols []FileColumn) string {
 // formats are estimated from nothing better than a constant.
 func estimateRows(ctx context.Context, e *sql.Engine, s *Spec) int64 {
 	if s.Format != "parquet" {
-		return 10000
+		return 10000 // Iceberg and Delta too: their counts are in their metadata (not used yet)
 	}
 	paths := make([]string, len(s.Paths))
 	for i, p := range s.Paths {
