@@ -657,6 +657,42 @@ BEGIN
   END IF;
 END;
 $$;
+-- The data lake in FROM: each call becomes a scan of a temporary foreign
+-- table with the options path and format (lake.c), so the work runs in
+-- DuckDB. Reading server files takes superuser or pg_read_server_files.
+CREATE FUNCTION mooncake.read_parquet(path text, hive_partitioning boolean DEFAULT NULL,
+    union_by_name boolean DEFAULT NULL, binary_as_string boolean DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_parquet(text, boolean, boolean, boolean) IS
+  'Parquet files (a file, a glob, a hive partitioned directory) in FROM ... AS (column type, ...)';
+CREATE FUNCTION mooncake.read_csv(path text, header boolean DEFAULT NULL, delimiter text DEFAULT NULL,
+    quote text DEFAULT NULL, escape text DEFAULT NULL, nullstr text DEFAULT NULL,
+    auto_detect boolean DEFAULT NULL, compression text DEFAULT NULL, skip bigint DEFAULT NULL,
+    all_varchar boolean DEFAULT NULL, dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL,
+    hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, new_line text DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_csv(text, boolean, text, text, text, text, boolean, text, bigint, boolean, text, text, boolean, boolean, text) IS
+  'CSV files in FROM ... AS (column type, ...)';
+CREATE FUNCTION mooncake.read_json(path text, format text DEFAULT NULL, compression text DEFAULT NULL,
+    hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, maximum_depth bigint DEFAULT NULL,
+    dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_json(text, text, text, boolean, boolean, bigint, text, text) IS
+  'JSON files in FROM ... AS (column type, ...), or AS (data jsonb) for each object whole';
+CREATE FUNCTION public.iceberg_scan(path text, snapshot_id bigint DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION public.iceberg_scan(text, bigint) IS
+  'an Iceberg table (its directory or a metadata file) in FROM ... AS (column type, ...)';
+CREATE FUNCTION public.delta_scan(path text, version bigint DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION public.delta_scan(text, bigint) IS
+  'a Delta Lake table in FROM ... AS (column type, ...)';
+-- PostgreSQL has json_extract_path_text for json only; the manual calls it
+-- on jsonb.
+CREATE FUNCTION public.json_extract_path_text(from_json jsonb, VARIADIC path_elems text[])
+RETURNS text AS 'SELECT pg_catalog.jsonb_extract_path_text(from_json, VARIADIC path_elems)'
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
+
 GRANT USAGE ON SCHEMA mooncake TO PUBLIC;
 GRANT SELECT ON mooncake.columnstore_tables TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER mooncake TO mooncake_user;

@@ -224,6 +224,9 @@ _PG_init(void)
 	/* ATTACH, DETACH, DROP and TRUNCATE of partitions of mirrored tables */
 	mooncake_install_partition_hook();
 
+	/* the data lake functions in FROM, as foreign table scans */
+	mooncake_install_lake_hook();
+
 	if (process_shared_preload_libraries_in_progress)
 		mooncake_register_supervisor();
 }

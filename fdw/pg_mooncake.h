@@ -74,6 +74,9 @@ extern char *mooncake_files_json(Oid foreigntableid);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 
+/* in lake.c */
+extern void mooncake_install_lake_hook(void);
+
 /* in partition.c */
 extern void mooncake_install_partition_hook(void);
 

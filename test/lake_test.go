@@ -242,3 +242,62 @@ func TestLakeTables(t *testing.T) {
 		t.Errorf("a missing delta table: %v; want 58P01", err)
 	}
 }
+
+// TestLakeFunctions runs the manual's data lake functions in FROM, with
+// the work pushed to DuckDB.
+func TestLakeFunctions(t *testing.T) {
+	dir, want := lakeFixtures(t)
+	_, conn := startMooncake(t)
+	p := func(name string) string { return filepath.Join(dir, name) }
+
+	var wantRows [][]*string
+	json.Unmarshal(want["events"], &wantRows)
+	q := fmt.Sprintf(`SELECT id, name, amount, ok, day FROM mooncake.read_parquet('%s') AS (id bigint, name text, amount numeric(12,2), ok boolean, day date) ORDER BY id`, p("events.parquet"))
+	if got := textRows(t, conn, q); rowsText(got) != rowsText(wantRows) {
+		t.Errorf("read_parquet: %s", lineDiff(rowsText(got), rowsText(wantRows)))
+	}
+	agg := fmt.Sprintf(`SELECT name, count(*) FROM mooncake.read_parquet('%s') AS (name text, ok boolean) WHERE ok GROUP BY name ORDER BY name LIMIT 3`, p("events.parquet"))
+	if plan := explainVerbose(t, conn, agg); !strings.Contains(plan, "read_parquet") || strings.Contains(plan, "HashAggregate") || strings.Contains(plan, "Function Scan") {
+		t.Errorf("read_parquet's aggregate is not pushed down:\n%s", plan)
+	}
+	// a glob; CSV with named options; JSON whole objects with the manual's json_extract_path_text
+	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet('%s') AS (id bigint)`, p("many_*.parquet"))); n != 900 {
+		t.Errorf("glob: %d rows", n)
+	}
+	if got := queryString(t, conn, fmt.Sprintf(`SELECT count(*) || '/' || count(label) FROM mooncake.read_csv('%s', header => false, delimiter => ';', nullstr => 'NA') AS (n int, label text)`, p("plain.csv"))); got != "50/43" {
+		t.Errorf("read_csv: %s; want 50/43", got)
+	}
+	jq := fmt.Sprintf(`SELECT json_extract_path_text(data, 'id')::int AS id, json_extract_path_text(data, 'kind') AS kind
+		FROM mooncake.read_json('%s') AS (data jsonb) WHERE json_extract_path_text(data, 'kind') = 'view' ORDER BY 1 LIMIT 2`, p("events.json"))
+	if got := rowsText(textRows(t, conn, jq)); got != "2|view\n4|view\n" {
+		t.Errorf("read_json whole objects: %q", got)
+	}
+	// the manual's join with a heap table (PostgreSQL puts the alias before the
+	// column definition list: AS e (...), not AS (...) e as the manual writes)
+	exec(t, conn, `CREATE TABLE users (id bigint PRIMARY KEY, email text)`)
+	exec(t, conn, `INSERT INTO users SELECT g, 'u' || g || '@x' FROM generate_series(1, 20) g`)
+	jq = fmt.Sprintf(`SELECT u.email, e.name FROM users u JOIN mooncake.read_parquet('%s') AS e (id bigint, name text) ON u.id = e.id WHERE e.id < 4 ORDER BY 1`, p("events.parquet"))
+	if got := rowsText(textRows(t, conn, jq)); got != "u1@x|name 1\nu2@x|name 2\nu3@x|name 3\n" {
+		t.Errorf("join with a heap table: %q", got)
+	}
+	// the same call twice in a session reads through one table
+	before := queryInt(t, conn, `SELECT count(*) FROM pg_class WHERE relname LIKE 'mooncake_lake_%'`)
+	queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet('%s') AS (id bigint)`, p("many_*.parquet")))
+	if after := queryInt(t, conn, `SELECT count(*) FROM pg_class WHERE relname LIKE 'mooncake_lake_%'`); after != before {
+		t.Errorf("a repeated call made a new table (%d, then %d)", before, after)
+	}
+	// errors
+	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM mooncake.read_parquet('%s') AS (id int)`, p("nope.parquet"))); sqlState(err) != "58P01" {
+		t.Errorf("missing file: %v; want 58P01", err)
+	}
+	if _, err := conn.Exec(context.Background(), `SELECT mooncake.read_parquet('/x')`); sqlState(err) == "" {
+		t.Errorf("a call outside FROM: %v; want an error", err)
+	}
+	exec(t, conn, `CREATE ROLE lakefn LOGIN`)
+	exec(t, conn, `SET ROLE lakefn`)
+	_, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM mooncake.read_parquet('%s') AS (id int)`, p("events.parquet")))
+	exec(t, conn, `RESET ROLE`)
+	if sqlState(err) != "42501" {
+		t.Errorf("a role without pg_read_server_files: %v; want 42501", err)
+	}
+}

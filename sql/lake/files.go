@@ -360,6 +360,13 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		return nil, err
 	}
 	decl := s.Columns
+	if s.Format == "json" && !s.Object && len(decl) == 1 && (decl[0].OID == oidJSON || decl[0].OID == oidJSONB) &&
+		!slices.ContainsFunc(fileCols, func(fc FileColumn) bool { return fc.Name == decl[0].Name }) {
+		// one json column the objects do not have: each object whole
+		whole := *s
+		whole.Object = true
+		return Open(ctx, e, &whole)
+	}
 	if len(decl) == 0 {
 		for _, fc := range fileCols {
 			oid, typmod := pgTypeOID(fc.PGType)
