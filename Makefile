@@ -28,8 +28,10 @@ SIDECAR := $(MOONCAKE_HOME)/bin/mooncake-sidecar
 PG_BINDIR = $(shell $(PG_CONFIG) --bindir)
 
 APT_PACKAGES := postgresql-15 postgresql-server-dev-15 build-essential
-PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow]' pyarrow psycopg2-binary
-PY_IMPORTS := pyiceberg, pyarrow, psycopg2, sqlalchemy
+PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow]' pyarrow psycopg2-binary \
+	adbc-driver-flightsql adbc-driver-manager pandas polars
+PY_IMPORTS := pyiceberg, pyarrow, psycopg2, sqlalchemy, \
+	adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow.flight, pandas, polars
 
 # Root installs directly; anyone else through sudo, when there is one.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo)
