@@ -186,8 +186,6 @@ build_sidecar_argv(void)
 			sidecar_argv[n++] = "--tls-key";
 			sidecar_argv[n++] = data_dir_path(mooncake_sidecar_ssl_key_file);
 		}
-		if (mooncake_sidecar_listen_insecure)
-			sidecar_argv[n++] = "--tcp-insecure";
 	}
 	if (mooncake_flight_listen != NULL && mooncake_flight_listen[0] != '\0')
 	{
@@ -206,6 +204,9 @@ build_sidecar_argv(void)
 			sidecar_argv[n++] = data_dir_path(mooncake_flight_tls_key);
 		}
 	}
+	/* Both TCP listeners, the FDW's and Flight's, may then leave loopback. */
+	if (mooncake_sidecar_listen_insecure)
+		sidecar_argv[n++] = "--tcp-insecure";
 	Assert(n <= SIDECAR_MAX_ARGS);
 	sidecar_argv[n] = NULL;
 

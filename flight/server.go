@@ -275,7 +275,9 @@ func readParams(r flight.MessageReader, n int) ([][]*string, error) {
 		for i := 0; i < int(rec.NumRows()); i++ {
 			row := make([]*string, n)
 			for j, col := range rec.Columns() {
-				if col.IsNull(i) {
+				// A column of Arrow's null type (what ADBC binds Python's
+				// None as) has no validity bitmap: IsNull is false there.
+				if col.IsNull(i) || col.DataType().ID() == arrow.NULL {
 					continue
 				}
 				v, err := paramText(col, i)

@@ -47,7 +47,7 @@ func run() error {
 		noCDC       = flag.Bool("no-cdc", false, "serve reads only: no replication, no new mirrors")
 		tcp         = flag.String("tcp", "", "also listen on this TCP address, e.g. 127.0.0.1:7433 (clients authenticate with the secret file's secret)")
 		secretFile  = flag.String("tcp-secret-file", "", "the TCP listener's secret (default <data-dir>/pg_mooncake/sidecar.secret, created if missing)")
-		tcpInsecure = flag.Bool("tcp-insecure", false, "allow --tcp on an address other hosts can reach, without TLS")
+		tcpInsecure = flag.Bool("tcp-insecure", false, "allow --tcp and --flight on an address other hosts can reach, without TLS")
 		tlsCert     = flag.String("tls-cert", "", "certificate (PEM) of the TCP listener: with --tls-key, --tcp speaks TLS")
 		tlsKey      = flag.String("tls-key", "", "private key (PEM, mode 0600) of --tls-cert")
 		flightAddr  = flag.String("flight", "", "serve Arrow Flight SQL on this TCP address, e.g. 127.0.0.1:8815")

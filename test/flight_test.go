@@ -760,3 +760,28 @@ func TestFlightTLSAndTokens(t *testing.T) {
 		t.Errorf("after authenticating again: %q, %v", rowsText(rows), err)
 	}
 }
+
+// TestFlightListenInsecure checks that a Flight address other hosts can
+// reach needs TLS or pg_mooncake.sidecar_listen_insecure, which works
+// without the FDW's TCP listener (pg_mooncake.sidecar_listen) too.
+func TestFlightListenInsecure(t *testing.T) {
+	port := freePort(t)
+	wildcard := fmt.Sprintf("0.0.0.0:%d", port)
+	c, conn := startMooncake(t, pgtest.WithSetting("pg_mooncake.flight_listen", wildcard))
+	// The sidecar decides about Flight before it answers the socket.
+	if got := queryString(t, conn, `SELECT mooncake.bgworker_status()->>'flight_listening'`); got != "false" {
+		t.Fatalf("flight_listening = %s on %s without TLS; want false:\n%s", got, wildcard, c.LogTail(20))
+	}
+
+	c, conn = startMooncake(t, pgtest.WithSetting("pg_mooncake.flight_listen", wildcard),
+		pgtest.WithSetting("pg_mooncake.sidecar_listen_insecure", "on"))
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryString(t, conn, `SELECT mooncake.bgworker_status()->>'flight_listening'`) == "true"
+	}); !ok {
+		t.Fatalf("the Flight service does not listen on %s with sidecar_listen_insecure:\n%s", wildcard, c.LogTail(20))
+	}
+	cl, ctx := flightClient(t, fmt.Sprintf("127.0.0.1:%d", port), "postgres", "")
+	if _, rows, err := flightRows(ctx, cl, `SELECT 1 AS one`); err != nil || rowsText(rows) != "1\n" {
+		t.Errorf("SELECT 1 = %q, %v", rowsText(rows), err)
+	}
+}
