@@ -237,6 +237,16 @@ func TestLakeTables(t *testing.T) {
 			t.Errorf("iceberg table at %s: %s", path, lineDiff(rowsText(got), rowsText(want.Iceberg)))
 		}
 	}
+	// the same through the scan functions, unqualified as the manual writes them
+	if got := textRows(t, conn, fmt.Sprintf(`SELECT id, region, qty FROM delta_scan('%s') AS (id bigint, region text, qty int) ORDER BY id`, want.DeltaPath)); rowsText(got) != rowsText(want.Delta) {
+		t.Errorf("delta_scan: %s", lineDiff(rowsText(got), rowsText(want.Delta)))
+	}
+	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM delta_scan('%s', version => 0) AS (id bigint)`, want.DeltaPath)); n != 50 {
+		t.Errorf("delta_scan version 0: %d rows; want 50", n)
+	}
+	if got := textRows(t, conn, fmt.Sprintf(`SELECT id, label, price FROM iceberg_scan('%s') AS (id bigint, label text, price float8) ORDER BY id`, want.IcebergDir)); rowsText(got) != rowsText(want.Iceberg) {
+		t.Errorf("iceberg_scan: %s", lineDiff(rowsText(got), rowsText(want.Iceberg)))
+	}
 	exec(t, conn, `CREATE FOREIGN TABLE nothing (id int) SERVER mooncake OPTIONS (path '/nonexistent/table', format 'delta')`)
 	if _, err := conn.Exec(context.Background(), `SELECT * FROM nothing`); sqlState(err) != "58P01" {
 		t.Errorf("a missing delta table: %v; want 58P01", err)
