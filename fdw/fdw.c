@@ -1628,6 +1628,7 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = mooncakeEndForeignScan;
 	routine->ExplainForeignScan = mooncakeExplainForeignScan;
 	routine->AnalyzeForeignTable = mooncakeAnalyzeForeignTable;
+	routine->ImportForeignSchema = mooncake_import_foreign_schema;
 	routine->IsForeignRelUpdatable = mooncakeIsForeignRelUpdatable;
 
 	PG_RETURN_POINTER(routine);

@@ -22,6 +22,11 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "commands/defrem.h"
+#include "commands/dbcommands.h"
+#include "foreign/foreign.h"
+#include "utils/json.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -299,4 +304,126 @@ mooncake_install_lake_hook(void)
 {
 	prev_planner = planner_hook;
 	planner_hook = lake_planner;
+}
+
+/*
+ * IMPORT FOREIGN SCHEMA files FROM SERVER mooncake INTO s OPTIONS (path
+ * '...', format '...' [, table 'name'] [, reader options]): one foreign
+ * table over the files, with the columns the sidecar reads in them and the
+ * PostgreSQL types that hold them. The remote schema's name is not used.
+ */
+List *
+mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	StringInfoData spec;
+	StringInfoData request;
+	StringInfoData opts;
+	StringInfoData ddl;
+	char	   *path = NULL;
+	char	   *format = NULL;
+	char	   *table = NULL;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *columns;
+	bool		first = true;
+	ListCell   *lc;
+
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read files of the server"),
+				 errdetail("Only superusers and roles with privileges of pg_read_server_files may import foreign tables reading files.")));
+
+	initStringInfo(&opts);
+	initStringInfo(&spec);
+	appendStringInfoString(&spec, "\"options\":{");
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+		char	   *value = defGetString(def);
+
+		if (strcmp(def->defname, "path") == 0)
+			path = value;
+		else if (strcmp(def->defname, "format") == 0)
+			format = value;
+		else if (strcmp(def->defname, "table") == 0)
+		{
+			table = value;
+			continue;
+		}
+		else
+		{
+			if (!first)
+				appendStringInfoChar(&spec, ',');
+			first = false;
+			escape_json(&spec, def->defname);
+			appendStringInfoChar(&spec, ':');
+			escape_json(&spec, value);
+		}
+		appendStringInfo(&opts, "%s%s %s", opts.len > 0 ? ", " : "",
+						 quote_identifier(def->defname), quote_literal_cstr(value));
+	}
+	appendStringInfoChar(&spec, '}');
+	if (path == NULL || format == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED),
+				 errmsg("IMPORT FOREIGN SCHEMA on server mooncake needs the options path and format")));
+	if (!is_absolute_path(path))
+		path = psprintf("%s/%s", DataDir, path);
+	if (table == NULL)
+	{
+		char	   *base = pstrdup(path);
+		char	   *slash;
+		char	   *dot;
+
+		while (strlen(base) > 1 && base[strlen(base) - 1] == '/')
+			base[strlen(base) - 1] = '\0';
+		slash = strrchr(base, '/');
+		table = slash ? slash + 1 : base;
+		dot = strchr(table, '.');
+		if (dot != NULL && dot != table)
+			*dot = '\0';
+		if (strpbrk(table, "*?[{") != NULL || table[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED),
+					 errmsg("name the table with the option table"),
+					 errdetail("The path \"%s\" names no single table.", path)));
+	}
+
+	/* LIMIT TO and EXCEPT name the one table */
+	if (stmt->list_type != FDW_IMPORT_SCHEMA_ALL)
+	{
+		bool		listed = false;
+
+		foreach(lc, stmt->table_list)
+			if (strcmp(((RangeVar *) lfirst(lc))->relname, table) == 0)
+				listed = true;
+		if (listed != (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO))
+			return NIL;
+	}
+
+	initStringInfo(&request);
+	appendStringInfoString(&request, "{\"op\":\"describe_files\",\"database\":");
+	escape_json(&request, get_database_name(MyDatabaseId));
+	appendStringInfoString(&request, ",\"files\":{\"format\":");
+	escape_json(&request, format);
+	appendStringInfoString(&request, ",\"paths\":[");
+	escape_json(&request, path);
+	appendStringInfo(&request, "],%s}}", spec.data);
+
+	mooncake_get_endpoint(serverOid, &host, &port);
+	answer = mooncake_request(host, port, "describe_files", NULL, request.data);
+	columns = mooncake_json_field(answer, "columns_sql");
+	if (columns == NULL || columns[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the files at \"%s\" have no columns", path)));
+
+	initStringInfo(&ddl);
+	appendStringInfo(&ddl, "CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (%s)",
+					 quote_identifier(table), columns,
+					 quote_identifier(GetForeignServer(serverOid)->servername), opts.data);
+	/* the path as given, relative paths stay relative to the data directory */
+	return list_make1(ddl.data);
 }

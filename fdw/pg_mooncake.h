@@ -76,6 +76,7 @@ extern void mooncake_get_table_name(Oid foreigntableid,
 
 /* in lake.c */
 extern void mooncake_install_lake_hook(void);
+extern List *mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* in partition.c */
 extern void mooncake_install_partition_hook(void);

@@ -132,6 +132,20 @@ func TestLakeForeignTables(t *testing.T) {
 		t.Errorf("join with the mirror and with the heap table differ:\n%s\n%s", a, b)
 	}
 
+	// IMPORT FOREIGN SCHEMA infers the columns
+	exec(t, conn, `CREATE SCHEMA imported`)
+	exec(t, conn, fmt.Sprintf(`IMPORT FOREIGN SCHEMA files FROM SERVER mooncake INTO imported OPTIONS (path '%s', format 'parquet')`, filepath.Join(dir, "events.parquet")))
+	if got := queryString(t, conn, `SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'imported.events'::regclass AND attnum > 0`); got != "id bigint, name text, amount numeric(12,2), at timestamp with time zone, day date, ok boolean, score double precision, tags text[], meta jsonb" {
+		t.Errorf("imported columns: %s", got)
+	}
+	if got := queryString(t, conn, `SELECT count(*) || ' ' || sum(amount) || ' ' || max(meta->>'k') FROM imported.events`); got != "1000 "+sum+" 6" {
+		t.Errorf("imported table: %s", got)
+	}
+	exec(t, conn, fmt.Sprintf(`IMPORT FOREIGN SCHEMA files FROM SERVER mooncake INTO imported OPTIONS (path '%s', format 'csv', header 'true', table 'towns')`, filepath.Join(dir, "cities.csv")))
+	if n := queryInt(t, conn, `SELECT count(city) FROM imported.towns`); n != 90 {
+		t.Errorf("imported csv: %d cities; want 90", n)
+	}
+
 	// errors: a missing file, a missing column, a column of another type
 	ft("missing", "id int", "nope.parquet", ", format 'parquet'")
 	if _, err := conn.Exec(context.Background(), `SELECT * FROM missing`); sqlState(err) != "58P01" {

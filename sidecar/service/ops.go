@@ -27,27 +27,50 @@ import (
 
 // Request is a decoded Q frame; fields are used by the ops that need them.
 type Request struct {
-	Op           string       `json:"op"`
-	Database     string       `json:"database"`
-	Namespace    string       `json:"namespace"`
-	Table        string       `json:"table"`
-	Columns      []sql.Column `json:"columns"`
-	MirrorSchema string       `json:"mirror_schema"`
-	MirrorName   string       `json:"mirror_name"`
-	SourceSchema string       `json:"source_schema"`
-	SourceName   string       `json:"source_name"`
-	KeyIndex     uint32       `json:"key_index"`         // create_table: OID of the index that identifies rows
-	ForeignOID   uint32       `json:"foreign_table_oid"` // create_table, drop_table, resync_table: the mirror's foreign table
-	CreatorPID   int          `json:"creator_pid"`       // create_table: the calling backend
-	CreatorStart string       `json:"creator_start"`     // create_table: its transaction's start, now()
-	CreatorXID   string       `json:"creator_xid"`       // attach: the transaction creating the foreign table
-	Extension    uint32       `json:"extension"`         // OID of the pg_mooncake extension sending the request, when given
-	CommitLSN    uint64       `json:"commit_lsn"`        // the session's last commit, to wait for
-	NowLSN       uint64       `json:"now_lsn"`           // the server's WAL position when the query started
-	WaitMs       int          `json:"wait_ms"`           // how long to wait for it
-	Query        *sql.Query   `json:"query"`             // plan, scan, explain: the query's pieces
-	Params       []sql.Param  `json:"params"`            // scan: values of the query's exec-time parameters
-	TimeZone     string       `json:"timezone"`          // the session's TimeZone
+	Op           string          `json:"op"`
+	Database     string          `json:"database"`
+	Namespace    string          `json:"namespace"`
+	Table        string          `json:"table"`
+	Columns      []sql.Column    `json:"columns"`
+	MirrorSchema string          `json:"mirror_schema"`
+	MirrorName   string          `json:"mirror_name"`
+	SourceSchema string          `json:"source_schema"`
+	SourceName   string          `json:"source_name"`
+	KeyIndex     uint32          `json:"key_index"`         // create_table: OID of the index that identifies rows
+	ForeignOID   uint32          `json:"foreign_table_oid"` // create_table, drop_table, resync_table: the mirror's foreign table
+	CreatorPID   int             `json:"creator_pid"`       // create_table: the calling backend
+	CreatorStart string          `json:"creator_start"`     // create_table: its transaction's start, now()
+	CreatorXID   string          `json:"creator_xid"`       // attach: the transaction creating the foreign table
+	Extension    uint32          `json:"extension"`         // OID of the pg_mooncake extension sending the request, when given
+	CommitLSN    uint64          `json:"commit_lsn"`        // the session's last commit, to wait for
+	NowLSN       uint64          `json:"now_lsn"`           // the server's WAL position when the query started
+	WaitMs       int             `json:"wait_ms"`           // how long to wait for it
+	Query        *sql.Query      `json:"query"`             // plan, scan, explain: the query's pieces
+	Params       []sql.Param     `json:"params"`            // scan: values of the query's exec-time parameters
+	TimeZone     string          `json:"timezone"`          // the session's TimeZone
+	Files        json.RawMessage `json:"files"`             // describe_files: a sql/lake.Spec
+}
+
+// describeFiles lists the columns of files of the lake, with the
+// PostgreSQL types that hold them, as a column list for CREATE FOREIGN
+// TABLE (IMPORT FOREIGN SCHEMA).
+func (s *server) describeFiles(ctx context.Context, req *Request) (any, error) {
+	if len(req.Files) == 0 {
+		return nil, userError("08P01", "describe_files needs files")
+	}
+	spec, err := lake.ParseSpec(req.Files)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := lake.Describe(ctx, s.dbs.engine, spec)
+	if err != nil {
+		return nil, err
+	}
+	defs := make([]string, len(cols))
+	for i, c := range cols {
+		defs[i] = catalog.QuoteIdent(c.Name) + " " + c.PGType
+	}
+	return map[string]any{"columns": cols, "columns_sql": strings.Join(defs, ", ")}, nil
 }
 
 func userError(code, format string, args ...any) *pgconn.PgError {

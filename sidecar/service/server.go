@@ -119,6 +119,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.dropTable(ctx, req)
 	case "resync_table":
 		result, err = s.resyncTable(ctx, req)
+	case "describe_files":
+		result, err = s.describeFiles(ctx, req)
 	case "attach":
 		result, err = s.attach(ctx, req)
 	default:
