@@ -458,7 +458,8 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
 	info->ftoid = foreigntableid;
 	info->files = mooncake_files_json(foreigntableid);
-	info->target = table_target(info->namespace, info->table);
+	info->target = info->files ? mooncake_files_target(foreigntableid)
+		: table_target(info->namespace, info->table);
 	info->relid = baserel->relid;
 	info->relids = bms_make_singleton(baserel->relid);
 	cxt.relids = info->relids;

@@ -350,3 +350,29 @@ mooncake_files_json(Oid foreigntableid)
 	appendStringInfoString(&buf, "]}");
 	return buf.data;
 }
+
+/*
+ * How EXPLAIN and messages name the files of a foreign table: its format
+ * and path as given ("csv 'events.csv'"), or NULL for a mirror's.
+ */
+char *
+mooncake_files_target(Oid foreigntableid)
+{
+	ForeignTable *ft = GetForeignTable(foreigntableid);
+	ListCell   *cell;
+	char	   *path = NULL;
+	char	   *format = "";
+
+	foreach(cell, ft->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(cell);
+
+		if (strcmp(def->defname, "path") == 0)
+			path = defGetString(def);
+		else if (strcmp(def->defname, "format") == 0)
+			format = defGetString(def);
+	}
+	if (path == NULL)
+		return NULL;
+	return psprintf("%s %s", format, quote_literal_cstr(path));
+}

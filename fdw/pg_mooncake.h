@@ -71,6 +71,7 @@ extern PGDLLEXPORT void mooncake_supervisor_main(Datum main_arg);
 /* in option.c */
 extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern char *mooncake_files_json(Oid foreigntableid);
+extern char *mooncake_files_target(Oid foreigntableid);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -239,6 +240,9 @@ func (e *Engine) KnowsTimeZone(ctx context.Context, name string) bool {
 	return n > 0
 }
 
+// doubleQuoted is a value DuckDB's conversion errors quote.
+var doubleQuoted = regexp.MustCompile(`"(?:[^"]|"")*"`)
+
 // IsOverflow reports whether err is a numeric overflow (22003) reported by
 // DuckDB (see QueryError).
 func IsOverflow(err error) bool {
@@ -264,6 +268,12 @@ func QueryError(err error) error {
 		code = "57014"
 	case strings.Contains(de.Msg, "Like pattern must not end with escape character"):
 		code = "22025"
+	case de.Type == duckdb.ErrorTypeConversion:
+		// a value of a file that the declared type does not read: the
+		// message names the column, never the value (quoted either way)
+		msg, _, _ := strings.Cut(de.Msg, "\n")
+		msg = doubleQuoted.ReplaceAllString(catalog.Redact(msg), `"…"`)
+		return &pgconn.PgError{Code: "22P02", Message: "invalid input value: " + strings.TrimPrefix(msg, "Conversion Error: ")}
 	}
 	if code == "" {
 		return err

@@ -322,7 +322,8 @@ func fileError(err error, s *Spec) error {
 		return err
 	}
 	msg, _, _ := strings.Cut(de.Msg, "\n")
-	what := strings.Join(s.Paths, ", ")
+	what := s.names()
+	msg = "Paths: " + strings.Join(s.Paths, ", ") + ". " + msg
 	switch {
 	case strings.Contains(msg, "No files found"), strings.Contains(msg, "No such file"), strings.Contains(msg, "does not exist"):
 		return &pgconn.PgError{Code: "58P01", Message: fmt.Sprintf("could not open %s file %s: no such file", s.Format, what), Detail: catalog.Redact(msg)}
@@ -452,7 +453,17 @@ func (f *Files) ColumnIndex(name string) int {
 // Describe names the files in messages.
 func (f *Files) Describe() string {
 	if len(f.spec.Paths) == 1 {
-		return fmt.Sprintf("%s file %q", f.spec.Format, f.spec.Paths[0])
+		return fmt.Sprintf("%s file %s", f.spec.Format, f.spec.names())
 	}
-	return fmt.Sprintf("%s files %q", f.spec.Format, f.spec.Paths)
+	return fmt.Sprintf("%s files %s", f.spec.Format, f.spec.names())
+}
+
+// names are the files' names for messages: the last part of each path
+// (the whole paths go in the details).
+func (s *Spec) names() string {
+	out := make([]string, len(s.Paths))
+	for i, p := range s.Paths {
+		out[i] = strconv.Quote(filepath.Base(p))
+	}
+	return strings.Join(out, ", ")
 }

@@ -19,9 +19,9 @@ func tableError(err error, s *Spec) error {
 	case errors.As(err, &pgErr):
 		return err
 	case errors.Is(err, fs.ErrNotExist):
-		return &pgconn.PgError{Code: "58P01", Message: "could not open " + s.Format + " table " + s.Paths[0] + ": no such table", Detail: err.Error()}
+		return &pgconn.PgError{Code: "58P01", Message: "could not open " + s.Format + " table " + s.names() + ": no such table", Detail: err.Error()}
 	}
-	return &pgconn.PgError{Code: "22P04", Message: "could not read " + s.Format + " table " + s.Paths[0], Detail: err.Error()}
+	return &pgconn.PgError{Code: "22P04", Message: "could not read " + s.Format + " table " + s.names(), Detail: err.Error()}
 }
 
 func intOption(s *Spec, name string) (*int64, error) {
