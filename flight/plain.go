@@ -48,13 +48,9 @@ func (p *plainFlight) GetFlightInfo(ctx context.Context, desc *flight.FlightDesc
 	default:
 		return p.FlightServer.GetFlightInfo(ctx, desc)
 	}
-	sess, err := p.s.session(ctx)
+	sd, err := p.s.describeQuery(ctx, query)
 	if err != nil {
 		return nil, err
-	}
-	sd, err := p.s.describe(ctx, sess, query)
-	if err != nil {
-		return nil, toStatus(err)
 	}
 	if len(sd.ParamOIDs) > 0 {
 		return nil, status.Error(codes.InvalidArgument, "a query with parameters needs Flight SQL's prepared statements")

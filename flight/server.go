@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -113,15 +114,25 @@ func (s *Server) flightInfo(desc *flight.FlightDescriptor, schema *arrow.Schema,
 	}, nil
 }
 
-// GetFlightInfoStatement describes a query; its result comes from DoGet.
-func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+// describeQuery has PostgreSQL describe a statement as the session's
+// role; errors are statuses.
+func (s *Server) describeQuery(ctx context.Context, query string) (*pgconn.StatementDescription, error) {
 	sess, err := s.session(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := s.describe(ctx, sess, cmd.GetQuery())
+	sd, err := s.describe(ctx, sess, query)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	return sd, nil
+}
+
+// GetFlightInfoStatement describes a query; its result comes from DoGet.
+func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	sd, err := s.describeQuery(ctx, cmd.GetQuery())
+	if err != nil {
+		return nil, err
 	}
 	if len(sd.ParamOIDs) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "the query has %d parameters: prepare it and bind them", len(sd.ParamOIDs))
@@ -131,13 +142,9 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 
 // GetSchemaStatement is the result schema of a query.
 func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
-	sess, err := s.session(ctx)
+	sd, err := s.describeQuery(ctx, cmd.GetQuery())
 	if err != nil {
 		return nil, err
-	}
-	sd, err := s.describe(ctx, sess, cmd.GetQuery())
-	if err != nil {
-		return nil, toStatus(err)
 	}
 	return &flight.SchemaResult{Schema: flight.SerializeSchema(resultSchema(sd), s.mem)}, nil
 }
