@@ -109,3 +109,8 @@ RESET ROLE;
 SELECT count(*) FROM events;
 DROP OWNED BY lake_reader;
 DROP ROLE lake_reader;
+-- Leave the database as the next test expects it: without the extension.
+DROP SCHEMA lake CASCADE;
+DROP TABLE users;
+DROP FUNCTION wait_for;
+DROP EXTENSION pg_mooncake CASCADE;
