@@ -329,11 +329,7 @@ mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	bool		first = true;
 	ListCell   *lc;
 
-	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read files of the server"),
-				 errdetail("Only superusers and roles with privileges of pg_read_server_files may import foreign tables reading files.")));
+	mooncake_check_read_server_files("import");
 
 	initStringInfo(&opts);
 	initStringInfo(&spec);

@@ -205,12 +205,7 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a foreign table reads either files (path) or a mirror (namespace, table), not both")));
-		/* as file_fdw: naming local files to read is for trusted roles */
-		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to read files of the server"),
-					 errdetail("Only superusers and roles with privileges of pg_read_server_files may create foreign tables reading files.")));
+		mooncake_check_read_server_files("create");
 	}
 
 	if (has_host != has_port)
@@ -220,6 +215,22 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 				 errhint("Without both, the sidecar is reached through its Unix socket in the data directory.")));
 
 	PG_RETURN_VOID();
+}
+
+/*
+ * As file_fdw: naming files of the server to read is for superusers and
+ * roles with privileges of pg_read_server_files. verb says what the role
+ * was doing with foreign tables ("create", "import").
+ */
+void
+mooncake_check_read_server_files(const char *verb)
+{
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read files of the server"),
+				 errdetail("Only superusers and roles with privileges of pg_read_server_files may %s foreign tables reading files.",
+						   verb)));
 }
 
 /*

@@ -72,6 +72,7 @@ extern PGDLLEXPORT void mooncake_supervisor_main(Datum main_arg);
 extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern char *mooncake_files_json(Oid foreigntableid);
 extern char *mooncake_files_target(Oid foreigntableid);
+extern void mooncake_check_read_server_files(const char *verb);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 

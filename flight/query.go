@@ -408,10 +408,8 @@ func (s *Server) scanColumn(sc *sql.Scan, o outputColumn, cols []arrow.Array, f 
 	c := o.Col
 	switch {
 	case len(sc.Spread) > c && sc.Spread[c] != "":
-		b := NewTextBuilder(s.mem, f.DataTypeOID, f.TypeModifier)
-		defer b.Release()
 		vals := make([]*string, len(cols))
-		for i := 0; i < cols[0].Len(); i++ {
+		return s.textColumn(cols[0].Len(), f, func(i int) (string, bool, error) {
 			for k, col := range cols {
 				vals[k] = nil
 				if col.IsNull(i) {
@@ -419,67 +417,63 @@ func (s *Server) scanColumn(sc *sql.Scan, o outputColumn, cols []arrow.Array, f 
 				}
 				v, ok := stringValue(col, i)
 				if !ok {
-					return nil, fmt.Errorf("%s from arrow type %s", sc.Spread[c], col.DataType())
+					return "", false, fmt.Errorf("%s from arrow type %s", sc.Spread[c], col.DataType())
 				}
 				vals[k] = &v
 			}
-			v, null, err := sql.FinishSpread(sc.Spread[c], vals)
-			if err != nil {
-				return nil, err
-			}
-			if null {
-				b.AppendNull()
-			} else if err := b.Append(v); err != nil {
-				return nil, err
-			}
-		}
-		return b.NewArray(), nil
+			return sql.FinishSpread(sc.Spread[c], vals)
+		})
 	case len(sc.AvgInt) > c && sc.AvgInt[c]:
-		b := NewTextBuilder(s.mem, f.DataTypeOID, f.TypeModifier)
-		defer b.Release()
 		n, ok := cols[1].(*array.Int64)
 		if !ok {
 			return nil, fmt.Errorf("avg count of arrow type %s", cols[1].DataType())
 		}
-		for i := 0; i < n.Len(); i++ {
+		return s.textColumn(n.Len(), f, func(i int) (string, bool, error) {
 			if cols[0].IsNull(i) || n.IsNull(i) || n.Value(i) == 0 {
-				b.AppendNull()
-				continue
+				return "", true, nil
 			}
 			sum, ok := stringValue(cols[0], i)
 			if !ok {
-				return nil, fmt.Errorf("avg sum of arrow type %s", cols[0].DataType())
+				return "", false, fmt.Errorf("avg sum of arrow type %s", cols[0].DataType())
 			}
 			v, err := sql.AvgText(sum, n.Value(i))
-			if err != nil {
-				return nil, err
+			return v, false, err
+		})
+	case f.DataTypeOID == oidInterval:
+		return s.textColumn(cols[0].Len(), f, func(i int) (string, bool, error) {
+			if cols[0].IsNull(i) {
+				return "", true, nil
 			}
+			v, ok := stringValue(cols[0], i)
+			if !ok {
+				return "", false, fmt.Errorf("interval from arrow type %s", cols[0].DataType())
+			}
+			v, err := postgresInterval(v)
+			return v, false, err
+		})
+	}
+	return ConvertColumn(s.mem, cols[0], f.DataTypeOID, f.TypeModifier)
+}
+
+// textColumn builds a column of n values that value gives as PostgreSQL
+// text (or NULL), finished in the sidecar.
+func (s *Server) textColumn(n int, f pgconn.FieldDescription, value func(i int) (v string, null bool, err error)) (arrow.Array, error) {
+	b := NewTextBuilder(s.mem, f.DataTypeOID, f.TypeModifier)
+	defer b.Release()
+	for i := 0; i < n; i++ {
+		v, null, err := value(i)
+		switch {
+		case err != nil:
+			return nil, err
+		case null:
+			b.AppendNull()
+		default:
 			if err := b.Append(v); err != nil {
 				return nil, err
 			}
 		}
-		return b.NewArray(), nil
-	case f.DataTypeOID == oidInterval:
-		b := NewTextBuilder(s.mem, f.DataTypeOID, f.TypeModifier)
-		defer b.Release()
-		for i := 0; i < cols[0].Len(); i++ {
-			if cols[0].IsNull(i) {
-				b.AppendNull()
-				continue
-			}
-			v, ok := stringValue(cols[0], i)
-			if !ok {
-				return nil, fmt.Errorf("interval from arrow type %s", cols[0].DataType())
-			}
-			if v, err := postgresInterval(v); err != nil {
-				return nil, err
-			} else if err := b.Append(v); err != nil {
-				return nil, err
-			}
-		}
-		return b.NewArray(), nil
 	}
-	return ConvertColumn(s.mem, cols[0], f.DataTypeOID, f.TypeModifier)
+	return b.NewArray(), nil
 }
 
 const oidInterval = 1186

@@ -247,13 +247,10 @@ type FileColumn struct {
 	PGType   string `json:"type"` // the PostgreSQL type that holds it best
 }
 
-// describe lists the files' columns (cached briefly: planning a query
-// asks more than once).
-func describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error) {
-	rd, err := s.source(ctx)
-	if err != nil {
-		return nil, err
-	}
+// describe lists the columns of the files' relation src (cached
+// briefly: planning a query asks more than once).
+func describe(ctx context.Context, e *sql.Engine, s *Spec, src string) ([]FileColumn, error) {
+	rd := src
 	key := rd
 	descMu.Lock()
 	if d, ok := descCache[key]; ok && time.Since(d.at) < descTTL {
@@ -301,8 +298,9 @@ type described struct {
 const descTTL = 2 * time.Second
 
 var (
-	descMu    sync.Mutex
+	descMu    sync.Mutex // guards descCache and openCache
 	descCache = map[string]described{}
+	openCache = map[string]opened{}
 )
 
 // Describe lists the files' own columns with the PostgreSQL types that
@@ -311,7 +309,11 @@ func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return describe(ctx, e, s)
+	src, err := s.source(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return describe(ctx, e, s, src)
 }
 
 // fileError maps DuckDB's errors about files to PostgreSQL's SQLSTATEs:
@@ -352,11 +354,41 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	// A query's plan, explain and scan requests open the same files: the
+	// relation (its table's snapshot, columns and row count) is kept
+	// briefly rather than read three times.
+	keyb, _ := json.Marshal(s)
+	key := string(keyb)
+	descMu.Lock()
+	if o, ok := openCache[key]; ok && time.Since(o.at) < descTTL {
+		descMu.Unlock()
+		return o.files, nil
+	}
+	descMu.Unlock()
+	f, err := open(ctx, e, s)
+	if err != nil {
+		return nil, err
+	}
+	descMu.Lock()
+	if len(openCache) > 256 {
+		openCache = map[string]opened{}
+	}
+	openCache[key] = opened{files: f, at: time.Now()}
+	descMu.Unlock()
+	return f, nil
+}
+
+type opened struct {
+	files *Files
+	at    time.Time
+}
+
+func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 	rd, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fileCols, err := describe(ctx, e, s)
+	fileCols, err := describe(ctx, e, s, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +398,7 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		// one json column the objects do not have: each object whole
 		whole := *s
 		whole.Object = true
-		return Open(ctx, e, &whole)
+		return open(ctx, e, &whole)
 	}
 	if len(decl) == 0 {
 		for _, fc := range fileCols {

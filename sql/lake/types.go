@@ -84,7 +84,7 @@ func duckCategory(t string) category {
 // the ones DuckDB casts without losing meaning, and text (parsed when the
 // query runs; a value that does not parse is an error then).
 func accepts(k catalog.Kind, c category) bool {
-	if c == catString || c == catJSON && k == catalog.KindString {
+	if c == catString {
 		return true
 	}
 	switch k {
@@ -100,9 +100,7 @@ func accepts(k catalog.Kind, c category) bool {
 		return c == catUUID
 	case catalog.KindBytea:
 		return c == catBlob
-	case catalog.KindString:
-		return true
-	case catalog.KindText:
+	case catalog.KindString, catalog.KindText:
 		return true
 	}
 	return false
