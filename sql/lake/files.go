@@ -355,8 +355,12 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		return nil, err
 	}
 	// A query's plan, explain and scan requests open the same files: the
-	// relation (its table's snapshot, columns and row count) is kept
-	// briefly rather than read three times.
+	// relation (its columns and row count) is kept briefly rather than
+	// read three times. Not an Iceberg or Delta table's: its view lists
+	// the snapshot's files, and a new snapshot is seen at once.
+	if s.Format == "iceberg" || s.Format == "delta" {
+		return open(ctx, e, s)
+	}
 	keyb, _ := json.Marshal(s)
 	key := string(keyb)
 	descMu.Lock()
