@@ -49,7 +49,7 @@
 #define RESTART_DELAY_MAX_MS	10000	/* longest restart delay */
 #define HEALTHY_RUN_MS			30000	/* a run this long resets the delay */
 #define STOP_GRACE_MS			5000	/* SIGTERM to SIGKILL */
-#define SIDECAR_MAX_ARGS		32
+#define SIDECAR_MAX_ARGS		40
 
 static pid_t sidecar_pid = 0;	/* running sidecar, or 0 */
 static TimestampTz sidecar_started_at;	/* when sidecar_pid was started */
@@ -165,6 +165,8 @@ build_sidecar_argv(void)
 	sidecar_argv[n++] = pstrdup(pw->pw_name);
 	sidecar_argv[n++] = "--flush-interval";
 	sidecar_argv[n++] = psprintf("%dms", mooncake_flush_interval);
+	sidecar_argv[n++] = "--lake-cache-size";
+	sidecar_argv[n++] = psprintf("%dMB", mooncake_lake_cache_size);
 	if (!mooncake_enable_bgworker)
 		sidecar_argv[n++] = "--no-cdc";
 	if (mooncake_sidecar_listen != NULL && mooncake_sidecar_listen[0] != '\0')

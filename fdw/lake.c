@@ -329,8 +329,6 @@ mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	bool		first = true;
 	ListCell   *lc;
 
-	mooncake_check_read_server_files("import");
-
 	initStringInfo(&opts);
 	initStringInfo(&spec);
 	appendStringInfoString(&spec, "\"options\":{");
@@ -365,7 +363,11 @@ mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED),
 				 errmsg("IMPORT FOREIGN SCHEMA on server mooncake needs the options path and format")));
-	if (!is_absolute_path(path))
+	if (mooncake_is_remote_path(path))
+		mooncake_check_read_remote("import");
+	else
+		mooncake_check_read_server_files("import");
+	if (!is_absolute_path(path) && !mooncake_is_remote_path(path))
 		path = psprintf("%s/%s", DataDir, path);
 	if (table == NULL)
 	{

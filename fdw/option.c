@@ -151,6 +151,7 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 	bool		has_format = false;
 	bool		has_mirror = false;
 	bool		has_reader = false;
+	char	   *path = NULL;
 	ListCell   *cell;
 
 	foreach(cell, options)
@@ -169,7 +170,10 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(def->defname, "host") == 0)
 			has_host = true;
 		else if (strcmp(def->defname, "path") == 0)
+		{
 			has_path = true;
+			path = value;
+		}
 		else if (strcmp(def->defname, "format") == 0)
 		{
 			has_format = true;
@@ -205,7 +209,10 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a foreign table reads either files (path) or a mirror (namespace, table), not both")));
-		mooncake_check_read_server_files("create");
+		if (path != NULL && mooncake_is_remote_path(path))
+			mooncake_check_read_remote("create");
+		else
+			mooncake_check_read_server_files("create");
 	}
 
 	if (has_host != has_port)
@@ -231,6 +238,36 @@ mooncake_check_read_server_files(const char *verb)
 				 errmsg("permission denied to read files of the server"),
 				 errdetail("Only superusers and roles with privileges of pg_read_server_files may %s foreign tables reading files.",
 						   verb)));
+}
+
+/*
+ * A path naming objects of an object store (s3://bucket/key) rather than
+ * files of the server.
+ */
+bool
+mooncake_is_remote_path(const char *path)
+{
+	return strstr(path, "://") != NULL;
+}
+
+/*
+ * Reading an object store with the secrets a superuser made
+ * (mooncake.create_secret) is for superusers and roles with privileges of
+ * mooncake_user or pg_read_server_files.
+ */
+void
+mooncake_check_read_remote(const char *verb)
+{
+	Oid			user_role = get_role_oid("mooncake_user", true);
+
+	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) ||
+		(OidIsValid(user_role) && has_privs_of_role(GetUserId(), user_role)))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read objects of an object store"),
+			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may %s foreign tables reading s3:// paths.",
+					   verb)));
 }
 
 /*
@@ -313,7 +350,7 @@ mooncake_files_json(Oid foreigntableid)
 	}
 	if (path == NULL)
 		return NULL;
-	if (!is_absolute_path(path))
+	if (!is_absolute_path(path) && !mooncake_is_remote_path(path))
 		path = psprintf("%s/%s", DataDir, path);
 
 	initStringInfo(&buf);

@@ -696,3 +696,90 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
 GRANT USAGE ON SCHEMA mooncake TO PUBLIC;
 GRANT SELECT ON mooncake.columnstore_tables TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER mooncake TO mooncake_user;
+
+-- Secrets of object stores (README, "The data lake on S3"), as pg_mooncake
+-- 0.1 took them. Superusers only: the table and the functions are not
+-- granted to anyone; the sidecar reads the table to sign its requests.
+CREATE TABLE mooncake.secrets (
+  name text PRIMARY KEY,
+  type text NOT NULL,
+  key_id text NOT NULL,
+  secret text NOT NULL,
+  options jsonb NOT NULL DEFAULT '{}'
+);
+REVOKE ALL ON mooncake.secrets FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mooncake.secrets', '');
+
+CREATE FUNCTION mooncake.create_secret(name text, type text, key_id text, secret text,
+    extra_params jsonb DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  k text;
+  v jsonb;
+  opts jsonb := '{}';
+BEGIN
+  IF name IS NULL OR name = '' THEN
+    RAISE EXCEPTION 'a secret needs a name' USING ERRCODE = '22023';
+  END IF;
+  IF upper(type) IS DISTINCT FROM 'S3' THEN
+    RAISE EXCEPTION 'unknown secret type %', coalesce(quote_literal(type), 'NULL')
+      USING ERRCODE = '22023', HINT = 'The type is S3 (also for S3-compatible stores such as MinIO, SeaweedFS or R2).';
+  END IF;
+  IF key_id IS NULL OR secret IS NULL THEN
+    RAISE EXCEPTION 'secret %: key_id and secret must not be NULL', quote_literal(name) USING ERRCODE = '22004';
+  END IF;
+  IF extra_params IS NOT NULL AND jsonb_typeof(extra_params) <> 'object' THEN
+    RAISE EXCEPTION 'secret %: the options are a JSON object', quote_literal(name)
+      USING ERRCODE = '22023', HINT = 'For example ''{"ENDPOINT": "localhost:9000", "URL_STYLE": "path", "USE_SSL": "false"}''.';
+  END IF;
+  FOR k, v IN SELECT * FROM jsonb_each(coalesce(extra_params, '{}')) LOOP
+    IF upper(k) NOT IN ('ENDPOINT', 'REGION', 'URL_STYLE', 'USE_SSL', 'SCOPE', 'SESSION_TOKEN') THEN
+      RAISE EXCEPTION 'secret %: unknown option %', quote_literal(name), quote_literal(k)
+        USING ERRCODE = '22023', HINT = 'The options are ENDPOINT, REGION, URL_STYLE, USE_SSL, SCOPE and SESSION_TOKEN.';
+    END IF;
+    IF jsonb_typeof(v) NOT IN ('string', 'boolean', 'number') THEN
+      RAISE EXCEPTION 'secret %: option % is not a string', quote_literal(name), upper(k) USING ERRCODE = '22023';
+    END IF;
+    IF upper(k) = 'URL_STYLE' AND lower(v #>> '{}') NOT IN ('path', 'vhost') THEN
+      RAISE EXCEPTION 'secret %: URL_STYLE is path or vhost, not %', quote_literal(name), quote_literal(v #>> '{}') USING ERRCODE = '22023';
+    END IF;
+    IF upper(k) = 'USE_SSL' AND lower(v #>> '{}') NOT IN ('true', 'false', 't', 'f', 'on', 'off', 'yes', 'no', '1', '0') THEN
+      RAISE EXCEPTION 'secret %: USE_SSL is a boolean, not %', quote_literal(name), quote_literal(v #>> '{}') USING ERRCODE = '22023';
+    END IF;
+    IF upper(k) = 'SCOPE' AND (v #>> '{}') !~* '^s3[an]?://[^/]+' THEN
+      RAISE EXCEPTION 'secret %: SCOPE is an s3:// URL prefix, not %', quote_literal(name), quote_literal(v #>> '{}') USING ERRCODE = '22023';
+    END IF;
+    opts := opts || jsonb_build_object(upper(k), v #>> '{}');
+  END LOOP;
+  IF EXISTS (SELECT FROM mooncake.secrets s WHERE s.name = create_secret.name) THEN
+    RAISE EXCEPTION 'secret % already exists', quote_literal(name)
+      USING ERRCODE = '42710', HINT = 'Drop it first with mooncake.drop_secret.';
+  END IF;
+  INSERT INTO mooncake.secrets VALUES (name, 'S3', key_id, secret, opts);
+END;
+$$;
+COMMENT ON FUNCTION mooncake.create_secret(text, text, text, text, jsonb) IS
+  'a credential for s3:// paths: type S3, key id, secret, options ENDPOINT, REGION, URL_STYLE, USE_SSL, SCOPE, SESSION_TOKEN (superusers only)';
+CREATE FUNCTION mooncake.drop_secret(name text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  DELETE FROM mooncake.secrets s WHERE s.name = drop_secret.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'secret % does not exist', coalesce(quote_literal(name), 'NULL') USING ERRCODE = '42704';
+  END IF;
+END;
+$$;
+COMMENT ON FUNCTION mooncake.drop_secret(text) IS 'drop a secret made by mooncake.create_secret (superusers only)';
+REVOKE ALL ON FUNCTION mooncake.create_secret(text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION mooncake.drop_secret(text) FROM PUBLIC;
+CREATE FUNCTION mooncake.lake_cache_status(OUT limit_bytes bigint, OUT cached_bytes bigint,
+    OUT objects bigint, OUT fetched_bytes bigint, OUT get_requests bigint,
+    OUT served_from_cache_bytes bigint, OUT evicted_objects bigint)
+RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT (j->>'limit_bytes')::bigint, (j->>'cached_bytes')::bigint, (j->>'objects')::bigint,
+         (j->>'fetched_bytes')::bigint, (j->>'get_requests')::bigint,
+         (j->>'served_from_cache_bytes')::bigint, (j->>'evicted_objects')::bigint
+  FROM mooncake.sidecar_request('{"op":"lake_cache"}') AS j
+$$;
+COMMENT ON FUNCTION mooncake.lake_cache_status() IS
+  'the sidecar''s cache of remote objects: its limit (pg_mooncake.lake_cache_size), bytes and objects held, bytes fetched from object stores since it started, GET requests, bytes served from the cache, objects evicted';

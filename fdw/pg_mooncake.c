@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -38,6 +40,7 @@ bool		mooncake_explain_scan_request = false;	/* for the Flight service */
 char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
 char	   *mooncake_flight_tls_cert = NULL;
 char	   *mooncake_flight_tls_key = NULL;
+int			mooncake_lake_cache_size = 1024;	/* MB of remote objects cached */
 int			mooncake_flight_token_ttl = 3600;	/* s a Flight token lives unused */ /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
@@ -204,6 +207,17 @@ _PG_init(void)
 							3600, 1, 7 * 24 * 3600,
 							PGC_POSTMASTER,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_mooncake.lake_cache_size",
+							"Size limit of the sidecar's local cache of objects read from object stores (s3:// paths).",
+							"Queries fetch only the byte ranges they read; the least "
+							"recently used objects leave the cache first. Takes effect "
+							"when the sidecar starts.",
+							&mooncake_lake_cache_size,
+							1024, 16, INT_MAX / 2,
+							PGC_POSTMASTER,
+							GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_mooncake.flush_interval",

@@ -63,6 +63,7 @@ extern char *mooncake_flight_listen;
 extern char *mooncake_flight_tls_cert;
 extern char *mooncake_flight_tls_key;
 extern int	mooncake_flight_token_ttl;
+extern int	mooncake_lake_cache_size;
 
 /* in bgworker.c */
 extern void mooncake_register_supervisor(void);
@@ -73,6 +74,8 @@ extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern char *mooncake_files_json(Oid foreigntableid);
 extern char *mooncake_files_target(Oid foreigntableid);
 extern void mooncake_check_read_server_files(const char *verb);
+extern bool mooncake_is_remote_path(const char *path);
+extern void mooncake_check_read_remote(const char *verb);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 

@@ -28,6 +28,7 @@ import (
 	"github.com/pgmooncake/mooncake/flight"
 	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
 func main() {
@@ -60,6 +61,7 @@ func run() error {
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
 		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
+		lakeCache   = flag.String("lake-cache-size", "1GB", "size limit of the local cache of remote objects (s3:// paths), e.g. 512MB, 20GB")
 		showVersion = flag.Bool("version", false, "print the version and exit")
 	)
 	flag.Parse()
@@ -128,8 +130,17 @@ func run() error {
 	go func() { <-quit; os.Exit(2) }()
 	defer stop()
 
+	cacheLimit, err := parseSize(*lakeCache)
+	if err != nil {
+		return fmt.Errorf("--lake-cache-size: %w", err)
+	}
+	lakeStore, err := remote.NewStore(filepath.Join(base, "lake_cache"), cacheLimit)
+	if err != nil {
+		return err
+	}
+
 	svc := service.New(ctx, service.Options{Base: cfg, Engine: engine, Warehouse: *warehouse, CDC: !*noCDC, Flush: *flushEvery,
-		TmpDir: tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads,
+		TmpDir: tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads, LakeCache: lakeStore,
 		Fatal: func(err error) {
 			// In-memory state no longer matches Iceberg: start over from it.
 			slog.Error("restarting to reload mirrors from Iceberg", "err", err)
@@ -274,4 +285,24 @@ func defaultMemoryLimit() string {
 	}
 	limit := min(max(total/4, 256*mb), 4096*mb)
 	return fmt.Sprintf("%dMiB", limit/mb)
+}
+
+// parseSize reads a size such as 512MB, 20GB or a number of bytes.
+func parseSize(v string) (int64, error) {
+	s := strings.ToUpper(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size", v)
+	}
+	return n * mult, nil
 }

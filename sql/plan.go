@@ -32,6 +32,9 @@ type Plan struct {
 	// plan the query again with PlanOptions.Wide and run that. Both plans
 	// push down the same pieces and send the same values.
 	Retry bool
+
+	query *Query           // what was planned, for Prepare
+	rels  map[int]Relation // its relations
 }
 
 // PlanOptions are the session's settings a plan depends on.
@@ -58,7 +61,8 @@ func IsUTC(zone string) bool {
 // mirrors. Errors are returned only for malformed queries; pieces DuckDB
 // cannot run are reported in the Plan.
 func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error) {
-	p := &Plan{Where: make([]bool, len(q.Where)), Targets: make([]bool, len(q.Targets)), Having: make([]bool, len(q.Having)), OK: true}
+	p := &Plan{Where: make([]bool, len(q.Where)), Targets: make([]bool, len(q.Targets)), Having: make([]bool, len(q.Having)), OK: true,
+		query: q, rels: rels}
 	for _, m := range rels {
 		p.Rows += m.EstimatedRows()
 	}

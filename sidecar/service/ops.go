@@ -58,7 +58,7 @@ func (s *server) describeFiles(ctx context.Context, req *Request) (any, error) {
 	if len(req.Files) == 0 {
 		return nil, userError("08P01", "describe_files needs files")
 	}
-	spec, err := lake.ParseSpec(req.Files)
+	spec, err := s.parseSpec(req.Files, req.Database)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +224,7 @@ func (s *server) planQueryOnce(ctx context.Context, req *Request, params []sql.P
 	waited := false
 	for _, r := range req.Query.Rels {
 		if len(r.Files) > 0 {
-			spec, err := lake.ParseSpec(r.Files)
+			spec, err := s.parseSpec(r.Files, req.Database)
 			if err != nil {
 				return nil, err
 			}
@@ -352,6 +352,13 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		if p.TimeZone && !sql.IsUTC(req.TimeZone) {
 			tz = req.TimeZone // the connections' own zone is UTC
 		}
+		// Remote objects: what the query reads is fetched into the
+		// cache, and kept there until DuckDB has run it.
+		done, err := p.Prepare(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 	} else {
 		m, err := s.mirror(ctx, req)
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
 // server answers the FDW's requests on a socket.
@@ -17,6 +19,8 @@ type server struct {
 	dbs     *databases
 	tmpDir  string
 	queries *queries // bounds and counts the scans running in DuckDB
+	remote  *remote.Store // cache of remote objects; nil: s3:// paths refused
+	secrets *secrets      // the databases' secrets for object stores
 
 	flightAddr atomic.Pointer[string] // the Flight service's address, for status
 }
@@ -101,6 +105,11 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 	switch req.Op {
 	case "status":
 		result, err = s.status()
+	case "lake_cache":
+		if s.remote == nil {
+			return userError("55000", "the sidecar reads no remote objects")
+		}
+		result = s.remote.Stats()
 	case "scan":
 		return s.scan(ctx, req, w)
 	case "plan":

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/sql"
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
 // Version is the sidecar's version, reported by status.
@@ -30,6 +31,9 @@ type Options struct {
 	MemoryLimit string        // DuckDB's, for out-of-memory errors
 	Threads     int
 	Fatal       func(error) // ends the process when memory and Iceberg disagree
+	// LakeCache holds what queries fetch of remote objects (s3:// paths);
+	// nil: remote paths are refused.
+	LakeCache *remote.Store
 }
 
 // Service serves the mirrors of one PostgreSQL cluster.
@@ -41,7 +45,8 @@ type Service struct {
 func New(ctx context.Context, o Options) *Service {
 	dbs := &databases{base: o.Base, engine: o.Engine, warehouse: o.Warehouse, cdc: o.CDC, flush: o.Flush,
 		ctx: ctx, byName: map[string]*database{}, spoolDir: o.TmpDir, fatal: o.Fatal}
-	return &Service{srv: &server{dbs: dbs, tmpDir: o.TmpDir, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads)}}
+	return &Service{srv: &server{dbs: dbs, tmpDir: o.TmpDir, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
+		remote: o.LakeCache, secrets: &secrets{dbs: dbs, by: map[string]secretsRead{}}}}
 }
 
 // Discover opens the databases that have mirrors and keeps watching for

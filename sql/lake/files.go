@@ -21,8 +21,11 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql"
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
 // Spec names files and how to read them, as the FDW sends it for a
@@ -34,6 +37,16 @@ type Spec struct {
 	Columns []Column          `json:"columns,omitempty"` // declared columns; none: the files' own
 	// Object: one column holding each JSON object whole (read_json AS (data jsonb)).
 	Object bool `json:"object,omitempty"`
+	// Remote resolves s3:// paths (set by the service, not sent).
+	Remote *Remote `json:"-"`
+}
+
+// Remote is how a spec's s3:// paths are read: the sidecar's cache of
+// remote objects, and the secrets of the database the query comes from.
+type Remote struct {
+	Store   *remote.Store
+	Secrets func(ctx context.Context) ([]*remote.Secret, error)
+	Key     string // the database, for caches
 }
 
 // Column is a declared column: its name and PostgreSQL type.
@@ -44,12 +57,14 @@ type Column struct {
 	Type   string `json:"type_name,omitempty"` // format_type, for messages
 }
 
-// ParseSpec reads a spec sent as JSON.
-func ParseSpec(b []byte) (*Spec, error) {
+// ParseSpec reads a spec sent as JSON; r reads its s3:// paths (nil:
+// none may be given).
+func ParseSpec(b []byte, r *Remote) (*Spec, error) {
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, &pgconn.PgError{Code: "08P01", Message: "malformed files specification: " + err.Error()}
 	}
+	s.Remote = r
 	return &s, s.check()
 }
 
@@ -71,8 +86,17 @@ func (s *Spec) check() error {
 		if p == "" {
 			return &pgconn.PgError{Code: "22023", Message: "a path is empty"}
 		}
-		if strings.Contains(p, "://") {
-			return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: remote files are not supported yet", p)}
+		if remote.IsRemote(p) {
+			if _, err := remote.ParseURL(p); err != nil {
+				return err
+			}
+			if s.Remote == nil {
+				return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: remote paths are not read here", p)}
+			}
+			if s.Format == "iceberg" || s.Format == "delta" {
+				return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: %s tables on object stores are not supported yet", p, s.Format)}
+			}
+			continue
 		}
 		if !filepath.IsAbs(p) {
 			return &pgconn.PgError{Code: "22023", Message: fmt.Sprintf("path %q is not absolute", p)}
@@ -159,21 +183,90 @@ func optionNames(format string) []string {
 
 // source is the DuckDB relation of the files' rows: a reader call, or
 // for an Iceberg or Delta table the query reading its current (or chosen)
-// snapshot's Parquet files.
-func (s *Spec) source(ctx context.Context) (string, error) {
+// snapshot's Parquet files. Remote objects are listed and made local
+// (objs), held in the cache until release is called.
+func (s *Spec) source(ctx context.Context) (src string, objs []*remote.Object, release func(), err error) {
 	switch s.Format {
 	case "iceberg":
-		return icebergSource(ctx, s)
+		src, err = icebergSource(ctx, s)
+		return src, nil, func() {}, err
 	case "delta":
-		return deltaSource(ctx, s)
+		src, err = deltaSource(ctx, s)
+		return src, nil, func() {}, err
 	}
-	return s.reader()
+	paths, objs, release, err := s.resolve(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	src, err = s.reader(paths)
+	if err != nil {
+		release()
+		return "", nil, nil, err
+	}
+	return src, objs, release, nil
 }
 
-// reader is the DuckDB table function call reading the files.
-func (s *Spec) reader() (string, error) {
-	paths := make([]string, len(s.Paths))
-	for i, p := range s.Paths {
+// resolve makes the spec's paths local: the objects of its s3:// paths
+// (an object, a glob, a directory) are listed, and the local copies get
+// what DuckDB reads to bind a query (a Parquet object's footer; a CSV or
+// JSON object whole). They stay in the cache until release is called.
+func (s *Spec) resolve(ctx context.Context) (paths []string, objs []*remote.Object, release func(), err error) {
+	if !slices.ContainsFunc(s.Paths, remote.IsRemote) {
+		return s.Paths, nil, func() {}, nil
+	}
+	secrets, err := s.Remote.Secrets(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sess := s.Remote.Store.Session(secrets)
+	for _, p := range s.Paths {
+		if !remote.IsRemote(p) {
+			paths = append(paths, p)
+			continue
+		}
+		found, err := sess.Expand(ctx, p)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, o := range found {
+			paths = append(paths, o.Local)
+		}
+		objs = append(objs, found...)
+	}
+	release = s.Remote.Store.Pin(objs)
+	if err := s.fetch(ctx, objs, nil); err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	return paths, objs, release, nil
+}
+
+// fetch makes the local copies of objs hold what a query reads: of
+// Parquet objects, the footer and the column chunks of cols (file column
+// names; nil: the footer only); of others, everything.
+func (s *Spec) fetch(ctx context.Context, objs []*remote.Object, cols []string) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, o := range objs {
+		g.Go(func() error {
+			switch {
+			case s.Format != "parquet":
+				return s.Remote.Store.Whole(gctx, o)
+			case cols == nil:
+				_, err := s.Remote.Store.Footer(gctx, o)
+				return err
+			default:
+				return s.Remote.Store.Columns(gctx, o, cols)
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// reader is the DuckDB table function call reading the files at paths.
+func (s *Spec) reader(local []string) (string, error) {
+	paths := make([]string, len(local))
+	for i, p := range local {
 		paths[i] = catalog.QuoteLiteral(p)
 	}
 	fn := "read_" + s.Format
@@ -309,10 +402,11 @@ func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	src, err := s.source(ctx)
+	src, _, release, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return describe(ctx, e, s, src)
 }
 
@@ -340,10 +434,12 @@ func fileError(err error, s *Spec) error {
 
 // Files is a set of files read as a relation (sql.Relation).
 type Files struct {
-	spec *Spec
-	view string
-	cols []catalog.Column
-	rows int64
+	spec    *Spec
+	view    string
+	cols    []catalog.Column
+	rows    int64
+	objs    []*remote.Object  // the remote objects read, if any
+	fileCol map[string]string // declared column -> the files' column it reads
 }
 
 // Open makes the relation of a spec: the declared columns are checked
@@ -363,6 +459,9 @@ func Open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 	}
 	keyb, _ := json.Marshal(s)
 	key := string(keyb)
+	if s.Remote != nil {
+		key += "\x00" + s.Remote.Key
+	}
 	descMu.Lock()
 	if o, ok := openCache[key]; ok && time.Since(o.at) < descTTL {
 		descMu.Unlock()
@@ -388,10 +487,11 @@ type opened struct {
 }
 
 func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
-	rd, err := s.source(ctx)
+	rd, objs, release, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	fileCols, err := describe(ctx, e, s, rd)
 	if err != nil {
 		return nil, err
@@ -410,7 +510,7 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 			decl = append(decl, Column{Name: fc.Name, OID: oid, Typmod: typmod, Type: fc.PGType})
 		}
 	}
-	f := &Files{spec: s}
+	f := &Files{spec: s, objs: objs, fileCol: map[string]string{}}
 	var sel []string
 	for i, d := range decl {
 		ct, err := columnType(d)
@@ -440,14 +540,38 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 			return nil, err
 		}
 		sel = append(sel, expr+" AS "+catalog.QuoteIdent(d.Name))
+		f.fileCol[d.Name] = src.Name
 		f.cols = append(f.cols, catalog.Column{Name: d.Name, Type: ct, ID: i + 1, AttNum: i + 1})
 	}
 	if len(sel) == 0 {
 		sel = []string{"NULL AS mooncake_no_column"}
 	}
 	f.view = "(SELECT " + strings.Join(sel, ", ") + " FROM " + rd + ")"
-	f.rows = estimateRows(ctx, e, s)
+	f.rows = estimateRows(ctx, e, s, objs)
 	return f, nil
+}
+
+// Prepare fetches into the local cache what a query using cols (declared
+// names) reads of the remote objects (sql.Preparer).
+func (f *Files) Prepare(ctx context.Context, cols []string) (func(), error) {
+	if len(f.objs) == 0 {
+		return func() {}, nil
+	}
+	var names []string
+	if f.spec.Format == "parquet" {
+		names = []string{}
+		for _, c := range cols {
+			if n, ok := f.fileCol[c]; ok {
+				names = append(names, n)
+			}
+		}
+	}
+	release := f.spec.Remote.Store.Pin(f.objs)
+	if err := f.spec.fetch(ctx, f.objs, names); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
 func columnNames(cols []FileColumn) string {
@@ -460,9 +584,20 @@ func columnNames(cols []FileColumn) string {
 
 // estimateRows counts a Parquet file's rows from its footers; other
 // formats are estimated from nothing better than a constant.
-func estimateRows(ctx context.Context, e *sql.Engine, s *Spec) int64 {
+func estimateRows(ctx context.Context, e *sql.Engine, s *Spec, objs []*remote.Object) int64 {
 	if s.Format != "parquet" {
 		return 10000 // Iceberg and Delta too: their counts are in their metadata (not used yet)
+	}
+	if len(objs) > 0 {
+		var n int64
+		for _, o := range objs {
+			md, err := s.Remote.Store.Footer(ctx, o)
+			if err != nil {
+				return 10000
+			}
+			n += md.NumRows
+		}
+		return n
 	}
 	paths := make([]string, len(s.Paths))
 	for i, p := range s.Paths {

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/sql/lake"
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
+)
+
+// secretsTTL is how long a database's secrets are used before they are
+// read again (a new or dropped secret counts after at most this).
+const secretsTTL = 2 * time.Second
+
+// secrets reads the object stores' secrets of each database
+// (mooncake.secrets, which only superusers read; the sidecar connects as
+// one).
+type secrets struct {
+	dbs *databases
+	mu  sync.Mutex
+	by  map[string]secretsRead
+}
+
+type secretsRead struct {
+	list []*remote.Secret
+	at   time.Time
+}
+
+func (s *secrets) get(ctx context.Context, db string) ([]*remote.Secret, error) {
+	s.mu.Lock()
+	if r, ok := s.by[db]; ok && time.Since(r.at) < secretsTTL {
+		s.mu.Unlock()
+		return r.list, nil
+	}
+	s.mu.Unlock()
+	conn, err := pgx.ConnectConfig(ctx, s.dbs.config(db))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, "SELECT name, type, key_id, secret, options::text FROM mooncake.secrets ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	var list []*remote.Secret
+	for rows.Next() {
+		var name, typ, keyID, secret, opts string
+		if err := rows.Scan(&name, &typ, &keyID, &secret, &opts); err != nil {
+			return nil, err
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(opts), &m); err != nil {
+			return nil, &pgconn.PgError{Code: "22023", Message: "secret " + name + ": malformed options"}
+		}
+		sec, err := remote.ParseSecret(name, typ, keyID, secret, m)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, sec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.by[db] = secretsRead{list: list, at: time.Now()}
+	s.mu.Unlock()
+	return list, nil
+}
+
+// parseSpec reads a request's files, reading s3:// paths with the
+// database's secrets.
+func (s *server) parseSpec(raw json.RawMessage, db string) (*lake.Spec, error) {
+	var r *lake.Remote
+	if s.remote != nil {
+		r = &lake.Remote{Store: s.remote, Key: db,
+			Secrets: func(ctx context.Context) ([]*remote.Secret, error) { return s.secrets.get(ctx, db) }}
+	}
+	return lake.ParseSpec(raw, r)
+}
