@@ -29,9 +29,9 @@ PG_BINDIR = $(shell $(PG_CONFIG) --bindir)
 
 APT_PACKAGES := postgresql-15 postgresql-server-dev-15 build-essential clang-14 libclang-rt-14-dev
 PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow,pyiceberg-core]' pyarrow psycopg2-binary deltalake \
-	adbc-driver-flightsql adbc-driver-manager pandas polars 'moto[server]' boto3
+	adbc-driver-flightsql adbc-driver-manager pandas polars 'moto[server]' boto3 s3fs
 PY_IMPORTS := pyiceberg, pyiceberg_core, pyarrow, psycopg2, sqlalchemy, deltalake, \
-	adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow, moto.server, boto3.flight, pandas, polars
+	adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow.flight, pandas, polars, moto.server, boto3, s3fs
 
 # Root installs directly; anyone else through sudo, when there is one.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo)

@@ -93,9 +93,6 @@ func (s *Spec) check() error {
 			if s.Remote == nil {
 				return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: remote paths are not read here", p)}
 			}
-			if s.Format == "iceberg" || s.Format == "delta" {
-				return &pgconn.PgError{Code: "0A000", Message: fmt.Sprintf("path %q: %s tables on object stores are not supported yet", p, s.Format)}
-			}
 			continue
 		}
 		if !filepath.IsAbs(p) {
@@ -187,12 +184,17 @@ func optionNames(format string) []string {
 // (objs), held in the cache until release is called.
 func (s *Spec) source(ctx context.Context) (src string, objs []*remote.Object, release func(), err error) {
 	switch s.Format {
-	case "iceberg":
-		src, err = icebergSource(ctx, s)
-		return src, nil, func() {}, err
-	case "delta":
-		src, err = deltaSource(ctx, s)
-		return src, nil, func() {}, err
+	case "iceberg", "delta":
+		var rfs *remoteFS
+		if s.Format == "iceberg" {
+			src, rfs, err = icebergSource(ctx, s)
+		} else {
+			src, rfs, err = deltaSource(ctx, s)
+		}
+		if err != nil || rfs == nil {
+			return src, nil, func() {}, err
+		}
+		return src, rfs.objs, rfs.release, nil
 	}
 	paths, objs, release, err := s.resolve(ctx)
 	if err != nil {

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"io/fs"
 	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgmooncake/mooncake/sql/lake/delta"
 	"github.com/pgmooncake/mooncake/sql/lake/iceberg"
+	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
 // tableError maps an error opening an Iceberg or Delta table.
@@ -36,52 +40,109 @@ func intOption(s *Spec, name string) (*int64, error) {
 	return &n, nil
 }
 
-// icebergSource plans an Iceberg table's snapshot with iceberg-go.
-func icebergSource(ctx context.Context, s *Spec) (string, error) {
+// icebergSource plans an Iceberg table's snapshot with iceberg-go. A
+// table on an object store is read through the cache (rfs).
+func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 	snap, err := intOption(s, "snapshot_id")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	t, err := iceberg.Open(ctx, s.Paths[0])
+	var t *iceberg.Table
+	var rfs *remoteFS
+	fail := func(err error) (string, *remoteFS, error) {
+		if rfs != nil {
+			rfs.release()
+		}
+		return "", nil, tableError(err, s)
+	}
+	if remote.IsRemote(s.Paths[0]) {
+		if rfs, err = s.remoteFS(ctx); err != nil {
+			return "", nil, err
+		}
+		t, err = iceberg.OpenRemote(ctx, s.Paths[0], rfs)
+	} else {
+		t, err = iceberg.Open(ctx, s.Paths[0])
+	}
 	if err != nil {
-		return "", tableError(err, s)
+		return fail(err)
 	}
 	scan, err := t.Plan(ctx, snap)
 	if err != nil {
-		return "", tableError(err, s)
+		return fail(err)
+	}
+	if err := t.FetchFiles(ctx, scan); err != nil {
+		return fail(err)
 	}
 	q, err := scan.ReadSQL()
 	if err != nil {
-		return "", tableError(err, s)
+		return fail(err)
 	}
-	return "(" + q + ")", nil
+	return "(" + q + ")", rfs, nil
 }
 
-// deltaSource replays a Delta table's log to a version.
-func deltaSource(ctx context.Context, s *Spec) (string, error) {
+// deltaSource replays a Delta table's log to a version. A table on an
+// object store is read through the cache (rfs: its files stay there
+// until rfs is released).
+func deltaSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 	version, err := intOption(s, "version")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	fsys := delta.LocalFS()
-	snap, err := delta.Load(ctx, fsys, s.Paths[0], version)
+	root := s.Paths[0]
+	var rfs *remoteFS
+	if remote.IsRemote(root) {
+		if rfs, err = s.remoteFS(ctx); err != nil {
+			return "", nil, err
+		}
+		fsys, root = rfs, strings.TrimRight(root, "/")
+	}
+	fail := func(err error) (string, *remoteFS, error) {
+		if rfs != nil {
+			rfs.release()
+		}
+		return "", nil, tableError(err, s)
+	}
+	snap, err := delta.Load(ctx, fsys, root, version)
 	if err != nil {
-		return "", tableError(err, s)
+		return fail(err)
 	}
 	deleted := map[string][]uint64{}
 	for _, f := range snap.Files {
 		if f.DeletionVector == nil {
 			continue
 		}
-		pos, err := f.DeletionVector.Positions(ctx, fsys, s.Paths[0])
+		pos, err := f.DeletionVector.Positions(ctx, fsys, root)
 		if err != nil {
-			return "", tableError(err, s)
+			return fail(err)
 		}
 		deleted[f.Path] = pos
 	}
+	if rfs != nil {
+		// The data files, fetched whole, are read from the cache.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(8)
+		locals := make([]string, len(snap.Files))
+		for i, f := range snap.Files {
+			g.Go(func() (err error) {
+				locals[i], err = rfs.LocalKnown(gctx, f.Path, f.Size)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return fail(err)
+		}
+		for i := range snap.Files {
+			if pos, ok := deleted[snap.Files[i].Path]; ok {
+				delete(deleted, snap.Files[i].Path)
+				deleted[locals[i]] = pos
+			}
+			snap.Files[i].Path = locals[i]
+		}
+	}
 	q, err := snap.ReadSQL(deleted)
 	if err != nil {
-		return "", tableError(err, s)
+		return fail(err)
 	}
-	return "(" + q + ")", nil
+	return "(" + q + ")", rfs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	"golang.org/x/sync/errgroup"
 )
 
 // Table is an Iceberg table read from its metadata file.
@@ -29,6 +31,171 @@ type Table struct {
 	// moved is set when the table's files were found under Dir rather
 	// than at Location: paths under Location are read under Dir.
 	moved bool
+
+	// remote reads a table on an object store (OpenRemote); locals maps
+	// the paths of its data and delete files to their local copies.
+	remote Remote
+	ctx    context.Context
+	locals map[string]string
+}
+
+// Remote reaches a table on an object store: each file is fetched whole
+// into a local copy.
+type Remote interface {
+	Local(ctx context.Context, url string) (string, error)
+	LocalKnown(ctx context.Context, url string, size int64) (string, error) // an immutable file of a known size
+	List(ctx context.Context, dir string) ([]string, error)                 // names of the files in dir
+}
+
+// OpenRemote is Open for a table on an object store: path is its
+// directory's URL or its metadata file's. The metadata file is chosen as
+// Open chooses it; the files are read through r. FetchFiles makes a scan's
+// data and delete files local before ReadSQL.
+func OpenRemote(ctx context.Context, path string, r Remote) (*Table, error) {
+	path = strings.TrimRight(path, "/")
+	metaFile := path
+	if !isMetadataFile(pathpkg.Base(path)) {
+		dir := path + "/metadata"
+		names, err := r.List(ctx, dir)
+		if err != nil {
+			if names, err = r.List(ctx, path); err != nil {
+				return nil, err
+			}
+			dir = path
+		}
+		if metaFile, err = pickRemoteMetadata(ctx, r, dir, names); err != nil {
+			return nil, err
+		}
+	}
+	t := &Table{MetadataFile: metaFile, remote: r, ctx: ctx, locals: map[string]string{}}
+	fsF := func(context.Context) (icebergio.IO, error) { return tableIO{t}, nil }
+	ident := table.Identifier{pathpkg.Base(pathpkg.Dir(pathpkg.Dir(metaFile)))}
+	tbl, err := table.NewFromLocation(ctx, ident, metaFile, fsF, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read iceberg metadata %s: %w", metaFile, err)
+	}
+	t.tbl = tbl
+	t.meta = tbl.Metadata()
+	t.FormatVersion = t.meta.Version()
+	t.Location = t.meta.Location()
+	t.Dir = t.Location
+	return t, nil
+}
+
+// pickRemoteMetadata chooses the metadata file among the names of a
+// remote metadata directory, as findMetadataFile does locally.
+func pickRemoteMetadata(ctx context.Context, r Remote, dir string, names []string) (string, error) {
+	if slices.Contains(names, "version-hint.text") {
+		local, err := r.Local(ctx, dir+"/version-hint.text")
+		if err != nil {
+			return "", err
+		}
+		hint, err := os.ReadFile(local)
+		if err != nil {
+			return "", err
+		}
+		h := strings.TrimSpace(string(hint))
+		if h != "" && !strings.ContainsAny(h, `/\`) && isMetadataFile(h) && slices.Contains(names, h) {
+			return dir + "/" + h, nil
+		}
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("%s: version-hint.text holds %q, neither a version number nor a metadata file", dir, h)
+		}
+		var found []string
+		for _, name := range names {
+			if metadataVersion(name) == n {
+				found = append(found, name)
+			}
+		}
+		if len(found) == 0 {
+			return "", fmt.Errorf("%s: version-hint.text names version %d, which has no metadata file", dir, n)
+		}
+		return latestRemote(ctx, r, dir, found)
+	}
+	var best []string
+	bestV := int64(-1)
+	for _, name := range names {
+		switch v := metadataVersion(name); {
+		case v > bestV:
+			best, bestV = []string{name}, v
+		case v == bestV && v >= 0:
+			best = append(best, name)
+		}
+	}
+	if len(best) == 0 {
+		return "", fmt.Errorf("%w: %s: no iceberg metadata file (vN.metadata.json or NNNNN-<uuid>.metadata.json)", fs.ErrNotExist, dir)
+	}
+	return latestRemote(ctx, r, dir, best)
+}
+
+func latestRemote(ctx context.Context, r Remote, dir string, names []string) (string, error) {
+	if len(names) == 1 {
+		return dir + "/" + names[0], nil
+	}
+	locals := make([]string, len(names))
+	byLocal := map[string]string{}
+	for i, n := range names {
+		l, err := r.Local(ctx, dir+"/"+n)
+		if err != nil {
+			return "", err
+		}
+		locals[i], byLocal[l] = l, dir+"/"+n
+	}
+	best, err := latestOf(locals)
+	if err != nil {
+		return "", err
+	}
+	return byLocal[best], nil
+}
+
+// FetchFiles makes the data and delete files of a scan of a remote table
+// local, for ReadSQL.
+func (t *Table) FetchFiles(ctx context.Context, s *Scan) error {
+	if t.remote == nil {
+		return nil
+	}
+	type file struct {
+		path string
+		size int64 // -1: unknown
+	}
+	var files []file
+	seen := map[string]bool{}
+	add := func(p string, size int64) {
+		if !seen[p] {
+			seen[p] = true
+			files = append(files, file{p, size})
+		}
+	}
+	for _, df := range s.Files {
+		add(df.Path, df.SizeBytes)
+		for _, p := range df.PositionDeletes {
+			add(p, -1)
+		}
+		for _, e := range df.EqualityDeletes {
+			add(e.Path, -1)
+		}
+	}
+	locals := make([]string, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, f := range files {
+		g.Go(func() (err error) {
+			if f.size >= 0 {
+				locals[i], err = t.remote.LocalKnown(gctx, f.path, f.size)
+			} else {
+				locals[i], err = t.remote.Local(gctx, f.path)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, f := range files {
+		t.locals[f.path] = locals[i]
+	}
+	return nil
 }
 
 // Open loads an Iceberg table from a metadata file or from a table
@@ -114,6 +281,12 @@ func localPath(p string) string {
 // local is where a path the table's metadata names is read: a local path,
 // under Dir when the table was moved.
 func (t *Table) local(p string) string {
+	if t.remote != nil {
+		if l, ok := t.locals[p]; ok {
+			return l
+		}
+		return p
+	}
 	if t.moved {
 		for _, prefix := range []string{t.Location, localPath(t.Location)} {
 			prefix = strings.TrimSuffix(prefix, "/")
@@ -129,8 +302,27 @@ func (t *Table) local(p string) string {
 // and manifests through.
 type tableIO struct{ t *Table }
 
-func (f tableIO) Open(name string) (icebergio.File, error) { return os.Open(f.t.localOrSelf(name)) }
-func (f tableIO) ReadFile(name string) ([]byte, error)     { return os.ReadFile(f.t.localOrSelf(name)) }
+func (f tableIO) Open(name string) (icebergio.File, error) {
+	if f.t.remote != nil {
+		local, err := f.t.remote.Local(f.t.ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return os.Open(local)
+	}
+	return os.Open(f.t.localOrSelf(name))
+}
+
+func (f tableIO) ReadFile(name string) ([]byte, error) {
+	if f.t.remote != nil {
+		local, err := f.t.remote.Local(f.t.ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		return os.ReadFile(local)
+	}
+	return os.ReadFile(f.t.localOrSelf(name))
+}
 func (f tableIO) Remove(name string) error {
 	return &fs.PathError{Op: "remove", Path: name, Err: errors.ErrUnsupported}
 }

@@ -414,3 +414,42 @@ func subtract(w span, have []span) []span {
 	}
 	return out
 }
+
+// Known is the Object of an immutable object whose size is known (a data
+// file an Iceberg manifest or a Delta log lists): no request is made.
+func (s *Session) Known(p string, size int64) (*Object, error) {
+	u, err := ParseURL(p)
+	if err != nil {
+		return nil, err
+	}
+	return s.object(u, size, "", Pick(s.secrets, p)), nil
+}
+
+// List names the objects directly under a directory URL (not in its
+// subdirectories); none is an empty list.
+func (s *Session) List(ctx context.Context, dir string) ([]string, error) {
+	u, err := ParseURL(dir)
+	if err != nil {
+		return nil, err
+	}
+	prefix := strings.TrimSuffix(u.Key, "/") + "/"
+	if u.Key == "" {
+		prefix = ""
+	}
+	var names []string
+	pg := s3.NewListObjectsV2Paginator(s.st.client(Pick(s.secrets, dir)), &s3.ListObjectsV2Input{Bucket: aws.String(u.Bucket),
+		Prefix: aws.String(prefix), Delimiter: aws.String("/")})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, objectError(err, dir)
+		}
+		for _, it := range page.Contents {
+			if name := strings.TrimPrefix(aws.ToString(it.Key), prefix); name != "" && !strings.Contains(name, "/") {
+				names = append(names, name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
