@@ -181,46 +181,67 @@ func optionNames(format string) []string {
 // source is the DuckDB relation of the files' rows: a reader call, or
 // for an Iceberg or Delta table the query reading its current (or chosen)
 // snapshot's Parquet files. Remote objects are listed and made local
-// (objs), held in the cache until release is called.
-func (s *Spec) source(ctx context.Context) (src string, objs []*remote.Object, release func(), err error) {
+// (rem), held in the cache until rem.release is called.
+func (s *Spec) source(ctx context.Context) (string, *fetched, error) {
 	switch s.Format {
 	case "iceberg", "delta":
+		var src string
 		var rfs *remoteFS
+		var err error
 		if s.Format == "iceberg" {
 			src, rfs, err = icebergSource(ctx, s)
 		} else {
 			src, rfs, err = deltaSource(ctx, s)
 		}
 		if err != nil || rfs == nil {
-			return src, nil, func() {}, err
+			return src, &fetched{release: func() {}}, err
 		}
-		return src, rfs.objs, rfs.release, nil
+		return src, &fetched{data: rfs.data, whole: rfs.whole, keep: rfs.keep, release: rfs.release}, nil
 	}
-	paths, objs, release, err := s.resolve(ctx)
+	paths, rem, err := s.resolve(ctx)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, err
 	}
-	src, err = s.reader(paths)
+	src, err := s.reader(paths)
 	if err != nil {
-		release()
-		return "", nil, nil, err
+		rem.release()
+		return "", nil, err
 	}
-	return src, objs, release, nil
+	return src, rem, nil
 }
+
+// fetched are the remote objects a relation reads: Parquet data files,
+// of which a query fetches the column chunks it reads, and files read
+// whole (CSV, JSON; an Iceberg or Delta table's metadata and delete
+// files).
+type fetched struct {
+	data  []*remote.Object
+	whole []*remote.Object
+	// keep chooses, for the relation's columns a query uses (by the
+	// names the files' relation gives them), the top-level columns of a
+	// data file to fetch (by name and Parquet field id); nil: the files'
+	// columns of the same names.
+	keep    func(used []string) func(name string, fieldID int32) bool
+	release func()
+}
+
+func (f *fetched) all() []*remote.Object { return append(slices.Clone(f.data), f.whole...) }
 
 // resolve makes the spec's paths local: the objects of its s3:// paths
 // (an object, a glob, a directory) are listed, and the local copies get
 // what DuckDB reads to bind a query (a Parquet object's footer; a CSV or
 // JSON object whole). They stay in the cache until release is called.
-func (s *Spec) resolve(ctx context.Context) (paths []string, objs []*remote.Object, release func(), err error) {
+func (s *Spec) resolve(ctx context.Context) ([]string, *fetched, error) {
 	if !slices.ContainsFunc(s.Paths, remote.IsRemote) {
-		return s.Paths, nil, func() {}, nil
+		return s.Paths, &fetched{release: func() {}}, nil
 	}
 	secrets, err := s.Remote.Secrets(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	sess := s.Remote.Store.Session(secrets)
+	var paths []string
+	var objs []*remote.Object
 	for _, p := range s.Paths {
 		if !remote.IsRemote(p) {
 			paths = append(paths, p)
@@ -228,38 +249,42 @@ func (s *Spec) resolve(ctx context.Context) (paths []string, objs []*remote.Obje
 		}
 		found, err := sess.Expand(ctx, p)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		for _, o := range found {
 			paths = append(paths, o.Local)
 		}
 		objs = append(objs, found...)
 	}
-	release = s.Remote.Store.Pin(objs)
-	if err := s.fetch(ctx, objs, nil); err != nil {
-		release()
-		return nil, nil, nil, err
+	rem := &fetched{release: s.Remote.Store.Pin(objs)}
+	if s.Format == "parquet" {
+		rem.data = objs
+	} else {
+		rem.whole = objs
 	}
-	return paths, objs, release, nil
+	if err := s.fetch(ctx, rem, nil); err != nil {
+		rem.release()
+		return nil, nil, err
+	}
+	return paths, rem, nil
 }
 
-// fetch makes the local copies of objs hold what a query reads: of
-// Parquet objects, the footer and the column chunks of cols (file column
-// names; nil: the footer only); of others, everything.
-func (s *Spec) fetch(ctx context.Context, objs []*remote.Object, cols []string) error {
+// fetch makes the local copies of rem's objects hold what a query reads:
+// of data files, the footer and the column chunks keep chooses (nil: the
+// footer only); the others whole.
+func (s *Spec) fetch(ctx context.Context, rem *fetched, keep func(name string, fieldID int32) bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for _, o := range objs {
+	for _, o := range rem.whole {
+		g.Go(func() error { return s.Remote.Store.Whole(gctx, o) })
+	}
+	for _, o := range rem.data {
 		g.Go(func() error {
-			switch {
-			case s.Format != "parquet":
-				return s.Remote.Store.Whole(gctx, o)
-			case cols == nil:
+			if keep == nil {
 				_, err := s.Remote.Store.Footer(gctx, o)
 				return err
-			default:
-				return s.Remote.Store.Columns(gctx, o, cols)
 			}
+			return s.Remote.Store.ColumnsWhere(gctx, o, keep)
 		})
 	}
 	return g.Wait()
@@ -404,11 +429,11 @@ func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error)
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	src, _, release, err := s.source(ctx)
+	src, rem, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer rem.release()
 	return describe(ctx, e, s, src)
 }
 
@@ -440,7 +465,7 @@ type Files struct {
 	view    string
 	cols    []catalog.Column
 	rows    int64
-	objs    []*remote.Object  // the remote objects read, if any
+	rem     *fetched          // the remote objects read, if any
 	fileCol map[string]string // declared column -> the files' column it reads
 }
 
@@ -489,11 +514,11 @@ type opened struct {
 }
 
 func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
-	rd, objs, release, err := s.source(ctx)
+	rd, rem, err := s.source(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer rem.release()
 	fileCols, err := describe(ctx, e, s, rd)
 	if err != nil {
 		return nil, err
@@ -512,7 +537,7 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 			decl = append(decl, Column{Name: fc.Name, OID: oid, Typmod: typmod, Type: fc.PGType})
 		}
 	}
-	f := &Files{spec: s, objs: objs, fileCol: map[string]string{}}
+	f := &Files{spec: s, rem: rem, fileCol: map[string]string{}}
 	var sel []string
 	for i, d := range decl {
 		ct, err := columnType(d)
@@ -549,27 +574,35 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		sel = []string{"NULL AS mooncake_no_column"}
 	}
 	f.view = "(SELECT " + strings.Join(sel, ", ") + " FROM " + rd + ")"
-	f.rows = estimateRows(ctx, e, s, objs)
+	f.rows = estimateRows(ctx, e, s, rem.data)
 	return f, nil
 }
 
 // Prepare fetches into the local cache what a query using cols (declared
 // names) reads of the remote objects (sql.Preparer).
 func (f *Files) Prepare(ctx context.Context, cols []string) (func(), error) {
-	if len(f.objs) == 0 {
+	all := f.rem.all()
+	if len(all) == 0 {
 		return func() {}, nil
 	}
-	var names []string
-	if f.spec.Format == "parquet" {
-		names = []string{}
-		for _, c := range cols {
-			if n, ok := f.fileCol[c]; ok {
-				names = append(names, n)
-			}
+	var used []string
+	for _, c := range cols {
+		if n, ok := f.fileCol[c]; ok {
+			used = append(used, n)
 		}
 	}
-	release := f.spec.Remote.Store.Pin(f.objs)
-	if err := f.spec.fetch(ctx, f.objs, names); err != nil {
+	var keep func(name string, fieldID int32) bool
+	if f.rem.keep != nil {
+		keep = f.rem.keep(used)
+	} else {
+		names := map[string]bool{}
+		for _, n := range used {
+			names[strings.ToLower(n)] = true
+		}
+		keep = func(name string, _ int32) bool { return names[strings.ToLower(name)] }
+	}
+	release := f.spec.Remote.Store.Pin(all)
+	if err := f.spec.fetch(ctx, f.rem, keep); err != nil {
 		release()
 		return nil, err
 	}

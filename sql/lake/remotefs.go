@@ -21,8 +21,10 @@ type remoteFS struct {
 	sess  *remote.Session
 
 	mu       sync.Mutex
-	objs     []*remote.Object
+	data     []*remote.Object // Parquet data files: footers fetched, columns when a query runs
+	whole    []*remote.Object // files fetched whole
 	releases []func()
+	keep     func(used []string) func(name string, fieldID int32) bool
 }
 
 func (s *Spec) remoteFS(ctx context.Context) (*remoteFS, error) {
@@ -42,15 +44,35 @@ func notExist(err error) error {
 	return err
 }
 
-// whole fetches an object whole and keeps it.
-func (f *remoteFS) whole(ctx context.Context, o *remote.Object) (string, error) {
+// fetchWhole fetches an object whole and keeps it.
+func (f *remoteFS) fetchWhole(ctx context.Context, o *remote.Object) (string, error) {
 	release := f.store.Pin([]*remote.Object{o})
 	if err := f.store.Whole(ctx, o); err != nil {
 		release()
 		return "", notExist(err)
 	}
 	f.mu.Lock()
-	f.objs = append(f.objs, o)
+	f.whole = append(f.whole, o)
+	f.releases = append(f.releases, release)
+	f.mu.Unlock()
+	return o.Local, nil
+}
+
+// DataFile is a local copy of an immutable Parquet data file of a known
+// size, holding its footer; the columns a query reads come before it
+// runs (Files.Prepare).
+func (f *remoteFS) DataFile(ctx context.Context, url string, size int64) (string, error) {
+	o, err := f.sess.Known(url, size)
+	if err != nil {
+		return "", err
+	}
+	release := f.store.Pin([]*remote.Object{o})
+	if _, err := f.store.Footer(ctx, o); err != nil {
+		release()
+		return "", notExist(err)
+	}
+	f.mu.Lock()
+	f.data = append(f.data, o)
 	f.releases = append(f.releases, release)
 	f.mu.Unlock()
 	return o.Local, nil
@@ -62,16 +84,7 @@ func (f *remoteFS) Local(ctx context.Context, url string) (string, error) {
 	if err != nil {
 		return "", notExist(err)
 	}
-	return f.whole(ctx, o)
-}
-
-// LocalKnown is Local for an immutable object of a known size.
-func (f *remoteFS) LocalKnown(ctx context.Context, url string, size int64) (string, error) {
-	o, err := f.sess.Known(url, size)
-	if err != nil {
-		return "", err
-	}
-	return f.whole(ctx, o)
+	return f.fetchWhole(ctx, o)
 }
 
 // release lets the objects go.

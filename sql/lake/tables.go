@@ -73,6 +73,14 @@ func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 	if err := t.FetchFiles(ctx, scan); err != nil {
 		return fail(err)
 	}
+	if rfs != nil {
+		// A query fetches the columns it reads by field id (every
+		// column of a file without field ids, which a name mapping reads).
+		rfs.keep = func(used []string) func(string, int32) bool {
+			ids := scan.FieldIDs(used)
+			return func(_ string, fid int32) bool { return fid < 0 || ids[fid] }
+		}
+	}
 	q, err := scan.ReadSQL()
 	if err != nil {
 		return fail(err)
@@ -119,13 +127,33 @@ func deltaSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 		deleted[f.Path] = pos
 	}
 	if rfs != nil {
-		// The data files, fetched whole, are read from the cache.
+		// The data files are read from the cache: their footers now,
+		// the columns a query reads before it runs, by physical name or
+		// field id.
+		phys := map[string]string{}
+		ids := map[string]int32{}
+		for _, f := range snap.Schema {
+			phys[f.Name] = f.PhysicalName
+			if f.FieldID != 0 {
+				ids[f.Name] = int32(f.FieldID)
+			}
+		}
+		rfs.keep = func(used []string) func(string, int32) bool {
+			names, fids := map[string]bool{}, map[int32]bool{}
+			for _, u := range used {
+				names[phys[u]] = true
+				if id, ok := ids[u]; ok {
+					fids[id] = true
+				}
+			}
+			return func(name string, fid int32) bool { return names[name] || (fid >= 0 && fids[fid]) }
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(8)
 		locals := make([]string, len(snap.Files))
 		for i, f := range snap.Files {
 			g.Go(func() (err error) {
-				locals[i], err = rfs.LocalKnown(gctx, f.Path, f.Size)
+				locals[i], err = rfs.DataFile(gctx, f.Path, f.Size)
 				return err
 			})
 		}

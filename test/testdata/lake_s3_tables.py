@@ -8,6 +8,7 @@ import json
 import sys
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 from deltalake import DeltaTable, write_deltalake
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.types import DoubleType
@@ -46,6 +47,29 @@ tbl.delete("id <= 5")
 tbl = cat.load_table("db.items")
 ice_rows = sorted(tbl.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
 
+# A wide Iceberg table and a wide Delta table, for the bytes a narrow query
+# transfers: 20 bigint columns, c3 renamed in the Iceberg table between
+# its two appends (older files keep the old name, same field id).
+rows = 60000
+def wide(lo):
+    return pa.table({f"c{i}": pa.array([(r * (i + 3)) % 999983 for r in range(lo, lo + rows)], pa.int64()) for i in range(20)})
+wtbl = cat.create_table("db.wide", schema=wide(0).schema)
+wtbl.append(wide(0))
+with wtbl.update_schema() as upd:
+    upd.rename_column("c3", "renamed3")
+wtbl = cat.load_table("db.wide")
+second = wide(rows).rename_columns(["renamed3" if n == "c3" else n for n in wide(0).column_names])
+wtbl.append(second)
+wtbl = cat.load_table("db.wide")
+wide_ice = wtbl.scan(selected_fields=("renamed3", "c9")).to_arrow()
+wide_ice_bytes = sum(t.file.file_size_in_bytes for t in wtbl.scan().plan_files())
+delta_wide_url = f"s3://{bucket}/delta/wide"
+write_deltalake(delta_wide_url, wide(0), storage_options=opts)
+write_deltalake(delta_wide_url, wide(rows), mode="append", storage_options=opts)
+dwide = DeltaTable(delta_wide_url, storage_options=opts)
+wide_delta = dwide.to_pyarrow_table(columns=["c3", "c9"])
+wide_delta_bytes = pa.compute.sum(pa.table(dwide.get_add_actions(flatten=True)).column("size_bytes")).as_py()
+
 
 def text(v):
     """PostgreSQL's text of a value (float8 prints 48, not 48.0)."""
@@ -60,4 +84,10 @@ print(json.dumps({
     "iceberg_url": tbl.location(),
     "iceberg_metadata": tbl.metadata_location,
     "iceberg": [[text(r["id"]), r["label"], text(r["price"])] for r in ice_rows],
+    "wide_iceberg_url": wtbl.location(),
+    "wide_iceberg_sum": str(pa.compute.sum(pa.compute.add(wide_ice["renamed3"], wide_ice["c9"])).as_py()),
+    "wide_iceberg_bytes": wide_ice_bytes,
+    "wide_delta_url": delta_wide_url,
+    "wide_delta_sum": str(pa.compute.sum(pa.compute.add(wide_delta["c3"], wide_delta["c9"])).as_py()),
+    "wide_delta_bytes": wide_delta_bytes,
 }))

@@ -43,7 +43,9 @@ type Table struct {
 // into a local copy.
 type Remote interface {
 	Local(ctx context.Context, url string) (string, error)
-	LocalKnown(ctx context.Context, url string, size int64) (string, error) // an immutable file of a known size
+	// DataFile is a local copy of a Parquet data file of a known size for
+	// DuckDB: it must hold what DuckDB reads when the query runs.
+	DataFile(ctx context.Context, url string, size int64) (string, error)
 	List(ctx context.Context, dir string) ([]string, error)                 // names of the files in dir
 }
 
@@ -150,7 +152,8 @@ func latestRemote(ctx context.Context, r Remote, dir string, names []string) (st
 }
 
 // FetchFiles makes the data and delete files of a scan of a remote table
-// local, for ReadSQL.
+// local, for ReadSQL: data files through Remote.DataFile, delete files
+// whole.
 func (t *Table) FetchFiles(ctx context.Context, s *Scan) error {
 	if t.remote == nil {
 		return nil
@@ -182,7 +185,7 @@ func (t *Table) FetchFiles(ctx context.Context, s *Scan) error {
 	for i, f := range files {
 		g.Go(func() (err error) {
 			if f.size >= 0 {
-				locals[i], err = t.remote.LocalKnown(gctx, f.path, f.size)
+				locals[i], err = t.remote.DataFile(gctx, f.path, f.size)
 			} else {
 				locals[i], err = t.remote.Local(gctx, f.path)
 			}
@@ -196,6 +199,26 @@ func (t *Table) FetchFiles(ctx context.Context, s *Scan) error {
 		t.locals[f.path] = locals[i]
 	}
 	return nil
+}
+
+// FieldIDs are the field ids a scan reads of its data files for the
+// columns named (by the scan's schema's names): theirs, and those the
+// equality deletes compare.
+func (s *Scan) FieldIDs(names []string) map[int32]bool {
+	ids := map[int32]bool{}
+	for _, f := range s.Schema {
+		if slices.Contains(names, f.Name) {
+			ids[int32(f.ID)] = true
+		}
+	}
+	for _, df := range s.Files {
+		for _, e := range df.EqualityDeletes {
+			for _, id := range e.FieldIDs {
+				ids[int32(id)] = true
+			}
+		}
+	}
+	return ids
 }
 
 // Open loads an Iceberg table from a metadata file or from a table

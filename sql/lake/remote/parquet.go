@@ -84,16 +84,29 @@ func footerSpans(size int64, md *metadata.FileMetaData) []span {
 // names, any case; nil: every column): their column chunks in every row
 // group, with their dictionaries, bloom filters and page indexes.
 func (st *Store) Columns(ctx context.Context, o *Object, names []string) error {
+	if names == nil {
+		return st.ColumnsWhere(ctx, o, func(string, int32) bool { return true })
+	}
+	set := map[string]bool{}
+	for _, n := range names {
+		set[strings.ToLower(n)] = true
+	}
+	return st.ColumnsWhere(ctx, o, func(name string, _ int32) bool { return set[strings.ToLower(name)] })
+}
+
+// ColumnsWhere is Columns of the top-level columns keep chooses by their
+// name and Parquet field id (-1 when the file has none).
+func (st *Store) ColumnsWhere(ctx context.Context, o *Object, keep func(name string, fieldID int32) bool) error {
 	md, err := st.Footer(ctx, o)
 	if err != nil {
 		return err
 	}
 	want := footerSpans(o.Size, md)
-	var all map[string]bool
-	if names != nil {
-		all = map[string]bool{}
-		for _, n := range names {
-			all[strings.ToLower(n)] = true
+	all := map[string]bool{}
+	root := md.Schema.Root()
+	for i := 0; i < root.NumFields(); i++ {
+		if f := root.Field(i); keep(f.Name(), f.FieldID()) {
+			all[f.Name()] = true
 		}
 	}
 	var bloomStarts []int64
@@ -105,7 +118,7 @@ func (st *Store) Columns(ctx context.Context, o *Object, names []string) error {
 				return notParquet(o, err.Error())
 			}
 			path := cc.PathInSchema()
-			if all != nil && (len(path) == 0 || !all[strings.ToLower(path[0])]) {
+			if len(path) == 0 || !all[path[0]] {
 				continue
 			}
 			start := cc.DataPageOffset()
