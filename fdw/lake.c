@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * lake.c
- *		  The data lake functions: mooncake.read_parquet, read_csv, read_json,
- *		  iceberg_scan and delta_scan in FROM, with a column definition list.
+ *		  The data lake functions: mooncake.read_parquet, read_json,
+ *		  iceberg_scan and delta_scan in FROM, with a column definition list;
+ *		  mooncake.read_csv, whose rows are mooncake.row (lakerow.c).
  *
  * A planner hook turns each call into a scan of a foreign table on server
- * mooncake with the options path and format (option.c), made once per
- * session in pg_temp for each distinct call (files, options, columns):
+ * mooncake with the options path (or paths, for an array of them) and
+ * format (option.c), made once per session in pg_temp for each distinct
+ * call (files, options, columns):
  * the query then gets the whole pushdown of foreign tables (filters, joins
  * with mirrors and other files, aggregates, ORDER BY, LIMIT run in DuckDB)
  * and EXPLAIN shows it. The call's arguments must be constants. Creating
@@ -38,6 +40,8 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_relation.h"
 #include "parser/parsetree.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -60,18 +64,22 @@ PG_FUNCTION_INFO_V1(mooncake_read_files);
 Datum
 mooncake_read_files(PG_FUNCTION_ARGS)
 {
+	Oid			funcid = fcinfo->flinfo->fn_oid;
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("%s must be called in FROM with constant arguments",
-					get_func_name(fcinfo->flinfo->fn_oid)),
-			 errhint("Write FROM %s('path') AS (column type, ...).",
-					 get_func_name(fcinfo->flinfo->fn_oid))));
+					get_func_name(funcid)),
+			 get_func_rettype(funcid) == RECORDOID
+			 ? errhint("Write FROM %s('path') AS (column type, ...).", get_func_name(funcid))
+			 : errhint("Write FROM %s('path') r and read its columns as r['column'].",
+					   get_func_name(funcid))));
 	PG_RETURN_NULL();
 }
 
 /* Whether funcid is one of the lake functions (by its C symbol) */
-static bool
-is_lake_function(Oid funcid, char **format)
+bool
+mooncake_is_lake_function(Oid funcid, char **format)
 {
 	HeapTuple	tup;
 	bool		isnull;
@@ -107,38 +115,81 @@ is_lake_function(Oid funcid, char **format)
 	return result;
 }
 
-/* A constant argument as text, or NULL for a NULL constant */
-static char *
-const_text(Node *arg, const char *name)
+/* A constant argument, or NULL for a NULL constant */
+static Const *
+const_arg(Node *arg, const char *name)
 {
 	Node	   *value = eval_const_expressions(NULL, arg);
-	Const	   *c;
-	Oid			out;
-	bool		varlena;
 
 	if (!IsA(value, Const))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("argument \"%s\" of a data lake function must be a constant", name)));
-	c = (Const *) value;
-	if (c->constisnull)
+	if (((Const *) value)->constisnull)
 		return NULL;
+	return (Const *) value;
+}
+
+static char *
+const_text(Const *c)
+{
+	Oid			out;
+	bool		varlena;
+
 	getTypeOutputInfo(c->consttype, &out, &varlena);
 	return OidOutputFunctionCall(out, c->constvalue);
 }
 
+/*
+ * The path argument: one path (option path), or an array of them (option
+ * paths, a text array literal), none NULL or empty.
+ */
 static void
-append_option(StringInfo buf, const char *name, const char *value)
+path_arg(Const *c, MooncakeLakeCall *call)
 {
-	appendStringInfo(buf, ", %s %s", quote_identifier(name), quote_literal_cstr(value));
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (c->consttype == TEXTOID)
+	{
+		call->paths = list_make1(TextDatumGetCString(c->constvalue));
+		call->options = lappend(call->options,
+								makeDefElem("path", (Node *) makeString(linitial(call->paths)), -1));
+		return;
+	}
+	deconstruct_array(DatumGetArrayTypeP(c->constvalue), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the array of paths of a data lake function must not be empty")));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the paths of a data lake function must not be NULL"),
+					 errdetail("Element %d of the array is NULL.", i + 1)));
+		call->paths = lappend(call->paths, TextDatumGetCString(elems[i]));
+		if (((char *) llast(call->paths))[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the paths of a data lake function must not be empty"),
+					 errdetail("Element %d of the array is empty.", i + 1)));
+	}
+	call->options = lappend(call->options,
+							makeDefElem("paths", (Node *) makeString(const_text(c)), -1));
 }
 
 /*
- * The temporary foreign table of a call with its column definition list;
- * made when this session has none for the same call yet.
+ * The foreign table options a call of a lake function stands for: its
+ * path or paths and its reader options, in the order of its arguments.
+ * The arguments must be constants; NULL ones take the reader's default.
  */
-static Oid
-lake_table(const char *format, FuncExpr *fexpr, RangeTblFunction *rtfunc)
+void
+mooncake_lake_call_options(const char *format, FuncExpr *fexpr, MooncakeLakeCall *call)
 {
 	HeapTuple	tup;
 	Datum		namesd;
@@ -146,15 +197,11 @@ lake_table(const char *format, FuncExpr *fexpr, RangeTblFunction *rtfunc)
 	Datum	   *names = NULL;
 	int			nnames = 0;
 	ListCell   *lc;
-	ListCell   *lt;
-	ListCell   *lm;
 	int			i = 0;
-	StringInfoData cols;
-	StringInfoData opts;
-	StringInfoData ddl;
-	char	   *relname;
-	Oid			relid;
-	bool		has_path = false;
+
+	memset(call, 0, sizeof(*call));
+	call->format = format;
+	call->funcid = fexpr->funcid;
 
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fexpr->funcid));
 	namesd = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proargnames, &isnull);
@@ -163,13 +210,11 @@ lake_table(const char *format, FuncExpr *fexpr, RangeTblFunction *rtfunc)
 						  &names, NULL, &nnames);
 	ReleaseSysCache(tup);
 
-	initStringInfo(&opts);
-	appendStringInfo(&opts, "format %s", quote_literal_cstr(format));
 	foreach(lc, fexpr->args)
 	{
 		Node	   *arg = lfirst(lc);
 		const char *name;
-		char	   *value;
+		Const	   *value;
 
 		if (IsA(arg, NamedArgExpr))
 		{
@@ -181,47 +226,60 @@ lake_table(const char *format, FuncExpr *fexpr, RangeTblFunction *rtfunc)
 		else
 			name = "?";
 		i++;
-		value = const_text(arg, name);
+		value = const_arg(arg, name);
 		if (value == NULL)
 			continue;			/* the reader's default */
 		if (strcmp(name, "path") == 0)
-		{
-			has_path = true;
-			append_option(&opts, "path", value);
-		}
-		else if (strcmp(name, "format") == 0)
-			append_option(&opts, "json_format", value);
+			path_arg(value, call);
 		else
-			append_option(&opts, name, value);
+			call->options = lappend(call->options,
+									makeDefElem(pstrdup(strcmp(name, "format") == 0 ? "json_format" : name),
+												(Node *) makeString(const_text(value)), -1));
 	}
-	if (!has_path)
+	if (call->paths == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the path of a data lake function must not be NULL")));
+}
 
-	if (rtfunc->funccolnames == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYNTAX_ERROR),
-				 errmsg("a column definition list is required for %s", get_func_name(fexpr->funcid))));
-	initStringInfo(&cols);
-	forthree(lc, rtfunc->funccolnames, lt, rtfunc->funccoltypes, lm, rtfunc->funccoltypmods)
+static void
+append_option(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfo(buf, ", %s %s", quote_identifier(name), quote_literal_cstr(value));
+}
+
+/*
+ * The temporary foreign table of a call with the columns cols (SQL: "name
+ * type, ..."); made when this session has none for the same call yet.
+ */
+Oid
+mooncake_lake_relation(MooncakeLakeCall *call, const char *cols)
+{
+	StringInfoData opts;
+	StringInfoData ddl;
+	ListCell   *lc;
+	char	   *relname;
+	Oid			relid;
+
+	initStringInfo(&opts);
+	appendStringInfo(&opts, "format %s", quote_literal_cstr(call->format));
+	foreach(lc, call->options)
 	{
-		if (cols.len > 0)
-			appendStringInfoString(&cols, ", ");
-		appendStringInfo(&cols, "%s %s", quote_identifier(strVal(lfirst(lc))),
-						 format_type_with_typemod(lfirst_oid(lt), lfirst_int(lm)));
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		append_option(&opts, def->defname, strVal(def->arg));
 	}
 
 	/* the same call in this session reads through the same table */
 	relname = psprintf("mooncake_lake_%08x%08x",
 					   hash_bytes((unsigned char *) opts.data, opts.len),
-					   hash_bytes((unsigned char *) cols.data, cols.len));
+					   hash_bytes((const unsigned char *) cols, strlen(cols)));
 	relid = get_relname_relid(relname, LookupCreationNamespace("pg_temp"));
 	if (!OidIsValid(relid))
 	{
 		initStringInfo(&ddl);
 		appendStringInfo(&ddl, "CREATE FOREIGN TABLE pg_temp.%s (%s) SERVER mooncake OPTIONS (%s)",
-						 relname, cols.data, opts.data);
+						 relname, cols, opts.data);
 		SPI_connect();
 		if (SPI_execute(ddl.data, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not create the foreign table of a data lake function");
@@ -230,6 +288,105 @@ lake_table(const char *format, FuncExpr *fexpr, RangeTblFunction *rtfunc)
 		relid = get_relname_relid(relname, LookupCreationNamespace("pg_temp"));
 	}
 	return relid;
+}
+
+/*
+ * The files' own columns, as the sidecar reads them (describe_files): SQL
+ * for CREATE FOREIGN TABLE, "name type, ...". Naming files of the server
+ * takes what creating their foreign table takes.
+ */
+char *
+mooncake_lake_describe(MooncakeLakeCall *call)
+{
+	StringInfoData request;
+	ListCell   *lc;
+	bool		first = true;
+	Oid			serverOid = get_foreign_server_oid(MOONCAKE_SERVER_NAME, false);
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *columns;
+
+	foreach(lc, call->paths)
+		mooncake_check_read_path(lfirst(lc), "create");
+
+	initStringInfo(&request);
+	appendStringInfoString(&request, "{\"op\":\"describe_files\",\"database\":");
+	escape_json(&request, get_database_name(MyDatabaseId));
+	appendStringInfoString(&request, ",\"files\":{\"format\":");
+	escape_json(&request, call->format);
+	appendStringInfoString(&request, ",\"paths\":[");
+	foreach(lc, call->paths)
+	{
+		char	   *path = lfirst(lc);
+
+		if (!is_absolute_path(path) && !mooncake_is_remote_path(path))
+			path = psprintf("%s/%s", DataDir, path);
+		if (lc != list_head(call->paths))
+			appendStringInfoChar(&request, ',');
+		escape_json(&request, path);
+	}
+	appendStringInfoString(&request, "],\"options\":{");
+	foreach(lc, call->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "path") == 0 || strcmp(def->defname, "paths") == 0)
+			continue;
+		if (!first)
+			appendStringInfoChar(&request, ',');
+		first = false;
+		escape_json(&request, def->defname);
+		appendStringInfoChar(&request, ':');
+		escape_json(&request, strVal(def->arg));
+	}
+	appendStringInfoString(&request, "}}}");
+
+	mooncake_get_endpoint(serverOid, &host, &port);
+	answer = mooncake_request(host, port, "describe_files", NULL, request.data);
+	columns = mooncake_json_field(answer, "columns_sql");
+	if (columns == NULL || columns[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the files at \"%s\" have no columns", (char *) linitial(call->paths))));
+	return columns;
+}
+
+/*
+ * Turn the function RTE of a lake call into a scan of its foreign table
+ * relid, of natts columns, read with SELECT privilege.
+ */
+void
+mooncake_lake_rte_to_relation(Query *query, RangeTblEntry *rte, Oid relid, int natts)
+{
+	Bitmapset  *cols = NULL;
+	int			i;
+#if PG_VERSION_NUM >= 160000
+	RTEPermissionInfo *perminfo;
+#endif
+
+	LockRelationOid(relid, AccessShareLock);
+	for (i = 1; i <= natts; i++)
+		cols = bms_add_member(cols, i - FirstLowInvalidHeapAttributeNumber);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = relid;
+	rte->relkind = RELKIND_FOREIGN_TABLE;
+	rte->rellockmode = AccessShareLock;
+	rte->inh = false;
+	rte->functions = NIL;
+	rte->funcordinality = false;
+	rte->lateral = false;
+#if PG_VERSION_NUM >= 160000
+	perminfo = addRTEPermissionInfo(&query->rteperminfos, rte);
+	perminfo->requiredPerms = ACL_SELECT;
+	perminfo->checkAsUser = InvalidOid;
+	perminfo->selectedCols = cols;
+#else
+	rte->requiredPerms = ACL_SELECT;
+	rte->checkAsUser = InvalidOid;
+	rte->selectedCols = cols;
+#endif
 }
 
 static bool rewrite_walker(Node *node, void *context);
@@ -243,35 +400,41 @@ rewrite_query(Query *query)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 		RangeTblFunction *rtfunc;
+		FuncExpr   *fexpr;
 		char	   *format = NULL;
-		Oid			relid;
-		int			natts;
-		int			i;
+		MooncakeLakeCall call;
+		StringInfoData cols;
+		ListCell   *ln;
+		ListCell   *lt;
+		ListCell   *lm;
 
 		if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1 ||
 			rte->funcordinality)
 			continue;
 		rtfunc = linitial_node(RangeTblFunction, rte->functions);
-		if (!IsA(rtfunc->funcexpr, FuncExpr) ||
-			!is_lake_function(((FuncExpr *) rtfunc->funcexpr)->funcid, &format))
+		if (!IsA(rtfunc->funcexpr, FuncExpr))
 			continue;
-		relid = lake_table(format, (FuncExpr *) rtfunc->funcexpr, rtfunc);
-		LockRelationOid(relid, AccessShareLock);
-		natts = list_length(rtfunc->funccolnames);
+		fexpr = (FuncExpr *) rtfunc->funcexpr;
+		/* read_csv's rows (mooncake.row) were made scans in parse analysis */
+		if (fexpr->funcresulttype != RECORDOID ||
+			!mooncake_is_lake_function(fexpr->funcid, &format))
+			continue;
+		mooncake_lake_call_options(format, fexpr, &call);
 
-		rte->rtekind = RTE_RELATION;
-		rte->relid = relid;
-		rte->relkind = RELKIND_FOREIGN_TABLE;
-		rte->rellockmode = AccessShareLock;
-		rte->inh = false;
-		rte->functions = NIL;
-		rte->lateral = false;
-		rte->requiredPerms = ACL_SELECT;
-		rte->checkAsUser = InvalidOid;
-		rte->selectedCols = NULL;
-		for (i = 1; i <= natts; i++)
-			rte->selectedCols = bms_add_member(rte->selectedCols,
-											   i - FirstLowInvalidHeapAttributeNumber);
+		if (rtfunc->funccolnames == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("a column definition list is required for %s", get_func_name(fexpr->funcid))));
+		initStringInfo(&cols);
+		forthree(ln, rtfunc->funccolnames, lt, rtfunc->funccoltypes, lm, rtfunc->funccoltypmods)
+		{
+			if (cols.len > 0)
+				appendStringInfoString(&cols, ", ");
+			appendStringInfo(&cols, "%s %s", quote_identifier(strVal(lfirst(ln))),
+							 format_type_with_typemod(lfirst_oid(lt), lfirst_int(lm)));
+		}
+		mooncake_lake_rte_to_relation(query, rte, mooncake_lake_relation(&call, cols.data),
+									  list_length(rtfunc->funccolnames));
 	}
 	query_tree_walker(query, rewrite_walker, NULL, 0);
 }
@@ -304,6 +467,7 @@ mooncake_install_lake_hook(void)
 {
 	prev_planner = planner_hook;
 	planner_hook = lake_planner;
+	mooncake_install_lake_row_hook();
 }
 
 /*

@@ -14,6 +14,8 @@
  *									parquet, csv, json, iceberg or delta
  *									(a table's directory); reading local files
  *									takes superuser or pg_read_server_files
+ *	foreign table	paths			instead of path: several, as a text array
+ *									literal ('{/a.csv,/b.csv}')
  *	foreign table	header, delimiter...	options of the file reader
  *	column			attnum			the number of the source column a
  *									mirror's column follows
@@ -42,6 +44,9 @@
 #include "access/table.h"
 #include "parser/parse_type.h"
 #include "utils/syscache.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
 
 #include "pg_mooncake.h"
 
@@ -59,6 +64,7 @@ static const MooncakeOption valid_options[] = {
 	{"table", ForeignTableRelationId},
 	{"attnum", AttributeRelationId},
 	{"path", ForeignTableRelationId},
+	{"paths", ForeignTableRelationId},
 	{"format", ForeignTableRelationId},
 	{NULL, InvalidOid}
 };
@@ -148,10 +154,11 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 	bool		has_host = false;
 	bool		has_port = false;
 	bool		has_path = false;
+	bool		has_paths = false;
 	bool		has_format = false;
 	bool		has_mirror = false;
 	bool		has_reader = false;
-	char	   *path = NULL;
+	List	   *paths = NIL;
 	ListCell   *cell;
 
 	foreach(cell, options)
@@ -172,7 +179,13 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(def->defname, "path") == 0)
 		{
 			has_path = true;
-			path = value;
+			paths = list_make1(value);
+		}
+		else if (strcmp(def->defname, "paths") == 0)
+		{
+			/* several paths (lake.c: a function called with an array) */
+			paths = mooncake_option_paths(value);
+			has_paths = true;
 		}
 		else if (strcmp(def->defname, "format") == 0)
 		{
@@ -198,6 +211,14 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 							def->defname)));
 	}
 
+	if (has_paths)
+	{
+		if (has_path)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("options \"path\" and \"paths\" exclude each other")));
+		has_path = true;
+	}
 	if (has_path || has_format || has_reader)
 	{
 		if (!has_path || !has_format)
@@ -209,10 +230,8 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a foreign table reads either files (path) or a mirror (namespace, table), not both")));
-		if (path != NULL && mooncake_is_remote_path(path))
-			mooncake_check_read_remote("create");
-		else
-			mooncake_check_read_server_files("create");
+		foreach(cell, paths)
+			mooncake_check_read_path(lfirst(cell), "create");
 	}
 
 	if (has_host != has_port)
@@ -268,6 +287,19 @@ mooncake_check_read_remote(const char *verb)
 			 errmsg("permission denied to read objects of an object store"),
 			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may %s foreign tables reading s3:// paths.",
 					   verb)));
+}
+
+/*
+ * The privilege check for reading one path: files of the server, or
+ * objects of an object store.
+ */
+void
+mooncake_check_read_path(const char *path, const char *verb)
+{
+	if (mooncake_is_remote_path(path))
+		mooncake_check_read_remote(verb);
+	else
+		mooncake_check_read_server_files(verb);
 }
 
 /*
@@ -334,7 +366,7 @@ mooncake_files_json(Oid foreigntableid)
 	TupleDesc	tupdesc;
 	StringInfoData buf;
 	ListCell   *cell;
-	char	   *path = NULL;
+	List	   *paths = NIL;
 	char	   *format = NULL;
 	bool		first = true;
 	int			i;
@@ -344,20 +376,29 @@ mooncake_files_json(Oid foreigntableid)
 		DefElem    *def = (DefElem *) lfirst(cell);
 
 		if (strcmp(def->defname, "path") == 0)
-			path = defGetString(def);
+			paths = list_make1(defGetString(def));
+		else if (strcmp(def->defname, "paths") == 0)
+			paths = mooncake_option_paths(defGetString(def));
 		else if (strcmp(def->defname, "format") == 0)
 			format = defGetString(def);
 	}
-	if (path == NULL)
+	if (paths == NIL)
 		return NULL;
-	if (!is_absolute_path(path) && !mooncake_is_remote_path(path))
-		path = psprintf("%s/%s", DataDir, path);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"format\":");
 	escape_json(&buf, format ? format : "");
 	appendStringInfoString(&buf, ",\"paths\":[");
-	escape_json(&buf, path);
+	foreach(cell, paths)
+	{
+		char	   *path = lfirst(cell);
+
+		if (!is_absolute_path(path) && !mooncake_is_remote_path(path))
+			path = psprintf("%s/%s", DataDir, path);
+		if (cell != list_head(paths))
+			appendStringInfoChar(&buf, ',');
+		escape_json(&buf, path);
+	}
 	appendStringInfoString(&buf, "],\"options\":{");
 	foreach(cell, ft->options)
 	{
@@ -416,11 +457,58 @@ mooncake_files_target(Oid foreigntableid)
 		DefElem    *def = (DefElem *) lfirst(cell);
 
 		if (strcmp(def->defname, "path") == 0)
-			path = defGetString(def);
+			path = quote_literal_cstr(defGetString(def));
+		else if (strcmp(def->defname, "paths") == 0)
+		{
+			StringInfoData buf;
+			ListCell   *lc;
+
+			initStringInfo(&buf);
+			foreach(lc, mooncake_option_paths(defGetString(def)))
+				appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+								 quote_literal_cstr(lfirst(lc)));
+			path = buf.data;
+		}
 		else if (strcmp(def->defname, "format") == 0)
 			format = defGetString(def);
 	}
 	if (path == NULL)
 		return NULL;
-	return psprintf("%s %s", format, quote_literal_cstr(path));
+	return psprintf("%s %s", format, path);
+}
+
+/*
+ * The option paths: a text array literal of one or more paths, none NULL
+ * or empty.
+ */
+List *
+mooncake_option_paths(const char *value)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	List	   *paths = NIL;
+
+	arr = DatumGetArrayTypeP(OidFunctionCall3(F_ARRAY_IN, CStringGetDatum(value),
+											  ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"paths\": no path given")));
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("invalid value for option \"paths\": a path is NULL")));
+		paths = lappend(paths, TextDatumGetCString(elems[i]));
+		if (((char *) llast(paths))[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"paths\": a path is empty")));
+	}
+	return paths;
 }

@@ -658,27 +658,68 @@ BEGIN
 END;
 $$;
 -- The data lake in FROM: each call becomes a scan of a temporary foreign
--- table with the options path and format (lake.c), so the work runs in
--- DuckDB. Reading server files takes superuser or pg_read_server_files.
+-- table with the options path (or paths, for an array of them) and format
+-- (lake.c), so the work runs in DuckDB. Reading server files takes
+-- superuser or pg_read_server_files.
+--
+-- mooncake.row is the row of read_csv, with the file's own columns: r['col']
+-- reads one (text), SELECT * all of them. Its values are never made: parse
+-- analysis turns the call into the scan and r['col'] into the column
+-- (lakerow.c).
+CREATE TYPE mooncake.row;
+CREATE FUNCTION mooncake.row_in(cstring) RETURNS mooncake.row
+  AS 'MODULE_PATHNAME', 'mooncake_row_in' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION mooncake.row_out(mooncake.row) RETURNS cstring
+  AS 'MODULE_PATHNAME', 'mooncake_row_out' LANGUAGE C IMMUTABLE STRICT;
+CREATE FUNCTION mooncake.row_subscript(internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'mooncake_row_subscript' LANGUAGE C IMMUTABLE STRICT;
+CREATE TYPE mooncake.row (
+  INPUT = mooncake.row_in,
+  OUTPUT = mooncake.row_out,
+  SUBSCRIPT = mooncake.row_subscript,
+  INTERNALLENGTH = VARIABLE
+);
+COMMENT ON TYPE mooncake.row IS
+  'a row of mooncake.read_csv: r[''column''] is its column as text, SELECT * all of them';
+
 CREATE FUNCTION mooncake.read_parquet(path text, hive_partitioning boolean DEFAULT NULL,
     union_by_name boolean DEFAULT NULL, binary_as_string boolean DEFAULT NULL)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
 COMMENT ON FUNCTION mooncake.read_parquet(text, boolean, boolean, boolean) IS
   'Parquet files (a file, a glob, a hive partitioned directory) in FROM ... AS (column type, ...)';
+CREATE FUNCTION mooncake.read_parquet(path text[], hive_partitioning boolean DEFAULT NULL,
+    union_by_name boolean DEFAULT NULL, binary_as_string boolean DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_parquet(text[], boolean, boolean, boolean) IS
+  'Parquet files at several paths in FROM ... AS (column type, ...)';
 CREATE FUNCTION mooncake.read_csv(path text, header boolean DEFAULT NULL, delimiter text DEFAULT NULL,
     quote text DEFAULT NULL, escape text DEFAULT NULL, nullstr text DEFAULT NULL,
     auto_detect boolean DEFAULT NULL, compression text DEFAULT NULL, skip bigint DEFAULT NULL,
     all_varchar boolean DEFAULT NULL, dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL,
     hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, new_line text DEFAULT NULL)
-RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+RETURNS SETOF mooncake.row AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
 COMMENT ON FUNCTION mooncake.read_csv(text, boolean, text, text, text, text, boolean, text, bigint, boolean, text, text, boolean, boolean, text) IS
-  'CSV files in FROM ... AS (column type, ...)';
+  'CSV files in FROM ... r, with the files'' columns: r[''column''], SELECT *';
+CREATE FUNCTION mooncake.read_csv(path text[], header boolean DEFAULT NULL, delimiter text DEFAULT NULL,
+    quote text DEFAULT NULL, escape text DEFAULT NULL, nullstr text DEFAULT NULL,
+    auto_detect boolean DEFAULT NULL, compression text DEFAULT NULL, skip bigint DEFAULT NULL,
+    all_varchar boolean DEFAULT NULL, dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL,
+    hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, new_line text DEFAULT NULL)
+RETURNS SETOF mooncake.row AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_csv(text[], boolean, text, text, text, text, boolean, text, bigint, boolean, text, text, boolean, boolean, text) IS
+  'CSV files at several paths in FROM ... r, with the files'' columns: r[''column''], SELECT *';
 CREATE FUNCTION mooncake.read_json(path text, format text DEFAULT NULL, compression text DEFAULT NULL,
     hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, maximum_depth bigint DEFAULT NULL,
     dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
 COMMENT ON FUNCTION mooncake.read_json(text, text, text, boolean, boolean, bigint, text, text) IS
   'JSON files in FROM ... AS (column type, ...), or AS (data jsonb) for each object whole';
+CREATE FUNCTION mooncake.read_json(path text[], format text DEFAULT NULL, compression text DEFAULT NULL,
+    hive_partitioning boolean DEFAULT NULL, ignore_errors boolean DEFAULT NULL, maximum_depth bigint DEFAULT NULL,
+    dateformat text DEFAULT NULL, timestampformat text DEFAULT NULL)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.read_json(text[], text, text, boolean, boolean, bigint, text, text) IS
+  'JSON files at several paths in FROM ... AS (column type, ...), or AS (data jsonb)';
 CREATE FUNCTION public.iceberg_scan(path text, snapshot_id bigint DEFAULT NULL)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'mooncake_read_files' LANGUAGE C;
 COMMENT ON FUNCTION public.iceberg_scan(text, bigint) IS

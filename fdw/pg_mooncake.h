@@ -73,14 +73,34 @@ extern PGDLLEXPORT void mooncake_supervisor_main(Datum main_arg);
 extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern char *mooncake_files_json(Oid foreigntableid);
 extern char *mooncake_files_target(Oid foreigntableid);
+extern List *mooncake_option_paths(const char *value);
 extern void mooncake_check_read_server_files(const char *verb);
 extern bool mooncake_is_remote_path(const char *path);
 extern void mooncake_check_read_remote(const char *verb);
+extern void mooncake_check_read_path(const char *path, const char *verb);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);
 
 /* in lake.c */
+typedef struct MooncakeLakeCall
+{
+	const char *format;			/* parquet, csv, json, iceberg, delta */
+	Oid			funcid;			/* the function called */
+	List	   *paths;			/* the paths as given (char *) */
+	List	   *options;		/* DefElem (String): path or paths, reader options */
+} MooncakeLakeCall;
+
 extern void mooncake_install_lake_hook(void);
+extern bool mooncake_is_lake_function(Oid funcid, char **format);
+extern void mooncake_lake_call_options(const char *format, FuncExpr *fexpr,
+									   MooncakeLakeCall *call);
+extern Oid	mooncake_lake_relation(MooncakeLakeCall *call, const char *cols);
+extern char *mooncake_lake_describe(MooncakeLakeCall *call);
+extern void mooncake_lake_rte_to_relation(Query *query, RangeTblEntry *rte,
+										  Oid relid, int natts);
+
+/* in lakerow.c */
+extern void mooncake_install_lake_row_hook(void);
 extern List *mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
 /* in partition.c */

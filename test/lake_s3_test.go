@@ -7,6 +7,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,17 @@ func TestLakeS3(t *testing.T) {
 		GROUP BY year ORDER BY year`)
 	check(`SELECT json_extract_path_text(data, 'id')::int AS id, json_extract_path_text(data, 'kind') AS kind
 		FROM mooncake.read_json('s3://lake/files/events.json') AS (data jsonb) ORDER BY 1 LIMIT 20`)
+	check(`SELECT r['id']::int AS id, r['city'] FROM mooncake.read_csv('s3://lake/files/cities.csv', auto_detect => true) r
+		WHERE r['price']::float8 > 10 ORDER BY 1`)
+	// SELECT * of read_csv's rows: the file's own columns (in any order of rows).
+	csvAll := `SELECT * FROM mooncake.read_csv('s3://lake/files/cities.csv', header => true, delimiter => ',', auto_detect => true)`
+	gotAll, wantAll := textRows(t, conn, csvAll), textRows(t, conn, local(csvAll))
+	sortRows(gotAll)
+	sortRows(wantAll)
+	if rowsText(gotAll) != rowsText(wantAll) || len(wantAll) != 100 || len(wantAll[0]) != 3 {
+		t.Errorf("%s:\n%s", csvAll, lineDiff(rowsText(gotAll), rowsText(wantAll)))
+	}
+	check(`SELECT count(*), sum(score) FROM mooncake.read_parquet(ARRAY['s3://lake/files/many_0.parquet', 's3://lake/files/many_2.parquet']) AS (id bigint, score float8)`)
 	exec(t, conn, `CREATE FOREIGN TABLE cities (id bigint, city text, price float8) SERVER mooncake OPTIONS (path 's3://lake/files/cities.csv', format 'csv', header 'true')`)
 	exec(t, conn, fmt.Sprintf(`CREATE FOREIGN TABLE cities_local (id bigint, city text, price float8) SERVER mooncake OPTIONS (path '%s/cities.csv', format 'csv', header 'true')`, dir))
 	same(`SELECT * FROM cities WHERE price > 10 ORDER BY id`, `SELECT * FROM cities_local WHERE price > 10 ORDER BY id`)
@@ -197,6 +209,22 @@ func TestLakeS3(t *testing.T) {
 	}); !ok {
 		t.Errorf("the replaced secret is still used")
 	}
+}
+
+func sortRows(rows [][]*string) {
+	key := func(r []*string) string {
+		var b strings.Builder
+		for _, v := range r {
+			if v == nil {
+				b.WriteString("\x00NULL")
+			} else {
+				b.WriteString(*v)
+			}
+			b.WriteByte('\x01')
+		}
+		return b.String()
+	}
+	slices.SortFunc(rows, func(a, b []*string) int { return strings.Compare(key(a), key(b)) })
 }
 
 // connAs connects to database postgres as role user.

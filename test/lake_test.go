@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	osexec "os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // lakeFixtures writes the files of test/testdata/lake_files.py (pyarrow)
@@ -288,7 +290,8 @@ func TestLakeFunctions(t *testing.T) {
 	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet('%s') AS (id bigint)`, p("many_*.parquet"))); n != 900 {
 		t.Errorf("glob: %d rows", n)
 	}
-	if got := queryString(t, conn, fmt.Sprintf(`SELECT count(*) || '/' || count(label) FROM mooncake.read_csv('%s', header => false, delimiter => ';', nullstr => 'NA') AS (n int, label text)`, p("plain.csv"))); got != "50/43" {
+	// read_csv without a header: DuckDB names the columns column0, column1...
+	if got := queryString(t, conn, fmt.Sprintf(`SELECT count(*) || '/' || count(r['column1']) FROM mooncake.read_csv('%s', header => false, delimiter => ';', nullstr => 'NA') r`, p("plain.csv"))); got != "50/43" {
 		t.Errorf("read_csv: %s; want 50/43", got)
 	}
 	jq := fmt.Sprintf(`SELECT json_extract_path_text(data, 'id')::int AS id, json_extract_path_text(data, 'kind') AS kind
@@ -310,6 +313,29 @@ func TestLakeFunctions(t *testing.T) {
 	if after := queryInt(t, conn, `SELECT count(*) FROM pg_class WHERE relname LIKE 'mooncake_lake_%'`); after != before {
 		t.Errorf("a repeated call made a new table (%d, then %d)", before, after)
 	}
+	// arrays of paths
+	var many []int64
+	json.Unmarshal(want["many_rows"], &many)
+	q = fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet(ARRAY['%s', '%s']) AS (id bigint, score float8)`, p("many_0.parquet"), p("many_2.parquet"))
+	if n := queryInt(t, conn, q); n != many[0]+many[2] {
+		t.Errorf("read_parquet of two paths: %d rows; want %d", n, many[0]+many[2])
+	}
+	if plan := explainVerbose(t, conn, q); !strings.Contains(plan, "many_0.parquet', '") || !strings.Contains(plan, "count(*)") {
+		t.Errorf("read_parquet of two paths is not one pushed scan:\n%s", plan)
+	}
+	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_json(path => ARRAY['%s', '%s']) AS (id int)`, p("events.json"), p("events.json"))); n != 400 {
+		t.Errorf("read_json of the same file twice: %d rows; want 400", n)
+	}
+	for _, c := range []struct{ arg, state string }{
+		{`ARRAY[]::text[]`, "22023"},
+		{fmt.Sprintf(`ARRAY['%s', NULL]`, p("events.parquet")), "22004"},
+		{fmt.Sprintf(`ARRAY['%s', '']`, p("events.parquet")), "22023"},
+	} {
+		if _, err := conn.Exec(context.Background(), `SELECT * FROM mooncake.read_parquet(`+c.arg+`) AS (id int)`); sqlState(err) != c.state {
+			t.Errorf("read_parquet(%s): %v; want %s", c.arg, err, c.state)
+		}
+	}
+
 	// errors
 	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM mooncake.read_parquet('%s') AS (id int)`, p("nope.parquet"))); sqlState(err) != "58P01" {
 		t.Errorf("missing file: %v; want 58P01", err)
@@ -319,9 +345,150 @@ func TestLakeFunctions(t *testing.T) {
 	}
 	exec(t, conn, `CREATE ROLE lakefn LOGIN`)
 	exec(t, conn, `SET ROLE lakefn`)
-	_, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM mooncake.read_parquet('%s') AS (id int)`, p("events.parquet")))
-	exec(t, conn, `RESET ROLE`)
-	if sqlState(err) != "42501" {
-		t.Errorf("a role without pg_read_server_files: %v; want 42501", err)
+	for _, q := range []string{
+		fmt.Sprintf(`SELECT * FROM mooncake.read_parquet('%s') AS (id int)`, p("events.parquet")),
+		fmt.Sprintf(`SELECT * FROM mooncake.read_parquet(ARRAY['%s']) AS (id int)`, p("events.parquet")),
+		fmt.Sprintf(`SELECT r['id'] FROM mooncake.read_csv('%s') r`, p("cities.csv")),
+	} {
+		if _, err := conn.Exec(context.Background(), q); sqlState(err) != "42501" {
+			t.Errorf("a role without pg_read_server_files: %s: %v; want 42501", q, err)
+		}
 	}
+	exec(t, conn, `RESET ROLE`)
+}
+
+// TestLakeCSVRows reads CSV files through mooncake.read_csv without a
+// column list: each row a mooncake.row, r['column'] its column (text, or
+// cast), SELECT * the file's own columns; compared with pyarrow's reading.
+func TestLakeCSVRows(t *testing.T) {
+	dir, want := lakeFixtures(t)
+	_, conn := startMooncake(t)
+	ctx := context.Background()
+	cities := filepath.Join(dir, "cities.csv")
+
+	var wantCities [][]*string
+	json.Unmarshal(want["cities"], &wantCities)
+	q := fmt.Sprintf(`SELECT r['id'], r['city'] FROM mooncake.read_csv('%s') r ORDER BY r['id']::int`, cities)
+	if got := textRows(t, conn, q); rowsText(got) != rowsText(wantCities) {
+		t.Errorf("r['id'], r['city']: %s", lineDiff(rowsText(got), rowsText(wantCities)))
+	}
+	// the manual's form: casts, a filter on a cast column, in DuckDB
+	q = fmt.Sprintf(`SELECT r['id']::INT, r['city'], r['price']::float8 FROM mooncake.read_csv('%s', auto_detect => true) r WHERE r['price']::float8 > 60`, cities)
+	plan := explainVerbose(t, conn, q)
+	if !strings.Contains(plan, "read_csv(") || !strings.Contains(plan, `WHERE (r1."price" > `) || strings.Contains(plan, "Filter:") {
+		t.Errorf("the filter on r['price'] is not pushed:\n%s", plan)
+	}
+	var over60, over120 int64
+	json.Unmarshal(want["cities_price_over_60"], &over60)
+	json.Unmarshal(want["cities_price_over_120"], &over120)
+	if n := int64(len(textRows(t, conn, q))); n != over60 {
+		t.Errorf("price > 60: %d rows; want %d", n, over60)
+	}
+
+	// SELECT *: the file's names and types
+	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT * FROM mooncake.read_csv('%s', header => true, delimiter => ',', auto_detect => true)`, cities))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var types []uint32
+	for _, f := range rows.FieldDescriptions() {
+		names = append(names, f.Name)
+		types = append(types, f.DataTypeOID)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	rows.Close()
+	var wantCols []string
+	json.Unmarshal(want["cities_columns"], &wantCols)
+	if strings.Join(names, ",") != strings.Join(wantCols, ",") || n != len(wantCities) {
+		t.Errorf("SELECT *: columns %v, %d rows; want %v, %d", names, n, wantCols, len(wantCities))
+	}
+	if fmt.Sprint(types) != "[20 25 701]" { // bigint, text, double precision, as pyarrow wrote them
+		t.Errorf("SELECT *: types %v", types)
+	}
+
+	// a prepared statement, run more than once (pgx prepares it)
+	pq := fmt.Sprintf(`SELECT count(*) FROM mooncake.read_csv('%s') r WHERE r['price']::float8 > $1`, cities)
+	for i, c := range []struct {
+		min  float64
+		want int64
+	}{{60, over60}, {120, over120}, {60, over60}} {
+		var got int64
+		if err := conn.QueryRow(ctx, pq, c.min).Scan(&got); err != nil || got != c.want {
+			t.Errorf("prepared, run %d: %d, %v; want %d", i, got, err, c.want)
+		}
+	}
+
+	// grouped, in DuckDB; a CTE and a sublink
+	q = fmt.Sprintf(`SELECT r['city'] AS city, count(*), max(r['price']::float8) FROM mooncake.read_csv('%s') r GROUP BY r['city'] ORDER BY 1 NULLS FIRST`, cities)
+	if plan := explainVerbose(t, conn, q); !strings.Contains(plan, "GROUP BY") || strings.Contains(plan, "HashAggregate") || strings.Contains(plan, "GroupAggregate") {
+		t.Errorf("the aggregate is not pushed:\n%s", plan)
+	}
+	groups := textRows(t, conn, q)
+	if len(groups) != 5 || groups[0][0] != nil {
+		t.Errorf("groups: %s", rowsText(groups))
+	}
+	q = fmt.Sprintf(`WITH c AS (SELECT r['id']::bigint AS id FROM mooncake.read_csv('%[1]s') r WHERE r['city'] IS NULL)
+		SELECT count(*) FROM c WHERE id IN (SELECT s['id']::bigint FROM mooncake.read_csv('%[1]s') s WHERE s['price']::float8 > 60)`, cities)
+	var nullOver60 int64
+	json.Unmarshal(want["cities_null_over_60"], &nullOver60)
+	if n := queryInt(t, conn, q); n != nullOver60 {
+		t.Errorf("CTE and sublink: %d; want %d", n, nullOver60)
+	}
+	nulls := 0
+	for _, r := range wantCities {
+		if r[1] == nil {
+			nulls++
+		}
+	}
+
+	// joins: with a heap table, and with a mirror (pushed to DuckDB)
+	exec(t, conn, `CREATE TABLE labels (id bigint PRIMARY KEY, label text)`)
+	exec(t, conn, `INSERT INTO labels SELECT g, 'label ' || (g % 4) FROM generate_series(1, 60) g`)
+	exec(t, conn, `CALL mooncake.create_table('labels_m', 'labels')`)
+	waitMirror(t, conn, "labels_m", 60)
+	jq := fmt.Sprintf(`SELECT l.label, count(*), max(c['city']) FROM mooncake.read_csv('%s') c JOIN labels_m l ON l.id = c['id']::bigint GROUP BY 1 ORDER BY 1`, cities)
+	if plan := explainVerbose(t, conn, jq); strings.Count(plan, "Foreign Scan") != 1 || !strings.Contains(plan, "JOIN") {
+		t.Errorf("the join of read_csv and a mirror is not pushed:\n%s", plan)
+	}
+	heapQ := strings.Replace(jq, "labels_m", "labels", 1)
+	if a, b := rowsText(textRows(t, conn, jq)), rowsText(textRows(t, conn, heapQ)); a != b || a == "" {
+		t.Errorf("join with the mirror and with the heap table differ:\n%s\n%s", a, b)
+	}
+
+	// several files
+	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_csv(ARRAY['%[1]s', '%[1]s']) r WHERE r['city'] IS NOT NULL`, cities)); n != 2*int64(len(wantCities)-nulls) {
+		t.Errorf("read_csv of two paths: %d", n)
+	}
+
+	// errors: a column the file lacks, the row as a value, a NULL path, a missing file
+	for _, c := range []struct{ q, state, has string }{
+		{fmt.Sprintf(`SELECT r['nope'] FROM mooncake.read_csv('%s') r`, cities), "42703", `"nope"`},
+		{fmt.Sprintf(`SELECT count(r) FROM mooncake.read_csv('%s') r`, cities), "0A000", "r['column']"},
+		{fmt.Sprintf(`SELECT * FROM mooncake.read_csv(ARRAY['%s', NULL]) r`, cities), "22004", ""},
+		{fmt.Sprintf(`SELECT * FROM mooncake.read_csv('%s') r`, filepath.Join(dir, "nope.csv")), "58P01", ""},
+	} {
+		_, err := conn.Exec(ctx, c.q)
+		if sqlState(err) != c.state || !strings.Contains(errorText(err), c.has) {
+			t.Errorf("%s: %v; want %s naming %s", c.q, err, c.state, c.has)
+		}
+	}
+	if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM mooncake.read_csv('%s') r`, cities)); n != int64(len(wantCities)) {
+		t.Errorf("after the errors: %d rows", n)
+	}
+}
+
+// errorText is an error's message and hint.
+func errorText(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message + " " + pe.Hint
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -87,5 +87,10 @@ rows = [[text(r["id"]), text(r["name"]), text(r["amount"]), text(r["ok"]), text(
 csv_back = pacsv.read_csv(os.path.join(out, "cities.csv"), convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
 csv_rows = [[text(r["id"]), text(r["city"])] for r in csv_back.to_pylist()]
 print(json.dumps({"events": rows, "cities": csv_rows,
+                  "cities_columns": csv_back.column_names,
+                  "cities_price_over_60": len([r for r in csv_back.to_pylist() if r["price"] > 60]),
+                  "cities_price_over_120": len([r for r in csv_back.to_pylist() if r["price"] > 120]),
+                  "cities_null_over_60": len([r for r in csv_back.to_pylist() if r["price"] > 60 and r["city"] is None]),
+                  "many_rows": [pq.read_metadata(os.path.join(out, f"many_{k}.parquet")).num_rows for k in range(3)],
                   "sum_amount": text(sum(a for a in amounts if a is not None)),
                   "hive_2025": len([a for a in ats if a.year == 2025])}))
