@@ -54,7 +54,9 @@ ORDER BY 1, 2`
 // advises, a heap table filled by INSERT ... SELECT from read_parquet and
 // mirrored by create_table (load times, and the query on the mirror), and
 // the heap table itself for reference. Each way runs once untimed, then
-// MOONCAKE_BENCH_RUNS times (default 5): the median counts. Every answer
+// MOONCAKE_BENCH_RUNS rounds (default 5) run the ways in turn ((a), (b)
+// and (c); then (d), the heap and (c) again), so that other work on the
+// machine weighs on each alike: the medians count. Every answer
 // must equal DuckDB's, or the test fails; no timing is asserted. Printed:
 // the medians, (a)/(c) and (b)/(c) (target ≤ 1.2), the planning
 // requests' share (EXPLAIN of the query) and the first query after the
@@ -97,15 +99,16 @@ func TestLakeParquet(t *testing.T) {
 		lakeColumns, catalog.QuoteLiteral(path)))
 	render := func(src string) string { return strings.ReplaceAll(lakeQuery, "{events}", src) }
 
-	// (c) the baseline, and the answer every other way must give
-	want := duckText(t, ctx, duck, render(fmt.Sprintf("read_parquet(%s)", catalog.QuoteLiteral(path))))
-	duckT := medianOf(t, runs, func() error {
-		_, err := duckRows(ctx, duck, render(fmt.Sprintf("read_parquet(%s)", catalog.QuoteLiteral(path))))
-		return err
-	})
-	// (a), (b)
-	fnT := pgMedian(t, ctx, conn, "read_parquet", render(fn), want, runs)
-	ftT := pgMedian(t, ctx, conn, "foreign table", render("events_ft"), want, runs)
+	// (c) the baseline, and the answer every other way must give; (a),
+	// (b) checked against it, then the three timed in turns, so that other
+	// work on the machine weighs on each alike
+	duckQ := render(fmt.Sprintf("read_parquet(%s)", catalog.QuoteLiteral(path)))
+	want := duckText(t, ctx, duck, duckQ)
+	runDuck := func() error { _, err := duckRows(ctx, duck, duckQ); return err }
+	checkPG(t, ctx, conn, "read_parquet", render(fn), want)
+	checkPG(t, ctx, conn, "foreign table", render("events_ft"), want)
+	m := interleaved(t, runs, runDuck, runPG(ctx, conn, render(fn)), runPG(ctx, conn, render("events_ft")))
+	duckT, fnT, ftT := m[0], m[1], m[2]
 
 	// Where the time goes besides DuckDB's: planning alone (the plan
 	// requests, and the files' description), and one query after the
@@ -137,15 +140,17 @@ func TestLakeParquet(t *testing.T) {
 	}
 	mustExec(t, conn, "VACUUM ANALYZE events")
 	mustExec(t, conn, "CHECKPOINT")
-	mirrorQ := pgMedian(t, ctx, conn, "mirror", render("events_m"), want, runs)
-	heapQ := pgMedian(t, ctx, conn, "heap", render("events"), want, runs)
+	checkPG(t, ctx, conn, "mirror", render("events_m"), want)
+	checkPG(t, ctx, conn, "heap", render("events"), want)
+	m = interleaved(t, runs, runDuck, runPG(ctx, conn, render("events_m")), runPG(ctx, conn, render("events")))
+	duck2T, mirrorQ, heapQ := m[0], m[1], m[2]
 
-	figure("lake: the query (%d groups), median of %d runs after one untimed:", len(want), runs)
+	figure("lake: the query (%d groups), median of %d runs in turns after one untimed:", len(want), runs)
 	figure("lake:   (a) read_parquet in FROM    %9s  (a)/(c) %5.2f (target ≤ 1.2)", ms(fnT), ratio(fnT, duckT))
 	figure("lake:   (b) foreign table           %9s  (b)/(c) %5.2f (target ≤ 1.2)", ms(ftT), ratio(ftT, duckT))
-	figure("lake:   (c) DuckDB in-process       %9s", ms(duckT))
-	figure("lake:   (d) mirror after the load   %9s  (d)/(c) %5.2f", ms(mirrorQ), ratio(mirrorQ, duckT))
-	figure("lake:       heap table              %9s  heap/(c) %5.2f", ms(heapQ), ratio(heapQ, duckT))
+	figure("lake:   (c) DuckDB in-process       %9s  (%s in turns with (d) and the heap)", ms(duckT), ms(duck2T))
+	figure("lake:   (d) mirror after the load   %9s  (d)/(c) %5.2f", ms(mirrorQ), ratio(mirrorQ, duck2T))
+	figure("lake:       heap table              %9s  heap/(c) %5.2f", ms(heapQ), ratio(heapQ, duck2T))
 	figure("lake: planning alone (EXPLAIN VERBOSE of (a)) %s; (a) after the sidecar's file caches expired: %s, %s, %s",
 		ms(explainT), ms(coldT[0]), ms(coldT[1]), ms(coldT[2]))
 	figure("lake: loading as the manual advises: INSERT ... SELECT FROM read_parquet %s (%s rows/s), create_table %s (%s rows/s)",
@@ -228,21 +233,47 @@ func duckText(t *testing.T, ctx context.Context, db *gosql.DB, q string) []strin
 	return out
 }
 
-// pgMedian runs q through pgx once untimed, checks its rows against
-// want, then returns the median of runs timed runs.
-func pgMedian(t *testing.T, ctx context.Context, conn *pgx.Conn, what, q string, want []string, runs int) time.Duration {
+// checkPG runs q through pgx and fails unless its rows are want.
+func checkPG(t *testing.T, ctx context.Context, conn *pgx.Conn, what, q string, want []string) {
 	t.Helper()
 	got, err := textRows(ctx, conn, q)
 	if err != nil {
 		t.Fatalf("%s: %s: %v", what, q, err)
 	}
 	if d := sameResult(want, got, true); d != "" {
-		t.Fatalf("%s: the answer differs from DuckDB's (as \"heap\") : %s", what, d)
+		t.Fatalf("%s: the answer differs from DuckDB's (shown as \"heap\"): %s", what, d)
 	}
-	return medianOf(t, runs, func() error {
+}
+
+// runPG is a run of q through pgx, every row read.
+func runPG(ctx context.Context, conn *pgx.Conn, q string) func() error {
+	return func() error {
 		_, err := textRows(ctx, conn, q)
 		return err
-	})
+	}
+}
+
+// interleaved runs each f once untimed, then runs rounds of all of them
+// in turn, and returns each one's median.
+func interleaved(t *testing.T, runs int, fs ...func() error) []time.Duration {
+	t.Helper()
+	times := make([][]time.Duration, len(fs))
+	for round := -1; round < runs; round++ {
+		for i, f := range fs {
+			start := time.Now()
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+			if round >= 0 {
+				times[i] = append(times[i], time.Since(start))
+			}
+		}
+	}
+	out := make([]time.Duration, len(fs))
+	for i := range fs {
+		out[i] = percentile(sortedCopy(times[i]), 50)
+	}
+	return out
 }
 
 // medianOf runs f once untimed, then runs times, and returns the median.
