@@ -285,6 +285,8 @@ mooncake_check_read_remote(const char *verb)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to read objects of an object store"),
+			 strcmp(verb, "read") == 0 ?
+			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may read s3:// paths.") :
 			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may %s foreign tables reading s3:// paths.",
 					   verb)));
 }

@@ -824,3 +824,38 @@ RETURNS record LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_te
 $$;
 COMMENT ON FUNCTION mooncake.lake_cache_status() IS
   'the sidecar''s cache of remote objects: its limit (pg_mooncake.lake_cache_size), bytes and objects held, bytes fetched from object stores since it started, GET requests, bytes served from the cache, objects evicted';
+
+-- The metadata of Iceberg tables, as DuckDB's iceberg extension names and
+-- shapes it (iceberg_meta.c asks the sidecar, which reads the metadata
+-- with sql/lake/iceberg). Reading files of the server takes superuser or
+-- pg_read_server_files, as iceberg_scan does.
+CREATE FUNCTION mooncake.iceberg_request(what text, path text, snapshot_id bigint DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'mooncake_iceberg_request' LANGUAGE C;
+COMMENT ON FUNCTION mooncake.iceberg_request(text, text, bigint) IS
+  'the sidecar''s answer to iceberg_metadata: the snapshots or manifest entries of an Iceberg table, as JSON rows';
+CREATE FUNCTION public.iceberg_snapshots(path text)
+RETURNS TABLE (sequence_number bigint, snapshot_id bigint, timestamp_ms timestamptz,
+               manifest_list text, operation text)
+LANGUAGE sql
+AS $$
+  SELECT t.sequence_number, t.snapshot_id, t.timestamp_ms, t.manifest_list, NULLIF(t.operation, '')
+    FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('snapshots', path) -> 'rows')
+         AS t(sequence_number bigint, snapshot_id bigint, timestamp_ms timestamptz,
+              manifest_list text, operation text)
+$$;
+COMMENT ON FUNCTION public.iceberg_snapshots(text) IS
+  'the snapshots of an Iceberg table (its directory or a metadata file), in commit order';
+CREATE FUNCTION public.iceberg_metadata(path text, snapshot_id bigint DEFAULT NULL)
+RETURNS TABLE (manifest_path text, manifest_sequence_number bigint, manifest_content text,
+               status text, content text, file_path text, file_format text, record_count bigint,
+               data_sequence_number bigint, file_sequence_number bigint)
+LANGUAGE sql
+AS $$
+  SELECT t.*
+    FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('entries', path, snapshot_id) -> 'rows')
+         AS t(manifest_path text, manifest_sequence_number bigint, manifest_content text,
+              status text, content text, file_path text, file_format text, record_count bigint,
+              data_sequence_number bigint, file_sequence_number bigint)
+$$;
+COMMENT ON FUNCTION public.iceberg_metadata(text, bigint) IS
+  'the manifest entries (data and delete files) of a snapshot of an Iceberg table, the current one by default';

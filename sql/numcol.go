@@ -33,6 +33,9 @@ type decVal struct {
 	// value is not NULL (NaN is not NULL): cheaper than testing num and
 	// nan, for counting NaNs (nanSum).
 	num, nan, present string
+	// text is the text PostgreSQL prints, when the texpr's sql is not
+	// that text (a DECIMAL column, decimalColumn).
+	text string
 }
 
 // maxDecWidth is DuckDB's widest DECIMAL.
@@ -55,6 +58,9 @@ func decNaN(intDigits, scale int) string {
 // decColumn is the decVal of a column read as numeric with typmod, stored
 // as text, or nil when it is not such a column.
 func decColumn(text string, e *Expr, stored catalog.ColumnType) *decVal {
+	if e.Type == catalog.OIDNumeric && stored.OID == catalog.OIDNumeric && stored.Kind == catalog.KindDecimal && e.Typmod == stored.Typmod {
+		return decimalColumn(text, stored)
+	}
 	if e.Type != catalog.OIDNumeric || stored.OID != catalog.OIDNumeric || stored.Kind != catalog.KindText || e.Typmod != stored.Typmod {
 		return nil
 	}
@@ -72,6 +78,24 @@ func decColumn(text string, e *Expr, stored catalog.ColumnType) *decVal {
 		// branches in; every text but NaN is a decimal that fits.
 		return fmt.Sprintf("(CASE WHEN %[1]s = 'NaN' THEN %[2]s ELSE TRY_CAST(%[1]s AS %[3]s) END)", text, decNaN(n, f), decType(n, f))
 	}}
+}
+
+// decimalColumn is the decVal of a numeric(p,s) column stored as its
+// DECIMAL(p,s) (files whose DECIMALs numeric(p,s) holds exactly, see
+// sql/lake; mirrors made before numeric was kept as text): never NaN, no
+// text to parse. Its texpr's sql is the DECIMAL (grouped by as it is);
+// text is what is sent.
+func decimalColumn(col string, stored catalog.ColumnType) *decVal {
+	n, f := decRange(stored.Precision, stored.Scale)
+	if stored.Scale < 0 || n+1+f > maxDecWidth {
+		return nil
+	}
+	// DuckDB writes a DECIMAL(p,s) with its s fraction digits, as
+	// numeric_out writes a numeric(p,s).
+	return &decVal{intDigits: n, scale: f, num: fmt.Sprintf("CAST(%s AS DECIMAL(%d,%d))", col, max(n+f, 1), f),
+		text: "CAST(" + col + " AS VARCHAR)", present: col + " IS NOT NULL", key: func(n, f int) string {
+			return "CAST(" + col + " AS " + decType(n, f) + ")"
+		}}
 }
 
 // decOperand is the decVal of a comparison's operand: a numeric(p,s)

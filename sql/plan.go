@@ -410,6 +410,9 @@ func deliver(x texpr, oid uint32) (string, Format, error) {
 	switch x.class {
 	case cDec:
 		// The text PostgreSQL prints (see decVal).
+		if x.dec != nil && x.dec.text != "" {
+			return x.dec.text, FormatText, nil
+		}
 		return x.sql, FormatText, nil
 	case cNumeric:
 		// Integer-valued (extract, casts of integers) or a constant.

@@ -259,6 +259,7 @@ func TestLakeS3Tables(t *testing.T) {
 		IcebergURL string      `json:"iceberg_url"`
 		IcebergMD  string      `json:"iceberg_metadata"`
 		Iceberg    [][]*string `json:"iceberg"`
+		Snapshots  []string    `json:"iceberg_snapshots"`
 		WideIce    string      `json:"wide_iceberg_url"`
 		WideIceSum string      `json:"wide_iceberg_sum"`
 		WideIceB   int64       `json:"wide_iceberg_bytes"`
@@ -285,6 +286,22 @@ func TestLakeS3Tables(t *testing.T) {
 		if rowsText(got) != rowsText(q.want) || len(q.want) == 0 {
 			t.Errorf("%s:\n%s", q.sql, lineDiff(rowsText(got), rowsText(q.want)))
 		}
+	}
+	// The table's snapshots, as pyiceberg lists them, and the first one's rows.
+	var snaps string
+	if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT string_agg(snapshot_id::text, ',' ORDER BY sequence_number) FROM iceberg_snapshots('%s')`, want.IcebergURL)).Scan(&snaps); err != nil {
+		t.Fatal(err)
+	}
+	if snaps != strings.Join(want.Snapshots, ",") {
+		t.Errorf("iceberg_snapshots on S3: %s, pyiceberg lists %s", snaps, strings.Join(want.Snapshots, ","))
+	}
+	var first int64
+	if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM iceberg_scan('%s', snapshot_id => %s) AS (id bigint)`, want.IcebergURL, want.Snapshots[0])).Scan(&first); err != nil || first != 30 {
+		t.Errorf("the first snapshot on S3: %d rows (%v), want 30", first, err)
+	}
+	var entries int64
+	if err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM iceberg_metadata('%s') WHERE content = 'DATA'`, want.IcebergURL)).Scan(&entries); err != nil || entries == 0 {
+		t.Errorf("iceberg_metadata on S3: %d data files (%v)", entries, err)
 	}
 	// The manual's form: a filter and an aggregate pushed down.
 	var n int64

@@ -8,6 +8,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,6 +231,20 @@ func TestLakeTables(t *testing.T) {
 		IcebergPath string      `json:"iceberg_path"`
 		IcebergDir  string      `json:"iceberg_dir"`
 		Iceberg     [][]*string `json:"iceberg"`
+		Snapshots   []struct {
+			ID           string `json:"snapshot_id"`
+			Sequence     int64  `json:"sequence_number"`
+			TimestampMs  int64  `json:"timestamp_ms"`
+			ManifestList string `json:"manifest_list"`
+			Operation    string `json:"operation"`
+			Count        int64  `json:"count"`
+		} `json:"iceberg_snapshots"`
+		Entries []struct {
+			Status      string `json:"status"`
+			Content     string `json:"content"`
+			FilePath    string `json:"file_path"`
+			RecordCount int64  `json:"record_count"`
+		} `json:"iceberg_entries"`
 	}
 	if err := json.Unmarshal(out, &want); err != nil {
 		t.Fatal(err)
@@ -266,6 +281,81 @@ func TestLakeTables(t *testing.T) {
 	exec(t, conn, `CREATE FOREIGN TABLE nothing (id int) SERVER mooncake OPTIONS (path '/nonexistent/table', format 'delta')`)
 	if _, err := conn.Exec(context.Background(), `SELECT * FROM nothing`); sqlState(err) != "58P01" {
 		t.Errorf("a missing delta table: %v; want 58P01", err)
+	}
+
+	// iceberg_snapshots: what pyiceberg reports, in commit order
+	var wantSnaps strings.Builder
+	for _, s := range want.Snapshots {
+		fmt.Fprintf(&wantSnaps, "%d|%s|%d|%s|%s\n", s.Sequence, s.ID, s.TimestampMs, s.ManifestList, s.Operation)
+	}
+	for _, path := range []string{want.IcebergDir, want.IcebergPath} {
+		got := rowsText(textRows(t, conn, fmt.Sprintf(`SELECT sequence_number, snapshot_id, (extract(epoch FROM timestamp_ms) * 1000)::bigint,
+			manifest_list, operation FROM iceberg_snapshots('%s')`, path)))
+		if got != wantSnaps.String() {
+			t.Errorf("iceberg_snapshots(%s): %s", path, lineDiff(got, wantSnaps.String()))
+		}
+	}
+	// iceberg_scan of each snapshot, by the id iceberg_snapshots gives, has
+	// that snapshot's rows
+	for i, s := range want.Snapshots {
+		id := queryString(t, conn, fmt.Sprintf(`SELECT snapshot_id::text FROM iceberg_snapshots('%s') ORDER BY sequence_number OFFSET %d LIMIT 1`, want.IcebergDir, i))
+		if id != s.ID {
+			t.Errorf("snapshot %d: id %s; pyiceberg %s", i+1, id, s.ID)
+		}
+		if n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM iceberg_scan('%s', snapshot_id => %s) AS (id bigint)`, want.IcebergDir, id)); n != s.Count {
+			t.Errorf("iceberg_scan of snapshot %s (sequence number %d): %d rows; pyiceberg reads %d", id, s.Sequence, n, s.Count)
+		}
+	}
+	// iceberg_metadata: the current snapshot's manifest entries, as pyiceberg's inspect.entries()
+	var wantEntries []string
+	for _, e := range want.Entries {
+		wantEntries = append(wantEntries, fmt.Sprintf("%s|%s|%s|%s|%d", e.FilePath, e.Status, e.Content, "PARQUET", e.RecordCount))
+	}
+	slices.Sort(wantEntries)
+	got := rowsText(textRows(t, conn, fmt.Sprintf(`SELECT file_path, status, content, file_format, record_count FROM iceberg_metadata('%s') ORDER BY 1, 2`, want.IcebergDir)))
+	if w := strings.Join(wantEntries, "\n") + "\n"; got != w {
+		t.Errorf("iceberg_metadata: %s", lineDiff(got, w))
+	}
+	last := want.Snapshots[len(want.Snapshots)-1]
+	if got := queryString(t, conn, fmt.Sprintf(`SELECT string_agg(DISTINCT manifest_content || ' ' || (manifest_sequence_number <= %d) || ' ' || (data_sequence_number <= %d), ',')
+		FROM iceberg_metadata('%s')`, last.Sequence, last.Sequence, want.IcebergDir)); got != "DATA true true" {
+		t.Errorf("iceberg_metadata manifest columns: %s", got)
+	}
+	// of the first snapshot: its one data file, added, live
+	first := want.Snapshots[0]
+	if got := queryString(t, conn, fmt.Sprintf(`SELECT count(*) || ' ' || string_agg(status || ' ' || record_count, ',') || ' ' || max(manifest_sequence_number)
+		FROM iceberg_metadata('%s', snapshot_id => %s)`, want.IcebergPath, first.ID)); got != "1 ADDED 30 1" {
+		t.Errorf("iceberg_metadata of the first snapshot: %s", got)
+	}
+	// errors: a missing table, a malformed one, a snapshot it lacks, a role without pg_read_server_files
+	if _, err := conn.Exec(context.Background(), `SELECT * FROM iceberg_snapshots('/nonexistent/iceberg')`); sqlState(err) != "58P01" || !strings.Contains(err.Error(), "iceberg") {
+		t.Errorf("iceberg_snapshots of a missing table: %v; want 58P01 naming it", err)
+	}
+	bad := filepath.Join(dir, "bad_iceberg")
+	os.MkdirAll(filepath.Join(bad, "metadata"), 0o755)
+	os.WriteFile(filepath.Join(bad, "metadata", "v1.metadata.json"), []byte(`{"format-version": 2, "oops"`), 0o644)
+	for _, q := range []string{`SELECT * FROM iceberg_snapshots('%s')`, `SELECT * FROM iceberg_metadata('%s')`} {
+		if _, err := conn.Exec(context.Background(), fmt.Sprintf(q, bad)); sqlState(err) != "22P04" || !strings.Contains(err.Error(), `"bad_iceberg"`) {
+			t.Errorf("%s of a malformed table: %v; want 22P04 naming it", q, err)
+		}
+	}
+	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM iceberg_metadata('%s', 42)`, want.IcebergDir)); sqlState(err) != "22023" {
+		t.Errorf("iceberg_metadata of a snapshot the table lacks: %v; want 22023", err)
+	}
+	exec(t, conn, `CREATE ROLE icebergmeta LOGIN`)
+	exec(t, conn, `SET ROLE icebergmeta`)
+	_, err1 := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM iceberg_snapshots('%s')`, want.IcebergDir))
+	_, err2 := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM iceberg_metadata('%s')`, want.IcebergDir))
+	exec(t, conn, `RESET ROLE`)
+	if sqlState(err1) != "42501" || sqlState(err2) != "42501" {
+		t.Errorf("a role without pg_read_server_files: %v, %v; want 42501", err1, err2)
+	}
+	exec(t, conn, `GRANT pg_read_server_files TO icebergmeta`)
+	exec(t, conn, `SET ROLE icebergmeta`)
+	n := queryInt(t, conn, fmt.Sprintf(`SELECT count(*) FROM iceberg_snapshots('%s')`, want.IcebergDir))
+	exec(t, conn, `RESET ROLE`)
+	if n != int64(len(want.Snapshots)) {
+		t.Errorf("a member of pg_read_server_files: %d snapshots; want %d", n, len(want.Snapshots))
 	}
 }
 

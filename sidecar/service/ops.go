@@ -48,7 +48,8 @@ type Request struct {
 	Query        *sql.Query      `json:"query"`             // plan, scan, explain: the query's pieces
 	Params       []sql.Param     `json:"params"`            // scan: values of the query's exec-time parameters
 	TimeZone     string          `json:"timezone"`          // the session's TimeZone
-	Files        json.RawMessage `json:"files"`             // describe_files: a sql/lake.Spec
+	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
+	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"
 }
 
 // describeFiles lists the columns of files of the lake, with the
@@ -71,6 +72,35 @@ func (s *server) describeFiles(ctx context.Context, req *Request) (any, error) {
 		defs[i] = catalog.QuoteIdent(c.Name) + " " + c.PGType
 	}
 	return map[string]any{"columns": cols, "columns_sql": strings.Join(defs, ", ")}, nil
+}
+
+// icebergMetadata answers iceberg_snapshots(path) ("what":"snapshots")
+// and iceberg_metadata(path) ("what":"entries") from the table's
+// metadata, read with sql/lake/iceberg: {"rows":[...]}, each row an object
+// keyed by the SQL function's column names.
+func (s *server) icebergMetadata(ctx context.Context, req *Request) (any, error) {
+	if len(req.Files) == 0 {
+		return nil, userError("08P01", "iceberg_metadata needs files")
+	}
+	spec, err := s.parseSpec(req.Files, req.Database)
+	if err != nil {
+		return nil, err
+	}
+	switch req.What {
+	case "snapshots":
+		rows, err := lake.IcebergSnapshots(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"rows": rows}, nil
+	case "entries":
+		rows, err := lake.IcebergMetadata(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"rows": rows}, nil
+	}
+	return nil, userError("08P01", "iceberg_metadata: \"what\" is snapshots or entries, not %q", req.What)
 }
 
 func userError(code, format string, args ...any) *pgconn.PgError {

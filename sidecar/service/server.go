@@ -130,6 +130,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.resyncTable(ctx, req)
 	case "describe_files":
 		result, err = s.describeFiles(ctx, req)
+	case "iceberg_metadata":
+		result, err = s.icebergMetadata(ctx, req)
 	case "attach":
 		result, err = s.attach(ctx, req)
 	default:

@@ -561,6 +561,7 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 					Hint: "The files have the columns " + columnNames(fileCols) + "."}
 			}
 			src = fileCols[idx]
+			ct = exactDecimal(ct, src.DuckType)
 		}
 		expr, err := castColumn(catalog.QuoteIdent(src.Name), src.DuckType, ct, d)
 		if err != nil {

@@ -145,6 +145,25 @@ func castColumn(src, duck string, ct catalog.ColumnType, d Column) (string, erro
 	return "CAST(" + src + " AS " + ct.DuckDBType() + ")", nil
 }
 
+// exactDecimal is the type a declared numeric(p,s) column is read as when
+// the files' column is a DECIMAL every value of which numeric(p,s) holds
+// exactly (no more integer digits, no more fraction digits): the DECIMAL
+// itself, so that aggregates and comparisons need not print and parse
+// each value (sql.decColumn). Other columns keep ct (numeric as its text).
+func exactDecimal(ct catalog.ColumnType, duck string) catalog.ColumnType {
+	m := decimalRE.FindStringSubmatch(strings.ToUpper(strings.TrimSpace(duck)))
+	if ct.Kind != catalog.KindText || ct.OID != catalog.OIDNumeric || m == nil {
+		return ct
+	}
+	fp, _ := strconv.Atoi(m[1])
+	fs, _ := strconv.Atoi(m[2])
+	dt, err := catalog.StoredType(ct.OID, ct.Typmod, catalog.KindDecimal, ct.Name)
+	if err != nil || fs > dt.Scale || fp-fs > dt.Precision-dt.Scale {
+		return ct
+	}
+	return dt
+}
+
 var decimalRE = regexp.MustCompile(`^DECIMAL\((\d+),\s*(\d+)\)$`)
 
 // pgTypeOf is the PostgreSQL type that holds values of a DuckDB type.

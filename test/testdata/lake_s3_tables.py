@@ -84,6 +84,7 @@ print(json.dumps({
     "iceberg_url": tbl.location(),
     "iceberg_metadata": tbl.metadata_location,
     "iceberg": [[text(r["id"]), r["label"], text(r["price"])] for r in ice_rows],
+    "iceberg_snapshots": [str(sn.snapshot_id) for sn in tbl.snapshots()],
     "wide_iceberg_url": wtbl.location(),
     "wide_iceberg_sum": str(pa.compute.sum(pa.compute.add(wide_ice["renamed3"], wide_ice["c9"])).as_py()),
     "wide_iceberg_bytes": wide_ice_bytes,

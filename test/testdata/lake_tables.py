@@ -42,6 +42,17 @@ tbl.append(pa.table({"id": pa.array(range(31, 41), pa.int64()), "label": [f"m{i}
 tbl.delete("id <= 5")
 tbl = cat.load_table("db.items")
 ice_rows = sorted(tbl.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
+# what pyiceberg reports of the table's snapshots and of the current
+# snapshot's manifest entries (iceberg_snapshots, iceberg_metadata)
+ice_snapshots = [{"snapshot_id": str(s.snapshot_id), "sequence_number": s.sequence_number,
+                  "timestamp_ms": s.timestamp_ms, "manifest_list": s.manifest_list,
+                  "operation": s.summary.operation.value if s.summary else None,
+                  "count": tbl.scan(snapshot_id=s.snapshot_id).to_arrow().num_rows}
+                 for s in tbl.metadata.snapshots]
+ice_entries = sorted([{"status": {0: "EXISTING", 1: "ADDED", 2: "DELETED"}[e["status"]],
+                       "content": {0: "DATA", 1: "POSITION_DELETES", 2: "EQUALITY_DELETES"}[e["data_file"]["content"]],
+                       "file_path": e["data_file"]["file_path"], "record_count": e["data_file"]["record_count"]}
+                      for e in tbl.inspect.entries().to_pylist()], key=lambda e: (e["file_path"], e["status"]))
 
 for root, dirs, files in os.walk(out):
     os.chmod(root, 0o755)
@@ -62,4 +73,6 @@ print(json.dumps({
     "iceberg_path": tbl.metadata_location.removeprefix("file://"),
     "iceberg_dir": tbl.location().removeprefix("file://"),
     "iceberg": [[text(r["id"]), r["label"], text(r["price"])] for r in ice_rows],
+    "iceberg_snapshots": ice_snapshots,
+    "iceberg_entries": ice_entries,
 }))

@@ -20,6 +20,9 @@ const (
 type ManifestEntry struct {
 	ManifestPath    string
 	ManifestContent string // "data" or "deletes"
+	// ManifestSequenceNumber is the sequence number of the snapshot that
+	// added the manifest (0 in format v1).
+	ManifestSequenceNumber int64
 	// Status is ADDED (by the snapshot that wrote the manifest), EXISTING
 	// or DELETED (removed by that snapshot; not part of it any more).
 	Status             string
@@ -69,20 +72,21 @@ func (t *Table) Metadata(ctx context.Context, snapshotID *int64) ([]ManifestEntr
 			}
 			df := e.DataFile()
 			me := ManifestEntry{
-				ManifestPath:       m.FilePath(),
-				ManifestContent:    m.ManifestContent().String(),
-				Status:             entryStatus(e.Status()),
-				SnapshotID:         e.SnapshotID(),
-				SequenceNumber:     e.SequenceNum(),
-				FileSequenceNumber: e.FileSequenceNum(),
-				Content:            contentName(df.ContentType()),
-				Path:               df.FilePath(),
-				Format:             string(df.FileFormat()),
-				SpecID:             int(df.SpecID()),
-				Partition:          t.partition(df),
-				RecordCount:        df.Count(),
-				FileSizeBytes:      df.FileSizeBytes(),
-				EqualityIDs:        df.EqualityFieldIDs(),
+				ManifestPath:           m.FilePath(),
+				ManifestContent:        m.ManifestContent().String(),
+				ManifestSequenceNumber: max(m.SequenceNum(), 0),
+				Status:                 entryStatus(e.Status()),
+				SnapshotID:             e.SnapshotID(),
+				SequenceNumber:         e.SequenceNum(),
+				FileSequenceNumber:     e.FileSequenceNum(),
+				Content:                contentName(df.ContentType()),
+				Path:                   df.FilePath(),
+				Format:                 string(df.FileFormat()),
+				SpecID:                 int(df.SpecID()),
+				Partition:              t.partition(df),
+				RecordCount:            df.Count(),
+				FileSizeBytes:          df.FileSizeBytes(),
+				EqualityIDs:            df.EqualityFieldIDs(),
 			}
 			out = append(out, me)
 		}

@@ -198,6 +198,36 @@ SELECT count(*) FROM events;
 DROP FOREIGN TABLE wrong_type, both_files;
 DROP OWNED BY lake_reader;
 DROP ROLE lake_reader;
+-- Iceberg metadata: a mirror is an Iceberg table (its snapshot ids and
+-- file names differ between runs: counts, sums and column names only)
+CREATE TABLE lake_items (id int PRIMARY KEY, label text);
+INSERT INTO lake_items SELECT g, 'item ' || g FROM generate_series(1, 7) g;
+CALL mooncake.create_table('lake_items_m', 'lake_items');
+CREATE TEMP TABLE lake_items_meta AS
+  SELECT metadata_location AS path FROM mooncake.columnstore_tables WHERE table_name = 'lake_items_m';
+SELECT * FROM iceberg_snapshots((SELECT path FROM lake_items_meta)) LIMIT 0;
+SELECT count(*) >= 1 AS snapshots, bool_and(snapshot_id IS NOT NULL AND timestamp_ms <= now()) AS ids_and_times,
+       max(sequence_number) = count(*) AS numbered
+  FROM iceberg_snapshots((SELECT path FROM lake_items_meta));
+SELECT * FROM iceberg_metadata((SELECT path FROM lake_items_meta)) LIMIT 0;
+SELECT manifest_content, content, file_format, sum(record_count) AS rows
+  FROM iceberg_metadata((SELECT path FROM lake_items_meta))
+ WHERE status <> 'DELETED' GROUP BY 1, 2, 3;
+-- the current snapshot is the last one
+SELECT count(*) FROM iceberg_metadata((SELECT path FROM lake_items_meta),
+  (SELECT snapshot_id FROM iceberg_snapshots((SELECT path FROM lake_items_meta)) ORDER BY sequence_number DESC LIMIT 1))
+  EXCEPT ALL SELECT count(*) FROM iceberg_metadata((SELECT path FROM lake_items_meta));
+SELECT * FROM iceberg_snapshots('no_such_table');
+SELECT * FROM iceberg_metadata('lake_events.csv');
+CREATE ROLE lake_meta_reader;
+SET ROLE lake_meta_reader;
+SELECT * FROM iceberg_snapshots('no_such_table');
+RESET ROLE;
+DROP ROLE lake_meta_reader;
+DROP TABLE lake_items_meta;
+CALL mooncake.drop_table('lake_items_m');
+DROP TABLE lake_items;
+
 -- Leave the database as the next test expects it: without the extension.
 DROP SCHEMA lake CASCADE;
 DROP TABLE users;
