@@ -4,6 +4,7 @@ import (
 	"context"
 	gosql "database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -11,11 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/test/pgtest"
+	"github.com/pgmooncake/mooncake/test/s3test"
 )
 
 // lakeColumns are the columns of the benchmark's Parquet file as
@@ -291,4 +295,107 @@ func medianOf(t *testing.T, runs int, f func() error) time.Duration {
 		ds = append(ds, time.Since(start))
 	}
 	return percentile(sortedCopy(ds), 50)
+}
+
+// TestLakeParquetS3 reads the same kind of Parquet file from a real
+// S3-compatible server (moto, started here, behind a proxy counting the
+// bytes it sends): the bytes a narrow query (one of the 10 columns)
+// transfers against the object's size, and times: the narrow query and
+// the manual's aggregation cold (ranges fetched), then warm (from the
+// sidecar's cache), against the same queries on the local file. Every
+// answer must equal DuckDB's on the local file.
+func TestLakeParquetS3(t *testing.T) {
+	requireBench(t)
+	ctx := context.Background()
+	rows := envInt(t, "MOONCAKE_BENCH_ROWS", 10_000_000)
+	runs := int(envInt(t, "MOONCAKE_BENCH_RUNS", 5))
+
+	dir, err := os.MkdirTemp("", "lake-s3-bench-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "events.parquet")
+	duck := openLakeDuck(t, ctx)
+	defer duck.Close()
+	if _, err := duck.ExecContext(ctx, "COPY ("+strings.ReplaceAll(lakeSelect, "{rows}", fmt.Sprint(rows))+") TO "+
+		catalog.QuoteLiteral(path)+" (FORMAT parquet, ROW_GROUP_SIZE 122880)"); err != nil {
+		t.Fatalf("writing the Parquet file: %v", err)
+	}
+	os.Chmod(path, 0o644)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3 := s3test.Start(t)
+	s3.Bucket(t, "bench")
+	start := time.Now()
+	s3.Put(t, "bench", "events/events.parquet", data)
+	figure("lake s3: %s rows, %.1f MiB of Parquet uploaded to moto in %s", thousands(float64(rows)), float64(len(data))/(1<<20), secs(time.Since(start)))
+
+	// The store's own speed, for the cold times: one GET of the whole
+	// object, straight to moto (not counted by the proxy).
+	start = time.Now()
+	obj, err := s3.Client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("events/events.parquet")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.Copy(io.Discard, obj.Body)
+	obj.Body.Close()
+	if err != nil || got != int64(len(data)) {
+		t.Fatalf("GET of the object: %d bytes, %v", got, err)
+	}
+	getT := time.Since(start)
+	// and ranged GETs of a column chunk's size, as the cache makes them
+	const rangedN, rangedSize = 10, 512 << 10
+	start = time.Now()
+	for i := range rangedN {
+		off := int64(i) * int64(len(data)) / rangedN
+		obj, err := s3.Client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("events/events.parquet"),
+			Range: aws.String(fmt.Sprintf("bytes=%d-%d", off, off+rangedSize-1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, obj.Body)
+		obj.Body.Close()
+	}
+	figure("lake s3: the store serves one GET of the whole object at %.1f MiB/s, and takes %s per ranged GET of 512 KiB (one after another)",
+		float64(len(data))/(1<<20)/getT.Seconds(), ms(time.Since(start)/rangedN))
+
+	_, conn := startCluster(t, pgtest.WithSetting("pg_mooncake.lake_cache_size", "'4GB'"))
+	mustExec(t, conn, s3.SecretSQL("bench", "s3://bench/"))
+	remote := fmt.Sprintf("mooncake.read_parquet('s3://bench/events/events.parquet') AS (%s)", lakeColumns)
+	local := fmt.Sprintf("mooncake.read_parquet(%s) AS (%s)", catalog.QuoteLiteral(path), lakeColumns)
+	narrow := "SELECT count(*), sum(duration_ms) FROM {events}"
+	render := func(q, src string) string { return strings.ReplaceAll(q, "{events}", src) }
+
+	wantNarrow := duckText(t, ctx, duck, render(narrow, fmt.Sprintf("read_parquet(%s)", catalog.QuoteLiteral(path))))
+	wantAgg := duckText(t, ctx, duck, render(lakeQuery, fmt.Sprintf("read_parquet(%s)", catalog.QuoteLiteral(path))))
+
+	// cold: the first query of each kind fetches what it reads
+	before := s3.Sent()
+	start = time.Now()
+	checkPG(t, ctx, conn, "narrow on S3", render(narrow, remote), wantNarrow)
+	coldNarrow := time.Since(start)
+	narrowBytes := s3.Sent() - before
+	before = s3.Sent()
+	start = time.Now()
+	checkPG(t, ctx, conn, "aggregation on S3", render(lakeQuery, remote), wantAgg)
+	coldAgg := time.Since(start)
+	aggBytes := s3.Sent() - before
+
+	// warm: nothing more comes
+	before = s3.Sent()
+	m := interleaved(t, runs, runPG(ctx, conn, render(narrow, remote)), runPG(ctx, conn, render(narrow, local)),
+		runPG(ctx, conn, render(lakeQuery, remote)), runPG(ctx, conn, render(lakeQuery, local)))
+	warmBytes := s3.Sent() - before
+
+	size := float64(len(data))
+	figure("lake s3: narrow query (1 of 10 columns): %.1f MiB transferred of %.1f MiB (%.1f%%), cold %s (%.1f MiB/s)",
+		float64(narrowBytes)/(1<<20), size/(1<<20), 100*float64(narrowBytes)/size, ms(coldNarrow), float64(narrowBytes)/(1<<20)/coldNarrow.Seconds())
+	figure("lake s3: the manual's aggregation (3 more columns): %.1f MiB more (%.1f%%), cold %s (%.1f MiB/s)",
+		float64(aggBytes)/(1<<20), 100*float64(aggBytes)/size, ms(coldAgg), float64(aggBytes)/(1<<20)/coldAgg.Seconds())
+	figure("lake s3: warm, median of %d: narrow %s (local file %s, %.2f), aggregation %s (local file %s, %.2f); %d bytes transferred",
+		runs, ms(m[0]), ms(m[1]), ratio(m[0], m[1]), ms(m[2]), ms(m[3]), ratio(m[2], m[3]), warmBytes)
 }
