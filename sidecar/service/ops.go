@@ -50,6 +50,8 @@ type Request struct {
 	TimeZone     string          `json:"timezone"`          // the session's TimeZone
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"
+
+	raw []byte // the frame's JSON, for ops that decode fields of their own (columnstore_*)
 }
 
 // describeFiles lists the columns of files of the lake, with the

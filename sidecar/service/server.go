@@ -88,6 +88,7 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 		writeFrame(w, frameError, errorPayload(userError("08P01", "malformed request: %v", err)))
 		return
 	}
+	req.raw = payload
 	if err := s.dispatch(ctx, &req, w); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return
@@ -134,6 +135,10 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.icebergMetadata(ctx, req)
 	case "attach":
 		result, err = s.attach(ctx, req)
+	case "columnstore_create":
+		result, err = s.columnstoreCreate(ctx, req)
+	case "columnstore_append":
+		result, err = s.columnstoreAppend(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

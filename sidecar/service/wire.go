@@ -25,7 +25,7 @@ const (
 	frameData        = 'D'
 	frameComplete    = 'C'
 	frameError       = 'E'
-	maxRequestLength = 16 << 20
+	maxRequestLength = 64 << 20 // a columnstore_append carries up to ~32 MB of rows
 	dataFrameTarget  = 256 << 10
 )
 
