@@ -81,6 +81,25 @@ func (c *Catalog) Close() error {
 // RemoveWarehouse deletes the database's directory in the warehouse.
 func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
 
+// columnstoreTables names the catalog's columnstore tables of their own
+// (CREATE TABLE ... USING columnstore), "namespace\x00table": they are not
+// mirrors, and their rows may name metadata of transactions still open.
+func (c *Catalog) columnstoreTables(ctx context.Context) map[string]bool {
+	out := map[string]bool{}
+	rows, err := c.db.QueryContext(ctx, "SELECT table_namespace, table_name FROM "+CatalogSchema+".columnstore_relations")
+	if err != nil {
+		return out // an extension without them
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ns, t string
+		if rows.Scan(&ns, &t) == nil {
+			out[ns+"\x00"+t] = true
+		}
+	}
+	return out
+}
+
 // Ident is the Iceberg identifier of a mirror: namespace and table name.
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 

@@ -42,9 +42,13 @@ func OpenSet(ctx context.Context, cat *Catalog, duck *gosql.DB) (*Set, error) {
 		return nil, err
 	}
 	defer conn.Close()
+	columnstore := cat.columnstoreTables(ctx)
 	for _, ident := range idents {
 		if len(ident) != 2 {
 			continue
+		}
+		if columnstore[ident[0]+"\x00"+ident[1]] {
+			continue // a columnstore table of its own, not a mirror: the backend keeps its state
 		}
 		tbl, err := cat.cat.LoadTable(ctx, ident)
 		if err != nil {

@@ -1132,7 +1132,7 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		mooncake_reset_transmission_modes(nest);
 		appendStringInfoChar(&buf, ']');
 	}
-	appendStringInfo(&buf, ",\"query\":%s}", state->query);
+	appendStringInfo(&buf, ",\"query\":%s}", scan ? mooncake_columnstore_refresh(state->query) : state->query);
 	return buf.data;
 }
 
@@ -1605,11 +1605,14 @@ mooncakeAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 }
 
 /*
- * Columnstore tables are written through their source table only.
+ * Mirrors are written through their source table only; columnstore tables
+ * of their own take INSERT (and COPY FROM), columnstore.c.
  */
 static int
 mooncakeIsForeignRelUpdatable(Relation rel)
 {
+	if (mooncake_is_columnstore(RelationGetRelid(rel)))
+		return (1 << CMD_INSERT);
 	return 0;
 }
 
@@ -1631,6 +1634,11 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->AnalyzeForeignTable = mooncakeAnalyzeForeignTable;
 	routine->ImportForeignSchema = mooncake_import_foreign_schema;
 	routine->IsForeignRelUpdatable = mooncakeIsForeignRelUpdatable;
+	routine->BeginForeignModify = mooncake_columnstore_begin_modify;
+	routine->ExecForeignInsert = mooncake_columnstore_exec_insert;
+	routine->EndForeignModify = mooncake_columnstore_end_modify;
+	routine->BeginForeignInsert = mooncake_columnstore_begin_insert;
+	routine->EndForeignInsert = mooncake_columnstore_end_modify;
 
 	PG_RETURN_POINTER(routine);
 }

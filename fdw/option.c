@@ -66,6 +66,7 @@ static const MooncakeOption valid_options[] = {
 	{"path", ForeignTableRelationId},
 	{"paths", ForeignTableRelationId},
 	{"format", ForeignTableRelationId},
+	{"columnstore", ForeignTableRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -201,6 +202,13 @@ mooncake_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(def->defname, "namespace") == 0 ||
 				 strcmp(def->defname, "table") == 0)
 			has_mirror = true;
+		else if (strcmp(def->defname, "columnstore") == 0)
+		{
+			if (!mooncake_creating_columnstore)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("the option \"columnstore\" is set by CREATE TABLE ... USING columnstore only")));
+		}
 		else if (catalog == ForeignTableRelationId)
 			has_reader = true;
 
@@ -384,13 +392,25 @@ mooncake_files_json(Oid foreigntableid)
 		else if (strcmp(def->defname, "format") == 0)
 			format = defGetString(def);
 	}
-	if (paths == NIL)
-		return NULL;
-
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"format\":");
-	escape_json(&buf, format ? format : "");
-	appendStringInfoString(&buf, ",\"paths\":[");
+	if (paths == NIL && mooncake_is_columnstore(foreigntableid))
+	{
+		/*
+		 * A columnstore table: its Iceberg metadata, as this transaction
+		 * sees it now; a scan sends it as it sees it then (see
+		 * mooncake_columnstore_refresh).
+		 */
+		paths = list_make1(mooncake_columnstore_location(foreigntableid));
+		appendStringInfo(&buf, "{\"format\":\"iceberg\",\"columnstore\":%u,\"paths\":[", foreigntableid);
+	}
+	else if (paths == NIL)
+		return NULL;
+	else
+	{
+		appendStringInfoString(&buf, "{\"format\":");
+		escape_json(&buf, format ? format : "");
+		appendStringInfoString(&buf, ",\"paths\":[");
+	}
 	foreach(cell, paths)
 	{
 		char	   *path = lfirst(cell);
@@ -475,7 +495,7 @@ mooncake_files_target(Oid foreigntableid)
 			format = defGetString(def);
 	}
 	if (path == NULL)
-		return NULL;
+		return mooncake_is_columnstore(foreigntableid) ? pstrdup("columnstore table") : NULL;
 	return psprintf("%s %s", format, path);
 }
 

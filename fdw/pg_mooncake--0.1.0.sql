@@ -357,6 +357,16 @@ $$;
 COMMENT ON PROCEDURE mooncake.drop_table(text) IS
   'drop the columnstore table table_name: its foreign table, Iceberg table and data';
 
+-- Columnstore tables of their own (CREATE TABLE ... USING columnstore,
+-- fdw/columnstore.c): foreign tables of server mooncake with the option
+-- columnstore, each an Iceberg table of the catalog above, named here.
+CREATE TABLE mooncake.columnstore_relations (
+  relid oid PRIMARY KEY,
+  table_namespace varchar NOT NULL,
+  table_name varchar NOT NULL
+);
+REVOKE ALL ON mooncake.columnstore_relations FROM PUBLIC;
+
 -- Dropping a columnstore table's foreign table drops its mirror: the
 -- Iceberg table, its files and its place in the replication stream.
 CREATE FUNCTION mooncake.drop_mirrors() RETURNS event_trigger
@@ -370,6 +380,15 @@ BEGIN
              FROM pg_catalog.pg_event_trigger_dropped_objects()
             WHERE object_type = 'foreign table'
   LOOP
+    -- A columnstore table of its own: its Iceberg table leaves the
+    -- catalog in the same transaction (its files stay, unreferenced).
+    IF EXISTS (SELECT FROM mooncake.columnstore_relations c WHERE c.relid = r.objid) THEN
+      DELETE FROM mooncake.iceberg_tables t USING mooncake.columnstore_relations c
+       WHERE c.relid = r.objid AND t.catalog_name = 'mooncake'
+         AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name;
+      DELETE FROM mooncake.columnstore_relations c WHERE c.relid = r.objid;
+      CONTINUE;
+    END IF;
     BEGIN
       -- By OID: a renamed or moved foreign table drops its own mirror,
       -- and no other foreign table of its old name does.
@@ -628,6 +647,17 @@ SELECT t.schema_name,
             unflushed_rows bigint, data_files int, delete_files int)
  -- Each mirror only to the roles that may read it (or some of its columns).
  WHERE pg_catalog.has_any_column_privilege(NULLIF(t.foreign_table_oid, 0), 'SELECT')
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+UNION ALL
+-- Columnstore tables of their own: no source, always ready.
+SELECT n.nspname, k.relname, NULL::text, 'ready'::text, NULL::text, t.metadata_location,
+       NULL::pg_lsn, NULL::pg_lsn, NULL::bigint, 0::bigint, NULL::int, NULL::int, 0::bigint, 0::double precision
+  FROM mooncake.columnstore_relations c
+  JOIN pg_catalog.pg_class k ON k.oid = c.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+  JOIN mooncake.iceberg_tables t ON t.catalog_name = 'mooncake'
+   AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name
+ WHERE pg_catalog.has_any_column_privilege(c.relid, 'SELECT')
     OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER);
 COMMENT ON VIEW mooncake.columnstore_tables IS
   'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';
@@ -859,3 +889,15 @@ AS $$
 $$;
 COMMENT ON FUNCTION public.iceberg_metadata(text, bigint) IS
   'the manifest entries (data and delete files) of a snapshot of an Iceberg table, the current one by default';
+
+-- The access methods of CREATE TABLE ... USING columnstore (the manual's
+-- DDL) and USING mooncake (what its installation check looks for in
+-- pg_am). No relation is made with them: a utility hook turns such a
+-- CREATE TABLE into a columnstore table, a foreign table of server
+-- mooncake (fdw/columnstore.c).
+CREATE FUNCTION mooncake.columnstore_am_handler(internal) RETURNS table_am_handler
+AS 'MODULE_PATHNAME', 'mooncake_columnstore_am_handler' LANGUAGE C;
+CREATE ACCESS METHOD columnstore TYPE TABLE HANDLER mooncake.columnstore_am_handler;
+CREATE ACCESS METHOD mooncake TYPE TABLE HANDLER mooncake.columnstore_am_handler;
+COMMENT ON ACCESS METHOD columnstore IS 'columnstore tables: Iceberg tables read by DuckDB (CREATE TABLE ... USING columnstore)';
+COMMENT ON ACCESS METHOD mooncake IS 'the same as columnstore';

@@ -237,6 +237,7 @@ _PG_init(void)
 
 	/* ATTACH, DETACH, DROP and TRUNCATE of partitions of mirrored tables */
 	mooncake_install_partition_hook();
+	mooncake_install_columnstore_hook();
 
 	/* the data lake functions in FROM, as foreign table scans */
 	mooncake_install_lake_hook();

@@ -17,6 +17,7 @@
 
 #include "access/tupdesc.h"
 #include "executor/tuptable.h"
+#include "nodes/execnodes.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "nodes/pathnodes.h"
@@ -105,6 +106,19 @@ extern List *mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid s
 
 /* in partition.c */
 extern void mooncake_install_partition_hook(void);
+
+/* columnstore.c */
+extern void mooncake_install_columnstore_hook(void);
+extern bool mooncake_is_columnstore(Oid relid);
+extern bool mooncake_creating_columnstore;
+extern char *mooncake_columnstore_location(Oid relid);
+extern char *mooncake_columnstore_refresh(const char *query);
+extern void mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+											  List *fdw_private, int subplan_index, int eflags);
+extern void mooncake_columnstore_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo);
+extern TupleTableSlot *mooncake_columnstore_exec_insert(EState *estate, ResultRelInfo *rinfo,
+														TupleTableSlot *slot, TupleTableSlot *planSlot);
+extern void mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo);
 
 /* in plan.c */
 typedef struct MooncakeSerializer

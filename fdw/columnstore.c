@@ -1,0 +1,975 @@
+/*-------------------------------------------------------------------------
+ *
+ * columnstore.c
+ *	  Columnstore tables of their own: CREATE TABLE ... USING columnstore
+ *	  (and CREATE TABLE ... USING columnstore AS SELECT) makes an Iceberg
+ *	  table in the database's catalog and a foreign table on server
+ *	  mooncake that reads and writes it.
+ *
+ *	  Writes follow PostgreSQL's transactions. The sidecar only writes
+ *	  files: each statement's rows become a data file and a new, uncommitted
+ *	  metadata file based on the one before (columnstore_append). The
+ *	  backend keeps, per table written in the transaction, the newest such
+ *	  metadata location, reads the table at it (the transaction sees its
+ *	  own writes), restores it when a savepoint is rolled back, and at
+ *	  commit makes it the table's metadata_location in mooncake.iceberg_tables
+ *	  -- in the same transaction, so that a crash at any moment leaves all
+ *	  or none of a committed transaction's writes. Writers of one table are
+ *	  serialized by the catalog row's lock, taken at the first write.
+ *
+ *	  Everything else reads the committed metadata location of the row as
+ *	  the reading transaction's snapshot sees it, through the data lake's
+ *	  Iceberg reader (format iceberg): the same pushdown as mirrors.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_foreign_table.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_type.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "access/tableam.h"
+
+#include "pg_mooncake.h"
+
+PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
+
+/* the foreign table option marking a columnstore table */
+#define COLUMNSTORE_OPTION "columnstore"
+
+/* rows sent to the sidecar in one request, at most */
+#define APPEND_BYTES (16 * 1024 * 1024)
+
+/* A columnstore table written in this transaction. */
+typedef struct CsWrite
+{
+	Oid			relid;
+	char	   *namespace;		/* its Iceberg identity */
+	char	   *table;
+	char	   *base;			/* metadata_location when first written */
+	List	   *versions;		/* CsVersion, newest first */
+} CsWrite;
+
+/* The table's metadata after a statement of subtransaction level nest. */
+typedef struct CsVersion
+{
+	int			nest;
+	char	   *location;
+} CsVersion;
+
+static List *cs_writes = NIL;	/* CsWrite, in TopTransactionContext */
+bool		mooncake_creating_columnstore = false;	/* the validator lets the option pass */
+static bool cs_callbacks = false;
+static ProcessUtility_hook_type prev_utility = NULL;
+
+/*
+ * The access methods columnstore and mooncake exist so that pg_am lists
+ * them and CREATE TABLE ... USING names them; the utility hook turns every
+ * such table into a foreign table before PostgreSQL sees the access method,
+ * so no relation is ever made with it. (Heap's routine is returned for the
+ * validation of the handler only.)
+ */
+Datum
+mooncake_columnstore_am_handler(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_POINTER(GetHeapamTableAmRoutine());
+}
+
+static bool
+is_columnstore_am(const char *am)
+{
+	return am != NULL && (strcmp(am, "columnstore") == 0 || strcmp(am, "mooncake") == 0);
+}
+
+/*
+ * Is relid a columnstore table (a foreign table of server mooncake with
+ * the option columnstore)?
+ */
+bool
+mooncake_is_columnstore(Oid relid)
+{
+	ForeignTable *ft;
+	ListCell   *lc;
+
+	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		return false;
+	ft = GetForeignTable(relid);
+	foreach(lc, ft->options)
+	{
+		if (strcmp(((DefElem *) lfirst(lc))->defname, COLUMNSTORE_OPTION) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* SPI as the bootstrap superuser: the catalog tables are not granted. */
+typedef struct AsOwner
+{
+	Oid			saved_user;
+	int			saved_sec;
+} AsOwner;
+
+static void
+as_owner_begin(AsOwner *s)
+{
+	GetUserIdAndSecContext(&s->saved_user, &s->saved_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   s->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+}
+
+static void
+as_owner_end(AsOwner *s)
+{
+	SPI_finish();
+	SetUserIdAndSecContext(s->saved_user, s->saved_sec);
+}
+
+/*
+ * The catalog identity and committed metadata location of a columnstore
+ * table; *lock takes the catalog row's lock (FOR UPDATE): the first write
+ * of a transaction. Strings are palloc'd in the caller's context.
+ */
+static void
+catalog_row(Oid relid, bool lock, char **namespace, char **table, char **location)
+{
+	AsOwner		s;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc;
+
+	as_owner_begin(&s);
+	rc = SPI_execute_with_args(psprintf(
+		"SELECT c.table_namespace, c.table_name, t.metadata_location "
+		"FROM mooncake.columnstore_relations c "
+		"JOIN mooncake.iceberg_tables t ON t.catalog_name = 'mooncake' "
+		" AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name "
+		"WHERE c.relid = $1%s", lock ? " FOR UPDATE OF t" : ""),
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("columnstore table \"%s\" has no Iceberg table in the catalog",
+						get_rel_name(relid))));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		*namespace = SPI_getvalue(tup, desc, 1);
+		*table = SPI_getvalue(tup, desc, 2);
+		*location = SPI_getvalue(tup, desc, 3);
+		MemoryContextSwitchTo(old);
+	}
+	as_owner_end(&s);
+}
+
+static CsWrite *
+find_write(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, cs_writes)
+	{
+		CsWrite    *w = lfirst(lc);
+
+		if (w->relid == relid)
+			return w;
+	}
+	return NULL;
+}
+
+/*
+ * The metadata location a scan of a columnstore table reads: the
+ * transaction's own newest version when it wrote the table, else the
+ * committed one its snapshot sees.
+ */
+char *
+mooncake_columnstore_location(Oid relid)
+{
+	CsWrite    *w = find_write(relid);
+	char	   *ns;
+	char	   *tbl;
+	char	   *loc;
+
+	if (w != NULL)
+		return pstrdup(((CsVersion *) linitial(w->versions))->location);
+	catalog_row(relid, false, &ns, &tbl, &loc);
+	if (loc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("columnstore table \"%s\" has no metadata location", get_rel_name(relid))));
+	return loc;
+}
+
+
+/*
+ * A planned query's JSON with the metadata location of each columnstore
+ * table it reads made the one this transaction sees now: a plan made in
+ * an earlier statement or transaction (a prepared statement, a function's
+ * cached plan) reads the table as of now, its own writes included. The
+ * files JSON of a columnstore table is written by mooncake_files_json as
+ * {"format":"iceberg","columnstore":<oid>,"paths":["<location>"] ...
+ */
+char *
+mooncake_columnstore_refresh(const char *query)
+{
+	const char *marker = "\"columnstore\":";
+	const char *p = query;
+	const char *hit;
+	StringInfoData out;
+
+	if (strstr(query, marker) == NULL)
+		return (char *) query;
+	initStringInfo(&out);
+	while ((hit = strstr(p, marker)) != NULL)
+	{
+		char	   *end;
+		Oid			relid = (Oid) strtoul(hit + strlen(marker), &end, 10);
+		const char *paths = end;
+		const char *close;
+
+		if (strncmp(paths, ",\"paths\":[", 10) != 0 || (close = strstr(paths + 10, "\"]")) == NULL)
+		{
+			/* not ours (a string that holds the marker): as it is */
+			appendBinaryStringInfo(&out, p, (hit + strlen(marker)) - p);
+			p = hit + strlen(marker);
+			continue;
+		}
+		appendBinaryStringInfo(&out, p, (paths + 10) - p);
+		escape_json(&out, mooncake_columnstore_location(relid));
+		p = close + 1;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/* Transactions */
+
+static void
+cs_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			foreach(lc, cs_writes)
+			{
+				CsWrite    *w = lfirst(lc);
+				char	   *newest = ((CsVersion *) linitial(w->versions))->location;
+				AsOwner		s;
+				Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+				Datum		values[4];
+				int			rc;
+
+				if (strcmp(newest, w->base) == 0)
+					continue;	/* rolled back to where it began */
+				values[0] = CStringGetTextDatum(newest);
+				values[1] = CStringGetTextDatum(w->base);
+				values[2] = CStringGetTextDatum(w->namespace);
+				values[3] = CStringGetTextDatum(w->table);
+				/* commit runs its callbacks without a snapshot: SPI needs one */
+				PushActiveSnapshot(GetTransactionSnapshot());
+				as_owner_begin(&s);
+				rc = SPI_execute_with_args(
+					"UPDATE mooncake.iceberg_tables SET metadata_location = $1, "
+					"previous_metadata_location = $2 "
+					"WHERE catalog_name = 'mooncake' AND table_namespace = $3 "
+					"AND table_name = $4 AND metadata_location = $2",
+					4, argtypes, values, NULL, false, 0);
+				if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not commit the writes to columnstore table \"%s.%s\": it changed meanwhile",
+									w->namespace, w->table)));
+				as_owner_end(&s);
+				PopActiveSnapshot();
+			}
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (cs_writes != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that wrote a columnstore table")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the files of a rolled back transaction stay, unreferenced */
+			cs_writes = NIL;
+			break;
+	}
+}
+
+static void
+cs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	int			nest = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, cs_writes)
+	{
+		CsWrite    *w = lfirst(lc);
+
+		while (w->versions != NIL && ((CsVersion *) linitial(w->versions))->nest >= nest)
+		{
+			CsVersion  *v = linitial(w->versions);
+
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
+			{
+				/* the parent keeps it */
+				v->nest = nest - 1;
+				break;
+			}
+			w->versions = list_delete_first(w->versions);
+		}
+	}
+}
+
+/* Writes */
+
+typedef struct CsModify
+{
+	Relation	rel;
+	CsWrite    *write;
+	int			natts;
+	AttrNumber *attnums;		/* the columns written */
+	FmgrInfo   *out;
+	StringInfoData rows;
+	int64		nrows;
+} CsModify;
+
+/* Start (or continue) the transaction's writes of relid. */
+static CsWrite *
+begin_write(Oid relid)
+{
+	CsWrite    *w = find_write(relid);
+	MemoryContext old;
+	char	   *ns;
+	char	   *tbl;
+	char	   *loc;
+	CsVersion  *v;
+
+	if (w != NULL)
+		return w;
+	if (!cs_callbacks)
+	{
+		RegisterXactCallback(cs_xact_callback, NULL);
+		RegisterSubXactCallback(cs_subxact_callback, NULL);
+		cs_callbacks = true;
+	}
+	/* the row's lock serializes the table's writers until commit */
+	catalog_row(relid, true, &ns, &tbl, &loc);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	w = palloc0(sizeof(CsWrite));
+	w->relid = relid;
+	w->namespace = pstrdup(ns);
+	w->table = pstrdup(tbl);
+	w->base = pstrdup(loc);
+	v = palloc0(sizeof(CsVersion));
+	v->nest = 1;
+	v->location = pstrdup(loc);
+	w->versions = list_make1(v);
+	cs_writes = lappend(cs_writes, w);
+	MemoryContextSwitchTo(old);
+	return w;
+}
+
+/* Record the table's new metadata at the current subtransaction level. */
+static void
+add_version(CsWrite *w, const char *location)
+{
+	int			nest = GetCurrentTransactionNestLevel();
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	CsVersion  *v = linitial(w->versions);
+
+	if (v->nest == nest)
+		v->location = pstrdup(location);
+	else
+	{
+		v = palloc0(sizeof(CsVersion));
+		v->nest = nest;
+		v->location = pstrdup(location);
+		w->versions = lcons(v, w->versions);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Send the rows gathered to the sidecar: a data file, a new metadata file. */
+static void
+flush_rows(CsModify *m)
+{
+	CsVersion  *v;
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *loc;
+	TupleDesc	desc = RelationGetDescr(m->rel);
+	int			i;
+
+	if (m->nrows == 0)
+		return;
+	v = linitial(m->write->versions);
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_append\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	/* the sidecar forgets a dropped extension's state before it writes */
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, v->location);
+	appendStringInfoString(&req, ",\"columns\":[");
+	for (i = 0; i < m->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, m->attnums[i] - 1);
+
+		if (i > 0)
+			appendStringInfoChar(&req, ',');
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfo(&req, ",\"type_oid\":%u,\"typmod\":%d}", att->atttypid, att->atttypmod);
+	}
+	appendStringInfoString(&req, "],\"rows\":[");
+	appendBinaryStringInfo(&req, m->rows.data, m->rows.len);
+	appendStringInfoString(&req, "]}");
+	mooncake_get_endpoint(GetForeignTable(RelationGetRelid(m->rel))->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_append", RelationGetRelationName(m->rel), req.data);
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_append without a metadata location")));
+	add_version(m->write, loc);
+	pfree(req.data);
+	resetStringInfo(&m->rows);
+	m->nrows = 0;
+}
+
+static CsModify *
+begin_modify(Relation rel)
+{
+	CsModify   *m = palloc0(sizeof(CsModify));
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	m->rel = rel;
+	m->write = begin_write(RelationGetRelid(rel));
+	m->attnums = palloc(sizeof(AttrNumber) * desc->natts);
+	m->out = palloc(sizeof(FmgrInfo) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Oid			typout;
+		bool		varlena;
+
+		if (att->attisdropped)
+			continue;
+		getTypeOutputInfo(att->atttypid, &typout, &varlena);
+		fmgr_info(typout, &m->out[m->natts]);
+		m->attnums[m->natts++] = att->attnum;
+	}
+	initStringInfo(&m->rows);
+	return m;
+}
+
+/* Add a row: its values as their types print them, under fixed settings. */
+static void
+add_row(CsModify *m, TupleTableSlot *slot)
+{
+	int			nest;
+	int			i;
+
+	slot_getallattrs(slot);
+	nest = mooncake_set_transmission_modes();
+	if (m->nrows > 0)
+		appendStringInfoChar(&m->rows, ',');
+	appendStringInfoChar(&m->rows, '[');
+	for (i = 0; i < m->natts; i++)
+	{
+		int			a = m->attnums[i] - 1;
+
+		if (i > 0)
+			appendStringInfoChar(&m->rows, ',');
+		if (slot->tts_isnull[a])
+			appendStringInfoString(&m->rows, "null");
+		else
+			escape_json(&m->rows, OutputFunctionCall(&m->out[i], slot->tts_values[a]));
+	}
+	appendStringInfoChar(&m->rows, ']');
+	mooncake_reset_transmission_modes(nest);
+	m->nrows++;
+	if (m->rows.len >= APPEND_BYTES)
+		flush_rows(m);
+}
+
+void
+mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+								  List *fdw_private, int subplan_index, int eflags)
+{
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	rinfo->ri_FdwState = begin_modify(rinfo->ri_RelationDesc);
+}
+
+void
+mooncake_columnstore_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	rinfo->ri_FdwState = begin_modify(rinfo->ri_RelationDesc);
+}
+
+TupleTableSlot *
+mooncake_columnstore_exec_insert(EState *estate, ResultRelInfo *rinfo,
+								 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	add_row((CsModify *) rinfo->ri_FdwState, slot);
+	return slot;
+}
+
+void
+mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo)
+{
+	CsModify   *m = rinfo->ri_FdwState;
+
+	if (m != NULL)
+		flush_rows(m);
+}
+
+/* DDL */
+
+/*
+ * Create a columnstore table from a CREATE TABLE's parse tree: the
+ * Iceberg table's first metadata file (the sidecar), its catalog row and
+ * the foreign table, all in the current transaction but the file.
+ */
+static Oid
+create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv)
+{
+	CreateForeignTableStmt *f = makeNode(CreateForeignTableStmt);
+	PlannedStmt *pstmt = makeNode(PlannedStmt);
+	StringInfoData req;
+	ListCell   *lc;
+	Oid			nspid;
+	char	   *nspname;
+	char	   *answer;
+	char	   *location;
+	char	   *host;
+	char	   *port;
+	char	   *table;
+	Oid			relid;
+	bool		first = true;
+	AsOwner		s;
+	int			suffix = 0;
+
+	if (stmt->inhRelations != NIL || stmt->partbound != NULL || stmt->partspec != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("columnstore tables cannot be partitioned or inherit"),
+				 errhint("Create a heap table and mirror it with mooncake.create_table.")));
+	if (stmt->relation->relpersistence != RELPERSISTENCE_PERMANENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("columnstore tables cannot be temporary or unlogged")));
+	if (stmt->ofTypename != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("columnstore tables cannot be typed tables")));
+	foreach(lc, stmt->constraints)
+	{
+		Constraint *c = lfirst_node(Constraint, lc);
+
+		if (c->contype != CONSTR_NOTNULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables do not take %s constraints",
+							c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+							c->contype == CONSTR_UNIQUE ? "UNIQUE" :
+							c->contype == CONSTR_FOREIGN ? "FOREIGN KEY" :
+							c->contype == CONSTR_CHECK ? "CHECK" : "table"),
+					 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+	}
+
+	nspid = RangeVarGetCreationNamespace(stmt->relation);
+	nspname = get_namespace_name(nspid);
+	table = stmt->relation->relname;
+
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_create\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"namespace\":");
+	escape_json(&req, nspname);
+	appendStringInfoString(&req, ",\"table\":");
+	escape_json(&req, table);
+	appendStringInfoString(&req, ",\"columns\":[");
+	foreach(lc, stmt->tableElts)
+	{
+		Node	   *elt = lfirst(lc);
+		ColumnDef  *col;
+		Oid			typid;
+		int32		typmod;
+		bool		notnull;
+		ListCell   *lcc;
+
+		if (!IsA(elt, ColumnDef))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables take column definitions only"),
+					 errhint("LIKE and table constraints are not supported.")));
+		col = (ColumnDef *) elt;
+		typenameTypeIdAndMod(NULL, col->typeName, &typid, &typmod);
+		notnull = col->is_not_null;
+		if (col->identity)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables cannot have identity columns")));
+		foreach(lcc, col->constraints)
+		{
+			Constraint *c = lfirst_node(Constraint, lcc);
+
+			if (c->contype == CONSTR_NOTNULL)
+				notnull = true;
+			else if (c->contype != CONSTR_NULL && c->contype != CONSTR_DEFAULT &&
+					 c->contype != CONSTR_GENERATED)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("column \"%s\": columnstore tables do not take %s constraints", col->colname,
+								c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+								c->contype == CONSTR_UNIQUE ? "UNIQUE" :
+								c->contype == CONSTR_FOREIGN ? "REFERENCES" :
+								c->contype == CONSTR_CHECK ? "CHECK" : "such"),
+						 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+		}
+		if (!first)
+			appendStringInfoChar(&req, ',');
+		first = false;
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, col->colname);
+		{
+			/* a domain is stored as its base type, named by its own name */
+			int32		basemod = typmod;
+			Oid			base = getBaseTypeAndTypmod(typid, &basemod);
+
+			appendStringInfo(&req, ",\"type_oid\":%u,\"typmod\":%d,\"type_name\":", base, basemod);
+		}
+		escape_json(&req, format_type_with_typemod(typid, typmod));
+		appendStringInfo(&req, ",\"not_null\":%s}", notnull ? "true" : "false");
+	}
+	appendStringInfoString(&req, "]}");
+
+	/* the foreign table first: PostgreSQL checks names and privileges */
+	f->base = *stmt;
+	f->base.type = T_CreateForeignTableStmt;	/* base is the node's head */
+	f->base.accessMethod = NULL;
+	f->base.options = NIL;
+	f->servername = "mooncake";
+	f->options = list_make1(makeDefElem(COLUMNSTORE_OPTION, (Node *) makeString("true"), -1));
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = true;
+	pstmt->utilityStmt = (Node *) f;
+	pstmt->stmt_location = -1;
+	pstmt->stmt_len = 0;
+	mooncake_creating_columnstore = true;
+	PG_TRY();
+	{
+		standard_ProcessUtility(pstmt, queryString, false, PROCESS_UTILITY_SUBCOMMAND,
+								params, queryEnv, None_Receiver, NULL);
+	}
+	PG_FINALLY();
+	{
+		mooncake_creating_columnstore = false;
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
+	relid = RangeVarGetRelid(stmt->relation, NoLock, false);
+
+	mooncake_get_endpoint(GetForeignServerByName("mooncake", false)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_create", table, req.data);
+	location = mooncake_json_field(answer, "metadata_location");
+	if (location == NULL || location[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_create without a metadata location")));
+
+	/* its catalog row, under a name no other Iceberg table has */
+	as_owner_begin(&s);
+	for (;;)
+	{
+		char	   *name = suffix == 0 ? table : psprintf("%s_%d", table, suffix);
+		Oid			argtypes[2] = {TEXTOID, TEXTOID};
+		Datum		values[2] = {CStringGetTextDatum(nspname), CStringGetTextDatum(name)};
+
+		if (SPI_execute_with_args("SELECT 1 FROM mooncake.iceberg_tables WHERE catalog_name = 'mooncake' "
+								  "AND table_namespace = $1 AND table_name = $2",
+								  2, argtypes, values, NULL, false, 1) == SPI_OK_SELECT &&
+			SPI_processed == 0)
+		{
+			table = name;
+			break;
+		}
+		suffix++;
+	}
+	{
+		Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, OIDOID};
+		Datum		values[4] = {CStringGetTextDatum(nspname), CStringGetTextDatum(table),
+		CStringGetTextDatum(location), ObjectIdGetDatum(relid)};
+
+		if (SPI_execute_with_args(
+			"INSERT INTO mooncake.iceberg_namespace_properties VALUES ('mooncake', $1, 'exists', 'true') "
+			"ON CONFLICT DO NOTHING",
+			1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not add the namespace of a columnstore table to the catalog");
+		if (SPI_execute_with_args(
+			"INSERT INTO mooncake.iceberg_tables (catalog_name, table_namespace, table_name, iceberg_type, "
+			"metadata_location, previous_metadata_location) VALUES ('mooncake', $1, $2, 'TABLE', $3, NULL)",
+			3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not add a columnstore table to the catalog");
+		if (SPI_execute_with_args(
+			"INSERT INTO mooncake.columnstore_relations VALUES ($4, $1, $2)",
+			4, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a columnstore table");
+	}
+	as_owner_end(&s);
+	CommandCounterIncrement();
+	return relid;
+}
+
+/*
+ * CREATE TABLE ... USING columnstore AS query: the table with the query's
+ * columns, then INSERT INTO it the query (unless WITH NO DATA).
+ */
+static void
+create_columnstore_as(CreateTableAsStmt *ctas, const char *queryString,
+					  ProcessUtilityContext context, ParamListInfo params,
+					  QueryEnvironment *queryEnv, QueryCompletion *qc)
+{
+	IntoClause *into = ctas->into;
+	Query	   *query = castNode(Query, ctas->query);
+	CreateStmt *create = makeNode(CreateStmt);
+	ListCell   *lc;
+	ListCell   *name = list_head(into->colNames);
+	Oid			relid;
+	uint64		rows = 0;
+
+	if (ctas->objtype != OBJECT_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialized views cannot use the columnstore access method")));
+	if (ctas->if_not_exists && OidIsValid(RangeVarGetRelid(into->rel, NoLock, true)))
+	{
+		ereport(NOTICE,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists, skipping", into->rel->relname)));
+		return;
+	}
+	create->relation = into->rel;
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+		ColumnDef  *col;
+
+		if (te->resjunk)
+			continue;
+		col = makeColumnDef(name ? strVal(lfirst(name)) : te->resname,
+							exprType((Node *) te->expr), exprTypmod((Node *) te->expr),
+							exprCollation((Node *) te->expr));
+		create->tableElts = lappend(create->tableElts, col);
+		if (name)
+			name = lnext(into->colNames, name);
+	}
+	create->accessMethod = into->accessMethod;
+	relid = create_columnstore(create, queryString, context, params, queryEnv);
+
+	if (!into->skipData)
+	{
+		char	   *sql = psprintf("INSERT INTO %s %s",
+								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															  get_rel_name(relid)),
+								   pg_get_querydef(query, false));
+
+		SPI_connect();
+		if (SPI_execute(sql, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not fill columnstore table \"%s\"", get_rel_name(relid));
+		rows = SPI_processed;
+		SPI_finish();
+	}
+	if (qc)
+		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
+}
+
+static void
+refuse_on_columnstore(Oid relid, const char *what, const char *hint)
+{
+	if (OidIsValid(relid) && mooncake_is_columnstore(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s on columnstore table \"%s\" is not supported", what, get_rel_name(relid)),
+				 hint ? errhint("%s", hint) : 0));
+}
+
+static void
+cs_process_utility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	switch (nodeTag(parsetree))
+	{
+		case T_CreateStmt:
+			{
+				CreateStmt *stmt = (CreateStmt *) parsetree;
+				const char *am = stmt->accessMethod ? stmt->accessMethod :
+					(stmt->partbound == NULL ? default_table_access_method : NULL);
+
+				if (is_columnstore_am(am))
+				{
+					if (stmt->if_not_exists &&
+						OidIsValid(RangeVarGetRelid(stmt->relation, NoLock, true)))
+					{
+						ereport(NOTICE,
+								(errcode(ERRCODE_DUPLICATE_TABLE),
+								 errmsg("relation \"%s\" already exists, skipping", stmt->relation->relname)));
+						return;
+					}
+					if (readOnlyTree)
+						stmt = copyObject(stmt);
+					create_columnstore(stmt, queryString, context, params, queryEnv);
+					return;
+				}
+				break;
+			}
+		case T_CreateTableAsStmt:
+			{
+				CreateTableAsStmt *stmt = (CreateTableAsStmt *) parsetree;
+				const char *am = stmt->into->accessMethod ? stmt->into->accessMethod :
+					default_table_access_method;
+
+				if (is_columnstore_am(am))
+				{
+					if (readOnlyTree)
+						stmt = copyObject(stmt);
+					create_columnstore_as(stmt, queryString, context, params, queryEnv, qc);
+					return;
+				}
+				break;
+			}
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+				ListCell   *lc;
+
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+					if (cmd->subtype == AT_SetAccessMethod && is_columnstore_am(cmd->name))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("ALTER TABLE ... SET ACCESS METHOD %s is not supported", cmd->name),
+								 errhint("Create the columnstore table with CREATE TABLE ... USING columnstore AS SELECT.")));
+					if (cmd->subtype != AT_ChangeOwner)
+						refuse_on_columnstore(RangeVarGetRelid(stmt->relation, NoLock, true),
+											  "ALTER TABLE",
+											  "Columnstore tables can be renamed and change owner; their columns are fixed for now.");
+				}
+				break;
+			}
+		case T_IndexStmt:
+			refuse_on_columnstore(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true),
+								  "CREATE INDEX", "Columnstore tables keep no indexes: DuckDB scans them.");
+			break;
+		case T_CreateTrigStmt:
+			refuse_on_columnstore(RangeVarGetRelid(((CreateTrigStmt *) parsetree)->relation, NoLock, true),
+								  "CREATE TRIGGER", "Put the trigger on a heap table that writes the columnstore table.");
+			break;
+		case T_DropStmt:
+			{
+				DropStmt   *stmt = (DropStmt *) parsetree;
+				ListCell   *lc;
+				int			cs = 0;
+
+				if (stmt->removeType != OBJECT_TABLE)
+					break;
+				/* DROP TABLE of columnstore tables drops their foreign tables */
+				foreach(lc, stmt->objects)
+				{
+					RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
+					Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+					if (OidIsValid(relid) && mooncake_is_columnstore(relid))
+						cs++;
+				}
+				if (cs == 0)
+					break;
+				if (cs != list_length(stmt->objects))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("DROP TABLE of columnstore tables and other tables together is not supported"),
+							 errhint("Drop the columnstore tables in a statement of their own.")));
+				if (readOnlyTree)
+				{
+					pstmt = copyObject(pstmt);
+					stmt = (DropStmt *) pstmt->utilityStmt;
+				}
+				stmt->removeType = OBJECT_FOREIGN_TABLE;
+				break;
+			}
+		case T_TruncateStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((TruncateStmt *) parsetree)->relations)
+					refuse_on_columnstore(RangeVarGetRelid(lfirst(lc), NoLock, true), "TRUNCATE",
+										  "Not there yet: DROP and CREATE the table again.");
+				break;
+			}
+		default:
+			break;
+	}
+	if (prev_utility)
+		prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+void
+mooncake_install_columnstore_hook(void)
+{
+	prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = cs_process_utility;
+}

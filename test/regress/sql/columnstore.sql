@@ -1,0 +1,107 @@
+-- Columnstore tables of their own: CREATE TABLE ... USING columnstore,
+-- INSERT (VALUES, SELECT), COPY FROM STDIN, CREATE TABLE AS, queries with
+-- their pushdown, transactions (rollback, savepoints, a heap table
+-- written in the same transaction), DROP, and what is refused.
+CREATE EXTENSION pg_mooncake;
+\set VERBOSITY terse
+
+CREATE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE got text;
+BEGIN
+  FOR i IN 1..1000 LOOP
+    EXECUTE q INTO got;
+    IF got IS NOT DISTINCT FROM expected THEN RETURN got; END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN got;
+END $$;
+SELECT wait_for($$SELECT (mooncake.bgworker_status()->>'socket_listening')$$, 'true');
+-- EXPLAIN with the files' names (random) left out
+CREATE FUNCTION explain_verbose(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || q LOOP
+    RETURN NEXT regexp_replace(line, '''[^'']*[.](parquet|json)''', '''<file>''', 'g');
+  END LOOP;
+END $$;
+
+-- the manual's installation check
+SELECT amname FROM pg_am WHERE amname IN ('mooncake', 'columnstore') ORDER BY 1;
+
+CREATE TABLE events (id bigint NOT NULL, kind text, amount numeric(12,2), at timestamptz, ok boolean DEFAULT true)
+  USING columnstore;
+\d events
+SELECT schema_name, table_name, source, state FROM mooncake.columnstore_tables WHERE table_name = 'events';
+
+INSERT INTO events VALUES (1, 'view', 1.50, '2024-01-01 10:00+00', true), (2, 'click', NULL, '2024-01-02 11:00+00', false);
+INSERT INTO events (id, kind, amount, at) SELECT g, CASE WHEN g % 3 = 0 THEN 'buy' ELSE 'view' END, g * 1.25, '2024-02-01 00:00+00'::timestamptz + g * interval '1 hour'
+  FROM generate_series(3, 1000) g;
+COPY events (id, kind, amount, at, ok) FROM STDIN;
+1001	copy	9.99	2024-03-01 00:00:00+00	t
+1002	\N	\N	\N	\N
+\.
+SELECT count(*), sum(amount), min(at), max(id) FROM events;
+SELECT explain_verbose($$SELECT kind, count(*), sum(amount) FROM events WHERE id > 10 GROUP BY kind ORDER BY kind$$);
+SELECT kind, count(*), sum(amount) FROM events WHERE id > 10 GROUP BY kind ORDER BY kind;
+SELECT * FROM events WHERE id IN (1, 2, 1001, 1002) ORDER BY id;
+
+-- transactions: rollback, savepoints, own writes, a heap table beside
+CREATE TABLE audit (n int);
+BEGIN;
+INSERT INTO events (id, kind) VALUES (2000, 'in a transaction');
+SELECT count(*) FROM events WHERE id >= 2000;
+SAVEPOINT s1;
+INSERT INTO events (id, kind) VALUES (2001, 'after the savepoint');
+SELECT count(*) FROM events WHERE id >= 2000;
+ROLLBACK TO s1;
+SELECT count(*) FROM events WHERE id >= 2000;
+INSERT INTO audit VALUES (1);
+COMMIT;
+SELECT id, kind FROM events WHERE id >= 2000 ORDER BY id;
+SELECT * FROM audit;
+BEGIN;
+INSERT INTO events (id, kind) VALUES (3000, 'rolled back');
+INSERT INTO audit VALUES (2);
+ROLLBACK;
+SELECT count(*) FROM events WHERE id = 3000;
+SELECT * FROM audit;
+
+-- CREATE TABLE AS, from a heap table, from a columnstore table
+CREATE TABLE buyers USING columnstore AS SELECT id, amount FROM events WHERE kind = 'buy';
+SELECT count(*), sum(amount) FROM buyers;
+CREATE TABLE empty_copy USING columnstore AS SELECT * FROM events WITH NO DATA;
+SELECT count(*) FROM empty_copy;
+SET default_table_access_method = columnstore;
+CREATE TABLE by_default AS SELECT n FROM audit;
+RESET default_table_access_method;
+SELECT * FROM by_default;
+SELECT table_name, source, state FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
+
+-- errors
+INSERT INTO events (kind) VALUES ('no id');
+UPDATE events SET kind = 'x' WHERE id = 1;
+DELETE FROM events WHERE id = 1;
+TRUNCATE events;
+CREATE INDEX ON events (id);
+ALTER TABLE events ADD COLUMN extra int;
+CREATE TABLE bad (id int PRIMARY KEY) USING columnstore;
+CREATE TABLE bad (id int, CHECK (id > 0)) USING columnstore;
+CREATE TEMP TABLE bad (id int) USING columnstore;
+CREATE MATERIALIZED VIEW mv USING columnstore AS SELECT 1 AS x;
+ALTER TABLE audit SET ACCESS METHOD columnstore;
+CREATE FOREIGN TABLE fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
+SELECT count(*) FROM events;
+
+-- renamed, then dropped: the catalog forgets it
+ALTER TABLE buyers RENAME TO big_buyers;
+SELECT count(*) FROM big_buyers;
+DROP TABLE big_buyers;
+DROP TABLE empty_copy, by_default;
+SELECT table_name FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
+SELECT table_namespace, table_name FROM mooncake.iceberg_tables ORDER BY 2;
+
+DROP TABLE events;
+DROP TABLE audit;
+DROP FUNCTION wait_for;
+DROP FUNCTION explain_verbose;
+DROP EXTENSION pg_mooncake CASCADE;
