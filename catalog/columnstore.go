@@ -372,3 +372,41 @@ func (r *sliceReader) Next() bool {
 	r.cur = r.batch
 	return true
 }
+
+// TruncateColumnstore empties the columnstore table whose metadata file is
+// base: a new snapshot without its data files, in a new metadata file of
+// the next version (base is left as it is). A table without rows keeps
+// base.
+func TruncateColumnstore(ctx context.Context, base string) (string, error) {
+	tbl, _, err := LoadColumnstore(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	if tbl.CurrentSnapshot() == nil {
+		return base, nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return "", fmt.Errorf("plan columnstore files: %w", err)
+	}
+	var files []iceberg.DataFile
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if !seen[t.File.FilePath()] {
+			seen[t.File.FilePath()] = true
+			files = append(files, t.File)
+		}
+	}
+	if len(files) == 0 {
+		return base, nil
+	}
+	tx := tbl.NewTransaction()
+	if err := tx.ReplaceDataFilesWithDataFiles(ctx, files, nil, nil); err != nil {
+		return "", fmt.Errorf("truncate columnstore table: %w", err)
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return "", fmt.Errorf("write columnstore metadata: %w", err)
+	}
+	return localPath(newTbl.MetadataLocation()), nil
+}

@@ -566,6 +566,50 @@ mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo)
 		flush_rows(m);
 }
 
+/*
+ * TRUNCATE of columnstore tables (PostgreSQL checks the privilege and
+ * takes the locks): each a new, empty version, committed as writes are.
+ * Mirrors are emptied through their source.
+ */
+void
+mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = lfirst(lc);
+		CsWrite    *w;
+		StringInfoData req;
+		char	   *host;
+		char	   *port;
+		char	   *answer;
+		char	   *loc;
+
+		if (!mooncake_is_columnstore(RelationGetRelid(rel)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot truncate mirror \"%s\"", RelationGetRelationName(rel)),
+					 errhint("A mirror follows its source: truncate the source.")));
+		w = begin_write(RelationGetRelid(rel));
+		initStringInfo(&req);
+		appendStringInfoString(&req, "{\"op\":\"columnstore_truncate\",\"database\":");
+		escape_json(&req, get_database_name(MyDatabaseId));
+		appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+		appendStringInfoString(&req, ",\"metadata_location\":");
+		escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+		appendStringInfoChar(&req, '}');
+		mooncake_get_endpoint(GetForeignTable(RelationGetRelid(rel))->serverid, &host, &port);
+		answer = mooncake_request(host, port, "columnstore_truncate", RelationGetRelationName(rel), req.data);
+		loc = mooncake_json_field(answer, "metadata_location");
+		if (loc == NULL || loc[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("the sidecar answered columnstore_truncate without a metadata location")));
+		add_version(w, loc);
+	}
+}
+
 /* DDL */
 
 /*
@@ -946,15 +990,6 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 					stmt = (DropStmt *) pstmt->utilityStmt;
 				}
 				stmt->removeType = OBJECT_FOREIGN_TABLE;
-				break;
-			}
-		case T_TruncateStmt:
-			{
-				ListCell   *lc;
-
-				foreach(lc, ((TruncateStmt *) parsetree)->relations)
-					refuse_on_columnstore(RangeVarGetRelid(lfirst(lc), NoLock, true), "TRUNCATE",
-										  "Not there yet: DROP and CREATE the table again.");
 				break;
 			}
 		default:

@@ -1639,6 +1639,7 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignModify = mooncake_columnstore_end_modify;
 	routine->BeginForeignInsert = mooncake_columnstore_begin_insert;
 	routine->EndForeignInsert = mooncake_columnstore_end_modify;
+	routine->ExecForeignTruncate = mooncake_columnstore_truncate;
 
 	PG_RETURN_POINTER(routine);
 }

@@ -119,6 +119,7 @@ extern void mooncake_columnstore_begin_insert(ModifyTableState *mtstate, ResultR
 extern TupleTableSlot *mooncake_columnstore_exec_insert(EState *estate, ResultRelInfo *rinfo,
 														TupleTableSlot *slot, TupleTableSlot *planSlot);
 extern void mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo);
+extern void mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_seqs);
 
 /* in plan.c */
 typedef struct MooncakeSerializer

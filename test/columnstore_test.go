@@ -22,7 +22,8 @@ const csSeedEnv = "MOONCAKE_CS_SEED"
 // heap table and to a columnstore table of the same columns, inside and
 // outside transactions, with commits, rollbacks and savepoints, INSERT
 // ... VALUES, INSERT ... SELECT, COPY FROM STDIN (binary, as pgx sends
-// it) and a heap table written in the same transactions; after every step
+// it), TRUNCATE (of both tables in one statement) and a heap table
+// written in the same transactions; after every step
 // the two hold the same rows (EXCEPT ALL both ways), also seen from a
 // second session. Halfway a transaction is cut by an immediate shutdown,
 // later the sidecar is killed under one: the committed rows stay, the
@@ -100,7 +101,14 @@ func TestColumnstoreDifferential(t *testing.T) {
 		}
 		return nil
 	}
-	ops := []op{insertValues, insertValues, insertSelect, copyRows}
+	truncate := func(tx pgx.Tx) error {
+		if rng.IntN(3) > 0 {
+			return insertValues(tx) // rarely: the table would stay small
+		}
+		_, err := tx.Exec(ctx, "TRUNCATE h, cs")
+		return err
+	}
+	ops := []op{insertValues, insertValues, insertSelect, copyRows, truncate}
 
 	compare := func(when string) {
 		t.Helper()

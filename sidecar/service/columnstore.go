@@ -107,3 +107,25 @@ func (s *server) columnstoreAppend(ctx context.Context, req *Request) (any, erro
 	}
 	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles}, nil
 }
+
+// columnstoreTruncate empties a columnstore table: a new snapshot without
+// its data files, in a new metadata file.
+func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, error) {
+	r, err := decodeColumnstore(req)
+	if err != nil {
+		return nil, err
+	}
+	if r.MetadataLocation == "" {
+		return nil, userError("08P01", "columnstore_truncate needs metadata_location")
+	}
+	if r.Database != "" {
+		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
+			return nil, err
+		}
+	}
+	loc, err := catalog.TruncateColumnstore(ctx, r.MetadataLocation)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": loc}, nil
+}

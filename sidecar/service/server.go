@@ -139,6 +139,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreCreate(ctx, req)
 	case "columnstore_append":
 		result, err = s.columnstoreAppend(ctx, req)
+	case "columnstore_truncate":
+		result, err = s.columnstoreTruncate(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

@@ -81,7 +81,6 @@ SELECT table_name, source, state FROM mooncake.columnstore_tables WHERE source I
 INSERT INTO events (kind) VALUES ('no id');
 UPDATE events SET kind = 'x' WHERE id = 1;
 DELETE FROM events WHERE id = 1;
-TRUNCATE events;
 CREATE INDEX ON events (id);
 ALTER TABLE events ADD COLUMN extra int;
 CREATE TABLE bad (id int PRIMARY KEY) USING columnstore;
@@ -91,6 +90,23 @@ CREATE MATERIALIZED VIEW mv USING columnstore AS SELECT 1 AS x;
 ALTER TABLE audit SET ACCESS METHOD columnstore;
 CREATE FOREIGN TABLE fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
 SELECT count(*) FROM events;
+
+-- TRUNCATE, rolled back and committed, with a heap table
+BEGIN;
+TRUNCATE events, audit;
+SELECT count(*) FROM events;
+SELECT count(*) FROM audit;
+ROLLBACK;
+SELECT count(*) FROM events;
+SELECT count(*) FROM audit;
+CREATE TABLE scratch (id int) USING columnstore;
+INSERT INTO scratch SELECT generate_series(1, 10);
+BEGIN;
+TRUNCATE scratch;
+INSERT INTO scratch VALUES (42);
+COMMIT;
+SELECT * FROM scratch;
+DROP TABLE scratch;
 
 -- renamed, then dropped: the catalog forgets it
 ALTER TABLE buyers RENAME TO big_buyers;
