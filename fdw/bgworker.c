@@ -165,6 +165,11 @@ build_sidecar_argv(void)
 	sidecar_argv[n++] = pstrdup(pw->pw_name);
 	sidecar_argv[n++] = "--flush-interval";
 	sidecar_argv[n++] = psprintf("%dms", mooncake_flush_interval);
+	if (mooncake_warehouse != NULL && mooncake_warehouse[0] != '\0')
+	{
+		sidecar_argv[n++] = "--warehouse";
+		sidecar_argv[n++] = pstrdup(mooncake_warehouse);
+	}
 	sidecar_argv[n++] = "--lake-cache-size";
 	sidecar_argv[n++] = psprintf("%dMB", mooncake_lake_cache_size);
 	if (!mooncake_enable_bgworker)

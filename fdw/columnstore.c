@@ -32,6 +32,7 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
@@ -628,7 +629,6 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	Oid			nspid;
 	char	   *nspname;
 	char	   *answer;
-	char	   *location;
 	char	   *host;
 	char	   *port;
 	char	   *table;
@@ -636,6 +636,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	bool		first = true;
 	AsOwner		s;
 	int			suffix = 0;
+	char	   *location = NULL;	/* WITH (location = ...), else the warehouse */
 
 	if (stmt->inhRelations != NIL || stmt->partbound != NULL || stmt->partspec != NULL)
 		ereport(ERROR,
@@ -663,6 +664,33 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 							c->contype == CONSTR_FOREIGN ? "FOREIGN KEY" :
 							c->contype == CONSTR_CHECK ? "CHECK" : "table"),
 					 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+	}
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, "location") != 0 || def->defnamespace != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized parameter \"%s\" of a columnstore table", def->defname),
+					 errhint("A columnstore table takes WITH (location = '/directory').")));
+		location = defGetString(def);
+		if (mooncake_is_remote_path(location))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables on object stores are not supported yet"),
+					 errhint("Give a directory of the server, or leave location out for the warehouse.")));
+		if (!is_absolute_path(location))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the location of a columnstore table must be an absolute path")));
+		/* the sidecar writes there as the server's OS user */
+		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to choose the location of a columnstore table"),
+					 errdetail("Only superusers and roles with privileges of pg_write_server_files may write files of the server.")));
 	}
 
 	nspid = RangeVarGetCreationNamespace(stmt->relation);
@@ -731,7 +759,13 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 		escape_json(&req, format_type_with_typemod(typid, typmod));
 		appendStringInfo(&req, ",\"not_null\":%s}", notnull ? "true" : "false");
 	}
-	appendStringInfoString(&req, "]}");
+	appendStringInfoString(&req, "]");
+	if (location != NULL)
+	{
+		appendStringInfoString(&req, ",\"location\":");
+		escape_json(&req, location);
+	}
+	appendStringInfoChar(&req, '}');
 
 	/* the foreign table first: PostgreSQL checks names and privileges */
 	f->base = *stmt;
@@ -761,7 +795,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 
 	mooncake_get_endpoint(GetForeignServerByName("mooncake", false)->serverid, &host, &port);
 	answer = mooncake_request(host, port, "columnstore_create", table, req.data);
-	location = mooncake_json_field(answer, "metadata_location");
+	location = mooncake_json_field(answer, "metadata_location");	/* now the metadata file */
 	if (location == NULL || location[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),

@@ -41,9 +41,29 @@ char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
 char	   *mooncake_flight_tls_cert = NULL;
 char	   *mooncake_flight_tls_key = NULL;
 int			mooncake_lake_cache_size = 1024;	/* MB of remote objects cached */
+char	   *mooncake_warehouse = NULL;	/* where new Iceberg tables go */
 int			mooncake_flight_token_ttl = 3600;	/* s a Flight token lives unused */ /* ms a read waits for its session's writes */
 
 void		_PG_init(void);
+
+/* A warehouse is an absolute directory of the server (S3: not yet). */
+static bool
+check_warehouse(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (strstr(*newval, "://") != NULL)
+	{
+		GUC_check_errmsg("warehouses on object stores are not supported yet");
+		return false;
+	}
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errmsg("pg_mooncake.warehouse must be an absolute path");
+		return false;
+	}
+	return true;
+}
 
 static const struct config_enum_entry sslmode_options[] = {
 	{"disable", MOONCAKE_SSL_DISABLE, false},
@@ -208,6 +228,16 @@ _PG_init(void)
 							PGC_POSTMASTER,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.warehouse",
+							   "Directory where new mirrors and columnstore tables keep their Iceberg files.",
+							   "Empty: pg_mooncake/warehouse in the data directory. Tables keep "
+							   "the location they were made in. Takes effect when the sidecar starts.",
+							   &mooncake_warehouse,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   check_warehouse, NULL, NULL);
 
 	DefineCustomIntVariable("pg_mooncake.lake_cache_size",
 							"Size limit of the sidecar's local cache of objects read from object stores (s3:// paths).",

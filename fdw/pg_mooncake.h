@@ -65,6 +65,7 @@ extern char *mooncake_flight_tls_cert;
 extern char *mooncake_flight_tls_key;
 extern int	mooncake_flight_token_ttl;
 extern int	mooncake_lake_cache_size;
+extern char *mooncake_warehouse;
 
 /* in bgworker.c */
 extern void mooncake_register_supervisor(void);

@@ -295,3 +295,27 @@ func TestColumnstoreConcurrentWriters(t *testing.T) {
 		t.Errorf("%d rows, want %d", n, want)
 	}
 }
+
+// TestColumnstoreLocation places a columnstore table's files in a
+// directory of its own, and pyiceberg finds them through the catalog.
+func TestColumnstoreLocation(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	dir := c.DataDir() + "/placed_tables/t1"
+	exec(t, conn, fmt.Sprintf("CREATE TABLE placed (id int, s text) USING columnstore WITH (location = '%s')", dir))
+	exec(t, conn, "INSERT INTO placed SELECT g, 'row ' || g FROM generate_series(1, 500) g")
+	var n int64
+	var loc string
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM placed").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("%d rows (%v)", n, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 'placed'").Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(loc, dir+"/metadata/") {
+		t.Errorf("metadata at %s, not under %s", loc, dir)
+	}
+	if _, err := os.Stat(loc); err != nil && !os.IsPermission(err) {
+		t.Errorf("the metadata file: %v", err)
+	}
+}

@@ -77,6 +77,12 @@ RESET default_table_access_method;
 SELECT * FROM by_default;
 SELECT table_name, source, state FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
 
+-- a location of its own (superusers and pg_write_server_files)
+CREATE TABLE placed (id int) USING columnstore WITH (location = '/nonexistent-mooncake-dir/placed');
+CREATE TABLE placed (id int) USING columnstore WITH (location = 'relative/dir');
+CREATE TABLE placed (id int) USING columnstore WITH (location = 's3://bucket/placed');
+CREATE TABLE placed (id int) USING columnstore WITH (fillfactor = 50);
+
 -- errors
 INSERT INTO events (kind) VALUES ('no id');
 UPDATE events SET kind = 'x' WHERE id = 1;
