@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -216,7 +218,32 @@ func AppendColumnstore(ctx context.Context, duck *gosql.DB, base string, names [
 	if err != nil {
 		return Appended{}, err
 	}
-	// pos[i]: the row value of table column i, -1 if not sent.
+	if len(rows) == 0 {
+		if _, err := rowPositions(cols, names, rows); err != nil {
+			return Appended{}, err
+		}
+		return Appended{MetadataLocation: base}, nil
+	}
+	df, path, n, err := writeRows(ctx, duck, tbl, cols, names, rows)
+	if err != nil {
+		return Appended{}, err
+	}
+	tx := tbl.NewTransaction()
+	if err := tx.AddDataFiles(ctx, []iceberg.DataFile{df}, nil); err != nil {
+		os.Remove(path)
+		return Appended{}, err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		os.Remove(path)
+		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
+	}
+	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: n, DataFiles: 1}, nil
+}
+
+// rowPositions checks rows against the table's columns and returns, per
+// table column, the index of its value in a row (-1: not sent, NULL).
+func rowPositions(cols []Column, names []string, rows [][]*string) ([]int, error) {
 	pos := make([]int, len(cols))
 	for i := range pos {
 		pos[i] = -1
@@ -224,33 +251,39 @@ func AppendColumnstore(ctx context.Context, duck *gosql.DB, base string, names [
 	for j, n := range names {
 		i := columnIndex(cols, n)
 		if i < 0 {
-			return Appended{}, pgError("42703", fmt.Sprintf("column %q of the columnstore table does not exist", n), "", "")
+			return nil, pgError("42703", fmt.Sprintf("column %q of the columnstore table does not exist", n), "", "")
 		}
 		if pos[i] >= 0 {
-			return Appended{}, pgError("42701", fmt.Sprintf("column %q is given more than once", n), "", "")
+			return nil, pgError("42701", fmt.Sprintf("column %q is given more than once", n), "", "")
 		}
 		pos[i] = j
 	}
 	for r, row := range rows {
 		if len(row) != len(names) {
-			return Appended{}, pgError("08P01", fmt.Sprintf("row %d has %d values for %d columns", r+1, len(row), len(names)), "", "")
+			return nil, pgError("08P01", fmt.Sprintf("row %d has %d values for %d columns", r+1, len(row), len(names)), "", "")
 		}
 		for i, c := range cols {
 			if c.NotNull && (pos[i] < 0 || row[pos[i]] == nil) {
-				return Appended{}, pgError("23502", fmt.Sprintf("null value in column %q of the columnstore table violates not-null constraint", c.Name), "", "")
+				return nil, pgError("23502", fmt.Sprintf("null value in column %q of the columnstore table violates not-null constraint", c.Name), "", "")
 			}
 		}
 	}
-	if len(rows) == 0 {
-		return Appended{MetadataLocation: base}, nil
-	}
+	return pos, nil
+}
 
-	// The spill file writer of mirrors, for a stand-in mirror of the table.
+// writeRows writes rows (at least one) as one Parquet data file of the
+// table, as a mirror's large transaction is written (a spill file: Arrow
+// batches of text cast by DuckDB, Parquet with field IDs).
+func writeRows(ctx context.Context, duck *gosql.DB, tbl *table.Table, cols []Column, names []string, rows [][]*string) (iceberg.DataFile, string, int64, error) {
+	pos, err := rowPositions(cols, names, rows)
+	if err != nil {
+		return nil, "", 0, err
+	}
 	m := newMirror("", "", "", cols, nil)
 	m.tbl = tbl
 	sf, err := startSpill(ctx, duck, m)
 	if err != nil {
-		return Appended{}, err
+		return nil, "", 0, err
 	}
 	batch := make([][]*string, 0, min(len(rows), appendBatchRows))
 	send := func() error {
@@ -277,24 +310,151 @@ func AppendColumnstore(ctx context.Context, duck *gosql.DB, base string, names [
 	}
 	if err := sf.finish(); err != nil {
 		os.Remove(sf.path)
-		return Appended{}, appendError(ctx, duck, cols, pos, rows, err)
+		return nil, "", 0, appendError(ctx, duck, cols, pos, rows, err)
 	}
 	df, err := m.dataFile(ctx, tbl, sf.path)
 	if err != nil {
 		os.Remove(sf.path)
+		return nil, "", 0, err
+	}
+	return df, sf.path, sf.rows, nil
+}
+
+// ModifyColumnstore deletes rows of the columnstore table whose metadata
+// file is base and appends others (an UPDATE's new rows, a DELETE's none):
+// one position delete file, one data file, one snapshot, in a new metadata
+// file. Rows to delete are named as the scan of ids (a metadata file, base
+// or an earlier version of the same transaction) numbered them
+// (iceberg.Scan.RowID): file index, row number.
+func ModifyColumnstore(ctx context.Context, duck *gosql.DB, base, ids string, deletes [][2]int64,
+	names []string, rows [][]*string) (Appended, error) {
+	tbl, cols, err := LoadColumnstore(ctx, base)
+	if err != nil {
 		return Appended{}, err
 	}
+	if len(deletes) == 0 && len(rows) == 0 {
+		return Appended{MetadataLocation: base}, nil
+	}
+	var files []string
+	if len(deletes) > 0 {
+		idsTbl := tbl
+		if ids != base {
+			if idsTbl, _, err = LoadColumnstore(ctx, ids); err != nil {
+				return Appended{}, err
+			}
+		}
+		if idsTbl.CurrentSnapshot() != nil {
+			tasks, err := idsTbl.Scan().PlanFiles(ctx)
+			if err != nil {
+				return Appended{}, fmt.Errorf("plan columnstore files: %w", err)
+			}
+			for _, t := range tasks {
+				files = append(files, t.File.FilePath())
+			}
+		}
+		slices.Sort(files)
+		files = slices.Compact(files)
+	}
 	tx := tbl.NewTransaction()
-	if err := tx.AddDataFiles(ctx, []iceberg.DataFile{df}, nil); err != nil {
-		os.Remove(sf.path)
-		return Appended{}, err
+	rd := tx.NewRowDelta(nil)
+	var written []string
+	cleanup := func() {
+		for _, p := range written {
+			os.Remove(p)
+		}
+	}
+	var n int64
+	if len(rows) > 0 {
+		df, path, cnt, err := writeRows(ctx, duck, tbl, cols, names, rows)
+		if err != nil {
+			return Appended{}, err
+		}
+		written = append(written, path)
+		rd.AddRows(df)
+		n = cnt
+	}
+	if len(deletes) > 0 {
+		delPath, cnt, err := writePositionDeletes(ctx, duck, tbl, files, deletes)
+		if err != nil {
+			cleanup()
+			return Appended{}, err
+		}
+		written = append(written, delPath)
+		fi, err := os.Stat(delPath)
+		if err != nil {
+			cleanup()
+			return Appended{}, err
+		}
+		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
+			iceberg.ParquetFile, nil, nil, nil, cnt, fi.Size())
+		if err != nil {
+			cleanup()
+			return Appended{}, err
+		}
+		rd.AddDeletes(b.Build())
+		n += cnt
+	}
+	if err := rd.Commit(ctx); err != nil {
+		cleanup()
+		return Appended{}, fmt.Errorf("stage columnstore snapshot: %w", err)
 	}
 	newTbl, err := tx.Commit(ctx)
 	if err != nil {
-		os.Remove(sf.path)
+		cleanup()
 		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: sf.rows, DataFiles: 1}, nil
+	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: n, DataFiles: len(written)}, nil
+}
+
+// writePositionDeletes writes an Iceberg position delete file of the rows
+// (file index into files, row number), sorted as the format asks.
+func writePositionDeletes(ctx context.Context, duck *gosql.DB, tbl *table.Table, files []string, deletes [][2]int64) (string, int64, error) {
+	type del struct {
+		path string
+		pos  int64
+	}
+	dels := make([]del, len(deletes))
+	for i, d := range deletes {
+		if d[0] < 0 || d[0] >= int64(len(files)) || d[1] < 0 {
+			return "", 0, pgError("22023", fmt.Sprintf("row id (%d, %d) names no row of the columnstore table", d[0], d[1]), "", "")
+		}
+		dels[i] = del{files[d[0]], d[1]}
+	}
+	slices.SortFunc(dels, func(a, b del) int {
+		if c := strings.Compare(a.path, b.path); c != 0 {
+			return c
+		}
+		return int(min(max(a.pos-b.pos, -1), 1))
+	})
+	dels = slices.Compact(dels)
+	dir := filepath.Join(localPath(tbl.Location()), "data")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", 0, err
+	}
+	csvPath := filepath.Join(dir, "deletes-"+newID()+".csv")
+	f, err := os.Create(csvPath)
+	if err != nil {
+		return "", 0, err
+	}
+	defer os.Remove(csvPath)
+	w := csv.NewWriter(f)
+	for _, d := range dels {
+		w.Write([]string{d.path, strconv.FormatInt(d.pos, 10)})
+	}
+	w.Flush()
+	if err := errors.Join(w.Error(), f.Close()); err != nil {
+		return "", 0, err
+	}
+	delPath := filepath.Join(dir, "deletes-"+newID()+".parquet")
+	q := "COPY (SELECT file_path, pos FROM read_csv(" + QuoteLiteral(csvPath) +
+		", columns = {'file_path': 'VARCHAR', 'pos': 'BIGINT'}, header = false, quote = '\"', escape = '\"', auto_detect = false)) TO " +
+		QuoteLiteral(delPath) + " (" + parquetOptions + ", FIELD_IDS {'file_path': " + strconv.Itoa(fieldIDDeleteFilePath) +
+		", 'pos': " + strconv.Itoa(fieldIDDeletePos) + "})"
+	if _, err := duck.ExecContext(ctx, q); err != nil {
+		os.Remove(delPath)
+		return "", 0, fmt.Errorf("write delete file: %w", err)
+	}
+	return delPath, int64(len(dels)), nil
 }
 
 func columnIndex(cols []Column, name string) int {

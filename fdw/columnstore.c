@@ -37,6 +37,8 @@
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
+#include "optimizer/appendinfo.h"
+#include "access/sysattr.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
@@ -370,6 +372,11 @@ typedef struct CsModify
 	FmgrInfo   *out;
 	StringInfoData rows;
 	int64		nrows;
+	/* UPDATE and DELETE: the rows to delete, by their ctid */
+	AttrNumber	ctid_attno;		/* in the subplan's output */
+	char	   *ids_location;	/* the metadata the scan numbered rows by */
+	StringInfoData deletes;
+	int64		ndeletes;
 } CsModify;
 
 /* Start (or continue) the transaction's writes of relid. */
@@ -441,11 +448,20 @@ flush_rows(CsModify *m)
 	TupleDesc	desc = RelationGetDescr(m->rel);
 	int			i;
 
-	if (m->nrows == 0)
+	if (m->nrows == 0 && m->ndeletes == 0)
 		return;
 	v = linitial(m->write->versions);
 	initStringInfo(&req);
-	appendStringInfoString(&req, "{\"op\":\"columnstore_append\",\"database\":");
+	if (m->ids_location != NULL)
+	{
+		appendStringInfoString(&req, "{\"op\":\"columnstore_modify\",\"ids_location\":");
+		escape_json(&req, m->ids_location);
+		appendStringInfoString(&req, ",\"deletes\":[");
+		appendBinaryStringInfo(&req, m->deletes.data, m->deletes.len);
+		appendStringInfoString(&req, "],\"database\":");
+	}
+	else
+		appendStringInfoString(&req, "{\"op\":\"columnstore_append\",\"database\":");
 	escape_json(&req, get_database_name(MyDatabaseId));
 	/* the sidecar forgets a dropped extension's state before it writes */
 	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
@@ -466,7 +482,8 @@ flush_rows(CsModify *m)
 	appendBinaryStringInfo(&req, m->rows.data, m->rows.len);
 	appendStringInfoString(&req, "]}");
 	mooncake_get_endpoint(GetForeignTable(RelationGetRelid(m->rel))->serverid, &host, &port);
-	answer = mooncake_request(host, port, "columnstore_append", RelationGetRelationName(m->rel), req.data);
+	answer = mooncake_request(host, port, m->ids_location ? "columnstore_modify" : "columnstore_append",
+							  RelationGetRelationName(m->rel), req.data);
 	loc = mooncake_json_field(answer, "metadata_location");
 	if (loc == NULL || loc[0] == '\0')
 		ereport(ERROR,
@@ -476,6 +493,11 @@ flush_rows(CsModify *m)
 	pfree(req.data);
 	resetStringInfo(&m->rows);
 	m->nrows = 0;
+	if (m->ids_location != NULL)
+	{
+		resetStringInfo(&m->deletes);
+		m->ndeletes = 0;
+	}
 }
 
 static CsModify *
@@ -539,9 +561,90 @@ void
 mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 								  List *fdw_private, int subplan_index, int eflags)
 {
+	CsModify   *m;
+
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	rinfo->ri_FdwState = begin_modify(rinfo->ri_RelationDesc);
+	m = begin_modify(rinfo->ri_RelationDesc);
+	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
+	{
+		Plan	   *subplan = outerPlanState(mtstate)->plan;
+
+		m->ctid_attno = ExecFindJunkAttributeInTlist(subplan->targetlist, "ctid");
+		if (!AttributeNumberIsValid(m->ctid_attno))
+			elog(ERROR, "the scan of columnstore table \"%s\" returns no ctid",
+				 RelationGetRelationName(rinfo->ri_RelationDesc));
+		/* the version the statement's scan reads, numbering its rows */
+		m->ids_location = pstrdup(((CsVersion *) linitial(m->write->versions))->location);
+		initStringInfo(&m->deletes);
+	}
+	rinfo->ri_FdwState = m;
+}
+
+/* The row ids of UPDATE and DELETE: the scan's ctid of the row. */
+void
+mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
+									RangeTblEntry *target_rte, Relation target_relation)
+{
+	Var		   *var = makeVar(rtindex, SelfItemPointerAttributeNumber, TIDOID, -1, InvalidOid, 0);
+
+	add_row_identity_var(root, var, rtindex, "ctid");
+}
+
+List *
+mooncake_columnstore_plan_modify(PlannerInfo *root, ModifyTable *plan,
+								 Index resultRelation, int subplan_index)
+{
+	if (plan->operation == CMD_DELETE && plan->returningLists != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DELETE ... RETURNING on a columnstore table is not supported yet"),
+				 errhint("SELECT the rows first, in the same transaction.")));
+	return NIL;
+}
+
+/* Add the ctid of the row planSlot carries to the rows to delete. */
+static void
+add_delete(CsModify *m, TupleTableSlot *planSlot)
+{
+	bool		isnull;
+	Datum		d = ExecGetJunkAttribute(planSlot, m->ctid_attno, &isnull);
+	ItemPointer tid;
+	uint32		block;
+	uint32		offset;
+
+	if (isnull)
+		elog(ERROR, "a row of columnstore table \"%s\" has no ctid", RelationGetRelationName(m->rel));
+	tid = (ItemPointer) DatumGetPointer(d);
+	block = ItemPointerGetBlockNumberNoCheck(tid);
+	offset = ItemPointerGetOffsetNumberNoCheck(tid);
+	/* block: file << 17 | row >> 15; offset: (row & 32767) + 1 */
+	appendStringInfo(&m->deletes, "%s[%u," UINT64_FORMAT "]", m->ndeletes > 0 ? "," : "",
+					 block >> 17, ((uint64) (block & 0x1FFFF) << 15) | (uint64) (offset - 1));
+	m->ndeletes++;
+}
+
+TupleTableSlot *
+mooncake_columnstore_exec_update(EState *estate, ResultRelInfo *rinfo,
+								 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	CsModify   *m = rinfo->ri_FdwState;
+
+	add_delete(m, planSlot);
+	add_row(m, slot);			/* flushes deletes and rows together */
+	return slot;
+}
+
+TupleTableSlot *
+mooncake_columnstore_exec_delete(EState *estate, ResultRelInfo *rinfo,
+								 TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	CsModify   *m = rinfo->ri_FdwState;
+
+	add_delete(m, planSlot);
+	if (m->deletes.len >= APPEND_BYTES)
+		flush_rows(m);
+	return slot;
 }
 
 void

@@ -458,6 +458,13 @@ mooncakeGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	mooncake_get_table_name(foreigntableid, &info->namespace, &info->table);
 	info->ftoid = foreigntableid;
 	info->files = mooncake_files_json(foreigntableid);
+	/*
+	 * The scan of a columnstore table's UPDATE or DELETE returns each row's
+	 * ctid, its place in the table's files (columnstore.c).
+	 */
+	if (info->files != NULL && root->parse->resultRelation == baserel->relid &&
+		(root->parse->commandType == CMD_UPDATE || root->parse->commandType == CMD_DELETE))
+		info->files = psprintf("{\"rowid\":true,%s", info->files + 1);
 	info->target = info->files ? mooncake_files_target(foreigntableid)
 		: table_target(info->namespace, info->table);
 	info->relid = baserel->relid;
@@ -1042,6 +1049,12 @@ mooncakeGetForeignPlan(PlannerInfo *root, RelOptInfo *foreignrel,
 			}
 		}
 		table_close(rel, NoLock);
+		if (bms_is_member(SelfItemPointerAttributeNumber - FirstLowInvalidHeapAttributeNumber, attrs))
+		{
+			/* the row ids of a columnstore table's UPDATE or DELETE */
+			attnos = lappend_int(attnos, SelfItemPointerAttributeNumber);
+			targets = lappend(targets, makeVar(relid, SelfItemPointerAttributeNumber, TIDOID, -1, InvalidOid, 0));
+		}
 		local = extract_actual_clauses(local, false);
 		scan_relid = relid;
 	}
@@ -1307,6 +1320,17 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 	MemoryContextSwitchTo(oldcxt);
 
 	ExecStoreVirtualTuple(slot);
+	{
+		ItemPointerData tid;
+
+		if (mooncake_decoded_tid(state->decoder, &tid))
+		{
+			/* a heap tuple carries it, as the executor reads ctid */
+			ExecMaterializeSlot(slot);
+			((HeapTupleTableSlot *) slot)->tuple->t_self = tid;
+			slot->tts_tid = tid;
+		}
+	}
 	if (state->store != NULL)
 		tuplestore_puttupleslot(state->store, slot);
 	return slot;
@@ -1612,7 +1636,7 @@ static int
 mooncakeIsForeignRelUpdatable(Relation rel)
 {
 	if (mooncake_is_columnstore(RelationGetRelid(rel)))
-		return (1 << CMD_INSERT);
+		return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
 	return 0;
 }
 
@@ -1640,6 +1664,10 @@ mooncake_fdw_handler(PG_FUNCTION_ARGS)
 	routine->BeginForeignInsert = mooncake_columnstore_begin_insert;
 	routine->EndForeignInsert = mooncake_columnstore_end_modify;
 	routine->ExecForeignTruncate = mooncake_columnstore_truncate;
+	routine->AddForeignUpdateTargets = mooncake_columnstore_update_targets;
+	routine->PlanForeignModify = mooncake_columnstore_plan_modify;
+	routine->ExecForeignUpdate = mooncake_columnstore_exec_update;
+	routine->ExecForeignDelete = mooncake_columnstore_exec_delete;
 
 	PG_RETURN_POINTER(routine);
 }

@@ -121,6 +121,14 @@ extern TupleTableSlot *mooncake_columnstore_exec_insert(EState *estate, ResultRe
 														TupleTableSlot *slot, TupleTableSlot *planSlot);
 extern void mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo);
 extern void mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_seqs);
+extern void mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
+												RangeTblEntry *target_rte, Relation target_relation);
+extern List *mooncake_columnstore_plan_modify(PlannerInfo *root, ModifyTable *plan,
+											  Index resultRelation, int subplan_index);
+extern TupleTableSlot *mooncake_columnstore_exec_update(EState *estate, ResultRelInfo *rinfo,
+														TupleTableSlot *slot, TupleTableSlot *planSlot);
+extern TupleTableSlot *mooncake_columnstore_exec_delete(EState *estate, ResultRelInfo *rinfo,
+														TupleTableSlot *slot, TupleTableSlot *planSlot);
 
 /* in plan.c */
 typedef struct MooncakeSerializer
@@ -184,5 +192,6 @@ extern MooncakeRowDecoder *mooncake_row_decoder_create(const char *relname,
 extern void mooncake_decode_row(MooncakeRowDecoder *decoder,
 								 const char *frame, uint32 framelen,
 								 uint32 *offset, TupleTableSlot *slot);
+extern bool mooncake_decoded_tid(MooncakeRowDecoder *decoder, ItemPointer tid);
 
 #endif							/* PG_MOONCAKE_H */

@@ -364,11 +364,14 @@ serialize(StringInfo buf, Node *node, MooncakeSerializer *cxt)
 				RangeTblEntry *rte;
 				char	   *attname;
 
-				if (var->varlevelsup != 0 || var->varattno <= 0 ||
+				if (var->varlevelsup != 0 ||
+					(var->varattno <= 0 && var->varattno != SelfItemPointerAttributeNumber) ||
 					!bms_is_member(var->varno, cxt->relids))
 					return false;
 				rte = planner_rt_fetch(var->varno, cxt->root);
-				attname = get_attname(rte->relid, var->varattno, false);
+				/* ctid: the row ids of a columnstore table (columnstore.c) */
+				attname = var->varattno == SelfItemPointerAttributeNumber ? "ctid" :
+					get_attname(rte->relid, var->varattno, false);
 				begin_node(buf, "var", var->vartype, var->vartypmod);
 				add_incoll(buf, var->varcollid);
 				appendStringInfo(buf, ",\"rel\":%u,\"col\":", var->varno);

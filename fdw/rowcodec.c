@@ -28,6 +28,7 @@
 #include "datatype/timestamp.h"
 #include "mb/pg_wchar.h"
 #include "port/pg_bswap.h"
+#include "storage/itemptr.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -66,6 +67,8 @@ struct MooncakeRowDecoder
 	int			ncolumns;		/* fields in each row */
 	ColumnDecoder *columns;		/* one per field */
 	int			current;		/* field being decoded, or -1 */
+	bool		has_tid;		/* a field is the row's ctid (columnstore UPDATE/DELETE) */
+	ItemPointerData tid;		/* the last row's */
 };
 
 static void
@@ -76,6 +79,11 @@ decode_error_callback(void *arg)
 
 	if (decoder->current < 0)
 		return;
+	if (decoder->columns[decoder->current].attnum < 0)
+	{
+		errcontext("column \"ctid\" of foreign table \"%s\"", decoder->relname);
+		return;
+	}
 	att = TupleDescAttr(decoder->tupdesc,
 						decoder->columns[decoder->current].attnum - 1);
 	errcontext("column \"%s\" of foreign table \"%s\"",
@@ -163,11 +171,27 @@ mooncake_row_decoder_create(const char *relname, TupleDesc tupdesc,
 	for (i = 0; i < ncolumns; i++)
 	{
 		ColumnDecoder *col = &decoder->columns[i];
-		Form_pg_attribute att = TupleDescAttr(tupdesc, attnums[i] - 1);
+		Form_pg_attribute att;
 		char		format = payload[sizeof(uint16) + i];
 		Oid			funcid = InvalidOid;
 
 		col->attnum = attnums[i];
+		if (attnums[i] == SelfItemPointerAttributeNumber)
+		{
+			/* the row id of a columnstore table's UPDATE or DELETE */
+			if (format != 0)
+				mooncake_protocol_violation(NULL, "The row description has a binary ctid.");
+			col->typid = TIDOID;
+			col->typmod = -1;
+			col->how = DECODE_INPUT;
+			getTypeInputInfo(TIDOID, &funcid, &col->typioparam);
+			fmgr_info(funcid, &col->func);
+			decoder->has_tid = true;
+			continue;
+		}
+		if (attnums[i] < 1 || attnums[i] > tupdesc->natts)
+			mooncake_protocol_violation(NULL, psprintf("Column %d is not in the scan's tuple.", (int) attnums[i]));
+		att = TupleDescAttr(tupdesc, attnums[i] - 1);
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 
@@ -379,12 +403,30 @@ mooncake_decode_row(MooncakeRowDecoder *decoder, const char *frame,
 		if (len < 0 || (uint32) len > framelen - pos)
 			mooncake_protocol_violation(NULL, "A field is longer than its row.");
 
-		values[col->attnum - 1] = decode_field(col, frame + pos, len);
-		isnull[col->attnum - 1] = false;
+		if (col->attnum < 0)
+			decoder->tid = *((ItemPointer) DatumGetPointer(decode_field(col, frame + pos, len)));
+		else
+		{
+			values[col->attnum - 1] = decode_field(col, frame + pos, len);
+			isnull[col->attnum - 1] = false;
+		}
 		pos += len;
 	}
 
 	decoder->current = -1;
 	error_context_stack = errcallback.previous;
 	*offset = pos;
+}
+
+/*
+ * The ctid of the row decoded last, when the scan asked for it (the row
+ * ids of a columnstore table's UPDATE or DELETE).
+ */
+bool
+mooncake_decoded_tid(MooncakeRowDecoder *decoder, ItemPointer tid)
+{
+	if (!decoder->has_tid)
+		return false;
+	*tid = decoder->tid;
+	return true;
 }

@@ -22,7 +22,8 @@ const csSeedEnv = "MOONCAKE_CS_SEED"
 // heap table and to a columnstore table of the same columns, inside and
 // outside transactions, with commits, rollbacks and savepoints, INSERT
 // ... VALUES, INSERT ... SELECT, COPY FROM STDIN (binary, as pgx sends
-// it), TRUNCATE (of both tables in one statement) and a heap table
+// it), UPDATE and DELETE (of rows in data files of earlier transactions
+// and of this one), TRUNCATE (of both tables in one statement) and a heap table
 // written in the same transactions; after every step
 // the two hold the same rows (EXCEPT ALL both ways), also seen from a
 // second session. Halfway a transaction is cut by an immediate shutdown,
@@ -108,7 +109,25 @@ func TestColumnstoreDifferential(t *testing.T) {
 		_, err := tx.Exec(ctx, "TRUNCATE h, cs")
 		return err
 	}
-	ops := []op{insertValues, insertValues, insertSelect, copyRows, truncate}
+	update := func(tx pgx.Tx) error {
+		m := 2 + rng.IntN(9)
+		q := fmt.Sprintf("UPDATE TBL SET k = k + 1, s = CASE WHEN s IS NULL THEN 'was null' ELSE s || '!' END, n = n * 2 WHERE id %% %d = %d", m, rng.IntN(m))
+		if _, err := tx.Exec(ctx, strings.Replace(q, "TBL", "h", 1)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, strings.Replace(q, "TBL", "cs", 1))
+		return err
+	}
+	del := func(tx pgx.Tx) error {
+		m := 3 + rng.IntN(20)
+		q := fmt.Sprintf("DELETE FROM TBL WHERE id %% %d = %d OR k = %d", m, rng.IntN(m), rng.IntN(1000))
+		if _, err := tx.Exec(ctx, strings.Replace(q, "TBL", "h", 1)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, strings.Replace(q, "TBL", "cs", 1))
+		return err
+	}
+	ops := []op{insertValues, insertValues, insertSelect, copyRows, truncate, update, del}
 
 	compare := func(when string) {
 		t.Helper()

@@ -30,6 +30,8 @@ type columnstoreRequest struct {
 	Location         string              `json:"location"`
 	MetadataLocation string              `json:"metadata_location"`
 	Rows             [][]*string         `json:"rows"`
+	IDsLocation      string              `json:"ids_location"` // columnstore_modify: the metadata the row ids are of
+	Deletes          [][2]int64          `json:"deletes"`      // columnstore_modify: file index, row number
 }
 
 func decodeColumnstore(req *Request) (*columnstoreRequest, error) {
@@ -128,4 +130,33 @@ func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, er
 		return nil, err
 	}
 	return map[string]any{"metadata_location": loc}, nil
+}
+
+// columnstoreModify deletes rows of a columnstore table (named by the row
+// ids of an UPDATE's or DELETE's scan) and appends others (an UPDATE's new
+// rows), in one snapshot of a new metadata file.
+func (s *server) columnstoreModify(ctx context.Context, req *Request) (any, error) {
+	r, err := decodeColumnstore(req)
+	if err != nil {
+		return nil, err
+	}
+	if r.MetadataLocation == "" || r.IDsLocation == "" {
+		return nil, userError("08P01", "columnstore_modify needs metadata_location and ids_location")
+	}
+	if r.Database != "" {
+		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
+			return nil, err
+		}
+	}
+	names := make([]string, len(r.Columns))
+	for i, c := range r.Columns {
+		names[i] = c.Name
+	}
+	rows := r.Rows
+	r.Rows = nil
+	res, err := catalog.ModifyColumnstore(ctx, s.dbs.engine.DB, r.MetadataLocation, r.IDsLocation, r.Deletes, names, rows)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows}, nil
 }

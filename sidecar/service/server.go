@@ -141,6 +141,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreAppend(ctx, req)
 	case "columnstore_truncate":
 		result, err = s.columnstoreTruncate(ctx, req)
+	case "columnstore_modify":
+		result, err = s.columnstoreModify(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

@@ -37,6 +37,9 @@ type Spec struct {
 	Columns []Column          `json:"columns,omitempty"` // declared columns; none: the files' own
 	// Object: one column holding each JSON object whole (read_json AS (data jsonb)).
 	Object bool `json:"object,omitempty"`
+	// RowID adds the column ctid to an Iceberg table's rows (iceberg.Scan
+	// RowID): the scan of an UPDATE or DELETE of a columnstore table.
+	RowID bool `json:"rowid,omitempty"`
 	// Remote resolves s3:// paths (set by the service, not sent).
 	Remote *Remote `json:"-"`
 }
@@ -459,6 +462,9 @@ func fileError(err error, s *Spec) error {
 	return err
 }
 
+// oidTID is PostgreSQL's tid type, of the row ids of columnstore tables.
+const oidTID = 27
+
 // Files is a set of files read as a relation (sql.Relation).
 type Files struct {
 	spec    *Spec
@@ -570,6 +576,15 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		sel = append(sel, expr+" AS "+catalog.QuoteIdent(d.Name))
 		f.fileCol[d.Name] = src.Name
 		f.cols = append(f.cols, catalog.Column{Name: d.Name, Type: ct, ID: i + 1, AttNum: i + 1})
+	}
+	if s.RowID && s.Format == "iceberg" {
+		ct, err := catalog.ResolveType(oidTID, -1, "tid")
+		if err != nil {
+			return nil, err
+		}
+		sel = append(sel, `CAST("ctid" AS VARCHAR) AS "ctid"`)
+		f.cols = append(f.cols, catalog.Column{Name: "ctid", Type: ct, ID: len(f.cols) + 1, AttNum: -1})
+		f.fileCol["ctid"] = "ctid"
 	}
 	if len(sel) == 0 {
 		sel = []string{"NULL AS mooncake_no_column"}

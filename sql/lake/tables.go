@@ -70,6 +70,7 @@ func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 	if err != nil {
 		return fail(err)
 	}
+	scan.RowID = s.RowID
 	if err := t.FetchFiles(ctx, scan); err != nil {
 		return fail(err)
 	}

@@ -49,6 +49,12 @@ type EqualityDelete struct {
 
 // Scan is the planned read of one snapshot.
 type Scan struct {
+	// RowID adds the column ctid: each row's place as a PostgreSQL tid,
+	// block (file index << 17 | row >> 15), offset (row & 32767) + 1, the
+	// file index in the order of the data files' paths (RowIDFiles): what
+	// UPDATE and DELETE of a columnstore table name rows by.
+	RowID bool
+
 	SnapshotID     *int64 // nil: the table has no snapshot, the scan is empty
 	SequenceNumber int64
 	SchemaID       int
@@ -157,4 +163,15 @@ func (s *Scan) Records() int64 {
 		n += f.Records
 	}
 	return n
+}
+
+// RowIDFiles are the scan's data files' paths (as the manifests name
+// them) in the order RowID numbers them.
+func (s *Scan) RowIDFiles() []string {
+	paths := make([]string, len(s.Files))
+	for i, df := range s.Files {
+		paths[i] = df.Path
+	}
+	slices.Sort(paths)
+	return slices.Compact(paths)
 }

@@ -124,6 +124,9 @@ func (s *Scan) ReadSQL() (string, error) {
 		for i, f := range s.Schema {
 			out[i] = "CAST(NULL AS " + f.DuckDB + ") AS " + catalog.QuoteIdent(f.Name)
 		}
+		if s.RowID {
+			out = append(out, "CAST(NULL AS VARCHAR) AS ctid")
+		}
 		return "SELECT " + strings.Join(out, ", ") + " WHERE false", nil
 	}
 	for i, f := range s.Schema {
@@ -173,6 +176,8 @@ func (s *Scan) ReadSQL() (string, error) {
 		}
 	}
 	pos := len(posFiles) > 0
+	// filename and file_row_number: for position deletes, or the row ids
+	rowNumbers := pos || s.RowID
 
 	// Columns holding structs whose fields may be named differently in
 	// different files (see nestedRenames): each file's names are read from
@@ -261,7 +266,7 @@ func (s *Scan) ReadSQL() (string, error) {
 			if err != nil {
 				return "", err
 			}
-			if pos {
+			if rowNumbers {
 				sel = append(sel, "p.filename", "p.file_row_number")
 			}
 			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", hive_partitioning = false"
@@ -284,13 +289,13 @@ func (s *Scan) ReadSQL() (string, error) {
 					}
 				}
 			}
-			if pos {
+			if rowNumbers {
 				sel = append(sel, "p.filename", "p.file_row_number")
 			}
 			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", schema = " +
 				schemaMap(readIDs, readTypes, defaults) + ", hive_partitioning = false"
 		}
-		if pos {
+		if rowNumbers {
 			q += ", filename = true, file_row_number = true"
 		}
 		q += ") p"
@@ -321,6 +326,19 @@ func (s *Scan) ReadSQL() (string, error) {
 				", hive_partitioning = false) " + alias + " ON " + strings.Join(conds, " AND ")
 		}
 		parts[gi] = q
+	}
+	if s.RowID {
+		locals := map[string]string{}
+		for _, df := range s.Files {
+			locals[df.Path] = s.t.local(df.Path)
+		}
+		files := s.RowIDFiles()
+		names := make([]string, len(files))
+		for i, f := range files {
+			names[i] = catalog.QuoteLiteral(locals[f])
+		}
+		out = append(out, "'(' || CAST((list_position(["+strings.Join(names, ", ")+"], p.filename) - 1) * 131072 + "+
+			"p.file_row_number // 32768 AS VARCHAR) || ',' || CAST(p.file_row_number % 32768 + 1 AS VARCHAR) || ')' AS ctid")
 	}
 	from := parts[0]
 	if len(parts) == 1 && !pos {

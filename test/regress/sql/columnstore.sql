@@ -85,8 +85,6 @@ CREATE TABLE placed (id int) USING columnstore WITH (fillfactor = 50);
 
 -- errors
 INSERT INTO events (kind) VALUES ('no id');
-UPDATE events SET kind = 'x' WHERE id = 1;
-DELETE FROM events WHERE id = 1;
 CREATE INDEX ON events (id);
 ALTER TABLE events ADD COLUMN extra int;
 CREATE TABLE bad (id int PRIMARY KEY) USING columnstore;
@@ -96,6 +94,25 @@ CREATE MATERIALIZED VIEW mv USING columnstore AS SELECT 1 AS x;
 ALTER TABLE audit SET ACCESS METHOD columnstore;
 CREATE FOREIGN TABLE fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
 SELECT count(*) FROM events;
+
+-- UPDATE and DELETE: rows found by their place in the files (ctid)
+SELECT explain_verbose($$UPDATE events SET amount = amount * 2, kind = upper(kind) WHERE id BETWEEN 3 AND 5$$);
+UPDATE events SET amount = amount * 2, kind = upper(kind) WHERE id BETWEEN 3 AND 5;
+SELECT id, kind, amount FROM events WHERE id BETWEEN 1 AND 6 ORDER BY id;
+UPDATE events SET ok = NOT ok WHERE id = 1 RETURNING id, kind, ok;
+DELETE FROM events WHERE kind = 'buy' AND id < 100;
+SELECT kind, count(*) FROM events GROUP BY kind ORDER BY kind;
+BEGIN;
+DELETE FROM events WHERE id > 500;
+SELECT count(*) FROM events;
+SAVEPOINT s;
+UPDATE events SET kind = 'temp';
+SELECT kind, count(*) FROM events GROUP BY kind;
+ROLLBACK TO s;
+SELECT count(*), count(DISTINCT kind) FROM events;
+ROLLBACK;
+SELECT count(*) FROM events;
+DELETE FROM events WHERE id = 1 RETURNING *;
 
 -- TRUNCATE, rolled back and committed, with a heap table
 BEGIN;
