@@ -20,22 +20,24 @@ import (
 
 func (s *Server) registerSqlInfo() {
 	for id, v := range map[flightsql.SqlInfo]any{
-		flightsql.SqlInfoFlightSqlServerName:         "pg_mooncake",
-		flightsql.SqlInfoFlightSqlServerVersion:      service.Version,
-		flightsql.SqlInfoFlightSqlServerArrowVersion: "18",
-		flightsql.SqlInfoFlightSqlServerReadOnly:     false,
-		flightsql.SqlInfoFlightSqlServerSql:          true,
-		flightsql.SqlInfoFlightSqlServerSubstrait:    false,
-		flightsql.SqlInfoFlightSqlServerTransaction:  int32(0), // none: each statement is its own transaction
-		flightsql.SqlInfoFlightSqlServerCancel:       true,
-		flightsql.SqlInfoDDLCatalog:                  false,
-		flightsql.SqlInfoDDLSchema:                   true,
-		flightsql.SqlInfoDDLTable:                    true,
-		flightsql.SqlInfoIdentifierCase:              int32(1), // case-insensitive (folded to lower case)
-		flightsql.SqlInfoIdentifierQuoteChar:         `"`,
-		flightsql.SqlInfoQuotedIdentifierCase:        int32(0), // case-sensitive
-		flightsql.SqlInfoSchemaTerm:                  "schema",
-		flightsql.SqlInfoCatalogTerm:                 "database",
+		flightsql.SqlInfoFlightSqlServerName:                        "pg_mooncake",
+		flightsql.SqlInfoFlightSqlServerVersion:                     service.Version,
+		flightsql.SqlInfoFlightSqlServerArrowVersion:                "18",
+		flightsql.SqlInfoFlightSqlServerReadOnly:                    false,
+		flightsql.SqlInfoFlightSqlServerSql:                         true,
+		flightsql.SqlInfoFlightSqlServerSubstrait:                   false,
+		flightsql.SqlInfoFlightSqlServerTransaction:                 int32(0), // none: each statement is its own transaction
+		flightsql.SqlInfoFlightSqlServerCancel:                      true,
+		flightsql.SqlInfoFlightSqlServerBulkIngestion:               true,
+		flightsql.SqlInfoFlightSqlServerIngestTransactionsSupported: false,
+		flightsql.SqlInfoDDLCatalog:                                 false,
+		flightsql.SqlInfoDDLSchema:                                  true,
+		flightsql.SqlInfoDDLTable:                                   true,
+		flightsql.SqlInfoIdentifierCase:                             int32(1), // case-insensitive (folded to lower case)
+		flightsql.SqlInfoIdentifierQuoteChar:                        `"`,
+		flightsql.SqlInfoQuotedIdentifierCase:                       int32(0), // case-sensitive
+		flightsql.SqlInfoSchemaTerm:                                 "schema",
+		flightsql.SqlInfoCatalogTerm:                                "database",
 	} {
 		s.RegisterSqlInfo(id, v)
 	}
