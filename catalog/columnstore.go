@@ -291,11 +291,19 @@ func writeRows(ctx context.Context, duck *gosql.DB, tbl *table.Table, cols []Col
 		batch = batch[:0]
 		return err
 	}
+	// every column sent, in the table's order (INSERT, COPY): rows as they are
+	same := len(names) == len(cols)
+	for i, p := range pos {
+		same = same && p == i
+	}
 	for _, row := range rows {
-		full := make([]*string, len(cols))
-		for i, p := range pos {
-			if p >= 0 {
-				full[i] = row[p]
+		full := row
+		if !same {
+			full = make([]*string, len(cols))
+			for i, p := range pos {
+				if p >= 0 {
+					full[i] = row[p]
+				}
 			}
 		}
 		batch = append(batch, full)

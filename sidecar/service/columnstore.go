@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -36,11 +38,223 @@ type columnstoreRequest struct {
 
 func decodeColumnstore(req *Request) (*columnstoreRequest, error) {
 	var r columnstoreRequest
-	if err := json.Unmarshal(req.raw, &r); err != nil {
+	// The rows, nearly all of an append's bytes, are read by parseTextRows;
+	// the other members (the rows replaced by null) by encoding/json.
+	rest, rows, err := cutMember(req.raw, "rows")
+	if err == nil {
+		err = json.Unmarshal(rest, &r)
+	}
+	if err == nil && rows != nil {
+		r.Rows, err = parseTextRows(rows)
+	}
+	if err != nil {
 		return nil, userError("08P01", "malformed %s request: %v", req.Op, err)
 	}
 	req.raw = nil
 	return &r, nil
+}
+
+// cutMember finds the member name of the JSON object doc: it returns doc
+// with that member's value replaced by null, and the value (nil when doc
+// has no such member). Member names with escapes are never taken for name.
+func cutMember(doc []byte, name string) (rest, value []byte, err error) {
+	i := skipSpace(doc, 0)
+	if i >= len(doc) || doc[i] != '{' {
+		return nil, nil, errors.New("not a JSON object")
+	}
+	i = skipSpace(doc, i+1)
+	if i < len(doc) && doc[i] == '}' {
+		return doc, nil, nil
+	}
+	for i < len(doc) {
+		if doc[i] != '"' {
+			return nil, nil, fmt.Errorf("expected a member name at offset %d", i)
+		}
+		end, err := skipValue(doc, i)
+		if err != nil {
+			return nil, nil, err
+		}
+		key := doc[i+1 : end-1]
+		i = skipSpace(doc, end)
+		if i >= len(doc) || doc[i] != ':' {
+			return nil, nil, fmt.Errorf("expected ':' at offset %d", i)
+		}
+		start := skipSpace(doc, i+1)
+		if end, err = skipValue(doc, start); err != nil {
+			return nil, nil, err
+		}
+		if string(key) == name {
+			rest = make([]byte, 0, len(doc)-(end-start)+4)
+			rest = append(append(append(rest, doc[:start]...), "null"...), doc[end:]...)
+			return rest, doc[start:end], nil
+		}
+		i = skipSpace(doc, end)
+		if i < len(doc) && doc[i] == '}' {
+			return doc, nil, nil
+		}
+		if i >= len(doc) || doc[i] != ',' {
+			return nil, nil, fmt.Errorf("expected ',' or '}' at offset %d", i)
+		}
+		i = skipSpace(doc, i+1)
+	}
+	return nil, nil, errors.New("unexpected end of JSON input")
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset just past the JSON value starting at b[i]
+// (strings and nesting followed; scalars end at a delimiter). It checks
+// structure only as far as finding the end needs.
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errors.New("unexpected end of JSON input")
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, nil
+			}
+		}
+		return 0, errors.New("unterminated string")
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := skipValue(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errors.New("unterminated array or object")
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return 0, fmt.Errorf("unexpected %q at offset %d", b[i], i)
+	}
+	return j, nil
+}
+
+// parseTextRows reads the rows of an append, a JSON array of arrays of
+// strings and nulls, as encoding/json would into [][]*string, but without
+// its reflection and with few allocations: the text is copied once, and
+// values without escapes are slices of it, their string headers allocated
+// in blocks.
+func parseTextRows(b []byte) ([][]*string, error) {
+	if string(b) == "null" {
+		return nil, nil
+	}
+	text := string(b) // one copy; values without escapes share it
+	rows := [][]*string{}
+	var slab []string
+	width := 0 // values of the previous row, to size the next
+	bad := func(i int) error {
+		if i >= len(text) {
+			return errors.New("rows: unexpected end of JSON input")
+		}
+		return fmt.Errorf("rows: unexpected %q at offset %d", text[i], i)
+	}
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return nil, errors.New("rows: not an array")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return rows, nil
+	}
+	for {
+		if i >= len(b) || b[i] != '[' {
+			return nil, bad(i)
+		}
+		row := make([]*string, 0, width)
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			i++
+		} else {
+			for {
+				switch {
+				case i < len(b) && b[i] == '"':
+					end, escaped := i+1, false
+					for end < len(b) && b[end] != '"' {
+						if b[end] == '\\' {
+							escaped = true
+							end++
+						} else if b[end] < 0x20 {
+							return nil, bad(end)
+						}
+						end++
+					}
+					if end >= len(b) {
+						return nil, bad(end)
+					}
+					if len(slab) == 0 {
+						slab = make([]string, 4096)
+					}
+					v := &slab[0]
+					slab = slab[1:]
+					if escaped {
+						if err := json.Unmarshal(b[i:end+1], v); err != nil {
+							return nil, fmt.Errorf("rows: %w", err)
+						}
+					} else {
+						*v = text[i+1 : end]
+					}
+					row = append(row, v)
+					i = end + 1
+				case i+4 <= len(b) && string(b[i:i+4]) == "null":
+					row = append(row, nil)
+					i += 4
+				default:
+					return nil, bad(i)
+				}
+				i = skipSpace(b, i)
+				if i < len(b) && b[i] == ',' {
+					i = skipSpace(b, i+1)
+					continue
+				}
+				if i < len(b) && b[i] == ']' {
+					i++
+					break
+				}
+				return nil, bad(i)
+			}
+		}
+		rows = append(rows, row)
+		width = len(row)
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == ']' {
+			if i = skipSpace(b, i+1); i != len(b) {
+				return nil, bad(i)
+			}
+			return rows, nil
+		}
+		return nil, bad(i)
+	}
 }
 
 // columnstoreCreate writes the first metadata file of a new columnstore
