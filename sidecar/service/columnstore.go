@@ -299,21 +299,10 @@ func (s *server) columnstoreCreate(ctx context.Context, req *Request) (any, erro
 // columnstoreAppend writes rows as a new data file and snapshot of a
 // columnstore table, in a new metadata file; the base one stays as it is.
 func (s *server) columnstoreAppend(ctx context.Context, req *Request) (any, error) {
-	r, err := decodeColumnstore(req)
+	r, names, err := s.columnstoreWrite(ctx, req, func(r *columnstoreRequest) bool { return len(r.Columns) > 0 },
+		"metadata_location and columns")
 	if err != nil {
 		return nil, err
-	}
-	if r.MetadataLocation == "" || len(r.Columns) == 0 {
-		return nil, userError("08P01", "columnstore_append needs metadata_location and columns")
-	}
-	if r.Database != "" {
-		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
-			return nil, err
-		}
-	}
-	names := make([]string, len(r.Columns))
-	for i, c := range r.Columns {
-		names[i] = c.Name
 	}
 	rows := r.Rows
 	r.Rows = nil
@@ -327,17 +316,9 @@ func (s *server) columnstoreAppend(ctx context.Context, req *Request) (any, erro
 // columnstoreTruncate empties a columnstore table: a new snapshot without
 // its data files, in a new metadata file.
 func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, error) {
-	r, err := decodeColumnstore(req)
+	r, _, err := s.columnstoreWrite(ctx, req, func(*columnstoreRequest) bool { return true }, "metadata_location")
 	if err != nil {
 		return nil, err
-	}
-	if r.MetadataLocation == "" {
-		return nil, userError("08P01", "columnstore_truncate needs metadata_location")
-	}
-	if r.Database != "" {
-		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
-			return nil, err
-		}
 	}
 	loc, err := catalog.TruncateColumnstore(ctx, r.MetadataLocation)
 	if err != nil {
@@ -350,21 +331,10 @@ func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, er
 // ids of an UPDATE's or DELETE's scan) and appends others (an UPDATE's new
 // rows), in one snapshot of a new metadata file.
 func (s *server) columnstoreModify(ctx context.Context, req *Request) (any, error) {
-	r, err := decodeColumnstore(req)
+	r, names, err := s.columnstoreWrite(ctx, req, func(r *columnstoreRequest) bool { return r.IDsLocation != "" },
+		"metadata_location and ids_location")
 	if err != nil {
 		return nil, err
-	}
-	if r.MetadataLocation == "" || r.IDsLocation == "" {
-		return nil, userError("08P01", "columnstore_modify needs metadata_location and ids_location")
-	}
-	if r.Database != "" {
-		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
-			return nil, err
-		}
-	}
-	names := make([]string, len(r.Columns))
-	for i, c := range r.Columns {
-		names[i] = c.Name
 	}
 	rows := r.Rows
 	r.Rows = nil
@@ -373,4 +343,27 @@ func (s *server) columnstoreModify(ctx context.Context, req *Request) (any, erro
 		return nil, err
 	}
 	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows}, nil
+}
+
+// columnstoreWrite decodes a write request of a columnstore table (append,
+// truncate, modify), checks that it names what need says, and forgets a
+// dropped extension's state first; names are its columns' names.
+func (s *server) columnstoreWrite(ctx context.Context, req *Request, need func(*columnstoreRequest) bool, what string) (*columnstoreRequest, []string, error) {
+	r, err := decodeColumnstore(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.MetadataLocation == "" || !need(r) {
+		return nil, nil, userError("08P01", "%s needs %s", req.Op, what)
+	}
+	if r.Database != "" {
+		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
+			return nil, nil, err
+		}
+	}
+	names := make([]string, len(r.Columns))
+	for i, c := range r.Columns {
+		names[i] = c.Name
+	}
+	return r, names, nil
 }

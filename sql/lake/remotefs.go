@@ -44,18 +44,24 @@ func notExist(err error) error {
 	return err
 }
 
-// fetchWhole fetches an object whole and keeps it.
-func (f *remoteFS) fetchWhole(ctx context.Context, o *remote.Object) (string, error) {
+// hold pins o, has fetch make its local copy hold what is read, and keeps
+// it (in *list) until release.
+func (f *remoteFS) hold(o *remote.Object, list *[]*remote.Object, fetch func(*remote.Object) error) (string, error) {
 	release := f.store.Pin([]*remote.Object{o})
-	if err := f.store.Whole(ctx, o); err != nil {
+	if err := fetch(o); err != nil {
 		release()
 		return "", notExist(err)
 	}
 	f.mu.Lock()
-	f.whole = append(f.whole, o)
+	*list = append(*list, o)
 	f.releases = append(f.releases, release)
 	f.mu.Unlock()
 	return o.Local, nil
+}
+
+// fetchWhole fetches an object whole and keeps it.
+func (f *remoteFS) fetchWhole(ctx context.Context, o *remote.Object) (string, error) {
+	return f.hold(o, &f.whole, func(o *remote.Object) error { return f.store.Whole(ctx, o) })
 }
 
 // DataFile is a local copy of an immutable Parquet data file of a known
@@ -66,16 +72,10 @@ func (f *remoteFS) DataFile(ctx context.Context, url string, size int64) (string
 	if err != nil {
 		return "", err
 	}
-	release := f.store.Pin([]*remote.Object{o})
-	if _, err := f.store.Footer(ctx, o); err != nil {
-		release()
-		return "", notExist(err)
-	}
-	f.mu.Lock()
-	f.data = append(f.data, o)
-	f.releases = append(f.releases, release)
-	f.mu.Unlock()
-	return o.Local, nil
+	return f.hold(o, &f.data, func(o *remote.Object) error {
+		_, err := f.store.Footer(ctx, o)
+		return err
+	})
 }
 
 // Local is a local copy of the object at url.

@@ -70,18 +70,25 @@ func OpenRemote(ctx context.Context, path string, r Remote) (*Table, error) {
 		}
 	}
 	t := &Table{MetadataFile: metaFile, remote: r, ctx: ctx, locals: map[string]string{}}
+	if err := t.load(ctx, pathpkg.Base(pathpkg.Dir(pathpkg.Dir(metaFile)))); err != nil {
+		return nil, err
+	}
+	t.Dir = t.Location
+	return t, nil
+}
+
+// load reads the metadata file through the table's IO.
+func (t *Table) load(ctx context.Context, name string) error {
 	fsF := func(context.Context) (icebergio.IO, error) { return tableIO{t}, nil }
-	ident := table.Identifier{pathpkg.Base(pathpkg.Dir(pathpkg.Dir(metaFile)))}
-	tbl, err := table.NewFromLocation(ctx, ident, metaFile, fsF, nil)
+	tbl, err := table.NewFromLocation(ctx, table.Identifier{name}, t.MetadataFile, fsF, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read iceberg metadata %s: %w", metaFile, err)
+		return fmt.Errorf("read iceberg metadata %s: %w", t.MetadataFile, err)
 	}
 	t.tbl = tbl
 	t.meta = tbl.Metadata()
 	t.FormatVersion = t.meta.Version()
 	t.Location = t.meta.Location()
-	t.Dir = t.Location
-	return t, nil
+	return nil
 }
 
 // pickRemoteMetadata chooses the metadata file among the names of a
@@ -260,16 +267,9 @@ func Open(ctx context.Context, path string) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{MetadataFile: metaFile}
-	fsF := func(context.Context) (icebergio.IO, error) { return tableIO{t}, nil }
-	ident := table.Identifier{filepath.Base(tableDirOf(metaFile))}
-	tbl, err := table.NewFromLocation(ctx, ident, metaFile, fsF, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read iceberg metadata %s: %w", metaFile, err)
+	if err := t.load(ctx, filepath.Base(tableDirOf(metaFile))); err != nil {
+		return nil, err
 	}
-	t.tbl = tbl
-	t.meta = tbl.Metadata()
-	t.FormatVersion = t.meta.Version()
-	t.Location = t.meta.Location()
 	t.Dir = localPath(t.Location)
 	if dir := tableDirOf(metaFile); filepath.Base(filepath.Dir(metaFile)) == "metadata" && filepath.Clean(dir) != filepath.Clean(t.Dir) {
 		if st, err := os.Stat(t.Dir); err != nil || !st.IsDir() || !filepath.IsAbs(t.Dir) {
