@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
+
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -40,15 +41,19 @@ const CatalogSchema = "mooncake"
 // Catalog is the Iceberg catalog of one PostgreSQL database.
 type Catalog struct {
 	Database  string // PostgreSQL database name
-	warehouse string // root directory of this database's table data
+	warehouse string // root of this database's table data: a directory or an s3:// prefix
 	db        *gosql.DB
 	cat       *sqlcat.Catalog
 }
 
 // Open connects the Iceberg SQL catalog stored in the database described by
 // cfg, creating its tables in schema mooncake if needed. Table data goes
-// under warehouse/<database>.
+// under warehouse/<database> (a directory or an s3:// prefix).
 func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog, error) {
+	warehouse, err := NormalizeLocation(warehouse)
+	if err != nil {
+		return nil, err
+	}
 	cfg = cfg.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -61,9 +66,10 @@ func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog,
 		db.Close()
 		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
 	}
-	dir := filepath.Join(warehouse, pathSegment(cfg.Database))
+	dir := joinLoc(warehouse, pathSegment(cfg.Database))
 	cat, err := sqlcat.NewCatalog("mooncake", db, sqlcat.Postgres, iceberg.Properties{
-		"warehouse": dir,
+		"warehouse":  dir,
+		propDatabase: cfg.Database,
 	})
 	if err != nil {
 		db.Close()
@@ -79,7 +85,9 @@ func (c *Catalog) Close() error {
 }
 
 // RemoveWarehouse deletes the database's directory in the warehouse.
-func (c *Catalog) RemoveWarehouse() error { return os.RemoveAll(c.warehouse) }
+func (c *Catalog) RemoveWarehouse(ctx context.Context) error {
+	return removeTree(ctx, c.Database, c.warehouse)
+}
 
 // columnstoreTables names the catalog's columnstore tables of their own
 // (CREATE TABLE ... USING columnstore), "namespace\x00table": they are not
@@ -103,8 +111,9 @@ func (c *Catalog) columnstoreTables(ctx context.Context) map[string]bool {
 // Ident is the Iceberg identifier of a mirror: namespace and table name.
 func Ident(namespace, name string) table.Identifier { return table.Identifier{namespace, name} }
 
-// CreateTable creates the Iceberg table of a new mirror, in state syncing.
-func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32, pending string) (*table.Table, error) {
+// CreateTable creates the Iceberg table of a new mirror, in state syncing,
+// under location (a directory or an s3:// prefix; empty: the warehouse).
+func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32, pending, location string) (*table.Table, error) {
 	ns := table.Identifier{namespace}
 	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, err
@@ -131,7 +140,14 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 		"format-version":                  "2",
 		"write.parquet.compression-codec": "zstd",
 	})
-	location := filepath.Join(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID()[:8])
+	root := joinLoc(c.warehouse, pathSegment(namespace))
+	if location != "" {
+		var err error
+		if root, err = NormalizeLocation(location); err != nil {
+			return nil, err
+		}
+	}
+	location = joinLoc(root, pathSegment(name)+"-"+newID()[:8])
 	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
 		icecat.WithLocation(location),
 		icecat.WithProperties(props))
@@ -160,10 +176,18 @@ func (c *Catalog) DropTable(ctx context.Context, namespace, name string) error {
 	if err := c.cat.DropTable(ctx, Ident(namespace, name)); err != nil {
 		return err
 	}
-	if loc := tbl.Location(); strings.HasPrefix(loc, c.warehouse+string(filepath.Separator)) {
-		return os.RemoveAll(loc)
+	return c.RemoveTableFiles(ctx, tbl.Location())
+}
+
+// RemoveTableFiles deletes the files of a dropped table: its directory in
+// the warehouse, or a directory of the table's own location made for it
+// (the name ends in -<id>; a location given by hand holds the table's
+// files under such a directory).
+func (c *Catalog) RemoveTableFiles(ctx context.Context, loc string) error {
+	if loc == "" || loc == c.warehouse || !strings.Contains(path.Base(filepath.ToSlash(loc)), "-") {
+		return nil
 	}
-	return nil
+	return removeTree(ctx, c.Database, loc)
 }
 
 // ListTables returns the identifiers of all Iceberg tables in the catalog.

@@ -40,11 +40,11 @@ const appendBatchRows = 8192
 // ColumnstoreLocation is the default location of a new columnstore table:
 // <warehouse>/<database>/<namespace>/<table>-<uuid>.
 func (c *Catalog) ColumnstoreLocation(namespace, name string) string {
-	return filepath.Join(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID())
+	return joinLoc(c.warehouse, pathSegment(namespace), pathSegment(name)+"-"+newID())
 }
 
 // CreateColumnstore writes the first metadata file of a new columnstore
-// table at location (a local directory): format v2, unpartitioned, the
+// table at location (a directory of the server or an s3:// prefix): format v2, unpartitioned, the
 // columns as optional fields with IDs 1, 2, ... stored as mirrors store
 // them (ColumnType.IcebergType), recorded in PropColumns. It returns the
 // metadata file's path. Column types are resolved by the caller
@@ -53,13 +53,9 @@ func CreateColumnstore(ctx context.Context, cols []Column, location string) (str
 	if len(cols) == 0 {
 		return "", pgError("0A000", "a columnstore table needs at least one column", "", "")
 	}
-	if strings.Contains(location, "://") && !strings.HasPrefix(location, "file://") {
-		return "", pgError("0A000", "columnstore tables on object stores are not supported yet", "",
-			"Leave the location empty to keep the table in the sidecar's warehouse.")
-	}
-	location = strings.TrimSuffix(strings.TrimPrefix(location, "file://"), "/")
-	if !filepath.IsAbs(location) {
-		return "", pgError("22023", fmt.Sprintf("columnstore table location %q is not an absolute path", location), "", "")
+	location, err := NormalizeLocation(location)
+	if err != nil {
+		return "", err
 	}
 	lower := map[string]string{}
 	fields := make([]iceberg.NestedField, len(cols))
@@ -106,7 +102,7 @@ func writeMetadata(ctx context.Context, meta table.Metadata, version int) (strin
 	if err != nil {
 		return "", err
 	}
-	fsys, err := icebergio.LoadFS(ctx, meta.Properties(), loc)
+	fsys, err := icebergio.LoadFS(ctx, ioProps(ctx), loc)
 	if err != nil {
 		return "", err
 	}
@@ -127,10 +123,8 @@ func writeMetadata(ctx context.Context, meta table.Metadata, version int) (strin
 		os.Remove(localPath(loc))
 		return "", err
 	}
-	return localPath(loc), nil
+	return metadataPath(loc), nil
 }
-
-func localPath(loc string) string { return strings.TrimPrefix(loc, "file://") }
 
 var metadataFileName = regexp.MustCompile(`^(\d+)-[0-9a-fA-F-]{36}(?:\.\w+)?\.metadata\.json$`)
 
@@ -174,15 +168,19 @@ func (c *stagingCatalog) CommitTable(ctx context.Context, _ table.Identifier, re
 // LoadColumnstore reads a columnstore table's metadata file (any version,
 // committed or not) and its columns.
 func LoadColumnstore(ctx context.Context, metadataLocation string) (*table.Table, []Column, error) {
-	if _, err := os.Stat(localPath(metadataLocation)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+	local, err := fetch(ctx, "", metadataLocation)
+	if err == nil {
+		_, err = os.Stat(local)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || sqlState(err) == "58P01" {
 			return nil, nil, pgError("58P01", fmt.Sprintf("columnstore metadata file %q does not exist", metadataLocation), "", "")
 		}
 		return nil, nil, err
 	}
 	cat := &stagingCatalog{baseLoc: metadataLocation}
 	tbl, err := table.NewFromLocation(ctx, table.Identifier{"columnstore"}, metadataLocation,
-		icebergio.LoadFSFunc(nil, metadataLocation), cat)
+		icebergio.LoadFSFunc(ioProps(ctx), metadataLocation), cat)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read columnstore metadata %s: %w", metadataLocation, err)
 	}
@@ -238,7 +236,7 @@ func AppendColumnstore(ctx context.Context, duck *gosql.DB, base string, names [
 		os.Remove(path)
 		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: n, DataFiles: 1}, nil
+	return Appended{MetadataLocation: metadataPath(newTbl.MetadataLocation()), Rows: n, DataFiles: 1}, nil
 }
 
 // rowPositions checks rows against the table's columns and returns, per
@@ -393,7 +391,12 @@ func ModifyColumnstore(ctx context.Context, duck *gosql.DB, base, ids string, de
 			cleanup()
 			return Appended{}, err
 		}
-		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
+		uris, err := publish(ctx, "", tbl.Location(), delPath)
+		if err != nil {
+			cleanup()
+			return Appended{}, err
+		}
+		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, uris[0],
 			iceberg.ParquetFile, nil, nil, nil, cnt, fi.Size())
 		if err != nil {
 			cleanup()
@@ -411,7 +414,7 @@ func ModifyColumnstore(ctx context.Context, duck *gosql.DB, base, ids string, de
 		cleanup()
 		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: n, DataFiles: len(written)}, nil
+	return Appended{MetadataLocation: metadataPath(newTbl.MetadataLocation()), Rows: n, DataFiles: len(written)}, nil
 }
 
 // writePositionDeletes writes an Iceberg position delete file of the rows
@@ -435,7 +438,7 @@ func writePositionDeletes(ctx context.Context, duck *gosql.DB, tbl *table.Table,
 		return int(min(max(a.pos-b.pos, -1), 1))
 	})
 	dels = slices.Compact(dels)
-	dir := filepath.Join(localPath(tbl.Location()), "data")
+	dir := localPath(joinLoc(tbl.Location(), "data"))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", 0, err
 	}
@@ -576,5 +579,5 @@ func TruncateColumnstore(ctx context.Context, base string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return localPath(newTbl.MetadataLocation()), nil
+	return metadataPath(newTbl.MetadataLocation()), nil
 }

@@ -241,7 +241,7 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 		casts = append(casts, c.Type.CastFromText(colName("c", i))+" AS "+QuoteIdent(c.Name))
 		colsDef = append(colsDef, QuoteLiteral(colName("c", i))+": 'VARCHAR'")
 	}
-	path := filepath.Join(tbl.Location(), "data", "data-"+newID()+".parquet")
+	path := localPath(joinLoc(tbl.Location(), "data", "data-"+newID()+".parquet"))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
@@ -294,11 +294,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	var added []iceberg.DataFile
 	var newFiles []string
 	if c.path != "" {
-		fs, err := tbl.FS(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		df, err := table.FileToDataFile(ctx, fs, c.path, schema, tbl.Spec(), 0, tbl.Properties())
+		df, err := newDataFile(ctx, m.Database, tbl, schema, c.path)
 		if err != nil {
 			return fail(err)
 		}

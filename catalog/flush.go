@@ -29,11 +29,38 @@ const PropSyncLSN = "mooncake.sync-lsn"
 // longer matches Iceberg: the caller must reload the database's mirrors.
 var ErrInconsistent = errors.New("mirror state must be reloaded")
 
+// newDataPath is the local path of a new file of the mirror (for a table
+// on an object store, the local copy of the object it becomes).
 func (m *Mirror) newDataPath(kind string) string {
 	m.mu.Lock()
 	loc := m.tbl.Location()
 	m.mu.Unlock()
-	return filepath.Join(loc, "data", kind+"-"+newID()+".parquet")
+	return localPath(joinLoc(loc, "data", kind+"-"+newID()+".parquet"))
+}
+
+// isRemote tells whether the mirror's table is on an object store.
+func (m *Mirror) isRemote() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tbl != nil && IsRemote(m.tbl.Location())
+}
+
+// delRead reads position delete files as (file_path, pos), file_path the
+// local path of the data file (a table on an object store names objects).
+func (m *Mirror) delRead(delFiles []string) string {
+	if !m.isRemote() {
+		return "read_parquet(" + stringList(delFiles) + ")"
+	}
+	return "(SELECT " + localSQL("file_path") + " AS file_path, pos FROM read_parquet(" + stringList(delFiles) + "))"
+}
+
+// delPath is the file_path a position delete file records for a data
+// file's local path expr.
+func (m *Mirror) delPath(expr string) string {
+	if !m.isRemote() {
+		return expr
+	}
+	return remoteSQL(expr)
 }
 
 // fieldIDs is the FIELD_IDS option of a DuckDB COPY writing the mirror's
@@ -160,13 +187,22 @@ func currentFiles(ctx context.Context, tbl *table.Table) (data, deletes []iceber
 	return data, deletes, nil
 }
 
+// dataFile makes the Iceberg entry of a new data file of the mirror, at
+// its local path (uploaded first for a table on an object store).
 func (m *Mirror) dataFile(ctx context.Context, tbl *table.Table, path string) (iceberg.DataFile, error) {
+	return newDataFile(ctx, m.Database, tbl, tbl.Schema(), path)
+}
+
+func newDataFile(ctx context.Context, database string, tbl *table.Table, schema *iceberg.Schema, path string) (iceberg.DataFile, error) {
+	uris, err := publish(ctx, database, tbl.Location(), path)
+	if err != nil {
+		return nil, err
+	}
 	fs, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
 	}
-	spec := tbl.Spec()
-	return table.FileToDataFile(ctx, fs, path, tbl.Schema(), spec, 0, tbl.Properties())
+	return table.FileToDataFile(ctx, fs, uris[0], schema, tbl.Spec(), 0, tbl.Properties())
 }
 
 // Flush commits the mirror's unflushed changes as one Iceberg snapshot: the
@@ -210,7 +246,7 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 			os.Remove(p)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(tbl.Location(), "data"), 0o700); err != nil {
+	if err := os.MkdirAll(localPath(joinLoc(tbl.Location(), "data")), 0o700); err != nil {
 		return err
 	}
 
@@ -240,7 +276,7 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 	var nDel int64
 	delPath := m.newDataPath("delete")
 	if len(files) > 0 && m.Full && !truncated {
-		if err := conn.QueryRowContext(ctx, "COPY (SELECT file_path, pos FROM "+m.pdel()+" WHERE file_path IN (SELECT unnest("+
+		if err := conn.QueryRowContext(ctx, "COPY (SELECT "+m.delPath("file_path")+" AS file_path, pos FROM "+m.pdel()+" WHERE file_path IN (SELECT unnest("+
 			stringList(files)+")) ORDER BY file_path, pos) TO "+
 			QuoteLiteral(delPath)+" ("+parquetOptions+", FIELD_IDS {'file_path': "+strconv.Itoa(fieldIDDeleteFilePath)+
 			", 'pos': "+strconv.Itoa(fieldIDDeletePos)+"})").Scan(&nDel); err != nil {
@@ -253,12 +289,12 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 		for i, k := range m.Key {
 			eq = append(eq, "f."+colName("k", i)+" = p."+m.fileCol(k))
 		}
-		q := "SELECT p.filename AS file_path, p.file_row_number AS pos FROM " + m.readFiles(files, true) +
+		q := "SELECT " + m.delPath("p.filename") + " AS file_path, p.file_row_number AS pos FROM " + m.readFiles(files, true) +
 			" p WHERE EXISTS (SELECT 1 FROM " + m.fdel() + " f WHERE " +
 			strings.Join(eq, " AND ") + ")"
 		if len(delFiles) > 0 {
-			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
-				") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
+			q += " AND NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
+				" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
 		}
 		q += " ORDER BY file_path, pos"
 		if err := conn.QueryRowContext(ctx, "COPY ("+q+") TO "+QuoteLiteral(delPath)+" ("+parquetOptions+
@@ -324,7 +360,12 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 				cleanup()
 				return err
 			}
-			b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, delPath,
+			uris, err := publish(ctx, m.Database, tbl.Location(), delPath)
+			if err != nil {
+				cleanup()
+				return err
+			}
+			b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentPosDeletes, uris[0],
 				iceberg.ParquetFile, nil, nil, nil, nDel, fi.Size())
 			if err != nil {
 				cleanup()

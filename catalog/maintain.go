@@ -71,8 +71,8 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 
 	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(files, len(delFiles) > 0) + " p"
 	if len(delFiles) > 0 {
-		q += " WHERE NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
-			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
+		q += " WHERE NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
+			" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
 	}
 	path := m.newDataPath("data")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

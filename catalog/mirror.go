@@ -496,8 +496,8 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 	}
 	var conds []string
 	if len(delFiles) > 0 {
-		conds = append(conds, "NOT EXISTS (SELECT 1 FROM read_parquet("+stringList(delFiles)+
-			") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
+			" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
 	}
 	if m.Full {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")

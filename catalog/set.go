@@ -120,12 +120,19 @@ func (m *Mirror) setTable(ctx context.Context, tbl *table.Table) error {
 		if err != nil {
 			return fmt.Errorf("plan files: %w", err)
 		}
+		var uris []string
 		for _, f := range data {
-			files = append(files, f.FilePath())
+			uris = append(uris, f.FilePath())
+			files = append(files, localPath(f.FilePath()))
 			rows += f.Count()
 		}
 		for _, d := range deletes {
-			delFiles = append(delFiles, d.FilePath())
+			uris = append(uris, d.FilePath())
+			delFiles = append(delFiles, localPath(d.FilePath()))
+		}
+		// A table on an object store is read from local copies.
+		if err := fetchAll(ctx, m.Database, uris); err != nil {
+			return fmt.Errorf("fetch the files of %s.%s: %w", m.Namespace, m.Name, err)
 		}
 		ranges = fileRanges(tbl.Schema(), m.Columns, data)
 		if snap.Summary != nil {
@@ -189,7 +196,7 @@ func (s *Set) BySource(oid uint32) []*Mirror {
 // Create creates a new mirror in state syncing: its Iceberg table, its
 // DuckDB objects, registered so that the apply loop waits for it. The caller
 // completes it with CompleteSync or abandons it with Drop.
-func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID, foreignOID uint32, pending string) (*Mirror, error) {
+func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column, keyNames []string, full bool, source string, sourceOID, foreignOID uint32, pending, location string) (*Mirror, error) {
 	cols = slices.Clone(cols)
 	for i := range cols {
 		cols[i].ID = i + 1
@@ -214,7 +221,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 		s.mu.Unlock()
 		return nil, err
 	}
-	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID, foreignOID, pending)
+	tbl, err := s.Catalog.CreateTable(ctx, namespace, name, cols, keyNames, full, source, sourceOID, foreignOID, pending, location)
 	if err != nil {
 		return fail(err)
 	}

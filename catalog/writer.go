@@ -345,8 +345,8 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 			" p WHERE " + strings.Join(fileMatch, " AND ") +
 			" AND NOT EXISTS (SELECT 1 FROM " + m.pdel() + " x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)"
 		if len(delFiles) > 0 {
-			q += " AND NOT EXISTS (SELECT 1 FROM read_parquet(" + stringList(delFiles) +
-				") d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
+			q += " AND NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
+				" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
 		}
 		if _, err := w.conn.ExecContext(ctx, q+" LIMIT 1"); err != nil {
 			return err

@@ -777,23 +777,10 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unrecognized parameter \"%s\" of a columnstore table", def->defname),
-					 errhint("A columnstore table takes WITH (location = '/directory').")));
+					 errhint("A columnstore table takes WITH (location = '/directory') or WITH (location = 's3://bucket/prefix').")));
 		location = defGetString(def);
-		if (mooncake_is_remote_path(location))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("columnstore tables on object stores are not supported yet"),
-					 errhint("Give a directory of the server, or leave location out for the warehouse.")));
-		if (!is_absolute_path(location))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the location of a columnstore table must be an absolute path")));
-		/* the sidecar writes there as the server's OS user */
-		if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to choose the location of a columnstore table"),
-					 errdetail("Only superusers and roles with privileges of pg_write_server_files may write files of the server.")));
+		/* the sidecar writes there as the server's OS user, or with the secrets */
+		mooncake_check_table_location(location);
 	}
 
 	nspid = RangeVarGetCreationNamespace(stmt->relation);

@@ -300,6 +300,41 @@ mooncake_check_read_remote(const char *verb)
 }
 
 /*
+ * Choosing where a new Iceberg table's files go (a location other than the
+ * warehouse): a directory of the server is for those who may write the
+ * server's files; an object store, written with the secrets a superuser
+ * made, also for roles with privileges of mooncake_user.
+ */
+void
+mooncake_check_table_location(const char *location)
+{
+	Oid			user_role = get_role_oid("mooncake_user", true);
+	bool		remote = mooncake_is_remote_path(location);
+
+	if (remote && pg_strncasecmp(location, "s3://", 5) != 0 &&
+		pg_strncasecmp(location, "s3a://", 6) != 0 && pg_strncasecmp(location, "s3n://", 6) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("location \"%s\": only s3:// URLs name object stores", location),
+				 errhint("Give an absolute directory of the server or an s3://bucket/prefix URL.")));
+	if (!remote && !is_absolute_path(location))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("location \"%s\" is not an absolute path", location),
+				 errhint("Give an absolute directory of the server or an s3://bucket/prefix URL.")));
+	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
+		return;
+	if (remote && OidIsValid(user_role) && has_privs_of_role(GetUserId(), user_role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to choose the location of a table's files"),
+			 remote ?
+			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_write_server_files may write s3:// locations.") :
+			 errdetail("Only superusers and roles with privileges of pg_write_server_files may write files of the server.")));
+}
+
+/*
  * The privilege check for reading one path: files of the server, or
  * objects of an object store.
  */

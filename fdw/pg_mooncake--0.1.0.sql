@@ -89,11 +89,11 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION mooncake.check_create(regclass, boolean) IS
   'fail unless the current user may mirror the table source';
 CREATE FUNCTION mooncake.create_request(mirror_schema name, mirror_name name, source regclass,
-                                        key_index regclass, row_level_security boolean)
+                                        key_index regclass, row_level_security boolean, location text)
 RETURNS json
 AS 'MODULE_PATHNAME', 'mooncake_create_request'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mooncake.create_request(name, name, regclass, regclass, boolean) IS
+COMMENT ON FUNCTION mooncake.create_request(name, name, regclass, regclass, boolean, text) IS
   'ask the sidecar to create a mirror of source (owner of source, member of mooncake_user)';
 CREATE FUNCTION mooncake.attach_request(mirror regclass, source regclass)
 RETURNS json
@@ -123,7 +123,8 @@ COMMENT ON FUNCTION mooncake.plain_type_changes(pg_ddl_command) IS
 
 CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
                                        replica_identity_full boolean DEFAULT false,
-                                       row_level_security text DEFAULT 'refuse')
+                                       row_level_security text DEFAULT 'refuse',
+                                       location text DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -258,7 +259,7 @@ BEGIN
   PERFORM mooncake.create_request(target_schema, target_name, src,
     CASE WHEN key_index IS NOT NULL
          THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass END,
-    row_level_security = 'ignore');
+    row_level_security = 'ignore', location);
 
   SELECT pg_catalog.string_agg(
            pg_catalog.format('%I %s OPTIONS (attnum %L)%s%s',
@@ -308,8 +309,8 @@ BEGIN
   PERFORM mooncake.attach_request(ft, src);
 END;
 $$;
-COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean, text) IS
-  'create the columnstore table table_name, a mirror of the table source (owned by you; you must be a superuser or a member of mooncake_user); key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead; row_level_security => ''ignore'' mirrors a table with row-level security, every row visible to whoever may read the mirror';
+COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean, text, text) IS
+  'create the columnstore table table_name, a mirror of the table source (owned by you; you must be a superuser or a member of mooncake_user); key_index names a unique index of NOT NULL columns to locate rows by when source has no primary key (it becomes the source''s replica identity); replica_identity_full => true sets REPLICA IDENTITY FULL instead; row_level_security => ''ignore'' mirrors a table with row-level security, every row visible to whoever may read the mirror; location => ''s3://bucket/prefix'' (or a directory of the server) keeps the Iceberg table there rather than in pg_mooncake.warehouse';
 
 -- The columnstore table (a foreign table of server mooncake) named
 -- table_name, an argument of the procedure caller: a clear error when it is

@@ -46,7 +46,7 @@ int			mooncake_flight_token_ttl = 3600;	/* s a Flight token lives unused */ /* m
 
 void		_PG_init(void);
 
-/* A warehouse is an absolute directory of the server (S3: not yet). */
+/* A warehouse is an absolute directory of the server or an s3:// prefix. */
 static bool
 check_warehouse(char **newval, void **extra, GucSource source)
 {
@@ -54,7 +54,10 @@ check_warehouse(char **newval, void **extra, GucSource source)
 		return true;
 	if (strstr(*newval, "://") != NULL)
 	{
-		GUC_check_errmsg("warehouses on object stores are not supported yet");
+		if (pg_strncasecmp(*newval, "s3://", 5) == 0 || pg_strncasecmp(*newval, "s3a://", 6) == 0 ||
+			pg_strncasecmp(*newval, "s3n://", 6) == 0)
+			return true;
+		GUC_check_errmsg("pg_mooncake.warehouse must be an absolute path or an s3:// URL");
 		return false;
 	}
 	if (!is_absolute_path(*newval))
@@ -230,7 +233,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("pg_mooncake.warehouse",
-							   "Directory where new mirrors and columnstore tables keep their Iceberg files.",
+							   "Directory or s3:// prefix where new mirrors and columnstore tables keep their Iceberg files.",
 							   "Empty: pg_mooncake/warehouse in the data directory. Tables keep "
 							   "the location they were made in. Takes effect when the sidecar starts.",
 							   &mooncake_warehouse,

@@ -79,6 +79,7 @@ extern List *mooncake_option_paths(const char *value);
 extern void mooncake_check_read_server_files(const char *verb);
 extern bool mooncake_is_remote_path(const char *path);
 extern void mooncake_check_read_remote(const char *verb);
+extern void mooncake_check_table_location(const char *location);
 extern void mooncake_check_read_path(const char *path, const char *verb);
 extern void mooncake_get_table_name(Oid foreigntableid,
 									char **namespace, char **table);

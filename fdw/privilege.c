@@ -177,7 +177,8 @@ mooncake_check_create(PG_FUNCTION_ARGS)
 
 /*
  * mooncake.create_request(mirror_schema name, mirror_name name, source
- * regclass, key_index regclass, row_level_security boolean) returns json
+ * regclass, key_index regclass, row_level_security boolean, location text)
+ * returns json
  */
 Datum
 mooncake_create_request(PG_FUNCTION_ARGS)
@@ -188,7 +189,11 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 	Oid			key_index = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
 	StringInfoData buf;
 
+	char	   *location = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+
 	check_create(source, PG_GETARG_BOOL(4));
+	if (location != NULL)
+		mooncake_check_table_location(location);
 
 	initStringInfo(&buf);
 	append_common(&buf, "create_table");
@@ -198,6 +203,8 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 	mooncake_json_add_string(&buf, "source_name", get_rel_name(source));
 	if (OidIsValid(key_index))
 		appendStringInfo(&buf, ",\"key_index\":%u", key_index);
+	if (location != NULL)
+		mooncake_json_add_string(&buf, "location", location);
 	appendStringInfo(&buf, ",\"creator_pid\":%d", MyProcPid);
 	mooncake_json_add_string(&buf, "creator_start", transaction_start_epoch());
 	appendStringInfoChar(&buf, '}');

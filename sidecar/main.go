@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/flight"
 	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
@@ -56,7 +57,7 @@ func run() error {
 		flightKey   = flag.String("flight-tls-key", "", "private key (PEM, mode 0600) of --flight-tls-cert")
 		flightPG    = flag.String("flight-pg-host", "127.0.0.1", "TCP host where Flight sessions connect to PostgreSQL as their role")
 		flightTTL   = flag.Duration("flight-token-ttl", time.Hour, "a Flight bearer token expires after this long unused")
-		warehouse   = flag.String("warehouse", "", "Iceberg warehouse directory (default <data-dir>/pg_mooncake/warehouse)")
+		warehouse   = flag.String("warehouse", "", "Iceberg warehouse: a directory or an s3:// prefix (default <data-dir>/pg_mooncake/warehouse)")
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
 		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
@@ -91,7 +92,11 @@ func run() error {
 		*warehouse = filepath.Join(base, "warehouse")
 	}
 	tmp := service.TmpDirOf(*dataDir)
-	for _, d := range []string{base, *warehouse, tmp} {
+	dirs := []string{base, tmp}
+	if !catalog.IsRemote(*warehouse) {
+		dirs = append(dirs, *warehouse)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
@@ -141,6 +146,7 @@ func run() error {
 
 	svc := service.New(ctx, service.Options{Base: cfg, Engine: engine, Warehouse: *warehouse, CDC: !*noCDC, Flush: *flushEvery,
 		TmpDir: tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads, LakeCache: lakeStore,
+		TableCopies: filepath.Join(base, "s3_tables"),
 		Fatal: func(err error) {
 			// In-memory state no longer matches Iceberg: start over from it.
 			slog.Error("restarting to reload mirrors from Iceberg", "err", err)

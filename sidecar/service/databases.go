@@ -251,7 +251,7 @@ func (r *databases) forget(d *database) {
 		slog.Error("cannot drop the replication slot or publication", "database", d.name, "err", err)
 	}
 	d.mirrors.Close(ctx)
-	if err := d.mirrors.Catalog.RemoveWarehouse(); err != nil {
+	if err := d.mirrors.Catalog.RemoveWarehouse(ctx); err != nil {
 		slog.Error("cannot remove the warehouse files", "database", d.name, "err", err)
 	}
 }

@@ -41,6 +41,7 @@ type Request struct {
 	CreatorPID   int             `json:"creator_pid"`       // create_table: the calling backend
 	CreatorStart string          `json:"creator_start"`     // create_table: its transaction's start, now()
 	CreatorXID   string          `json:"creator_xid"`       // attach: the transaction creating the foreign table
+	Location     string          `json:"location"`          // create_table: where the Iceberg table goes (empty: the warehouse)
 	Extension    uint32          `json:"extension"`         // OID of the pg_mooncake extension sending the request, when given
 	CommitLSN    uint64          `json:"commit_lsn"`        // the session's last commit, to wait for
 	NowLSN       uint64          `json:"now_lsn"`           // the server's WAL position when the query started
@@ -548,7 +549,7 @@ func (s *server) createTable(ctx context.Context, req *Request) (any, error) {
 		// (see reconcile).
 		pending = fmt.Sprintf("pid:%d:%s", req.CreatorPID, req.CreatorStart)
 	}
-	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.Columns, src.Key, src.Full, src.Qualified, src.OID, req.ForeignOID, pending)
+	m, err := d.mirrors.Create(ctx, req.MirrorSchema, req.MirrorName, src.Columns, src.Key, src.Full, src.Qualified, src.OID, req.ForeignOID, pending, req.Location)
 	if err != nil {
 		if len(d.mirrors.BySource(src.OID)) == 0 {
 			cdc.Unpublish(context.Background(), d.cfg, src.OID, time.Second)

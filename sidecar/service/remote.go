@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql/lake"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
@@ -81,4 +82,62 @@ func (s *server) parseSpec(raw json.RawMessage, db string) (*lake.Spec, error) {
 			Secrets: func(ctx context.Context) ([]*remote.Secret, error) { return s.secrets.get(ctx, db) }}
 	}
 	return lake.ParseSpec(raw, r)
+}
+
+// tableObjects moves the files of Iceberg tables kept on object stores
+// (catalog.ObjectStore), with each database's secrets.
+type tableObjects struct {
+	st      *remote.Store
+	secrets *secrets
+}
+
+func (o tableObjects) session(ctx context.Context, db string) (*remote.Session, error) {
+	if db == "" {
+		return nil, &pgconn.PgError{Code: "XX000", Message: "a table file on an object store without its database"}
+	}
+	list, err := o.secrets.get(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return o.st.Session(list), nil
+}
+
+func (o tableObjects) Download(ctx context.Context, db, uri, local string) error {
+	s, err := o.session(ctx, db)
+	if err != nil {
+		return err
+	}
+	return s.Download(ctx, uri, local)
+}
+
+func (o tableObjects) Upload(ctx context.Context, db, uri, local string) error {
+	s, err := o.session(ctx, db)
+	if err != nil {
+		return err
+	}
+	return s.Upload(ctx, uri, local)
+}
+
+func (o tableObjects) Delete(ctx context.Context, db string, uris []string) error {
+	s, err := o.session(ctx, db)
+	if err != nil {
+		return err
+	}
+	return s.Delete(ctx, uris)
+}
+
+func (o tableObjects) List(ctx context.Context, db, prefix string) ([]catalog.ObjectInfo, error) {
+	s, err := o.session(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.ListAll(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]catalog.ObjectInfo, len(list))
+	for i, l := range list {
+		out[i] = catalog.ObjectInfo{URI: l.URI, Size: l.Size, Modified: l.Modified}
+	}
+	return out, nil
 }

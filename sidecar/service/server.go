@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
 
@@ -18,7 +19,7 @@ import (
 type server struct {
 	dbs     *databases
 	tmpDir  string
-	queries *queries // bounds and counts the scans running in DuckDB
+	queries *queries      // bounds and counts the scans running in DuckDB
 	remote  *remote.Store // cache of remote objects; nil: s3:// paths refused
 	secrets *secrets      // the databases' secrets for object stores
 
@@ -103,6 +104,8 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error {
 	var result any
 	var err error
+	// Files of tables on object stores move with the database's secrets.
+	ctx = catalog.WithDatabase(ctx, req.Database)
 	switch req.Op {
 	case "status":
 		result, err = s.status()

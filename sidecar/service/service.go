@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
@@ -34,6 +35,9 @@ type Options struct {
 	// LakeCache holds what queries fetch of remote objects (s3:// paths);
 	// nil: remote paths are refused.
 	LakeCache *remote.Store
+	// TableCopies holds the local copies of the files of Iceberg tables
+	// on object stores (with LakeCache's client and the secrets).
+	TableCopies string
 }
 
 // Service serves the mirrors of one PostgreSQL cluster.
@@ -43,10 +47,15 @@ type Service struct {
 
 // New makes a Service; Discover and the Serve functions start its work.
 func New(ctx context.Context, o Options) *Service {
+	sec := &secrets{by: map[string]secretsRead{}}
 	dbs := &databases{base: o.Base, engine: o.Engine, warehouse: o.Warehouse, cdc: o.CDC, flush: o.Flush,
 		ctx: ctx, byName: map[string]*database{}, spoolDir: o.TmpDir, fatal: o.Fatal}
+	sec.dbs = dbs
+	if o.LakeCache != nil && o.TableCopies != "" {
+		catalog.SetObjectStore(tableObjects{st: o.LakeCache, secrets: sec}, o.TableCopies)
+	}
 	return &Service{srv: &server{dbs: dbs, tmpDir: o.TmpDir, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
-		remote: o.LakeCache, secrets: &secrets{dbs: dbs, by: map[string]secretsRead{}}}}
+		remote: o.LakeCache, secrets: sec}}
 }
 
 // Discover opens the databases that have mirrors and keeps watching for

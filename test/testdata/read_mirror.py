@@ -16,9 +16,14 @@ that the Go test also produces from PostgreSQL:
   timestamp(tz)        microseconds since 1970-01-01 00:00 UTC
   strings              as they are
   NULL                 null
+
+With MOONCAKE_S3_ENDPOINT set (host:port of an S3-compatible server,
+plain HTTP, path-style), files on s3:// are read there with the keys in
+MOONCAKE_S3_KEY_ID and MOONCAKE_S3_SECRET.
 """
 
 import json
+import os
 import struct
 import sys
 
@@ -57,7 +62,17 @@ def main():
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     uri, identifier, keys = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
-    catalog = SqlCatalog("mooncake", uri=uri)
+    props = {"uri": uri}
+    endpoint = os.environ.get("MOONCAKE_S3_ENDPOINT")
+    if endpoint:
+        props.update({
+            "s3.endpoint": "http://" + endpoint,
+            "s3.access-key-id": os.environ.get("MOONCAKE_S3_KEY_ID", ""),
+            "s3.secret-access-key": os.environ.get("MOONCAKE_S3_SECRET", ""),
+            "s3.region": "us-east-1",
+            "s3.force-virtual-addressing": "false",
+        })
+    catalog = SqlCatalog("mooncake", **props)
     table = catalog.load_table(identifier).scan().to_arrow()
     # Chunked columns from several files: one array each.
     table = table.combine_chunks()

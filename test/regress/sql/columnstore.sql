@@ -80,7 +80,7 @@ SELECT table_name, source, state FROM mooncake.columnstore_tables WHERE source I
 -- a location of its own (superusers and pg_write_server_files)
 CREATE TABLE placed (id int) USING columnstore WITH (location = '/nonexistent-mooncake-dir/placed');
 CREATE TABLE placed (id int) USING columnstore WITH (location = 'relative/dir');
-CREATE TABLE placed (id int) USING columnstore WITH (location = 's3://bucket/placed');
+CREATE TABLE placed (id int) USING columnstore WITH (location = 'gs://bucket/placed');
 CREATE TABLE placed (id int) USING columnstore WITH (fillfactor = 50);
 
 -- errors

@@ -1,0 +1,256 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
+	"github.com/pgmooncake/mooncake/test/s3test"
+)
+
+// objectKeys lists the keys under prefix of bucket on the S3 server.
+func objectKeys(t *testing.T, srv *s3test.Server, bucket, prefix string) []string {
+	t.Helper()
+	var keys []string
+	pg := s3.NewListObjectsV2Paginator(srv.Client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys
+}
+
+// countSuffix counts the names ending in suffix.
+func countSuffix(names []string, suffix string) int {
+	n := 0
+	for _, k := range names {
+		if strings.HasSuffix(k, suffix) {
+			n++
+		}
+	}
+	return n
+}
+
+// readWithPyIceberg reads a table of the catalog with pyiceberg, its files
+// on the S3 server, and compares it with the rows of tb's source.
+func readWithPyIceberg(t *testing.T, c *pgtest.Cluster, conn *pgx.Conn, srv *s3test.Server, ident string, tb wlTable) int {
+	t.Helper()
+	python := requirePyIceberg(t)
+	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
+	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, ident, strings.Join(tb.key, ","))
+	// Straight to the server: the files are read from S3, not from disk.
+	cmd.Env = append(os.Environ(), "MOONCAKE_S3_ENDPOINT="+srv.Direct, "MOONCAKE_S3_KEY_ID="+s3test.KeyID,
+		"MOONCAKE_S3_SECRET="+s3test.Secret)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read_mirror.py %s: %v\n%s", ident, err, stderr.String())
+	}
+	gotNames, got := parseMirrorRows(t, out)
+	wantNames, want := canonicalSourceRows(t, conn, tb)
+	if strings.Join(gotNames, ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("pyiceberg columns of %s %v; want %v", ident, gotNames, wantNames)
+	}
+	compareRows(t, got, want)
+	return len(got)
+}
+
+// localParquet lists the Parquet files under dir.
+func localParquet(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+// TestWarehouseS3 keeps the warehouse on moto's S3 server
+// (pg_mooncake.warehouse = 's3://...'): the randomized mirror workload
+// runs as on local disk, every mirror compared with its source after each
+// round; the sidecar is killed under it, and once restarted with its local
+// copies of the files wiped, so that it reads the tables back from S3.
+// pyiceberg then reads the mirrors through the catalog from S3 alone.
+// Columnstore tables go to the warehouse on S3 too, or to a location of
+// their own (WITH (location = 's3://...')), and create_table takes
+// location => too; a role without the privileges gets 42501; DROP
+// removes a table's objects.
+func TestWarehouseS3(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.Bucket(t, "mooncake-wh")
+	seed, scale := workloadSeed(t), workloadScale(t)
+	t.Logf("%s=%d %s=%d", seedEnv, seed, scaleEnv, scale)
+	c, conn := startMooncake(t, pgtest.WithSetting("pg_mooncake.warehouse", "s3://mooncake-wh/warehouse"))
+	ctx := context.Background()
+	exec(t, conn, srv.SecretSQL("mooncake-wh", ""))
+
+	w := setupWorkload(t, conn, seed, false) // no infinite timestamps: pyiceberg reads the mirrors
+	keys := objectKeys(t, srv, "mooncake-wh", "warehouse/postgres/public/")
+	if countSuffix(keys, ".metadata.json") < len(wlTables) || countSuffix(keys, ".parquet") < len(wlTables) {
+		t.Fatalf("after the initial copies the bucket holds %d metadata files and %d Parquet files: %v",
+			countSuffix(keys, ".metadata.json"), countSuffix(keys, ".parquet"), keys)
+	}
+	var loc string
+	if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.iceberg_tables WHERE table_name = 'wl_types_m'").Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(loc, "s3://mooncake-wh/warehouse/postgres/public/wl_types_m-") {
+		t.Fatalf("metadata_location %q is not in the warehouse on S3", loc)
+	}
+	copies := filepath.Join(c.DataDir(), "pg_mooncake", "s3_tables")
+	if n := len(localParquet(t, filepath.Join(c.DataDir(), "pg_mooncake", "warehouse"))); n != 0 {
+		t.Fatalf("%d Parquet files in the local warehouse directory", n)
+	}
+
+	workers := []*wlWorker{w.newWorker(t, c, 0), w.newWorker(t, c, 1)}
+	keepTrace(t, w, workers)
+	rounds := 4 * scale
+	for round := range rounds {
+		extra := map[int][]txPlan{0: {workers[0].planBig(round % 6)}}
+		if round == 1 {
+			extra[1] = append(extra[1], workers[1].planTruncate(0))
+		}
+		if err := runRound(ctx, workers, 30, extra); err != nil {
+			t.Fatalf("round %d: %v (%s)", round, err, w.summary())
+		}
+		label := fmt.Sprintf("round %d", round)
+		switch round % 4 {
+		case 1:
+			time.Sleep(3 * time.Second)
+			label += " after a flush"
+			logFileCounts(t, conn, label)
+		case 2:
+			c.KillSidecar(t)
+			c.WaitSidecar(t)
+			label += " after the sidecar was killed"
+		case 3:
+			// The sidecar starts again with no local copies: it reads
+			// every mirror's files back from S3.
+			waitFlushed(t, conn, 30*time.Second)
+			pid := c.KillSidecar(t)
+			if err := os.RemoveAll(copies); err != nil {
+				t.Fatal(err)
+			}
+			c.WaitSidecar(t)
+			label += fmt.Sprintf(" after sidecar %d was killed and its local copies removed", pid)
+		}
+		checkMirrors(t, conn, w, label, 60*time.Second)
+	}
+	waitFlushed(t, conn, 30*time.Second)
+	checkMirrors(t, conn, w, "final", 30*time.Second)
+	if n := len(localParquet(t, copies)); n == 0 {
+		t.Fatalf("no local copies of the mirrors' files under %s", copies)
+	}
+
+	// pyiceberg, through the catalog, reading S3 only.
+	for _, tb := range wlTables {
+		n := readWithPyIceberg(t, c, conn, srv, "public."+tb.mirror, tb)
+		t.Logf("pyiceberg read %d rows of %s from S3", n, tb.mirror)
+	}
+
+	// Columnstore tables: in the warehouse on S3, and at a location of
+	// their own.
+	exec(t, conn, `CREATE TABLE cs_h (id bigint, s text, n numeric(10,2))`)
+	exec(t, conn, `CREATE TABLE cs_w (id bigint, s text, n numeric(10,2)) USING columnstore`)
+	exec(t, conn, `CREATE TABLE cs_o (id bigint, s text, n numeric(10,2)) USING columnstore WITH (location = 's3://mooncake-wh/own/cs_o')`)
+	for _, tbl := range []string{"cs_h", "cs_w", "cs_o"} {
+		exec(t, conn, `INSERT INTO `+tbl+` SELECT g, 'row ' || g, g / 7.0 FROM generate_series(1, 5000) g`)
+		exec(t, conn, `BEGIN`)
+		exec(t, conn, `UPDATE `+tbl+` SET s = s || '!', n = n * 2 WHERE id % 5 = 0`)
+		exec(t, conn, `DELETE FROM `+tbl+` WHERE id % 7 = 0`)
+		exec(t, conn, `COMMIT`)
+		exec(t, conn, `BEGIN`)
+		exec(t, conn, `INSERT INTO `+tbl+` VALUES (-1, 'rolled back', 0)`)
+		exec(t, conn, `ROLLBACK`)
+	}
+	for _, tbl := range []string{"cs_w", "cs_o"} {
+		missing, extra := differences(t, conn, "cs_h", tbl)
+		if missing != 0 || extra != 0 {
+			t.Fatalf("%s differs from the heap table: %d rows missing, %d extra", tbl, missing, extra)
+		}
+		var meta string
+		if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = $1", tbl).Scan(&meta); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(meta, "s3://mooncake-wh/") {
+			t.Fatalf("%s: metadata_location %q is not on S3", tbl, meta)
+		}
+		readWithPyIceberg(t, c, conn, srv, "public."+tbl, wlTable{source: "cs_h", mirror: tbl, key: []string{"id"}})
+	}
+	if keys := objectKeys(t, srv, "mooncake-wh", "own/cs_o/"); countSuffix(keys, ".parquet") == 0 {
+		t.Fatalf("no Parquet objects under s3://mooncake-wh/own/cs_o: %v", keys)
+	}
+
+	// create_table with a location of its own.
+	exec(t, conn, `CREATE TABLE src2 (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO src2 SELECT g, 'v' || g FROM generate_series(1, 1000) g`)
+	exec(t, conn, `CALL mooncake.create_table('src2_m', 'src2', location => 's3://mooncake-wh/mirrors/')`)
+	exec(t, conn, `UPDATE src2 SET v = v || '?' WHERE id % 3 = 0`)
+	exec(t, conn, `DELETE FROM src2 WHERE id % 11 = 0`)
+	waitConverged(t, conn, "src2", "src2_m", 30*time.Second)
+	waitFlushed(t, conn, 30*time.Second)
+	if keys := objectKeys(t, srv, "mooncake-wh", "mirrors/src2_m-"); countSuffix(keys, ".parquet") == 0 {
+		t.Fatalf("no Parquet objects of src2_m under s3://mooncake-wh/mirrors: %v", keys)
+	}
+
+	// Privileges: a plain role may not choose where files go.
+	exec(t, conn, `CREATE ROLE plain LOGIN`)
+	exec(t, conn, `GRANT CREATE ON SCHEMA public TO plain`)
+	plain := connAs(t, c, "plain")
+	_, err := plain.Exec(ctx, `CREATE TABLE p_cs (id int) USING columnstore WITH (location = 's3://mooncake-wh/p')`)
+	if sqlState(err) != "42501" {
+		t.Fatalf("a plain role's columnstore table on S3: %v; want 42501", err)
+	}
+	exec(t, conn, `GRANT mooncake_user TO plain`)
+	if _, err := plain.Exec(ctx, `CREATE TABLE p_cs (id int) USING columnstore WITH (location = 's3://mooncake-wh/p')`); err != nil {
+		t.Fatalf("a member of mooncake_user: %v", err)
+	}
+	if _, err := plain.Exec(ctx, `CREATE TABLE p_cs2 (id int) USING columnstore WITH (location = '/mooncake-files/p')`); sqlState(err) != "42501" {
+		t.Fatalf("a member of mooncake_user choosing a directory of the server: %v; want 42501", err)
+	}
+	// Reading a table on S3 takes the table's privileges, nothing else.
+	exec(t, conn, `CREATE ROLE reader LOGIN`)
+	reader := connAs(t, c, "reader")
+	if _, err := reader.Exec(ctx, `SELECT count(*) FROM cs_w`); sqlState(err) != "42501" {
+		t.Fatalf("a role without SELECT on cs_w: %v; want 42501", err)
+	}
+	exec(t, conn, `GRANT SELECT ON cs_w, src2_m TO reader`)
+	var n1, n2 int64
+	if err := reader.QueryRow(ctx, `SELECT (SELECT count(*) FROM cs_w), (SELECT count(*) FROM src2_m)`).Scan(&n1, &n2); err != nil || n1 == 0 || n2 == 0 {
+		t.Fatalf("a role with SELECT reads the tables on S3: %d, %d rows, %v", n1, n2, err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE bad (id int) USING columnstore WITH (location = 'gs://x/y')`); sqlState(err) != "0A000" {
+		t.Fatalf("a gs:// location: %v; want 0A000", err)
+	}
+
+	// DROP removes the mirror's objects.
+	exec(t, conn, `CALL mooncake.drop_table('src2_m')`)
+	if _, ok := waitFor(30*time.Second, func() bool {
+		return len(objectKeys(t, srv, "mooncake-wh", "mirrors/src2_m-")) == 0
+	}); !ok {
+		t.Fatalf("objects of the dropped mirror remain: %v", objectKeys(t, srv, "mooncake-wh", "mirrors/src2_m-"))
+	}
+	if errs := sidecarErrors(c); len(errs) > 0 {
+		t.Logf("sidecar errors in the server log (kills are expected):\n%s", strings.Join(errs[max(0, len(errs)-10):], "\n"))
+	}
+}
