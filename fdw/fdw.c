@@ -1558,7 +1558,11 @@ mooncake_acquire_sample_rows(Relation relation, int elevel, HeapTuple *rows,
 												 (int) (unsigned char) type));
 		while (offset < len)
 		{
+#if PG_VERSION_NUM >= 180000
+			vacuum_delay_point(false);
+#else
 			vacuum_delay_point();
+#endif
 			ExecClearTuple(slot);
 			MemoryContextReset(rowcxt);
 			oldcxt = MemoryContextSwitchTo(rowcxt);

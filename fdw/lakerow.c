@@ -38,6 +38,7 @@
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
 #include "parser/parse_node.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -479,6 +480,13 @@ name_target_list(Query *query, RowContext *cxt)
 					 ((FuncExpr *) expr)->funcformat != COERCE_EXPLICIT_CALL &&
 					 ((FuncExpr *) expr)->args != NIL)
 				expr = linitial(((FuncExpr *) expr)->args);
+#if PG_VERSION_NUM >= 180000
+			/* a grouped expression: a Var of the query's group RTE */
+			else if (IsA(expr, Var) && ((Var *) expr)->varlevelsup == 0 &&
+					 rt_fetch(((Var *) expr)->varno, query->rtable)->rtekind == RTE_GROUP)
+				expr = list_nth(rt_fetch(((Var *) expr)->varno, query->rtable)->groupexprs,
+								((Var *) expr)->varattno - 1);
+#endif
 			else
 				break;
 		}

@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,13 @@ func TestTypes(t *testing.T) {
 	for _, stmt := range strings.Split(strings.TrimSpace(typesSetup), ";\n") {
 		exec(t, conn, stmt)
 	}
+	// A server built without libxml (PyPI's PostgreSQL 18) has the xml
+	// type but takes no values of it.
+	types := mirroredTypes
+	if _, err := conn.Exec(ctx, "SELECT '<a/>'::xml"); sqlState(err) == "0A000" {
+		t.Log("this server has no XML support: the xml type is left out")
+		types = slices.DeleteFunc(slices.Clone(types), func(mt mirroredType) bool { return mt.name == "xml" })
+	}
 
 	insert := func(mt mirroredType, base int) {
 		t.Helper()
@@ -138,13 +146,13 @@ func TestTypes(t *testing.T) {
 		}
 		exec(t, conn, "INSERT INTO t_"+mt.name+" (id, v) VALUES "+strings.Join(rows, ", "))
 	}
-	for _, mt := range mirroredTypes {
+	for _, mt := range types {
 		exec(t, conn, "CREATE TABLE t_"+mt.name+" (id integer PRIMARY KEY, v "+mt.decl+", u integer NOT NULL DEFAULT 0)")
 		insert(mt, 1)
 	}
 
 	t.Run("copy", func(t *testing.T) {
-		for _, mt := range mirroredTypes {
+		for _, mt := range types {
 			t.Run(mt.name, func(t *testing.T) {
 				if _, err := conn.Exec(ctx, "CALL mooncake.create_table('m_"+mt.name+"', 't_"+mt.name+"')"); err != nil {
 					t.Fatalf("create_table: %v", err)
@@ -171,12 +179,12 @@ func TestTypes(t *testing.T) {
 		exec(t, conn, fmt.Sprintf("UPDATE %s SET id = id + 10000 WHERE id %% 5 = %d AND id < 10000", tbl, round%5))
 		exec(t, conn, fmt.Sprintf("DELETE FROM %s WHERE id %% 7 = %d", tbl, round%7))
 	}
-	for _, mt := range mirroredTypes {
+	for _, mt := range types {
 		insert(mt, 1001)
 		changes(mt, 0)
 	}
 	t.Run("replicated", func(t *testing.T) {
-		for _, mt := range mirroredTypes {
+		for _, mt := range types {
 			t.Run(mt.name, func(t *testing.T) { checkMirror(t, conn, mt) })
 		}
 	})
@@ -185,30 +193,30 @@ func TestTypes(t *testing.T) {
 	// next changes update and delete rows in data files.
 	time.Sleep(3 * time.Second)
 	t.Run("flushed", func(t *testing.T) {
-		for _, mt := range mirroredTypes {
+		for _, mt := range types {
 			t.Run(mt.name, func(t *testing.T) { checkMirror(t, conn, mt) })
 		}
 	})
-	for _, mt := range mirroredTypes {
+	for _, mt := range types {
 		insert(mt, 2001)
 		changes(mt, 1)
 	}
 	time.Sleep(3 * time.Second)
 	t.Run("flushed_changes", func(t *testing.T) {
-		for _, mt := range mirroredTypes {
+		for _, mt := range types {
 			t.Run(mt.name, func(t *testing.T) { checkMirror(t, conn, mt) })
 		}
 	})
 
 	// A restarted sidecar rebuilds the mirrors from the Iceberg metadata
 	// alone, and replays the changes it had not flushed.
-	for _, mt := range mirroredTypes {
+	for _, mt := range types {
 		changes(mt, 2)
 	}
 	c.KillSidecar(t)
 	c.WaitSidecar(t)
 	t.Run("restarted", func(t *testing.T) {
-		for _, mt := range mirroredTypes {
+		for _, mt := range types {
 			t.Run(mt.name, func(t *testing.T) { checkMirror(t, conn, mt) })
 		}
 	})

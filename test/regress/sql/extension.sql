@@ -11,12 +11,17 @@ CREATE EXTENSION pg_mooncake;
 SELECT extname, extversion, extrelocatable
   FROM pg_extension WHERE extname = 'pg_mooncake';
 
--- the objects that belong to the extension
+-- the objects that belong to the extension (PostgreSQL 18 also lists the
+-- row types of its tables and the array types, which earlier ones do not)
 SELECT pg_describe_object(classid, objid, objsubid) AS object
   FROM pg_depend
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_mooncake')
    AND deptype = 'e'
+   AND NOT EXISTS (SELECT FROM pg_type t
+                    WHERE classid = 'pg_type'::regclass AND t.oid = objid
+                      AND (t.typcategory = 'A'
+                           OR (t.typrelid <> 0 AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) <> 'c')))
  ORDER BY 1;
 
 SELECT fdwname, fdwhandler::regproc, fdwvalidator::regproc, fdwoptions
