@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -38,6 +39,7 @@
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/optimizer.h"
 #include "access/sysattr.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
@@ -377,6 +379,10 @@ typedef struct CsModify
 	char	   *ids_location;	/* the metadata the scan numbered rows by */
 	StringInfoData deletes;
 	int64		ndeletes;
+	/* DELETE ... RETURNING: the deleted rows' columns the scan returns */
+	int			nreturning;
+	AttrNumber *returning_attnums;	/* of the table */
+	AttrNumber *returning_junk; /* in the subplan's output */
 } CsModify;
 
 /* Start (or continue) the transaction's writes of relid. */
@@ -500,6 +506,13 @@ flush_rows(CsModify *m)
 	}
 }
 
+/* The junk column of a DELETE ... RETURNING's scan holding column attnum. */
+static char *
+returning_junk_name(AttrNumber attnum)
+{
+	return psprintf("mooncake_returning_%d", (int) attnum);
+}
+
 static CsModify *
 begin_modify(Relation rel)
 {
@@ -577,11 +590,38 @@ mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinf
 		/* the version the statement's scan reads, numbering its rows */
 		m->ids_location = pstrdup(((CsVersion *) linitial(m->write->versions))->location);
 		initStringInfo(&m->deletes);
+		/* (ri_returningList is set after this callback) */
+		if (mtstate->operation == CMD_DELETE &&
+			((ModifyTable *) mtstate->ps.plan)->returningLists != NIL)
+		{
+			/* the columns RETURNING reads, as the scan returns them */
+			TupleDesc	desc = RelationGetDescr(rinfo->ri_RelationDesc);
+			int			i;
+
+			m->returning_attnums = palloc(sizeof(AttrNumber) * desc->natts);
+			m->returning_junk = palloc(sizeof(AttrNumber) * desc->natts);
+			for (i = 1; i <= desc->natts; i++)
+			{
+				AttrNumber	junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
+																returning_junk_name(i));
+
+				if (!AttributeNumberIsValid(junk))
+					continue;
+				m->returning_attnums[m->nreturning] = i;
+				m->returning_junk[m->nreturning++] = junk;
+			}
+		}
 	}
 	rinfo->ri_FdwState = m;
 }
 
-/* The row ids of UPDATE and DELETE: the scan's ctid of the row. */
+/*
+ * The row ids of UPDATE and DELETE: the scan's ctid of the row. A DELETE
+ * ... RETURNING also has the scan return the columns its RETURNING list
+ * reads (all of them for a whole-row reference), as junk columns named by
+ * returning_junk_name: the deleted row is rebuilt from them (UPDATE gets
+ * the whole row from PostgreSQL already, for the columns it keeps).
+ */
 void
 mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
 									RangeTblEntry *target_rte, Relation target_relation)
@@ -589,16 +629,40 @@ mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
 	Var		   *var = makeVar(rtindex, SelfItemPointerAttributeNumber, TIDOID, -1, InvalidOid, 0);
 
 	add_row_identity_var(root, var, rtindex, "ctid");
+	if (root->parse->commandType == CMD_DELETE && root->parse->returningList != NIL &&
+		rtindex == (Index) root->parse->resultRelation)
+	{
+		TupleDesc	desc = RelationGetDescr(target_relation);
+		Bitmapset  *attrs = NULL;
+		bool		whole_row;
+		int			i;
+
+		pull_varattnos((Node *) root->parse->returningList, rtindex, &attrs);
+		whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+		for (i = 1; i <= desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i - 1);
+
+			if (att->attisdropped ||
+				!(whole_row || bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs)))
+				continue;
+			add_row_identity_var(root, makeVar(rtindex, i, att->atttypid, att->atttypmod,
+											   att->attcollation, 0),
+								 rtindex, returning_junk_name(i));
+		}
+	}
 }
 
 List *
 mooncake_columnstore_plan_modify(PlannerInfo *root, ModifyTable *plan,
 								 Index resultRelation, int subplan_index)
 {
-	if (plan->operation == CMD_DELETE && plan->returningLists != NIL)
+	/* the columns come from the scan of the statement's own target only */
+	if (plan->operation == CMD_DELETE && plan->returningLists != NIL &&
+		resultRelation != (Index) root->parse->resultRelation)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("DELETE ... RETURNING on a columnstore table is not supported yet"),
+				 errmsg("DELETE ... RETURNING on a columnstore table is supported only when it is the statement's own target"),
 				 errhint("SELECT the rows first, in the same transaction.")));
 	return NIL;
 }
@@ -642,6 +706,33 @@ mooncake_columnstore_exec_delete(EState *estate, ResultRelInfo *rinfo,
 	CsModify   *m = rinfo->ri_FdwState;
 
 	add_delete(m, planSlot);
+	if (m->nreturning > 0)
+	{
+		/* the deleted row, for RETURNING: the columns it reads, the others NULL */
+		TupleDesc	desc = slot->tts_tupleDescriptor;
+		bool		isnull;
+		Datum		tid = ExecGetJunkAttribute(planSlot, m->ctid_attno, &isnull);
+		int			i;
+
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+		for (i = 0; i < m->nreturning; i++)
+		{
+			int			a = m->returning_attnums[i] - 1;
+
+			slot->tts_values[a] = ExecGetJunkAttribute(planSlot, m->returning_junk[i],
+													   &slot->tts_isnull[a]);
+		}
+		ExecStoreVirtualTuple(slot);
+		if (!isnull)
+		{
+			/* RETURNING ctid: a heap tuple carries it, as the scan's rows do */
+			ExecMaterializeSlot(slot);
+			if (TTS_IS_HEAPTUPLE(slot))
+				((HeapTupleTableSlot *) slot)->tuple->t_self = *(ItemPointer) DatumGetPointer(tid);
+			slot->tts_tid = *(ItemPointer) DatumGetPointer(tid);
+		}
+	}
 	if (m->deletes.len >= APPEND_BYTES)
 		flush_rows(m);
 	return slot;
@@ -1010,6 +1101,290 @@ create_columnstore_as(CreateTableAsStmt *ctas, const char *queryString,
 		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
 }
 
+/*
+ * ALTER TABLE of a columnstore table. PostgreSQL changes the foreign
+ * table; then the sidecar writes the Iceberg table's evolved schema as a
+ * new metadata file (columnstore_alter), a version of the table in the
+ * transaction as a write's is (begin_write, add_version): committed with
+ * it, gone with its rollback or a rolled back savepoint. Columns keep
+ * their Iceberg field IDs by attnum, so no data file is rewritten for a
+ * column added, dropped, renamed or widened. Iceberg v2 has no default for
+ * the rows already written: a column added with a default gets it by an
+ * UPDATE of every row in the same statement, as PostgreSQL's rewrite
+ * would; NOT NULL (added or set) is checked against the rows as
+ * PostgreSQL checks a heap table's.
+ */
+typedef struct CsAlter
+{
+	List	   *fill;			/* names of columns added with a default */
+	List	   *check_not_null; /* names of columns that became NOT NULL */
+} CsAlter;
+
+static void
+refuse_alter(Oid relid, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s on columnstore table \"%s\" is not supported", what, get_rel_name(relid)),
+			 errhint("%s", hint)));
+}
+
+/* The base type of a column type, with its typmod. */
+static Oid
+base_type(Oid typid, int32 *typmod)
+{
+	return getBaseTypeAndTypmod(typid, typmod);
+}
+
+/*
+ * Can a column of type (from, frommod) change to (to, tomod) keeping every
+ * stored value as it is, as Iceberg promotes types?
+ */
+static bool
+type_change_allowed(Oid from, int32 frommod, Oid to, int32 tomod)
+{
+	from = base_type(from, &frommod);
+	to = base_type(to, &tomod);
+	if (from == to && frommod == tomod)
+		return true;
+	switch (from)
+	{
+		case INT2OID:
+			return to == INT4OID || to == INT8OID;
+		case INT4OID:
+			return to == INT8OID;
+		case FLOAT4OID:
+			return to == FLOAT8OID;
+		case NUMERICOID:
+			if (to != NUMERICOID)
+				return false;
+			if (tomod < 0)
+				return true;	/* unconstrained numeric holds them all */
+			if (frommod < 0)
+				return false;
+			/* the same scale, as many digits or more */
+			return ((tomod - VARHDRSZ) & 0x7ff) == ((frommod - VARHDRSZ) & 0x7ff) &&
+				((tomod - VARHDRSZ) >> 16) >= ((frommod - VARHDRSZ) >> 16);
+		case VARCHAROID:
+			if (to == TEXTOID)
+				return true;
+			return to == VARCHAROID && (tomod < 0 || (frommod >= 0 && tomod >= frommod));
+		case TEXTOID:
+			return to == VARCHAROID && tomod < 0;
+		default:
+			return false;
+	}
+}
+
+/* Check an ALTER TABLE of columnstore table relid before PostgreSQL runs it. */
+static void
+check_alter(Oid relid, AlterTableStmt *stmt, CsAlter *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_ChangeOwner:
+			case AT_DropColumn:
+			case AT_DropNotNull:
+			case AT_ColumnDefault:	/* PostgreSQL's own: INSERT evaluates it */
+				break;
+			case AT_SetNotNull:
+				plan->check_not_null = lappend(plan->check_not_null, pstrdup(cmd->name));
+				break;
+			case AT_AddColumn:
+				{
+					ColumnDef  *def = castNode(ColumnDef, cmd->def);
+					ListCell   *lcc;
+					bool		dflt = def->raw_default != NULL;
+					bool		notnull = def->is_not_null;
+
+					if (def->identity)
+						refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED AS IDENTITY",
+									 "Columnstore tables have no identity columns; use a sequence's nextval() as the default.");
+					foreach(lcc, def->constraints)
+					{
+						Constraint *c = lfirst_node(Constraint, lcc);
+
+						if (c->contype == CONSTR_NOTNULL)
+							notnull = true;
+						else if (c->contype == CONSTR_DEFAULT)
+							dflt = dflt || (c->raw_expr != NULL &&
+											!(IsA(c->raw_expr, A_Const) &&
+											  ((A_Const *) c->raw_expr)->isnull));
+						else if (c->contype == CONSTR_GENERATED || c->contype == CONSTR_IDENTITY)
+							refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED",
+										 "Add a plain column and UPDATE it.");
+						else if (c->contype != CONSTR_NULL)
+							ereport(ERROR,
+									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+									 errmsg("column \"%s\": columnstore tables do not take %s constraints", def->colname,
+											c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+											c->contype == CONSTR_UNIQUE ? "UNIQUE" :
+											c->contype == CONSTR_FOREIGN ? "REFERENCES" :
+											c->contype == CONSTR_CHECK ? "CHECK" : "such"),
+									 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+					}
+					if (dflt)
+						plan->fill = lappend(plan->fill, pstrdup(def->colname));
+					if (notnull)
+						plan->check_not_null = lappend(plan->check_not_null, pstrdup(def->colname));
+					break;
+				}
+			case AT_AlterColumnType:
+				{
+					ColumnDef  *def = castNode(ColumnDef, cmd->def);
+					HeapTuple	tup;
+					Oid			newtype;
+					int32		newmod;
+
+					if (def->raw_default != NULL)
+						refuse_alter(relid, "ALTER TABLE ... ALTER COLUMN ... TYPE ... USING",
+									 "Add a column of the new type, UPDATE it from the old one and drop the old one.");
+					tup = SearchSysCacheAttName(relid, cmd->name);
+					if (!HeapTupleIsValid(tup))
+						break;	/* PostgreSQL says so */
+					typenameTypeIdAndMod(NULL, def->typeName, &newtype, &newmod);
+					if (!type_change_allowed(((Form_pg_attribute) GETSTRUCT(tup))->atttypid,
+											 ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod,
+											 newtype, newmod))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot change the type of column \"%s\" of columnstore table \"%s\" from %s to %s",
+										cmd->name, get_rel_name(relid),
+										format_type_with_typemod(((Form_pg_attribute) GETSTRUCT(tup))->atttypid,
+																 ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod),
+										format_type_with_typemod(newtype, newmod)),
+								 errhint("The columns of a columnstore table only widen as Iceberg allows: smallint or integer to bigint, real to double precision, numeric to more digits of the same scale, varchar to a longer varchar or text. "
+										 "Add a column of the new type, UPDATE it from the old one and drop the old one.")));
+					ReleaseSysCache(tup);
+					break;
+				}
+			case AT_SetAccessMethod:
+				refuse_alter(relid, "ALTER TABLE ... SET ACCESS METHOD",
+							 "Copy the rows into a table of the other access method with CREATE TABLE ... AS SELECT.");
+				break;
+			case AT_GenericOptions:
+			case AT_AlterColumnGenericOptions:
+				refuse_alter(relid, "ALTER TABLE ... OPTIONS", "The options of a columnstore table's foreign table are the extension's.");
+				break;
+			case AT_AddConstraint:
+				refuse_alter(relid, "ALTER TABLE ... ADD CONSTRAINT",
+							 "Columnstore tables keep no indexes and check NOT NULL only (ALTER COLUMN ... SET NOT NULL).");
+				break;
+			default:
+				refuse_alter(relid, "this form of ALTER TABLE",
+							 "Columnstore tables take ADD, DROP, RENAME and ALTER COLUMN (TYPE to a wider type, SET/DROP NOT NULL, SET/DROP DEFAULT), RENAME and OWNER TO.");
+		}
+	}
+}
+
+/*
+ * After PostgreSQL altered the foreign table of columnstore table relid:
+ * the Iceberg table's new schema, then the rows given their new columns'
+ * defaults, then NOT NULL checked.
+ */
+static void
+finish_alter(Oid relid, CsAlter *plan)
+{
+	CsWrite    *w;
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *loc;
+	char	   *qualified;
+	bool		first = true;
+	ListCell   *lc;
+	int			i;
+
+	CommandCounterIncrement();
+	w = begin_write(relid);
+	rel = relation_open(relid, NoLock);
+	desc = RelationGetDescr(rel);
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_alter\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	appendStringInfoString(&req, ",\"columns\":[");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int32		basemod = att->atttypmod;
+		Oid			base;
+
+		if (att->attisdropped)
+			continue;
+		base = base_type(att->atttypid, &basemod);
+		if (!first)
+			appendStringInfoChar(&req, ',');
+		first = false;
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfo(&req, ",\"type_oid\":%u,\"typmod\":%d,\"type_name\":", base, basemod);
+		escape_json(&req, format_type_with_typemod(att->atttypid, att->atttypmod));
+		appendStringInfo(&req, ",\"not_null\":%s,\"attnum\":%d}", att->attnotnull ? "true" : "false",
+						 (int) att->attnum);
+	}
+	appendStringInfoString(&req, "]}");
+	if (first)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("columnstore table \"%s\" needs at least one column", RelationGetRelationName(rel)),
+				 errhint("Add a column before dropping the last one, or drop the table.")));
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_alter", RelationGetRelationName(rel), req.data);
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_alter without a metadata location")));
+	add_version(w, loc);
+	relation_close(rel, NoLock);
+
+	if (plan->fill != NIL || plan->check_not_null != NIL)
+	{
+		SPI_connect();
+		if (plan->fill != NIL)
+		{
+			/* the rows written before get the new columns' defaults */
+			StringInfoData sql;
+
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "UPDATE ONLY %s SET ", qualified);
+			foreach(lc, plan->fill)
+				appendStringInfo(&sql, "%s%s = DEFAULT", lc == list_head(plan->fill) ? "" : ", ",
+								 quote_identifier(lfirst(lc)));
+			if (SPI_execute(sql.data, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not give the rows of columnstore table \"%s\" their new columns' defaults",
+					 get_rel_name(relid));
+		}
+		foreach(lc, plan->check_not_null)
+		{
+			char	   *col = lfirst(lc);
+
+			if (SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1", qualified,
+									 quote_identifier(col)), true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not check the rows of columnstore table \"%s\"", get_rel_name(relid));
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("column \"%s\" of relation \"%s\" contains null values", col, get_rel_name(relid))));
+		}
+		SPI_finish();
+	}
+}
+
 static void
 refuse_on_columnstore(Oid relid, const char *what, const char *hint)
 {
@@ -1072,6 +1447,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 			{
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 				ListCell   *lc;
+				Oid			relid;
+				CsAlter		plan = {NIL, NIL};
 
 				foreach(lc, stmt->cmds)
 				{
@@ -1082,12 +1459,48 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 								 errmsg("ALTER TABLE ... SET ACCESS METHOD %s is not supported", cmd->name),
 								 errhint("Create the columnstore table with CREATE TABLE ... USING columnstore AS SELECT.")));
-					if (cmd->subtype != AT_ChangeOwner)
-						refuse_on_columnstore(RangeVarGetRelid(stmt->relation, NoLock, true),
-											  "ALTER TABLE",
-											  "Columnstore tables can be renamed and change owner; their columns are fixed for now.");
 				}
-				break;
+				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					break;
+				check_alter(relid, stmt, &plan);
+				if (prev_utility)
+					prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+				else
+					standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+											params, queryEnv, dest, qc);
+				/* OWNER TO and a column's default leave the Iceberg table as it is */
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableType t = lfirst_node(AlterTableCmd, lc)->subtype;
+
+					if (t != AT_ChangeOwner && t != AT_ColumnDefault)
+					{
+						finish_alter(relid, &plan);
+						break;
+					}
+				}
+				return;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+				Oid			relid;
+				CsAlter		plan = {NIL, NIL};
+
+				if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL)
+					break;
+				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					break;
+				if (prev_utility)
+					prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+				else
+					standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+											params, queryEnv, dest, qc);
+				/* the column keeps its field ID under its new name */
+				finish_alter(relid, &plan);
+				return;
 			}
 		case T_IndexStmt:
 			refuse_on_columnstore(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true),

@@ -22,6 +22,7 @@ type columnstoreColumn struct {
 	Typmod   int32  `json:"typmod"`
 	TypeName string `json:"type_name"`
 	NotNull  bool   `json:"not_null"`
+	AttNum   int    `json:"attnum"` // columnstore_alter: the foreign table column's attnum
 }
 
 type columnstoreRequest struct {
@@ -366,4 +367,33 @@ func (s *server) columnstoreWrite(ctx context.Context, req *Request, need func(*
 		names[i] = c.Name
 	}
 	return r, names, nil
+}
+
+// columnstoreAlter gives a columnstore table the columns of its foreign
+// table after an ALTER TABLE (added, dropped, renamed, widened, NOT NULL
+// set or dropped): the evolved schema in a new metadata file (see
+// catalog.AlterColumnstore), which the backend commits as it commits
+// writes.
+func (s *server) columnstoreAlter(ctx context.Context, req *Request) (any, error) {
+	r, _, err := s.columnstoreWrite(ctx, req, func(r *columnstoreRequest) bool { return len(r.Columns) > 0 },
+		"metadata_location and columns")
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]catalog.Column, len(r.Columns))
+	for i, c := range r.Columns {
+		if c.Name == "" || c.TypeOID == 0 || c.AttNum <= 0 {
+			return nil, userError("08P01", "columnstore_alter: column %d needs a name, a type_oid and an attnum", i+1)
+		}
+		t, err := catalog.ResolveType(c.TypeOID, c.Typmod, c.TypeName)
+		if err != nil {
+			return nil, userError("0A000", "column %q has type %s, which columnstore tables do not support yet", c.Name, c.TypeName)
+		}
+		cols[i] = catalog.Column{Name: c.Name, Type: t, NotNull: c.NotNull, AttNum: c.AttNum}
+	}
+	loc, err := catalog.AlterColumnstore(ctx, r.MetadataLocation, cols)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": loc}, nil
 }
