@@ -568,8 +568,20 @@ func TruncateColumnstore(ctx context.Context, base string) (string, error) {
 	if len(files) == 0 {
 		return base, nil
 	}
+	// The delete files go too: they name rows of the files removed, and
+	// left live they would still count in the snapshot summary's
+	// total-position-deletes (ColumnstoreStats).
+	var deletes []iceberg.DataFile
+	for _, t := range tasks {
+		for _, d := range t.DeleteFiles {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				deletes = append(deletes, d)
+			}
+		}
+	}
 	tx := tbl.NewTransaction()
-	if err := tx.ReplaceDataFilesWithDataFiles(ctx, files, nil, nil); err != nil {
+	if err := tx.ReplaceFiles(ctx, files, nil, deletes, nil); err != nil {
 		return "", fmt.Errorf("truncate columnstore table: %w", err)
 	}
 	newTbl, err := tx.Commit(ctx)
@@ -668,4 +680,64 @@ func checkPromotion(old, c Column) error {
 			"A columnstore table's column can only widen as Iceberg allows: integer to bigint, real to double precision, more digits for numeric, a longer varchar.")
 	}
 	return nil
+}
+
+// ColumnstoreStats are a columnstore table's figures at one metadata file.
+type ColumnstoreStats struct {
+	Rows        int64 // live rows: data rows minus position deletes
+	DataFiles   int
+	DeleteFiles int
+}
+
+// ColumnstoreStatsAt reads the figures of the current snapshot of the
+// columnstore table whose metadata file is loc from its summary
+// (total-records minus total-position-deletes, as each deleted row is
+// deleted once: writers of a table are serialized and a scan never
+// returns a deleted row; TRUNCATE removes the delete files with the data
+// files); without those totals, from the manifests.
+func ColumnstoreStatsAt(ctx context.Context, loc string) (ColumnstoreStats, error) {
+	tbl, _, err := LoadColumnstore(ctx, loc)
+	if err != nil {
+		return ColumnstoreStats{}, err
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return ColumnstoreStats{}, nil
+	}
+	if snap.Summary != nil {
+		p := snap.Summary.Properties
+		total := func(key string) (int64, bool) {
+			v, err := strconv.ParseInt(p[key], 10, 64)
+			return v, err == nil
+		}
+		recs, ok1 := total("total-records")
+		dels, ok2 := total("total-position-deletes")
+		files, ok3 := total("total-data-files")
+		delFiles, ok4 := total("total-delete-files")
+		if ok1 && ok2 && ok3 && ok4 {
+			return ColumnstoreStats{Rows: max(recs-dels, 0), DataFiles: int(files), DeleteFiles: int(delFiles)}, nil
+		}
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return ColumnstoreStats{}, fmt.Errorf("plan columnstore files: %w", err)
+	}
+	var st ColumnstoreStats
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if !seen[t.File.FilePath()] {
+			seen[t.File.FilePath()] = true
+			st.Rows += t.File.Count()
+			st.DataFiles++
+		}
+		for _, d := range t.DeleteFiles {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				st.Rows -= d.Count()
+				st.DeleteFiles++
+			}
+		}
+	}
+	st.Rows = max(st.Rows, 0)
+	return st, nil
 }

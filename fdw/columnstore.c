@@ -62,6 +62,7 @@
 #include "pg_mooncake.h"
 
 PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
+PG_FUNCTION_INFO_V1(mooncake_columnstore_stats);
 
 /* the foreign table option marking a columnstore table */
 #define COLUMNSTORE_OPTION "columnstore"
@@ -272,6 +273,38 @@ mooncake_columnstore_refresh(const char *query)
 	}
 	appendStringInfoString(&out, p);
 	return out.data;
+}
+
+/*
+ * mooncake.columnstore_stats(regclass): the live rows (data rows minus
+ * position deletes) and files of a columnstore table at the metadata this
+ * transaction sees, from its current snapshot's summary (the sidecar's
+ * columnstore_stats), as JSON; NULL for a relation that is no columnstore
+ * table or that the user may not read.
+ */
+Datum
+mooncake_columnstore_stats(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+
+	if (!mooncake_is_columnstore(relid))
+		PG_RETURN_NULL();
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_stats\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, mooncake_columnstore_location(relid));
+	appendStringInfoChar(&req, '}');
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	PG_RETURN_TEXT_P(cstring_to_text(mooncake_request(host, port, "columnstore_stats",
+													  get_rel_name(relid), req.data)));
 }
 
 /* Transactions */

@@ -397,3 +397,17 @@ func (s *server) columnstoreAlter(ctx context.Context, req *Request) (any, error
 	}
 	return map[string]any{"metadata_location": loc}, nil
 }
+
+// columnstoreStats reports a columnstore table's live rows and files at a
+// metadata file (mooncake.columnstore_tables).
+func (s *server) columnstoreStats(ctx context.Context, req *Request) (any, error) {
+	r, _, err := s.columnstoreWrite(ctx, req, func(*columnstoreRequest) bool { return true }, "metadata_location")
+	if err != nil {
+		return nil, err
+	}
+	st, err := catalog.ColumnstoreStatsAt(ctx, r.MetadataLocation)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"rows": st.Rows, "data_files": st.DataFiles, "delete_files": st.DeleteFiles}, nil
+}

@@ -153,6 +153,27 @@ ALTER TABLE shapes DROP COLUMN id, DROP COLUMN remark, DROP COLUMN price, DROP C
 SELECT count(*) FROM shapes;
 \set VERBOSITY terse
 
+-- columnstore_tables.rows: the live rows (deleted rows not counted)
+CREATE TABLE counted (id int) USING columnstore;
+SELECT rows, data_files, delete_files FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+INSERT INTO counted SELECT generate_series(1, 100);
+INSERT INTO counted SELECT generate_series(101, 150);
+DELETE FROM counted WHERE id % 10 = 0;
+UPDATE counted SET id = -id WHERE id < 5;
+SELECT rows, data_files, delete_files, (SELECT count(*) FROM counted) AS counted
+  FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+BEGIN;
+DELETE FROM counted WHERE id > 100;
+SELECT rows FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+ROLLBACK;
+SELECT rows FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+TRUNCATE counted;
+SELECT rows, data_files, delete_files FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+INSERT INTO counted VALUES (1), (2);
+SELECT rows, data_files, delete_files FROM mooncake.columnstore_tables WHERE table_name = 'counted';
+SELECT table_name, rows FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
+DROP TABLE counted;
+
 DROP TABLE items, removed_cs, shapes;
 DROP TABLE removed_heap;
 DROP FUNCTION wait_for;
