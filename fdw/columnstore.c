@@ -25,6 +25,9 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+#include <unistd.h>
+
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -33,6 +36,7 @@
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "utils/acl.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
@@ -63,6 +67,7 @@
 
 PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_stats);
+PG_FUNCTION_INFO_V1(mooncake_columnstore_sweep);
 
 /* the foreign table option marking a columnstore table */
 #define COLUMNSTORE_OPTION "columnstore"
@@ -80,17 +85,24 @@ typedef struct CsWrite
 	List	   *versions;		/* CsVersion, newest first */
 } CsWrite;
 
-/* The table's metadata after a statement of subtransaction level nest. */
+/*
+ * The table's metadata after a statement of subtransaction level nest,
+ * and the files the version's writes made (removed if it rolls back).
+ */
 typedef struct CsVersion
 {
 	int			nest;
 	char	   *location;
+	List	   *files;			/* paths, from the sidecar's new_files */
 } CsVersion;
 
 static List *cs_writes = NIL;	/* CsWrite, in TopTransactionContext */
+static List *cs_created = NIL;	/* CsVersion: first metadata files of tables created */
 bool		mooncake_creating_columnstore = false;	/* the validator lets the option pass */
 static bool cs_callbacks = false;
 static ProcessUtility_hook_type prev_utility = NULL;
+
+static CsWrite *begin_write(Oid relid);
 
 /*
  * The access methods columnstore and mooncake exist so that pg_am lists
@@ -307,7 +319,139 @@ mooncake_columnstore_stats(PG_FUNCTION_ARGS)
 													  get_rel_name(relid), req.data)));
 }
 
+/*
+ * mooncake.remove_orphan_files(regclass, interval): remove the files under
+ * a columnstore table's directory that no committed metadata references
+ * (files of transactions that rolled back without removing them, or whose
+ * backend crashed) and that are older than older_than. Its owner only. It
+ * takes the table's catalog row lock, as a writer does, so that no other
+ * transaction's writes are in the making; the transaction's own writes
+ * are referenced by its own newest version. Returns how many it removed.
+ */
+Datum
+mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	float8		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part,
+															 CStringGetTextDatum("epoch"),
+															 PG_GETARG_DATUM(1)));
+	CsWrite    *w;
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *removed;
+
+	if (!mooncake_is_columnstore(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a columnstore table of its own", get_rel_name(relid)),
+				 errhint("A mirror's orphaned files are removed by mooncake.optimize_table.")));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+	if (seconds < 0 || isnan(seconds))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	w = begin_write(relid);
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_sweep\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	appendStringInfo(&req, ",\"older_than_seconds\":%.6f}", isinf(seconds) ? 1e15 : seconds);
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_sweep", get_rel_name(relid), req.data);
+	removed = mooncake_json_field(answer, "removed");
+	PG_RETURN_INT64(removed ? strtoll(removed, NULL, 10) : 0);
+}
+
 /* Transactions */
+
+/*
+ * The directory of a columnstore table whose metadata file is location
+ * (<dir>/metadata/<file>), or NULL.
+ */
+static char *
+table_dir(const char *location)
+{
+	char	   *dir = pstrdup(location);
+	char	   *slash = strrchr(dir, '/');
+
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	slash = strrchr(dir, '/');
+	if (slash == NULL || strcmp(slash, "/metadata") != 0 || slash == dir)
+		return NULL;
+	*slash = '\0';
+	return dir;
+}
+
+/*
+ * Remove the files of a version that will never be committed (its
+ * transaction or subtransaction rolled back): only paths under the
+ * table's directory, ignoring failures (a sidecar on another host wrote
+ * them; the sweep, mooncake.remove_orphan_files, removes what is left).
+ * Runs in abort callbacks: it must not fail.
+ */
+static void
+remove_version_files(const char *base, CsVersion *v)
+{
+	char	   *dir = table_dir(base);
+	size_t		len;
+	ListCell   *lc;
+
+	if (dir == NULL)
+		return;
+	len = strlen(dir);
+	foreach(lc, v->files)
+	{
+		const char *path = lfirst(lc);
+
+		if (strncmp(path, dir, len) == 0 && path[len] == '/' && strstr(path, "/../") == NULL)
+			(void) unlink(path);
+	}
+	list_free_deep(v->files);
+	v->files = NIL;
+}
+
+/* Remember the files the sidecar's answer says a write made. */
+static void
+record_files(CsWrite *w, const char *answer)
+{
+	char	   *files = mooncake_json_field(answer, "new_files");
+	CsVersion  *v = linitial(w->versions);
+	MemoryContext old;
+	char	   *line;
+	char	   *save = NULL;
+
+	if (files == NULL || files[0] == '\0')
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	for (line = strtok_r(files, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		v->files = lappend(v->files, pstrdup(line));
+	MemoryContextSwitchTo(old);
+}
+
+/* The first metadata file of a table created and rolled back, and its directories. */
+static void
+remove_created(CsVersion *v)
+{
+	char	   *dir = table_dir(v->location);
+
+	if (dir == NULL)
+		return;
+	(void) unlink(v->location);
+	(void) rmdir(psprintf("%s/metadata", dir));
+	(void) rmdir(psprintf("%s/data", dir));
+	(void) rmdir(dir);
+}
 
 static void
 cs_xact_callback(XactEvent event, void *arg)
@@ -357,13 +501,27 @@ cs_xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that wrote a columnstore table")));
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* the files of a rolled back transaction stay, unreferenced */
+			/* the files of a rolled back transaction: nothing references them */
+			foreach(lc, cs_writes)
+			{
+				CsWrite    *w = lfirst(lc);
+				ListCell   *lv;
+
+				foreach(lv, w->versions)
+					remove_version_files(w->base, lfirst(lv));
+			}
+			foreach(lc, cs_created)
+				remove_created(lfirst(lc));
 			cs_writes = NIL;
+			cs_created = NIL;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			cs_writes = NIL;
+			cs_created = NIL;
 			break;
 	}
 }
@@ -391,8 +549,34 @@ cs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				v->nest = nest - 1;
 				break;
 			}
+			remove_version_files(w->base, v);
 			w->versions = list_delete_first(w->versions);
 		}
+	}
+	foreach(lc, cs_created)
+	{
+		CsVersion  *v = lfirst(lc);
+
+		if (v->nest < nest)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			v->nest = nest - 1;
+		else
+		{
+			remove_created(v);
+			cs_created = foreach_delete_current(cs_created, lc);
+		}
+	}
+}
+
+static void
+register_callbacks(void)
+{
+	if (!cs_callbacks)
+	{
+		RegisterXactCallback(cs_xact_callback, NULL);
+		RegisterSubXactCallback(cs_subxact_callback, NULL);
+		cs_callbacks = true;
 	}
 }
 
@@ -431,12 +615,7 @@ begin_write(Oid relid)
 
 	if (w != NULL)
 		return w;
-	if (!cs_callbacks)
-	{
-		RegisterXactCallback(cs_xact_callback, NULL);
-		RegisterSubXactCallback(cs_subxact_callback, NULL);
-		cs_callbacks = true;
-	}
+	register_callbacks();
 	/* the row's lock serializes the table's writers until commit */
 	catalog_row(relid, true, &ns, &tbl, &loc);
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -529,6 +708,7 @@ flush_rows(CsModify *m)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the sidecar answered columnstore_append without a metadata location")));
 	add_version(m->write, loc);
+	record_files(m->write, answer);
 	pfree(req.data);
 	resetStringInfo(&m->rows);
 	m->nrows = 0;
@@ -835,6 +1015,7 @@ mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_se
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("the sidecar answered columnstore_truncate without a metadata location")));
 		add_version(w, loc);
+		record_files(w, answer);
 	}
 }
 
@@ -1027,6 +1208,17 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the sidecar answered columnstore_create without a metadata location")));
+	{
+		/* removed, with its directories, if the transaction rolls back */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		CsVersion  *v = palloc0(sizeof(CsVersion));
+
+		v->nest = GetCurrentTransactionNestLevel();
+		v->location = pstrdup(location);
+		cs_created = lappend(cs_created, v);
+		MemoryContextSwitchTo(old);
+		register_callbacks();
+	}
 
 	/* its catalog row, under a name no other Iceberg table has */
 	as_owner_begin(&s);
@@ -1383,6 +1575,7 @@ finish_alter(Oid relid, CsAlter *plan)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the sidecar answered columnstore_alter without a metadata location")));
 	add_version(w, loc);
+	record_files(w, answer);
 	relation_close(rel, NoLock);
 
 	if (plan->fill != NIL || plan->check_not_null != NIL)

@@ -121,6 +121,13 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION mooncake.columnstore_stats(regclass) IS
   'the live rows and the files of a columnstore table of its own, from its current Iceberg snapshot''s summary';
 
+CREATE FUNCTION mooncake.remove_orphan_files(table_name regclass, older_than interval DEFAULT '1 hour')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mooncake_columnstore_sweep'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.remove_orphan_files(regclass, interval) IS
+  'remove the files of a columnstore table of its own that no committed metadata references (rolled back or crashed writes) and that are older than older_than; returns how many';
+
 CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
 RETURNS int2[]
 AS 'MODULE_PATHNAME', 'mooncake_plain_type_changes'
@@ -679,6 +686,12 @@ DECLARE
   ft regclass;
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'optimize_table');
+  IF EXISTS (SELECT FROM pg_catalog.pg_foreign_table f, pg_catalog.pg_options_to_table(f.ftoptions) o
+              WHERE f.ftrelid = ft AND o.option_name = 'columnstore') THEN
+    -- a columnstore table of its own: the files of writes never committed
+    PERFORM mooncake.remove_orphan_files(ft);
+    RETURN;
+  END IF;
   PERFORM mooncake.mirror_request('optimize', ft);
 END;
 $$;

@@ -174,6 +174,17 @@ SELECT rows, data_files, delete_files FROM mooncake.columnstore_tables WHERE tab
 SELECT table_name, rows FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
 DROP TABLE counted;
 
+-- files of writes never committed: removed at rollback; the sweep finds none left
+BEGIN;
+INSERT INTO items SELECT g, 'rolled back', 1, 1 FROM generate_series(100, 200) g;
+DELETE FROM items WHERE id = 12;
+ROLLBACK;
+SELECT mooncake.remove_orphan_files('items', '0 seconds');
+CALL mooncake.optimize_table('items');
+SELECT mooncake.remove_orphan_files('removed_heap');
+SELECT mooncake.remove_orphan_files('items', '-1 hour');
+SELECT count(*) FROM items;
+
 DROP TABLE items, removed_cs, shapes;
 DROP TABLE removed_heap;
 DROP FUNCTION wait_for;
