@@ -124,8 +124,8 @@ func referencedFiles(ctx context.Context, tbl *table.Table, loc string) (map[str
 	return ref, nil
 }
 
-// SweepColumnstore removes the files under the data/ and metadata/
-// directories of the columnstore table whose committed metadata file is
+// SweepColumnstore removes the files in the data/ and metadata/
+// directories (not in directories below them) of the columnstore table whose committed metadata file is
 // loc that loc does not reference and that were last modified more than
 // olderThan ago; it returns the paths removed. The caller holds the
 // table's catalog row lock, so that no writer's files are in the making
@@ -150,7 +150,13 @@ func SweepColumnstore(ctx context.Context, loc string, olderThan time.Duration) 
 				}
 				return err
 			}
-			if d.IsDir() || ref[filepath.Clean(p)] {
+			if d.IsDir() {
+				if p != filepath.Join(root, dir) {
+					return filepath.SkipDir // the table's files are not nested
+				}
+				return nil
+			}
+			if ref[filepath.Clean(p)] {
 				return nil
 			}
 			info, err := d.Info()

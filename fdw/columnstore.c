@@ -103,6 +103,7 @@ static bool cs_callbacks = false;
 static ProcessUtility_hook_type prev_utility = NULL;
 
 static CsWrite *begin_write(Oid relid);
+static char *table_dir(const char *location);
 
 /*
  * The access methods columnstore and mooncake exist so that pg_am lists
@@ -358,6 +359,34 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("older_than must not be negative")));
 	w = begin_write(relid);
+	{
+		/* a directory shared with another table is not the table's own */
+		char	   *dir = table_dir(w->base);
+		AsOwner		as;
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+
+		if (dir == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the metadata location of columnstore table \"%s\" is not in a metadata directory",
+							get_rel_name(relid))));
+		values[0] = CStringGetTextDatum(psprintf("%s/", dir));
+		values[1] = CStringGetTextDatum(w->namespace);
+		values[2] = CStringGetTextDatum(w->table);
+		as_owner_begin(&as);
+		if (SPI_execute_with_args(
+			"SELECT 1 FROM mooncake.iceberg_tables WHERE starts_with(metadata_location, $1) "
+			"AND NOT (catalog_name = 'mooncake' AND table_namespace = $2 AND table_name = $3)",
+			3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the catalog");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("columnstore table \"%s\" shares its directory with another Iceberg table", get_rel_name(relid)),
+					 errhint("Its unreferenced files may be the other table's: remove them by hand.")));
+		as_owner_end(&as);
+	}
 	initStringInfo(&req);
 	appendStringInfoString(&req, "{\"op\":\"columnstore_sweep\",\"database\":");
 	escape_json(&req, get_database_name(MyDatabaseId));

@@ -345,4 +345,14 @@ func TestColumnstoreLocation(t *testing.T) {
 	if _, err := os.Stat(loc); err != nil && !os.IsPermission(err) {
 		t.Errorf("the metadata file: %v", err)
 	}
+	// a directory shared with another table: the sweep refuses it
+	exec(t, conn, fmt.Sprintf("CREATE TABLE placed2 (id int) USING columnstore WITH (location = '%s')", dir))
+	exec(t, conn, "INSERT INTO placed2 VALUES (1)")
+	_, err := conn.Exec(ctx, "SELECT mooncake.remove_orphan_files('placed', '0')")
+	if err == nil || !strings.Contains(err.Error(), "55000") {
+		t.Errorf("remove_orphan_files of a shared directory: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM placed").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("%d rows (%v)", n, err)
+	}
 }
