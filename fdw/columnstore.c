@@ -37,6 +37,7 @@
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
@@ -1457,6 +1458,28 @@ check_alter(Oid relid, AlterTableStmt *stmt, CsAlter *plan)
 					bool		dflt = def->raw_default != NULL;
 					bool		notnull = def->is_not_null;
 
+					if (def->typeName != NULL && list_length(def->typeName->names) == 1 &&
+						!def->typeName->pct_type)
+					{
+						const char *t = strVal(linitial(def->typeName->names));
+
+						/* serial: a sequence's nextval as the default, NOT NULL */
+						if (strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0 ||
+							strcmp(t, "serial") == 0 || strcmp(t, "serial4") == 0 ||
+							strcmp(t, "bigserial") == 0 || strcmp(t, "serial8") == 0)
+							dflt = notnull = true;
+					}
+					if (!dflt && def->typeName != NULL)
+					{
+						/* a domain's default is the column's when it has none */
+						Type		typ = LookupTypeName(NULL, def->typeName, NULL, true);
+
+						if (typ != NULL)
+						{
+							dflt = get_typdefault(((Form_pg_type) GETSTRUCT(typ))->oid) != NULL;
+							ReleaseSysCache(typ);
+						}
+					}
 					if (def->identity)
 						refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED AS IDENTITY",
 									 "Columnstore tables have no identity columns; use a sequence's nextval() as the default.");

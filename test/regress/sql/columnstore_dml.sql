@@ -64,6 +64,25 @@ DELETE FROM items WHERE id = 12 RETURNING id;
 DELETE FROM items WHERE id = 12 RETURNING id;
 COMMIT;
 SELECT count(*) FROM items;
+-- with a join, in a prepared statement, in a function
+CREATE TABLE picks (id int, why text);
+INSERT INTO picks VALUES (13, 'joined'), (14, 'joined');
+WITH d AS (DELETE FROM items i USING picks p WHERE i.id = p.id RETURNING i.id, i.name, p.why)
+  SELECT * FROM d ORDER BY id;
+PREPARE del(int) AS DELETE FROM items WHERE id = $1 RETURNING name;
+EXECUTE del(15);
+EXECUTE del(15);
+DEALLOCATE del;
+CREATE FUNCTION del_one(n int) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+  DELETE FROM items WHERE id = n RETURNING name INTO r;
+  RETURN r;
+END $$;
+SELECT del_one(16);
+SELECT count(*) FROM items;
+DROP FUNCTION del_one;
+DROP TABLE picks;
 
 -- ALTER TABLE: the Iceberg schema evolves in the user's transaction
 CREATE TABLE shapes (id int NOT NULL, name varchar(10), price numeric(6,2), qty smallint, ratio real)
@@ -102,6 +121,12 @@ ALTER TABLE shapes ADD COLUMN flag boolean DEFAULT true, ADD COLUMN n int NOT NU
 SELECT id, flag, n FROM shapes ORDER BY id;
 INSERT INTO shapes (id) VALUES (6);
 SELECT id, flag, n FROM shapes WHERE id = 6;
+-- a serial column and a domain's default fill the rows written before too
+CREATE DOMAIN d_tag AS text DEFAULT 'tagged';
+ALTER TABLE shapes ADD COLUMN num serial, ADD COLUMN tag d_tag;
+SELECT count(*), count(DISTINCT num), min(num) > 0 AS positive, count(*) FILTER (WHERE tag = 'tagged') AS tagged FROM shapes;
+ALTER TABLE shapes DROP COLUMN num, DROP COLUMN tag;
+DROP DOMAIN d_tag;
 
 -- NOT NULL: checked against the rows, as for a heap table
 ALTER TABLE shapes ALTER COLUMN remark SET NOT NULL;
