@@ -21,6 +21,12 @@
  *	  the reading transaction's snapshot sees it, through the data lake's
  *	  Iceberg reader (format iceberg): the same pushdown as mirrors.
  *
+ *	  ALTER TABLE (finish_alter) and TRUNCATE are versions like writes. A
+ *	  version that is never committed (its transaction or savepoint rolled
+ *	  back) has its files removed by the backend (the sidecar lists them
+ *	  with each write); mooncake.remove_orphan_files removes what a crash
+ *	  left.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
