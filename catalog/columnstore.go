@@ -571,8 +571,20 @@ func TruncateColumnstore(ctx context.Context, base string) (string, error) {
 	if len(files) == 0 {
 		return base, nil
 	}
+	// The delete files go too: they name rows of the files removed, and
+	// left live they would still count in the snapshot summary's
+	// total-position-deletes (ColumnstoreStats).
+	var deletes []iceberg.DataFile
+	for _, t := range tasks {
+		for _, d := range t.DeleteFiles {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				deletes = append(deletes, d)
+			}
+		}
+	}
 	tx := tbl.NewTransaction()
-	if err := tx.ReplaceDataFilesWithDataFiles(ctx, files, nil, nil); err != nil {
+	if err := tx.ReplaceFiles(ctx, files, nil, deletes, nil); err != nil {
 		return "", fmt.Errorf("truncate columnstore table: %w", err)
 	}
 	newTbl, err := tx.Commit(ctx)
@@ -580,4 +592,155 @@ func TruncateColumnstore(ctx context.Context, base string) (string, error) {
 		return "", fmt.Errorf("write columnstore metadata: %w", err)
 	}
 	return metadataPath(newTbl.MetadataLocation()), nil
+}
+
+// AlterColumnstore changes the columns of the columnstore table whose
+// metadata file is base to cols (the foreign table's columns after an
+// ALTER TABLE, in attnum order; Column.AttNum set, Column.ID ignored): a
+// new metadata file of the next version with the evolved Iceberg schema
+// and the mooncake.columns property, no new snapshot (base is left as it
+// is). A column keeps its field ID by its attnum, so a renamed or widened
+// column reads its old files; a column added reads NULL from them, one
+// dropped is not read. Type changes must keep every stored value as it is:
+// Iceberg's promotions (int to long, float to double), the same Iceberg
+// type (varchar(n) to text, smallint to integer, numeric of more digits:
+// all stored alike), else 0A000.
+func AlterColumnstore(ctx context.Context, base string, cols []Column) (string, error) {
+	tbl, cur, err := LoadColumnstore(ctx, base)
+	if err != nil {
+		return "", err
+	}
+	if len(cols) == 0 {
+		return "", pgError("0A000", "a columnstore table needs at least one column", "",
+			"Add a column before dropping the last one.")
+	}
+	byAtt := map[int]Column{}
+	for _, c := range cur {
+		if c.AttNum > 0 {
+			byAtt[c.AttNum] = c
+		}
+	}
+	lower := map[string]string{}
+	out := make([]Column, len(cols))
+	for i, c := range cols {
+		if other, dup := lower[strings.ToLower(c.Name)]; dup {
+			return "", pgError("42701", fmt.Sprintf("columns %q and %q differ only in case, which the columnstore cannot tell apart", other, c.Name), "", "")
+		}
+		lower[strings.ToLower(c.Name)] = c.Name
+		c.ID = 0
+		if old, ok := byAtt[c.AttNum]; ok && c.AttNum > 0 {
+			if err := checkPromotion(old, c); err != nil {
+				return "", err
+			}
+			c.ID = old.ID
+		}
+		out[i] = c
+	}
+	tx := tbl.NewTransaction()
+	out, _, err = evolveSchema(tx, tbl.Schema(), out)
+	if err != nil {
+		return "", err
+	}
+	colsJSON, _, err := encodeColumns(out, nil)
+	if err != nil {
+		return "", err
+	}
+	if err := tx.SetProperties(iceberg.Properties{PropColumns: colsJSON}); err != nil {
+		return "", err
+	}
+	newTbl, err := tx.Commit(ctx)
+	if err != nil {
+		return "", fmt.Errorf("write columnstore metadata: %w", err)
+	}
+	return localPath(newTbl.MetadataLocation()), nil
+}
+
+// checkPromotion refuses a type change of a column whose stored values
+// would not read back as the new type: only Iceberg's promotions and
+// changes within one stored type pass.
+func checkPromotion(old, c Column) error {
+	from, to := old.Type.IcebergType(), c.Type.IcebergType()
+	ok := from.Equals(to) ||
+		(from.Equals(iceberg.PrimitiveTypes.Int32) && to.Equals(iceberg.PrimitiveTypes.Int64)) ||
+		(from.Equals(iceberg.PrimitiveTypes.Float32) && to.Equals(iceberg.PrimitiveTypes.Float64))
+	if fd, isDec := from.(iceberg.DecimalType); isDec {
+		if td, toDec := to.(iceberg.DecimalType); toDec {
+			ok = td.Scale() == fd.Scale() && td.Precision() >= fd.Precision()
+		}
+	}
+	// values kept as their text must be read by the same input function
+	if ok && (old.Type.Kind == KindText || c.Type.Kind == KindText) && old.Type.OID != c.Type.OID {
+		ok = false
+	}
+	if ok && old.Type.Kind != c.Type.Kind && !(old.Type.Kind == KindInt16 && c.Type.Kind == KindInt32) &&
+		!(from.Equals(iceberg.PrimitiveTypes.Int32) && to.Equals(iceberg.PrimitiveTypes.Int64) && c.Type.Kind == KindInt64) &&
+		!(old.Type.Kind == KindFloat32 && c.Type.Kind == KindFloat64) {
+		ok = false
+	}
+	if !ok {
+		return pgError("0A000", fmt.Sprintf("cannot change the type of column %q of a columnstore table from %s to %s",
+			c.Name, typeName(old.Type), typeName(c.Type)), "",
+			"A columnstore table's column can only widen as Iceberg allows: integer to bigint, real to double precision, more digits for numeric, a longer varchar.")
+	}
+	return nil
+}
+
+// ColumnstoreStats are a columnstore table's figures at one metadata file.
+type ColumnstoreStats struct {
+	Rows        int64 // live rows: data rows minus position deletes
+	DataFiles   int
+	DeleteFiles int
+}
+
+// ColumnstoreStatsAt reads the figures of the current snapshot of the
+// columnstore table whose metadata file is loc from its summary
+// (total-records minus total-position-deletes, as each deleted row is
+// deleted once: writers of a table are serialized and a scan never
+// returns a deleted row; TRUNCATE removes the delete files with the data
+// files); without those totals, from the manifests.
+func ColumnstoreStatsAt(ctx context.Context, loc string) (ColumnstoreStats, error) {
+	tbl, _, err := LoadColumnstore(ctx, loc)
+	if err != nil {
+		return ColumnstoreStats{}, err
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap == nil {
+		return ColumnstoreStats{}, nil
+	}
+	if snap.Summary != nil {
+		p := snap.Summary.Properties
+		total := func(key string) (int64, bool) {
+			v, err := strconv.ParseInt(p[key], 10, 64)
+			return v, err == nil
+		}
+		recs, ok1 := total("total-records")
+		dels, ok2 := total("total-position-deletes")
+		files, ok3 := total("total-data-files")
+		delFiles, ok4 := total("total-delete-files")
+		if ok1 && ok2 && ok3 && ok4 {
+			return ColumnstoreStats{Rows: max(recs-dels, 0), DataFiles: int(files), DeleteFiles: int(delFiles)}, nil
+		}
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return ColumnstoreStats{}, fmt.Errorf("plan columnstore files: %w", err)
+	}
+	var st ColumnstoreStats
+	seen := map[string]bool{}
+	for _, t := range tasks {
+		if !seen[t.File.FilePath()] {
+			seen[t.File.FilePath()] = true
+			st.Rows += t.File.Count()
+			st.DataFiles++
+		}
+		for _, d := range t.DeleteFiles {
+			if !seen[d.FilePath()] {
+				seen[d.FilePath()] = true
+				st.Rows -= d.Count()
+				st.DeleteFiles++
+			}
+		}
+	}
+	st.Rows = max(st.Rows, 0)
+	return st, nil
 }

@@ -231,6 +231,9 @@ func (m *Mirror) FlushFailed() int { return m.flushFails }
 
 // flushLocked is Flush for a caller holding the maint lock.
 func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
+	if m.dropped.Load() {
+		return nil
+	}
 	lsn := m.appliedLSN.Load()
 	m.mu.Lock()
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles

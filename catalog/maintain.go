@@ -54,6 +54,9 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 		return false, nil
 	}
 	defer m.maint.Unlock()
+	if m.dropped.Load() {
+		return false, nil
+	}
 
 	m.mu.Lock()
 	tbl, files, delFiles := m.tbl, m.files, m.delFiles

@@ -158,6 +158,7 @@ type Mirror struct {
 	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
 	ranges     []ColumnRange // of the data files' columns, from Iceberg metadata (mu)
 	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
+	dropped    atomic.Bool   // the mirror was dropped: nothing is written for it any more (set under maint)
 	schemaLSN  atomic.Uint64 // commit LSN of the last source schema change applied
 	flushFails int           // flushes failed in a row (apply loop only)
 }
@@ -496,7 +497,7 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 	}
 	var conds []string
 	if len(delFiles) > 0 {
-		conds = append(conds, "NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.delRead(delFiles)+
 			" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)")
 	}
 	if m.Full {

@@ -271,6 +271,11 @@ func (s *Set) Drop(ctx context.Context, m *Mirror) error {
 		m.mu.Unlock()
 		close(m.ready)
 	}
+	// A flush or compaction under way ends first; later ones see the
+	// mirror dropped and write nothing (their files would outlive it).
+	m.maint.Lock()
+	m.dropped.Store(true)
+	m.maint.Unlock()
 	if conn, err := s.Duck.Conn(ctx); err == nil {
 		m.dropDuckObjects(ctx, conn)
 		conn.Close()

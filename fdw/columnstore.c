@@ -21,23 +21,36 @@
  *	  the reading transaction's snapshot sees it, through the data lake's
  *	  Iceberg reader (format iceberg): the same pushdown as mirrors.
  *
+ *	  ALTER TABLE (finish_alter) and TRUNCATE are versions like writes. A
+ *	  version that is never committed (its transaction or savepoint rolled
+ *	  back) has its files removed by the backend (the sidecar lists them
+ *	  with each write); mooncake.remove_orphan_files removes what a crash
+ *	  left.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <math.h>
+#include <unistd.h>
+
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "executor/executor.h"
 #include "optimizer/appendinfo.h"
+#include "optimizer/optimizer.h"
 #include "access/sysattr.h"
 #include "executor/spi.h"
 #include "foreign/foreign.h"
@@ -60,6 +73,8 @@
 #include "pg_mooncake.h"
 
 PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
+PG_FUNCTION_INFO_V1(mooncake_columnstore_stats);
+PG_FUNCTION_INFO_V1(mooncake_columnstore_sweep);
 
 /* the foreign table option marking a columnstore table */
 #define COLUMNSTORE_OPTION "columnstore"
@@ -77,17 +92,25 @@ typedef struct CsWrite
 	List	   *versions;		/* CsVersion, newest first */
 } CsWrite;
 
-/* The table's metadata after a statement of subtransaction level nest. */
+/*
+ * The table's metadata after a statement of subtransaction level nest,
+ * and the files the version's writes made (removed if it rolls back).
+ */
 typedef struct CsVersion
 {
 	int			nest;
 	char	   *location;
+	List	   *files;			/* paths, from the sidecar's new_files */
 } CsVersion;
 
 static List *cs_writes = NIL;	/* CsWrite, in TopTransactionContext */
+static List *cs_created = NIL;	/* CsVersion: first metadata files of tables created */
 bool		mooncake_creating_columnstore = false;	/* the validator lets the option pass */
 static bool cs_callbacks = false;
 static ProcessUtility_hook_type prev_utility = NULL;
+
+static CsWrite *begin_write(Oid relid);
+static char *table_dir(const char *location);
 
 /*
  * The access methods columnstore and mooncake exist so that pg_am lists
@@ -272,7 +295,199 @@ mooncake_columnstore_refresh(const char *query)
 	return out.data;
 }
 
+/*
+ * mooncake.columnstore_stats(regclass): the live rows (data rows minus
+ * position deletes) and files of a columnstore table at the metadata this
+ * transaction sees, from its current snapshot's summary (the sidecar's
+ * columnstore_stats), as JSON; NULL for a relation that is no columnstore
+ * table or that the user may not read.
+ */
+Datum
+mooncake_columnstore_stats(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+
+	if (!mooncake_is_columnstore(relid))
+		PG_RETURN_NULL();
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_stats\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, mooncake_columnstore_location(relid));
+	appendStringInfoChar(&req, '}');
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	PG_RETURN_TEXT_P(cstring_to_text(mooncake_request(host, port, "columnstore_stats",
+													  get_rel_name(relid), req.data)));
+}
+
+/*
+ * mooncake.remove_orphan_files(regclass, interval): remove the files under
+ * a columnstore table's directory that no committed metadata references
+ * (files of transactions that rolled back without removing them, or whose
+ * backend crashed) and that are older than older_than. Its owner only. It
+ * takes the table's catalog row lock, as a writer does, so that no other
+ * transaction's writes are in the making; the transaction's own writes
+ * are referenced by its own newest version. Returns how many it removed.
+ */
+Datum
+mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	float8		seconds = DatumGetFloat8(DirectFunctionCall2(interval_part,
+															 CStringGetTextDatum("epoch"),
+															 PG_GETARG_DATUM(1)));
+	CsWrite    *w;
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *removed;
+
+	if (!mooncake_is_columnstore(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a columnstore table of its own", get_rel_name(relid)),
+				 errhint("A mirror's orphaned files are removed by mooncake.optimize_table.")));
+#if PG_VERSION_NUM >= 160000
+	if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+	if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FOREIGN_TABLE, get_rel_name(relid));
+	if (seconds < 0 || isnan(seconds))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative")));
+	w = begin_write(relid);
+	{
+		/* a directory shared with another table is not the table's own */
+		char	   *dir = table_dir(w->base);
+		AsOwner		as;
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+
+		if (dir == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the metadata location of columnstore table \"%s\" is not in a metadata directory",
+							get_rel_name(relid))));
+		values[0] = CStringGetTextDatum(psprintf("%s/", dir));
+		values[1] = CStringGetTextDatum(w->namespace);
+		values[2] = CStringGetTextDatum(w->table);
+		as_owner_begin(&as);
+		if (SPI_execute_with_args(
+			"SELECT 1 FROM mooncake.iceberg_tables WHERE starts_with(metadata_location, $1) "
+			"AND NOT (catalog_name = 'mooncake' AND table_namespace = $2 AND table_name = $3)",
+			3, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the catalog");
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("columnstore table \"%s\" shares its directory with another Iceberg table", get_rel_name(relid)),
+					 errhint("Its unreferenced files may be the other table's: remove them by hand.")));
+		as_owner_end(&as);
+	}
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_sweep\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	appendStringInfo(&req, ",\"older_than_seconds\":%.6f}", isinf(seconds) ? 1e15 : seconds);
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_sweep", get_rel_name(relid), req.data);
+	removed = mooncake_json_field(answer, "removed");
+	PG_RETURN_INT64(removed ? strtoll(removed, NULL, 10) : 0);
+}
+
 /* Transactions */
+
+/*
+ * The directory of a columnstore table whose metadata file is location
+ * (<dir>/metadata/<file>), or NULL.
+ */
+static char *
+table_dir(const char *location)
+{
+	char	   *dir = pstrdup(location);
+	char	   *slash = strrchr(dir, '/');
+
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	slash = strrchr(dir, '/');
+	if (slash == NULL || strcmp(slash, "/metadata") != 0 || slash == dir)
+		return NULL;
+	*slash = '\0';
+	return dir;
+}
+
+/*
+ * Remove the files of a version that will never be committed (its
+ * transaction or subtransaction rolled back): only paths under the
+ * table's directory, ignoring failures (a sidecar on another host wrote
+ * them; the sweep, mooncake.remove_orphan_files, removes what is left).
+ * Runs in abort callbacks: it must not fail.
+ */
+static void
+remove_version_files(const char *base, CsVersion *v)
+{
+	char	   *dir = table_dir(base);
+	size_t		len;
+	ListCell   *lc;
+
+	if (dir == NULL)
+		return;
+	len = strlen(dir);
+	foreach(lc, v->files)
+	{
+		const char *path = lfirst(lc);
+
+		if (strncmp(path, dir, len) == 0 && path[len] == '/' && strstr(path, "/../") == NULL)
+			(void) unlink(path);
+	}
+	list_free_deep(v->files);
+	v->files = NIL;
+}
+
+/* Remember the files the sidecar's answer says a write made. */
+static void
+record_files(CsWrite *w, const char *answer)
+{
+	char	   *files = mooncake_json_field(answer, "new_files");
+	CsVersion  *v = linitial(w->versions);
+	MemoryContext old;
+	char	   *line;
+	char	   *save = NULL;
+
+	if (files == NULL || files[0] == '\0')
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	for (line = strtok_r(files, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		v->files = lappend(v->files, pstrdup(line));
+	MemoryContextSwitchTo(old);
+}
+
+/* The first metadata file of a table created and rolled back, and its directories. */
+static void
+remove_created(CsVersion *v)
+{
+	char	   *dir = table_dir(v->location);
+
+	if (dir == NULL)
+		return;
+	(void) unlink(v->location);
+	(void) rmdir(psprintf("%s/metadata", dir));
+	(void) rmdir(psprintf("%s/data", dir));
+	(void) rmdir(dir);
+}
 
 static void
 cs_xact_callback(XactEvent event, void *arg)
@@ -322,13 +537,27 @@ cs_xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that wrote a columnstore table")));
 			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* the files of a rolled back transaction stay, unreferenced */
+			/* the files of a rolled back transaction: nothing references them */
+			foreach(lc, cs_writes)
+			{
+				CsWrite    *w = lfirst(lc);
+				ListCell   *lv;
+
+				foreach(lv, w->versions)
+					remove_version_files(w->base, lfirst(lv));
+			}
+			foreach(lc, cs_created)
+				remove_created(lfirst(lc));
 			cs_writes = NIL;
+			cs_created = NIL;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			cs_writes = NIL;
+			cs_created = NIL;
 			break;
 	}
 }
@@ -356,8 +585,34 @@ cs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				v->nest = nest - 1;
 				break;
 			}
+			remove_version_files(w->base, v);
 			w->versions = list_delete_first(w->versions);
 		}
+	}
+	foreach(lc, cs_created)
+	{
+		CsVersion  *v = lfirst(lc);
+
+		if (v->nest < nest)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+			v->nest = nest - 1;
+		else
+		{
+			remove_created(v);
+			cs_created = foreach_delete_current(cs_created, lc);
+		}
+	}
+}
+
+static void
+register_callbacks(void)
+{
+	if (!cs_callbacks)
+	{
+		RegisterXactCallback(cs_xact_callback, NULL);
+		RegisterSubXactCallback(cs_subxact_callback, NULL);
+		cs_callbacks = true;
 	}
 }
 
@@ -377,6 +632,10 @@ typedef struct CsModify
 	char	   *ids_location;	/* the metadata the scan numbered rows by */
 	StringInfoData deletes;
 	int64		ndeletes;
+	/* DELETE ... RETURNING: the deleted rows' columns the scan returns */
+	int			nreturning;
+	AttrNumber *returning_attnums;	/* of the table */
+	AttrNumber *returning_junk; /* in the subplan's output */
 } CsModify;
 
 /* Start (or continue) the transaction's writes of relid. */
@@ -392,12 +651,7 @@ begin_write(Oid relid)
 
 	if (w != NULL)
 		return w;
-	if (!cs_callbacks)
-	{
-		RegisterXactCallback(cs_xact_callback, NULL);
-		RegisterSubXactCallback(cs_subxact_callback, NULL);
-		cs_callbacks = true;
-	}
+	register_callbacks();
 	/* the row's lock serializes the table's writers until commit */
 	catalog_row(relid, true, &ns, &tbl, &loc);
 	old = MemoryContextSwitchTo(TopTransactionContext);
@@ -490,6 +744,7 @@ flush_rows(CsModify *m)
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the sidecar answered columnstore_append without a metadata location")));
 	add_version(m->write, loc);
+	record_files(m->write, answer);
 	pfree(req.data);
 	resetStringInfo(&m->rows);
 	m->nrows = 0;
@@ -498,6 +753,13 @@ flush_rows(CsModify *m)
 		resetStringInfo(&m->deletes);
 		m->ndeletes = 0;
 	}
+}
+
+/* The junk column of a DELETE ... RETURNING's scan holding column attnum. */
+static char *
+returning_junk_name(AttrNumber attnum)
+{
+	return psprintf("mooncake_returning_%d", (int) attnum);
 }
 
 static CsModify *
@@ -577,11 +839,38 @@ mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinf
 		/* the version the statement's scan reads, numbering its rows */
 		m->ids_location = pstrdup(((CsVersion *) linitial(m->write->versions))->location);
 		initStringInfo(&m->deletes);
+		/* (ri_returningList is set after this callback) */
+		if (mtstate->operation == CMD_DELETE &&
+			((ModifyTable *) mtstate->ps.plan)->returningLists != NIL)
+		{
+			/* the columns RETURNING reads, as the scan returns them */
+			TupleDesc	desc = RelationGetDescr(rinfo->ri_RelationDesc);
+			int			i;
+
+			m->returning_attnums = palloc(sizeof(AttrNumber) * desc->natts);
+			m->returning_junk = palloc(sizeof(AttrNumber) * desc->natts);
+			for (i = 1; i <= desc->natts; i++)
+			{
+				AttrNumber	junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
+																returning_junk_name(i));
+
+				if (!AttributeNumberIsValid(junk))
+					continue;
+				m->returning_attnums[m->nreturning] = i;
+				m->returning_junk[m->nreturning++] = junk;
+			}
+		}
 	}
 	rinfo->ri_FdwState = m;
 }
 
-/* The row ids of UPDATE and DELETE: the scan's ctid of the row. */
+/*
+ * The row ids of UPDATE and DELETE: the scan's ctid of the row. A DELETE
+ * ... RETURNING also has the scan return the columns its RETURNING list
+ * reads (all of them for a whole-row reference), as junk columns named by
+ * returning_junk_name: the deleted row is rebuilt from them (UPDATE gets
+ * the whole row from PostgreSQL already, for the columns it keeps).
+ */
 void
 mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
 									RangeTblEntry *target_rte, Relation target_relation)
@@ -589,16 +878,40 @@ mooncake_columnstore_update_targets(PlannerInfo *root, Index rtindex,
 	Var		   *var = makeVar(rtindex, SelfItemPointerAttributeNumber, TIDOID, -1, InvalidOid, 0);
 
 	add_row_identity_var(root, var, rtindex, "ctid");
+	if (root->parse->commandType == CMD_DELETE && root->parse->returningList != NIL &&
+		rtindex == (Index) root->parse->resultRelation)
+	{
+		TupleDesc	desc = RelationGetDescr(target_relation);
+		Bitmapset  *attrs = NULL;
+		bool		whole_row;
+		int			i;
+
+		pull_varattnos((Node *) root->parse->returningList, rtindex, &attrs);
+		whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+		for (i = 1; i <= desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i - 1);
+
+			if (att->attisdropped ||
+				!(whole_row || bms_is_member(i - FirstLowInvalidHeapAttributeNumber, attrs)))
+				continue;
+			add_row_identity_var(root, makeVar(rtindex, i, att->atttypid, att->atttypmod,
+											   att->attcollation, 0),
+								 rtindex, returning_junk_name(i));
+		}
+	}
 }
 
 List *
 mooncake_columnstore_plan_modify(PlannerInfo *root, ModifyTable *plan,
 								 Index resultRelation, int subplan_index)
 {
-	if (plan->operation == CMD_DELETE && plan->returningLists != NIL)
+	/* the columns come from the scan of the statement's own target only */
+	if (plan->operation == CMD_DELETE && plan->returningLists != NIL &&
+		resultRelation != (Index) root->parse->resultRelation)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("DELETE ... RETURNING on a columnstore table is not supported yet"),
+				 errmsg("DELETE ... RETURNING on a columnstore table is supported only when it is the statement's own target"),
 				 errhint("SELECT the rows first, in the same transaction.")));
 	return NIL;
 }
@@ -642,6 +955,33 @@ mooncake_columnstore_exec_delete(EState *estate, ResultRelInfo *rinfo,
 	CsModify   *m = rinfo->ri_FdwState;
 
 	add_delete(m, planSlot);
+	if (m->nreturning > 0)
+	{
+		/* the deleted row, for RETURNING: the columns it reads, the others NULL */
+		TupleDesc	desc = slot->tts_tupleDescriptor;
+		bool		isnull;
+		Datum		tid = ExecGetJunkAttribute(planSlot, m->ctid_attno, &isnull);
+		int			i;
+
+		ExecClearTuple(slot);
+		memset(slot->tts_isnull, true, sizeof(bool) * desc->natts);
+		for (i = 0; i < m->nreturning; i++)
+		{
+			int			a = m->returning_attnums[i] - 1;
+
+			slot->tts_values[a] = ExecGetJunkAttribute(planSlot, m->returning_junk[i],
+													   &slot->tts_isnull[a]);
+		}
+		ExecStoreVirtualTuple(slot);
+		if (!isnull)
+		{
+			/* RETURNING ctid: a heap tuple carries it, as the scan's rows do */
+			ExecMaterializeSlot(slot);
+			if (TTS_IS_HEAPTUPLE(slot))
+				((HeapTupleTableSlot *) slot)->tuple->t_self = *(ItemPointer) DatumGetPointer(tid);
+			slot->tts_tid = *(ItemPointer) DatumGetPointer(tid);
+		}
+	}
 	if (m->deletes.len >= APPEND_BYTES)
 		flush_rows(m);
 	return slot;
@@ -711,6 +1051,7 @@ mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_se
 					(errcode(ERRCODE_FDW_ERROR),
 					 errmsg("the sidecar answered columnstore_truncate without a metadata location")));
 		add_version(w, loc);
+		record_files(w, answer);
 	}
 }
 
@@ -890,6 +1231,17 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("the sidecar answered columnstore_create without a metadata location")));
+	{
+		/* removed, with its directories, if the transaction rolls back */
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		CsVersion  *v = palloc0(sizeof(CsVersion));
+
+		v->nest = GetCurrentTransactionNestLevel();
+		v->location = pstrdup(location);
+		cs_created = lappend(cs_created, v);
+		MemoryContextSwitchTo(old);
+		register_callbacks();
+	}
 
 	/* its catalog row, under a name no other Iceberg table has */
 	as_owner_begin(&s);
@@ -997,6 +1349,313 @@ create_columnstore_as(CreateTableAsStmt *ctas, const char *queryString,
 		SetQueryCompletion(qc, CMDTAG_SELECT, rows);
 }
 
+/*
+ * ALTER TABLE of a columnstore table. PostgreSQL changes the foreign
+ * table; then the sidecar writes the Iceberg table's evolved schema as a
+ * new metadata file (columnstore_alter), a version of the table in the
+ * transaction as a write's is (begin_write, add_version): committed with
+ * it, gone with its rollback or a rolled back savepoint. Columns keep
+ * their Iceberg field IDs by attnum, so no data file is rewritten for a
+ * column added, dropped, renamed or widened. Iceberg v2 has no default for
+ * the rows already written: a column added with a default gets it by an
+ * UPDATE of every row in the same statement, as PostgreSQL's rewrite
+ * would; NOT NULL (added or set) is checked against the rows as
+ * PostgreSQL checks a heap table's.
+ */
+typedef struct CsAlter
+{
+	List	   *fill;			/* names of columns added with a default */
+	List	   *check_not_null; /* names of columns that became NOT NULL */
+} CsAlter;
+
+static void
+refuse_alter(Oid relid, const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s on columnstore table \"%s\" is not supported", what, get_rel_name(relid)),
+			 errhint("%s", hint)));
+}
+
+/* The base type of a column type, with its typmod. */
+static Oid
+base_type(Oid typid, int32 *typmod)
+{
+	return getBaseTypeAndTypmod(typid, typmod);
+}
+
+/*
+ * Can a column of type (from, frommod) change to (to, tomod) keeping every
+ * stored value as it is, as Iceberg promotes types?
+ */
+static bool
+type_change_allowed(Oid from, int32 frommod, Oid to, int32 tomod)
+{
+	from = base_type(from, &frommod);
+	to = base_type(to, &tomod);
+	if (from == to && frommod == tomod)
+		return true;
+	switch (from)
+	{
+		case INT2OID:
+			return to == INT4OID || to == INT8OID;
+		case INT4OID:
+			return to == INT8OID;
+		case FLOAT4OID:
+			return to == FLOAT8OID;
+		case NUMERICOID:
+			if (to != NUMERICOID)
+				return false;
+			if (tomod < 0)
+				return true;	/* unconstrained numeric holds them all */
+			if (frommod < 0)
+				return false;
+			/* the same scale, as many digits or more */
+			return ((tomod - VARHDRSZ) & 0x7ff) == ((frommod - VARHDRSZ) & 0x7ff) &&
+				((tomod - VARHDRSZ) >> 16) >= ((frommod - VARHDRSZ) >> 16);
+		case VARCHAROID:
+			if (to == TEXTOID)
+				return true;
+			return to == VARCHAROID && (tomod < 0 || (frommod >= 0 && tomod >= frommod));
+		case TEXTOID:
+			return to == VARCHAROID && tomod < 0;
+		default:
+			return false;
+	}
+}
+
+/* Check an ALTER TABLE of columnstore table relid before PostgreSQL runs it. */
+static void
+check_alter(Oid relid, AlterTableStmt *stmt, CsAlter *plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+		switch (cmd->subtype)
+		{
+			case AT_ChangeOwner:
+			case AT_DropColumn:
+			case AT_DropNotNull:
+			case AT_ColumnDefault:	/* PostgreSQL's own: INSERT evaluates it */
+				break;
+			case AT_SetNotNull:
+				plan->check_not_null = lappend(plan->check_not_null, pstrdup(cmd->name));
+				break;
+			case AT_AddColumn:
+				{
+					ColumnDef  *def = castNode(ColumnDef, cmd->def);
+					ListCell   *lcc;
+					bool		dflt = def->raw_default != NULL;
+					bool		notnull = def->is_not_null;
+
+					if (def->typeName != NULL && list_length(def->typeName->names) == 1 &&
+						!def->typeName->pct_type)
+					{
+						const char *t = strVal(linitial(def->typeName->names));
+
+						/* serial: a sequence's nextval as the default, NOT NULL */
+						if (strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0 ||
+							strcmp(t, "serial") == 0 || strcmp(t, "serial4") == 0 ||
+							strcmp(t, "bigserial") == 0 || strcmp(t, "serial8") == 0)
+							dflt = notnull = true;
+					}
+					if (!dflt && def->typeName != NULL)
+					{
+						/* a domain's default is the column's when it has none */
+						Type		typ = LookupTypeName(NULL, def->typeName, NULL, true);
+
+						if (typ != NULL)
+						{
+							dflt = get_typdefault(((Form_pg_type) GETSTRUCT(typ))->oid) != NULL;
+							ReleaseSysCache(typ);
+						}
+					}
+					if (def->identity)
+						refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED AS IDENTITY",
+									 "Columnstore tables have no identity columns; use a sequence's nextval() as the default.");
+					foreach(lcc, def->constraints)
+					{
+						Constraint *c = lfirst_node(Constraint, lcc);
+
+						if (c->contype == CONSTR_NOTNULL)
+							notnull = true;
+						else if (c->contype == CONSTR_DEFAULT)
+							dflt = dflt || (c->raw_expr != NULL &&
+											!(IsA(c->raw_expr, A_Const) &&
+											  ((A_Const *) c->raw_expr)->isnull));
+						else if (c->contype == CONSTR_GENERATED || c->contype == CONSTR_IDENTITY)
+							refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED",
+										 "Add a plain column and UPDATE it.");
+						else if (c->contype != CONSTR_NULL)
+							ereport(ERROR,
+									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+									 errmsg("column \"%s\": columnstore tables do not take %s constraints", def->colname,
+											c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+											c->contype == CONSTR_UNIQUE ? "UNIQUE" :
+											c->contype == CONSTR_FOREIGN ? "REFERENCES" :
+											c->contype == CONSTR_CHECK ? "CHECK" : "such"),
+									 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+					}
+					if (dflt)
+						plan->fill = lappend(plan->fill, pstrdup(def->colname));
+					if (notnull)
+						plan->check_not_null = lappend(plan->check_not_null, pstrdup(def->colname));
+					break;
+				}
+			case AT_AlterColumnType:
+				{
+					ColumnDef  *def = castNode(ColumnDef, cmd->def);
+					HeapTuple	tup;
+					Oid			newtype;
+					int32		newmod;
+
+					if (def->raw_default != NULL)
+						refuse_alter(relid, "ALTER TABLE ... ALTER COLUMN ... TYPE ... USING",
+									 "Add a column of the new type, UPDATE it from the old one and drop the old one.");
+					tup = SearchSysCacheAttName(relid, cmd->name);
+					if (!HeapTupleIsValid(tup))
+						break;	/* PostgreSQL says so */
+					typenameTypeIdAndMod(NULL, def->typeName, &newtype, &newmod);
+					if (!type_change_allowed(((Form_pg_attribute) GETSTRUCT(tup))->atttypid,
+											 ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod,
+											 newtype, newmod))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot change the type of column \"%s\" of columnstore table \"%s\" from %s to %s",
+										cmd->name, get_rel_name(relid),
+										format_type_with_typemod(((Form_pg_attribute) GETSTRUCT(tup))->atttypid,
+																 ((Form_pg_attribute) GETSTRUCT(tup))->atttypmod),
+										format_type_with_typemod(newtype, newmod)),
+								 errhint("The columns of a columnstore table only widen as Iceberg allows: smallint or integer to bigint, real to double precision, numeric to more digits of the same scale, varchar to a longer varchar or text. "
+										 "Add a column of the new type, UPDATE it from the old one and drop the old one.")));
+					ReleaseSysCache(tup);
+					break;
+				}
+			case AT_SetAccessMethod:
+				refuse_alter(relid, "ALTER TABLE ... SET ACCESS METHOD",
+							 "Copy the rows into a table of the other access method with CREATE TABLE ... AS SELECT.");
+				break;
+			case AT_GenericOptions:
+			case AT_AlterColumnGenericOptions:
+				refuse_alter(relid, "ALTER TABLE ... OPTIONS", "The options of a columnstore table's foreign table are the extension's.");
+				break;
+			case AT_AddConstraint:
+				refuse_alter(relid, "ALTER TABLE ... ADD CONSTRAINT",
+							 "Columnstore tables keep no indexes and check NOT NULL only (ALTER COLUMN ... SET NOT NULL).");
+				break;
+			default:
+				refuse_alter(relid, "this form of ALTER TABLE",
+							 "Columnstore tables take ADD, DROP, RENAME and ALTER COLUMN (TYPE to a wider type, SET/DROP NOT NULL, SET/DROP DEFAULT), RENAME and OWNER TO.");
+		}
+	}
+}
+
+/*
+ * After PostgreSQL altered the foreign table of columnstore table relid:
+ * the Iceberg table's new schema, then the rows given their new columns'
+ * defaults, then NOT NULL checked.
+ */
+static void
+finish_alter(Oid relid, CsAlter *plan)
+{
+	CsWrite    *w;
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *loc;
+	char	   *qualified;
+	bool		first = true;
+	ListCell   *lc;
+	int			i;
+
+	CommandCounterIncrement();
+	w = begin_write(relid);
+	rel = relation_open(relid, NoLock);
+	desc = RelationGetDescr(rel);
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_alter\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	appendStringInfoString(&req, ",\"columns\":[");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int32		basemod = att->atttypmod;
+		Oid			base;
+
+		if (att->attisdropped)
+			continue;
+		base = base_type(att->atttypid, &basemod);
+		if (!first)
+			appendStringInfoChar(&req, ',');
+		first = false;
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfo(&req, ",\"type_oid\":%u,\"typmod\":%d,\"type_name\":", base, basemod);
+		escape_json(&req, format_type_with_typemod(att->atttypid, att->atttypmod));
+		appendStringInfo(&req, ",\"not_null\":%s,\"attnum\":%d}", att->attnotnull ? "true" : "false",
+						 (int) att->attnum);
+	}
+	appendStringInfoString(&req, "]}");
+	if (first)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("columnstore table \"%s\" needs at least one column", RelationGetRelationName(rel)),
+				 errhint("Add a column before dropping the last one, or drop the table.")));
+	qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										   RelationGetRelationName(rel));
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_alter", RelationGetRelationName(rel), req.data);
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_alter without a metadata location")));
+	add_version(w, loc);
+	record_files(w, answer);
+	relation_close(rel, NoLock);
+
+	if (plan->fill != NIL || plan->check_not_null != NIL)
+	{
+		SPI_connect();
+		if (plan->fill != NIL)
+		{
+			/* the rows written before get the new columns' defaults */
+			StringInfoData sql;
+
+			initStringInfo(&sql);
+			appendStringInfo(&sql, "UPDATE ONLY %s SET ", qualified);
+			foreach(lc, plan->fill)
+				appendStringInfo(&sql, "%s%s = DEFAULT", lc == list_head(plan->fill) ? "" : ", ",
+								 quote_identifier(lfirst(lc)));
+			if (SPI_execute(sql.data, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not give the rows of columnstore table \"%s\" their new columns' defaults",
+					 get_rel_name(relid));
+		}
+		foreach(lc, plan->check_not_null)
+		{
+			char	   *col = lfirst(lc);
+
+			if (SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1", qualified,
+									 quote_identifier(col)), true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "could not check the rows of columnstore table \"%s\"", get_rel_name(relid));
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NOT_NULL_VIOLATION),
+						 errmsg("column \"%s\" of relation \"%s\" contains null values", col, get_rel_name(relid))));
+		}
+		SPI_finish();
+	}
+}
+
 static void
 refuse_on_columnstore(Oid relid, const char *what, const char *hint)
 {
@@ -1059,6 +1718,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 			{
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
 				ListCell   *lc;
+				Oid			relid;
+				CsAlter		plan = {NIL, NIL};
 
 				foreach(lc, stmt->cmds)
 				{
@@ -1069,12 +1730,48 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 								 errmsg("ALTER TABLE ... SET ACCESS METHOD %s is not supported", cmd->name),
 								 errhint("Create the columnstore table with CREATE TABLE ... USING columnstore AS SELECT.")));
-					if (cmd->subtype != AT_ChangeOwner)
-						refuse_on_columnstore(RangeVarGetRelid(stmt->relation, NoLock, true),
-											  "ALTER TABLE",
-											  "Columnstore tables can be renamed and change owner; their columns are fixed for now.");
 				}
-				break;
+				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					break;
+				check_alter(relid, stmt, &plan);
+				if (prev_utility)
+					prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+				else
+					standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+											params, queryEnv, dest, qc);
+				/* OWNER TO and a column's default leave the Iceberg table as it is */
+				foreach(lc, stmt->cmds)
+				{
+					AlterTableType t = lfirst_node(AlterTableCmd, lc)->subtype;
+
+					if (t != AT_ChangeOwner && t != AT_ColumnDefault)
+					{
+						finish_alter(relid, &plan);
+						break;
+					}
+				}
+				return;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *stmt = (RenameStmt *) parsetree;
+				Oid			relid;
+				CsAlter		plan = {NIL, NIL};
+
+				if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL)
+					break;
+				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					break;
+				if (prev_utility)
+					prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+				else
+					standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+											params, queryEnv, dest, qc);
+				/* the column keeps its field ID under its new name */
+				finish_alter(relid, &plan);
+				return;
 			}
 		case T_IndexStmt:
 			refuse_on_columnstore(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true),

@@ -114,6 +114,20 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION mooncake.list_request() IS
   'the mirrors of this database, as the sidecar holds them';
 
+CREATE FUNCTION mooncake.columnstore_stats(tbl regclass)
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_columnstore_stats'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.columnstore_stats(regclass) IS
+  'the live rows and the files of a columnstore table of its own, from its current Iceberg snapshot''s summary';
+
+CREATE FUNCTION mooncake.remove_orphan_files(table_name regclass, older_than interval DEFAULT '1 hour')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mooncake_columnstore_sweep'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION mooncake.remove_orphan_files(regclass, interval) IS
+  'remove the files of a columnstore table of its own that no committed metadata references (rolled back or crashed writes) and that are older than older_than; returns how many';
+
 CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
 RETURNS int2[]
 AS 'MODULE_PATHNAME', 'mooncake_plain_type_changes'
@@ -650,16 +664,19 @@ SELECT t.schema_name,
  WHERE pg_catalog.has_any_column_privilege(NULLIF(t.foreign_table_oid, 0), 'SELECT')
     OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
 UNION ALL
--- Columnstore tables of their own: no source, always ready.
-SELECT n.nspname, k.relname, NULL::text, 'ready'::text, NULL::text, t.metadata_location,
-       NULL::pg_lsn, NULL::pg_lsn, NULL::bigint, 0::bigint, NULL::int, NULL::int, 0::bigint, 0::double precision
-  FROM mooncake.columnstore_relations c
-  JOIN pg_catalog.pg_class k ON k.oid = c.relid
-  JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
-  JOIN mooncake.iceberg_tables t ON t.catalog_name = 'mooncake'
-   AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name
- WHERE pg_catalog.has_any_column_privilege(c.relid, 'SELECT')
-    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER);
+-- Columnstore tables of their own: no source, always ready; rows are the
+-- live rows of the current snapshot (deleted rows not counted).
+SELECT s.nspname, s.relname, NULL::text, 'ready'::text, NULL::text, s.metadata_location,
+       NULL::pg_lsn, NULL::pg_lsn, (s.stats ->> 'rows')::bigint, 0::bigint,
+       (s.stats ->> 'data_files')::int, (s.stats ->> 'delete_files')::int, 0::bigint, 0::double precision
+  FROM (SELECT n.nspname, k.relname, t.metadata_location, mooncake.columnstore_stats(c.relid::regclass) AS stats
+          FROM mooncake.columnstore_relations c
+          JOIN pg_catalog.pg_class k ON k.oid = c.relid
+          JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+          JOIN mooncake.iceberg_tables t ON t.catalog_name = 'mooncake'
+           AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name
+         WHERE pg_catalog.has_any_column_privilege(c.relid, 'SELECT')
+            OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)) s;
 COMMENT ON VIEW mooncake.columnstore_tables IS
   'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';
 
@@ -670,6 +687,12 @@ DECLARE
   ft regclass;
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'optimize_table');
+  IF EXISTS (SELECT FROM pg_catalog.pg_foreign_table f, pg_catalog.pg_options_to_table(f.ftoptions) o
+              WHERE f.ftrelid = ft AND o.option_name = 'columnstore') THEN
+    -- a columnstore table of its own: the files of writes never committed
+    PERFORM mooncake.remove_orphan_files(ft);
+    RETURN;
+  END IF;
   PERFORM mooncake.mirror_request('optimize', ft);
 END;
 $$;

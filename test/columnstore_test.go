@@ -28,8 +28,9 @@ const csSeedEnv = "MOONCAKE_CS_SEED"
 // the two hold the same rows (EXCEPT ALL both ways), also seen from a
 // second session. Halfway a transaction is cut by an immediate shutdown,
 // later the sidecar is killed under one: the committed rows stay, the
-// others never appear. At the end pyiceberg reads the columnstore table
-// through the catalog and finds the heap table's rows.
+// others never appear. At the end mooncake.remove_orphan_files removes
+// the files the cut transactions left (the rows stay), and pyiceberg reads
+// the columnstore table through the catalog and finds the heap table's rows.
 func TestColumnstoreDifferential(t *testing.T) {
 	seed := time.Now().UnixNano()
 	if v := os.Getenv(csSeedEnv); v != "" {
@@ -225,6 +226,13 @@ func TestColumnstoreDifferential(t *testing.T) {
 		t.Fatalf("the columnstore table has %d rows (%v): the test wrote nothing", n, err)
 	}
 	t.Logf("%d rows after %d steps", n, step)
+	// the sweep removes what the cut transactions left, nothing the table reads
+	var removed int64
+	if err := conn.QueryRow(ctx, "SELECT mooncake.remove_orphan_files('cs', '0')").Scan(&removed); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("remove_orphan_files removed %d files", removed)
+	compare("after remove_orphan_files")
 
 	// pyiceberg reads the committed table through the catalog
 	python := requirePyIceberg(t)
@@ -336,5 +344,15 @@ func TestColumnstoreLocation(t *testing.T) {
 	}
 	if _, err := os.Stat(loc); err != nil && !os.IsPermission(err) {
 		t.Errorf("the metadata file: %v", err)
+	}
+	// a directory shared with another table: the sweep refuses it
+	exec(t, conn, fmt.Sprintf("CREATE TABLE placed2 (id int) USING columnstore WITH (location = '%s')", dir))
+	exec(t, conn, "INSERT INTO placed2 VALUES (1)")
+	_, err := conn.Exec(ctx, "SELECT mooncake.remove_orphan_files('placed', '0')")
+	if err == nil || !strings.Contains(err.Error(), "55000") {
+		t.Errorf("remove_orphan_files of a shared directory: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM placed").Scan(&n); err != nil || n != 500 {
+		t.Fatalf("%d rows (%v)", n, err)
 	}
 }

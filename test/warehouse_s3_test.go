@@ -197,9 +197,24 @@ func TestWarehouseS3(t *testing.T) {
 		}
 		readWithPyIceberg(t, c, conn, srv, "public."+tbl, wlTable{source: "cs_h", mirror: tbl, key: []string{"id"}})
 	}
-	if keys := objectKeys(t, srv, "mooncake-wh", "own/cs_o/"); countSuffix(keys, ".parquet") == 0 {
+	keys = objectKeys(t, srv, "mooncake-wh", "own/cs_o/")
+	if countSuffix(keys, ".parquet") == 0 {
 		t.Fatalf("no Parquet objects under s3://mooncake-wh/own/cs_o: %v", keys)
 	}
+	// The objects of the rolled back insert stay until the sweep removes
+	// them; the table reads the same after it.
+	var swept int64
+	if err := conn.QueryRow(ctx, `SELECT mooncake.remove_orphan_files('cs_o', '0 seconds')`).Scan(&swept); err != nil {
+		t.Fatal(err)
+	}
+	after := objectKeys(t, srv, "mooncake-wh", "own/cs_o/")
+	if swept == 0 || len(after) != len(keys)-int(swept) {
+		t.Fatalf("the sweep removed %d objects; %d before, %d after", swept, len(keys), len(after))
+	}
+	if missing, extra := differences(t, conn, "cs_h", "cs_o"); missing != 0 || extra != 0 {
+		t.Fatalf("cs_o after the sweep: %d rows missing, %d extra", missing, extra)
+	}
+	readWithPyIceberg(t, c, conn, srv, "public.cs_o", wlTable{source: "cs_h", mirror: "cs_o", key: []string{"id"}})
 
 	// create_table with a location of its own.
 	exec(t, conn, `CREATE TABLE src2 (id int PRIMARY KEY, v text)`)

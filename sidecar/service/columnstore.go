@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -22,6 +25,7 @@ type columnstoreColumn struct {
 	Typmod   int32  `json:"typmod"`
 	TypeName string `json:"type_name"`
 	NotNull  bool   `json:"not_null"`
+	AttNum   int    `json:"attnum"` // columnstore_alter: the foreign table column's attnum
 }
 
 type columnstoreRequest struct {
@@ -310,7 +314,8 @@ func (s *server) columnstoreAppend(ctx context.Context, req *Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles}, nil
+	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles,
+		"new_files": createdFiles(ctx, r.MetadataLocation, res.MetadataLocation)}, nil
 }
 
 // columnstoreTruncate empties a columnstore table: a new snapshot without
@@ -324,7 +329,7 @@ func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"metadata_location": loc}, nil
+	return map[string]any{"metadata_location": loc, "new_files": createdFiles(ctx, r.MetadataLocation, loc)}, nil
 }
 
 // columnstoreModify deletes rows of a columnstore table (named by the row
@@ -342,7 +347,8 @@ func (s *server) columnstoreModify(ctx context.Context, req *Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows}, nil
+	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows,
+		"new_files": createdFiles(ctx, r.MetadataLocation, res.MetadataLocation)}, nil
 }
 
 // columnstoreWrite decodes a write request of a columnstore table (append,
@@ -366,4 +372,95 @@ func (s *server) columnstoreWrite(ctx context.Context, req *Request, need func(*
 		names[i] = c.Name
 	}
 	return r, names, nil
+}
+
+// columnstoreAlter gives a columnstore table the columns of its foreign
+// table after an ALTER TABLE (added, dropped, renamed, widened, NOT NULL
+// set or dropped): the evolved schema in a new metadata file (see
+// catalog.AlterColumnstore), which the backend commits as it commits
+// writes.
+func (s *server) columnstoreAlter(ctx context.Context, req *Request) (any, error) {
+	r, _, err := s.columnstoreWrite(ctx, req, func(r *columnstoreRequest) bool { return len(r.Columns) > 0 },
+		"metadata_location and columns")
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]catalog.Column, len(r.Columns))
+	for i, c := range r.Columns {
+		if c.Name == "" || c.TypeOID == 0 || c.AttNum <= 0 {
+			return nil, userError("08P01", "columnstore_alter: column %d needs a name, a type_oid and an attnum", i+1)
+		}
+		t, err := catalog.ResolveType(c.TypeOID, c.Typmod, c.TypeName)
+		if err != nil {
+			return nil, userError("0A000", "column %q has type %s, which columnstore tables do not support yet", c.Name, c.TypeName)
+		}
+		cols[i] = catalog.Column{Name: c.Name, Type: t, NotNull: c.NotNull, AttNum: c.AttNum}
+	}
+	loc, err := catalog.AlterColumnstore(ctx, r.MetadataLocation, cols)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": loc, "new_files": createdFiles(ctx, r.MetadataLocation, loc)}, nil
+}
+
+// columnstoreStats reports a columnstore table's live rows and files at a
+// metadata file (mooncake.columnstore_tables).
+func (s *server) columnstoreStats(ctx context.Context, req *Request) (any, error) {
+	r, _, err := s.columnstoreWrite(ctx, req, func(*columnstoreRequest) bool { return true }, "metadata_location")
+	if err != nil {
+		return nil, err
+	}
+	st, err := catalog.ColumnstoreStatsAt(ctx, r.MetadataLocation)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"rows": st.Rows, "data_files": st.DataFiles, "delete_files": st.DeleteFiles}, nil
+}
+
+// createdFiles are the files a write of a columnstore table made (see
+// catalog.CreatedFiles), one per line, for the backend to remove if its
+// transaction rolls back. Paths with a line break are left out (the sweep
+// removes them); an error gives none, and is logged.
+func createdFiles(ctx context.Context, base, loc string) string {
+	files, err := catalog.CreatedFiles(ctx, base, loc)
+	if err != nil {
+		slog.Warn("cannot list the files of a columnstore write", "metadata_location", loc, "err", err)
+		return ""
+	}
+	kept := files[:0]
+	for _, f := range files {
+		if !strings.Contains(f, "\n") {
+			kept = append(kept, f)
+		}
+	}
+	return strings.Join(kept, "\n")
+}
+
+// columnstoreSweep removes the files of a columnstore table that its
+// committed metadata does not reference and that are older than
+// older_than_seconds (files of transactions that rolled back or whose
+// backend crashed); the backend holds the table's catalog row lock.
+func (s *server) columnstoreSweep(ctx context.Context, req *Request) (any, error) {
+	var extra struct {
+		OlderThan *float64 `json:"older_than_seconds"`
+	}
+	if err := json.Unmarshal(req.raw, &extra); err != nil {
+		return nil, userError("08P01", "malformed columnstore_sweep request: %v", err)
+	}
+	r, _, err := s.columnstoreWrite(ctx, req, func(*columnstoreRequest) bool { return true }, "metadata_location")
+	if err != nil {
+		return nil, err
+	}
+	older := time.Hour
+	if extra.OlderThan != nil {
+		if *extra.OlderThan < 0 {
+			return nil, userError("22023", "columnstore_sweep: older_than_seconds must not be negative")
+		}
+		older = time.Duration(*extra.OlderThan * float64(time.Second))
+	}
+	removed, err := catalog.SweepColumnstore(ctx, r.MetadataLocation, older)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"removed": len(removed)}, nil
 }

@@ -146,6 +146,12 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreTruncate(ctx, req)
 	case "columnstore_modify":
 		result, err = s.columnstoreModify(ctx, req)
+	case "columnstore_alter":
+		result, err = s.columnstoreAlter(ctx, req)
+	case "columnstore_stats":
+		result, err = s.columnstoreStats(ctx, req)
+	case "columnstore_sweep":
+		result, err = s.columnstoreSweep(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

@@ -64,9 +64,12 @@ type Scan struct {
 	t *Table
 }
 
-// Plan plans a scan of a snapshot: nil for the current one. The scan has
-// the snapshot's own schema (the schema current when it was committed; the
-// table's current schema for snapshots that do not record it) and every
+// Plan plans a scan of a snapshot: nil for the current one. The scan of
+// the current snapshot has the table's current schema, as Iceberg readers
+// read a table (a schema change commits no snapshot: a column added since
+// reads NULL, one renamed reads by its field ID); that of an older
+// snapshot has the snapshot's own schema (the schema current when it was
+// committed; the current one for snapshots that do not record it), and every
 // live data file with the delete files that apply to it, as iceberg-go's
 // planner matches them (position deletes by path, equality deletes by
 // sequence number and partition).
@@ -76,7 +79,7 @@ func (t *Table) Plan(ctx context.Context, snapshotID *int64) (*Scan, error) {
 		return nil, err
 	}
 	schema := t.meta.CurrentSchema()
-	if snap != nil && snap.SchemaID != nil {
+	if snapshotID != nil && snap != nil && snap.SchemaID != nil {
 		for _, s := range t.meta.Schemas() {
 			if s.ID == *snap.SchemaID {
 				schema = s

@@ -86,7 +86,7 @@ CREATE TABLE placed (id int) USING columnstore WITH (fillfactor = 50);
 -- errors
 INSERT INTO events (kind) VALUES ('no id');
 CREATE INDEX ON events (id);
-ALTER TABLE events ADD COLUMN extra int;
+ALTER TABLE events ALTER COLUMN id TYPE int;
 CREATE TABLE bad (id int PRIMARY KEY) USING columnstore;
 CREATE TABLE bad (id int, CHECK (id > 0)) USING columnstore;
 CREATE TEMP TABLE bad (id int) USING columnstore;

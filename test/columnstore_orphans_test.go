@@ -1,0 +1,212 @@
+package test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestColumnstoreOrphanFiles checks that the files of columnstore writes
+// that are never committed do not stay: a rolled back transaction (writes
+// of every kind, a savepoint, an ALTER TABLE) and a rolled back savepoint
+// leave exactly the committed files, a CREATE TABLE rolled back leaves no
+// directory, and the files of a transaction cut by an immediate shutdown
+// are removed by mooncake.remove_orphan_files (given a grace period of
+// zero: with the default hour it keeps them), after which the table reads
+// as before.
+func TestColumnstoreOrphanFiles(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, "CREATE TABLE t (id int NOT NULL, s text) USING columnstore")
+	exec(t, conn, "INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 1000) g")
+	exec(t, conn, "DELETE FROM t WHERE id % 10 = 0")
+	var loc string
+	if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 't'").Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(filepath.Dir(loc))
+	files := func(conn *pgx.Conn) []string {
+		t.Helper()
+		var out []string
+		for _, sub := range []string{"data", "metadata"} {
+			rows, err := conn.Query(ctx, "SELECT f FROM pg_ls_dir($1, true, false) f ORDER BY 1", dir+"/"+sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var f string
+				if err := rows.Scan(&f); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, sub+"/"+f)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	same := func(when string, got, want []string) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			var extra, missing []string
+			for _, f := range got {
+				if !slices.Contains(want, f) {
+					extra = append(extra, f)
+				}
+			}
+			for _, f := range want {
+				if !slices.Contains(got, f) {
+					missing = append(missing, f)
+				}
+			}
+			t.Fatalf("%s: files left: %v; files missing: %v", when, extra, missing)
+		}
+	}
+	count := func(conn *pgx.Conn) int64 {
+		t.Helper()
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	committed := files(conn)
+	rows := count(conn)
+
+	// a rolled back transaction: every kind of write
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO t SELECT g, 'new' FROM generate_series(2000, 2500) g",
+		"UPDATE t SET s = s || '!' WHERE id % 3 = 0",
+		"DELETE FROM t WHERE id % 7 = 0",
+		"ALTER TABLE t ADD COLUMN extra int DEFAULT 5",
+		"SAVEPOINT s",
+		"INSERT INTO t (id) VALUES (-1)",
+		"ROLLBACK TO s",
+		"TRUNCATE t",
+		"INSERT INTO t (id) VALUES (-2)",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if len(files(conn)) <= len(committed) {
+		t.Fatalf("the transaction wrote no files")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	same("after a rollback", files(conn), committed)
+
+	// a statement failing in a transaction block
+	tx, err = conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO t (s) VALUES ('no id')"); err == nil {
+		t.Fatal("a NULL id was taken")
+	}
+	tx.Rollback(ctx)
+	same("after a failed transaction", files(conn), committed)
+
+	// a rolled back savepoint: the files of the committed writes only
+	exec(t, conn, "BEGIN")
+	exec(t, conn, "INSERT INTO t VALUES (5000, 'kept')")
+	mid := files(conn)
+	exec(t, conn, "SAVEPOINT s")
+	exec(t, conn, "INSERT INTO t SELECT g, 'gone' FROM generate_series(6000, 6100) g")
+	exec(t, conn, "UPDATE t SET s = 'gone too' WHERE id < 50")
+	exec(t, conn, "ROLLBACK TO s")
+	same("after ROLLBACK TO SAVEPOINT", files(conn), mid)
+	exec(t, conn, "COMMIT")
+	committed = files(conn)
+	rows++
+	var removed int64
+	if err := conn.QueryRow(ctx, "SELECT mooncake.remove_orphan_files('t', '0')").Scan(&removed); err != nil || removed != 0 {
+		t.Fatalf("remove_orphan_files after clean rollbacks removed %d (%v)", removed, err)
+	}
+	same("after remove_orphan_files", files(conn), committed)
+	if n := count(conn); n != rows {
+		t.Fatalf("%d rows, want %d", n, rows)
+	}
+
+	// CREATE TABLE rolled back: no directory stays
+	exec(t, conn, "BEGIN")
+	exec(t, conn, "CREATE TABLE gone (id int) USING columnstore")
+	exec(t, conn, "INSERT INTO gone VALUES (1)")
+	var goneLoc string
+	if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 'gone'").Scan(&goneLoc); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, conn, "ROLLBACK")
+	goneDir := filepath.Dir(filepath.Dir(goneLoc))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT count(*) > 0 FROM pg_ls_dir($1, true, false)", filepath.Dir(goneDir)).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	lrows, err := conn.Query(ctx, "SELECT f FROM pg_ls_dir($1, true, false) f", filepath.Dir(goneDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for lrows.Next() {
+		var f string
+		lrows.Scan(&f)
+		if strings.HasPrefix(f, filepath.Base(goneDir)) {
+			left = append(left, f)
+		}
+	}
+	lrows.Close()
+	if len(left) > 0 {
+		t.Fatalf("the directory of a table whose CREATE TABLE rolled back stays: %v", left)
+	}
+
+	// a transaction cut by an immediate shutdown: its files stay until the sweep
+	tx, err = conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO t SELECT g, 'crash' FROM generate_series(7000, 8000) g",
+		"DELETE FROM t WHERE id < 100",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	c.Restart(t, "immediate")
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+	if len(files(conn)) <= len(committed) {
+		t.Fatalf("the cut transaction left no files to sweep")
+	}
+	if err := conn.QueryRow(ctx, "SELECT mooncake.remove_orphan_files('t')").Scan(&removed); err != nil || removed != 0 {
+		t.Fatalf("remove_orphan_files with the default grace period removed %d (%v)", removed, err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT mooncake.remove_orphan_files('t', '0 seconds')").Scan(&removed); err != nil || removed == 0 {
+		t.Fatalf("remove_orphan_files removed %d (%v)", removed, err)
+	}
+	same("after the sweep", files(conn), committed)
+	if n := count(conn); n != rows {
+		t.Fatalf("%d rows after the sweep, want %d", n, rows)
+	}
+	exec(t, conn, "INSERT INTO t VALUES (9999, 'after')")
+	if n := count(conn); n != rows+1 {
+		t.Fatalf("%d rows after an insert, want %d", n, rows+1)
+	}
+	// optimize_table sweeps columnstore tables too (with the default grace period)
+	exec(t, conn, "CALL mooncake.optimize_table('t')")
+}
