@@ -112,15 +112,27 @@ func InspectSource(ctx context.Context, q Querier, oid uint32, keyIndex uint32) 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	var version int
+	if err := q.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return nil, err
+	}
 	lower := map[string]string{}
 	for _, a := range attrs {
-		if a.generated != "" {
+		switch {
+		case a.generated == "v":
+			// PostgreSQL 18's virtual generated columns are computed when
+			// read: no WAL, nothing to replicate.
+			return nil, &pgconn.PgError{Code: "0A000",
+				Message: fmt.Sprintf("column %q of %s is a virtual generated column, which mooncake mirrors cannot follow", a.name, src.Qualified),
+				Detail:  "A virtual generated column's values are computed when read; logical replication never sends them.",
+				Hint:    "Make the column STORED, or mirror a table without it."}
+		case a.generated != "" && version < 180000:
 			// Logical replication before PostgreSQL 18 does not carry
 			// stored generated columns: their values would be NULL.
 			return nil, &pgconn.PgError{Code: "0A000",
 				Message: fmt.Sprintf("column %q of %s is a generated column, which mooncake mirrors cannot follow", a.name, src.Qualified),
-				Detail:  "Logical replication does not send the values of generated columns.",
-				Hint:    "Mirror a table without generated columns, or make the column a plain column filled by a trigger."}
+				Detail:  "Logical replication before PostgreSQL 18 does not send the values of generated columns.",
+				Hint:    "Mirror a table without generated columns, make the column a plain column filled by a trigger, or use PostgreSQL 18."}
 		}
 		t, err := ResolveColumnType(ctx, q, a.oid, a.typmod, a.typeName)
 		if err != nil {

@@ -149,14 +149,29 @@ func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
 // its cache), so changes committed after the ALTER arrive under the
 // partitioned table's OID; before it, no partitioned table was published.
 func ensurePublication(ctx context.Context, conn *pgx.Conn) error {
-	var viaRoot *bool
-	err := conn.QueryRow(ctx, "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", Publication).Scan(&viaRoot)
+	// PostgreSQL 18 also publishes the values of stored generated columns
+	// when asked (publish_generated_columns); earlier ones never do.
+	var version int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		return err
+	}
+	gencols := version >= 180000
+	var viaRoot, genStored *bool
+	q := "SELECT pubviaroot, NULL::bool FROM pg_publication WHERE pubname = $1"
+	if gencols {
+		q = "SELECT pubviaroot, pubgencols = 's' FROM pg_publication WHERE pubname = $1"
+	}
+	err := conn.QueryRow(ctx, q, Publication).Scan(&viaRoot, &genStored)
 	if err != nil && err != pgx.ErrNoRows {
 		return err
 	}
+	opts := "publish_via_partition_root = true"
+	if gencols {
+		opts += ", publish_generated_columns = stored"
+	}
 	switch {
 	case err == pgx.ErrNoRows:
-		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+Publication+" WITH (publish_via_partition_root = true)")
+		_, err = conn.Exec(ctx, "CREATE PUBLICATION "+Publication+" WITH ("+opts+")")
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
 			return ensurePublication(ctx, conn) // created meanwhile
@@ -164,8 +179,8 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return fmt.Errorf("create publication: %w", err)
 		}
-	case !*viaRoot:
-		if _, err := conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" SET (publish_via_partition_root = true)"); err != nil {
+	case !*viaRoot || (gencols && !*genStored):
+		if _, err := conn.Exec(ctx, "ALTER PUBLICATION "+Publication+" SET ("+opts+")"); err != nil {
 			return fmt.Errorf("alter publication: %w", err)
 		}
 	}
