@@ -1644,7 +1644,11 @@ finish_alter(Oid relid, CsAlter *plan)
 		{
 			char	   *col = lfirst(lc);
 
-			if (SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1", qualified,
+			/*
+			 * Not "col IS NULL": the column is NOT NULL now, and the planner
+			 * (17 and later) folds that test to false.
+			 */
+			if (SPI_execute(psprintf("SELECT 1 FROM ONLY %s WHERE pg_catalog.num_nulls(%s) > 0 LIMIT 1", qualified,
 									 quote_identifier(col)), true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "could not check the rows of columnstore table \"%s\"", get_rel_name(relid));
 			if (SPI_processed > 0)

@@ -143,7 +143,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   src regclass;
-  src_kind "char";
+  src_kind text;
   src_schema name;
   src_name name;
   parts text[];
@@ -652,7 +652,7 @@ SELECT t.schema_name,
        t.delete_files,
        GREATEST(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), t.visible_lsn), 0)::bigint AS lag_bytes,
        CASE WHEN pg_catalog.pg_current_wal_lsn() <= t.visible_lsn OR t.last_commit_time IS NULL THEN 0
-            ELSE GREATEST(EXTRACT(epoch FROM pg_catalog.now() - t.last_commit_time), 0)
+            ELSE GREATEST(pg_catalog.date_part('epoch', CAST(pg_catalog.now() - t.last_commit_time AS pg_catalog.interval)), 0)
        END::double precision AS lag_seconds
   FROM pg_catalog.json_to_recordset(
          mooncake.list_request() -> 'tables')

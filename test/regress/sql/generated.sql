@@ -50,4 +50,5 @@ SELECT count(*) FROM pg_class WHERE relname = 'genv_m';
 
 DROP TABLE gen, gen2 CASCADE;
 DROP TABLE IF EXISTS genv;
+DROP FUNCTION wait_for;
 DROP EXTENSION pg_mooncake CASCADE;
