@@ -1057,6 +1057,20 @@ mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_se
 
 /* DDL */
 
+/* A column constraint columnstore tables do not take: refused. */
+static void
+refuse_column_constraint(const char *colname, ConstrType contype)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("column \"%s\": columnstore tables do not take %s constraints", colname,
+					contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+					contype == CONSTR_UNIQUE ? "UNIQUE" :
+					contype == CONSTR_FOREIGN ? "REFERENCES" :
+					contype == CONSTR_CHECK ? "CHECK" : "such"),
+			 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+}
+
 /*
  * Create a columnstore table from a CREATE TABLE's parse tree: the
  * Iceberg table's first metadata file (the sidecar), its catalog row and
@@ -1166,14 +1180,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 				notnull = true;
 			else if (c->contype != CONSTR_NULL && c->contype != CONSTR_DEFAULT &&
 					 c->contype != CONSTR_GENERATED)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("column \"%s\": columnstore tables do not take %s constraints", col->colname,
-								c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
-								c->contype == CONSTR_UNIQUE ? "UNIQUE" :
-								c->contype == CONSTR_FOREIGN ? "REFERENCES" :
-								c->contype == CONSTR_CHECK ? "CHECK" : "such"),
-						 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+				refuse_column_constraint(col->colname, c->contype);
 		}
 		if (!first)
 			appendStringInfoChar(&req, ',');
@@ -1490,14 +1497,7 @@ check_alter(Oid relid, AlterTableStmt *stmt, CsAlter *plan)
 							refuse_alter(relid, "ALTER TABLE ... ADD COLUMN ... GENERATED",
 										 "Add a plain column and UPDATE it.");
 						else if (c->contype != CONSTR_NULL)
-							ereport(ERROR,
-									(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-									 errmsg("column \"%s\": columnstore tables do not take %s constraints", def->colname,
-											c->contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
-											c->contype == CONSTR_UNIQUE ? "UNIQUE" :
-											c->contype == CONSTR_FOREIGN ? "REFERENCES" :
-											c->contype == CONSTR_CHECK ? "CHECK" : "such"),
-									 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+							refuse_column_constraint(def->colname, c->contype);
 					}
 					if (dflt)
 						plan->fill = lappend(plan->fill, pstrdup(def->colname));
