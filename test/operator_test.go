@@ -186,6 +186,40 @@ func TestCopyProgress(t *testing.T) {
 	if n := queryInt(t, conn, `SELECT count(*) FROM big_m`); n != total {
 		t.Errorf("big_m has %d rows after resync_table; want %d", n, total)
 	}
+
+	// A cancelled create_table (statement_timeout while the copy reports
+	// its progress) stops at once and leaves nothing.
+	canceller := c.Conn(t, "postgres")
+	exec(t, canceller, `SET statement_timeout = '800ms'`)
+	start := time.Now()
+	_, err := canceller.Exec(context.Background(), `CALL mooncake.create_table('big_c', 'big')`)
+	if sqlState(err) != "57014" || time.Since(start) > 3*time.Second {
+		t.Errorf("create_table under statement_timeout: %v after %s; want 57014 at once", err, time.Since(start))
+	}
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM mooncake.copy_progress`) == 0 &&
+			queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name = 'big_c'`) == 0
+	}); !ok {
+		t.Errorf("a cancelled create_table left its copy or mirror behind")
+	}
+
+	// A schema change the mirror cannot follow in place copies the source
+	// again online, with no backend waiting: the view shows it too.
+	exec(t, conn, `ALTER TABLE big ADD COLUMN d int DEFAULT 5`)
+	var phase string
+	if _, ok := waitFor(10*time.Second, func() bool {
+		err := conn.QueryRow(context.Background(), `SELECT phase FROM mooncake.copy_progress
+			WHERE table_name = 'big_m' AND command = 'resync' AND pid IS NULL AND source = 'public.big'`).Scan(&phase)
+		return err == nil
+	}); !ok {
+		t.Errorf("copy_progress never showed the copy a schema change started")
+	}
+	if _, ok := waitFor(30*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM mooncake.copy_progress`) == 0 &&
+			queryInt(t, conn, `SELECT count(*) FROM big_m WHERE d = 5`) == total
+	}); !ok {
+		t.Errorf("the copy a schema change started never finished")
+	}
 }
 
 // TestOrphanSlots: list_orphan_slots() shows the slots of this database
