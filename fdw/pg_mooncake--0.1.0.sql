@@ -743,12 +743,14 @@ COMMENT ON VIEW mooncake.copy_progress IS
   'the copies of sources under way (create_table, resync_table, schema changes): phase, rows copied of the estimated rows, bytes, start';
 
 -- Replication slots named like the mirrors' (mooncake_<database oid>, and
--- the temporary mooncake_sync_* slots of copies) that the sidecar does not
--- use: left by a crash, a dropped extension or an older install. Each
+-- mooncake_sync_* like the temporary slots of copies) that the sidecar does
+-- not use: left by a crash, a dropped extension or an older install.
+-- Temporary slots go away with their session, so they are never orphans
+-- (a copy's may outlive its copy by a moment, with its walsender). Each
 -- database sees and drops only its own slots (a logical slot belongs to one
 -- database); run the functions in each database. Superusers only.
 CREATE FUNCTION mooncake.list_orphan_slots()
-RETURNS TABLE(slot_name name, database name, plugin name, temporary boolean, active_pid integer,
+RETURNS TABLE(slot_name name, database name, plugin name, active_pid integer,
               restart_lsn pg_lsn, confirmed_flush_lsn pg_lsn, retained_bytes bigint, reason text)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -772,7 +774,7 @@ BEGIN
                 'extension', (SELECT e.oid::bigint FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_mooncake')))
               -> 'in_use'));
   RETURN QUERY
-  SELECT s.slot_name, s.database, s.plugin, s.temporary, s.active_pid, s.restart_lsn,
+  SELECT s.slot_name, s.database, s.plugin, s.active_pid, s.restart_lsn,
          s.confirmed_flush_lsn,
          pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint,
          CASE WHEN s.slot_name LIKE 'mooncake\_sync\_%' THEN 'a copy''s slot that no copy of the sidecar holds'
@@ -780,6 +782,7 @@ BEGIN
               ELSE 'not the slot of this database (mooncake_' || db_oid::text || ')' END
     FROM pg_catalog.pg_replication_slots s
    WHERE s.slot_type = 'logical'
+     AND NOT s.temporary  -- gone with its session: never left behind
      AND s.database = pg_catalog.current_database()
      AND s.slot_name LIKE 'mooncake\_%'
      AND s.slot_name::text <> ALL (in_use)

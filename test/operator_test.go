@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -224,9 +225,9 @@ func TestCopyProgress(t *testing.T) {
 
 // TestOrphanSlots: list_orphan_slots() shows the slots of this database
 // named like pg_mooncake's that the sidecar does not use, not the live
-// slot of its mirrors nor other databases' slots; drop_orphan_slots()
-// drops the inactive ones and never an active one; both are for
-// superusers only.
+// slot of its mirrors, temporary slots nor other databases' slots;
+// drop_orphan_slots() drops the inactive ones and never an active one;
+// both are for superusers only.
 func TestOrphanSlots(t *testing.T) {
 	c, conn := startMooncake(t)
 	exec(t, conn, `CREATE TABLE src (id int PRIMARY KEY, v text)`)
@@ -237,12 +238,29 @@ func TestOrphanSlots(t *testing.T) {
 	}
 
 	// Strays: one named like another database's slot, one like a copy's,
-	// and an active (temporary) one held by another session.
+	// one a replication connection streams from (active), and a temporary
+	// one held by another session (never an orphan: it goes with it).
 	exec(t, conn, `SELECT pg_create_logical_replication_slot('mooncake_4000000000', 'pgoutput')`)
 	exec(t, conn, `SELECT pg_create_logical_replication_slot('mooncake_sync_1_stray', 'pgoutput')`)
+	exec(t, conn, `SELECT pg_create_logical_replication_slot('mooncake_sync_2_active', 'pgoutput')`)
 	exec(t, conn, `SELECT pg_create_logical_replication_slot('not_ours', 'pgoutput')`)
 	holder := c.Conn(t, "postgres")
-	exec(t, holder, `SELECT pg_create_logical_replication_slot('mooncake_sync_2_active', 'pgoutput', true)`)
+	exec(t, holder, `SELECT pg_create_logical_replication_slot('mooncake_sync_3_temporary', 'pgoutput', true)`)
+	ctx := context.Background()
+	repl, err := pgconn.Connect(ctx, c.ConnString("postgres")+" replication=database")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repl.Close(ctx)
+	if err := pglogrepl.StartReplication(ctx, repl, "mooncake_sync_2_active", 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names 'mooncake_pub'"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := waitFor(5*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'mooncake_sync_2_active' AND active`) == 1
+	}); !ok {
+		t.Fatal("the streamed slot never became active")
+	}
 	// Another database's stray is that database's business.
 	exec(t, conn, `CREATE DATABASE other`)
 	otherConn := c.Conn(t, "other")
@@ -272,7 +290,7 @@ func TestOrphanSlots(t *testing.T) {
 	if got, want := listed(), "mooncake_sync_2_active:true"; got != want {
 		t.Errorf("list_orphan_slots after drop_orphan_slots: %s; want %s", got, want)
 	}
-	for _, s := range []string{live, "not_ours", "mooncake_sync_2_active", "mooncake_4000000001"} {
+	for _, s := range []string{live, "not_ours", "mooncake_sync_2_active", "mooncake_sync_3_temporary", "mooncake_4000000001"} {
 		if n := queryInt(t, conn, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, s); n != 1 {
 			t.Errorf("slot %s was dropped", s)
 		}
@@ -293,7 +311,8 @@ func TestOrphanSlots(t *testing.T) {
 		}
 	}
 	exec(t, conn, `RESET ROLE`)
-	exec(t, holder, `SELECT pg_drop_replication_slot('mooncake_sync_2_active')`)
+	repl.Close(ctx)
+	exec(t, holder, `SELECT pg_drop_replication_slot('mooncake_sync_3_temporary')`)
 	exec(t, otherConn, `SELECT pg_drop_replication_slot('mooncake_4000000001')`)
 	exec(t, conn, `SELECT pg_drop_replication_slot('not_ours')`)
 }

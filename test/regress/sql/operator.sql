@@ -1,5 +1,7 @@
 -- The operator's view: the progress of copies, orphan replication slots.
-CREATE EXTENSION pg_mooncake;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_mooncake;
+RESET client_min_messages;
 \set VERBOSITY terse
 
 CREATE FUNCTION wait_for(q text, expected text) RETURNS text LANGUAGE plpgsql AS $$
@@ -25,17 +27,20 @@ SELECT count(*) FROM mooncake.copy_progress;
 \d mooncake.copy_progress
 
 -- The slot of the mirrors is not an orphan; a stray slot named like a
--- copy's is, until dropped; a slot of another name is not ours.
+-- copy's is, until dropped; a slot of another name is not ours, nor is a
+-- temporary one.
 SELECT count(*) FROM mooncake.list_orphan_slots();
 SELECT 'created' FROM pg_create_logical_replication_slot('mooncake_sync_0_regress', 'pgoutput');
 SELECT 'created' FROM pg_create_logical_replication_slot('regress_not_ours', 'pgoutput');
-SELECT slot_name, plugin, temporary, active_pid IS NULL AS inactive, retained_bytes >= 0 AS retains, reason
+SELECT 'created' FROM pg_create_logical_replication_slot('mooncake_sync_0_temporary', 'pgoutput', true);
+SELECT slot_name, plugin, active_pid IS NULL AS inactive, retained_bytes >= 0 AS retains, reason
   FROM mooncake.list_orphan_slots();
 SELECT * FROM mooncake.drop_orphan_slots();
 SELECT count(*) FROM mooncake.list_orphan_slots();
 SELECT slot_name FROM pg_replication_slots
- WHERE slot_name IN ('mooncake_sync_0_regress', 'regress_not_ours') ORDER BY 1;
+ WHERE slot_name IN ('mooncake_sync_0_regress', 'regress_not_ours', 'mooncake_sync_0_temporary') ORDER BY 1;
 SELECT pg_drop_replication_slot('regress_not_ours');
+SELECT pg_drop_replication_slot('mooncake_sync_0_temporary');
 
 -- Superusers only.
 CREATE ROLE regress_operator_user;
@@ -49,4 +54,5 @@ RESET ROLE;
 DROP OWNED BY regress_operator_user;
 DROP ROLE regress_operator_user;
 
-DROP EXTENSION pg_mooncake CASCADE;
+DROP TABLE src CASCADE;
+DROP FUNCTION wait_for;
