@@ -348,7 +348,19 @@ func TestSimplifiedEdition(t *testing.T) {
 		t.Errorf("columnstore_tables: %d rows; want 900", n)
 	}
 
-	// The data lake: a CSV file and a Parquet file of the server.
+	// The data lake: the columnstore table's own Iceberg table and its
+	// Parquet files read as files of the lake, and a CSV file.
+	var meta string
+	if err := conn.QueryRow(context.Background(), `SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 'cs'`).Scan(&meta); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, conn, `SELECT count(*) FROM iceberg_scan('`+meta+`') AS (id int, v text)`); n != 900 {
+		t.Errorf("iceberg_scan: %d rows; want 900", n)
+	}
+	dataGlob := filepath.Join(filepath.Dir(filepath.Dir(meta)), "data", "*.parquet")
+	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.read_parquet('`+dataGlob+`') AS (id int, v text)`); n < 1000 {
+		t.Errorf("read_parquet of the data files: %d rows; want the 1000 inserted and more", n)
+	}
 	csv := filepath.Join(c.DataDir(), "lake.csv")
 	exec(t, conn, `COPY (SELECT g AS id, 'x' || g AS name FROM generate_series(1, 50) g) TO '`+csv+`' WITH (FORMAT csv, HEADER)`)
 	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.read_csv('`+csv+`') r WHERE r['name'] LIKE 'x%'`); n != 50 {
