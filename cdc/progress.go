@@ -21,7 +21,7 @@ type Progress struct {
 	Table      string
 	Source     string // the source as the copy names it
 	ForeignOID uint32 // the mirror's foreign table, 0 while create_table has not made it
-	Command    string // "create_table", "resync_table" or "resync" (the stream's own)
+	Command    string // CommandCreate or CommandResync
 	StartedAt  time.Time
 
 	pid       atomic.Int32 // the backend that asked, 0 when none did
