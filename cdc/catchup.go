@@ -42,6 +42,9 @@ type copyJob struct {
 	// makes the copy): the job only keeps the mirror's changes until the
 	// mirror is ready, then applies those after the copy.
 	initial bool
+	// progress is the copy's entry in mooncake.copy_progress (nil for an
+	// initial job: create_table reports its own copy).
+	progress *Progress
 }
 
 // maxCopyTries bounds how often a failing copy is tried again before the
@@ -50,7 +53,8 @@ const maxCopyTries = 3
 
 // startCopy starts copying m's source again, or starts over a running
 // copy (its snapshot may predate a schema change), keeping its spool.
-func (ss *session) startCopy(ctx context.Context, m *catalog.Mirror, from uint64) error {
+// pid is the backend waiting for the copy (resync_table), 0 if none.
+func (ss *session) startCopy(ctx context.Context, m *catalog.Mirror, from uint64, pid int) error {
 	old := ss.jobs[m]
 	if old != nil && old.initial {
 		return fmt.Errorf("mirror %s.%s is still taking its initial copy", m.Namespace, m.Name)
@@ -62,6 +66,8 @@ func (ss *session) startCopy(ctx context.Context, m *catalog.Mirror, from uint64
 			return err
 		}
 		j.rel, j.spool = ss.rels[m.SourceOID], sp
+		j.progress = StartProgress(&Progress{Database: ss.s.Config.Database, Namespace: m.Namespace,
+			Table: m.Name, Source: m.Source, ForeignOID: m.ForeignOID, Command: CommandResync}, pid)
 		if ss.jobs == nil {
 			ss.jobs = map[*catalog.Mirror]*copyJob{}
 		}
@@ -73,13 +79,16 @@ func (ss *session) startCopy(ctx context.Context, m *catalog.Mirror, from uint64
 		<-old.done
 		old.copy.Discard()
 		j.from, j.rel, j.spool, j.tries, j.wait = old.from, old.rel, old.spool, old.tries, old.wait
+		j.progress = old.progress
+		j.progress.restart()
+		j.progress.SetPID(pid)
 	}
 	ss.jobs[m] = j
 	jctx, cancel := context.WithCancel(ctx)
 	j.cancel = cancel
 	go func() {
 		defer close(j.done)
-		j.copy, j.err = ss.s.copySource(jctx, m)
+		j.copy, j.err = ss.s.copySource(WithProgress(jctx, j.progress), m)
 		select {
 		case ss.copied <- j:
 		case <-jctx.Done():
@@ -105,6 +114,9 @@ func (s *Stream) copySource(ctx context.Context, m *catalog.Mirror) (*catalog.Co
 		return nil, err
 	}
 	defer os.Remove(snap.CSVPath)
+	p := progressOf(ctx)
+	p.SetPhase(PhaseWriting)
+	defer p.SetPhase(PhaseSwapping)
 	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPath, snap.MaxRow, snap.LSN)
 }
 
@@ -179,7 +191,7 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 			return nil
 		}
 		slog.Warn("copying the source failed; trying again", "mirror", m.Namespace+"."+m.Name, "err", j.err)
-		return ss.startCopy(ctx, m, j.from)
+		return ss.startCopy(ctx, m, j.from, 0)
 	}
 	if err := ss.sync(ctx); err != nil {
 		return err
@@ -193,6 +205,7 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 		j.err = err
 		return ss.finishCopy(ctx, j)
 	}
+	j.progress.SetPhase(PhaseApplying)
 	n, err := ss.replaySpool(ctx, j, j.copy.LSN)
 	if err != nil {
 		return err
@@ -303,6 +316,7 @@ func (ss *session) replaySpool(ctx context.Context, j *copyJob, after uint64) (i
 // endCopy ends a job: the mirror follows the stream again (or is broken),
 // and Resync requests get err.
 func (ss *session) endCopy(j *copyJob, err error) {
+	j.progress.Done()
 	j.spool.remove()
 	delete(ss.jobs, j.m)
 	j.m.EndCatchUp()

@@ -80,7 +80,7 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 		}
 		if ss.jobs[m] != nil {
 			// Being copied: the copy may predate this change; start over.
-			if err := ss.startCopy(ctx, m, ss.jobs[m].from); err != nil {
+			if err := ss.startCopy(ctx, m, ss.jobs[m].from, 0); err != nil {
 				return err
 			}
 			continue
@@ -267,15 +267,16 @@ func (ss *session) catalogConn(ctx context.Context) (*pgx.Conn, error) {
 // resyncRequest asks the apply loop to copy a mirror's source again.
 type resyncRequest struct {
 	m    *catalog.Mirror
+	pid  int // the backend that asked (copy_progress), 0 if unknown
 	done chan error
 }
 
 // Resync copies a mirror's source again, replacing its rows (and repairing
 // it when broken); the apply loop does it between two transactions, so
 // that no change is lost or applied twice. Readers see the old rows until
-// the new ones replace them.
-func (s *Stream) Resync(ctx context.Context, m *catalog.Mirror) error {
-	req := resyncRequest{m: m, done: make(chan error, 1)}
+// the new ones replace them. pid is the backend that asked, 0 if unknown.
+func (s *Stream) Resync(ctx context.Context, m *catalog.Mirror, pid int) error {
+	req := resyncRequest{m: m, pid: pid, done: make(chan error, 1)}
 	select {
 	case s.resyncs() <- req:
 	case <-ctx.Done():
@@ -300,7 +301,7 @@ func (ss *session) serveResync(ctx context.Context, req resyncRequest) error {
 		req.done <- &pgconn.PgError{Code: "55000", Message: fmt.Sprintf("mirror %s.%s is still taking its initial copy", req.m.Namespace, req.m.Name)}
 		return nil
 	}
-	if err := ss.startCopy(ctx, req.m, ss.doneLSN); err != nil {
+	if err := ss.startCopy(ctx, req.m, ss.doneLSN, req.pid); err != nil {
 		req.done <- err
 		return err
 	}

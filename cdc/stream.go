@@ -920,7 +920,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		ss.endLSN = uint64(msg.TransactionEndLSN)
 		ss.s.lastCommit.Store(msg.CommitTime.UnixNano())
 		for m := range ss.resync {
-			if err := ss.startCopy(ctx, m, uint64(msg.CommitLSN)); err != nil {
+			if err := ss.startCopy(ctx, m, uint64(msg.CommitLSN), 0); err != nil {
 				return err
 			}
 		}

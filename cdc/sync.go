@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -111,6 +112,20 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 // after the copy's snapshot; a new copy sees the change.
 var ErrSchemaMoved = errors.New("the source's schema changed during the copy")
 
+// syncSlots holds the names of the copies' temporary slots (their
+// connections drop them; list_orphan_slots must not count them as orphans).
+var syncSlots sync.Map
+
+// SyncSlots lists the temporary slots of the copies under way.
+func SyncSlots() []string {
+	var out []string
+	syncSlots.Range(func(k, _ any) bool {
+		out = append(out, k.(string))
+		return true
+	})
+	return out
+}
+
 // inSnapshot runs fn in a transaction reading the exported snapshot of a
 // new temporary replication slot, and returns the LSN just before the
 // slot's consistent point: commits at or before it are in the snapshot.
@@ -121,6 +136,8 @@ func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn
 	}
 	defer repl.Close(context.Background())
 	slot := "mooncake_sync_" + fmt.Sprint(os.Getpid()) + "_" + randomSuffix()
+	syncSlots.Store(slot, struct{}{})
+	defer syncSlots.Delete(slot)
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
@@ -166,7 +183,10 @@ func copyRows(ctx context.Context, conn *pgx.Conn, source string, partitioned bo
 	if partitioned {
 		from = " FROM "
 	}
-	rec := &recordMeter{w: f}
+	p := progressOf(ctx)
+	p.estimate(ctx, conn, from+source)
+	p.SetPhase(PhaseCopying)
+	rec := &recordMeter{w: f, p: p}
 	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY (SELECT "+strings.Join(cols, ", ")+from+source+") TO STDOUT WITH (FORMAT csv)")
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -180,16 +200,25 @@ func copyRows(ctx context.Context, conn *pgx.Conn, source string, partitioned bo
 
 // recordMeter passes CSV through and measures its longest record: a
 // newline ends a record unless it is inside quotes (a quote inside a
-// quoted field is doubled, which toggles the state twice).
+// quoted field is doubled, which toggles the state twice). It counts the
+// records and bytes into the copy's progress, if any.
 type recordMeter struct {
 	w       io.Writer
 	quoted  bool
 	cur     int64 // bytes of the record being written
 	longest int64
+	p       *Progress
 }
 
 func (r *recordMeter) Write(p []byte) (int, error) {
 	rest := p
+	records := int64(0)
+	if r.p != nil {
+		defer func() {
+			r.p.rows.Add(records)
+			r.p.bytes.Add(int64(len(p)))
+		}()
+	}
 	for len(rest) > 0 {
 		i := bytes.IndexAny(rest, "\"\n")
 		if i < 0 {
@@ -202,6 +231,7 @@ func (r *recordMeter) Write(p []byte) (int, error) {
 		} else if !r.quoted {
 			r.longest = max(r.longest, r.cur)
 			r.cur = 0
+			records++
 		}
 		rest = rest[i+1:]
 	}

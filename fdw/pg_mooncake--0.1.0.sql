@@ -240,6 +240,29 @@ BEGIN
       HINT = 'Choose another name for the columnstore table, or drop the existing relation first.';
   END IF;
 
+  -- The simplified edition (wal_level below logical, or the sidecar run
+  -- without change data capture) has no mirrors: say so before anything
+  -- changes. A sidecar on another host (the server's options host and
+  -- port) judges for itself.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_server fs, pg_catalog.pg_options_to_table(fs.srvoptions) o
+                  WHERE fs.srvname = 'mooncake' AND o.option_name = 'host') THEN
+    IF pg_catalog.current_setting('wal_level') <> 'logical' THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '55000',
+        MESSAGE = pg_catalog.format('mooncake.create_table needs wal_level = logical, not %s',
+                                    pg_catalog.current_setting('wal_level')),
+        DETAIL = 'Without logical decoding pg_mooncake runs as its simplified edition: columnstore tables and data lake reads, no mirrors.',
+        HINT = 'Set wal_level = logical (and pg_mooncake.enable_bgworker = on) in postgresql.conf and restart the server.';
+    END IF;
+    IF pg_catalog.current_setting('pg_mooncake.enable_bgworker', true) = 'off' THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '55000',
+        MESSAGE = 'mooncake.create_table needs pg_mooncake.enable_bgworker = on',
+        DETAIL = 'With it off the sidecar runs as the simplified edition: columnstore tables and data lake reads, no mirrors.',
+        HINT = 'Set pg_mooncake.enable_bgworker = on in postgresql.conf and restart the server.';
+    END IF;
+  END IF;
+
   -- The initial copy waits for transactions that have written to end:
   -- this one would wait for itself.
   IF pg_catalog.txid_current_if_assigned() IS NOT NULL THEN
@@ -680,6 +703,119 @@ SELECT s.nspname, s.relname, NULL::text, 'ready'::text, NULL::text, s.metadata_l
 COMMENT ON VIEW mooncake.columnstore_tables IS
   'the columnstore tables (mirrors) of this database: source, Iceberg metadata, progress and lag';
 
+-- The copies of sources under way in the cluster (create_table's initial
+-- copy, resync_table, the copies schema changes need), as the sidecar
+-- counts them: like pg_stat_progress_copy.
+CREATE FUNCTION mooncake.progress_request()
+RETURNS json
+AS 'MODULE_PATHNAME', 'mooncake_progress_request'
+LANGUAGE C STRICT VOLATILE;
+
+-- pid is the backend that asked (NULL for the copies a schema change
+-- starts); rows_estimated the planner's estimate of the source's rows
+-- (reltuples scaled to the table's current size); bytes_copied the size of
+-- the rows read (CSV). A copy is shown to members of pg_read_all_stats
+-- (superusers too), to the role of the backend that asked, and to roles
+-- that may read the mirror.
+CREATE VIEW mooncake.copy_progress AS
+SELECT p.pid,
+       p.database,
+       p.schema_name,
+       p.table_name,
+       p.source,
+       p.command,
+       p.phase,
+       p.rows_copied,
+       p.rows_estimated,
+       p.bytes_copied,
+       p.started_at
+  FROM pg_catalog.json_to_recordset(mooncake.progress_request() -> 'copies')
+       AS p(pid int, database name, schema_name name, table_name name, source text,
+            foreign_table_oid oid, command text, phase text, rows_copied bigint,
+            rows_estimated bigint, bytes_copied bigint, started_at timestamptz)
+ WHERE pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+    OR EXISTS (SELECT FROM pg_catalog.pg_stat_activity a
+                WHERE a.pid = p.pid AND a.usesysid = (SELECT r.oid FROM pg_catalog.pg_roles r
+                                                        WHERE r.rolname = CURRENT_USER))
+    OR (p.database = pg_catalog.current_database()
+        AND pg_catalog.has_any_column_privilege(NULLIF(p.foreign_table_oid, 0), 'SELECT'));
+COMMENT ON VIEW mooncake.copy_progress IS
+  'the copies of sources under way (create_table, resync_table, schema changes): phase, rows copied of the estimated rows, bytes, start';
+
+-- Replication slots named like the mirrors' (mooncake_<database oid>, and
+-- mooncake_sync_* like the temporary slots of copies) that the sidecar does
+-- not use: left by a crash, a dropped extension or an older install.
+-- Temporary slots go away with their session, so they are never orphans
+-- (a copy's may outlive its copy by a moment, with its walsender). Each
+-- database sees and drops only its own slots (a logical slot belongs to one
+-- database); run the functions in each database. Superusers only.
+CREATE FUNCTION mooncake.list_orphan_slots()
+RETURNS TABLE(slot_name name, database name, plugin name, active_pid integer,
+              restart_lsn pg_lsn, confirmed_flush_lsn pg_lsn, retained_bytes bigint, reason text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  in_use text[];
+  db_oid oid;
+BEGIN
+  IF NOT (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42501',
+      MESSAGE = 'permission denied to list or drop orphan replication slots',
+      DETAIL = 'Only superusers may list or drop replication slots of pg_mooncake.';
+  END IF;
+  SELECT d.oid INTO db_oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database();
+  -- The slots the sidecar uses for this database: it opens the database's
+  -- mirrors first, so a slot mirrors will resume from is in use even when
+  -- the stream is not running.
+  in_use := ARRAY(SELECT pg_catalog.json_array_elements_text(mooncake.sidecar_request(
+              pg_catalog.json_build_object('op', 'slots', 'database', pg_catalog.current_database(),
+                'extension', (SELECT e.oid::bigint FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_mooncake')))
+              -> 'in_use'));
+  RETURN QUERY
+  SELECT s.slot_name, s.database, s.plugin, s.active_pid, s.restart_lsn,
+         s.confirmed_flush_lsn,
+         pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint,
+         CASE WHEN s.slot_name LIKE 'mooncake\_sync\_%' THEN 'a copy''s slot that no copy of the sidecar holds'
+              WHEN s.slot_name = 'mooncake_' || db_oid::text THEN 'the sidecar has no mirror in this database'
+              ELSE 'not the slot of this database (mooncake_' || db_oid::text || ')' END
+    FROM pg_catalog.pg_replication_slots s
+   WHERE s.slot_type = 'logical'
+     AND NOT s.temporary  -- gone with its session: never left behind
+     AND s.database = pg_catalog.current_database()
+     AND s.slot_name LIKE 'mooncake\_%'
+     AND s.slot_name::text <> ALL (in_use)
+   ORDER BY s.slot_name;
+END;
+$$;
+COMMENT ON FUNCTION mooncake.list_orphan_slots() IS
+  'replication slots of this database named like pg_mooncake''s that its sidecar does not use (superusers only)';
+REVOKE ALL ON FUNCTION mooncake.list_orphan_slots() FROM PUBLIC;
+
+CREATE FUNCTION mooncake.drop_orphan_slots()
+RETURNS TABLE(slot_name name)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+  orphan name;
+BEGIN
+  FOR orphan IN SELECT o.slot_name FROM mooncake.list_orphan_slots() o WHERE o.active_pid IS NULL LOOP
+    BEGIN
+      PERFORM pg_catalog.pg_drop_replication_slot(orphan);
+      slot_name := orphan;
+      RETURN NEXT;
+    EXCEPTION WHEN object_in_use OR undefined_object THEN
+      NULL;  -- became active, or dropped, meanwhile: never drop an active slot
+    END;
+  END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION mooncake.drop_orphan_slots() IS
+  'drop the inactive slots list_orphan_slots() shows and return their names (superusers only)';
+REVOKE ALL ON FUNCTION mooncake.drop_orphan_slots() FROM PUBLIC;
+
 CREATE PROCEDURE mooncake.optimize_table(table_name text)
 LANGUAGE plpgsql
 AS $$
@@ -790,6 +926,7 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE;
 
 GRANT USAGE ON SCHEMA mooncake TO PUBLIC;
 GRANT SELECT ON mooncake.columnstore_tables TO PUBLIC;
+GRANT SELECT ON mooncake.copy_progress TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER mooncake TO mooncake_user;
 
 -- Secrets of object stores (README, "The data lake on S3"), as pg_mooncake

@@ -19,6 +19,8 @@
  *						table
  *	list_request		the mirrors, for mooncake.columnstore_tables, which
  *						shows each only to roles that may read it
+ *	progress_request	the copies under way, for mooncake.copy_progress,
+ *						which filters them as pg_stat_progress_copy would
  *
  *-------------------------------------------------------------------------
  */
@@ -48,6 +50,7 @@ PG_FUNCTION_INFO_V1(mooncake_create_request);
 PG_FUNCTION_INFO_V1(mooncake_attach_request);
 PG_FUNCTION_INFO_V1(mooncake_mirror_request);
 PG_FUNCTION_INFO_V1(mooncake_list_request);
+PG_FUNCTION_INFO_V1(mooncake_progress_request);
 
 /* The role whose members may create mirrors of tables they own. */
 #define MOONCAKE_USER_ROLE "mooncake_user"
@@ -207,6 +210,8 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 		mooncake_json_add_string(&buf, "location", location);
 	appendStringInfo(&buf, ",\"creator_pid\":%d", MyProcPid);
 	mooncake_json_add_string(&buf, "creator_start", transaction_start_epoch());
+	/* the copy's progress comes as NOTICEs while we wait */
+	appendStringInfoString(&buf, ",\"notices\":true");
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_TEXT_P(cstring_to_text(send_request("create_table", &buf)));
 }
@@ -285,6 +290,8 @@ mooncake_mirror_request(PG_FUNCTION_ARGS)
 	mooncake_json_add_string(&buf, "namespace", namespace);
 	mooncake_json_add_string(&buf, "table", table);
 	appendStringInfo(&buf, ",\"foreign_table_oid\":%u", mirror);
+	if (strcmp(op, "resync_table") == 0)
+		appendStringInfo(&buf, ",\"pid\":%d,\"notices\":true", MyProcPid);
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_TEXT_P(cstring_to_text(send_request(op, &buf)));
 }
@@ -302,4 +309,20 @@ mooncake_list_request(PG_FUNCTION_ARGS)
 	append_common(&buf, "list");
 	appendStringInfoChar(&buf, '}');
 	PG_RETURN_TEXT_P(cstring_to_text(send_request("list", &buf)));
+}
+
+/*
+ * mooncake.progress_request() returns json: the copies of sources under way
+ * in the cluster; the view copy_progress filters them by the reader's
+ * privileges.
+ */
+Datum
+mooncake_progress_request(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	mooncake_json_begin(&buf, "progress");
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_TEXT_P(cstring_to_text(send_request("progress", &buf)));
 }

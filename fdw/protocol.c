@@ -855,11 +855,13 @@ text_from_sidecar(const char *s, int len)
 }
 
 /*
- * Raise an E frame as an ERROR with the sidecar's SQLSTATE, message,
- * detail and hint.
+ * Report an E frame as an ERROR with the sidecar's SQLSTATE, message,
+ * detail and hint; or an N frame (elevel NOTICE) as a NOTICE with its
+ * message, detail and hint.
  */
 static void
-raise_sidecar_error(MooncakeConnection *conn, const char *payload, uint32 len)
+report_sidecar_message(MooncakeConnection *conn, const char *payload,
+					   uint32 len, int elevel)
 {
 	const char *code = NULL;
 	char	   *message = NULL;
@@ -896,6 +898,17 @@ raise_sidecar_error(MooncakeConnection *conn, const char *payload, uint32 len)
 				/* fields we do not know are skipped, as libpq does */
 				break;
 		}
+	}
+
+	if (elevel < ERROR)
+	{
+		/* a notice of the sidecar's, e.g. the progress of a copy */
+		if (message != NULL)
+			ereport(elevel,
+					(errmsg_internal("%s", message),
+					 detail ? errdetail_internal("%s", detail) : 0,
+					 hint ? errhint("%s", hint) : 0));
+		return;
 	}
 
 	/* only an error class is acceptable: not success, warning or no data */
@@ -951,7 +964,8 @@ mooncake_send_request(MooncakeConnection *conn, const char *json)
 
 /*
  * Read the next frame; its payload stays valid until the next read on conn.
- * An E frame is raised as an ERROR; any other type is returned.
+ * An E frame is raised as an ERROR; N frames (notices) are shown as
+ * NOTICEs and skipped; any other type is returned.
  */
 char
 mooncake_read_frame(MooncakeConnection *conn, const char **payload,
@@ -959,10 +973,17 @@ mooncake_read_frame(MooncakeConnection *conn, const char **payload,
 {
 	char		type;
 
-	if (!read_frame_internal(conn, &type, payload, len))
-		report_failure(conn);
+	for (;;)
+	{
+		if (!read_frame_internal(conn, &type, payload, len))
+			report_failure(conn);
+		if (type != 'N')
+			break;
+		/* a notice while the request runs: show it and read on */
+		report_sidecar_message(conn, *payload, *len, NOTICE);
+	}
 	if (type == 'E')
-		raise_sidecar_error(conn, *payload, *len);
+		report_sidecar_message(conn, *payload, *len, ERROR);
 	return type;
 }
 

@@ -51,6 +51,8 @@ type Request struct {
 	TimeZone     string          `json:"timezone"`          // the session's TimeZone
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"
+	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
+	PID          int             `json:"pid"`               // resync_table: the calling backend
 
 	raw []byte // the frame's JSON, for ops that decode fields of their own (columnstore_*)
 }
@@ -475,12 +477,12 @@ func (s *server) wideScan(ctx context.Context, req *Request, params []sql.Param)
 // createTable creates a mirror: validates the source, creates the Iceberg
 // table, publishes the source, copies its rows consistently with the
 // replication stream and starts applying the stream to it.
-func (s *server) createTable(ctx context.Context, req *Request) (any, error) {
+func (s *server) createTable(ctx context.Context, req *Request, w io.Writer) (any, error) {
 	if req.Database == "" || req.MirrorSchema == "" || req.MirrorName == "" || req.SourceSchema == "" || req.SourceName == "" {
 		return nil, userError("08P01", "create_table needs database, mirror_schema, mirror_name, source_schema and source_name")
 	}
 	if !s.dbs.cdc {
-		e := userError("55000", "mirrors need change data capture, which is off")
+		e := userError("55000", "mirrors need change data capture, which is off (pg_mooncake.enable_bgworker = off)")
 		e.Hint = "Set pg_mooncake.enable_bgworker = on and wal_level = logical, then restart the server."
 		return nil, e
 	}
@@ -560,10 +562,17 @@ func (s *server) createTable(ctx context.Context, req *Request) (any, error) {
 	for i, c := range src.Columns {
 		names[i] = c.Name
 	}
-	snap, err := cdc.CopyTable(ctx, d.cfg, src.Qualified, src.Partitioned, names, s.tmpDir)
+	p := cdc.StartProgress(&cdc.Progress{Database: req.Database, Namespace: m.Namespace, Table: m.Name,
+		Source: src.Qualified, Command: cdc.CommandCreate}, req.CreatorPID)
+	defer p.Done()
+	stop := noticeProgress(ctx, req, w, func() *cdc.Progress { return p })
+	defer stop()
+	snap, err := cdc.CopyTable(cdc.WithProgress(ctx, p), d.cfg, src.Qualified, src.Partitioned, names, s.tmpDir)
 	if err == nil {
 		var rows int64
+		p.SetPhase(cdc.PhaseWriting)
 		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.MaxRow, snap.LSN)
+		stop()
 		os.Remove(snap.CSVPath)
 		if err == nil {
 			return map[string]any{
@@ -793,7 +802,7 @@ func (s *server) attach(ctx context.Context, req *Request) (any, error) {
 }
 
 // resyncTable copies a mirror's source again (mooncake.resync_table).
-func (s *server) resyncTable(ctx context.Context, req *Request) (any, error) {
+func (s *server) resyncTable(ctx context.Context, req *Request, w io.Writer) (any, error) {
 	if req.Database == "" || req.ForeignOID == 0 {
 		return nil, userError("08P01", "resync_table needs database and foreign_table_oid")
 	}
@@ -811,7 +820,10 @@ func (s *server) resyncTable(ctx context.Context, req *Request) (any, error) {
 	if stream == nil {
 		return nil, userError("55000", "mirrors need change data capture, which is off")
 	}
-	if err := stream.Resync(ctx, m); err != nil {
+	stop := noticeProgress(ctx, req, w, func() *cdc.Progress { return cdc.FindProgress(d.name, m.Namespace, m.Name) })
+	err = stream.Resync(ctx, m, req.PID)
+	stop()
+	if err != nil {
 		return nil, err
 	}
 	if err := m.Err(); err != nil {

@@ -109,6 +109,10 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 	switch req.Op {
 	case "status":
 		result, err = s.status()
+	case "progress":
+		result, err = s.progress()
+	case "slots":
+		result, err = s.slots(ctx, req)
 	case "lake_cache":
 		if s.remote == nil {
 			return userError("55000", "the sidecar reads no remote objects")
@@ -123,7 +127,7 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 	case "estimate":
 		result, err = s.estimate(ctx, req)
 	case "create_table":
-		result, err = s.createTable(ctx, req)
+		result, err = s.createTable(ctx, req, w)
 	case "optimize":
 		result, err = s.optimize(ctx, req)
 	case "list":
@@ -131,7 +135,7 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 	case "drop_table":
 		result, err = s.dropTable(ctx, req)
 	case "resync_table":
-		result, err = s.resyncTable(ctx, req)
+		result, err = s.resyncTable(ctx, req, w)
 	case "describe_files":
 		result, err = s.describeFiles(ctx, req)
 	case "iceberg_metadata":
