@@ -1,10 +1,8 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	osexec "os/exec"
 	"strings"
 	"testing"
 )
@@ -83,19 +81,5 @@ func TestColumnstoreAlter(t *testing.T) {
 	compare("at the end")
 
 	// pyiceberg reads the evolved table through the catalog
-	python := requirePyIceberg(t)
-	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
-	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, "public.cs", "id")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("read_mirror.py: %v\n%s", err, stderr.String())
-	}
-	names, got := parseMirrorRows(t, out)
-	wantNames, want := canonicalSourceRows(t, conn, wlTable{source: "h", key: []string{"id"}})
-	if strings.Join(names, ",") != strings.Join(wantNames, ",") {
-		t.Fatalf("pyiceberg reads the columns %v, the heap table has %v", names, wantNames)
-	}
-	compareRows(t, got, want)
+	readWithPyIceberg(t, c, conn, nil, "public.cs", wlTable{source: "h", key: []string{"id"}})
 }

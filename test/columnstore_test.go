@@ -1,12 +1,10 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,18 +233,7 @@ func TestColumnstoreDifferential(t *testing.T) {
 	compare("after remove_orphan_files")
 
 	// pyiceberg reads the committed table through the catalog
-	python := requirePyIceberg(t)
-	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
-	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, "public.cs", "id")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("read_mirror.py: %v\n%s", err, stderr.String())
-	}
-	_, got := parseMirrorRows(t, out)
-	_, want := canonicalSourceRows(t, conn, wlTable{source: "h", key: []string{"id"}})
-	compareRows(t, got, want)
+	readWithPyIceberg(t, c, conn, nil, "public.cs", wlTable{source: "h", key: []string{"id"}})
 }
 
 // TestColumnstoreConcurrentWriters has several sessions write one

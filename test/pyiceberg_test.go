@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/test/pgtest"
+	"github.com/pgmooncake/mooncake/test/s3test"
 )
 
 // pyModules are what testdata/read_mirror.py imports (make deps-python).
@@ -249,4 +250,32 @@ func compareRows(t *testing.T, got, want [][]*string) {
 	if len(got) != len(want) || len(diffs) > 0 {
 		t.Errorf("pyiceberg read %d rows, the source has %d; first differences:\n%s", len(got), len(want), strings.Join(diffs, "\n"))
 	}
+}
+
+// readWithPyIceberg reads a table of the catalog with pyiceberg and
+// compares it with the rows of tb's source (names and values). With srv,
+// the table's files are read from that S3 server, never from disk. It
+// returns the rows read.
+func readWithPyIceberg(t *testing.T, c *pgtest.Cluster, conn *pgx.Conn, srv *s3test.Server, ident string, tb wlTable) int {
+	t.Helper()
+	python := requirePyIceberg(t)
+	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
+	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, ident, strings.Join(tb.key, ","))
+	if srv != nil {
+		cmd.Env = append(os.Environ(), "MOONCAKE_S3_ENDPOINT="+srv.Direct, "MOONCAKE_S3_KEY_ID="+s3test.KeyID,
+			"MOONCAKE_S3_SECRET="+s3test.Secret)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read_mirror.py %s: %v\n%s", ident, err, stderr.String())
+	}
+	gotNames, got := parseMirrorRows(t, out)
+	wantNames, want := canonicalSourceRows(t, conn, tb)
+	if strings.Join(gotNames, ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("pyiceberg reads the columns %v of %s; want %v", gotNames, ident, wantNames)
+	}
+	compareRows(t, got, want)
+	return len(got)
 }

@@ -1,12 +1,10 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/test/pgtest"
 	"github.com/pgmooncake/mooncake/test/s3test"
@@ -46,31 +43,6 @@ func countSuffix(names []string, suffix string) int {
 		}
 	}
 	return n
-}
-
-// readWithPyIceberg reads a table of the catalog with pyiceberg, its files
-// on the S3 server, and compares it with the rows of tb's source.
-func readWithPyIceberg(t *testing.T, c *pgtest.Cluster, conn *pgx.Conn, srv *s3test.Server, ident string, tb wlTable) int {
-	t.Helper()
-	python := requirePyIceberg(t)
-	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
-	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, ident, strings.Join(tb.key, ","))
-	// Straight to the server: the files are read from S3, not from disk.
-	cmd.Env = append(os.Environ(), "MOONCAKE_S3_ENDPOINT="+srv.Direct, "MOONCAKE_S3_KEY_ID="+s3test.KeyID,
-		"MOONCAKE_S3_SECRET="+s3test.Secret)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("read_mirror.py %s: %v\n%s", ident, err, stderr.String())
-	}
-	gotNames, got := parseMirrorRows(t, out)
-	wantNames, want := canonicalSourceRows(t, conn, tb)
-	if strings.Join(gotNames, ",") != strings.Join(wantNames, ",") {
-		t.Fatalf("pyiceberg columns of %s %v; want %v", ident, gotNames, wantNames)
-	}
-	compareRows(t, got, want)
-	return len(got)
 }
 
 // localParquet lists the Parquet files under dir.
