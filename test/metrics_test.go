@@ -80,7 +80,7 @@ next:
 // queries and flushes of a mirror.
 func TestMetrics(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	c, conn := startMooncake(t, pgtest.WithSetting("pg_mooncake.metrics_listen", addr))
+	c, conn, flightAddr := startFlight(t, pgtest.WithSetting("pg_mooncake.metrics_listen", addr))
 	if _, ok := waitFor(10*time.Second, func() bool {
 		return queryString(t, conn, `SELECT mooncake.bgworker_status()->>'metrics_listening'`) == "true"
 	}); !ok {
@@ -147,6 +147,18 @@ func TestMetrics(t *testing.T) {
 	h1, _ := metricValue(afterQuery, "mooncake_query_duration_seconds", map[string]string{"frontend": "fdw"})
 	if q1 < q0+1 || h1 < h0+1 {
 		t.Errorf("a query moved mooncake_queries_total from %v to %v and the latency count from %v to %v; want +1 each", q0, q1, h0, h1)
+	}
+
+	// So does a query through Arrow Flight SQL.
+	flightOK := map[string]string{"frontend": "flight", "outcome": "ok"}
+	f0, _ := metricValue(afterQuery, "mooncake_queries_total", flightOK)
+	cl, ctx := flightClient(t, flightAddr, "postgres", "")
+	if _, rows, err := flightRows(ctx, cl, `SELECT id, note FROM items_iceberg`); err != nil || len(rows) != 996 {
+		t.Fatalf("Flight query: %d rows, %v", len(rows), err)
+	}
+	afterFlight, _ := scrape(t, addr)
+	if f1, _ := metricValue(afterFlight, "mooncake_queries_total", flightOK); f1 < f0+1 {
+		t.Errorf("a Flight query moved mooncake_queries_total{frontend=flight} from %v to %v; want +1", f0, f1)
 	}
 
 	// The flush every 2 s commits the changes to Iceberg and is timed.
