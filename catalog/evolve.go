@@ -11,6 +11,8 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // A source's schema changes reach its mirrors in two ways (cdc decides
@@ -452,6 +454,7 @@ func (s *Set) Break(ctx context.Context, m *Mirror, reason string) error {
 	m.mu.Lock()
 	m.failed = brokenError(m, reason)
 	m.mu.Unlock()
+	metrics.Default.Error(metrics.ErrMirrorBroken)
 	if err := s.setProperties(ctx, m, iceberg.Properties{PropBroken: reason}); err != nil {
 		return fmt.Errorf("record that %s.%s is broken: %w", m.Namespace, m.Name, err)
 	}

@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // Field IDs of the position delete file columns, fixed by the Iceberg spec.
@@ -218,11 +221,16 @@ func (m *Mirror) Flush(ctx context.Context, conn *gosql.Conn) error {
 		return nil // compacting: the changes wait in the tail
 	}
 	defer m.maint.Unlock()
+	start := time.Now()
 	if err := m.flushLocked(ctx, conn); err != nil {
 		m.flushFails++
+		metrics.Default.Error(metrics.ErrFlush)
 		return err
 	}
 	m.flushFails = 0
+	if !m.dropped.Load() {
+		metrics.Default.Flushed(m.Database, m.Namespace, m.Name, time.Since(start))
+	}
 	return nil
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // Maintenance thresholds: frequent flushes make small files, which a
@@ -50,6 +52,18 @@ func (m *Mirror) NeedsCompaction() bool {
 // atomically with the view. Then it expires old snapshots and removes
 // orphaned files. It returns whether it compacted.
 func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
+	start := time.Now()
+	done, err := m.compact(ctx, duck)
+	if err != nil && ctx.Err() == nil {
+		metrics.Default.Error(metrics.ErrCompaction)
+	}
+	if done {
+		metrics.Default.Compacted(m.Database, m.Namespace, m.Name, time.Since(start))
+	}
+	return done, err
+}
+
+func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	if !m.maint.TryLock() {
 		return false, nil
 	}

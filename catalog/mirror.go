@@ -12,6 +12,8 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // Column is one column of a mirror, in the source's column order.
@@ -152,15 +154,16 @@ type Mirror struct {
 	catchCh   chan struct{} // while a new copy of the source is made: closed when the mirror follows again
 	catchFrom uint64        // the source commit from which the mirror is behind
 
-	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
-	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
-	tailRows   atomic.Int64  // rows in the tail (approximate: inserts applied since flush)
-	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
-	ranges     []ColumnRange // of the data files' columns, from Iceberg metadata (mu)
-	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
-	dropped    atomic.Bool   // the mirror was dropped: nothing is written for it any more (set under maint)
-	schemaLSN  atomic.Uint64 // commit LSN of the last source schema change applied
-	flushFails int           // flushes failed in a row (apply loop only)
+	appliedLSN atomic.Uint64    // last source commit LSN applied to the tail or files
+	flushedLSN atomic.Uint64    // last source commit LSN committed to Iceberg
+	tailRows   atomic.Int64     // rows in the tail (approximate: inserts applied since flush)
+	fileRows   atomic.Int64     // rows in the data files, from Iceberg metadata
+	ranges     []ColumnRange    // of the data files' columns, from Iceberg metadata (mu)
+	dirty      atomic.Bool      // tail, or deleted keys, hold changes not yet flushed
+	dropped    atomic.Bool      // the mirror was dropped: nothing is written for it any more (set under maint)
+	schemaLSN  atomic.Uint64    // commit LSN of the last source schema change applied
+	flushFails int              // flushes failed in a row (apply loop only)
+	applied    *metrics.Applied // counters of the changes applied (apply loop only; see counters)
 }
 
 func newMirror(database, namespace, name string, cols []Column, key []int) *Mirror {
@@ -170,6 +173,15 @@ func newMirror(database, namespace, name string, cols []Column, key []int) *Mirr
 		id:    mirrorSeq.Add(1),
 		ready: make(chan struct{}),
 	}
+}
+
+// counters are the metrics' counters of the changes applied to the
+// mirror's database, looked up on first use by the apply loop.
+func (m *Mirror) counters() *metrics.Applied {
+	if m.applied == nil {
+		m.applied = metrics.Default.AppliedFor(m.Database)
+	}
+	return m.applied
 }
 
 // DuckCatalog is the DuckDB catalog (attached in-memory database) that holds

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/apache/iceberg-go/table"
+
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // Set is the mirrors of one PostgreSQL database: its Iceberg catalog and the
@@ -276,6 +278,7 @@ func (s *Set) Drop(ctx context.Context, m *Mirror) error {
 	m.maint.Lock()
 	m.dropped.Store(true)
 	m.maint.Unlock()
+	metrics.Default.ForgetMirror(m.Database, m.Namespace, m.Name)
 	if conn, err := s.Duck.Conn(ctx); err == nil {
 		m.dropDuckObjects(ctx, conn)
 		conn.Close()

@@ -64,6 +64,7 @@ func (w *Writer) Update(ctx context.Context, m *Mirror, key, row []*string, unch
 	}
 	p.delete(key)
 	p.insert(m, row, holes)
+	m.counters().Update.Inc()
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}

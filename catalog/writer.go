@@ -187,6 +187,7 @@ func (w *Writer) Insert(ctx context.Context, m *Mirror, row []*string) error {
 		return err
 	}
 	p.insert(m, row, nil)
+	m.counters().Insert.Inc()
 	if len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}
@@ -222,6 +223,7 @@ func (w *Writer) Delete(ctx context.Context, m *Mirror, key []*string) error {
 	if err != nil {
 		return err
 	}
+	m.counters().Delete.Inc()
 	if p.delete(key) && len(p.rows)+len(p.keys) >= maxPendingRows {
 		return w.apply(ctx, m, p)
 	}
@@ -258,6 +260,7 @@ func (w *Writer) Truncate(ctx context.Context, m *Mirror) error {
 	if err != nil {
 		return err
 	}
+	m.counters().Truncate.Inc()
 	p.rows, p.keys = p.rows[:0], p.keys[:0]
 	clear(p.inserted)
 	clear(p.copies)

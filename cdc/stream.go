@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/metrics"
 )
 
 // Publication is the publication holding every mirrored source table of a
@@ -302,6 +303,7 @@ func (s *Stream) Run(ctx context.Context) {
 			}
 			continue
 		}
+		metrics.Default.Error(metrics.ErrReplication)
 		slog.Error("replication stream stopped; reconnecting", "database", s.Config.Database, "err", catalog.Redact(err.Error()), "after", backoff)
 		if time.Since(start) > time.Minute {
 			backoff = 200 * time.Millisecond

@@ -211,6 +211,11 @@ build_sidecar_argv(void)
 			sidecar_argv[n++] = data_dir_path(mooncake_flight_tls_key);
 		}
 	}
+	if (mooncake_metrics_listen != NULL && mooncake_metrics_listen[0] != '\0')
+	{
+		sidecar_argv[n++] = "--metrics";
+		sidecar_argv[n++] = pstrdup(mooncake_metrics_listen);
+	}
 	/* Both TCP listeners, the FDW's and Flight's, may then leave loopback. */
 	if (mooncake_sidecar_listen_insecure)
 		sidecar_argv[n++] = "--tcp-insecure";

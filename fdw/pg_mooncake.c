@@ -40,6 +40,7 @@ bool		mooncake_explain_scan_request = false;	/* for the Flight service */
 char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
 char	   *mooncake_flight_tls_cert = NULL;
 char	   *mooncake_flight_tls_key = NULL;
+char	   *mooncake_metrics_listen = NULL; /* Prometheus metrics, "" = off */
 int			mooncake_lake_cache_size = 1024;	/* MB of remote objects cached */
 char	   *mooncake_warehouse = NULL;	/* where new Iceberg tables go */
 int			mooncake_flight_token_ttl = 3600;	/* s a Flight token lives unused */ /* ms a read waits for its session's writes */
@@ -200,6 +201,16 @@ _PG_init(void)
 							   "Empty turns the service off.",
 							   &mooncake_flight_listen,
 							   "127.0.0.1:8815",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_mooncake.metrics_listen",
+							   "TCP address (host:port) where the sidecar serves Prometheus metrics on /metrics.",
+							   "Empty turns the endpoint off. It has no authentication: "
+							   "keep it on a loopback or private address.",
+							   &mooncake_metrics_listen,
+							   "",
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);

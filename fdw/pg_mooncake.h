@@ -61,6 +61,7 @@ extern int	mooncake_flush_interval;
 extern int	mooncake_read_wait_timeout;
 extern bool mooncake_explain_scan_request;
 extern char *mooncake_flight_listen;
+extern char *mooncake_metrics_listen;
 extern char *mooncake_flight_tls_cert;
 extern char *mooncake_flight_tls_key;
 extern int	mooncake_flight_token_ttl;

@@ -93,6 +93,7 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 	char	   *pid = NULL;
 	char	   *version = NULL;
 	char	   *flight = NULL;
+	char	   *metrics = NULL;
 	StringInfoData buf;
 
 	socket_exists = stat(mooncake_socket_path(), &st) == 0 &&
@@ -105,6 +106,9 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 		flight = mooncake_json_field(answer, "flight");
 		if (flight != NULL && flight[0] == '\0')
 			flight = NULL;
+		metrics = mooncake_json_field(answer, "metrics");
+		if (metrics != NULL && metrics[0] == '\0')
+			metrics = NULL;
 	}
 
 	initStringInfo(&buf);
@@ -126,6 +130,12 @@ mooncake_bgworker_status(PG_FUNCTION_ARGS)
 					 flight != NULL ? "true" : "false");
 	if (flight != NULL)
 		escape_json(&buf, flight);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfo(&buf, ", \"metrics_listening\": %s, \"metrics_address\": ",
+					 metrics != NULL ? "true" : "false");
+	if (metrics != NULL)
+		escape_json(&buf, metrics);
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoChar(&buf, '}');

@@ -27,6 +27,7 @@ import (
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/flight"
+	"github.com/pgmooncake/mooncake/metrics"
 	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
@@ -62,6 +63,7 @@ func run() error {
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
 		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
+		metricsAt   = flag.String("metrics", "", "serve Prometheus metrics on http://<address>/metrics, e.g. 127.0.0.1:9187 (no authentication: keep it on loopback or a private network)")
 		lakeCache   = flag.String("lake-cache-size", "1GB", "size limit of the local cache of remote objects (s3:// paths), e.g. 512MB, 20GB")
 		showVersion = flag.Bool("version", false, "print the version and exit")
 	)
@@ -190,6 +192,20 @@ func run() error {
 		// all: a Flight address that cannot be used is logged.
 		if err := serveFlight(ctx, svc, *flightAddr, *flightCert, *flightKey, *tcpInsecure, *flightPG, uint16(*pgPort), *flightTTL); err != nil {
 			slog.Error("the Arrow Flight SQL service is off", "err", err)
+		}
+	}
+	if *metricsAt != "" {
+		// Like Flight: the sidecar serves the mirrors without metrics
+		// rather than not at all.
+		metrics.Default.SetSnapshot(svc.MetricsSnapshot)
+		if bound, err := metrics.Serve(ctx, *metricsAt, metrics.Default); err != nil {
+			slog.Error("the metrics endpoint is off", "address", *metricsAt, "err", err)
+		} else {
+			svc.SetMetricsAddress(bound)
+			slog.Info("serving Prometheus metrics", "address", bound)
+			if !metrics.Loopback(bound) {
+				slog.Warn("the metrics endpoint has no authentication and other hosts can reach it: keep it on a private network", "address", bound)
+			}
 		}
 	}
 	if addr := os.Getenv("MOONCAKE_PPROF"); addr != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/cdc"
+	"github.com/pgmooncake/mooncake/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 )
 
@@ -237,6 +238,7 @@ func (r *databases) forget(d *database) {
 	}
 	delete(r.byName, d.name)
 	r.mu.Unlock()
+	metrics.Default.ForgetDatabase(d.name)
 	slog.Info("extension dropped: removing the database's mirrors, slot and publication", "database", d.name)
 	d.cancel()
 	d.mu.Lock()

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/cdc"
+	"github.com/pgmooncake/mooncake/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake"
 )
@@ -120,7 +121,12 @@ func (s *server) status() (any, error) {
 	if a := s.flightAddr.Load(); a != nil {
 		flight = *a
 	}
-	return map[string]any{"pid": os.Getpid(), "version": Version, "cdc": s.dbs.cdc, "queries": q, "flight": flight}, nil
+	metricsAddr := ""
+	if a := s.metricsAddr.Load(); a != nil {
+		metricsAddr = *a
+	}
+	return map[string]any{"pid": os.Getpid(), "version": Version, "cdc": s.dbs.cdc, "queries": q, "flight": flight,
+		"metrics": metricsAddr}, nil
 }
 
 // mirror finds the mirror a scan-like request names.
@@ -315,8 +321,9 @@ func (s *server) plan(ctx context.Context, req *Request) (any, error) {
 
 // scan streams the requested columns of a mirror as T, D..., C frames.
 func (s *server) scan(ctx context.Context, req *Request, w io.Writer) (err error) {
+	start := time.Now()
 	var interrupted time.Time // when DuckDB stopped executing the query for a cancellation
-	defer func() { s.queries.finish(ctx, err, interrupted) }()
+	defer func() { s.queries.finish(ctx, metrics.FDW, start, err, interrupted) }()
 	rs, err := s.openScan(ctx, req, &interrupted)
 	if err != nil {
 		return err
@@ -667,19 +674,7 @@ func (s *server) list(ctx context.Context, req *Request) (any, error) {
 	}
 	rows := []row{}
 	for _, m := range d.mirrors.All() {
-		state, reason := "ready", ""
-		select {
-		case <-m.Ready():
-			if reason = m.Broken(); reason != "" {
-				state = "broken"
-			} else if err := m.Err(); err != nil {
-				state, reason = "failed", err.Error()
-			} else if _, ch := m.CatchUp(); ch != nil {
-				state = "resyncing"
-			}
-		default:
-			state = "copying"
-		}
+		state, reason := mirrorState(m)
 		files, dels := m.FileCounts()
 		rows = append(rows, row{
 			ForeignOID: m.ForeignOID, Schema: m.Namespace, Table: m.Name, Source: m.Source,
@@ -693,6 +688,25 @@ func (s *server) list(ctx context.Context, req *Request) (any, error) {
 		})
 	}
 	return map[string]any{"tables": rows}, nil
+}
+
+// mirrorState is the mirror's state as mooncake.columnstore_tables shows
+// it (ready, copying, resyncing, broken, failed), and the reason of the
+// last two.
+func mirrorState(m *catalog.Mirror) (state, reason string) {
+	select {
+	case <-m.Ready():
+		if reason = m.Broken(); reason != "" {
+			return "broken", reason
+		} else if err := m.Err(); err != nil {
+			return "failed", err.Error()
+		} else if _, ch := m.CatchUp(); ch != nil {
+			return "resyncing", ""
+		}
+		return "ready", ""
+	default:
+		return "copying", ""
+	}
 }
 
 // liveRows counts the mirror's rows as a query sees them (deleted rows not

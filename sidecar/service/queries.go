@@ -13,6 +13,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgmooncake/mooncake/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 )
 
@@ -82,12 +83,15 @@ func (q *queries) acquire(ctx context.Context) (release func(), err error) {
 	}, nil
 }
 
-// finish counts a scan that has ended with err (nil for success), and
-// records how long it took to stop after its client hung up: until
-// interrupted, when DuckDB stopped executing the query, or until now when
-// the cancellation found the query queued or streaming its result.
-func (q *queries) finish(ctx context.Context, err error, interrupted time.Time) {
+// finish counts a scan of frontend (metrics.FDW, metrics.Flight) that
+// started at start and has ended with err (nil for success), and records
+// how long it took to stop after its client hung up: until interrupted,
+// when DuckDB stopped executing the query, or until now when the
+// cancellation found the query queued or streaming its result.
+func (q *queries) finish(ctx context.Context, frontend string, start time.Time, err error, interrupted time.Time) {
 	var gone *clientGone
+	outcome := metrics.OK
+	defer func() { metrics.Default.Query(frontend, outcome, time.Since(start)) }()
 	switch {
 	case ctx.Err() != nil && errors.As(context.Cause(ctx), &gone):
 		stopped, executing := interrupted, true
@@ -100,12 +104,16 @@ func (q *queries) finish(ctx context.Context, err error, interrupted time.Time) 
 		q.lastCancel = t
 		q.mu.Unlock()
 		q.cancelled.Add(1)
+		outcome = metrics.Cancelled
 		slog.Info("scan cancelled: the client hung up", "stop_ms", float64(t.StopMicros)/1000, "executing", executing)
 	case err != nil:
 		q.failed.Add(1)
+		outcome = metrics.Failed
+		metrics.Default.Error(metrics.ErrQuery)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "53200" {
 			q.oom.Add(1)
+			metrics.Default.Error(metrics.ErrOutOfMemory)
 		}
 	default:
 		q.completed.Add(1)

@@ -23,7 +23,8 @@ type server struct {
 	remote  *remote.Store // cache of remote objects; nil: s3:// paths refused
 	secrets *secrets      // the databases' secrets for object stores
 
-	flightAddr atomic.Pointer[string] // the Flight service's address, for status
+	flightAddr  atomic.Pointer[string] // the Flight service's address, for status
+	metricsAddr atomic.Pointer[string] // the metrics endpoint's address, for status
 }
 
 // serve answers on ln; with a secret (the TCP listener), each client's

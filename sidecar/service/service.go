@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )
@@ -80,6 +81,7 @@ func (s *Service) Engine() *sql.Engine { return s.srv.dbs.engine }
 // the streaming ended with (nil for success), for the queries' figures.
 // When ctx ends (the client went away) DuckDB stops the query.
 func (s *Service) ScanArrow(ctx context.Context, req *Request) (*ArrowScan, error) {
+	start := time.Now()
 	// The query's context ends only through cancel, with the cause that
 	// tells the figures the client went away.
 	qctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -94,14 +96,14 @@ func (s *Service) ScanArrow(ctx context.Context, req *Request) (*ArrowScan, erro
 	var interrupted time.Time
 	rs, err := s.srv.openScan(qctx, req, &interrupted)
 	if err != nil {
-		s.srv.queries.finish(qctx, err, interrupted)
+		s.srv.queries.finish(qctx, metrics.Flight, start, err, interrupted)
 		close(stop)
 		cancel(nil)
 		return nil, err
 	}
 	return &ArrowScan{RunningScan: rs, done: func(err error) {
 		rs.Close()
-		s.srv.queries.finish(qctx, err, time.Time{})
+		s.srv.queries.finish(qctx, metrics.Flight, start, err, time.Time{})
 		close(stop)
 		cancel(nil)
 	}}, nil
