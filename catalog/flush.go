@@ -15,7 +15,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 )
 
 // Field IDs of the position delete file columns, fixed by the Iceberg spec.

@@ -13,7 +13,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 )
 
 // Column is one column of a mirror, in the source's column order.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 )
 
 // Set is the mirrors of one PostgreSQL database: its Iceberg catalog and the

@@ -27,7 +27,7 @@ import (
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/flight"
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 	"github.com/pgmooncake/mooncake/sidecar/service"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"

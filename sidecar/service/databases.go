@@ -15,7 +15,7 @@ import (
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/cdc"
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 )
 

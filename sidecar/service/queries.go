@@ -13,7 +13,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 )
 

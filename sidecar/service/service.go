@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/catalog"
-	"github.com/pgmooncake/mooncake/metrics"
+	"github.com/pgmooncake/mooncake/sidecar/metrics"
 	"github.com/pgmooncake/mooncake/sql"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
 )

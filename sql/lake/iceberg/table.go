@@ -46,7 +46,7 @@ type Remote interface {
 	// DataFile is a local copy of a Parquet data file of a known size for
 	// DuckDB: it must hold what DuckDB reads when the query runs.
 	DataFile(ctx context.Context, url string, size int64) (string, error)
-	List(ctx context.Context, dir string) ([]string, error)                 // names of the files in dir
+	List(ctx context.Context, dir string) ([]string, error) // names of the files in dir
 }
 
 // OpenRemote is Open for a table on an object store: path is its

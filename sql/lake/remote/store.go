@@ -63,13 +63,13 @@ func NewStore(dir string, limit int64) (*Store, error) {
 
 // Stats are the cache's figures.
 type Stats struct {
-	Limit        int64 `json:"limit_bytes"`
-	Cached       int64 `json:"cached_bytes"`
-	Objects      int   `json:"objects"`
-	Fetched      int64 `json:"fetched_bytes"`
-	Requests     int64 `json:"get_requests"`
-	Served       int64 `json:"served_from_cache_bytes"`
-	Evicted      int64 `json:"evicted_objects"`
+	Limit    int64 `json:"limit_bytes"`
+	Cached   int64 `json:"cached_bytes"`
+	Objects  int   `json:"objects"`
+	Fetched  int64 `json:"fetched_bytes"`
+	Requests int64 `json:"get_requests"`
+	Served   int64 `json:"served_from_cache_bytes"`
+	Evicted  int64 `json:"evicted_objects"`
 }
 
 // Stats reports the cache's figures.
