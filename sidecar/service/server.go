@@ -18,7 +18,7 @@ import (
 type server struct {
 	dbs     *databases
 	tmpDir  string
-	queries *queries // bounds and counts the scans running in DuckDB
+	queries *queries      // bounds and counts the scans running in DuckDB
 	remote  *remote.Store // cache of remote objects; nil: s3:// paths refused
 	secrets *secrets      // the databases' secrets for object stores
 
@@ -67,6 +67,21 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 		}
 		if typ, payload, err = readFrame(r); err != nil {
 			return
+		}
+	}
+	if typ == frameQuery {
+		// A columnstore_load streams its rows after the request.
+		var op struct {
+			Op string `json:"op"`
+		}
+		if json.Unmarshal(payload, &op) == nil && op.Op == "columnstore_load" {
+			var req Request
+			if err := json.Unmarshal(payload, &req); err == nil {
+				req.raw = payload
+				w := bufio.NewWriterSize(c, 64<<10)
+				s.columnstoreLoad(ctx, &req, r, w)
+				return
+			}
 		}
 	}
 	go func() {
