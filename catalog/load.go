@@ -197,7 +197,7 @@ func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColu
 	if err != nil {
 		return nil, err
 	}
-	l.in = make(chan arrow.RecordBatch, 2)
+	l.in = make(chan arrow.RecordBatch, 4)
 	l.done = make(chan error, 1)
 	rdr := &chanReader{schema: l.schema, in: l.in}
 	rdr.refs.Store(1)

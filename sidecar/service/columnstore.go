@@ -390,7 +390,7 @@ func (s *server) columnstoreLoad(ctx context.Context, req *Request, r *bufio.Rea
 		payload []byte
 		err     error
 	}
-	frames := make(chan frame, 4)
+	frames := make(chan frame, 16) // up to 16 MB read ahead: the backend goes on while DuckDB lags
 	go func() {
 		defer close(frames)
 		for {
