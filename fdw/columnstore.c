@@ -8,7 +8,8 @@
  *
  *	  Writes follow PostgreSQL's transactions. The sidecar only writes
  *	  files: each statement's rows become a data file and a new, uncommitted
- *	  metadata file based on the one before (columnstore_append). The
+ *	  metadata file based on the one before (columnstore_load for INSERT
+ *	  and COPY, columnstore_modify for UPDATE and DELETE). The
  *	  backend keeps, per table written in the transaction, the newest such
  *	  metadata location, reads the table at it (the transaction sees its
  *	  own writes), restores it when a savepoint is rolled back, and at
