@@ -91,19 +91,26 @@ type LoadColumn struct {
 	Enc  string
 }
 
-// Loader writes the rows of one columnstore load to a Parquet data file.
+// loadFileRows is how many rows of a load go into one data file at most:
+// a scan numbers a file's rows in 32 bits (row ids, UPDATE and DELETE).
+var loadFileRows int64 = 100 << 20
+
+// Loader writes the rows of one columnstore load to Parquet data files.
 type Loader struct {
-	cols    []Column
-	tableID string   // the table's UUID: the end's base must be of the same table
-	enc     []string // per table column: the encoding of its values, "" when not sent
-	pos     []int    // per sent column: its table column
-	schema  *arrow.Schema
-	path    string
-	in      chan arrow.RecordBatch
-	done    chan error
-	rows    int64
-	failed  error
-	closed  bool // in is closed
+	duck     *gosql.DB
+	dir      string // the table's data directory
+	cols     []Column
+	tableID  string   // the table's UUID: the end's base must be of the same table
+	enc      []string // per table column: the encoding of its values, "" when not sent
+	pos      []int    // per sent column: its table column
+	schema   *arrow.Schema
+	paths    []string // the data files, the last one being written
+	in       chan arrow.RecordBatch
+	done     chan error
+	rows     int64
+	fileRows int64 // rows in the file being written
+	failed   error
+	closed   bool // in is closed
 }
 
 // loadSchema is the Arrow schema of a load's batches: per table column,
@@ -160,8 +167,9 @@ func loadSelect(cols []Column, enc []string) string {
 }
 
 // StartLoad starts a load into the columnstore table whose metadata file
-// is base; sent are the columns the chunks carry, in order. The data file
-// is written by DuckDB on a connection of duck while chunks are added.
+// is base; sent are the columns the chunks carry, in order. The data files
+// (a new one every loadFileRows rows) are written by DuckDB on a connection
+// of duck while chunks are added.
 func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColumn) (*Loader, error) {
 	tbl, cols, err := LoadColumnstore(ctx, base)
 	if err != nil {
@@ -188,22 +196,33 @@ func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColu
 		}
 	}
 	l.schema = loadSchema(cols, l.enc)
-	dir := filepath.Join(localPath(tbl.Location()), "data")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	l.duck = duck
+	l.dir = filepath.Join(localPath(tbl.Location()), "data")
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return nil, err
 	}
-	l.path = filepath.Join(dir, "data-"+newID()+".parquet")
-	conn, err := duck.Conn(ctx)
+	if err := l.startFile(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// startFile starts writing the next data file: a DuckDB COPY on a
+// connection of its own, fed through l.in.
+func (l *Loader) startFile(ctx context.Context) error {
+	path := filepath.Join(l.dir, "data-"+newID()+".parquet")
+	conn, err := l.duck.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	l.in = make(chan arrow.RecordBatch, 4)
-	l.done = make(chan error, 1)
-	rdr := &chanReader{schema: l.schema, in: l.in}
+	l.paths = append(l.paths, path)
+	in, done := make(chan arrow.RecordBatch, 4), make(chan error, 1)
+	l.in, l.done, l.closed, l.fileRows = in, done, false, 0
+	rdr := &chanReader{schema: l.schema, in: in}
 	rdr.refs.Store(1)
 	q := func(view string) string {
-		return "COPY (SELECT " + loadSelect(cols, l.enc) + " FROM " + view + ") TO " + QuoteLiteral(l.path) +
-			" (" + parquetOptions + ", FIELD_IDS " + fieldIDs(cols) + ")"
+		return "COPY (SELECT " + loadSelect(l.cols, l.enc) + " FROM " + view + ") TO " + QuoteLiteral(path) +
+			" (" + parquetOptions + ", FIELD_IDS " + fieldIDs(l.cols) + ")"
 	}
 	go func() {
 		defer conn.Close()
@@ -212,15 +231,15 @@ func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColu
 			return err
 		})
 		if err != nil {
-			os.Remove(l.path)
+			os.Remove(path)
 			err = fmt.Errorf("write columnstore data file: %s", Redact(err.Error()))
 		}
-		l.done <- err
-		for b := range l.in { // what was sent after the COPY failed
+		done <- err
+		for b := range in { // what was sent after the COPY failed
 			b.Release()
 		}
 	}()
-	return l, nil
+	return nil
 }
 
 // Add decodes one chunk and hands its rows to the data file's writer.
@@ -230,11 +249,18 @@ func (l *Loader) Add(chunk []byte) error {
 		return l.failed
 	}
 	b, err := l.decode(chunk)
+	if err == nil && b.NumRows() > 0 && l.fileRows > 0 && l.fileRows+b.NumRows() > loadFileRows {
+		// the file is full: the next one
+		if err = l.end(); err == nil {
+			err = l.startFile(context.Background())
+		}
+	}
 	if err == nil && b.NumRows() > 0 {
 		n := b.NumRows()
 		select {
 		case l.in <- b:
 			l.rows += n
+			l.fileRows += n
 		case err = <-l.done:
 			b.Release()
 			l.done <- err // for Finish
@@ -435,47 +461,60 @@ func (l *Loader) Finish(ctx context.Context, base string) (Appended, error) {
 	}
 	err := l.end()
 	if err != nil {
+		l.removeFiles()
 		return Appended{}, err
 	}
 	if l.rows == 0 {
-		os.Remove(l.path)
+		l.removeFiles()
 		return Appended{MetadataLocation: base}, nil
 	}
 	tbl, _, err := LoadColumnstore(ctx, base)
 	if err == nil && tbl.Metadata().TableUUID().String() != l.tableID {
 		err = pgError("08P01", fmt.Sprintf("%s is not a version of the table the load began with", base), "", "")
 	}
-	if err != nil {
-		os.Remove(l.path)
-		return Appended{}, err
-	}
+	var dfs []iceberg.DataFile
 	m := newMirror("", "", "", l.cols, nil)
-	df, err := m.dataFile(ctx, tbl, l.path)
+	for _, p := range l.paths {
+		if err != nil {
+			break
+		}
+		var df iceberg.DataFile
+		if df, err = m.dataFile(ctx, tbl, p); err == nil {
+			dfs = append(dfs, df)
+		}
+	}
 	if err != nil {
-		os.Remove(l.path)
+		l.removeFiles()
 		return Appended{}, err
 	}
 	tx := tbl.NewTransaction()
-	if err := tx.AddDataFiles(ctx, []iceberg.DataFile{df}, nil); err != nil {
-		os.Remove(l.path)
+	if err := tx.AddDataFiles(ctx, dfs, nil); err != nil {
+		l.removeFiles()
 		return Appended{}, err
 	}
 	newTbl, err := tx.Commit(ctx)
 	if err != nil {
-		os.Remove(l.path)
+		l.removeFiles()
 		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: l.rows, DataFiles: 1}, nil
+	return Appended{MetadataLocation: localPath(newTbl.MetadataLocation()), Rows: l.rows, DataFiles: len(dfs)}, nil
+}
+
+func (l *Loader) removeFiles() {
+	for _, p := range l.paths {
+		os.Remove(p)
+	}
 }
 
 // Abandon ends the load without a data file (the backend went away, or
 // an error): the writer stops and its file is removed.
 func (l *Loader) Abandon() {
 	l.end()
-	os.Remove(l.path)
+	l.removeFiles()
 }
 
-// end closes the writer's input (once) and returns its outcome.
+// end closes the input of the file being written (once) and returns the
+// outcome of its writing.
 func (l *Loader) end() error {
 	if !l.closed {
 		l.closed = true

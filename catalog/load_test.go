@@ -1,9 +1,18 @@
 package catalog
 
 import (
+	"context"
+	gosql "database/sql"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // numericSend builds numeric's binary send format.
@@ -72,5 +81,137 @@ func TestTimestampFromPG(t *testing.T) {
 	}
 	if dateFromPG(0) != pgEpochDays || dateFromPG(math.MaxInt32) != math.MaxInt32 || dateFromPG(math.MinInt32) != -math.MaxInt32 {
 		t.Error("dateFromPG")
+	}
+}
+
+// loadChunk encodes rows of (int8 id, bytes t, numeric n) as a chunk; a nil
+// field is NULL.
+func loadChunk(ids []*int64, ts []*string, ns [][]byte) []byte {
+	n := len(ids)
+	b := binary.BigEndian.AppendUint32(nil, uint32(n))
+	section := func(valid func(int) bool, val func(int) []byte) {
+		sec := make([]byte, (n+7)/8)
+		for r := 0; r < n; r++ {
+			if valid(r) {
+				sec[r/8] |= 1 << (r % 8)
+				sec = append(sec, val(r)...)
+			}
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(sec)))
+		b = append(b, sec...)
+	}
+	section(func(r int) bool { return ids[r] != nil }, func(r int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(*ids[r])) })
+	section(func(r int) bool { return ts[r] != nil }, func(r int) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(*ts[r]))), *ts[r]...)
+	})
+	section(func(r int) bool { return ns[r] != nil }, func(r int) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(ns[r]))), ns[r]...)
+	})
+	return b
+}
+
+// TestLoadFiles loads chunks into a columnstore table, a new data file
+// every loadFileRows rows, and reads the rows back; a NULL in a NOT NULL
+// column and a malformed chunk fail and leave no file.
+func TestLoadFiles(t *testing.T) {
+	ctx := context.Background()
+	duck, err := gosql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	dir := t.TempDir()
+	typ := func(oid uint32, typmod int32) ColumnType {
+		ct, _ := ResolveType(oid, typmod, "")
+		return ct
+	}
+	base, err := CreateColumnstore(ctx, []Column{
+		{Name: "id", Type: typ(OIDInt8, -1), NotNull: true},
+		{Name: "t", Type: typ(OIDText, -1)},
+		{Name: "n", Type: typ(OIDNumeric, -1)},
+	}, filepath.Join(dir, "tbl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []LoadColumn{{"id", EncInt8}, {"t", EncBytes}, {"n", EncNumeric}}
+	defer func(n int64) { loadFileRows = n }(loadFileRows)
+	loadFileRows = 5
+	l, err := StartLoad(ctx, duck, base, sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i64 := func(v int64) *int64 { return &v }
+	str := func(v string) *string { return &v }
+	var want []string
+	id := int64(0)
+	for _, size := range []int{3, 3, 1, 4} { // files of 3, 4 and 4 rows
+		var ids []*int64
+		var ts []*string
+		var ns [][]byte
+		for range size {
+			id++
+			ids = append(ids, i64(id))
+			if id%2 == 0 {
+				ts = append(ts, nil)
+				ns = append(ns, nil)
+				want = append(want, fmt.Sprintf("%d||", id))
+				continue
+			}
+			ts = append(ts, str(fmt.Sprintf("é%d", id)))
+			ns = append(ns, numericSend(0x4000, 0, 1, uint16(id), 0))
+			want = append(want, fmt.Sprintf("%d|é%d|-%d.0", id, id, id))
+		}
+		if err := l.Add(loadChunk(ids, ts, ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := l.Finish(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 11 || res.DataFiles != 3 {
+		t.Fatalf("finish: %+v, want 11 rows in 3 files", res)
+	}
+	rows, err := duck.QueryContext(ctx, "SELECT id || '|' || coalesce(t, '') || '|' || coalesce(n, '') FROM read_parquet("+
+		QuoteLiteral(filepath.Join(dir, "tbl", "data", "*.parquet"))+") ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		got = append(got, v)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "tbl", "data", "*.parquet"))
+
+	// failures leave no file behind
+	for _, c := range []struct {
+		chunk []byte
+		code  string
+	}{
+		{loadChunk([]*int64{i64(1), nil}, []*string{nil, nil}, [][]byte{nil, nil}), "23502"},
+		{loadChunk([]*int64{i64(1)}, []*string{nil}, [][]byte{nil})[:10], "08P01"},
+		{loadChunk([]*int64{i64(1)}, []*string{nil}, [][]byte{{0, 1}}), "08P01"},
+	} {
+		l, err := StartLoad(ctx, duck, base, sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Add(loadChunk([]*int64{i64(1)}, []*string{nil}, [][]byte{nil}))
+		err = l.Add(c.chunk)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != c.code {
+			t.Errorf("got %v, want SQLSTATE %s", err, c.code)
+		}
+		if _, err := l.Finish(ctx, base); err == nil {
+			t.Error("a failed load finished")
+		}
+	}
+	if after, _ := filepath.Glob(filepath.Join(dir, "tbl", "data", "*.parquet")); len(after) != len(files) {
+		t.Errorf("failed loads left files: %d, before %d", len(after), len(files))
 	}
 }
