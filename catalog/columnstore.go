@@ -652,7 +652,7 @@ func AlterColumnstore(ctx context.Context, base string, cols []Column) (string, 
 	if err != nil {
 		return "", fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return localPath(newTbl.MetadataLocation()), nil
+	return metadataPath(newTbl.MetadataLocation()), nil
 }
 
 // checkPromotion refuses a type change of a column whose stored values

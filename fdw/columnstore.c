@@ -8,7 +8,8 @@
  *
  *	  Writes follow PostgreSQL's transactions. The sidecar only writes
  *	  files: each statement's rows become a data file and a new, uncommitted
- *	  metadata file based on the one before (columnstore_append). The
+ *	  metadata file based on the one before (columnstore_load for INSERT
+ *	  and COPY, columnstore_modify for UPDATE and DELETE). The
  *	  backend keeps, per table written in the transaction, the newest such
  *	  metadata location, reads the table at it (the transaction sees its
  *	  own writes), restores it when a savepoint is rolled back, and at
@@ -69,6 +70,12 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
+#include "port/pg_bswap.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "pg_mooncake.h"
 
@@ -81,6 +88,11 @@ PG_FUNCTION_INFO_V1(mooncake_columnstore_sweep);
 
 /* rows sent to the sidecar in one request, at most */
 #define APPEND_BYTES (16 * 1024 * 1024)
+
+/* bytes of values in one chunk of a columnstore_load, about */
+#define LOAD_CHUNK_BYTES (1024 * 1024)
+/* the largest chunk the sidecar reads (a frame of at most 64 MB) */
+#define LOAD_FRAME_MAX (64 * 1024 * 1024)
 
 /* A columnstore table written in this transaction. */
 typedef struct CsWrite
@@ -636,6 +648,7 @@ typedef struct CsModify
 	int			nreturning;
 	AttrNumber *returning_attnums;	/* of the table */
 	AttrNumber *returning_junk; /* in the subplan's output */
+	struct CsLoad *load;		/* INSERT and COPY: rows streamed */
 } CsModify;
 
 /* Start (or continue) the transaction's writes of relid. */
@@ -819,6 +832,461 @@ add_row(CsModify *m, TupleTableSlot *slot)
 		flush_rows(m);
 }
 
+
+/*
+ * INSERT and COPY stream their rows to the sidecar (columnstore_load, see
+ * sidecar/PROTOCOL.md): one connection per statement and table, opened at
+ * the first row; the rows go in chunks of about LOAD_CHUNK_BYTES, column
+ * by column, values in binary where the type has a fixed layout, and the
+ * sidecar writes them to a data file while the backend produces the next
+ * ones. The end of the statement sends the end of the rows with the
+ * table's version to build on and waits for the new metadata file. An
+ * error of the sidecar comes back at once; the backend looks for it after
+ * each chunk. The connection lives in a context of the (sub)transaction:
+ * an error anywhere closes it, and the sidecar drops the rows.
+ */
+typedef enum LoadEnc
+{
+	ENC_BOOL,
+	ENC_INT2,
+	ENC_INT4,
+	ENC_INT8,
+	ENC_FLOAT4,
+	ENC_FLOAT8,
+	ENC_DATE,
+	ENC_TIME,
+	ENC_TIMESTAMP,
+	ENC_UUID,
+	ENC_BYTES,
+	ENC_TEXT,
+	ENC_NUMERIC
+} LoadEnc;
+
+static const char *const load_enc_names[] = {
+	"bool", "int2", "int4", "int8", "float4", "float8", "date", "time",
+	"timestamp", "uuid", "bytes", "text", "numeric"
+};
+
+typedef struct CsLoad
+{
+	MemoryContext cxt;			/* owns the connection and the buffers */
+	MemoryContext rowcxt;		/* output functions' and detoasting's garbage */
+	MooncakeConnection *conn;	/* NULL until the first row */
+	LoadEnc    *enc;			/* per column written */
+	bool	   *utf8;			/* per column: its bytes are text */
+	bool		modes;			/* some text output depends on settings */
+	bool		convert;		/* text must be converted to UTF-8 */
+	StringInfoData *vals;		/* per column: the chunk's values */
+	StringInfoData *valid;		/* per column: the chunk's validity bitmap */
+	int			nrows;			/* rows in the chunk */
+	size_t		bytes;			/* bytes of values in the chunk */
+	StringInfoData frame;
+} CsLoad;
+
+static LoadEnc
+load_enc(Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case BOOLOID:
+			return ENC_BOOL;
+		case INT2OID:
+			return ENC_INT2;
+		case INT4OID:
+			return ENC_INT4;
+		case INT8OID:
+		case CASHOID:
+			return ENC_INT8;
+		case FLOAT4OID:
+			return ENC_FLOAT4;
+		case FLOAT8OID:
+			return ENC_FLOAT8;
+		case DATEOID:
+			return ENC_DATE;
+		case TIMEOID:
+			return ENC_TIME;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return ENC_TIMESTAMP;
+		case UUIDOID:
+			return ENC_UUID;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+			return ENC_BYTES;
+		case NUMERICOID:
+			return ENC_NUMERIC;
+		default:
+			return ENC_TEXT;
+	}
+}
+
+/* Types whose text output depends on no setting. */
+static bool
+output_is_fixed(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	return base == JSONOID || base == JSONBOID;
+}
+
+static CsLoad *
+load_create(CsModify *m)
+{
+	TupleDesc	desc = RelationGetDescr(m->rel);
+	CsLoad	   *l = palloc0(sizeof(CsLoad));
+	int			enc = GetDatabaseEncoding();
+	int			i;
+
+	l->cxt = AllocSetContextCreate(CurTransactionContext, "mooncake columnstore load",
+								   ALLOCSET_DEFAULT_SIZES);
+	l->rowcxt = AllocSetContextCreate(l->cxt, "mooncake columnstore load values",
+									  ALLOCSET_DEFAULT_SIZES);
+	l->convert = enc != PG_UTF8 && enc != PG_SQL_ASCII;
+	l->enc = MemoryContextAlloc(l->cxt, sizeof(LoadEnc) * m->natts);
+	l->utf8 = MemoryContextAlloc(l->cxt, sizeof(bool) * m->natts);
+	l->vals = MemoryContextAlloc(l->cxt, sizeof(StringInfoData) * m->natts);
+	l->valid = MemoryContextAlloc(l->cxt, sizeof(StringInfoData) * m->natts);
+	for (i = 0; i < m->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, m->attnums[i] - 1);
+		MemoryContext old = MemoryContextSwitchTo(l->cxt);
+
+		l->enc[i] = load_enc(att->atttypid);
+		l->utf8[i] = getBaseType(att->atttypid) != BYTEAOID;
+		if (l->enc[i] == ENC_TEXT && !output_is_fixed(att->atttypid))
+			l->modes = true;
+		initStringInfo(&l->vals[i]);
+		initStringInfo(&l->valid[i]);
+		MemoryContextSwitchTo(old);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(l->cxt);
+
+		initStringInfo(&l->frame);
+		MemoryContextSwitchTo(old);
+	}
+	return l;
+}
+
+/* Open the connection and send the request: the columns and encodings. */
+static void
+load_open(CsModify *m)
+{
+	CsLoad	   *l = m->load;
+	TupleDesc	desc = RelationGetDescr(m->rel);
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	int			i;
+	MemoryContext old;
+
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"columnstore_load\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(&req, ",\"metadata_location\":");
+	escape_json(&req, ((CsVersion *) linitial(m->write->versions))->location);
+	appendStringInfoString(&req, ",\"columns\":[");
+	for (i = 0; i < m->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, m->attnums[i] - 1);
+
+		if (i > 0)
+			appendStringInfoChar(&req, ',');
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfo(&req, ",\"type_oid\":%u,\"typmod\":%d,\"enc\":\"%s\"}",
+						 att->atttypid, att->atttypmod, load_enc_names[l->enc[i]]);
+	}
+	appendStringInfoString(&req, "]}");
+	mooncake_get_endpoint(GetForeignTable(RelationGetRelid(m->rel))->serverid, &host, &port);
+	old = MemoryContextSwitchTo(l->cxt);
+	l->conn = mooncake_connect(host, port, "columnstore_load", RelationGetRelationName(m->rel));
+	mooncake_send_request(l->conn, req.data);
+	MemoryContextSwitchTo(old);
+	pfree(req.data);
+}
+
+/* Send the chunk gathered, then raise the sidecar's error if it sent one. */
+static void
+load_send_chunk(CsModify *m)
+{
+	CsLoad	   *l = m->load;
+	uint32		n;
+	int			i;
+
+	if (l->nrows == 0)
+		return;
+	resetStringInfo(&l->frame);
+	n = pg_hton32((uint32) l->nrows);
+	appendBinaryStringInfo(&l->frame, (char *) &n, 4);
+	for (i = 0; i < m->natts; i++)
+	{
+		n = pg_hton32((uint32) (l->valid[i].len + l->vals[i].len));
+		appendBinaryStringInfo(&l->frame, (char *) &n, 4);
+		appendBinaryStringInfo(&l->frame, l->valid[i].data, l->valid[i].len);
+		appendBinaryStringInfo(&l->frame, l->vals[i].data, l->vals[i].len);
+		resetStringInfo(&l->valid[i]);
+		resetStringInfo(&l->vals[i]);
+	}
+	if (l->frame.len > LOAD_FRAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a row is too large for columnstore table \"%s\"", RelationGetRelationName(m->rel)),
+				 errdetail("The values of a row take more than %d MB.", LOAD_FRAME_MAX / (1024 * 1024) - 1)));
+	mooncake_send_frame(l->conn, 'B', l->frame.data, l->frame.len);
+	l->nrows = 0;
+	l->bytes = 0;
+	MemoryContextReset(l->rowcxt);
+	mooncake_check_early_answer(l->conn);
+}
+
+/* Append n bytes (no terminating NUL: the chunk buffers hold binary). */
+static inline void
+put_bytes(StringInfo buf, const void *p, int n)
+{
+	if (buf->len + n >= buf->maxlen)
+		enlargeStringInfo(buf, n);
+	memcpy(buf->data + buf->len, p, n);
+	buf->len += n;
+}
+
+static inline void
+append_be16(StringInfo buf, uint16 v)
+{
+	v = pg_hton16(v);
+	put_bytes(buf, &v, 2);
+}
+
+static inline void
+append_be32(StringInfo buf, uint32 v)
+{
+	v = pg_hton32(v);
+	put_bytes(buf, &v, 4);
+}
+
+static inline void
+append_be64(StringInfo buf, uint64 v)
+{
+	v = pg_hton64(v);
+	put_bytes(buf, &v, 8);
+}
+
+/* A variable-length value: its length and bytes, in UTF-8. */
+static inline void
+append_bytes(CsLoad *l, StringInfo buf, const char *p, int len, bool text)
+{
+	if (text && l->convert)
+	{
+		char	   *u = pg_server_to_any(p, len, PG_UTF8);
+
+		if (u != p)
+		{
+			p = u;
+			len = strlen(u);
+		}
+	}
+	append_be32(buf, (uint32) len);
+	put_bytes(buf, p, len);
+}
+
+/*
+ * A numeric in its binary send format (int16 ndigits, weight, sign and
+ * dscale, then the base-10000 digits), read from its stored form: a header
+ * word that tells a special value (NaN, +-Infinity), the short form (sign,
+ * dscale and a 7-bit weight in the word) or the long form (sign and dscale
+ * in the word, an int16 weight after it), then the digits.
+ */
+static void
+append_numeric(StringInfo buf, Datum d)
+{
+	struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+	const char *p = VARDATA_ANY(v);
+	int			len = VARSIZE_ANY_EXHDR(v);
+	uint16		head;
+	int16		weight = 0;
+	uint16		sign;
+	uint16		dscale = 0;
+	int			ndigits = 0;
+	const char *digits = NULL;
+	int			i;
+
+	memcpy(&head, p, sizeof(head));
+	if ((head & 0xC000) == 0xC000)
+		sign = head & 0xF000;	/* NaN 0xC000, Infinity 0xD000, -Infinity 0xF000 */
+	else if ((head & 0x8000) != 0)
+	{
+		sign = (head & 0x2000) ? 0x4000 : 0;
+		dscale = (head & 0x1F80) >> 7;
+		weight = (int16) ((head & 0x0040) ? (~0x003F | (head & 0x003F)) : (head & 0x003F));
+		digits = p + 2;
+		ndigits = (len - 2) / 2;
+	}
+	else
+	{
+		sign = head & 0xC000;
+		dscale = head & 0x3FFF;
+		memcpy(&weight, p + 2, sizeof(weight));
+		digits = p + 4;
+		ndigits = (len - 4) / 2;
+	}
+	append_be32(buf, (uint32) (8 + 2 * ndigits));
+	append_be16(buf, (uint16) ndigits);
+	append_be16(buf, (uint16) weight);
+	append_be16(buf, sign);
+	append_be16(buf, dscale);
+	for (i = 0; i < ndigits; i++)
+	{
+		int16		digit;
+
+		memcpy(&digit, digits + 2 * i, sizeof(digit));
+		append_be16(buf, (uint16) digit);
+	}
+}
+
+/* Add a row to the load's chunk. */
+static void
+load_row(CsModify *m, TupleTableSlot *slot)
+{
+	CsLoad	   *l = m->load;
+	int			nest = 0;
+	int			i;
+	MemoryContext old;
+
+	if (l->conn == NULL)
+		load_open(m);
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(l->rowcxt);
+	if (l->modes)
+		nest = mooncake_set_transmission_modes();
+	for (i = 0; i < m->natts; i++)
+	{
+		int			a = m->attnums[i] - 1;
+		StringInfo	valid = &l->valid[i];
+		StringInfo	buf = &l->vals[i];
+		Datum		d = slot->tts_values[a];
+		int			before = buf->len;
+
+		if ((l->nrows & 7) == 0)
+			appendStringInfoChar(valid, '\0');
+		if (slot->tts_isnull[a])
+			continue;
+		valid->data[valid->len - 1] |= (char) (1 << (l->nrows & 7));
+		switch (l->enc[i])
+		{
+			case ENC_BOOL:
+				{
+					char		b = DatumGetBool(d) ? 1 : 0;
+
+					put_bytes(buf, &b, 1);
+					break;
+				}
+			case ENC_INT2:
+				append_be16(buf, (uint16) DatumGetInt16(d));
+				break;
+			case ENC_INT4:
+				append_be32(buf, (uint32) DatumGetInt32(d));
+				break;
+			case ENC_INT8:
+				append_be64(buf, (uint64) DatumGetInt64(d));
+				break;
+			case ENC_FLOAT4:
+				{
+					float4		f = DatumGetFloat4(d);
+					uint32		u;
+
+					memcpy(&u, &f, 4);
+					append_be32(buf, u);
+					break;
+				}
+			case ENC_FLOAT8:
+				{
+					float8		f = DatumGetFloat8(d);
+					uint64		u;
+
+					memcpy(&u, &f, 8);
+					append_be64(buf, u);
+					break;
+				}
+			case ENC_DATE:
+				append_be32(buf, (uint32) DatumGetDateADT(d));
+				break;
+			case ENC_TIME:
+				append_be64(buf, (uint64) DatumGetTimeADT(d));
+				break;
+			case ENC_TIMESTAMP:
+				append_be64(buf, (uint64) DatumGetTimestamp(d));
+				break;
+			case ENC_UUID:
+				put_bytes(buf, DatumGetUUIDP(d)->data, UUID_LEN);
+				break;
+			case ENC_BYTES:
+				{
+					struct varlena *v = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+
+					append_bytes(l, buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), l->utf8[i]);
+					break;
+				}
+			case ENC_NUMERIC:
+				append_numeric(buf, d);
+				break;
+			case ENC_TEXT:
+				{
+					char	   *s = OutputFunctionCall(&m->out[i], d);
+
+					append_bytes(l, buf, s, strlen(s), true);
+					break;
+				}
+		}
+		l->bytes += buf->len - before;
+	}
+	if (l->modes)
+		mooncake_reset_transmission_modes(nest);
+	MemoryContextSwitchTo(old);
+	l->nrows++;
+	if (l->bytes >= LOAD_CHUNK_BYTES)
+		load_send_chunk(m);
+}
+
+/* The end of the statement: the last chunk, the end, the new version. */
+static void
+load_finish(CsModify *m)
+{
+	CsLoad	   *l = m->load;
+	StringInfoData end;
+	char	   *answer;
+	char	   *loc;
+
+	if (l->conn == NULL)
+	{
+		MemoryContextDelete(l->cxt);
+		m->load = NULL;
+		return;					/* no rows */
+	}
+	load_send_chunk(m);
+	initStringInfo(&end);
+	appendStringInfoString(&end, "{\"metadata_location\":");
+	escape_json(&end, ((CsVersion *) linitial(m->write->versions))->location);
+	appendStringInfoChar(&end, '}');
+	{
+		char	   *utf8 = pg_server_to_any(end.data, end.len, PG_UTF8);
+
+		mooncake_send_frame(l->conn, 'F', utf8, strlen(utf8));
+	}
+	answer = mooncake_read_answer(l->conn);
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_load without a metadata location")));
+	add_version(m->write, loc);
+	record_files(m->write, answer);
+	MemoryContextDelete(l->cxt);
+	m->load = NULL;
+}
+
 void
 mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 								  List *fdw_private, int subplan_index, int eflags)
@@ -828,6 +1296,8 @@ mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinf
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	m = begin_modify(rinfo->ri_RelationDesc);
+	if (mtstate->operation == CMD_INSERT)
+		m->load = load_create(m);
 	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
@@ -990,14 +1460,22 @@ mooncake_columnstore_exec_delete(EState *estate, ResultRelInfo *rinfo,
 void
 mooncake_columnstore_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 {
-	rinfo->ri_FdwState = begin_modify(rinfo->ri_RelationDesc);
+	CsModify   *m = begin_modify(rinfo->ri_RelationDesc);
+
+	m->load = load_create(m);
+	rinfo->ri_FdwState = m;
 }
 
 TupleTableSlot *
 mooncake_columnstore_exec_insert(EState *estate, ResultRelInfo *rinfo,
 								 TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
-	add_row((CsModify *) rinfo->ri_FdwState, slot);
+	CsModify   *m = rinfo->ri_FdwState;
+
+	if (m->load != NULL)
+		load_row(m, slot);
+	else
+		add_row(m, slot);
 	return slot;
 }
 
@@ -1006,7 +1484,9 @@ mooncake_columnstore_end_modify(EState *estate, ResultRelInfo *rinfo)
 {
 	CsModify   *m = rinfo->ri_FdwState;
 
-	if (m != NULL)
+	if (m != NULL && m->load != NULL)
+		load_finish(m);
+	else if (m != NULL)
 		flush_rows(m);
 }
 

@@ -166,6 +166,10 @@ extern MooncakeConnection *mooncake_try_connect(const char *host,
 												const char *target);
 extern void mooncake_disconnect(MooncakeConnection *conn);
 extern void mooncake_send_request(MooncakeConnection *conn, const char *json);
+extern void mooncake_send_frame(MooncakeConnection *conn, char type,
+								const char *payload, size_t len);
+extern void mooncake_check_early_answer(MooncakeConnection *conn);
+extern char *mooncake_read_answer(MooncakeConnection *conn);
 extern char mooncake_read_frame(MooncakeConnection *conn,
 								const char **payload, uint32 *len);
 MOONCAKE_NORETURN_BEGIN

@@ -34,6 +34,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -1003,6 +1004,84 @@ json_answer(const char *payload, uint32 len, bool raise)
 	answer = pg_any_to_server(copy, len, PG_UTF8);
 	if (!mooncake_json_is_valid(answer))
 		return NULL;
+	return answer;
+}
+
+/*
+ * Send a frame of the given type after the request (a columnstore_load's
+ * chunks and end).
+ */
+void
+mooncake_send_frame(MooncakeConnection *conn, char type, const char *payload,
+					size_t len)
+{
+	char		hdr[FRAME_HEADER_LEN];
+	uint32		netlen;
+
+	if (conn->sock == PGINVALID_SOCKET)
+		elog(ERROR, "mooncake sidecar connection is closed");
+	if (len > MAX_FRAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("mooncake sidecar message is too long")));
+	hdr[0] = type;
+	netlen = pg_hton32((uint32) len);
+	memcpy(hdr + 1, &netlen, sizeof(netlen));
+	if (!conn_send(conn, hdr, sizeof(hdr)) || !conn_send(conn, payload, len))
+		report_failure(conn);
+}
+
+/*
+ * While a request is still being sent: if the sidecar has answered already
+ * (it does so only with an error), raise its answer. Does not wait.
+ */
+void
+mooncake_check_early_answer(MooncakeConnection *conn)
+{
+	const char *payload;
+	uint32		len;
+	char		type;
+
+	if (conn->sock == PGINVALID_SOCKET)
+		elog(ERROR, "mooncake sidecar connection is closed");
+	if (conn->inbuf.len == conn->inbuf.cursor &&
+		(conn->ssl == NULL || SSL_pending(conn->ssl) <= 0))
+	{
+		struct pollfd pfd;
+
+		pfd.fd = conn->sock;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0)
+			return;
+	}
+	type = mooncake_read_frame(conn, &payload, &len);
+	mooncake_protocol_violation(conn,
+								psprintf("Got a message of type %d before the end of the request.",
+										 (int) (unsigned char) type));
+}
+
+/*
+ * Read the J answer of a request and return its JSON text in the server
+ * encoding, palloc'd in CurrentMemoryContext. Errors of the sidecar are
+ * raised.
+ */
+char *
+mooncake_read_answer(MooncakeConnection *conn)
+{
+	const char *payload;
+	uint32		len;
+	char		type;
+	char	   *answer;
+
+	type = mooncake_read_frame(conn, &payload, &len);
+	if (type != 'J')
+		mooncake_protocol_violation(conn,
+									psprintf("Expected a JSON answer, got a message of type %d.",
+											 (int) (unsigned char) type));
+	answer = json_answer(payload, len, true);
+	if (answer == NULL)
+		mooncake_protocol_violation(conn, "The answer is not valid JSON.");
 	return answer;
 }
 

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ type columnstoreColumn struct {
 	TypeName string `json:"type_name"`
 	NotNull  bool   `json:"not_null"`
 	AttNum   int    `json:"attnum"` // columnstore_alter: the foreign table column's attnum
+	Enc      string `json:"enc"` // columnstore_load: the encoding of the column's values
 }
 
 type columnstoreRequest struct {
@@ -463,4 +465,106 @@ func (s *server) columnstoreSweep(ctx context.Context, req *Request) (any, error
 		return nil, err
 	}
 	return map[string]any{"removed": len(removed)}, nil
+}
+
+// Frames of a columnstore_load after its request (see PROTOCOL.md).
+const (
+	frameChunk  = 'B' // a chunk of rows
+	frameFinish = 'F' // the end of the rows: {"metadata_location": BASE}
+)
+
+// columnstoreLoad serves a columnstore_load: an INSERT's or COPY's rows,
+// streamed in B frames after the request and ended by an F frame, become
+// one data file (written by DuckDB while the rows arrive) and a new
+// snapshot. The connection's frames are read by a goroutine of their own,
+// so the backend does not wait while a chunk is decoded. An error is
+// answered at once; the frames that follow are read and dropped until F,
+// so that the backend, which looks for an answer after each chunk it
+// sends, reads it whole. A connection closed before F abandons the load.
+func (s *server) columnstoreLoad(ctx context.Context, req *Request, r *bufio.Reader, w *bufio.Writer) {
+	type frame struct {
+		typ     byte
+		payload []byte
+		err     error
+	}
+	frames := make(chan frame, 16) // up to 16 MB read ahead: the backend goes on while DuckDB lags
+	go func() {
+		defer close(frames)
+		for {
+			typ, payload, err := readFrame(r)
+			select {
+			case frames <- frame{typ, payload, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || typ == frameFinish {
+				return
+			}
+		}
+	}()
+	fail := func(err error) {
+		writeFrame(w, frameError, errorPayload(err))
+		w.Flush()
+		for f := range frames {
+			if f.err != nil || f.typ == frameFinish {
+				return
+			}
+		}
+	}
+	cr, err := decodeColumnstore(req)
+	if err == nil && (cr.MetadataLocation == "" || len(cr.Columns) == 0) {
+		err = userError("08P01", "columnstore_load needs metadata_location and columns")
+	}
+	if err == nil && cr.Database != "" {
+		_, err = s.dbs.getExt(ctx, cr.Database, req.Extension)
+	}
+	var l *catalog.Loader
+	if err == nil {
+		cols := make([]catalog.LoadColumn, len(cr.Columns))
+		for i, c := range cr.Columns {
+			cols[i] = catalog.LoadColumn{Name: c.Name, Enc: c.Enc}
+		}
+		l, err = catalog.StartLoad(ctx, s.dbs.engine.DB, cr.MetadataLocation, cols)
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	for f := range frames {
+		switch {
+		case f.err != nil:
+			l.Abandon() // the backend went away
+			return
+		case f.typ == frameChunk:
+			if err := l.Add(f.payload); err != nil {
+				l.Abandon()
+				fail(err)
+				return
+			}
+		case f.typ == frameFinish:
+			var end struct {
+				MetadataLocation string `json:"metadata_location"`
+			}
+			if err := json.Unmarshal(f.payload, &end); err != nil || end.MetadataLocation == "" {
+				l.Abandon()
+				fail(userError("08P01", "malformed end of columnstore_load: it needs metadata_location"))
+				return
+			}
+			res, err := l.Finish(ctx, end.MetadataLocation)
+			if err != nil {
+				fail(err)
+				return
+			}
+			b, _ := json.Marshal(map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles,
+				"new_files": createdFiles(ctx, end.MetadataLocation, res.MetadataLocation)})
+			writeFrame(w, frameJSON, b)
+			w.Flush()
+			return
+		default:
+			l.Abandon()
+			fail(userError("08P01", "expected a chunk or the end of columnstore_load, got %q", f.typ))
+			return
+		}
+	}
+	l.Abandon()
 }

@@ -71,6 +71,21 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 			return
 		}
 	}
+	if typ == frameQuery {
+		// A columnstore_load streams its rows after the request.
+		var op struct {
+			Op string `json:"op"`
+		}
+		if json.Unmarshal(payload, &op) == nil && op.Op == "columnstore_load" {
+			var req Request
+			if err := json.Unmarshal(payload, &req); err == nil {
+				req.raw = payload
+				w := bufio.NewWriterSize(c, 64<<10)
+				s.columnstoreLoad(catalog.WithDatabase(ctx, req.Database), &req, r, w)
+				return
+			}
+		}
+	}
 	go func() {
 		// The client sends nothing more; a read returning means it closed
 		// (or the request is over and the connection is being closed). The
