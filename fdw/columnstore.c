@@ -308,6 +308,23 @@ mooncake_columnstore_refresh(const char *query)
 }
 
 /*
+ * Start a columnstore request to the sidecar: its op, the database, the
+ * extension (the sidecar forgets a dropped extension's state before it
+ * writes) and the metadata location it works from. The caller adds its
+ * own fields and the closing brace.
+ */
+static void
+begin_cs_request(StringInfo req, const char *op, const char *location)
+{
+	initStringInfo(req);
+	appendStringInfo(req, "{\"op\":\"%s\",\"database\":", op);
+	escape_json(req, get_database_name(MyDatabaseId));
+	appendStringInfo(req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
+	appendStringInfoString(req, ",\"metadata_location\":");
+	escape_json(req, location);
+}
+
+/*
  * mooncake.columnstore_stats(regclass): the live rows (data rows minus
  * position deletes) and files of a columnstore table at the metadata this
  * transaction sees, from its current snapshot's summary (the sidecar's
@@ -327,12 +344,7 @@ mooncake_columnstore_stats(PG_FUNCTION_ARGS)
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 		PG_RETURN_NULL();
-	initStringInfo(&req);
-	appendStringInfoString(&req, "{\"op\":\"columnstore_stats\",\"database\":");
-	escape_json(&req, get_database_name(MyDatabaseId));
-	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-	appendStringInfoString(&req, ",\"metadata_location\":");
-	escape_json(&req, mooncake_columnstore_location(relid));
+	begin_cs_request(&req, "columnstore_stats", mooncake_columnstore_location(relid));
 	appendStringInfoChar(&req, '}');
 	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
 	PG_RETURN_TEXT_P(cstring_to_text(mooncake_request(host, port, "columnstore_stats",
@@ -406,12 +418,7 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 					 errhint("Its unreferenced files may be the other table's: remove them by hand.")));
 		as_owner_end(&as);
 	}
-	initStringInfo(&req);
-	appendStringInfoString(&req, "{\"op\":\"columnstore_sweep\",\"database\":");
-	escape_json(&req, get_database_name(MyDatabaseId));
-	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-	appendStringInfoString(&req, ",\"metadata_location\":");
-	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	begin_cs_request(&req, "columnstore_sweep", ((CsVersion *) linitial(w->versions))->location);
 	appendStringInfo(&req, ",\"older_than_seconds\":%.6f}", isinf(seconds) ? 1e15 : seconds);
 	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
 	answer = mooncake_request(host, port, "columnstore_sweep", get_rel_name(relid), req.data);
@@ -718,22 +725,15 @@ flush_rows(CsModify *m)
 	if (m->nrows == 0 && m->ndeletes == 0)
 		return;
 	v = linitial(m->write->versions);
-	initStringInfo(&req);
+	begin_cs_request(&req, m->ids_location != NULL ? "columnstore_modify" : "columnstore_append", v->location);
 	if (m->ids_location != NULL)
 	{
-		appendStringInfoString(&req, "{\"op\":\"columnstore_modify\",\"ids_location\":");
+		appendStringInfoString(&req, ",\"ids_location\":");
 		escape_json(&req, m->ids_location);
 		appendStringInfoString(&req, ",\"deletes\":[");
 		appendBinaryStringInfo(&req, m->deletes.data, m->deletes.len);
-		appendStringInfoString(&req, "],\"database\":");
+		appendStringInfoChar(&req, ']');
 	}
-	else
-		appendStringInfoString(&req, "{\"op\":\"columnstore_append\",\"database\":");
-	escape_json(&req, get_database_name(MyDatabaseId));
-	/* the sidecar forgets a dropped extension's state before it writes */
-	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-	appendStringInfoString(&req, ",\"metadata_location\":");
-	escape_json(&req, v->location);
 	appendStringInfoString(&req, ",\"columns\":[");
 	for (i = 0; i < m->natts; i++)
 	{
@@ -982,12 +982,7 @@ load_open(CsModify *m)
 	int			i;
 	MemoryContext old;
 
-	initStringInfo(&req);
-	appendStringInfoString(&req, "{\"op\":\"columnstore_load\",\"database\":");
-	escape_json(&req, get_database_name(MyDatabaseId));
-	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-	appendStringInfoString(&req, ",\"metadata_location\":");
-	escape_json(&req, ((CsVersion *) linitial(m->write->versions))->location);
+	begin_cs_request(&req, "columnstore_load", ((CsVersion *) linitial(m->write->versions))->location);
 	appendStringInfoString(&req, ",\"columns\":[");
 	for (i = 0; i < m->natts; i++)
 	{
@@ -1516,12 +1511,7 @@ mooncake_columnstore_truncate(List *rels, DropBehavior behavior, bool restart_se
 					 errmsg("cannot truncate mirror \"%s\"", RelationGetRelationName(rel)),
 					 errhint("A mirror follows its source: truncate the source.")));
 		w = begin_write(RelationGetRelid(rel));
-		initStringInfo(&req);
-		appendStringInfoString(&req, "{\"op\":\"columnstore_truncate\",\"database\":");
-		escape_json(&req, get_database_name(MyDatabaseId));
-		appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-		appendStringInfoString(&req, ",\"metadata_location\":");
-		escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+		begin_cs_request(&req, "columnstore_truncate", ((CsVersion *) linitial(w->versions))->location);
 		appendStringInfoChar(&req, '}');
 		mooncake_get_endpoint(GetForeignTable(RelationGetRelid(rel))->serverid, &host, &port);
 		answer = mooncake_request(host, port, "columnstore_truncate", RelationGetRelationName(rel), req.data);
@@ -2058,12 +2048,7 @@ finish_alter(Oid relid, CsAlter *plan)
 	w = begin_write(relid);
 	rel = relation_open(relid, NoLock);
 	desc = RelationGetDescr(rel);
-	initStringInfo(&req);
-	appendStringInfoString(&req, "{\"op\":\"columnstore_alter\",\"database\":");
-	escape_json(&req, get_database_name(MyDatabaseId));
-	appendStringInfo(&req, ",\"extension\":%u", get_extension_oid("pg_mooncake", false));
-	appendStringInfoString(&req, ",\"metadata_location\":");
-	escape_json(&req, ((CsVersion *) linitial(w->versions))->location);
+	begin_cs_request(&req, "columnstore_alter", ((CsVersion *) linitial(w->versions))->location);
 	appendStringInfoString(&req, ",\"columns\":[");
 	for (i = 0; i < desc->natts; i++)
 	{
