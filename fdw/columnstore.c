@@ -1467,10 +1467,7 @@ mooncake_columnstore_exec_insert(EState *estate, ResultRelInfo *rinfo,
 {
 	CsModify   *m = rinfo->ri_FdwState;
 
-	if (m->load != NULL)
-		load_row(m, slot);
-	else
-		add_row(m, slot);
+	load_row(m, slot);			/* begin_modify and begin_insert made the load */
 	return slot;
 }
 
