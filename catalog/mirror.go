@@ -143,6 +143,8 @@ type Mirror struct {
 
 	maint sync.Mutex // held by a compaction; flushes skip the mirror meanwhile
 
+	layouts layoutCache // of the current data files (scanFiles)
+
 	mu       sync.Mutex   // guards the fields below
 	tbl      *table.Table // current Iceberg table
 	files    []string     // data files of the current snapshot
@@ -515,7 +517,7 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 	if m.Full {
 		conds = append(conds, "NOT EXISTS (SELECT 1 FROM "+m.pdel()+" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)")
 	}
-	part += " FROM " + m.readFiles(files, len(conds) > 0) + " p"
+	part += " FROM " + m.scanFiles(files, len(conds) > 0) + " p"
 	if len(conds) > 0 {
 		part += " WHERE " + strings.Join(conds, " AND ")
 	}

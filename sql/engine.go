@@ -34,8 +34,14 @@ type Engine struct {
 // Open creates the in-memory DuckDB database.
 func Open(opts Options) (*Engine, error) {
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
-		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
-		return err
+		// A streaming query's workers run up to this far ahead of its
+		// reader (streamQuery; DuckDB's default is 1 MB).
+		for _, s := range []string{"SET TimeZone = 'UTC'", "SET streaming_buffer_size = '32MB'"} {
+			if _, err := execer.ExecContext(context.Background(), s, nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
@@ -211,6 +217,13 @@ func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordR
 		}
 	}
 	err = conn.Raw(func(dc any) error {
+		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql)
+		if ok {
+			if err == nil {
+				rdr = sr
+			}
+			return err
+		}
 		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
 		if err != nil {
 			return err

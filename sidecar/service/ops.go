@@ -435,8 +435,9 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			rdr, release, err = s.dbs.engine.QueryIn(ctx, scan.SQL, tz)
 		}
 	}
-	// DuckDB has executed the query (its result is materialized) or
-	// stopped: the result streams without holding a slot.
+	// DuckDB has done the work before the query's first row (an
+	// aggregate's, a sort's) or stopped: the rest streams without holding
+	// a slot, through a bounded buffer (sql.streamQuery).
 	slot()
 	if err != nil {
 		endRead()

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -122,13 +124,22 @@ func TestFlightThroughput(t *testing.T) {
 	if g != nil {
 		g.profile(t, "flight-go", max(5*time.Second, time.Duration(runs+1)*first.d))
 	}
+	sidecarPID, err := strconv.Atoi(queryText(t, conn, "SELECT mooncake.bgworker_status()->>'pid'"))
+	if err != nil {
+		t.Fatalf("the sidecar's pid: %v", err)
+	}
 	stopClientProfile := profileClient(t, "flight-go-client")
+	goCPU := startCPU(t, sidecarPID)
 	goTimes := timeRuns(runs, func() time.Duration { return readFlight(t, fctx, cl, scanSQL, n, wantSum).d })
+	goSidecarCPU, goClientCPU := goCPU.stop(t, runs)
 	stopClientProfile()
 	goStats := stats(goTimes)
 	figure("flight: Flight SQL, Go client      %s  %s; %s batches, %s rows each on average, %.1f MiB of Arrow buffers",
 		goStats, rates(n, first.bytes, goStats), thousands(float64(first.batches)), thousands(float64(n)/float64(max(first.batches, 1))),
 		float64(first.bytes)/(1<<20))
+
+	figure("flight: CPU per run of the Go client: sidecar %s + client %s = %s of CPU time for %s (median) on %d CPUs",
+		secs(goSidecarCPU), secs(goClientCPU), secs(goSidecarCPU+goClientCPU), secs(goStats.median), runtime.NumCPU())
 
 	// (b) Flight SQL, ADBC from Python.
 	adbc := runFetch(t, python, "adbc", "grpc://"+addr, scanSQL, runs, n, wantSum)
@@ -151,9 +162,11 @@ func TestFlightThroughput(t *testing.T) {
 		{"with Flight's types (decimal128) ", typedSQL, &typedStats},
 	} {
 		first := readDuck(t, ctx, duck, q.sql, n, wantSum)
+		cpu := startCPU(t, 0)
 		*q.out = stats(timeRuns(runs, func() time.Duration { return readDuck(t, ctx, duck, q.sql, n, wantSum).d }))
-		figure("flight: DuckDB in-process, %s  %s  %s; %s batches, %.1f MiB of Arrow buffers",
-			q.what, *q.out, rates(n, first.bytes, *q.out), thousands(float64(first.batches)), float64(first.bytes)/(1<<20))
+		_, self := cpu.stop(t, runs)
+		figure("flight: DuckDB in-process, %s  %s  %s; %s batches, %.1f MiB of Arrow buffers; %s of CPU time per run",
+			q.what, *q.out, rates(n, first.bytes, *q.out), thousands(float64(first.batches)), float64(first.bytes)/(1<<20), secs(self))
 	}
 
 	// (d) psycopg2 through PostgreSQL.
@@ -311,6 +324,40 @@ func (tm timing) String() string {
 func rates(n, bytes int64, tm timing) string {
 	return fmt.Sprintf("%s rows/s, %.0f MB/s (median %s rows/s)", thousands(perSecond(n, tm.best)),
 		float64(bytes)/1e6/tm.best.Seconds(), thousands(perSecond(n, tm.median)))
+}
+
+// cpuMeter measures the CPU time a process (from /proc) and this one
+// (getrusage: the Go client, in-process DuckDB) spend over some runs.
+type cpuMeter struct {
+	pid        int
+	proc, self time.Duration
+}
+
+// startCPU starts measuring; pid 0 measures only this process.
+func startCPU(t *testing.T, pid int) cpuMeter {
+	m := cpuMeter{pid: pid, self: selfCPU(t)}
+	if pid > 0 {
+		m.proc = procCPU(t, pid)
+	}
+	return m
+}
+
+// stop is the CPU time per run spent since start by the process and by
+// this one.
+func (m cpuMeter) stop(t *testing.T, runs int) (proc, self time.Duration) {
+	if m.pid > 0 {
+		proc = (procCPU(t, m.pid) - m.proc) / time.Duration(runs)
+	}
+	return proc, (selfCPU(t) - m.self) / time.Duration(runs)
+}
+
+// selfCPU is the CPU time (user and system) this process has spent.
+func selfCPU(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timeRuns calls run n times and returns what each returned.

@@ -1,0 +1,305 @@
+package sql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	bindings "github.com/duckdb/duckdb-go-bindings"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// A streaming query: DuckDB produces the result while it is read, with a
+// bounded buffer between its worker threads and the reader, instead of
+// materializing all of it before the first batch (what database/sql and
+// the driver's Arrow interface do). The first batch of a big scan leaves
+// after a chunk's work instead of the whole query's, producing and sending
+// overlap, and a scan's memory stays bounded however many rows it has.
+//
+// The driver offers no streaming results, so the query runs on the
+// connection's DuckDB handle through the C API's bindings (the same module
+// the driver is built on, at the version go.mod pins). connHandle reaches
+// the handle; if a driver upgrade moves it, streamQuery says so and the
+// caller runs the query the driver's way.
+
+// errNoHandle means the driver's connection does not expose the handle
+// streamQuery needs.
+var errNoHandle = errors.New("the DuckDB driver's connection has no handle field of the expected type")
+
+// connHandle is the DuckDB connection handle inside the driver's
+// connection.
+func connHandle(dc driver.Conn) (bindings.Connection, error) {
+	c, ok := dc.(*duckdb.Conn)
+	if !ok || c == nil {
+		return bindings.Connection{}, errNoHandle
+	}
+	f := reflect.ValueOf(c).Elem().FieldByName("conn")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[bindings.Connection]() {
+		return bindings.Connection{}, errNoHandle
+	}
+	return *(*bindings.Connection)(unsafe.Pointer(f.UnsafeAddr())), nil
+}
+
+// streamReader is an array.RecordReader over a streaming DuckDB result.
+// A goroutine of its own fetches the chunks ahead of the reader (a few at
+// most), so that DuckDB computes the next chunk while the reader converts
+// and sends the last one.
+type streamReader struct {
+	conn    bindings.Connection
+	res     bindings.Result
+	opts    bindings.ArrowOptions
+	schema  *arrow.Schema
+	current arrow.RecordBatch
+	first   arrow.RecordBatch // read by streamQuery
+	err     error
+
+	chunks    chan fetched  // from the fetching goroutine; closed at the end
+	quit      chan struct{} // tells the fetching goroutine to stop
+	fetching  sync.WaitGroup
+	exhausted atomic.Bool // the fetching goroutine saw the end
+
+	ctx      context.Context
+	stop     chan struct{} // ends the interrupt watcher
+	watching sync.WaitGroup
+	refs     int64
+}
+
+// fetched is a chunk read ahead, or the error that ended the result.
+type fetched struct {
+	rec arrow.RecordBatch
+	err error
+}
+
+// prefetch is how many chunks the fetching goroutine reads ahead.
+const prefetch = 4
+
+// streamQuery starts query on the connection dc as a streaming result and
+// reads its first chunk, so that errors of planning, binding and of the
+// work before the first row (an aggregate's) come back here, as the
+// driver's would. Errors reading later chunks end the reader (Err). A
+// cancelled ctx interrupts DuckDB, also while it computes a chunk. ok is
+// false when the query could not start this way (the caller runs it the
+// driver's way, which reports the same error in the driver's form).
+func streamQuery(ctx context.Context, dc driver.Conn, query string) (r *streamReader, ok bool, err error) {
+	conn, err := connHandle(dc)
+	if err != nil {
+		return nil, false, err
+	}
+	var stmt bindings.PreparedStatement
+	if bindings.Prepare(conn, query, &stmt) == bindings.StateError {
+		bindings.DestroyPrepare(&stmt)
+		return nil, false, nil
+	}
+	defer bindings.DestroyPrepare(&stmt)
+	var pending bindings.PendingResult
+	if bindings.PendingPreparedStreaming(stmt, &pending) == bindings.StateError {
+		bindings.DestroyPending(&pending)
+		return nil, false, nil
+	}
+	r = &streamReader{conn: conn, ctx: ctx, stop: make(chan struct{}), refs: 1}
+	r.watch()
+	state := bindings.ExecutePending(pending, &r.res)
+	bindings.DestroyPending(&pending)
+	if state == bindings.StateError {
+		err := r.resultError()
+		r.unwatch()
+		bindings.DestroyResult(&r.res)
+		return nil, true, err
+	}
+	r.opts = bindings.ResultGetArrowOptions(&r.res)
+	n := bindings.ColumnCount(&r.res)
+	names := make([]string, n)
+	types := make([]bindings.LogicalType, n)
+	for i := range n {
+		names[i] = bindings.ColumnName(&r.res, i)
+		types[i] = bindings.ColumnLogicalType(&r.res, i)
+	}
+	schema, ed := bindings.NewArrowSchema(r.opts, types, names)
+	for i := range types {
+		bindings.DestroyLogicalType(&types[i])
+	}
+	if err := errorData(ed); err != nil {
+		r.Release()
+		return nil, true, fmt.Errorf("the result's Arrow schema: %w", err)
+	}
+	r.schema = schema
+	first, err, end := r.fetch()
+	if err != nil {
+		r.Release()
+		return nil, true, err
+	}
+	r.first = first
+	r.chunks = make(chan fetched, prefetch)
+	r.quit = make(chan struct{})
+	if end {
+		r.exhausted.Store(true)
+		close(r.chunks)
+		return r, true, nil
+	}
+	r.fetching.Add(1)
+	go r.fetchAhead()
+	return r, true, nil
+}
+
+// fetchAhead reads the result's chunks into r.chunks until its end, an
+// error or quit.
+func (r *streamReader) fetchAhead() {
+	defer r.fetching.Done()
+	defer close(r.chunks)
+	for {
+		rec, err, end := r.fetch()
+		if end {
+			r.exhausted.Store(true)
+			if err != nil {
+				select {
+				case r.chunks <- fetched{err: err}:
+				case <-r.quit:
+				}
+			}
+			return
+		}
+		select {
+		case r.chunks <- fetched{rec: rec}:
+		case <-r.quit:
+			rec.Release()
+			return
+		}
+	}
+}
+
+// watch interrupts DuckDB when ctx ends, until unwatch.
+func (r *streamReader) watch() {
+	r.watching.Add(1)
+	go func() {
+		defer r.watching.Done()
+		select {
+		case <-r.ctx.Done():
+			bindings.Interrupt(r.conn)
+		case <-r.stop:
+		}
+	}()
+}
+
+// unwatch stops the watcher and waits for it, so that no interrupt
+// reaches the connection's next query.
+func (r *streamReader) unwatch() {
+	close(r.stop)
+	r.watching.Wait()
+}
+
+// resultError is the result's error as the driver reports it (its type
+// maps to a SQLSTATE in QueryError).
+func (r *streamReader) resultError() error {
+	if err := r.ctx.Err(); err != nil {
+		return errors.Join(err, &duckdb.Error{Type: duckdb.ErrorTypeInterrupt, Msg: "INTERRUPT Error: Interrupted!"})
+	}
+	msg := bindings.ResultError(&r.res)
+	if msg == "" {
+		msg = "the query failed"
+	}
+	return &duckdb.Error{Type: duckdb.ErrorType(bindings.ResultErrorType(&r.res)), Msg: msg}
+}
+
+// errorData is the driver's error for an ErrorData (nil without an error).
+func errorData(ed bindings.ErrorData) error {
+	defer bindings.DestroyErrorData(&ed)
+	if !bindings.ErrorDataHasError(ed) {
+		return nil
+	}
+	return &duckdb.Error{Type: duckdb.ErrorType(bindings.ErrorDataErrorType(ed)), Msg: bindings.ErrorDataMessage(ed)}
+}
+
+// fetch reads the next chunk as a record batch; end is true at the
+// result's end or an error (err).
+func (r *streamReader) fetch() (rec arrow.RecordBatch, err error, end bool) {
+	for {
+		chunk := bindings.FetchChunk(r.res)
+		if chunk.Ptr == nil {
+			if msg := bindings.ResultError(&r.res); msg != "" || r.ctx.Err() != nil {
+				return nil, r.resultError(), true
+			}
+			return nil, nil, true
+		}
+		if bindings.DataChunkGetSize(chunk) == 0 {
+			bindings.DestroyDataChunk(&chunk)
+			continue
+		}
+		rec, ed := bindings.DataChunkToArrowArray(r.opts, r.schema, chunk)
+		bindings.DestroyDataChunk(&chunk)
+		if err := errorData(ed); err != nil {
+			return nil, fmt.Errorf("converting a chunk to Arrow: %w", err), true
+		}
+		return rec, nil, false
+	}
+}
+
+func (r *streamReader) Schema() *arrow.Schema { return r.schema }
+
+func (r *streamReader) Next() bool {
+	if r.current != nil {
+		r.current.Release()
+		r.current = nil
+	}
+	if r.first != nil {
+		r.current, r.first = r.first, nil
+		return true
+	}
+	if r.err != nil {
+		return false
+	}
+	f, ok := <-r.chunks
+	switch {
+	case !ok:
+		return false
+	case f.err != nil:
+		r.err = f.err
+		return false
+	}
+	r.current = f.rec
+	return true
+}
+
+func (r *streamReader) RecordBatch() arrow.RecordBatch { return r.current }
+
+// Record is RecordBatch (the older name of array.RecordReader).
+func (r *streamReader) Record() arrow.RecordBatch { return r.current }
+
+func (r *streamReader) Err() error { return r.err }
+
+func (r *streamReader) Retain() { r.refs++ }
+
+// Release ends the query (DuckDB stops producing) once the last
+// reference goes.
+func (r *streamReader) Release() {
+	if r.refs--; r.refs > 0 {
+		return
+	}
+	for _, b := range []arrow.RecordBatch{r.current, r.first} {
+		if b != nil {
+			b.Release()
+		}
+	}
+	r.current, r.first = nil, nil
+	if r.quit != nil {
+		close(r.quit)
+		if !r.exhausted.Load() {
+			// Stop DuckDB in the middle of a chunk the reader will not take.
+			bindings.Interrupt(r.conn)
+		}
+		r.fetching.Wait()
+		for f := range r.chunks {
+			if f.rec != nil {
+				f.rec.Release()
+			}
+		}
+	}
+	r.unwatch()
+	bindings.DestroyArrowOptions(&r.opts)
+	bindings.DestroyResult(&r.res)
+}
