@@ -135,6 +135,17 @@ LANGUAGE C STRICT STABLE;
 COMMENT ON FUNCTION mooncake.plain_type_changes(pg_ddl_command) IS
   'attnums of the columns an ALTER TABLE command changed to another type without a USING expression';
 
+-- Runs one CREATE or ALTER FOREIGN TABLE whose column types are the
+-- placeholders mooncake_type_1, mooncake_type_2, ..., given as OIDs and
+-- typmods: a mirror's columns get exactly their source's types whatever
+-- their printed names read as under the session's parser. Runs as the
+-- caller, as EXECUTE would.
+CREATE FUNCTION mooncake.execute_typed(ddl text, types oid[], typmods int4[]) RETURNS void
+AS 'MODULE_PATHNAME', 'mooncake_execute_typed'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION mooncake.execute_typed(text, oid[], int4[]) IS
+  'run one CREATE or ALTER FOREIGN TABLE whose column types are the placeholders mooncake_type_N, given by OID and typmod';
+
 CREATE PROCEDURE mooncake.create_table(table_name text, source text, key_index text DEFAULT NULL,
                                        replica_identity_full boolean DEFAULT false,
                                        row_level_security text DEFAULT 'refuse',
@@ -150,6 +161,8 @@ DECLARE
   target_schema text;
   target_name text;
   columns text;
+  column_types oid[];
+  column_typmods int4[];
   ft regclass;
   grantee oid;
   col name;
@@ -298,27 +311,33 @@ BEGIN
          THEN pg_catalog.format('%I.%I', src_schema, key_index)::regclass END,
     row_level_security = 'ignore', location);
 
+  -- The columns' types go by OID (mooncake.execute_typed), never by their
+  -- printed names, which another parser mode may read otherwise.
   SELECT pg_catalog.string_agg(
-           pg_catalog.format('%I %s OPTIONS (attnum %L)%s%s',
-             a.attname,
-             pg_catalog.format_type(a.atttypid, a.atttypmod),
-             a.attnum,
-             CASE WHEN a.attcollation <> t.typcollation
-                  THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname)
+           pg_catalog.format('%I mooncake_type_%s OPTIONS (attnum %L)%s%s',
+             c.attname, c.n, c.attnum,
+             CASE WHEN c.attcollation <> c.typcollation
+                  THEN pg_catalog.format(' COLLATE %I.%I', c.collschema, c.collname)
                   ELSE '' END,
-             CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END),
-           ', ' ORDER BY a.attnum)
-    INTO columns
-    FROM pg_catalog.pg_attribute a
-    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-    LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-    LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
-   WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped;
+             CASE WHEN c.attnotnull THEN ' NOT NULL' ELSE '' END),
+           ', ' ORDER BY c.n),
+         pg_catalog.array_agg(c.atttypid ORDER BY c.n),
+         pg_catalog.array_agg(c.atttypmod ORDER BY c.n)
+    INTO columns, column_types, column_typmods
+    FROM (SELECT a.attname, a.attnum, a.atttypid, a.atttypmod, a.attcollation, a.attnotnull,
+                 t.typcollation, cn.nspname AS collschema, co.collname,
+                 pg_catalog.row_number() OVER (ORDER BY a.attnum) AS n
+            FROM pg_catalog.pg_attribute a
+            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+            LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+           WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped) c;
 
-  EXECUTE pg_catalog.format(
+  PERFORM mooncake.execute_typed(pg_catalog.format(
     'CREATE FOREIGN TABLE %I.%I (%s) SERVER mooncake OPTIONS (namespace %L, "table" %L)',
     target_schema, target_name, COALESCE(columns, ''),
-    target_schema, target_name);
+    target_schema, target_name),
+    COALESCE(column_types, '{}'), COALESCE(column_typmods, '{}'));
   ft := pg_catalog.format('%I.%I', target_schema, target_name)::regclass;
   -- The mirror starts with the source's privileges: whoever may read the
   -- source, or some of its columns, may read the same of the mirror.
@@ -516,8 +535,8 @@ BEGIN
     RETURN; -- made by an older version, without attnums
   END IF;
   FOR r IN SELECT a.attname AS ftname, s.attname AS srcname, s.attnum AS srcnum,
-                  format_type(a.atttypid, a.atttypmod) AS fttype,
-                  format_type(s.atttypid, s.atttypmod) AS srctype,
+                  a.atttypid AS fttype, a.atttypmod AS fttypmod,
+                  s.atttypid AS srctype, s.atttypmod AS srctypmod,
                   a.attcollation AS ftcoll, s.attcollation AS srccoll,
                   cn.nspname AS collschema, co.collname,
                   a.attnotnull AS ftnotnull, s.attnotnull AS srcnotnull
@@ -535,9 +554,11 @@ BEGIN
       EXECUTE format('ALTER FOREIGN TABLE %s DROP COLUMN %I', fq, r.ftname);
       CONTINUE;
     END IF;
-    IF r.fttype <> r.srctype OR r.ftcoll <> r.srccoll THEN
-      EXECUTE format('ALTER FOREIGN TABLE %s ALTER COLUMN %I TYPE %s%s', fq, r.ftname, r.srctype,
-                     CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END);
+    IF r.fttype <> r.srctype OR r.fttypmod <> r.srctypmod OR r.ftcoll <> r.srccoll THEN
+      PERFORM mooncake.execute_typed(
+        format('ALTER FOREIGN TABLE %s ALTER COLUMN %I TYPE mooncake_type_1%s', fq, r.ftname,
+               CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END),
+        ARRAY[r.srctype], ARRAY[r.srctypmod]);
     END IF;
     IF r.ftnotnull <> r.srcnotnull THEN
       EXECUTE format('ALTER FOREIGN TABLE %s ALTER COLUMN %I %s NOT NULL', fq, r.ftname,
@@ -557,7 +578,7 @@ BEGIN
   LOOP
     EXECUTE format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname, r.srcname);
   END LOOP;
-  FOR r IN SELECT s.attnum, s.attname, format_type(s.atttypid, s.atttypmod) AS srctype,
+  FOR r IN SELECT s.attnum, s.attname, s.atttypid AS srctype, s.atttypmod AS srctypmod,
                   s.attcollation AS srccoll, cn.nspname AS collschema, co.collname, s.attnotnull
              FROM pg_attribute s
              LEFT JOIN pg_collation co ON co.oid = s.attcollation
@@ -568,10 +589,12 @@ BEGIN
                                  AND o.option_name = 'attnum' AND o.option_value::int = s.attnum)
             ORDER BY s.attnum
   LOOP
-    EXECUTE format('ALTER FOREIGN TABLE %s ADD COLUMN %I %s OPTIONS (attnum %L)%s%s', fq, r.attname, r.srctype,
-                   r.attnum,
-                   CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END,
-                   CASE WHEN r.attnotnull THEN ' NOT NULL' ELSE '' END);
+    PERFORM mooncake.execute_typed(
+      format('ALTER FOREIGN TABLE %s ADD COLUMN %I mooncake_type_1 OPTIONS (attnum %L)%s%s', fq, r.attname,
+             r.attnum,
+             CASE WHEN r.srccoll <> 0 THEN format(' COLLATE %I.%I', r.collschema, r.collname) ELSE '' END,
+             CASE WHEN r.attnotnull THEN ' NOT NULL' ELSE '' END),
+      ARRAY[r.srctype], ARRAY[r.srctypmod]);
   END LOOP;
 END;
 $$;

@@ -33,9 +33,34 @@ CALL mooncake.create_table('huge_m', 'huge');
 INSERT INTO huge VALUES (3, repeat('y', 70 * 1024 * 1024));
 SELECT id, length(v), left(v, 3) FROM huge_m ORDER BY id;
 
+-- The foreign table's columns get their source's types by OID and typmod,
+-- never through their printed names ("char", typmods, arrays, domains, a
+-- type in another schema), also when the source changes.
+CREATE SCHEMA "Other";
+CREATE DOMAIN "Other"."pos int" AS int CHECK (VALUE > 0);
+CREATE TABLE typed (id int PRIMARY KEY, c "char", v varchar(10), n numeric(7,3),
+                    t timestamp(2) with time zone, a bit(3)[], d "Other"."pos int");
+INSERT INTO typed VALUES (1, 'x', 'abc', 1.5, '2024-01-01 10:00:00.125+00', ARRAY[B'101'], 5);
+CALL mooncake.create_table('typed_m', 'typed');
+ALTER TABLE typed ADD COLUMN e varchar(4)[] DEFAULT '{ab}', ALTER COLUMN v TYPE varchar(20);
+INSERT INTO typed VALUES (2, 'y', 'abcdefghijklmno', 2.25, NULL, NULL, 7, '{cd,NULL}');
+SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS source_type,
+       format_type(m.atttypid, m.atttypmod) AS mirror_type
+  FROM pg_attribute a
+  LEFT JOIN pg_attribute m ON m.attrelid = 'typed_m'::regclass AND m.attname = a.attname
+   AND NOT m.attisdropped
+ WHERE a.attrelid = 'typed'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+   AND (m.atttypid, m.atttypmod) IS DISTINCT FROM (a.atttypid, a.atttypmod);
+SELECT * FROM typed_m ORDER BY id;
+-- mooncake.execute_typed runs foreign table DDL only, with a type per placeholder
+SELECT mooncake.execute_typed('CREATE TABLE x (a mooncake_type_1)', '{23}', '{-1}');
+SELECT mooncake.execute_typed('ALTER FOREIGN TABLE typed_m ADD COLUMN z mooncake_type_2', '{23}', '{-1}');
+SELECT mooncake.execute_typed('ALTER FOREIGN TABLE typed_m ADD COLUMN z mooncake_type_1', '{23}', '{-1,-1}');
+
 -- The extension's own tables cannot be mirrored.
 CALL mooncake.create_table('cat_m', 'mooncake.iceberg_tables');
 
 DROP FUNCTION wait_for;
 DROP EXTENSION pg_mooncake CASCADE;
-DROP TABLE odd, huge CASCADE;
+DROP TABLE odd, huge, typed CASCADE;
+DROP SCHEMA "Other" CASCADE;
