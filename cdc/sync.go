@@ -33,6 +33,23 @@ var SessionParams = map[string]string{
 	"lc_monetary":        "C",
 }
 
+// oracleFormats fix how IvorySQL's Oracle-compatible date and timestamp
+// types print: their text follows these settings of the session (DATE
+// shows no time of day under the default nls_date_format), so every
+// session that reads or writes values as text sets them to one lossless
+// form, the FDW's included (mooncake_set_transmission_modes). They exist
+// only in IvorySQL, so they are set after connecting, where they exist.
+const setOracleFormats = `SELECT pg_catalog.set_config(v.name, v.value, false)
+  FROM (VALUES ('nls_date_format', 'SYYYY-MM-DD HH24:MI:SS'),
+               ('nls_timestamp_format', 'SYYYY-MM-DD HH24:MI:SS.FF6'),
+               ('nls_timestamp_tz_format', 'SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM')) v(name, value)
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_settings s WHERE s.name = v.name)`
+
+// afterConnect sets what SessionParams cannot on a new session.
+func afterConnect(ctx context.Context, pc *pgconn.PgConn) error {
+	return pc.Exec(ctx, setOracleFormats).Close()
+}
+
 // ReplicationConfig turns a connection config into one for a logical
 // replication connection.
 func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
@@ -41,6 +58,7 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 	for k, v := range SessionParams {
 		rc.RuntimeParams[k] = v
 	}
+	rc.AfterConnect = afterConnect
 	// The stream arrives as many small messages: reading the socket in
 	// large chunks saves most of the read calls.
 	rc.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
@@ -246,6 +264,7 @@ func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {
 	for k, v := range SessionParams {
 		c.RuntimeParams[k] = v
 	}
+	c.AfterConnect = afterConnect
 	return c
 }
 

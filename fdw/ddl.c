@@ -22,6 +22,7 @@
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "pg_mooncake.h"
@@ -72,6 +73,9 @@ mooncake_plain_type_changes(PG_FUNCTION_ARGS)
  * stands for the Nth type given (1-based).
  */
 #define TYPE_PLACEHOLDER "mooncake_type_"
+
+/* IvorySQL's setting of the session's SQL dialect ("pg" or "oracle") */
+#define COMPATIBLE_MODE_GUC "ivorysql.compatible_mode"
 
 typedef struct TypedArgs
 {
@@ -135,6 +139,7 @@ mooncake_execute_typed(PG_FUNCTION_ARGS)
 	PlannedStmt *pstmt;
 	ListCell   *lc;
 	int			i;
+	int			nest;
 
 	deconstruct_array(types, OIDOID, sizeof(Oid), true, TYPALIGN_INT, &tv, &tnull, &nt);
 	deconstruct_array(typmods, INT4OID, sizeof(int32), true, TYPALIGN_INT, &mv, &mnull, &nm);
@@ -155,7 +160,17 @@ mooncake_execute_typed(PG_FUNCTION_ARGS)
 		args.typmods[i] = DatumGetInt32(mv[i]);
 	}
 
+	/*
+	 * The command is PostgreSQL SQL: parse it as such also in a session
+	 * whose parser is another (IvorySQL's Oracle mode, which would read the
+	 * quoted "table" option as TABLE).
+	 */
+	nest = NewGUCNestLevel();
+	if (GetConfigOption(COMPATIBLE_MODE_GUC, true, false) != NULL)
+		(void) set_config_option(COMPATIBLE_MODE_GUC, "pg", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	stmts = raw_parser(ddl, RAW_PARSE_DEFAULT);
+	AtEOXact_GUC(true, nest);
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -178,7 +193,9 @@ mooncake_execute_typed(PG_FUNCTION_ARGS)
 				fill_column_type((ColumnDef *) cmd->def, &args);
 		}
 	}
-	else
+	else if (!(IsA(stmt, RenameStmt) &&
+			   ((RenameStmt *) stmt)->renameType == OBJECT_COLUMN &&
+			   ((RenameStmt *) stmt)->relationType == OBJECT_FOREIGN_TABLE))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("mooncake.execute_typed runs CREATE FOREIGN TABLE and ALTER FOREIGN TABLE only")));

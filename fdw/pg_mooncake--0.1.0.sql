@@ -121,11 +121,11 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION mooncake.columnstore_stats(regclass) IS
   'the live rows and the files of a columnstore table of its own, from its current Iceberg snapshot''s summary';
 
-CREATE FUNCTION mooncake.remove_orphan_files(table_name regclass, older_than interval DEFAULT '1 hour')
+CREATE FUNCTION mooncake.remove_orphan_files(table_name regclass, older_than pg_catalog.interval DEFAULT '1 hour')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mooncake_columnstore_sweep'
 LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION mooncake.remove_orphan_files(regclass, interval) IS
+COMMENT ON FUNCTION mooncake.remove_orphan_files(regclass, pg_catalog.interval) IS
   'remove the files of a columnstore table of its own that no committed metadata references (rolled back or crashed writes) and that are older than older_than; returns how many';
 
 CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
@@ -551,7 +551,7 @@ BEGIN
             ORDER BY a.attnum
   LOOP
     IF r.srcnum IS NULL THEN
-      EXECUTE format('ALTER FOREIGN TABLE %s DROP COLUMN %I', fq, r.ftname);
+      PERFORM mooncake.execute_typed(format('ALTER FOREIGN TABLE %s DROP COLUMN %I', fq, r.ftname), '{}', '{}');
       CONTINUE;
     END IF;
     IF r.fttype <> r.srctype OR r.fttypmod <> r.srctypmod OR r.ftcoll <> r.srccoll THEN
@@ -561,13 +561,13 @@ BEGIN
         ARRAY[r.srctype], ARRAY[r.srctypmod]);
     END IF;
     IF r.ftnotnull <> r.srcnotnull THEN
-      EXECUTE format('ALTER FOREIGN TABLE %s ALTER COLUMN %I %s NOT NULL', fq, r.ftname,
-                     CASE WHEN r.srcnotnull THEN 'SET' ELSE 'DROP' END);
+      PERFORM mooncake.execute_typed(format('ALTER FOREIGN TABLE %s ALTER COLUMN %I %s NOT NULL', fq, r.ftname,
+                     CASE WHEN r.srcnotnull THEN 'SET' ELSE 'DROP' END), '{}', '{}');
     END IF;
     IF r.ftname <> r.srcname THEN
       -- Through a name no column has, so that columns may swap names.
-      EXECUTE format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname,
-                     'mooncake renaming ' || r.srcnum);
+      PERFORM mooncake.execute_typed(format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname,
+                     'mooncake renaming ' || r.srcnum), '{}', '{}');
     END IF;
   END LOOP;
   FOR r IN SELECT a.attname AS ftname, s.attname AS srcname
@@ -576,7 +576,7 @@ BEGIN
             WHERE a.attrelid = ft AND a.attnum > 0 AND NOT a.attisdropped
               AND a.attname LIKE 'mooncake renaming %'
   LOOP
-    EXECUTE format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname, r.srcname);
+    PERFORM mooncake.execute_typed(format('ALTER FOREIGN TABLE %s RENAME COLUMN %I TO %I', fq, r.ftname, r.srcname), '{}', '{}');
   END LOOP;
   FOR r IN SELECT s.attnum, s.attname, s.atttypid AS srctype, s.atttypmod AS srctypmod,
                   s.attcollation AS srccoll, cn.nspname AS collschema, co.collname, s.attnotnull
@@ -698,7 +698,7 @@ SELECT t.schema_name,
        t.delete_files,
        GREATEST(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), t.visible_lsn), 0)::bigint AS lag_bytes,
        CASE WHEN pg_catalog.pg_current_wal_lsn() <= t.visible_lsn OR t.last_commit_time IS NULL THEN 0
-            ELSE GREATEST(pg_catalog.date_part('epoch', CAST(pg_catalog.now() - t.last_commit_time AS pg_catalog.interval)), 0)
+            ELSE GREATEST(pg_catalog.date_part('epoch', pg_catalog.now()) - pg_catalog.date_part('epoch', t.last_commit_time), 0)
        END::double precision AS lag_seconds
   FROM pg_catalog.json_to_recordset(
          mooncake.list_request() -> 'tables')

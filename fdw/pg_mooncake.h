@@ -141,6 +141,10 @@ typedef struct MooncakeSerializer
 	bool		aggs_ok;		/* may aggregates appear? */
 } MooncakeSerializer;
 
+extern bool mooncake_has_oracle_formats(void);
+extern void mooncake_set_oracle_formats(void);
+extern bool mooncake_type_needs_oracle_formats(Oid typid);
+extern int	mooncake_push_oracle_formats(void);
 extern int	mooncake_set_transmission_modes(void);
 extern void mooncake_reset_transmission_modes(int nestlevel);
 extern const char *mooncake_session_timezone(void);

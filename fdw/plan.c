@@ -22,7 +22,9 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -60,6 +62,70 @@ mooncake_set_transmission_modes(void)
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	if (mooncake_has_oracle_formats())
+		mooncake_set_oracle_formats();
+	return nestlevel;
+}
+
+/*
+ * IvorySQL's Oracle-compatible DATE and TIMESTAMPs print and parse by
+ * settings of the session (nls_date_format: DATE without its time of day
+ * by default). Whether this server has them.
+ */
+bool
+mooncake_has_oracle_formats(void)
+{
+	return GetConfigOption("nls_date_format", true, false) != NULL;
+}
+
+/*
+ * Set them, in the current GUC nest level, to the lossless forms the
+ * sidecar's sessions use too (cdc/sync.go).
+ */
+void
+mooncake_set_oracle_formats(void)
+{
+	(void) set_config_option("nls_date_format", "SYYYY-MM-DD HH24:MI:SS", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("nls_timestamp_format", "SYYYY-MM-DD HH24:MI:SS.FF6", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("nls_timestamp_tz_format", "SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * Whether the text of a type is read under those settings: on IvorySQL,
+ * the types outside pg_catalog (its Oracle types are in sys).
+ */
+bool
+mooncake_type_needs_oracle_formats(Oid typid)
+{
+	HeapTuple	tup;
+	Oid			nsp;
+
+	if (!mooncake_has_oracle_formats())
+		return false;
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	nsp = ((Form_pg_type) GETSTRUCT(tup))->typnamespace;
+	ReleaseSysCache(tup);
+	return nsp != PG_CATALOG_NAMESPACE;
+}
+
+/*
+ * A new GUC nest level with the Oracle formats set, and TimeZone UTC (the
+ * sidecar's sessions print TIMESTAMP WITH LOCAL TIME ZONE in UTC, without
+ * an offset); end it with mooncake_reset_transmission_modes.
+ */
+int
+mooncake_push_oracle_formats(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	mooncake_set_oracle_formats();
 	return nestlevel;
 }
 

@@ -68,6 +68,8 @@ struct MooncakeRowDecoder
 	ColumnDecoder *columns;		/* one per field */
 	int			current;		/* field being decoded, or -1 */
 	bool		has_tid;		/* a field is the row's ctid (columnstore UPDATE/DELETE) */
+	bool		oracle_formats; /* text of types outside pg_catalog, on IvorySQL:
+								 * parsed under the fixed nls_* formats */
 	ItemPointerData tid;		/* the last row's */
 };
 
@@ -199,6 +201,8 @@ mooncake_row_decoder_create(const char *relname, TupleDesc tupdesc,
 		{
 			col->how = DECODE_INPUT;
 			getTypeInputInfo(col->typid, &funcid, &col->typioparam);
+			if (!decoder->oracle_formats && mooncake_type_needs_oracle_formats(col->typid))
+				decoder->oracle_formats = true;
 		}
 		else if (format == 1)
 		{
@@ -367,6 +371,7 @@ mooncake_decode_row(MooncakeRowDecoder *decoder, const char *frame,
 	uint16		nfields;
 	ErrorContextCallback errcallback;
 	int			i;
+	int			nest = 0;
 
 	if (framelen - pos < sizeof(uint16))
 		mooncake_protocol_violation(NULL, "A row is truncated.");
@@ -380,6 +385,8 @@ mooncake_decode_row(MooncakeRowDecoder *decoder, const char *frame,
 
 	memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 
+	if (decoder->oracle_formats)
+		nest = mooncake_push_oracle_formats();
 	errcallback.callback = decode_error_callback;
 	errcallback.arg = decoder;
 	errcallback.previous = error_context_stack;
@@ -415,6 +422,8 @@ mooncake_decode_row(MooncakeRowDecoder *decoder, const char *frame,
 
 	decoder->current = -1;
 	error_context_stack = errcallback.previous;
+	if (decoder->oracle_formats)
+		mooncake_reset_transmission_modes(nest);
 	*offset = pos;
 }
 

@@ -444,6 +444,29 @@ mooncake_protocol_violation(MooncakeConnection *conn, const char *detail)
 	pg_unreachable();
 }
 
+/*
+ * plan.c's Oracle formats (IvorySQL's nls_* settings): this stand-in
+ * server is PostgreSQL, which has none.
+ */
+bool
+mooncake_type_needs_oracle_formats(Oid typid)
+{
+	return false;
+}
+
+int
+mooncake_push_oracle_formats(void)
+{
+	fuzz_fail("Oracle formats pushed without an Oracle type");
+	return 0;
+}
+
+void
+mooncake_reset_transmission_modes(int nestlevel)
+{
+	fuzz_fail("transmission modes reset without an Oracle type");
+}
+
 /* ----------------------------------------------------------------
  * Catalog lookups and fmgr
  * ----------------------------------------------------------------
