@@ -102,7 +102,7 @@ func TestCommitToVisibleLatency(t *testing.T) {
 	}
 
 	s, lo := sortedCopy(lat), sortedCopy(lower)
-	figure("commit-to-visible: p50 %s, p90 %s, p99 %s, max %s over %d probes (targets p50 <= 20 ms, p99 <= 100 ms)",
+	figure("commit-to-visible: p50 %s, p90 %s, p99 %s, max %s over %d probes (targets p50 <= 10 ms, p99 <= 25 ms)",
 		ms(percentile(s, 50)), ms(percentile(s, 90)), ms(percentile(s, 99)), ms(s[len(s)-1]), len(s))
 	figure("commit-to-visible: lower bounds (to the last poll that missed): p50 %s, p90 %s, p99 %s, max %s",
 		ms(percentile(lo, 50)), ms(percentile(lo, 90)), ms(percentile(lo, 99)), ms(lo[len(lo)-1]))
