@@ -179,6 +179,23 @@ mooncake_check_create(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The SQL objects of an older pg_mooncake still call this library with the
+ * arguments they declared (0.1.0's create_request had no location): fewer
+ * arguments than this version declares mean ALTER EXTENSION UPDATE has not
+ * run in this database yet. Never read past them.
+ */
+static void
+require_updated_sql(FunctionCallInfo fcinfo, int nargs, const char *caller)
+{
+	if (PG_NARGS() < nargs)
+		ereport(ERROR,
+				errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				errmsg("%s is from an older version of pg_mooncake than the library installed", caller),
+				errdetail("The extension's SQL objects in this database have not been updated yet."),
+				errhint("Run ALTER EXTENSION pg_mooncake UPDATE in this database."));
+}
+
+/*
  * mooncake.create_request(mirror_schema name, mirror_name name, source
  * regclass, key_index regclass, row_level_security boolean, location text)
  * returns json
@@ -186,13 +203,19 @@ mooncake_check_create(PG_FUNCTION_ARGS)
 Datum
 mooncake_create_request(PG_FUNCTION_ARGS)
 {
-	char	   *mirror_schema = NameStr(*PG_GETARG_NAME(0));
-	char	   *mirror_name = NameStr(*PG_GETARG_NAME(1));
-	Oid			source = PG_GETARG_OID(2);
-	Oid			key_index = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+	char	   *mirror_schema;
+	char	   *mirror_name;
+	Oid			source;
+	Oid			key_index;
+	char	   *location;
 	StringInfoData buf;
 
-	char	   *location = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	require_updated_sql(fcinfo, 6, "mooncake.create_table");
+	mirror_schema = NameStr(*PG_GETARG_NAME(0));
+	mirror_name = NameStr(*PG_GETARG_NAME(1));
+	source = PG_GETARG_OID(2);
+	key_index = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+	location = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 
 	check_create(source, PG_GETARG_BOOL(4));
 	if (location != NULL)

@@ -19,7 +19,7 @@ import (
 )
 
 // Version is the sidecar's version, reported by status.
-var Version = "0.1.0"
+var Version = "0.2.0"
 
 // Options configure a Service.
 type Options struct {

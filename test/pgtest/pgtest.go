@@ -33,6 +33,7 @@ type Option func(*config)
 type config struct {
 	settings []setting // postgresql.conf entries, later ones win
 	files    []file    // written into the data directory before the start
+	pgConfig string    // pg_config of the installation to run; "" for $PG_CONFIG's
 }
 
 type file struct {
@@ -56,6 +57,13 @@ func WithSetting(name, value string) Option {
 // the server's OS user before the server starts, e.g. a certificate.
 func WithFile(name string, content []byte, mode os.FileMode) Option {
 	return func(c *config) { c.files = append(c.files, file{name, content, mode}) }
+}
+
+// WithPGConfig runs the cluster from the PostgreSQL installation whose
+// pg_config is path rather than $PG_CONFIG's: a private copy of it with
+// another build of pg_mooncake installed (test/upgrade_test.go).
+func WithPGConfig(path string) Option {
+	return func(c *config) { c.pgConfig = path }
 }
 
 // WithHBA replaces pg_hba.conf (which otherwise trusts every local
@@ -97,27 +105,31 @@ func findInstallation() (installation, error) {
 		if pgConfig == "" {
 			pgConfig = "pg_config"
 		}
-		path, err := exec.LookPath(pgConfig)
-		if err != nil {
-			instErr = fmt.Errorf("pg_config not found (install postgresql-15 and postgresql-server-dev-15, or set PG_CONFIG): %w", err)
-			return
-		}
-		out, err := exec.Command(path, "--bindir", "--pkglibdir", "--sharedir").Output()
-		if err != nil {
-			instErr = fmt.Errorf("%s: %w", path, err)
-			return
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-		if len(lines) != 3 {
-			instErr = fmt.Errorf("%s printed %q; want three lines", path, out)
-			return
-		}
-		inst = installation{bindir: lines[0], pkglibdir: lines[1], sharedir: lines[2]}
-		if _, err := os.Stat(filepath.Join(inst.bindir, "initdb")); err != nil {
-			instErr = fmt.Errorf("PostgreSQL server programs not installed: %w", err)
-		}
+		inst, instErr = lookupInstallation(pgConfig)
 	})
 	return inst, instErr
+}
+
+// lookupInstallation asks pg_config where the installation's programs,
+// libraries and shared files are.
+func lookupInstallation(pgConfig string) (installation, error) {
+	path, err := exec.LookPath(pgConfig)
+	if err != nil {
+		return installation{}, fmt.Errorf("pg_config not found (install postgresql-15 and postgresql-server-dev-15, or set PG_CONFIG): %w", err)
+	}
+	out, err := exec.Command(path, "--bindir", "--pkglibdir", "--sharedir").Output()
+	if err != nil {
+		return installation{}, fmt.Errorf("%s: %w", path, err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 3 {
+		return installation{}, fmt.Errorf("%s printed %q; want three lines", path, out)
+	}
+	in := installation{bindir: lines[0], pkglibdir: lines[1], sharedir: lines[2]}
+	if _, err := os.Stat(filepath.Join(in.bindir, "initdb")); err != nil {
+		return installation{}, fmt.Errorf("PostgreSQL server programs not installed: %w", err)
+	}
+	return in, nil
 }
 
 // extensionInstalled reports whether pg_mooncake's control file and library
@@ -168,6 +180,16 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
 	RequirePostgres(t)
 	in, _ := findInstallation()
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.pgConfig != "" {
+		var err error
+		if in, err = lookupInstallation(cfg.pgConfig); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+	}
 
 	c := &Cluster{inst: in, extDB: "postgres"}
 	if os.Geteuid() == 0 {
@@ -203,10 +225,6 @@ func Start(t testing.TB, opts ...Option) *Cluster {
 	c.appendFile(t, filepath.Join(c.dataDir, "postgresql.conf"),
 		"include_if_exists = 'mooncake.conf'\t# written by pgtest\n")
 
-	cfg := config{}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	for _, f := range cfg.files {
 		path := filepath.Join(c.dataDir, f.name)
 		if err := os.WriteFile(path, f.content, f.mode); err != nil {
@@ -502,6 +520,26 @@ func (c *Cluster) Restart(t testing.TB, mode string) {
 	out, err := c.pgCommand("pg_ctl", "-D", c.dataDir, "-l", c.logFile, "-m", mode, "-w", "-t", "60", "restart").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pgtest: pg_ctl restart -m %s: %v\n%s\nlast lines of %s:\n%s", mode, err, out, c.logFile, c.LogTail(30))
+	}
+}
+
+// Stop stops the cluster (pg_ctl stop -m fast), e.g. to install another
+// build of the extension into its installation; StartAgain starts it.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	out, err := c.pgCommand("pg_ctl", "-D", c.dataDir, "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s\nlast lines of %s:\n%s", err, out, c.logFile, c.LogTail(30))
+	}
+}
+
+// StartAgain starts a cluster Stop stopped, on the same port, and waits
+// until it accepts connections (not for the sidecar: see WaitSidecar).
+func (c *Cluster) StartAgain(t testing.TB) {
+	t.Helper()
+	out, err := c.pgCommand("pg_ctl", "-D", c.dataDir, "-l", c.logFile, "-w", "-t", "60", "start").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgtest: pg_ctl start: %v\n%s\nlast lines of %s:\n%s", err, out, c.logFile, c.LogTail(30))
 	}
 }
 

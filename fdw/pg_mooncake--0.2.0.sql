@@ -1,4 +1,4 @@
-/* pg_mooncake--0.1.0.sql: the SQL surface of pg_mooncake */
+/* pg_mooncake--0.2.0.sql: the SQL surface of pg_mooncake */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pg_mooncake" to load this file. \quit
