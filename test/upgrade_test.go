@@ -3,10 +3,9 @@ package test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgmooncake/mooncake/test/pgtest"
 )
@@ -34,7 +32,7 @@ func TestUpgradeFrom010(t *testing.T) {
 	pgtest.RequireExtension(t)
 	start := time.Now()
 	root := repoRoot(t)
-	if err := exec.Command("git", "-C", root, "cat-file", "-e", release010+"^{commit}").Run(); err != nil {
+	if err := osexec.Command("git", "-C", root, "cat-file", "-e", release010+"^{commit}").Run(); err != nil {
 		skipOrFailUpgrade(t, "commit %s (release 0.1.0) is not in this repository's history (a shallow clone?): git fetch --unshallow", release010)
 	}
 
@@ -58,6 +56,7 @@ func TestUpgradeFrom010(t *testing.T) {
 	// the new one replays them from the slot.
 	exec(t, conn, "INSERT INTO types_src SELECT g, g * 1.25, g::numeric / 7, 'late ' || g, now(), g % 2 = 0 FROM generate_series(5001, 5100) g")
 	exec(t, conn, "INSERT INTO cs010 VALUES (100, 'late')")
+	exec(t, conn, "INSERT INTO cs010_ref VALUES (100, 'late')")
 	t.Logf("0.1.0 mirrors ready after %v", time.Since(start).Round(time.Second))
 	conn.Close(context.Background())
 	c.Stop(t)
@@ -383,7 +382,7 @@ var dumpNoise = regexp.MustCompile(`^\\(un)?restrict |binary_upgrade_set_next_|r
 // without what differs between any two databases.
 func schemaDump(t *testing.T, c *pgtest.Cluster, tree privateInstallation, db string) []string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(tree.bindir, "pg_dump"), "--schema-only", "--binary-upgrade",
+	out, err := osexec.Command(filepath.Join(tree.bindir, "pg_dump"), "--schema-only", "--binary-upgrade",
 		"--dbname", c.ConnString(db)).Output()
 	if err != nil {
 		t.Fatalf("pg_dump of %s: %v", db, err)
@@ -441,7 +440,7 @@ type privateInstallation struct {
 // pgConfigDirs asks pg_config for its directories, in the order of flags.
 func pgConfigDirs(t *testing.T, pgConfig string, flags ...string) []string {
 	t.Helper()
-	out, err := exec.Command(pgConfig, flags...).Output()
+	out, err := osexec.Command(pgConfig, flags...).Output()
 	if err != nil {
 		t.Fatalf("%s %s: %v", pgConfig, strings.Join(flags, " "), err)
 	}
@@ -463,7 +462,7 @@ func copyInstallation(t *testing.T) privateInstallation {
 	if pgConfig == "" {
 		pgConfig = "pg_config"
 	}
-	pgConfig, err := exec.LookPath(pgConfig)
+	pgConfig, err := osexec.LookPath(pgConfig)
 	if err != nil {
 		t.Fatalf("pg_config: %v", err)
 	}
@@ -501,13 +500,15 @@ func copyInstallation(t *testing.T) privateInstallation {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.Command("cp", "-a", d, dst).CombinedOutput(); err != nil {
+		if out, err := osexec.Command("cp", "-a", d, dst).CombinedOutput(); err != nil {
 			t.Fatalf("copying %s: %v\n%s", d, err, out)
 		}
 	}
 	orig := pgConfigDirs(t, pgConfig, "--bindir", "--pkglibdir", "--sharedir")
-	rel, _ := filepath.Rel(prefix, pgConfig)
-	tree := privateInstallation{dir: tmp, pgConfig: filepath.Join(tmp, "pg", rel),
+	// The pg_config of the server's programs (Debian's /usr/bin/pg_config
+	// is a script that calls it).
+	rel, _ := filepath.Rel(prefix, orig[0])
+	tree := privateInstallation{dir: tmp, pgConfig: filepath.Join(tmp, "pg", rel, "pg_config"),
 		origBindir: orig[0], origPkglib: orig[1], orig: orig[2]}
 	got := pgConfigDirs(t, tree.pgConfig, "--bindir", "--pkglibdir", "--sharedir")
 	tree.bindir, tree.pkglibdir, tree.sharedir = got[0], got[1], got[2]
@@ -541,8 +542,8 @@ func build010(t *testing.T, root string, tree privateInstallation) {
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	archive := exec.Command("git", "-C", root, "archive", "--format=tar", release010)
-	untar := exec.Command("tar", "-x", "-C", src)
+	archive := osexec.Command("git", "-C", root, "archive", "--format=tar", release010)
+	untar := osexec.Command("tar", "-x", "-C", src)
 	var err error
 	if untar.Stdin, err = archive.StdoutPipe(); err != nil {
 		t.Fatal(err)
@@ -561,7 +562,7 @@ func build010(t *testing.T, root string, tree privateInstallation) {
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	run := func(i int, cmd *exec.Cmd) {
+	run := func(i int, cmd *osexec.Cmd) {
 		defer wg.Done()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			errs[i] = fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
@@ -569,9 +570,9 @@ func build010(t *testing.T, root string, tree privateInstallation) {
 	}
 	wg.Add(2)
 	// No LLVM bitcode: the JIT is not what this test is about.
-	fdw := exec.Command("make", "-j2", "-C", filepath.Join(src, "fdw"), "with_llvm=no", "PG_CONFIG="+tree.pgConfig, "install")
+	fdw := osexec.Command("make", "-j2", "-C", filepath.Join(src, "fdw"), "with_llvm=no", "PG_CONFIG="+tree.pgConfig, "install")
 	go run(0, fdw)
-	gobuild := exec.Command("go", "build", "-tags=duckdb_arrow", "-o", filepath.Join(tree.bindir, "mooncake-sidecar"), "./sidecar")
+	gobuild := osexec.Command("go", "build", "-tags=duckdb_arrow", "-o", filepath.Join(tree.bindir, "mooncake-sidecar"), "./sidecar")
 	gobuild.Dir = src
 	gobuild.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
 	go run(1, gobuild)
@@ -601,25 +602,16 @@ func installCurrent(t *testing.T, tree privateInstallation) {
 	for from, to := range files {
 		// A new file rather than the old one overwritten in place.
 		os.Remove(to)
-		if out, err := exec.Command("cp", "-p", from, to).CombinedOutput(); err != nil {
+		if out, err := osexec.Command("cp", "-p", from, to).CombinedOutput(); err != nil {
 			t.Fatalf("installing %s: %v\n%s", from, err, out)
 		}
 	}
 }
 
-// hintOf returns the HINT of a PostgreSQL error, or "".
-func hintOf(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Hint
-	}
-	return ""
-}
-
 // repoRoot is the top of the repository's work tree.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	out, err := osexec.Command("git", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
 		skipOrFailUpgrade(t, "not in a git work tree: %v", err)
 	}
