@@ -5,7 +5,7 @@
  *		  path, snapshot_id), the JSON answer of the sidecar's
  *		  iceberg_metadata request, which the SQL functions
  *		  iceberg_snapshots(path) and iceberg_metadata(path) turn into rows
- *		  (pg_mooncake--0.1.0.sql).
+ *		  (pg_mooncake--0.2.0.sql).
  *
  * The sidecar reads the table's metadata file, manifest lists and
  * manifests with sql/lake/iceberg. Reading files of the server takes what
