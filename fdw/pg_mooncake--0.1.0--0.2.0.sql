@@ -22,6 +22,7 @@ AS 'MODULE_PATHNAME', 'mooncake_create_request'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mooncake.create_request(name, name, regclass, regclass, boolean, text) IS
   'ask the sidecar to create a mirror of source (owner of source, member of mooncake_user)';
+
 CREATE FUNCTION mooncake.columnstore_stats(tbl regclass)
 RETURNS json
 AS 'MODULE_PATHNAME', 'mooncake_columnstore_stats'

@@ -74,6 +74,8 @@ func TestUpgradeFrom010(t *testing.T) {
 	for _, m := range mirrors {
 		waitConverged(t, conn, m.source, m.mirror, 60*time.Second)
 	}
+	exec(t, conn, `INSERT INTO cs010 VALUES (300, 'before the update')`)
+	exec(t, conn, `INSERT INTO cs010_ref VALUES (300, 'before the update')`)
 	_, err := conn.Exec(context.Background(), "CALL mooncake.create_table('early_m', 'types_src')")
 	if sqlState(err) != "55000" || !strings.Contains(hintOf(err), "ALTER EXTENSION pg_mooncake UPDATE") {
 		t.Errorf("create_table before ALTER EXTENSION UPDATE: %v (hint %q); want 55000 with a hint to ALTER EXTENSION pg_mooncake UPDATE", err, hintOf(err))

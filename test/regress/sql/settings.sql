@@ -1,8 +1,11 @@
 -- Values travel between PostgreSQL and the sidecar in forms no session
 -- setting changes: a session with other DateStyle, IntervalStyle,
 -- TimeZone and extra_float_digits writes the source, reads the mirror
--- and filters on it, and sees exactly its source.
-CREATE EXTENSION pg_mooncake;
+-- and filters on it, and sees exactly its source. (The pushdown tests
+-- before it leave the extension.)
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_mooncake;
+RESET client_min_messages;
 \set VERBOSITY terse
 
 CREATE TABLE st (d date PRIMARY KEY, t timestamp, tz timestamptz, i interval, m money,
