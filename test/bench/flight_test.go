@@ -47,7 +47,10 @@ import (
 //     100,000 rows; MOONCAKE_BENCH_PSYCOPG_RUNS runs, default 3);
 //
 // and the manual's kind of aggregation runs through Flight and through
-// PostgreSQL on the mirror (and on the heap, for reference). It prints best
+// PostgreSQL on the mirror (and on the heap, for reference), and in DuckDB
+// on the same rows in a Parquet file with amount DECIMAL(12,2): the ratio
+// mirror / DuckDB-Parquet-DECIMAL (issue 15: ≤ 1.1). With
+// MOONCAKE_BENCH_AGGREGATION_ONLY set only the aggregations run. It prints best
 // and median times, rates and the ratios the issue targets: Flight (Go) /
 // DuckDB in-process ≥ 0.8, Flight (ADBC) / psycopg ≥ 10. It fails only on
 // wrong answers: a row count or id sum off, the aggregation's rows
