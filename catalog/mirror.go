@@ -581,3 +581,25 @@ func execTx(ctx context.Context, conn *gosql.Conn, stmts []string) error {
 	_, err := conn.ExecContext(ctx, "COMMIT")
 	return err
 }
+
+// StoredKinds reads, from the properties of an Iceberg table that mooncake
+// wrote (a mirror or a columnstore table: the mooncake.columns property),
+// how each field's values are stored, by field ID; nil for other tables.
+// Readers of such a table as a table of the lake need it where the stored
+// form is not the value itself: money is its 64-bit integer (cents), not
+// an amount.
+func StoredKinds(props map[string]string) map[int]Kind {
+	js, ok := props[PropColumns]
+	if !ok {
+		return nil
+	}
+	cols, _, err := decodeColumns(js, "[]")
+	if err != nil {
+		return nil
+	}
+	kinds := make(map[int]Kind, len(cols))
+	for _, c := range cols {
+		kinds[c.ID] = c.Type.Kind
+	}
+	return kinds
+}

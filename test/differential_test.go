@@ -88,7 +88,7 @@ func diffSetup(icu string) []string {
 			id bigint PRIMARY KEY, i2 smallint, i4 integer, i8 bigint, n numeric, n2 numeric(10,2),
 			f4 real, f8 double precision, t text, tc text COLLATE "C", tu text COLLATE %q, v varchar(12),
 			b boolean, dt date, ts timestamp, tz timestamptz, iv interval, u uuid, j jsonb,
-			ia integer[], ta text[], cust_id integer, prod_id integer, reg text)`, icu),
+			ia integer[], ta text[], cust_id integer, prod_id integer, reg text, mo money)`, icu),
 		fmt.Sprintf(`CREATE TABLE diff_cust (
 			id integer PRIMARY KEY, name text COLLATE %q, region text, segment varchar(10), since date,
 			vip boolean, credit numeric(10,2))`, icu),
@@ -134,7 +134,9 @@ func diffSetup(icu string) []string {
 			CASE WHEN g % 79 = 0 THEN NULL ELSE ARRAY[` + word("g") + `, ` + word("g + 1") + `] END,
 			CASE WHEN g % 83 = 0 THEN NULL ELSE ((g * 7) % 220 + 1)::int END,
 			CASE WHEN g % 89 = 0 THEN NULL ELSE ((g * 11) % 60 + 1)::int END,
-			CASE WHEN g % 31 = 0 THEN NULL ELSE (` + r + `)[1 + g % 5] END
+			CASE WHEN g % 31 = 0 THEN NULL ELSE (` + r + `)[1 + g % 5] END,
+			CASE WHEN g % 37 = 0 THEN NULL WHEN g % 11 = 0 THEN 0::money
+				ELSE (((g * 7907) % 2000001 - 1000000)::numeric / 100)::money END
 		FROM generate_series(lo, hi) g $$`,
 		`INSERT INTO diff_cust SELECT g,
 			CASE WHEN g % 17 = 0 THEN NULL ELSE ` + word("g * 3") + ` || ' ' || g END,
@@ -160,6 +162,7 @@ var diffChanges = []string{
 	`INSERT INTO diff_fact SELECT * FROM diff_fact_rows(` + strconv.Itoa(diffFactRows/2+1) + `, ` + strconv.Itoa(diffFactRows) + `)`,
 	`UPDATE diff_fact SET i4 = i4 / 2 + 1, t = coalesce(t, '') || '!', b = NOT b WHERE id % 10 = 1`,
 	`UPDATE diff_fact SET n2 = NULL, dt = dt + 1 WHERE id % 25 = 2`,
+	`UPDATE diff_fact SET mo = mo * 3 WHERE id % 20 = 4`,
 	`DELETE FROM diff_fact WHERE id % 50 = 7`,
 	`UPDATE diff_cust SET vip = NOT vip, credit = credit + 1 WHERE id % 9 = 0`,
 	`DELETE FROM diff_cust WHERE id % 40 = 39`,
@@ -202,6 +205,7 @@ const (
 	kJSON
 	kIntArr
 	kTextArr
+	kMoney
 )
 
 type dcol struct {
@@ -220,7 +224,7 @@ var (
 		{"id", kInt}, {"i2", kInt}, {"i4", kInt}, {"i8", kInt}, {"n", kNum}, {"n2", kNum}, {"f4", kFloat}, {"f8", kFloat},
 		{"t", kText}, {"tc", kText}, {"tu", kText}, {"v", kText}, {"b", kBool}, {"dt", kDate}, {"ts", kTS}, {"tz", kTZ},
 		{"iv", kIv}, {"u", kUUID}, {"j", kJSON}, {"ia", kIntArr}, {"ta", kTextArr}, {"cust_id", kInt}, {"prod_id", kInt},
-		{"reg", kText},
+		{"reg", kText}, {"mo", kMoney},
 	}}
 	dCust = dtable{"{cust}", "id", []dcol{
 		{"id", kInt}, {"name", kText}, {"region", kText}, {"segment", kText}, {"since", kDate}, {"vip", kBool}, {"credit", kNum},
@@ -338,6 +342,9 @@ func (g *qgen) lit(k kind, paramOK bool) string {
 	case kTextArr:
 		text = choose(g, "{apple,banana}", `{"",NULL}`)
 		sql = quoteLit(text) + "::text[]"
+	case kMoney:
+		text = choose(g, "0", "12.34", "-5.01", "1000", "-9999.99", "0.01")
+		sql = quoteLit(text) + "::money"
 	}
 	if paramOK && g.usePrm && g.chance(40) {
 		g.params = append(g.params, text)
@@ -413,6 +420,7 @@ func (g *qgen) derived(k kind, depth int, risky bool) string {
 			func() string { return "(" + sub(kNum) + " / 4)" },
 			func() string { return "coalesce(" + sub(kNum) + ", -987654.321)" }, // a value no row has: no tie that prints differently
 			func() string { return "extract(epoch from " + sub(kIv) + ")" },
+			func() string { return "(" + sub(kMoney) + ")::numeric" },
 			func() string { return "extract(epoch from " + sub(kTZ) + ")" },
 		}
 		if risky {
@@ -463,6 +471,7 @@ func (g *qgen) derived(k kind, depth int, risky bool) string {
 			func() string { return "(" + sub(kTextArr) + ")[1]" },
 			func() string { return "to_char(" + sub(kDate) + ", 'YYYY-MM')" },
 			func() string { return "(" + sub(kUUID) + ")::text" },
+			func() string { return "(" + sub(kMoney) + ")::text" },
 			func() string { return "(" + sub(kInt) + ")::text" },
 			func() string { return "CASE WHEN " + g.pred(depth+1, false) + " THEN 'yes' ELSE 'no' END" },
 			func() string { return "jsonb_typeof(" + sub(kJSON) + "->'a')" },
@@ -513,6 +522,17 @@ func (g *qgen) derived(k kind, depth int, risky bool) string {
 			func() string { return "(" + sub(kIv) + " + interval '1 mon')" },
 		}
 		return choose(g, opts...)()
+	case kMoney:
+		opts := []func() string{
+			func() string { return "(" + sub(kMoney) + " * 2)" },
+			func() string { return "(" + sub(kMoney) + " / 4)" },
+			func() string { return "(" + sub(kMoney) + " + " + sub(kMoney) + ")" },
+			func() string { return "(" + sub(kMoney) + " - " + sub(kMoney) + ")" },
+			func() string { return "(" + sub(kInt) + ")::money" },
+			func() string { return "(" + sub(kNum) + ")::money" }, // NaN, out of range
+			func() string { return "coalesce(" + sub(kMoney) + ", '-0.5'::money)" },
+		}
+		return choose(g, opts...)()
 	case kUUID, kJSON, kIntArr, kTextArr:
 		return ""
 	}
@@ -539,7 +559,7 @@ func (g *qgen) pred(depth int, risky bool) string {
 	}
 	cmp := choose(g, "=", "<>", "<", "<=", ">", ">=")
 	// orderable kinds with literals
-	ks := []kind{kInt, kInt, kNum, kFloat, kText, kText, kDate, kTS, kTZ, kIv, kUUID}
+	ks := []kind{kInt, kInt, kNum, kFloat, kText, kText, kDate, kTS, kTZ, kIv, kUUID, kMoney}
 	k := ks[g.n(len(ks))]
 	switch g.n(15) {
 	case 0, 1, 2:
@@ -684,7 +704,7 @@ func (g *qgen) agg(tie string) (string, bool) {
 		filter = " FILTER (WHERE " + g.pred(2, false) + ")"
 	}
 	// no min/max for bool, uuid and jsonb in PostgreSQL 15
-	minmaxKinds := []kind{kInt, kNum, kFloat, kText, kDate, kTS, kTZ, kIv, kIntArr}
+	minmaxKinds := []kind{kInt, kNum, kFloat, kText, kDate, kTS, kTZ, kIv, kIntArr, kMoney}
 	approx := false
 	var a string
 	switch g.n(16) {
@@ -693,9 +713,9 @@ func (g *qgen) agg(tie string) (string, bool) {
 	case 1:
 		a = "count(" + g.expr(choose(g, kInt, kText, kFloat, kDate, kJSON, kUUID), 1, false) + ")"
 	case 2:
-		a = "count(DISTINCT " + g.expr(choose(g, kInt, kText, kNum, kDate, kUUID, kTZ), 1, false) + ")"
+		a = "count(DISTINCT " + g.expr(choose(g, kInt, kText, kNum, kDate, kUUID, kTZ, kMoney), 1, false) + ")"
 	case 3:
-		a = "sum(" + g.expr(choose(g, kInt, kNum, kIv), 1, g.chance(10)) + ")"
+		a = "sum(" + g.expr(choose(g, kInt, kNum, kIv, kMoney), 1, g.chance(10)) + ")"
 	case 4:
 		a = "avg(" + g.expr(choose(g, kInt, kNum, kIv), 1, false) + ")"
 	case 5:
@@ -818,7 +838,7 @@ func (g *qgen) query() diffQuery {
 	case shape < 3: // rows: expressions, ORDER BY, LIMIT/OFFSET
 		var items []string
 		for range 1 + g.n(5) {
-			ks := []kind{kInt, kNum, kFloat, kText, kBool, kDate, kTS, kTZ, kIv, kUUID, kJSON, kIntArr, kTextArr}
+			ks := []kind{kInt, kNum, kFloat, kText, kBool, kDate, kTS, kTZ, kIv, kUUID, kJSON, kIntArr, kTextArr, kMoney}
 			items = append(items, g.expr(ks[g.n(len(ks))], 0, risky && g.chance(30)))
 		}
 		distinct := g.chance(10)

@@ -190,16 +190,17 @@ func (s *Spec) source(ctx context.Context) (string, *fetched, error) {
 	case "iceberg", "delta":
 		var src string
 		var rfs *remoteFS
+		var kinds map[string]catalog.Kind
 		var err error
 		if s.Format == "iceberg" {
-			src, rfs, err = icebergSource(ctx, s)
+			src, rfs, kinds, err = icebergSource(ctx, s)
 		} else {
 			src, rfs, err = deltaSource(ctx, s)
 		}
 		if err != nil || rfs == nil {
-			return src, &fetched{release: func() {}}, err
+			return src, &fetched{release: func() {}, kinds: kinds}, err
 		}
-		return src, &fetched{data: rfs.data, whole: rfs.whole, keep: rfs.keep, release: rfs.release}, nil
+		return src, &fetched{data: rfs.data, whole: rfs.whole, keep: rfs.keep, release: rfs.release, kinds: kinds}, nil
 	}
 	paths, rem, err := s.resolve(ctx)
 	if err != nil {
@@ -226,6 +227,9 @@ type fetched struct {
 	// columns of the same names.
 	keep    func(used []string) func(name string, fieldID int32) bool
 	release func()
+	// kinds is how the columns of a table mooncake wrote are stored, by
+	// name (catalog.StoredKinds); nil for other files.
+	kinds map[string]catalog.Kind
 }
 
 func (f *fetched) all() []*remote.Object { return append(slices.Clone(f.data), f.whole...) }
@@ -368,6 +372,24 @@ type FileColumn struct {
 	Name     string `json:"name"`
 	DuckType string `json:"duckdb_type"`
 	PGType   string `json:"type"` // the PostgreSQL type that holds it best
+	// money: a money column of a table mooncake wrote, stored as its
+	// 64-bit integer (cents), not as an amount.
+	money bool
+}
+
+// withKinds marks the columns of a table mooncake wrote whose stored form
+// is not their value (money's integer), and names their PostgreSQL type.
+func withKinds(cols []FileColumn, kinds map[string]catalog.Kind) []FileColumn {
+	if kinds == nil {
+		return cols
+	}
+	out := slices.Clone(cols)
+	for i, c := range out {
+		if kinds[c.Name] == catalog.KindMoney && duckCategory(c.DuckType) == catInt {
+			out[i].money, out[i].PGType = true, "money"
+		}
+	}
+	return out
 }
 
 // describe lists the columns of the files' relation src (cached
@@ -437,7 +459,8 @@ func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error)
 		return nil, err
 	}
 	defer rem.release()
-	return describe(ctx, e, s, src)
+	cols, err := describe(ctx, e, s, src)
+	return withKinds(cols, rem.kinds), err
 }
 
 // fileError maps DuckDB's errors about files to PostgreSQL's SQLSTATEs:
@@ -529,6 +552,7 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 	if err != nil {
 		return nil, err
 	}
+	fileCols = withKinds(fileCols, rem.kinds)
 	decl := s.Columns
 	if s.Format == "json" && !s.Object && len(decl) == 1 && (decl[0].OID == oidJSON || decl[0].OID == oidJSONB) &&
 		!slices.ContainsFunc(fileCols, func(fc FileColumn) bool { return fc.Name == decl[0].Name }) {
@@ -570,6 +594,9 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 			ct = exactDecimal(ct, src.DuckType)
 		}
 		expr, err := castColumn(catalog.QuoteIdent(src.Name), src.DuckType, ct, d)
+		if src.money && ct.Kind == catalog.KindMoney {
+			expr = catalog.QuoteIdent(src.Name) // already money's integer
+		}
 		if err != nil {
 			return nil, err
 		}

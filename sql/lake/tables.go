@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql/lake/delta"
 	"github.com/pgmooncake/mooncake/sql/lake/iceberg"
 	"github.com/pgmooncake/mooncake/sql/lake/remote"
@@ -42,22 +43,22 @@ func intOption(s *Spec, name string) (*int64, error) {
 
 // icebergSource plans an Iceberg table's snapshot with iceberg-go. A
 // table on an object store is read through the cache (rfs).
-func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
+func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, map[string]catalog.Kind, error) {
 	snap, err := intOption(s, "snapshot_id")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	var t *iceberg.Table
 	var rfs *remoteFS
-	fail := func(err error) (string, *remoteFS, error) {
+	fail := func(err error) (string, *remoteFS, map[string]catalog.Kind, error) {
 		if rfs != nil {
 			rfs.release()
 		}
-		return "", nil, tableError(err, s)
+		return "", nil, nil, tableError(err, s)
 	}
 	if remote.IsRemote(s.Paths[0]) {
 		if rfs, err = s.remoteFS(ctx); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		t, err = iceberg.OpenRemote(ctx, s.Paths[0], rfs)
 	} else {
@@ -86,7 +87,18 @@ func icebergSource(ctx context.Context, s *Spec) (string, *remoteFS, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return "(" + q + ")", rfs, nil
+	// A table mooncake wrote (a mirror, a columnstore table) records how
+	// its columns are stored: by the names the scan gives them.
+	var kinds map[string]catalog.Kind
+	if byID := catalog.StoredKinds(t.Iceberg().Properties()); byID != nil {
+		kinds = map[string]catalog.Kind{}
+		for _, f := range scan.Schema {
+			if k, ok := byID[f.ID]; ok {
+				kinds[f.Name] = k
+			}
+		}
+	}
+	return "(" + q + ")", rfs, kinds, nil
 }
 
 // deltaSource replays a Delta table's log to a version. A table on an

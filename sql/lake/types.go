@@ -219,7 +219,7 @@ func pgTypeOf(duck string) string {
 var pgTypeOIDs = map[string]uint32{
 	"boolean": 16, "smallint": 21, "integer": 23, "bigint": 20, "real": 700, "double precision": 701,
 	"numeric": 1700, "text": 25, "date": 1082, "timestamp": 1114, "timestamptz": 1184, "time": 1083,
-	"interval": 1186, "bytea": 17, "uuid": 2950, "jsonb": oidJSONB,
+	"interval": 1186, "bytea": 17, "uuid": 2950, "jsonb": oidJSONB, "money": catalog.OIDMoney,
 	"boolean[]": 1000, "smallint[]": 1005, "integer[]": 1007, "bigint[]": 1016, "real[]": 1021,
 	"double precision[]": 1022, "numeric[]": 1231, "text[]": 1009, "date[]": 1182, "timestamp[]": 1115,
 	"timestamptz[]": 1185, "time[]": 1183, "interval[]": 1187, "bytea[]": 1001, "uuid[]": 2951,

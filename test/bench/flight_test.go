@@ -47,7 +47,10 @@ import (
 //     100,000 rows; MOONCAKE_BENCH_PSYCOPG_RUNS runs, default 3);
 //
 // and the manual's kind of aggregation runs through Flight and through
-// PostgreSQL on the mirror (and on the heap, for reference). It prints best
+// PostgreSQL on the mirror (and on the heap, for reference), and in DuckDB
+// on the same rows in a Parquet file with amount DECIMAL(12,2): the ratio
+// mirror / DuckDB-Parquet-DECIMAL (issue 15: ≤ 1.1). With
+// MOONCAKE_BENCH_AGGREGATION_ONLY set only the aggregations run. It prints best
 // and median times, rates and the ratios the issue targets: Flight (Go) /
 // DuckDB in-process ≥ 0.8, Flight (ADBC) / psycopg ≥ 10. It fails only on
 // wrong answers: a row count or id sum off, the aggregation's rows
@@ -114,6 +117,42 @@ func TestFlightThroughput(t *testing.T) {
 
 	const scanSQL = "SELECT * FROM src_m"
 	wantSum := n * (n + 1) / 2
+	duck := openDuck(t, ctx)
+	defer duck.Close()
+	// The same rows in a Parquet file of DuckDB's own, amount a
+	// DECIMAL(12,2): the baseline of the manual's aggregation.
+	decFile := filepath.Join(t.TempDir(), "src_decimal.parquet")
+	if _, err := duck.ExecContext(ctx, `COPY (SELECT "id", "k", "v", CAST("amount" AS DECIMAL(12,2)) AS "amount", "at", "s" FROM read_parquet(`+
+		parquetList(files)+`)) TO `+catalog.QuoteLiteral(decFile)+` (FORMAT parquet, COMPRESSION zstd)`); err != nil {
+		t.Fatalf("DuckDB: writing %s: %v", decFile, err)
+	}
+	if os.Getenv("MOONCAKE_BENCH_AGGREGATION_ONLY") == "" {
+		readWhole(t, ctx, c, conn, g, addr, python, files, duck, n, runs, pgRuns, wantSum)
+	}
+	cl, fctx := benchFlightClient(t, addr)
+
+	// (e) The manual's aggregation, and the same with avg of a double
+	// precision column, which the mirror does not push down (PostgreSQL
+	// sums floating-point values in its own way): PostgreSQL aggregates
+	// the scan's rows, through Flight as through pgx. The manual's is
+	// also timed in DuckDB on the DECIMAL(12,2) file.
+	for _, q := range []struct{ name, sql, duck, duckDec string }{
+		{"aggregation", `SELECT k % 100 AS bucket, count(*), sum(amount), avg(amount) FROM {table} GROUP BY 1 ORDER BY 1`,
+			`SELECT "k" % 100 AS bucket, count(*), sum(CAST("amount" AS DECIMAL(12,2))), avg(CAST("amount" AS DECIMAL(12,2))) FROM {table} GROUP BY 1 ORDER BY 1`,
+			`SELECT "k" % 100 AS bucket, count(*), sum("amount"), avg("amount") FROM read_parquet(` + catalog.QuoteLiteral(decFile) + `) GROUP BY 1 ORDER BY 1`},
+		{"aggregation with avg(v)", `SELECT k % 100 AS bucket, count(*), sum(amount), avg(v) FROM {table} GROUP BY 1 ORDER BY 1`,
+			`SELECT "k" % 100 AS bucket, count(*), sum(CAST("amount" AS DECIMAL(12,2))), avg("v") FROM {table} GROUP BY 1 ORDER BY 1`, ""},
+	} {
+		aggregation(t, ctx, q.name, q.sql, q.duck, q.duckDec, conn, fctx, cl, duck, "read_parquet("+parquetList(files)+")", runs)
+	}
+}
+
+// readWhole reads the whole mirror through Flight (Go client, ADBC), in
+// DuckDB from its files and through PostgreSQL with psycopg2.
+func readWhole(t *testing.T, ctx context.Context, c *pgtest.Cluster, conn *pgx.Conn, g *gate, addr, python string,
+	files []string, duck *gosql.DB, n int64, runs, pgRuns int, wantSum int64) {
+	t.Helper()
+	const scanSQL = "SELECT * FROM src_m"
 
 	// (a) Flight SQL, Go client.
 	cl, fctx := benchFlightClient(t, addr)
@@ -148,8 +187,6 @@ func TestFlightThroughput(t *testing.T) {
 		adbcStats, rates(n, adbc.NBytes, adbcStats), thousands(float64(adbc.Batches)), float64(adbc.NBytes)/(1<<20), adbc.Client)
 
 	// (c) DuckDB in this process, from the Parquet files.
-	duck := openDuck(t, ctx)
-	defer duck.Close()
 	rawSQL := "SELECT * FROM read_parquet(" + parquetList(files) + ")"
 	typedSQL := `SELECT "id", "k", "v", CAST("amount" AS DECIMAL(12,2)) AS "amount", "at", "s" FROM read_parquet(` + parquetList(files) + ")"
 	var duckStats, typedStats timing
@@ -179,25 +216,13 @@ func TestFlightThroughput(t *testing.T) {
 		ratio(duckStats.best, goStats.best), ratio(typedStats.best, goStats.best),
 		ratio(duckStats.best, adbcStats.best), ratio(typedStats.best, adbcStats.best), ratio(pgStats.best, adbcStats.best))
 
-	// (e) The manual's aggregation, and the same with avg of a double
-	// precision column, which the mirror does not push down (PostgreSQL
-	// sums floating-point values in its own way): PostgreSQL aggregates
-	// the scan's rows, through Flight as through pgx.
-	for _, q := range []struct{ name, sql, duck string }{
-		{"aggregation", `SELECT k % 100 AS bucket, count(*), sum(amount), avg(amount) FROM {table} GROUP BY 1 ORDER BY 1`,
-			`SELECT "k" % 100 AS bucket, count(*), sum(CAST("amount" AS DECIMAL(12,2))), avg(CAST("amount" AS DECIMAL(12,2))) FROM {table} GROUP BY 1 ORDER BY 1`},
-		{"aggregation with avg(v)", `SELECT k % 100 AS bucket, count(*), sum(amount), avg(v) FROM {table} GROUP BY 1 ORDER BY 1`,
-			`SELECT "k" % 100 AS bucket, count(*), sum(CAST("amount" AS DECIMAL(12,2))), avg("v") FROM {table} GROUP BY 1 ORDER BY 1`},
-	} {
-		aggregation(t, ctx, q.name, q.sql, q.duck, conn, fctx, cl, duck, "read_parquet("+parquetList(files)+")", runs)
-	}
 }
 
 // aggregation times an aggregate query through Flight, through pgx on the
 // mirror and on the heap, and in DuckDB in this process (duckSQL on
 // duckFrom), after checking that Flight, the mirror and the heap give the
 // same 100 rows.
-func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL string, conn *pgx.Conn,
+func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL, duckDecSQL string, conn *pgx.Conn,
 	fctx context.Context, cl *flightsql.Client, duck *gosql.DB, duckFrom string, runs int) {
 	t.Helper()
 	mirrorSQL, heapSQL := strings.ReplaceAll(sqlText, "{table}", "src_m"), strings.ReplaceAll(sqlText, "{table}", "src")
@@ -240,7 +265,28 @@ func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL strin
 		}))
 	}
 	mirrorT, heapT := pgTime(mirrorSQL), pgTime(heapSQL)
-	duckT := stats(timeRuns(runs+1, func() time.Duration {
+	duckRuns := func(duckSQL string) timing {
+		return duckTimes(t, ctx, duck, duckSQL, runs)
+	}
+	duckT := duckRuns(duckSQL)
+	where := "in DuckDB (the whole plan is the mirror's scan)"
+	if !wholePlanScan(t, conn, mirrorSQL) {
+		where = "in PostgreSQL (over the mirror's scan)"
+	}
+	figure("flight: %s %q, 100 rows, runs %s: Flight (Go) %s; pgx on the mirror %s; pgx on the heap %s; DuckDB in-process %s; mirror via pgx / via Flight %.2f, Flight / DuckDB in-process %.2f",
+		name, mirrorSQL, where, flightT, mirrorT, heapT, duckT, ratio(mirrorT.best, flightT.best), ratio(flightT.best, duckT.best))
+	if duckDecSQL != "" {
+		decT := duckRuns(duckDecSQL)
+		figure("flight: %s: DuckDB in-process on a Parquet file with amount DECIMAL(12,2) %s; mirror (pgx) / DuckDB-Parquet-DECIMAL %.2f (target ≤ 1.1), Flight / DuckDB-Parquet-DECIMAL %.2f; best times",
+			name, decT, ratio(mirrorT.best, decT.best), ratio(flightT.best, decT.best))
+	}
+}
+
+// duckTimes times query in DuckDB: one warm-up run, then runs runs, each
+// checked to return the aggregation's 100 rows.
+func duckTimes(t *testing.T, ctx context.Context, duck *gosql.DB, duckSQL string, runs int) timing {
+	t.Helper()
+	return stats(timeRuns(runs+1, func() time.Duration {
 		start := time.Now()
 		rows, err := duck.QueryContext(ctx, duckSQL)
 		if err != nil {
@@ -259,12 +305,6 @@ func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL strin
 		}
 		return time.Since(start)
 	})[1:]) // the first run is the warm-up
-	where := "in DuckDB (the whole plan is the mirror's scan)"
-	if !wholePlanScan(t, conn, mirrorSQL) {
-		where = "in PostgreSQL (over the mirror's scan)"
-	}
-	figure("flight: %s %q, 100 rows, runs %s: Flight (Go) %s; pgx on the mirror %s; pgx on the heap %s; DuckDB in-process %s; mirror via pgx / via Flight %.2f, Flight / DuckDB in-process %.2f",
-		name, mirrorSQL, where, flightT, mirrorT, heapT, duckT, ratio(mirrorT.best, flightT.best), ratio(flightT.best, duckT.best))
 }
 
 // wholePlanScan reports whether PostgreSQL's plan of query is one foreign
