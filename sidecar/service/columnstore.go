@@ -27,7 +27,7 @@ type columnstoreColumn struct {
 	TypeName string `json:"type_name"`
 	NotNull  bool   `json:"not_null"`
 	AttNum   int    `json:"attnum"` // columnstore_alter: the foreign table column's attnum
-	Enc      string `json:"enc"` // columnstore_load: the encoding of the column's values
+	Enc      string `json:"enc"`    // columnstore_load: the encoding of the column's values
 }
 
 type columnstoreRequest struct {
