@@ -29,8 +29,9 @@ import (
 // with anything else: only the files its metadata references (its data
 // and delete files, manifests, manifest lists and metadata files) are
 // removed, then the data/ and metadata/ directories and the location
-// itself if they are left empty. Neither happens while another table of
-// the catalog has its metadata under the same directory.
+// itself if they are left empty. So is a directory in which another table
+// of the catalog keeps its metadata (a location given twice): the other
+// table's files are never touched.
 
 // PropLocationOwned records whether a columnstore table's location is a
 // directory made for it alone ("1") or one the user gave ("0").
@@ -98,16 +99,16 @@ func (c *Catalog) purgeColumnstore(ctx context.Context, metaLoc string) error {
 		return nil
 	}
 	shared, err := c.sharedLocation(ctx, loc)
-	if err != nil || shared {
+	if err != nil {
 		return err
 	}
 	owned := false
 	switch tbl.Properties()[PropLocationOwned] {
 	case "1":
-		owned = true
+		owned = !shared
 	case "":
 		// made before the property: the default location's shape
-		owned = strings.HasPrefix(loc, c.warehouse+"/") && defaultDirName.MatchString(path.Base(filepath.ToSlash(loc)))
+		owned = !shared && strings.HasPrefix(loc, c.warehouse+"/") && defaultDirName.MatchString(path.Base(filepath.ToSlash(loc)))
 	}
 	if owned {
 		return removeTree(ctx, c.Database, loc)
