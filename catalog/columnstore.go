@@ -50,6 +50,14 @@ func (c *Catalog) ColumnstoreLocation(namespace, name string) string {
 // metadata file's path. Column types are resolved by the caller
 // (ResolveType, domains to their base type), as for mirrors.
 func CreateColumnstore(ctx context.Context, cols []Column, location string) (string, error) {
+	return CreateColumnstoreIn(ctx, cols, location, false)
+}
+
+// CreateColumnstoreIn is CreateColumnstore recording whether location is
+// a directory made for the table alone (owned: ColumnstoreLocation), which
+// a DROP TABLE removes whole, or one the user gave, of which it removes
+// the table's files only (PropLocationOwned, PurgeDropped).
+func CreateColumnstoreIn(ctx context.Context, cols []Column, location string, owned bool) (string, error) {
 	if len(cols) == 0 {
 		return "", pgError("0A000", "a columnstore table needs at least one column", "", "")
 	}
@@ -80,6 +88,7 @@ func CreateColumnstore(ctx context.Context, cols []Column, location string) (str
 		PropColumnstore:                   "1",
 		PropColumns:                       colsJSON,
 		PropKey:                           "[]",
+		PropLocationOwned:                 map[bool]string{true: "1", false: "0"}[owned],
 		"format-version":                  "2",
 		"write.parquet.compression-codec": "zstd",
 	}

@@ -353,3 +353,34 @@ func TestColumnstoreAppendLarge(t *testing.T) {
 		t.Fatalf("read %d rows, sum %d, length %d", count, sum, length)
 	}
 }
+
+// TestStoredKinds reads how a columnstore table's columns are stored back
+// from its properties, by field ID (money as its integer among them), and
+// records whether the location was made for the table.
+func TestStoredKinds(t *testing.T) {
+	ctx := context.Background()
+	money, _ := catalog.ResolveType(catalog.OIDMoney, -1, "money")
+	num, _ := catalog.ResolveType(catalog.OIDNumeric, -1, "numeric")
+	cols := []catalog.Column{{Name: "m", Type: money}, {Name: "n", Type: num}}
+	for _, owned := range []bool{true, false} {
+		loc, err := catalog.CreateColumnstoreIn(ctx, cols, filepath.Join(t.TempDir(), "tbl"), owned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl, _, err := catalog.LoadColumnstore(ctx, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := catalog.StoredKinds(tbl.Properties())
+		if kinds[1] != catalog.KindMoney || kinds[2] != catalog.KindText || len(kinds) != 2 {
+			t.Fatalf("stored kinds %v, want money and text", kinds)
+		}
+		want := map[bool]string{true: "1", false: "0"}[owned]
+		if got := tbl.Properties()[catalog.PropLocationOwned]; got != want {
+			t.Fatalf("%s = %q, want %q", catalog.PropLocationOwned, got, want)
+		}
+	}
+	if catalog.StoredKinds(map[string]string{"other": "x"}) != nil {
+		t.Fatal("a table without mooncake.columns has stored kinds")
+	}
+}

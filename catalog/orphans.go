@@ -87,21 +87,37 @@ func CreatedFiles(ctx context.Context, base, newLoc string) ([]string, error) {
 }
 
 // referencedFiles are the files the metadata file loc references, loc
-// and the previous metadata files it logs included.
+// and the previous metadata files it logs included, as local paths.
 func referencedFiles(ctx context.Context, tbl *table.Table, loc string) (map[string]bool, error) {
-	ref := map[string]bool{}
-	add := func(p string) { ref[filepath.Clean(localPath(p))] = true }
-	add(loc)
-	for e := range tbl.Metadata().PreviousFiles() {
-		add(e.MetadataFile)
+	files, err := tableFiles(ctx, tbl, loc)
+	if err != nil {
+		return nil, err
 	}
+	ref := make(map[string]bool, len(files))
+	for _, f := range files {
+		ref[filepath.Clean(localPath(f))] = true
+	}
+	return ref, nil
+}
+
+// tableFiles lists the files the metadata file loc references, as the
+// metadata names them: every snapshot's data and delete files, manifests
+// and manifest list, then the previous metadata files it logs, and loc
+// itself last.
+func tableFiles(ctx context.Context, tbl *table.Table, loc string) ([]string, error) {
+	var out []string
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
 		return nil, err
 	}
 	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
 	for _, s := range tbl.Metadata().Snapshots() {
-		add(s.ManifestList)
 		ms, err := s.Manifests(fsys)
 		if err != nil {
 			return nil, fmt.Errorf("read the manifests of snapshot %d: %w", s.SnapshotID, err)
@@ -110,8 +126,6 @@ func referencedFiles(ctx context.Context, tbl *table.Table, loc string) (map[str
 			if seen[m.FilePath()] {
 				continue
 			}
-			seen[m.FilePath()] = true
-			add(m.FilePath())
 			entries, err := m.FetchEntries(fsys, false)
 			if err != nil {
 				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
@@ -119,9 +133,15 @@ func referencedFiles(ctx context.Context, tbl *table.Table, loc string) (map[str
 			for _, e := range entries {
 				add(e.DataFile().FilePath())
 			}
+			add(m.FilePath())
 		}
+		add(s.ManifestList)
 	}
-	return ref, nil
+	for e := range tbl.Metadata().PreviousFiles() {
+		add(e.MetadataFile)
+	}
+	add(loc)
+	return out, nil
 }
 
 // SweepColumnstore removes the files in the data/ and metadata/

@@ -82,6 +82,7 @@
 PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_stats);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_sweep);
+PG_FUNCTION_INFO_V1(mooncake_columnstore_dropped);
 
 /* the foreign table option marking a columnstore table */
 #define COLUMNSTORE_OPTION "columnstore"
@@ -102,6 +103,7 @@ typedef struct CsWrite
 	char	   *table;
 	char	   *base;			/* metadata_location when first written */
 	List	   *versions;		/* CsVersion, newest first */
+	int			dropped;		/* 0, or the subtransaction level that dropped the table */
 } CsWrite;
 
 /*
@@ -119,10 +121,20 @@ static List *cs_writes = NIL;	/* CsWrite, in TopTransactionContext */
 static List *cs_created = NIL;	/* CsVersion: first metadata files of tables created */
 bool		mooncake_creating_columnstore = false;	/* the validator lets the option pass */
 static bool cs_callbacks = false;
+
+/*
+ * The columnstore_purge request sent to the sidecar once a transaction
+ * that dropped columnstore tables has committed, and where to send it (in
+ * TopMemoryContext: no catalog lookup is possible after the commit).
+ */
+static char *cs_purge_request = NULL;
+static char *cs_purge_host = NULL;
+static char *cs_purge_port = NULL;
 static ProcessUtility_hook_type prev_utility = NULL;
 
 static CsWrite *begin_write(Oid relid);
 static char *table_dir(const char *location);
+static void register_callbacks(void);
 
 /*
  * The access methods columnstore and mooncake exist so that pg_am lists
@@ -426,6 +438,88 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(removed ? strtoll(removed, NULL, 10) : 0);
 }
 
+/*
+ * mooncake.columnstore_dropped(relid): called by the sql_drop event
+ * trigger for each columnstore table a statement drops, after it recorded
+ * the table in mooncake.dropped_columnstore. The transaction's own writes
+ * of the table are not committed (their files are removed at commit), and
+ * once the transaction has committed, the sidecar is asked to remove the
+ * dropped tables' files (catalog/dropped.go). A rollback undoes both.
+ */
+Datum
+mooncake_columnstore_dropped(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	CsWrite    *w = find_write(relid);
+	ForeignServer *server = GetForeignServerByName("mooncake", true);
+
+	register_callbacks();
+	if (w != NULL && w->dropped == 0)
+		w->dropped = GetCurrentTransactionNestLevel();
+	if (cs_purge_request == NULL && server != NULL)
+	{
+		StringInfoData req;
+		char	   *host;
+		char	   *port;
+		MemoryContext old;
+
+		begin_cs_request(&req, "columnstore_purge", "");
+		appendStringInfoChar(&req, '}');
+		mooncake_get_endpoint(server->serverid, &host, &port);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		cs_purge_request = pstrdup(req.data);
+		cs_purge_host = host ? pstrdup(host) : NULL;
+		cs_purge_port = port ? pstrdup(port) : NULL;
+		MemoryContextSwitchTo(old);
+		pfree(req.data);
+	}
+	PG_RETURN_VOID();
+}
+
+static void
+forget_purge(void)
+{
+	if (cs_purge_request)
+		pfree(cs_purge_request);
+	if (cs_purge_host)
+		pfree(cs_purge_host);
+	if (cs_purge_port)
+		pfree(cs_purge_port);
+	cs_purge_request = cs_purge_host = cs_purge_port = NULL;
+}
+
+/*
+ * After the commit of a drop: ask the sidecar to remove the files. It
+ * answers at once and removes them in the background. Nothing may fail
+ * here (the transaction has committed): a sidecar that cannot be reached
+ * removes them when it starts.
+ */
+static void
+send_purge(void)
+{
+	MemoryContext old = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		(void) mooncake_request(cs_purge_host, cs_purge_port, "columnstore_purge",
+								"dropped columnstore tables", cs_purge_request);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(old);
+		e = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errmsg("could not remove the files of the dropped columnstore tables yet: %s", e->message),
+				 errhint("The sidecar removes them when it starts.")));
+		FreeErrorData(e);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+}
+
 /* Transactions */
 
 /*
@@ -526,8 +620,8 @@ cs_xact_callback(XactEvent event, void *arg)
 				Datum		values[4];
 				int			rc;
 
-				if (strcmp(newest, w->base) == 0)
-					continue;	/* rolled back to where it began */
+				if (strcmp(newest, w->base) == 0 || w->dropped)
+					continue;	/* rolled back to where it began, or dropped */
 				values[0] = CStringGetTextDatum(newest);
 				values[1] = CStringGetTextDatum(w->base);
 				values[2] = CStringGetTextDatum(w->namespace);
@@ -571,12 +665,31 @@ cs_xact_callback(XactEvent event, void *arg)
 				remove_created(lfirst(lc));
 			cs_writes = NIL;
 			cs_created = NIL;
+			forget_purge();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			/* the writes of tables dropped: nothing references them */
+			foreach(lc, cs_writes)
+			{
+				CsWrite    *w = lfirst(lc);
+				ListCell   *lv;
+
+				if (!w->dropped)
+					continue;
+				foreach(lv, w->versions)
+					remove_version_files(w->base, lfirst(lv));
+			}
+			cs_writes = NIL;
+			cs_created = NIL;
+			if (cs_purge_request)
+				send_purge();
+			forget_purge();
+			break;
 		case XACT_EVENT_PREPARE:
 			cs_writes = NIL;
 			cs_created = NIL;
+			forget_purge();
 			break;
 	}
 }
@@ -594,6 +707,8 @@ cs_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		CsWrite    *w = lfirst(lc);
 
+		if (w->dropped >= nest)
+			w->dropped = event == SUBXACT_EVENT_COMMIT_SUB ? nest - 1 : 0;
 		while (w->versions != NIL && ((CsVersion *) linitial(w->versions))->nest >= nest)
 		{
 			CsVersion  *v = linitial(w->versions);

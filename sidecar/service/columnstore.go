@@ -291,15 +291,30 @@ func (s *server) columnstoreCreate(ctx context.Context, req *Request) (any, erro
 		}
 		cols[i] = catalog.Column{Name: c.Name, Type: t, NotNull: c.NotNull}
 	}
-	location := r.Location
-	if location == "" {
+	location, owned := r.Location, r.Location == ""
+	if owned {
 		location = d.mirrors.Catalog.ColumnstoreLocation(r.Namespace, r.Table)
 	}
-	meta, err := catalog.CreateColumnstore(ctx, cols, location)
+	meta, err := catalog.CreateColumnstoreIn(ctx, cols, location, owned)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"metadata_location": meta, "location": location}, nil
+}
+
+// columnstorePurge removes the files of the columnstore tables dropped by
+// committed transactions (catalog.PurgeDropped), in the background: the
+// backend asks right after its commit, and does not wait.
+func (s *server) columnstorePurge(ctx context.Context, req *Request) (any, error) {
+	if req.Database == "" {
+		return nil, userError("08P01", "columnstore_purge needs database")
+	}
+	d, err := s.dbs.getExt(ctx, req.Database, req.Extension)
+	if err != nil {
+		return nil, err
+	}
+	go s.dbs.purgeDropped(d)
+	return map[string]any{"started": true}, nil
 }
 
 // columnstoreAppend writes rows as a new data file and snapshot of a

@@ -33,6 +33,25 @@ type database struct {
 	streamDone chan struct{} // closed when the stream's Run returns
 	ctx        context.Context
 	cancel     context.CancelFunc // stops the stream and the extension watch
+
+	purgeMu sync.Mutex // serializes the removal of dropped columnstore tables' files
+}
+
+// purgeDropped removes the files of the columnstore tables dropped by
+// committed transactions (catalog.PurgeDropped): when the database opens
+// (a drop whose removal a crash cut short) and when a backend asks after
+// committing a drop.
+func (r *databases) purgeDropped(d *database) {
+	d.purgeMu.Lock()
+	defer d.purgeMu.Unlock()
+	ctx := catalog.WithDatabase(d.ctx, d.name)
+	n, err := d.mirrors.Catalog.PurgeDropped(ctx)
+	if err != nil && d.ctx.Err() == nil {
+		slog.Warn("could not remove the files of dropped columnstore tables", "database", d.name, "err", err)
+	}
+	if n > 0 {
+		slog.Info("removed the files of dropped columnstore tables", "database", d.name, "tables", n)
+	}
 }
 
 // databases is the registry of opened databases.
@@ -104,6 +123,7 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 	d.ctx, d.cancel = context.WithCancel(r.ctx)
 	r.byName[name] = d
 	go r.watch(d)
+	go r.purgeDropped(d)
 	if len(set.All()) > 0 {
 		if err := r.startStream(ctx, d); err != nil {
 			slog.Error("cannot start replication", "database", name, "err", err)

@@ -172,6 +172,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreStats(ctx, req)
 	case "columnstore_sweep":
 		result, err = s.columnstoreSweep(ctx, req)
+	case "columnstore_purge":
+		result, err = s.columnstorePurge(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}
