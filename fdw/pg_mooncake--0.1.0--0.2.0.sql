@@ -559,3 +559,70 @@ COMMENT ON PROCEDURE mooncake.optimize_table(text) IS
   'compact the columnstore table''s files now, expire old snapshots and remove orphaned files';
 
 GRANT SELECT ON mooncake.copy_progress TO PUBLIC;
+
+-- Files of dropped columnstore tables are removed once the drop commits.
+-- Columnstore tables dropped by committed transactions whose files are
+-- still to be removed, by their last committed metadata file: the sidecar
+-- removes the files and then the row, after the commit (a rolled back drop
+-- leaves no row) or, after a crash, when it starts (catalog/dropped.go).
+CREATE TABLE mooncake.dropped_columnstore (
+  metadata_location varchar PRIMARY KEY,
+  dropped_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON mooncake.dropped_columnstore FROM PUBLIC;
+
+-- The backend's part of a drop: forget the transaction's own writes of
+-- the table (nothing commits them now) and ask the sidecar, once the
+-- transaction has committed, to remove the dropped tables' files.
+CREATE FUNCTION mooncake.columnstore_dropped(relid oid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mooncake_columnstore_dropped'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION mooncake.columnstore_dropped(oid) FROM PUBLIC;
+
+-- Dropping a columnstore table's foreign table drops its mirror: the
+-- Iceberg table, its files and its place in the replication stream.
+CREATE OR REPLACE FUNCTION mooncake.drop_mirrors() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT objid, schema_name, object_name
+             FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type = 'foreign table'
+  LOOP
+    -- A columnstore table of its own: its Iceberg table leaves the
+    -- catalog in the same transaction, and its files go once that
+    -- transaction has committed.
+    IF EXISTS (SELECT FROM mooncake.columnstore_relations c WHERE c.relid = r.objid) THEN
+      INSERT INTO mooncake.dropped_columnstore (metadata_location)
+      SELECT t.metadata_location FROM mooncake.iceberg_tables t JOIN mooncake.columnstore_relations c
+          ON t.catalog_name = 'mooncake' AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name
+       WHERE c.relid = r.objid AND t.metadata_location IS NOT NULL
+      ON CONFLICT DO NOTHING;
+      PERFORM mooncake.columnstore_dropped(r.objid);
+      DELETE FROM mooncake.iceberg_tables t USING mooncake.columnstore_relations c
+       WHERE c.relid = r.objid AND t.catalog_name = 'mooncake'
+         AND t.table_namespace = c.table_namespace AND t.table_name = c.table_name;
+      DELETE FROM mooncake.columnstore_relations c WHERE c.relid = r.objid;
+      CONTINUE;
+    END IF;
+    BEGIN
+      -- By OID: a renamed or moved foreign table drops its own mirror,
+      -- and no other foreign table of its old name does.
+      PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
+        'op', 'drop_table',
+        'database', pg_catalog.current_database(),
+        'foreign_table_oid', r.objid::bigint,
+        'namespace', r.schema_name,
+        'table', r.object_name));
+    EXCEPTION WHEN connection_failure OR connection_exception THEN
+      RAISE WARNING 'could not drop the mirror of %.%: the mooncake sidecar is not running',
+        r.schema_name, r.object_name
+        USING HINT = 'A later mooncake.create_table of the same name replaces it.';
+    END;
+  END LOOP;
+END;
+$$;
