@@ -83,6 +83,7 @@ PG_FUNCTION_INFO_V1(mooncake_columnstore_am_handler);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_stats);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_sweep);
 PG_FUNCTION_INFO_V1(mooncake_columnstore_dropped);
+PG_FUNCTION_INFO_V1(mooncake_mirror_dropped);
 
 /* the foreign table option marking a columnstore table */
 #define COLUMNSTORE_OPTION "columnstore"
@@ -130,11 +131,19 @@ static bool cs_callbacks = false;
 static char *cs_purge_request = NULL;
 static char *cs_purge_host = NULL;
 static char *cs_purge_port = NULL;
+
+/*
+ * The drop_table requests sent to the sidecar once a transaction that
+ * dropped foreign tables has committed (char *, in TopMemoryContext), to
+ * cs_purge_host and cs_purge_port.
+ */
+static List *mirror_drops = NIL;
 static ProcessUtility_hook_type prev_utility = NULL;
 
 static CsWrite *begin_write(Oid relid);
 static char *table_dir(const char *location);
 static void register_callbacks(void);
+static bool capture_endpoint(void);
 
 /*
  * The access methods columnstore and mooncake exist so that pg_am lists
@@ -451,34 +460,89 @@ mooncake_columnstore_dropped(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	CsWrite    *w = find_write(relid);
-	ForeignServer *server = GetForeignServerByName("mooncake", true);
 
 	register_callbacks();
 	if (w != NULL && w->dropped == 0)
 		w->dropped = GetCurrentTransactionNestLevel();
-	if (cs_purge_request == NULL && server != NULL)
+	if (cs_purge_request == NULL && capture_endpoint())
 	{
 		StringInfoData req;
-		char	   *host;
-		char	   *port;
-		MemoryContext old;
 
 		begin_cs_request(&req, "columnstore_purge", "");
 		appendStringInfoChar(&req, '}');
-		mooncake_get_endpoint(server->serverid, &host, &port);
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		cs_purge_request = pstrdup(req.data);
-		cs_purge_host = host ? pstrdup(host) : NULL;
-		cs_purge_port = port ? pstrdup(port) : NULL;
-		MemoryContextSwitchTo(old);
+		cs_purge_request = MemoryContextStrdup(TopMemoryContext, req.data);
 		pfree(req.data);
 	}
+	PG_RETURN_VOID();
+}
+
+/*
+ * Where the requests sent after the commit go (server mooncake's sidecar),
+ * kept in TopMemoryContext: no catalog lookup is possible after the commit.
+ * False without the server.
+ */
+static bool
+capture_endpoint(void)
+{
+	ForeignServer *server;
+	char	   *host;
+	char	   *port;
+
+	if (cs_purge_host != NULL || cs_purge_port != NULL)
+		return true;
+	server = GetForeignServerByName("mooncake", true);
+	if (server == NULL)
+		return false;
+	mooncake_get_endpoint(server->serverid, &host, &port);
+	cs_purge_host = host ? MemoryContextStrdup(TopMemoryContext, host) : NULL;
+	cs_purge_port = port ? MemoryContextStrdup(TopMemoryContext, port) : NULL;
+	return true;
+}
+
+/*
+ * mooncake.mirror_dropped(relid, schema, name): called by the sql_drop
+ * event trigger for each foreign table other than a columnstore table a
+ * statement drops (it cannot tell a mirror's from another FDW's: their
+ * options are gone). Nothing happens before the commit: a drop that rolls
+ * back, whole or to a savepoint, leaves the mirror as it was. Once the
+ * transaction has committed, the sidecar is asked to drop the mirror of
+ * that foreign table, which it does only if the foreign table no longer
+ * exists; when it cannot be asked, it finds such mirrors itself
+ * (reconcile in sidecar/service).
+ */
+Datum
+mooncake_mirror_dropped(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	StringInfoData req;
+
+	register_callbacks();
+	if (!capture_endpoint())
+		PG_RETURN_VOID();
+	initStringInfo(&req);
+	appendStringInfoString(&req, "{\"op\":\"drop_table\",\"database\":");
+	escape_json(&req, get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u,\"foreign_table_oid\":%u,\"namespace\":",
+					 get_extension_oid("pg_mooncake", false), relid);
+	escape_json(&req, text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	appendStringInfoString(&req, ",\"table\":");
+	escape_json(&req, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	appendStringInfoChar(&req, '}');
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		mirror_drops = lappend(mirror_drops, pstrdup(req.data));
+		MemoryContextSwitchTo(old);
+	}
+	pfree(req.data);
 	PG_RETURN_VOID();
 }
 
 static void
 forget_purge(void)
 {
+	list_free_deep(mirror_drops);
+	mirror_drops = NIL;
 	if (cs_purge_request)
 		pfree(cs_purge_request);
 	if (cs_purge_host)
@@ -518,6 +582,39 @@ send_purge(void)
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * After the commit of foreign tables' drops: ask the sidecar to drop their
+ * mirrors. Nothing may fail here; a failure is only logged, as the sidecar
+ * finds the mirrors whose foreign tables are gone by itself.
+ */
+static void
+send_mirror_drops(void)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ListCell   *lc;
+
+	foreach(lc, mirror_drops)
+	{
+		PG_TRY();
+		{
+			(void) mooncake_request(cs_purge_host, cs_purge_port, "drop_table",
+									"the mirror of a dropped foreign table", lfirst(lc));
+		}
+		PG_CATCH();
+		{
+			ErrorData  *e;
+
+			MemoryContextSwitchTo(old);
+			e = CopyErrorData();
+			FlushErrorState();
+			elog(DEBUG1, "could not ask the sidecar to drop a mirror: %s", e->message);
+			FreeErrorData(e);
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(old);
+	}
 }
 
 /* Transactions */
@@ -684,6 +781,8 @@ cs_xact_callback(XactEvent event, void *arg)
 			cs_created = NIL;
 			if (cs_purge_request)
 				send_purge();
+			if (mirror_drops != NIL)
+				send_mirror_drops();
 			forget_purge();
 			break;
 		case XACT_EVENT_PREPARE:

@@ -580,6 +580,14 @@ AS 'MODULE_PATHNAME', 'mooncake_columnstore_dropped'
 LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION mooncake.columnstore_dropped(oid) FROM PUBLIC;
 
+-- The backend's part of dropping a mirror's foreign table: once the
+-- transaction has committed, ask the sidecar to drop the mirror.
+CREATE FUNCTION mooncake.mirror_dropped(relid oid, schema_name text, object_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mooncake_mirror_dropped'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION mooncake.mirror_dropped(oid, text, text) FROM PUBLIC;
+
 -- Dropping a columnstore table's foreign table drops its mirror: the
 -- Iceberg table, its files and its place in the replication stream.
 CREATE OR REPLACE FUNCTION mooncake.drop_mirrors() RETURNS event_trigger
@@ -609,20 +617,12 @@ BEGIN
       DELETE FROM mooncake.columnstore_relations c WHERE c.relid = r.objid;
       CONTINUE;
     END IF;
-    BEGIN
-      -- By OID: a renamed or moved foreign table drops its own mirror,
-      -- and no other foreign table of its old name does.
-      PERFORM mooncake.sidecar_request(pg_catalog.json_build_object(
-        'op', 'drop_table',
-        'database', pg_catalog.current_database(),
-        'foreign_table_oid', r.objid::bigint,
-        'namespace', r.schema_name,
-        'table', r.object_name));
-    EXCEPTION WHEN connection_failure OR connection_exception THEN
-      RAISE WARNING 'could not drop the mirror of %.%: the mooncake sidecar is not running',
-        r.schema_name, r.object_name
-        USING HINT = 'A later mooncake.create_table of the same name replaces it.';
-    END;
+    -- Any other foreign table may be a mirror's: once the transaction has
+    -- committed, the sidecar drops the mirror of that foreign table, by
+    -- OID (a renamed or moved foreign table drops its own mirror, and no
+    -- other foreign table of its old name does). A rolled back drop
+    -- leaves the mirror as it was.
+    PERFORM mooncake.mirror_dropped(r.objid, r.schema_name, r.object_name);
   END LOOP;
 END;
 $$;

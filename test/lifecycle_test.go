@@ -2,8 +2,12 @@ package test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
 )
 
 // TestMirrorLifecycle covers several mirrors of one source, TRUNCATE (also
@@ -197,5 +201,77 @@ func TestCreateTableUnderLoad(t *testing.T) {
 		if n := queryInt(t, conn, `SELECT count(*) - count(DISTINCT id) FROM `+m); n != 0 {
 			t.Errorf("%s has %d duplicate ids", m, n)
 		}
+	}
+}
+
+// TestDropRolledBack drops mirrors' foreign tables in transactions that
+// roll back, whole or to a savepoint (DROP FOREIGN TABLE, drop_table, DROP
+// TABLE of the source and DROP SCHEMA with CASCADE): each mirror stays and
+// keeps following its source. A drop that commits removes the mirror at
+// once; one committed through PREPARE TRANSACTION (the committing backend
+// cannot tell the sidecar) soon after.
+func TestDropRolledBack(t *testing.T) {
+	_, conn := startMooncake(t, pgtest.WithSetting("max_prepared_transactions", "2"))
+	exec(t, conn, `CREATE SCHEMA s`)
+	exec(t, conn, `CREATE TABLE s.src (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO s.src SELECT g, 'v' || g FROM generate_series(1, 100) g`)
+	exec(t, conn, `CALL mooncake.create_table('m', 's.src')`)
+	exec(t, conn, `CALL mooncake.create_table('s.m2', 's.src')`)
+	next := 101
+	follows := func(when string) {
+		t.Helper()
+		exec(t, conn, fmt.Sprintf(`INSERT INTO s.src VALUES (%d, 'after')`, next))
+		next++
+		for _, m := range []string{"m", "s.m2"} {
+			waitConverged(t, conn, "s.src", m, 10*time.Second)
+		}
+		if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables WHERE state = 'ready'`); n != 2 {
+			t.Fatalf("%s: %d mirrors ready; want 2", when, n)
+		}
+	}
+	for _, tx := range [][]string{
+		{"BEGIN", "DROP FOREIGN TABLE m", "ROLLBACK"},
+		{"BEGIN", "CALL mooncake.drop_table('m')", "ROLLBACK"},
+		{"BEGIN", "SAVEPOINT a", "DROP FOREIGN TABLE m, s.m2", "ROLLBACK TO a", "COMMIT"},
+		{"BEGIN", "DROP TABLE s.src CASCADE", "ROLLBACK"},
+		{"BEGIN", "DROP SCHEMA s CASCADE", "ROLLBACK"},
+		{"BEGIN", "DROP FOREIGN TABLE m", "SELECT 1/0"},
+	} {
+		for _, q := range tx {
+			if _, err := conn.Exec(context.Background(), q); err != nil && q != "SELECT 1/0" {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		exec(t, conn, "ROLLBACK") // ends the failed transaction; a warning otherwise
+		follows(strings.Join(tx, "; "))
+	}
+
+	// committed: gone at once, and the source stays published for the other
+	exec(t, conn, `DROP FOREIGN TABLE m`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables`); n != 1 {
+		t.Fatalf("columnstore_tables lists %d mirrors after DROP FOREIGN TABLE; want 1", n)
+	}
+	exec(t, conn, `INSERT INTO s.src VALUES (1000, 'm2 only')`)
+	waitConverged(t, conn, "s.src", "s.m2", 10*time.Second)
+	exec(t, conn, `CALL mooncake.create_table('m', 's.src')`) // the name is free again
+	waitConverged(t, conn, "s.src", "m", 10*time.Second)
+
+	// committed by COMMIT PREPARED: the sidecar finds the mirror gone
+	exec(t, conn, `BEGIN`)
+	exec(t, conn, `DROP FOREIGN TABLE s.m2`)
+	exec(t, conn, `PREPARE TRANSACTION 'drop_m2'`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables`); n != 2 {
+		t.Fatalf("columnstore_tables lists %d mirrors while the drop is prepared; want 2", n)
+	}
+	exec(t, conn, `COMMIT PREPARED 'drop_m2'`)
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables`) == 1
+	}); !ok {
+		t.Fatal("the mirror of a foreign table dropped by COMMIT PREPARED stays")
+	}
+	follows2 := queryInt(t, conn, `SELECT count(*) FROM s.src`)
+	exec(t, conn, `DROP TABLE s.src CASCADE`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.columnstore_tables`); n != 0 {
+		t.Fatalf("columnstore_tables lists %d mirrors after DROP TABLE ... CASCADE of the source (%d rows); want 0", n, follows2)
 	}
 }

@@ -195,7 +195,35 @@ func (r *databases) watch(d *database) {
 // ended before its foreign table was attached) is dropped, so that nothing
 // of a failed or rolled back create_table remains; one whose transaction
 // committed is recorded as such.
+//
+// It also drops the mirrors whose foreign tables committed transactions
+// dropped (DROP FOREIGN TABLE, drop_table, DROP ... CASCADE of the source
+// or the schema), which the dropping backend could not report after its
+// commit (the sidecar was down, the backend died, the transaction was
+// prepared and committed elsewhere).
 func (r *databases) reconcile(ctx context.Context, d *database, conn *pgx.Conn) {
+	var attached []uint32
+	for _, m := range d.mirrors.All() {
+		if m.Pending() == "" && m.ForeignOID != 0 {
+			attached = append(attached, m.ForeignOID)
+		}
+	}
+	if len(attached) > 0 {
+		gone, err := missingRelations(ctx, conn, attached)
+		if err != nil {
+			slog.Warn("cannot tell whether mirrors' foreign tables exist", "database", d.name, "err", err)
+		}
+		for _, oid := range gone {
+			m := d.mirrors.ByForeignTable(oid)
+			if m == nil || m.Pending() != "" {
+				continue
+			}
+			slog.Info("dropping a mirror whose foreign table was dropped", "mirror", m.Namespace+"."+m.Name)
+			if err := r.dropMirror(ctx, d, m); err != nil {
+				slog.Warn("cannot drop the mirror", "mirror", m.Namespace+"."+m.Name, "err", err)
+			}
+		}
+	}
 	for _, m := range d.mirrors.All() {
 		p := m.Pending()
 		if p == "" {

@@ -597,6 +597,16 @@ func (s *server) createTable(ctx context.Context, req *Request, w io.Writer) (an
 
 // foreignTableName is the current name of a mirror's foreign table, or ""
 // when it has none.
+// missingRelations returns those of oids that name no relation, as the
+// committed catalog has it.
+func missingRelations(ctx context.Context, conn *pgx.Conn, oids []uint32) ([]uint32, error) {
+	rows, err := conn.Query(ctx, "SELECT o FROM unnest($1::oid[]) o WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = o)", oids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uint32])
+}
+
 func foreignTableName(ctx context.Context, d *database, m *catalog.Mirror) string {
 	if m.ForeignOID == 0 {
 		return ""
@@ -752,7 +762,11 @@ func (s *server) optimize(ctx context.Context, req *Request) (any, error) {
 	return map[string]any{"data_files": files, "delete_files": deletes}, nil
 }
 
-// dropTable drops a mirror (its foreign table is being dropped).
+// dropTable drops a mirror whose foreign table a committed transaction
+// dropped: the backend asks once its transaction has committed (and
+// reconcile finds the ones it could not ask for). A foreign table that
+// still exists (its drop rolled back, to a savepoint or whole, or is not
+// committed yet) keeps its mirror.
 func (s *server) dropTable(ctx context.Context, req *Request) (any, error) {
 	if req.Database == "" || (req.ForeignOID == 0 && (req.Namespace == "" || req.Table == "")) {
 		return nil, userError("08P01", "drop_table needs database and foreign_table_oid")
@@ -764,6 +778,20 @@ func (s *server) dropTable(ctx context.Context, req *Request) (any, error) {
 	m := s.byForeignTable(d, req)
 	if m == nil {
 		return map[string]any{"dropped": false}, nil
+	}
+	if m.ForeignOID != 0 {
+		conn, err := pgx.ConnectConfig(ctx, d.cfg)
+		if err != nil {
+			return nil, err
+		}
+		gone, err := missingRelations(ctx, conn, []uint32{m.ForeignOID})
+		conn.Close(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		if len(gone) == 0 {
+			return map[string]any{"dropped": false}, nil
+		}
 	}
 	if err := s.dbs.dropMirror(ctx, d, m); err != nil {
 		return nil, err
