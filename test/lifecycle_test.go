@@ -206,8 +206,8 @@ func TestCreateTableUnderLoad(t *testing.T) {
 
 // TestDropRolledBack drops mirrors' foreign tables in transactions that
 // roll back, whole or to a savepoint (DROP FOREIGN TABLE, drop_table, DROP
-// TABLE of the source and DROP SCHEMA with CASCADE): each mirror stays and
-// keeps following its source. A drop that commits removes the mirror at
+// TABLE of the source, DROP SCHEMA and DROP EXTENSION with CASCADE): each
+// mirror stays and keeps following its source. A drop that commits removes the mirror at
 // once; one committed through PREPARE TRANSACTION (the committing backend
 // cannot tell the sidecar) soon after.
 func TestDropRolledBack(t *testing.T) {
@@ -235,6 +235,7 @@ func TestDropRolledBack(t *testing.T) {
 		{"BEGIN", "SAVEPOINT a", "DROP FOREIGN TABLE m, s.m2", "ROLLBACK TO a", "COMMIT"},
 		{"BEGIN", "DROP TABLE s.src CASCADE", "ROLLBACK"},
 		{"BEGIN", "DROP SCHEMA s CASCADE", "ROLLBACK"},
+		{"BEGIN", "DROP EXTENSION pg_mooncake CASCADE", "SELECT pg_sleep(2)", "ROLLBACK"},
 		{"BEGIN", "DROP FOREIGN TABLE m", "SELECT 1/0"},
 	} {
 		for _, q := range tx {
