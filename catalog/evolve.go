@@ -222,10 +222,10 @@ func (c *Copy) Discard() {
 	}
 }
 
-// PrepareCopy writes a new copy of the mirror's source (a CSV file of
+// PrepareCopy writes a new copy of the mirror's source (CSV files of
 // cols, in PostgreSQL's CSV format, taken at lsn) to a data file, with the
 // field IDs the columns get (see MatchColumns).
-func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []string, full bool, source, csvPath string, maxRow int64, lsn uint64) (*Copy, error) {
+func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []string, full bool, source string, csvPaths []string, maxRow int64, lsn uint64) (*Copy, error) {
 	m.mu.Lock()
 	tbl := m.tbl
 	m.mu.Unlock()
@@ -253,7 +253,7 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 	}
 	defer conn.Close()
 	var n int64
-	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPath, colsDef, maxRow)+") TO "+
+	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPaths, colsDef, maxRow)+") TO "+
 		QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n); err != nil {
 		os.Remove(path)
 		return nil, fmt.Errorf("write the new copy: %s", Redact(err.Error()))
@@ -382,13 +382,13 @@ func (m *Mirror) CatchUp() (uint64, <-chan struct{}) {
 	return m.catchFrom, m.catchCh
 }
 
-// csvReader reads a CSV file of PostgreSQL's COPY (FORMAT csv) with the
+// csvReader reads CSV files of PostgreSQL's COPY (FORMAT csv) with the
 // given text columns. DuckDB reads records of at most max_line_size bytes
 // with buffers of that size: 64 MiB, or the file's longest record
 // (maxRow) when longer, so that any row PostgreSQL holds is read.
-func csvReader(path string, colsDef []string, maxRow int64) string {
+func csvReader(paths []string, colsDef []string, maxRow int64) string {
 	size := max(int64(64<<20), maxRow+1024)
-	return "read_csv(" + QuoteLiteral(path) + ", columns = {" + strings.Join(colsDef, ", ") +
+	return "read_csv(" + stringList(paths) + ", columns = {" + strings.Join(colsDef, ", ") +
 		"}, header = false, delim = ',', quote = '\"', escape = '\"', allow_quoted_nulls = false" +
 		", max_line_size = " + strconv.FormatInt(size, 10) + ", buffer_size = " + strconv.FormatInt(size, 10) + ", auto_detect = false)"
 }

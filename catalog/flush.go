@@ -81,12 +81,12 @@ func fieldIDs(cols []Column) string {
 const parquetOptions = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 
 // CompleteSync finishes a mirror's creation: it writes the rows of the
-// initial copy (a CSV file in PostgreSQL's CSV format, columns in source
-// order; maxRow its longest record, in bytes) to a Parquet file, commits
+// initial copy (CSV files in PostgreSQL's CSV format, columns in source
+// order; maxRow their longest record, in bytes) to a Parquet file, commits
 // it to Iceberg with the state ready and
 // syncLSN, the last commit LSN contained in the copy, and opens the mirror
 // to the apply loop.
-func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, maxRow int64, syncLSN uint64) (rows int64, err error) {
+func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPaths []string, maxRow int64, syncLSN uint64) (rows int64, err error) {
 	defer func() {
 		if err != nil {
 			m.mu.Lock()
@@ -110,7 +110,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPath string, maxRo
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM " + csvReader(csvPath, colsDef, maxRow) + ") TO " +
+	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM " + csvReader(csvPaths, colsDef, maxRow) + ") TO " +
 		QuoteLiteral(path) + " (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
 	var n int64
 	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {

@@ -113,11 +113,11 @@ func (s *Stream) copySource(ctx context.Context, m *catalog.Mirror) (*catalog.Co
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(snap.CSVPath)
+	defer snap.Remove()
 	p := progressOf(ctx)
 	p.SetPhase(PhaseWriting)
 	defer p.SetPhase(PhaseSwapping)
-	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPath, snap.MaxRow, snap.LSN)
+	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPaths, snap.MaxRow, snap.LSN)
 }
 
 // spoolChange keeps a change of a mirror being copied (the message as

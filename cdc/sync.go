@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -70,35 +71,51 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 // Snapshot is a consistent copy of a table taken with an exported
 // replication snapshot.
 type Snapshot struct {
-	CSVPath string // the rows, in PostgreSQL's CSV format
-	MaxRow  int64  // the longest record of the file, in bytes
-	LSN     uint64 // commits at or before LSN are in the copy; later ones are not
+	CSVPaths []string // the rows, in PostgreSQL's CSV format, in one or more files
+	MaxRow   int64    // the longest record of the files, in bytes
+	LSN      uint64   // commits at or before LSN are in the copy; later ones are not
 }
+
+// Remove removes the snapshot's files.
+func (s *Snapshot) Remove() {
+	for _, p := range s.CSVPaths {
+		os.Remove(p)
+	}
+}
+
+// CopyWorkers is how many sessions copy one table at once, each a range
+// of its blocks, all in the same exported snapshot: COPY's text output
+// takes a whole core of the backend that runs it, and the copy is that
+// work. Tables below parallelBlocks blocks, and partitioned tables, are
+// copied by one session.
+var CopyWorkers = max(2, min(4, runtime.GOMAXPROCS(0)))
+
+// parallelBlocks is the smallest table (in 8 kB blocks: 64 MB) copied by
+// more than one session.
+const parallelBlocks = 8192
 
 // CopyTable copies the rows of the source table (a quoted qualified name;
 // with partitioned, the rows of all its partitions) as of a new temporary
 // replication slot's snapshot into a CSV file in dir. Changes committed
 // after the returned LSN reach the main slot's stream.
 func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, partitioned bool, columns []string, dir string) (*Snapshot, error) {
-	var path string
-	var maxRow int64
-	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
-		path, maxRow, err = copyRows(ctx, conn, source, partitioned, columns, dir)
-		return err
+	snap := &Snapshot{}
+	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string) error {
+		return copyRows(ctx, cfg, conn, name, source, partitioned, columns, dir, snap)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{CSVPath: path, MaxRow: maxRow, LSN: lsn}, nil
+	snap.LSN = lsn
+	return snap, nil
 }
 
 // CopySource copies a source table again, by OID: its columns and key as
 // they are in the copy's snapshot, and its rows.
 func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string) (*Source, *Snapshot, error) {
 	var src *Source
-	var path string
-	var maxRow int64
-	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn) (err error) {
+	snap := &Snapshot{}
+	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string) (err error) {
 		if src, err = InspectSource(ctx, conn, oid, 0); err != nil {
 			return err
 		}
@@ -113,7 +130,7 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 		if err := conn.QueryRow(ctx, "SELECT $1::regclass::text", oid).Scan(&current); err != nil {
 			return err
 		}
-		path, maxRow, err = copyRows(ctx, conn, current, src.Partitioned, names, dir)
+		err = copyRows(ctx, cfg, conn, name, current, src.Partitioned, names, dir, snap)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
 			return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
@@ -123,7 +140,8 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 	if err != nil {
 		return nil, nil, err
 	}
-	return src, &Snapshot{CSVPath: path, MaxRow: maxRow, LSN: lsn}, nil
+	snap.LSN = lsn
+	return src, snap, nil
 }
 
 // ErrSchemaMoved is a copy that failed because the source's schema changed
@@ -145,9 +163,10 @@ func SyncSlots() []string {
 }
 
 // inSnapshot runs fn in a transaction reading the exported snapshot of a
-// new temporary replication slot, and returns the LSN just before the
-// slot's consistent point: commits at or before it are in the snapshot.
-func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn) error) (uint64, error) {
+// new temporary replication slot (fn gets the snapshot's name too, for
+// other sessions to read it), and returns the LSN just before the slot's
+// consistent point: commits at or before it are in the snapshot.
+func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn, snapshot string) error) (uint64, error) {
 	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
 	if err != nil {
 		return 0, fmt.Errorf("open replication connection: %w", err)
@@ -165,34 +184,50 @@ func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn
 	if err != nil {
 		return 0, err
 	}
-	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
+	conn, err := snapshotSession(ctx, cfg, res.SnapshotName)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return 0, err
-	}
-	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
-		return 0, fmt.Errorf("use exported snapshot: %w", err)
-	}
-	if err := fn(conn); err != nil {
+	if err := fn(conn, res.SnapshotName); err != nil {
 		return 0, err
 	}
 	conn.Exec(ctx, "COMMIT")
 	return uint64(cp) - 1, nil
 }
 
-// copyRows writes the given columns of source as a CSV file in dir, and
-// returns the length of its longest record. A plain table is read with
-// ONLY: the tables inheriting from it are not part of its mirror. A
-// partitioned table holds no rows of its own (ONLY would read none): its
-// rows are those of its partitions.
-func copyRows(ctx context.Context, conn *pgx.Conn, source string, partitioned bool, columns []string, dir string) (string, int64, error) {
-	f, err := os.CreateTemp(dir, "copy-*.csv")
+// snapshotSession opens a session in a read-only transaction reading the
+// exported snapshot name.
+func snapshotSession(ctx context.Context, cfg *pgx.ConnConfig, name string) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
 	if err != nil {
-		return "", 0, err
+		return nil, err
 	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(name)); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("use exported snapshot: %w", err)
+	}
+	return conn, nil
+}
+
+// copyRows writes the given columns of source as CSV files in dir, into
+// snap (its files and longest record). A plain table is read with ONLY:
+// the tables inheriting from it are not part of its mirror. A partitioned
+// table holds no rows of its own (ONLY would read none): its rows are
+// those of its partitions. A large plain table is read by CopyWorkers
+// sessions at once (conn's and others reading the same exported snapshot),
+// each a range of its blocks (a TID range scan) into a file of its own.
+func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot, source string, partitioned bool, columns []string, dir string, snap *Snapshot) (err error) {
+	defer func() {
+		if err != nil {
+			snap.Remove()
+			snap.CSVPaths = nil
+		}
+	}()
 	cols := make([]string, len(columns))
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
@@ -204,16 +239,80 @@ func copyRows(ctx context.Context, conn *pgx.Conn, source string, partitioned bo
 	p := progressOf(ctx)
 	p.estimate(ctx, conn, from+source)
 	p.SetPhase(PhaseCopying)
+	query := "SELECT " + strings.Join(cols, ", ") + from + source
+	var blocks int64
+	if !partitioned && CopyWorkers > 1 {
+		// the blocks as of the snapshot: rows it sees are in none after them
+		if err := conn.QueryRow(ctx, "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint", source).Scan(&blocks); err != nil {
+			return fmt.Errorf("size of %s: %w", source, err)
+		}
+	}
+	sessions := []*pgx.Conn{conn}
+	if blocks >= parallelBlocks {
+		// as many sessions as can be had (max_connections may refuse some)
+		for len(sessions) < CopyWorkers {
+			c, err := snapshotSession(ctx, cfg, snapshot)
+			if err != nil {
+				break
+			}
+			defer c.Close(context.Background())
+			sessions = append(sessions, c)
+		}
+	}
+	if len(sessions) == 1 {
+		if err := copyPart(ctx, conn, query, dir, p, snap); err != nil {
+			return fmt.Errorf("copy %s: %w", source, err)
+		}
+		return nil
+	}
+	workers := int64(len(sessions))
+	parts := make([]*Snapshot, workers)
+	errs := make(chan error, workers)
+	cctx, cancel := context.WithCancel(ctx) // one failing stops the others
+	defer cancel()
+	for w := range workers {
+		lo, hi := blocks*w/workers, blocks*(w+1)/workers
+		cond := fmt.Sprintf(" WHERE ctid >= '(%d,0)'::tid", lo)
+		if w < workers-1 {
+			cond += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", hi)
+		}
+		parts[w] = &Snapshot{}
+		go func() { errs <- copyPart(cctx, sessions[w], query+cond, dir, p, parts[w]) }()
+	}
+	for range workers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+			cancel()
+		}
+	}
+	for _, part := range parts {
+		snap.CSVPaths = append(snap.CSVPaths, part.CSVPaths...)
+		snap.MaxRow = max(snap.MaxRow, part.MaxRow)
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", source, err)
+	}
+	return nil
+}
+
+// copyPart copies the rows of query on conn into a new CSV file in dir,
+// added to snap.
+func copyPart(ctx context.Context, conn *pgx.Conn, query, dir string, p *Progress, snap *Snapshot) error {
+	f, err := os.CreateTemp(dir, "copy-*.csv")
+	if err != nil {
+		return err
+	}
+	snap.CSVPaths = append(snap.CSVPaths, f.Name())
 	rec := &recordMeter{w: f, p: p}
-	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY (SELECT "+strings.Join(cols, ", ")+from+source+") TO STDOUT WITH (FORMAT csv)")
+	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY ("+query+") TO STDOUT WITH (FORMAT csv)")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
-		return "", 0, fmt.Errorf("copy %s: %w", source, err)
+		return err
 	}
-	return f.Name(), max(rec.longest, rec.cur), nil
+	snap.MaxRow = max(snap.MaxRow, rec.longest, rec.cur)
+	return nil
 }
 
 // recordMeter passes CSV through and measures its longest record: a

@@ -579,9 +579,9 @@ func (s *server) createTable(ctx context.Context, req *Request, w io.Writer) (an
 	if err == nil {
 		var rows int64
 		p.SetPhase(cdc.PhaseWriting)
-		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPath, snap.MaxRow, snap.LSN)
+		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPaths, snap.MaxRow, snap.LSN)
 		stop()
-		os.Remove(snap.CSVPath)
+		snap.Remove()
 		if err == nil {
 			return map[string]any{
 				"namespace": m.Namespace, "table": m.Name, "rows": rows,
