@@ -300,7 +300,7 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 		for i, k := range m.Key {
 			eq = append(eq, "f."+colName("k", i)+" = p."+m.fileCol(k))
 		}
-		q := "SELECT " + m.delPath("p.filename") + " AS file_path, p.file_row_number AS pos FROM " + m.readFiles(files, true) +
+		q := "SELECT " + m.delPath("p.filename") + " AS file_path, p.file_row_number AS pos FROM " + m.readFiles(files) +
 			" p WHERE EXISTS (SELECT 1 FROM " + m.fdel() + " f WHERE " +
 			strings.Join(eq, " AND ") + ")"
 		if len(delFiles) > 0 {
@@ -486,7 +486,7 @@ func (m *Mirror) finalSpills(ctx context.Context, conn *gosql.Conn) (files []str
 	if len(redo) > 0 {
 		path := m.newDataPath("data")
 		var n int64
-		q := "COPY (SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(redo, true) +
+		q := "COPY (SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(redo) +
 			" p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
 			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)) TO " + QuoteLiteral(path) +
 			" (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"

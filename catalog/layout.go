@@ -97,11 +97,22 @@ func readLayout(path string) (layout, bool) {
 
 // scanFiles is the table expression of readFiles (same columns, named by
 // fileCol, plus filename and file_row_number with pos), reading the files
-// by name where their layouts allow it.
+// by name where their layouts allow it. Read by name, a file's own column
+// named filename or file_row_number would hide the virtual column of that
+// name: with pos, such files are read by field ID.
 func (m *Mirror) scanFiles(files []string, pos bool) string {
 	ls, ok := m.layouts.of(files)
 	if !ok {
-		return m.readFiles(files, pos)
+		return m.readFiles(files)
+	}
+	if pos {
+		for _, l := range ls {
+			for _, name := range l.names {
+				if n := strings.ToLower(name); n == "filename" || n == "file_row_number" {
+					return m.readFiles(files)
+				}
+			}
+		}
 	}
 	type group struct {
 		l     layout
@@ -113,7 +124,7 @@ func (m *Mirror) scanFiles(files []string, pos bool) string {
 		g := byKey[ls[i].key]
 		if g == nil {
 			if len(groups) == maxLayouts {
-				return m.readFiles(files, pos)
+				return m.readFiles(files)
 			}
 			g = &group{l: ls[i]}
 			byKey[ls[i].key] = g
@@ -131,12 +142,10 @@ func (m *Mirror) scanFiles(files []string, pos bool) string {
 			}
 			cols = append(cols, "CAST("+src+" AS "+c.Type.DuckDBType()+") AS "+m.fileCol(i))
 		}
-		opts := ""
 		if pos {
 			cols = append(cols, "r.filename", "r.file_row_number")
-			opts = ", filename = true, file_row_number = true"
 		}
-		parts[k] = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(g.files) + opts + ") r"
+		parts[k] = "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + stringList(g.files) + ") r"
 	}
 	return "(" + strings.Join(parts, " UNION ALL ") + ")"
 }

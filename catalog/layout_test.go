@@ -3,6 +3,7 @@ package catalog
 import (
 	gosql "database/sql"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func TestScanFilesByLayout(t *testing.T) {
 	if got := rows(byName); got != want {
 		t.Errorf("by name: %s\nwant %s", got, want)
 	}
-	if got := rows(m.readFiles(files, false)); got != want {
+	if got := rows(m.readFiles(files)); got != want {
 		t.Errorf("by field ID: %s\nwant %s", got, want)
 	}
 	// With positions, for delete files.
@@ -95,5 +96,59 @@ func TestScanFilesByLayout(t *testing.T) {
 	// The cache keeps only the files of the last view.
 	if n := len(m.layouts.files); n != len(many) {
 		t.Errorf("%d layouts cached; want %d", n, len(many))
+	}
+}
+
+// A mirror's columns may be called filename or file_row_number (in any
+// case): reads with positions still give each row's file and position in
+// it, by name and by field ID, never the column's values.
+func TestFilePositionsBesideReservedNames(t *testing.T) {
+	db, err := gosql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	var files []string
+	for i, q := range []string{
+		"SELECT i::BIGINT AS id, 'user' AS filename, 42::BIGINT AS File_Row_Number FROM range(3) t(i)",
+		"SELECT (i + 3)::BIGINT AS id, 'user' AS filename, 43::BIGINT AS File_Row_Number FROM range(2) t(i)",
+	} {
+		path := filepath.Join(dir, "f"+string(rune('0'+i))+".parquet")
+		if _, err := db.Exec("COPY (" + q + ") TO " + QuoteLiteral(path) + " (FORMAT parquet, FIELD_IDS {id: 1, filename: 2, File_Row_Number: 3})"); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	col := func(name string, oid uint32, id int) Column {
+		typ, err := ResolveType(oid, -1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Column{Name: name, Type: typ, ID: id}
+	}
+	m := &Mirror{Columns: []Column{col("id", 20, 1), col("filename", 25, 2), col("File_Row_Number", 20, 3)}}
+	want := files[0] + " 0 0|" + files[0] + " 1 1|" + files[0] + " 2 2|" + files[1] + " 0 3|" + files[1] + " 1 4"
+	for name, from := range map[string]string{"scanFiles": m.scanFiles(files, true), "readFiles": m.readFiles(files)} {
+		r, err := db.Query("SELECT p.filename, p.file_row_number, p.f1, p.f2, p.f3 FROM " + from + " p ORDER BY p.f1")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []string
+		for r.Next() {
+			var file, user string
+			var pos, id, user2 int64
+			if err := r.Scan(&file, &pos, &id, &user, &user2); err != nil {
+				t.Fatal(err)
+			}
+			if user != "user" || user2 != 42 && user2 != 43 {
+				t.Errorf("%s: the user's columns read %q, %d", name, user, user2)
+			}
+			got = append(got, file+" "+strconv.FormatInt(pos, 10)+" "+strconv.FormatInt(id, 10))
+		}
+		r.Close()
+		if g := strings.Join(got, "|"); g != want {
+			t.Errorf("%s: positions %s\nwant %s", name, g, want)
+		}
 	}
 }

@@ -86,7 +86,7 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	}
 	defer conn.Close()
 
-	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(files, len(delFiles) > 0) + " p"
+	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(files) + " p"
 	if len(delFiles) > 0 {
 		q += " WHERE NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
 			" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"

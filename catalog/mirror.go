@@ -442,19 +442,19 @@ func (m *Mirror) fileCol(i int) string { return "f" + strconv.Itoa(m.Columns[i].
 // readFiles reads Parquet data files of the mirror by Iceberg field ID:
 // each column is found by its ID whatever its name in the file, files
 // written before a column was added read it as NULL, and older, narrower
-// types are widened to the column's type. With pos, the rows carry
-// filename and file_row_number, the position a delete names.
-func (m *Mirror) readFiles(files []string, pos bool) string {
+// types are widened to the column's type. Its rows also have the virtual
+// columns filename and file_row_number, the position a delete names: the
+// file's own columns are renamed (fileCol), so none of them, whatever the
+// source calls it, hides those. (The options filename and file_row_number
+// would add the same columns, but DuckDB refuses them for a file with a
+// column of either name.)
+func (m *Mirror) readFiles(files []string) string {
 	fields := make([]string, len(m.Columns))
 	for i, c := range m.Columns {
 		fields[i] = strconv.Itoa(c.ID) + ": {name: " + QuoteLiteral(m.fileCol(i)) + ", type: " +
 			QuoteLiteral(c.Type.DuckDBType()) + ", default_value: NULL}"
 	}
-	q := "read_parquet(" + stringList(files) + ", schema = MAP {" + strings.Join(fields, ", ") + "}"
-	if pos {
-		q += ", filename = true, file_row_number = true"
-	}
-	return q + ")"
+	return "read_parquet(" + stringList(files) + ", schema = MAP {" + strings.Join(fields, ", ") + "})"
 }
 
 // fileColumns selects every column of rows read by readFiles under alias,
@@ -532,7 +532,7 @@ func (m *Mirror) tailDDL(spilled []string) string {
 	}
 	part := "SELECT " + strings.Join(out, ", ") + " FROM " + m.tail()
 	if len(spilled) > 0 {
-		part = "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(spilled, true) +
+		part = "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(spilled) +
 			" p WHERE NOT EXISTS (SELECT 1 FROM " + m.pdel() +
 			" x WHERE x.file_path = p.filename AND x.pos = p.file_row_number) UNION ALL " + part
 	}

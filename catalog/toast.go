@@ -177,7 +177,7 @@ func (w *Writer) readUnchanged(ctx context.Context, m *Mirror, p *pendingChanges
 		}
 	}
 	if len(todo) > 0 && len(p.tx.files) > 0 {
-		from := "(SELECT * FROM " + m.readFiles(p.tx.files, true) + " p WHERE NOT EXISTS (SELECT 1 FROM " +
+		from := "(SELECT * FROM " + m.readFiles(p.tx.files) + " p WHERE NOT EXISTS (SELECT 1 FROM " +
 			m.pdel() + " x WHERE x.file_path = p.filename AND x.pos = p.file_row_number))"
 		if todo, err = w.lookupIn(ctx, m, todo, cols, from, m.fileCol); err != nil {
 			return err

@@ -344,7 +344,7 @@ func (w *Writer) deleteOneEach(ctx context.Context, m *Mirror, rows [][]*string,
 		if n, _ := res.RowsAffected(); n > 0 || len(files) == 0 {
 			continue
 		}
-		q := "INSERT INTO " + m.pdel() + " SELECT p.filename, p.file_row_number FROM " + m.readFiles(files, true) +
+		q := "INSERT INTO " + m.pdel() + " SELECT p.filename, p.file_row_number FROM " + m.readFiles(files) +
 			" p WHERE " + strings.Join(fileMatch, " AND ") +
 			" AND NOT EXISTS (SELECT 1 FROM " + m.pdel() + " x WHERE x.file_path = p.filename AND x.pos = p.file_row_number)"
 		if len(delFiles) > 0 {
@@ -514,7 +514,7 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		if len(spilled) > 0 {
 			// Rows of spill files are deleted by position.
 			stmts = append(stmts, "INSERT INTO "+m.pdel()+" SELECT s.filename, s.file_row_number FROM "+
-				m.readFiles(spilled, true)+" s, "+keys+" k WHERE "+
+				m.readFiles(spilled)+" s, "+keys+" k WHERE "+
 				strings.Join(smatch, " AND ")+" AND NOT EXISTS (SELECT 1 FROM "+m.pdel()+
 				" x WHERE x.file_path = s.filename AND x.pos = s.file_row_number)")
 		}

@@ -295,7 +295,12 @@ func (s *Scan) ReadSQL() (string, error) {
 			q = "SELECT " + strings.Join(sel, ", ") + " FROM read_parquet(" + stringList(g.files) + ", schema = " +
 				schemaMap(readIDs, readTypes, defaults) + ", hive_partitioning = false"
 		}
-		if rowNumbers {
+		if rowNumbers && g.byName {
+			// Read by field ID, the file's columns are renamed and the
+			// virtual columns filename and file_row_number are there
+			// (the options would fail on a file with a column of either
+			// name); read by name, the options make such a file an error
+			// instead of a column hiding the position.
 			q += ", filename = true, file_row_number = true"
 		}
 		q += ") p"

@@ -23,6 +23,18 @@ INSERT INTO odd VALUES (2, 'g.parquet', 8, 2, 'n', 'N');
 UPDATE odd SET filename = 'h.parquet' WHERE id = 1;
 SELECT * FROM odd_m ORDER BY id;
 SELECT state FROM mooncake.columnstore_tables WHERE table_name = 'odd_m';
+-- Flushed: the update is a position delete of the initial copy's row,
+-- found by the position of the row in its file, not by those columns.
+SELECT wait_for($$SELECT unflushed_rows::text FROM mooncake.columnstore_tables WHERE table_name = 'odd_m'$$, '0') IS NOT NULL
+   AND wait_for($$SELECT unflushed_rows::text FROM mooncake.columnstore_tables WHERE table_name = 'odd_m'$$, '0') = '0' AS flushed;
+DELETE FROM odd WHERE id = 2;
+UPDATE odd SET file_row_number = 9 WHERE id = 1;
+SELECT count(*) FROM odd_m;
+SELECT wait_for($$SELECT unflushed_rows::text FROM mooncake.columnstore_tables WHERE table_name = 'odd_m'$$, '0') IS NOT NULL
+   AND wait_for($$SELECT unflushed_rows::text FROM mooncake.columnstore_tables WHERE table_name = 'odd_m'$$, '0') = '0' AS flushed;
+CALL mooncake.optimize_table('odd_m');
+SELECT * FROM odd_m ORDER BY id;
+SELECT state, data_files, delete_files FROM mooncake.columnstore_tables WHERE table_name = 'odd_m';
 
 
 -- Rows of any size PostgreSQL holds: one of 70 MB in the initial copy

@@ -210,6 +210,15 @@ SELECT mooncake.remove_orphan_files('removed_heap');
 SELECT mooncake.remove_orphan_files('items', '-1 hour');
 SELECT count(*) FROM items;
 
+-- columns named as the reader's virtual columns: UPDATE and DELETE find
+-- their rows by position all the same
+CREATE TABLE named_like (id int, filename text, file_row_number bigint) USING columnstore;
+INSERT INTO named_like SELECT g, 'f' || g, 100 + g FROM generate_series(1, 5) g;
+UPDATE named_like SET filename = 'updated', file_row_number = -1 WHERE id = 2;
+DELETE FROM named_like WHERE file_row_number = 104;
+SELECT * FROM named_like ORDER BY id;
+DROP TABLE named_like;
+
 DROP TABLE items, removed_cs, shapes;
 DROP TABLE removed_heap;
 DROP FUNCTION wait_for;

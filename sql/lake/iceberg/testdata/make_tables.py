@@ -389,8 +389,10 @@ def make_evolve(cat, rec):
 def make_deletes(cat, rec):
     schema = Schema(
         NestedField(1, "id", LongType(), required=False),
-        NestedField(2, "name", StringType(), required=False),
-        NestedField(3, "grp", IntegerType(), required=False),
+        # named as DuckDB's virtual columns of a file's rows and position:
+        # the reader still finds each row's position for the deletes
+        NestedField(2, "filename", StringType(), required=False),
+        NestedField(3, "file_row_number", IntegerType(), required=False),
     )
     tbl = cat.create_table("t.deletes", schema=schema, properties={"format-version": "2"})
     entry = rec.table("deletes", tbl, 2)
@@ -398,7 +400,7 @@ def make_deletes(cat, rec):
 
     def rows(lo, hi):
         return pa.Table.from_pylist([
-            {"id": i, "name": None if i % 5 == 0 else "n%d" % (i % 4), "grp": i % 3} for i in range(lo, hi)
+            {"id": i, "filename": None if i % 5 == 0 else "n%d" % (i % 4), "file_row_number": i % 3} for i in range(lo, hi)
         ], schema=arrow)
 
     tbl.append(rows(1, 31))
@@ -421,12 +423,12 @@ def make_deletes(cat, rec):
 
     # Equality deletes: every row whose name is NULL or 'n1' (one file on
     # field 2), and the row (id 210, grp 0) (one file on fields 1 and 3).
-    eq1 = write_equality_deletes(tbl, "eq-deletes-1.parquet", [(2, "name", pa.string())], [[None, "n1"]])
-    eq2 = write_equality_deletes(tbl, "eq-deletes-2.parquet", [(1, "id", pa.int64()), (3, "grp", pa.int32())],
+    eq1 = write_equality_deletes(tbl, "eq-deletes-1.parquet", [(2, "filename", pa.string())], [[None, "n1"]])
+    eq2 = write_equality_deletes(tbl, "eq-deletes-2.parquet", [(1, "id", pa.int64()), (3, "file_row_number", pa.int32())],
                                  [[210, 211], [0, 0]])
     tbl = commit_delete_files(tbl, [eq1, eq2])
     cols = before["columns"]
-    i_id, i_name, i_grp = cols.index("id"), cols.index("name"), cols.index("grp")
+    i_id, i_name, i_grp = cols.index("id"), cols.index("filename"), cols.index("file_row_number")
     kept = [r for r in before["rows"]
             if r[i_name] is not None and r[i_name] != "n1" and not (r[i_id] == "210" and r[i_grp] == "0")]
     rec.snapshot(entry, tbl, "equality deletes", rows=kept, cols=cols)
@@ -434,9 +436,9 @@ def make_deletes(cat, rec):
     # Rows appended after the equality deletes: their data sequence number is
     # higher, so they stay although the deletes would match them.
     new = pa.Table.from_pylist([
-        {"id": 500, "name": None, "grp": 1},
-        {"id": 501, "name": "n1", "grp": 2},
-        {"id": 210, "name": "again", "grp": 0},
+        {"id": 500, "filename": None, "file_row_number": 1},
+        {"id": 501, "filename": "n1", "file_row_number": 2},
+        {"id": 210, "filename": "again", "file_row_number": 0},
     ], schema=arrow)
     tbl.append(new)
     _, new_rows = rows_of(new)
