@@ -37,13 +37,7 @@ func TestScanFilesByLayout(t *testing.T) {
 	old1 := write("old1.parquet", "SELECT i::INTEGER AS id, 'n' || i AS name FROM range(3) t(i)", "{id: 1, name: 2}")
 	old2 := write("old2.parquet", "SELECT (i + 3)::INTEGER AS id, 'n' || (i + 3) AS name FROM range(2) t(i)", "{id: 1, name: 2}")
 	cur := write("new.parquet", "SELECT (i + 5)::BIGINT AS id, 'l' || i AS label, i * 0.5 AS score FROM range(2) t(i)", "{id: 1, label: 2, score: 3}")
-	col := func(name string, oid uint32, id int) Column {
-		typ, err := ResolveType(oid, -1, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return Column{Name: name, Type: typ, ID: id}
-	}
+	col := func(name string, oid uint32, id int) Column { return testColumn(t, name, oid, id) }
 	m := &Mirror{Columns: []Column{col("id", 20, 1), col("label", 25, 2), col("score", 701, 3)}}
 
 	rows := func(from string) string {
@@ -120,13 +114,7 @@ func TestFilePositionsBesideReservedNames(t *testing.T) {
 		}
 		files = append(files, path)
 	}
-	col := func(name string, oid uint32, id int) Column {
-		typ, err := ResolveType(oid, -1, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return Column{Name: name, Type: typ, ID: id}
-	}
+	col := func(name string, oid uint32, id int) Column { return testColumn(t, name, oid, id) }
 	m := &Mirror{Columns: []Column{col("id", 20, 1), col("filename", 25, 2), col("File_Row_Number", 20, 3)}}
 	want := files[0] + " 0 0|" + files[0] + " 1 1|" + files[0] + " 2 2|" + files[1] + " 0 3|" + files[1] + " 1 4"
 	for name, from := range map[string]string{"scanFiles": m.scanFiles(files, true), "readFiles": m.readFiles(files)} {
@@ -151,4 +139,14 @@ func TestFilePositionsBesideReservedNames(t *testing.T) {
 			t.Errorf("%s: positions %s\nwant %s", name, g, want)
 		}
 	}
+}
+
+// testColumn is a column of the type oid (no typmod) and field ID id.
+func testColumn(t *testing.T, name string, oid uint32, id int) Column {
+	t.Helper()
+	typ, err := ResolveType(oid, -1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Column{Name: name, Type: typ, ID: id}
 }
