@@ -43,6 +43,18 @@ DROP FOREIGN TABLE m;
 SELECT * FROM elsewhere.m_renamed ORDER BY id;
 SELECT schema_name, table_name, state FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%' ORDER BY 1, 2;
 
+-- A drop that rolls back, whole or to a savepoint, keeps the mirror.
+BEGIN;
+DROP FOREIGN TABLE elsewhere.m_renamed;
+ROLLBACK;
+BEGIN;
+SAVEPOINT a;
+DROP TABLE src CASCADE;
+ROLLBACK TO a;
+COMMIT;
+INSERT INTO src VALUES (3, 'c');
+SELECT * FROM elsewhere.m_renamed ORDER BY id;
+
 -- drop_table finds the mirror under its new name.
 CALL mooncake.drop_table('elsewhere.m_renamed');
 SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name LIKE 'm%';
