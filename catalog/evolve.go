@@ -384,10 +384,12 @@ func (m *Mirror) CatchUp() (uint64, <-chan struct{}) {
 
 // csvReader reads CSV files of PostgreSQL's COPY (FORMAT csv) with the
 // given text columns. DuckDB reads records of at most max_line_size bytes
-// with buffers of that size: 64 MiB, or the file's longest record
-// (maxRow) when longer, so that any row PostgreSQL holds is read.
+// with buffers of that size: 8 MiB, or the files' longest record
+// (maxRow) when longer, so that any row PostgreSQL holds is read. Each
+// file read at once takes such a buffer: a larger floor made the copy of
+// a table in several files fail under a small memory_limit.
 func csvReader(paths []string, colsDef []string, maxRow int64) string {
-	size := max(int64(64<<20), maxRow+1024)
+	size := max(int64(8<<20), maxRow+1024)
 	return "read_csv(" + stringList(paths) + ", columns = {" + strings.Join(colsDef, ", ") +
 		"}, header = false, delim = ',', quote = '\"', escape = '\"', allow_quoted_nulls = false" +
 		", max_line_size = " + strconv.FormatInt(size, 10) + ", buffer_size = " + strconv.FormatInt(size, 10) + ", auto_detect = false)"

@@ -303,8 +303,14 @@ func copyPart(ctx context.Context, conn *pgx.Conn, query, dir string, p *Progres
 		return err
 	}
 	snap.CSVPaths = append(snap.CSVPaths, f.Name())
-	rec := &recordMeter{w: f, p: p}
+	// COPY sends a message per row: written one by one, they would cost a
+	// system call each.
+	bw := bufio.NewWriterSize(f, 1<<20)
+	rec := &recordMeter{w: bw, p: p}
 	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY ("+query+") TO STDOUT WITH (FORMAT csv)")
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

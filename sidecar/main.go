@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/cdc"
 	"github.com/pgmooncake/mooncake/flight"
 	"github.com/pgmooncake/mooncake/sidecar/metrics"
 	"github.com/pgmooncake/mooncake/sidecar/service"
@@ -62,6 +63,7 @@ func run() error {
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
 		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
+		copyWorkers = flag.Int("copy-workers", envInt("MOONCAKE_COPY_WORKERS", cdc.CopyWorkers), "sessions that copy one large source at once (initial copy, resync; env MOONCAKE_COPY_WORKERS)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
 		metricsAt   = flag.String("metrics", "", "serve Prometheus metrics on http://<address>/metrics, e.g. 127.0.0.1:9187 (no authentication: keep it on loopback or a private network)")
 		lakeCache   = flag.String("lake-cache-size", "1GB", "size limit of the local cache of remote objects (s3:// paths), e.g. 512MB, 20GB")
@@ -78,6 +80,10 @@ func run() error {
 	if envErr != nil {
 		return envErr
 	}
+	if *copyWorkers < 1 {
+		return fmt.Errorf("--copy-workers must be at least 1")
+	}
+	cdc.CopyWorkers = *copyWorkers
 	if *threads < 1 {
 		*threads = runtime.NumCPU()
 	}
