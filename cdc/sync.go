@@ -96,7 +96,7 @@ const parallelBlocks = 8192
 
 // CopyTable copies the rows of the source table (a quoted qualified name;
 // with partitioned, the rows of all its partitions) as of a new temporary
-// replication slot's snapshot into a CSV file in dir. Changes committed
+// replication slot's snapshot into CSV files in dir. Changes committed
 // after the returned LSN reach the main slot's stream.
 func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, partitioned bool, columns []string, dir string) (*Snapshot, error) {
 	snap := &Snapshot{}

@@ -35,6 +35,18 @@ type database struct {
 	cancel     context.CancelFunc // stops the stream and the extension watch
 
 	purgeMu sync.Mutex // serializes the removal of dropped columnstore tables' files
+	goneMu  sync.Mutex // serializes dropGone: a backend's request and reconcile may find one mirror together
+}
+
+// dropGone drops m, whose foreign table is gone, unless another request
+// or reconcile did meanwhile.
+func (r *databases) dropGone(ctx context.Context, d *database, m *catalog.Mirror) error {
+	d.goneMu.Lock()
+	defer d.goneMu.Unlock()
+	if d.mirrors.ByForeignTable(m.ForeignOID) != m {
+		return nil
+	}
+	return r.dropMirror(ctx, d, m)
 }
 
 // purgeDropped removes the files of the columnstore tables dropped by
@@ -219,7 +231,7 @@ func (r *databases) reconcile(ctx context.Context, d *database, conn *pgx.Conn) 
 				continue
 			}
 			slog.Info("dropping a mirror whose foreign table was dropped", "mirror", m.Namespace+"."+m.Name)
-			if err := r.dropMirror(ctx, d, m); err != nil {
+			if err := r.dropGone(ctx, d, m); err != nil {
 				slog.Warn("cannot drop the mirror", "mirror", m.Namespace+"."+m.Name, "err", err)
 			}
 		}

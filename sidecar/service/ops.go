@@ -792,6 +792,10 @@ func (s *server) dropTable(ctx context.Context, req *Request) (any, error) {
 		if len(gone) == 0 {
 			return map[string]any{"dropped": false}, nil
 		}
+		if err := s.dbs.dropGone(ctx, d, m); err != nil {
+			return nil, err
+		}
+		return map[string]any{"dropped": true}, nil
 	}
 	if err := s.dbs.dropMirror(ctx, d, m); err != nil {
 		return nil, err
