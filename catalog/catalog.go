@@ -32,6 +32,10 @@ const (
 	PropBroken    = "mooncake.broken"            // why the mirror stopped following its source; absent when it follows
 	PropForeign   = "mooncake.foreign-table-oid" // OID of the mirror's foreign table
 	PropPending   = "mooncake.pending"           // the create_table transaction, until it commits: "pid:<pid>:<xact start>" or "xid:<xid>"
+	// PropNumeric is "decimal" when the numeric(p,s) columns were stored
+	// as DECIMAL (catalog.DecimalType) by the last copy of the source;
+	// mirrors of older versions stored them as text (NeedsDecimals).
+	PropNumeric = "mooncake.numeric"
 )
 
 // CatalogSchema is the PostgreSQL schema holding the Iceberg SQL catalog's
@@ -137,6 +141,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 		PropForeign:                       fmt.Sprint(foreignOID),
 		PropPending:                       pending,
 		PropState:                         "syncing",
+		PropNumeric:                       "decimal",
 		"format-version":                  "2",
 		"write.parquet.compression-codec": "zstd",
 	})

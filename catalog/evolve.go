@@ -3,9 +3,11 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -238,11 +240,6 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 	if _, err := keyIndexes(cols, key); err != nil {
 		return nil, err
 	}
-	var casts, colsDef []string
-	for i, c := range cols {
-		casts = append(casts, c.Type.CastFromText(colName("c", i))+" AS "+QuoteIdent(c.Name))
-		colsDef = append(colsDef, QuoteLiteral(colName("c", i))+": 'VARCHAR'")
-	}
 	path := localPath(joinLoc(tbl.Location(), "data", "data-"+newID()+".parquet"))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
@@ -252,11 +249,9 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 		return nil, err
 	}
 	defer conn.Close()
-	var n int64
-	if err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+csvReader(csvPaths, colsDef, maxRow)+") TO "+
-		QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("write the new copy: %s", Redact(err.Error()))
+	cols, n, err := copyToParquet(ctx, conn, cols, csvPaths, maxRow, path)
+	if err != nil {
+		return nil, fmt.Errorf("write the new copy: %w", err)
 	}
 	c := &Copy{Cols: cols, Key: key, Full: full, Source: source, LSN: lsn, Rows: n, path: path, schema: tbl.Schema().ID}
 	if n == 0 {
@@ -320,6 +315,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	if err != nil {
 		return fail(err)
 	}
+	props[PropNumeric] = "decimal"
 	if err := tx.SetProperties(props); err != nil {
 		return fail(err)
 	}
@@ -345,6 +341,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	m.ranges = fileRanges(schema, cols, added)
 	m.failed = nil
 	m.mu.Unlock()
+	m.decimals.Store(true)
 	m.Source = c.Source
 	m.fileRows.Store(c.Rows)
 	m.flushedLSN.Store(c.LSN)
@@ -393,6 +390,75 @@ func csvReader(paths []string, colsDef []string, maxRow int64) string {
 	return "read_csv(" + stringList(paths) + ", columns = {" + strings.Join(colsDef, ", ") +
 		"}, header = false, delim = ',', quote = '\"', escape = '\"', allow_quoted_nulls = false" +
 		", max_line_size = " + strconv.FormatInt(size, 10) + ", buffer_size = " + strconv.FormatInt(size, 10) + ", auto_detect = false)"
+}
+
+// copyToParquet writes the rows of CSV files in PostgreSQL's CSV format
+// (columns cols, in order; maxRow the longest record, in bytes) to a
+// Parquet data file at path, and returns the number of rows. A DECIMAL
+// column (DecimalType) whose values include NaN is written as its text:
+// the columns returned are those written. Looking for NaN costs a second
+// read of the files, made only when the cast of some value failed.
+func copyToParquet(ctx context.Context, conn *gosql.Conn, cols []Column, csvPaths []string, maxRow int64, path string) ([]Column, int64, error) {
+	colsDef := make([]string, len(cols))
+	for i := range cols {
+		colsDef[i] = QuoteLiteral(colName("c", i)) + ": 'VARCHAR'"
+	}
+	from := csvReader(csvPaths, colsDef, maxRow)
+	for try := 0; ; try++ {
+		casts := make([]string, len(cols))
+		for i, c := range cols {
+			casts[i] = c.Type.CastFromText(colName("c", i)) + " AS " + QuoteIdent(c.Name)
+		}
+		var n int64
+		err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+from+") TO "+
+			QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n)
+		if err == nil {
+			return cols, n, nil
+		}
+		os.Remove(path)
+		if try > 0 || ctx.Err() != nil {
+			return nil, 0, errors.New(Redact(err.Error()))
+		}
+		withNaN, nerr := nanColumns(ctx, conn, cols, from)
+		if nerr != nil || len(withNaN) == 0 {
+			return nil, 0, errors.New(Redact(err.Error()))
+		}
+		cols = slices.Clone(cols)
+		for _, i := range withNaN {
+			cols[i].Type = cols[i].Type.AsText()
+		}
+	}
+}
+
+// nanColumns returns the indexes of the DECIMAL columns of which some
+// value in the CSV files read by from is NaN.
+func nanColumns(ctx context.Context, conn *gosql.Conn, cols []Column, from string) ([]int, error) {
+	var idx []int
+	var counts []string
+	for i, c := range cols {
+		if c.Type.Kind == KindDecimal {
+			idx = append(idx, i)
+			counts = append(counts, "count(*) FILTER (WHERE "+colName("c", i)+" = 'NaN')")
+		}
+	}
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	n := make([]int64, len(idx))
+	dest := make([]any, len(idx))
+	for i := range n {
+		dest[i] = &n[i]
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", ")+" FROM "+from).Scan(dest...); err != nil {
+		return nil, err
+	}
+	var out []int
+	for i, k := range idx {
+		if n[i] > 0 {
+			out = append(out, k)
+		}
+	}
+	return out, nil
 }
 
 // MatchColumns gives the columns of a new copy of the source (cols, with

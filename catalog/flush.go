@@ -101,29 +101,43 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPaths []string, ma
 	}
 	defer conn.Close()
 
-	var casts, colsDef []string
-	for i, c := range m.Columns {
-		casts = append(casts, c.Type.CastFromText(colName("c", i))+" AS "+QuoteIdent(c.Name))
-		colsDef = append(colsDef, QuoteLiteral(colName("c", i))+": 'VARCHAR'")
-	}
 	path := m.newDataPath("data")
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
-	q := "COPY (SELECT " + strings.Join(casts, ", ") + " FROM " + csvReader(csvPaths, colsDef, maxRow) + ") TO " +
-		QuoteLiteral(path) + " (" + parquetOptions + ", FIELD_IDS " + m.fieldIDs() + ")"
-	var n int64
-	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
-		os.Remove(path)
-		return 0, fmt.Errorf("write initial copy: %s", Redact(err.Error()))
+	cols, n, err := copyToParquet(ctx, conn, m.Columns, csvPaths, maxRow, path)
+	if err != nil {
+		return 0, fmt.Errorf("write initial copy: %w", err)
 	}
 	m.mu.Lock()
 	tbl := m.tbl
 	m.mu.Unlock()
 	tx := tbl.NewTransaction()
+	asText := !slices.Equal(cols, m.Columns)
+	if asText {
+		// Columns that hold NaN are stored as text: the schema says so
+		// before the file is added.
+		if _, _, err := evolveSchema(tx, tbl.Schema(), cols); err != nil {
+			os.Remove(path)
+			return 0, err
+		}
+		props, err := shapeProperties(cols, m.KeyNames(), m.Full, m.Source, m.SchemaLSN())
+		if err == nil {
+			err = tx.SetProperties(props)
+		}
+		if err != nil {
+			os.Remove(path)
+			return 0, err
+		}
+	}
 	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(syncLSN, 10)}
 	if n > 0 {
-		df, err := m.dataFile(ctx, tbl, path)
+		st, err := tx.StagedTable()
+		if err != nil {
+			os.Remove(path)
+			return 0, err
+		}
+		df, err := newDataFile(ctx, m.Database, st.Table, st.Schema(), path)
 		if err != nil {
 			os.Remove(path)
 			return 0, err
@@ -132,7 +146,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPaths []string, ma
 			os.Remove(path)
 			return 0, err
 		}
-		ranges := fileRanges(tbl.Schema(), m.Columns, []iceberg.DataFile{df})
+		ranges := fileRanges(st.Schema(), cols, []iceberg.DataFile{df})
 		m.mu.Lock()
 		m.ranges = ranges
 		m.mu.Unlock()
@@ -154,9 +168,16 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPaths []string, ma
 	}
 	m.flushedLSN.Store(syncLSN)
 	m.appliedLSN.Store(syncLSN)
-	m.form = formFiles
-	if err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles)); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	if asText {
+		// New DuckDB objects of the new column types.
+		if err := s.rebuild(ctx, conn, m, cols, m.Key, m.files, m.delFiles); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+		}
+	} else {
+		m.form = formFiles
+		if err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles)); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
+		}
 	}
 	close(m.ready)
 	return n, nil

@@ -140,6 +140,9 @@ type Mirror struct {
 	// Only the apply loop uses it; a false hit only costs the lookup.
 	tailKeys map[uint64]struct{}
 	ready    chan struct{}
+	// decimals is set when the last copy of the source stored numeric(p,s)
+	// columns as DECIMAL where it could (PropNumeric).
+	decimals atomic.Bool
 
 	maint sync.Mutex // held by a compaction; flushes skip the mirror meanwhile
 
@@ -602,4 +605,19 @@ func StoredKinds(props map[string]string) map[int]Kind {
 		kinds[c.ID] = c.Type.Kind
 	}
 	return kinds
+}
+
+// NeedsDecimals reports whether the mirror, made by an older version,
+// keeps as text numeric(p,s) columns that a new copy of its source would
+// store as DECIMAL (DecimalType): such mirrors are copied again once.
+func (m *Mirror) NeedsDecimals() bool {
+	if m.decimals.Load() {
+		return false
+	}
+	for _, c := range m.Columns {
+		if DecimalType(c.Type) != c.Type {
+			return true
+		}
+	}
+	return false
 }

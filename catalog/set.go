@@ -96,6 +96,7 @@ func mirrorFromTable(ctx context.Context, database string, tbl *table.Table) (*M
 		m.ForeignOID = uint32(v)
 	}
 	m.pending = props[PropPending]
+	m.decimals.Store(props[PropNumeric] == "decimal")
 	if v, ok := props[PropSchemaLSN]; ok {
 		lsn, _ := strconv.ParseUint(v, 10, 64)
 		m.schemaLSN.Store(lsn)
@@ -214,6 +215,7 @@ func (s *Set) Create(ctx context.Context, namespace, name string, cols []Column,
 	}
 	m := newMirror(s.Catalog.Database, namespace, name, cols, key)
 	m.Source, m.SourceOID, m.Full, m.ForeignOID, m.pending = source, sourceOID, full, foreignOID, pending
+	m.decimals.Store(true)
 	s.mirrors[[2]string{namespace, name}] = m
 	s.mu.Unlock()
 

@@ -40,7 +40,7 @@ const (
 	KindInt64            // bigint
 	KindFloat32          // real
 	KindFloat64          // double precision
-	KindDecimal          // numeric(p,s) as DECIMAL(p,s): only mirrors created before numeric was kept as text
+	KindDecimal          // numeric(p,s), 0 <= s <= p <= 38, as DECIMAL(p,s) (see DecimalType)
 	KindString           // text, varchar, char: the string itself
 	KindDate             // date
 	KindTimestamp        // timestamp
@@ -138,9 +138,42 @@ func ResolveType(oid uint32, typmod int32, typeName string) (ColumnType, error) 
 	default:
 		// numeric among them: DECIMAL holds neither NaN nor ±Infinity nor
 		// more than 38 digits, all of which numeric(p,s) or numeric accept.
+		// Mirrors store most numeric(p,s) columns as DECIMALs all the same
+		// (DecimalType).
 		t.Kind = KindText
 	}
 	return t, nil
+}
+
+// DecimalType is how a mirror stores a column of type t: a numeric(p,s)
+// with 0 <= s <= p <= 38 as DECIMAL(p,s), which DuckDB computes at its own
+// speed and other engines read as Iceberg decimal(p,s); any other type as
+// ResolveType has it. Such a column never holds ±Infinity (PostgreSQL
+// refuses them under a typmod) and holds the same digits as the DECIMAL,
+// but may hold NaN, which no DECIMAL holds: a copy of the source that
+// finds NaN in the column stores it as its text instead (CopyToParquet),
+// and a NaN that arrives by the stream has the source copied again.
+func DecimalType(t ColumnType) ColumnType {
+	if t.OID != OIDNumeric || t.Kind != KindText {
+		return t
+	}
+	d, err := StoredType(t.OID, t.Typmod, KindDecimal, t.Name)
+	if err != nil {
+		return t
+	}
+	return d
+}
+
+// AsText is the column type t stored as its text: a numeric(p,s) column
+// that holds NaN.
+func (t ColumnType) AsText() ColumnType {
+	return ColumnType{OID: t.OID, Typmod: t.Typmod, Kind: KindText, Name: t.Name}
+}
+
+// IsNaN reports whether v, the text of a value of type t, is one that
+// the column's storage cannot hold: NaN in a DECIMAL column.
+func (t ColumnType) IsNaN(v *string) bool {
+	return t.Kind == KindDecimal && v != nil && *v == "NaN"
 }
 
 // StoredType rebuilds a column type from what the mirror's metadata

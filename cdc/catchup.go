@@ -206,13 +206,34 @@ func (ss *session) finishCopy(ctx context.Context, j *copyJob) error {
 		return ss.finishCopy(ctx, j)
 	}
 	j.progress.SetPhase(PhaseApplying)
-	n, err := ss.replaySpool(ctx, j, j.copy.LSN)
+	n, nan, err := ss.replaySpool(ctx, j, j.copy.LSN)
 	if err != nil {
 		return err
 	}
 	slog.Info("mirror copied its source again", "mirror", m.Namespace+"."+m.Name, "rows", j.copy.Rows,
 		"lsn", pglogrepl.LSN(j.copy.LSN), "changes_after", n)
+	if nan != 0 {
+		return ss.copyAgain(ctx, j, nan)
+	}
 	ss.endCopy(j, nil)
+	return nil
+}
+
+// copyAgain starts a new copy of a job's mirror whose spool replay met
+// NaN in a DECIMAL column at the commit LSN nan: the new copy stores the
+// column as text. Requests waiting for the job wait for the new one.
+func (ss *session) copyAgain(ctx context.Context, j *copyJob, nan uint64) error {
+	wait := j.wait
+	j.wait = nil
+	ss.endCopy(j, nil)
+	if err := ss.startCopy(ctx, j.m, nan, 0); err != nil {
+		for _, w := range wait {
+			w <- err
+		}
+		return err
+	}
+	nj := ss.jobs[j.m]
+	nj.wait = append(nj.wait, wait...)
 	return nil
 }
 
@@ -226,11 +247,14 @@ func (ss *session) finishInitial(ctx context.Context, j *copyJob) error {
 	if err := ss.sync(ctx); err != nil {
 		return err
 	}
-	n, err := ss.replaySpool(ctx, j, j.m.AppliedLSN())
+	n, nan, err := ss.replaySpool(ctx, j, j.m.AppliedLSN())
 	if err != nil {
 		return err
 	}
 	slog.Info("mirror applied the changes made during its initial copy", "mirror", j.m.Namespace+"."+j.m.Name, "changes", n)
+	if nan != 0 {
+		return ss.copyAgain(ctx, j, nan)
+	}
 	ss.endCopy(j, nil)
 	return nil
 }
@@ -261,24 +285,26 @@ func (ss *session) dropInitial(j *copyJob) {
 
 // replaySpool applies the spooled changes of j's mirror committed after
 // LSN after (the copy's), transaction by transaction, to that mirror alone.
-func (ss *session) replaySpool(ctx context.Context, j *copyJob, after uint64) (int, error) {
+// A change bringing NaN into a DECIMAL column ends it: nan is its commit
+// LSN (0 if none), and the caller copies the source again.
+func (ss *session) replaySpool(ctx context.Context, j *copyJob, after uint64) (n int, nan uint64, err error) {
 	m := j.m
 	live := ss.rels[m.SourceOID]
 	if j.rel != nil {
 		ss.rels[m.SourceOID] = j.rel
 	}
 	savedLSN, savedInTx := ss.txLSN, ss.inTx
-	ss.only = m
+	ss.only, ss.onlyNaN = m, 0
 	defer func() {
-		ss.only = nil
+		nan = ss.onlyNaN
+		ss.only, ss.onlyNaN = nil, 0
 		ss.txLSN, ss.inTx = savedLSN, savedInTx
 		if live != nil {
 			ss.rels[m.SourceOID] = live
 		}
 	}()
 	var cur uint64
-	n := 0
-	err := j.spool.replay(func(rec []byte) error {
+	err = j.spool.replay(func(rec []byte) error {
 		if len(rec) < 9 {
 			return errors.New("short spool record")
 		}
@@ -305,12 +331,12 @@ func (ss *session) replaySpool(ctx context.Context, j *copyJob, after uint64) (i
 		return ss.apply(ctx, msg)
 	})
 	if err != nil {
-		return n, err
+		return n, 0, err
 	}
 	if cur != 0 {
 		ss.w.EndTransaction(cur)
 	}
-	return n, ss.w.Sync(ctx)
+	return n, 0, ss.w.Sync(ctx)
 }
 
 // endCopy ends a job: the mirror follows the stream again (or is broken),

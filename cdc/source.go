@@ -291,8 +291,9 @@ const maxDomainDepth = 64
 // A domain is stored as its base type (with the base type's typmod, as
 // getBaseTypeAndTypmod finds it): the replication stream carries the base
 // type's text, and reads give the domain's input or receive function the
-// base type's form, so its checks run on decoding. Enums, arrays,
-// composites, ranges and the types of extensions are stored as their text
+// base type's form, so its checks run on decoding. numeric(p,s) with
+// 0 <= s <= p <= 38 is stored as DECIMAL (catalog.DecimalType). Enums,
+// arrays, composites, ranges and the types of extensions are stored as their text
 // (catalog.KindText).
 func ResolveColumnType(ctx context.Context, q Querier, oid uint32, typmod int32, typeName string) (catalog.ColumnType, error) {
 	for range maxDomainDepth {
@@ -305,7 +306,8 @@ func ResolveColumnType(ctx context.Context, q Querier, oid uint32, typmod int32,
 			return catalog.ColumnType{}, fmt.Errorf("look up type %s (oid %d): %w", typeName, oid, err)
 		}
 		if typtype != "d" {
-			return catalog.ResolveType(oid, typmod, typeName)
+			t, err := catalog.ResolveType(oid, typmod, typeName)
+			return catalog.DecimalType(t), err
 		}
 		oid, typmod = baseType, baseTypmod
 	}

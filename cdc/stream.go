@@ -344,6 +344,10 @@ type session struct {
 	copied      chan *copyJob                // jobs whose copy is ready or failed
 	copiedLater []*copyJob                   // such jobs received inside a transaction
 	only        *catalog.Mirror              // while a job's spool is replayed: the one mirror changes apply to
+	// onlyNaN is, while a job's spool is replayed, the commit LSN of the
+	// first change that brought NaN into one of the mirror's DECIMAL
+	// columns (0 if none): the source is copied again after the replay.
+	onlyNaN uint64
 	raw         []byte                       // the message being handled, as received
 	rawInStream bool                         // raw is in the in-stream form
 	cat         *pgx.Conn                    // catalog lookups (schema changes), opened on first use
@@ -773,7 +777,7 @@ func (ss *session) anyDirty() bool {
 func (ss *session) mirrorsFor(ctx context.Context, relID uint32) ([]*catalog.Mirror, error) {
 	if m := ss.only; m != nil {
 		// Replaying a copy job's spool: its mirror alone.
-		if m.SourceOID == relID && ss.txLSN > m.AppliedLSN() {
+		if m.SourceOID == relID && ss.txLSN > m.AppliedLSN() && ss.onlyNaN == 0 {
 			return []*catalog.Mirror{m}, nil
 		}
 		return nil, nil
@@ -963,6 +967,9 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 			if err != nil {
 				return err
 			}
+			if err := checkNaN(m, row, nil); err != nil {
+				return err
+			}
 			return ss.w.Insert(ctx, m, row)
 		})
 	case *pglogrepl.UpdateMessageV2:
@@ -1001,6 +1008,9 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 				}
 				return false
 			})
+			if err := checkNaN(m, row, key); err != nil {
+				return err
+			}
 			return ss.w.Update(ctx, m, key, row, unchanged)
 		})
 	case *pglogrepl.DeleteMessageV2:
@@ -1011,6 +1021,9 @@ func (ss *session) apply(ctx context.Context, msg pglogrepl.Message) error {
 			}
 			key, err := oldKey(m, old)
 			if err != nil {
+				return err
+			}
+			if err := checkNaN(m, nil, key); err != nil {
 				return err
 			}
 			return ss.w.Delete(ctx, m, key)
@@ -1045,7 +1058,41 @@ func (ss *session) forEach(ctx context.Context, relID uint32, fn func(*catalog.M
 	for _, m := range ms {
 		ss.txChanged = true
 		if err := fn(m, rel); err != nil {
-			return fmt.Errorf("mirror %s.%s: %w", m.Namespace, m.Name, err)
+			var ne *nanError
+			if !errors.As(err, &ne) {
+				return fmt.Errorf("mirror %s.%s: %w", m.Namespace, m.Name, err)
+			}
+			// The source is copied again, and the column stored as text:
+			// at commit, or after the replay of a job's spool.
+			why := fmt.Sprintf("column %q received NaN, which its DECIMAL storage cannot hold", ne.col)
+			if ss.only == m {
+				ss.onlyNaN = ss.txLSN
+				slog.Info("mirror will copy its source again", "mirror", m.Namespace+"."+m.Name, "reason", why)
+			} else {
+				ss.markResync(m, why)
+			}
+		}
+	}
+	return nil
+}
+
+// nanError is a change that brings NaN into a DECIMAL column of a mirror
+// (catalog.DecimalType), which its storage cannot hold.
+type nanError struct{ col string }
+
+func (e *nanError) Error() string { return fmt.Sprintf("NaN in the DECIMAL column %q", e.col) }
+
+// checkNaN returns a nanError when a value of row (the mirror's columns,
+// nil for none) or of key (its key columns) is NaN in a DECIMAL column.
+func checkNaN(m *catalog.Mirror, row, key []*string) error {
+	for i, v := range row {
+		if m.Columns[i].Type.IsNaN(v) {
+			return &nanError{m.Columns[i].Name}
+		}
+	}
+	for i, v := range key {
+		if c := m.Columns[m.Key[i]]; c.Type.IsNaN(v) {
+			return &nanError{c.Name}
 		}
 	}
 	return nil

@@ -79,7 +79,11 @@ func sqlRegions() string {
 }
 
 // diffSetup returns the DDL and data of the sources. icu is a
-// non-"C" collation (an ICU one when available).
+// non-"C" collation (an ICU one when available). The mirrors store the
+// numeric(p,s) columns as DECIMAL, diff_fact.n (numeric without a
+// typmod, NaN and Infinity among its values) as text. No numeric(p,s)
+// holds NaN: Flight, which runs the same queries (TestFlightDifferential),
+// sends numeric(p,s) as Arrow decimals, which hold no NaN.
 func diffSetup(icu string) []string {
 	w, r := sqlWords(), sqlRegions()
 	word := func(expr string) string { return fmt.Sprintf("(%s)[1 + ((%s) %% %d)]", w, expr, len(diffWords)) }

@@ -546,27 +546,7 @@ func globs(t *testing.T, pattern string) []string {
 // build shares the Go build cache.
 func build010(t *testing.T, root string, tree privateInstallation) {
 	t.Helper()
-	src := filepath.Join(tree.dir, "mooncake-0.1.0")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	archive := osexec.Command("git", "-C", root, "archive", "--format=tar", release010)
-	untar := osexec.Command("tar", "-x", "-C", src)
-	var err error
-	if untar.Stdin, err = archive.StdoutPipe(); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	archive.Stderr, untar.Stderr = &stderr, &stderr
-	if err := untar.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := archive.Run(); err != nil {
-		t.Fatalf("git archive %s: %v\n%s", release010, err, stderr.String())
-	}
-	if err := untar.Wait(); err != nil {
-		t.Fatalf("tar: %v\n%s", err, stderr.String())
-	}
+	src := archiveCommit(t, root, release010, filepath.Join(tree.dir, "mooncake-0.1.0"))
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -590,6 +570,33 @@ func build010(t *testing.T, root string, tree privateInstallation) {
 			t.Fatalf("building 0.1.0: %v", err)
 		}
 	}
+}
+
+// archiveCommit extracts the tree of a commit of the repository at root
+// into dir, and returns dir.
+func archiveCommit(t *testing.T, root, commit, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	archive := osexec.Command("git", "-C", root, "archive", "--format=tar", commit)
+	untar := osexec.Command("tar", "-x", "-C", dir)
+	var err error
+	if untar.Stdin, err = archive.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	archive.Stderr, untar.Stderr = &stderr, &stderr
+	if err := untar.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Run(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", commit, err, stderr.String())
+	}
+	if err := untar.Wait(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, stderr.String())
+	}
+	return dir
 }
 
 // installCurrent installs this build (the one make install put into

@@ -163,7 +163,28 @@ func (r *databases) startStream(ctx context.Context, d *database) error {
 		defer close(d.streamDone)
 		d.stream.Run(d.ctx)
 	}()
+	go migrateDecimals(d.ctx, d.stream, d.mirrors)
 	return nil
+}
+
+// migrateDecimals copies again, one after the other, the sources of the
+// mirrors made by older versions that keep numeric(p,s) columns as text,
+// so that they store them as DECIMAL (catalog.DecimalType). Readers see
+// the old rows until each new copy is in; a mirror whose copy fails is
+// tried again at the next start.
+func migrateDecimals(ctx context.Context, stream *cdc.Stream, set *catalog.Set) {
+	for _, m := range set.All() {
+		if !m.NeedsDecimals() || m.Err() != nil {
+			continue
+		}
+		slog.Info("copying the source again to store numeric columns as decimals", "mirror", m.Namespace+"."+m.Name)
+		if err := stream.Resync(ctx, m, 0); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			slog.Warn("cannot store the mirror's numeric columns as decimals", "mirror", m.Namespace+"."+m.Name, "err", err)
+		}
+	}
 }
 
 // watch notices when the extension is dropped from the database (DROP
