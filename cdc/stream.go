@@ -347,10 +347,10 @@ type session struct {
 	// onlyNaN is, while a job's spool is replayed, the commit LSN of the
 	// first change that brought NaN into one of the mirror's DECIMAL
 	// columns (0 if none): the source is copied again after the replay.
-	onlyNaN uint64
-	raw         []byte                       // the message being handled, as received
-	rawInStream bool                         // raw is in the in-stream form
-	cat         *pgx.Conn                    // catalog lookups (schema changes), opened on first use
+	onlyNaN     uint64
+	raw         []byte    // the message being handled, as received
+	rawInStream bool      // raw is in the in-stream form
+	cat         *pgx.Conn // catalog lookups (schema changes), opened on first use
 }
 
 func (s *Stream) runOnce(ctx context.Context) error {
