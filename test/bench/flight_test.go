@@ -248,27 +248,40 @@ func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL, duck
 	if d := sameResult(heapRes, pgRes, true); d != "" {
 		t.Errorf("%s differs between the heap and the mirror: %s", mirrorSQL, d)
 	}
-	flightT := stats(timeRuns(runs, func() time.Duration {
-		start := time.Now()
-		if _, err := flightText(fctx, cl, mirrorSQL); err != nil {
-			t.Fatalf("%s through Flight: %v", mirrorSQL, err)
-		}
-		return time.Since(start)
-	}))
-	pgTime := func(q string) timing {
-		return stats(timeRuns(runs, func() time.Duration {
+	// With the DECIMAL file to compare with, interleaved rounds
+	// (MOONCAKE_BENCH_ROUNDS, default 3), so that other work on the
+	// machine weighs on every side alike; each side's figures are over
+	// all its runs.
+	var flightD, mirrorD, heapD, duckD, decD []time.Duration
+	pgRun := func(q string) func() time.Duration {
+		return func() time.Duration {
 			start := time.Now()
 			if _, err := textRows(ctx, conn, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
 			}
 			return time.Since(start)
-		}))
+		}
 	}
-	mirrorT, heapT := pgTime(mirrorSQL), pgTime(heapSQL)
-	duckRuns := func(duckSQL string) timing {
-		return duckTimes(t, ctx, duck, duckSQL, runs)
+	rounds := 1
+	if duckDecSQL != "" {
+		rounds = int(envInt(t, "MOONCAKE_BENCH_ROUNDS", 3))
 	}
-	duckT := duckRuns(duckSQL)
+	for range rounds {
+		flightD = append(flightD, timeRuns(runs, func() time.Duration {
+			start := time.Now()
+			if _, err := flightText(fctx, cl, mirrorSQL); err != nil {
+				t.Fatalf("%s through Flight: %v", mirrorSQL, err)
+			}
+			return time.Since(start)
+		})...)
+		mirrorD = append(mirrorD, timeRuns(runs, pgRun(mirrorSQL))...)
+		heapD = append(heapD, timeRuns(runs, pgRun(heapSQL))...)
+		duckD = append(duckD, duckRuns(t, ctx, duck, duckSQL, runs)...)
+		if duckDecSQL != "" {
+			decD = append(decD, duckRuns(t, ctx, duck, duckDecSQL, runs)...)
+		}
+	}
+	flightT, mirrorT, heapT, duckT := stats(flightD), stats(mirrorD), stats(heapD), stats(duckD)
 	where := "in DuckDB (the whole plan is the mirror's scan)"
 	if !wholePlanScan(t, conn, mirrorSQL) {
 		where = "in PostgreSQL (over the mirror's scan)"
@@ -276,9 +289,9 @@ func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL, duck
 	figure("flight: %s %q, 100 rows, runs %s: Flight (Go) %s; pgx on the mirror %s; pgx on the heap %s; DuckDB in-process %s; mirror via pgx / via Flight %.2f, Flight / DuckDB in-process %.2f",
 		name, mirrorSQL, where, flightT, mirrorT, heapT, duckT, ratio(mirrorT.best, flightT.best), ratio(flightT.best, duckT.best))
 	if duckDecSQL != "" {
-		decT := duckRuns(duckDecSQL)
-		figure("flight: %s: DuckDB in-process on a Parquet file with amount DECIMAL(12,2) %s; mirror (pgx) / DuckDB-Parquet-DECIMAL %.2f (target ≤ 1.1), Flight / DuckDB-Parquet-DECIMAL %.2f; best times",
-			name, decT, ratio(mirrorT.best, decT.best), ratio(flightT.best, decT.best))
+		decT := stats(decD)
+		figure("flight: %s: DuckDB in-process on a Parquet file with amount DECIMAL(12,2) %s; mirror (pgx) / DuckDB-Parquet-DECIMAL %.2f best, %.2f median (target ≤ 1.1), Flight / DuckDB-Parquet-DECIMAL %.2f best",
+			name, decT, ratio(mirrorT.best, decT.best), ratio(mirrorT.median, decT.median), ratio(flightT.best, decT.best))
 	}
 }
 
@@ -286,7 +299,13 @@ func aggregation(t *testing.T, ctx context.Context, name, sqlText, duckSQL, duck
 // checked to return the aggregation's 100 rows.
 func duckTimes(t *testing.T, ctx context.Context, duck *gosql.DB, duckSQL string, runs int) timing {
 	t.Helper()
-	return stats(timeRuns(runs+1, func() time.Duration {
+	return stats(duckRuns(t, ctx, duck, duckSQL, runs))
+}
+
+// duckRuns are the times of duckTimes.
+func duckRuns(t *testing.T, ctx context.Context, duck *gosql.DB, duckSQL string, runs int) []time.Duration {
+	t.Helper()
+	return timeRuns(runs+1, func() time.Duration {
 		start := time.Now()
 		rows, err := duck.QueryContext(ctx, duckSQL)
 		if err != nil {
@@ -304,7 +323,7 @@ func duckTimes(t *testing.T, ctx context.Context, duck *gosql.DB, duckSQL string
 			t.Fatalf("DuckDB: %s: %d rows; want 100", duckSQL, got)
 		}
 		return time.Since(start)
-	})[1:]) // the first run is the warm-up
+	})[1:] // the first run is the warm-up
 }
 
 // wholePlanScan reports whether PostgreSQL's plan of query is one foreign
