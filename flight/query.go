@@ -254,6 +254,7 @@ func (s *Server) mirrorScan(ctx context.Context, pc *pgconn.PgConn, query string
 	}
 	// Every change committed before the statement began is visible.
 	req.CommitLSN = max(req.CommitLSN, req.NowLSN)
+	req.Arrow = true
 	if req.WaitMs <= 0 {
 		req.WaitMs = 10000
 	}

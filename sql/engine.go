@@ -143,13 +143,19 @@ var castable = []catalog.Kind{catalog.KindBool, catalog.KindInt16, catalog.KindI
 // type the encoder expects for oid; any other is sent as the PostgreSQL
 // text of its value, which the type's input function reads (typmod and a
 // domain's checks included), exactly as the source wrote it for the types
-// stored as text.
-func scanColumn(col catalog.Column, oid uint32) (string, Format) {
-	return scanColumnExpr(catalog.QuoteIdent(col.Name), col, oid)
+// stored as text. With arrow (a scan for Flight, which builds Arrow
+// columns rather than PostgreSQL's forms, of a column read with its own
+// typmod), a numeric(p,s) column stored as DECIMAL stays a DECIMAL: no
+// text to print and parse again.
+func scanColumn(col catalog.Column, oid uint32, arrow bool) (string, Format) {
+	return scanColumnExpr(catalog.QuoteIdent(col.Name), col, oid, arrow)
 }
 
 // scanColumnExpr is scanColumn for the column reference expr.
-func scanColumnExpr(expr string, col catalog.Column, oid uint32) (string, Format) {
+func scanColumnExpr(expr string, col catalog.Column, oid uint32, arrow bool) (string, Format) {
+	if arrow && oid == catalog.OIDNumeric && col.Type.Kind == catalog.KindDecimal {
+		return expr, FormatText
+	}
 	if b, ok := binaryType[oid]; ok {
 		stored := col.Type.DuckDBType()
 		switch {
@@ -163,8 +169,9 @@ func scanColumnExpr(expr string, col catalog.Column, oid uint32) (string, Format
 	return col.Type.CastToText(expr), FormatText
 }
 
-// PlanScan plans reading the given columns of a mirror.
-func PlanScan(m Relation, cols []Column) (*Scan, error) {
+// PlanScan plans reading the given columns of a mirror; arrow as for
+// scanColumn.
+func PlanScan(m Relation, cols []Column, arrow bool) (*Scan, error) {
 	s := &Scan{}
 	var sel []string
 	for _, c := range cols {
@@ -173,7 +180,8 @@ func PlanScan(m Relation, cols []Column) (*Scan, error) {
 			return nil, &pgconn.PgError{Code: "42703", Message: fmt.Sprintf("column %q does not exist in %s", c.Name, m.Describe()),
 				Hint: "The foreign table's columns must match the mirror's; recreate it with mooncake.create_table."}
 		}
-		expr, format := scanColumn(m.Cols()[idx], c.TypeOID)
+		col := m.Cols()[idx]
+		expr, format := scanColumn(col, c.TypeOID, arrow && c.Typmod == col.Type.Typmod)
 		s.Formats = append(s.Formats, format)
 		s.TypeOID = append(s.TypeOID, c.TypeOID)
 		sel = append(sel, expr)

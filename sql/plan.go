@@ -43,6 +43,7 @@ type PlanOptions struct {
 	TZPushed bool    // the session's TimeZone is one DuckDB knows
 	UTC      bool    // the session's TimeZone is UTC (see IsUTC)
 	Wide     bool    // sum exactly whatever the values' size (see Plan.Retry)
+	Arrow    bool    // for Flight: numeric(p,s) columns stored as DECIMAL are sent as DECIMALs (see scanColumn)
 }
 
 // IsUTC reports whether PostgreSQL's TimeZone name zone is UTC itself (no
@@ -69,7 +70,7 @@ func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error)
 	if opts.Params == nil {
 		p.WhereSel = whereSelectivity(q, rels)
 	}
-	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC, wide: opts.Wide}
+	t := &translator{rels: rels, params: opts.Params, tzPushed: opts.TZPushed, utc: opts.UTC, wide: opts.Wide, arrow: opts.Arrow}
 	fail := func(err error) error {
 		var r *refusal
 		if !errors.As(err, &r) {
@@ -387,7 +388,7 @@ func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, erro
 		}
 		m := t.rels[e.Rel]
 		col := m.Cols()[m.ColumnIndex(e.Col)]
-		s, f := scanColumnExpr(relAlias(e.Rel)+"."+catalog.QuoteIdent(col.Name), col, e.Type)
+		s, f := scanColumnExpr(relAlias(e.Rel)+"."+catalog.QuoteIdent(col.Name), col, e.Type, t.arrow && e.Typmod == col.Type.Typmod)
 		return []string{s}, f, false, nil
 	}
 	x, err := t.expr(e)
@@ -401,16 +402,21 @@ func (t *translator) target(e *Expr, grouped bool) ([]string, Format, bool, erro
 	if x.class == cAvg {
 		return []string{x.avg[0], x.avg[1]}, FormatText, true, nil
 	}
-	s, f, err := deliver(x, e.Type)
+	s, f, err := deliver(x, e.Type, t.arrow)
 	return []string{s}, f, false, err
 }
 
-// deliver is the select expression sending x as PostgreSQL type oid.
-func deliver(x texpr, oid uint32) (string, Format, error) {
+// deliver is the select expression sending x as PostgreSQL type oid;
+// arrow as for scanColumn.
+func deliver(x texpr, oid uint32, arrow bool) (string, Format, error) {
 	switch x.class {
 	case cDec:
-		// The text PostgreSQL prints (see decVal).
+		// The text PostgreSQL prints (see decVal); a DECIMAL column's
+		// DECIMAL for Flight.
 		if x.dec != nil && x.dec.text != "" {
+			if arrow {
+				return x.sql, FormatText, nil
+			}
 			return x.dec.text, FormatText, nil
 		}
 		return x.sql, FormatText, nil

@@ -85,6 +85,7 @@ type translator struct {
 	optimistic bool    // a sum is optimistic: it may overflow (Plan.Retry)
 	spread     string  // the kind of the output column just translated, if a variance
 	utc        bool    // the session's TimeZone is UTC: timestamptz arithmetic without ICU
+	arrow      bool    // the plan is for Flight (PlanOptions.Arrow)
 }
 
 func classOfType(oid uint32) class {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -54,7 +55,7 @@ func TestPlanScanTypes(t *testing.T) {
 		{"money read as numeric", mustResolve(t, catalog.OIDMoney, -1), catalog.OIDNumeric, "-$1.00", FormatText, arrow.BinaryTypes.String},
 		{"uuid read as text", mustResolve(t, catalog.OIDUUID, -1), catalog.OIDText, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", FormatText, arrow.BinaryTypes.String},
 		{"timestamp read as text", mustResolve(t, catalog.OIDTimestamp, -1), catalog.OIDText, "0044-03-15 10:00:00 BC", FormatText, arrow.BinaryTypes.String},
-		{"legacy decimal", catalog.ColumnType{OID: catalog.OIDNumeric, Kind: catalog.KindDecimal, Precision: 12, Scale: 3}, catalog.OIDNumeric, "1.5", FormatText, arrow.BinaryTypes.String},
+		{"decimal", catalog.ColumnType{OID: catalog.OIDNumeric, Typmod: 12<<16 | 3 + 4, Kind: catalog.KindDecimal, Precision: 12, Scale: 3}, catalog.OIDNumeric, "1.5", FormatText, arrow.BinaryTypes.String},
 	}
 
 	m := &catalog.Mirror{Database: "scantest", Namespace: "public", Name: "t"}
@@ -63,11 +64,11 @@ func TestPlanScanTypes(t *testing.T) {
 	for i, tc := range tests {
 		name := "c" + tc.name
 		m.Columns = append(m.Columns, catalog.Column{Name: name, Type: tc.stored})
-		cols = append(cols, Column{Name: name, TypeOID: tc.oid, Typmod: -1})
+		cols = append(cols, Column{Name: name, TypeOID: tc.oid, Typmod: tc.stored.Typmod})
 		defs = append(defs, catalog.QuoteIdent(name)+" "+tc.stored.DuckDBType())
 		casts = append(casts, tc.stored.CastFromText(catalog.QuoteLiteral(tests[i].text)))
 	}
-	scan, err := PlanScan(m, cols)
+	scan, err := PlanScan(m, cols, false)
 	if err != nil {
 		t.Fatalf("PlanScan: %v", err)
 	}
@@ -111,12 +112,39 @@ func TestPlanScanTypes(t *testing.T) {
 		}
 		got := rec.Column(i).ValueStr(0)
 		want := map[string]string{"bytea read as text": `\x00ff`, "money read as numeric": "-1.00",
-			"legacy decimal": "1.500"}[tc.name]
+			"decimal": "1.500"}[tc.name]
 		if want == "" {
 			want = tc.text
 		}
 		if got != want {
 			t.Errorf("%s: text %q; want %q", tc.name, got, want)
+		}
+	}
+
+	// For Flight, the DECIMAL column stays a DECIMAL; nothing else changes.
+	arrowScan, err := PlanScan(m, cols, true)
+	if err != nil {
+		t.Fatalf("PlanScan for Flight: %v", err)
+	}
+	rdr2, release2, err := e.Query(ctx, arrowScan.SQL)
+	if err != nil {
+		t.Fatalf("Query(%s): %v", arrowScan.SQL, err)
+	}
+	defer release2()
+	if !rdr2.Next() {
+		t.Fatalf("Query(%s) returned no rows: %v", arrowScan.SQL, rdr2.Err())
+	}
+	rec2 := rdr2.RecordBatch()
+	for i, tc := range tests {
+		want := rec.Column(i).DataType()
+		if tc.name == "decimal" {
+			want = &arrow.Decimal128Type{Precision: 12, Scale: 3}
+		}
+		if got := rec2.Column(i).DataType(); !arrow.TypeEqual(got, want) {
+			t.Errorf("%s for Flight: arrow type %s; want %s", tc.name, got, want)
+		}
+		if d, ok := rec2.Column(i).(*array.Decimal128); tc.name == "decimal" && (!ok || d.Value(0).LowBits() != 1500 || d.Value(0).HighBits() != 0) {
+			t.Errorf("decimal for Flight: %s; want 1.500", rec2.Column(i).ValueStr(0))
 		}
 	}
 }

@@ -54,6 +54,9 @@ type Request struct {
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"
 	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
 	PID          int             `json:"pid"`               // resync_table: the calling backend
+	// Arrow is set by Flight (never on the wire): the scan's numeric(p,s)
+	// columns stored as DECIMAL come as DECIMALs (sql.PlanOptions.Arrow).
+	Arrow bool `json:"-"`
 
 	raw []byte // the frame's JSON, for ops that decode fields of their own (columnstore_*)
 }
@@ -231,7 +234,7 @@ func (s *server) explain(ctx context.Context, req *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	scan, err := sql.PlanScan(m, req.Columns)
+	scan, err := sql.PlanScan(m, req.Columns, req.Arrow)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +292,7 @@ func (s *server) planQueryOnce(ctx context.Context, req *Request, params []sql.P
 		rels[r.ID] = m
 	}
 	tz := req.TimeZone == "" || req.TimeZone == "UTC" || s.dbs.engine.KnowsTimeZone(ctx, req.TimeZone)
-	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz, UTC: sql.IsUTC(req.TimeZone), Wide: wide})
+	return sql.PlanQuery(req.Query, rels, sql.PlanOptions{Params: params, TZPushed: tz, UTC: sql.IsUTC(req.TimeZone), Wide: wide, Arrow: req.Arrow})
 }
 
 // plan answers which pieces of a query DuckDB runs (PROTOCOL.md, "plan").
@@ -406,7 +409,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		if err != nil {
 			return nil, err
 		}
-		if scan, err = sql.PlanScan(m, req.Columns); err != nil {
+		if scan, err = sql.PlanScan(m, req.Columns, req.Arrow); err != nil {
 			return nil, err
 		}
 	}
@@ -458,7 +461,7 @@ func (s *server) planScan(ctx context.Context, req *Request, params []sql.Param)
 		if err != nil {
 			return nil, err
 		}
-		return sql.PlanScan(m, req.Columns)
+		return sql.PlanScan(m, req.Columns, req.Arrow)
 	}
 	p, err := s.planQuery(ctx, req, params, false)
 	if err != nil {
