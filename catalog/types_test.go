@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -409,6 +411,50 @@ func TestLegacyDecimal(t *testing.T) {
 	}
 }
 
+// TestDecimalType: the numeric(p,s) a mirror stores as DECIMAL(p,s), and
+// the ones it keeps as text; AsText and IsNaN.
+func TestDecimalType(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		typmod int32
+		want   string // DuckDB type
+	}{
+		{"numeric(12,2)", numericTypmod(12, 2), "DECIMAL(12,2)"},
+		{"numeric(38,10)", numericTypmod(38, 10), "DECIMAL(38,10)"},
+		{"numeric(5,5)", numericTypmod(5, 5), "DECIMAL(5,5)"},
+		{"numeric(10,0)", numericTypmod(10, 0), "DECIMAL(10,0)"},
+		{"numeric(1,0)", numericTypmod(1, 0), "DECIMAL(1,0)"},
+		{"numeric", -1, "VARCHAR"},
+		{"numeric(39,2)", numericTypmod(39, 2), "VARCHAR"},
+		{"numeric(5,-2)", numericTypmod(5, -2), "VARCHAR"},
+		{"numeric(3,5)", numericTypmod(3, 5), "VARCHAR"},
+	} {
+		rt, err := ResolveType(OIDNumeric, tc.typmod, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := DecimalType(rt)
+		if got.DuckDBType() != tc.want {
+			t.Errorf("DecimalType(%s) stores %s; want %s", tc.name, got.DuckDBType(), tc.want)
+		}
+		if got.Kind == KindDecimal {
+			if txt := got.AsText(); txt != rt {
+				t.Errorf("DecimalType(%s).AsText() = %+v; want %+v", tc.name, txt, rt)
+			}
+			nan, one := "NaN", "1.5"
+			if !got.IsNaN(&nan) || got.IsNaN(&one) || got.IsNaN(nil) || rt.IsNaN(&nan) {
+				t.Errorf("IsNaN of %s is wrong", tc.name)
+			}
+		}
+	}
+	for _, oid := range []uint32{OIDInt4, OIDText, OIDFloat8} {
+		rt, _ := ResolveType(oid, -1, "x")
+		if DecimalType(rt) != rt {
+			t.Errorf("DecimalType changed type %d", oid)
+		}
+	}
+}
+
 // TestColumnsProperty checks the mooncake.columns property: every kind
 // survives encoding, and the property of mirrors created before the kind
 // was recorded still loads, as those mirrors stored their columns.
@@ -460,5 +506,72 @@ func TestColumnsProperty(t *testing.T) {
 		if got, _, err := decodeColumns(bad, `[]`); err == nil {
 			t.Errorf("decodeColumns(%s) = %+v; want an error", bad, got)
 		}
+	}
+}
+
+// TestCopyToParquetNaN: a copy writes numeric(p,s) columns as DECIMAL,
+// but as text those whose values include NaN, and the rows either way
+// read back as PostgreSQL wrote them.
+func TestCopyToParquetNaN(t *testing.T) {
+	db := openDuck(t)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dec := func(p, s int32) ColumnType {
+		rt, _ := ResolveType(OIDNumeric, numericTypmod(p, s), "numeric")
+		return DecimalType(rt)
+	}
+	id, _ := ResolveType(OIDInt4, -1, "integer")
+	cols := []Column{{Name: "id", Type: id, ID: 1}, {Name: "a", Type: dec(10, 2), ID: 2}, {Name: "b", Type: dec(10, 2), ID: 3}}
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		csv   string
+		kinds []Kind
+	}{
+		{"1,1.50,2.25\n2,,-3.00\n", []Kind{KindInt32, KindDecimal, KindDecimal}},
+		{"1,1.50,NaN\n2,,-3.00\n", []Kind{KindInt32, KindDecimal, KindText}},
+		{"1,NaN,NaN\n2,,-3.00\n", []Kind{KindInt32, KindText, KindText}},
+	} {
+		csv := filepath.Join(dir, "rows.csv")
+		if err := os.WriteFile(csv, []byte(tc.csv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "data.parquet")
+		got, n, err := copyToParquet(ctx, conn, cols, []string{csv}, 64, out)
+		if err != nil || n != 2 {
+			t.Fatalf("copyToParquet(%q) = %d rows, %v", tc.csv, n, err)
+		}
+		var back []string
+		for i, c := range got {
+			if c.Type.Kind != tc.kinds[i] {
+				t.Errorf("copyToParquet(%q): column %s stored as %s; want %s", tc.csv, c.Name, c.Type.Kind, tc.kinds[i])
+			}
+			back = append(back, "coalesce("+c.Type.CastToText(QuoteIdent(c.Name))+", 'NULL')")
+		}
+		var rows []string
+		r, err := conn.QueryContext(ctx, "SELECT "+strings.Join(back, " || ',' || ")+" FROM read_parquet("+QuoteLiteral(out)+") ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var s string
+			if err := r.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, s)
+		}
+		r.Close()
+		if want := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(tc.csv), ",,", ",NULL,"), "\n", "|"); strings.Join(rows, "|") != want {
+			t.Errorf("copyToParquet(%q) read back %q; want %q", tc.csv, strings.Join(rows, "|"), want)
+		}
+	}
+	// Other failures are errors, not text columns.
+	csv := filepath.Join(dir, "bad.csv")
+	os.WriteFile(csv, []byte("1,abc,1\n"), 0o600)
+	if _, _, err := copyToParquet(ctx, conn, cols, []string{csv}, 64, filepath.Join(dir, "bad.parquet")); err == nil {
+		t.Errorf("copyToParquet of a value no DECIMAL reads: no error")
 	}
 }
