@@ -76,6 +76,15 @@ func resyncs(t *testing.T, conn *pgx.Conn, table string) int {
 	return strings.Count(string(raw), `"mooncake.operation":"resync"`)
 }
 
+// checkResyncs fails unless the mirror's source was copied again want
+// times (resyncs) after what happened.
+func checkResyncs(t *testing.T, conn *pgx.Conn, table string, want int, after string) {
+	t.Helper()
+	if n := resyncs(t, conn, table); n != want {
+		t.Errorf("%d copies of the source of %s after %s; want %d", n, table, after, want)
+	}
+}
+
 // TestNumericAsDecimal: mirrors store numeric(p,s) with 0 <= s <= p <= 38
 // as Iceberg decimal(p,s), other numerics as text, and stay exact when a
 // NaN turns up: found by the initial copy, the column is stored as text
@@ -140,9 +149,7 @@ func TestNumericAsDecimal(t *testing.T) {
 	exec(t, conn, "INSERT INTO dec_src VALUES (6001, 1.5, 0, 0, 0, 1, 1, 'NaN')")
 	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
 	checkIcebergTypes(t, conn, "dec_m", map[string]string{"price": "decimal(12, 2)", "rate": "decimal(38, 10)"})
-	if n := resyncs(t, conn, "dec_m"); n != 0 {
-		t.Errorf("%d copies of the source after changes that fit the decimals; want 0", n)
-	}
+	checkResyncs(t, conn, "dec_m", 0, "changes that fit the decimals")
 
 	// NaN arrives in a DECIMAL column, in a transaction with other
 	// changes: the source is copied again, the column stored as text.
@@ -168,15 +175,11 @@ func TestNumericAsDecimal(t *testing.T) {
 	}
 	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
 	checkIcebergTypes(t, conn, "dec_m", map[string]string{"price": "string", "rate": "decimal(38, 10)", "frac": "decimal(5, 5)"})
-	if n := resyncs(t, conn, "dec_m"); n != 1 {
-		t.Errorf("%d copies of the source after NaN arrived; want 1", n)
-	}
+	checkResyncs(t, conn, "dec_m", 1, "NaN arrived")
 	sameAggregates("after NaN arrived")
 	exec(t, conn, "UPDATE dec_src SET price = 'NaN', has_nan = 'NaN' WHERE id BETWEEN 100 AND 120")
 	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
-	if n := resyncs(t, conn, "dec_m"); n != 1 {
-		t.Errorf("%d copies of the source after more NaN in text columns; want 1", n)
-	}
+	checkResyncs(t, conn, "dec_m", 1, "more NaN in text columns")
 
 	// A column added by ALTER TABLE is a decimal, until NaN comes.
 	exec(t, conn, "ALTER TABLE dec_src ADD COLUMN extra numeric(6,1)")
@@ -187,9 +190,7 @@ func TestNumericAsDecimal(t *testing.T) {
 	exec(t, conn, "UPDATE dec_src SET extra = 'NaN' WHERE id = 4")
 	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
 	checkIcebergTypes(t, conn, "dec_m", map[string]string{"extra": "string", "rate": "decimal(38, 10)"})
-	if n := resyncs(t, conn, "dec_m"); n != 2 {
-		t.Errorf("%d copies of the source after NaN in the added column; want 2", n)
-	}
+	checkResyncs(t, conn, "dec_m", 2, "NaN in the added column")
 
 	// A source with NaN from the start: that column is text at once, the
 	// others decimals.
@@ -294,13 +295,7 @@ func TestNumericMigration(t *testing.T) {
 	checkIcebergTypes(t, conn, "mig_m", map[string]string{"price": "string", "nan": "string", "free": "string"})
 	exec(t, conn, "UPDATE mig_src SET price = price + 1 WHERE id % 100 = 0")
 	waitConverged(t, conn, "mig_src", "mig_m", 30*time.Second)
-	conn.Close(context.Background())
-	c.Stop(t)
-
-	installCurrent(t, tree)
-	c.StartAgain(t)
-	c.WaitSidecar(t)
-	conn = c.Conn(t, "postgres")
+	conn = restartWithCurrent(t, c, tree, conn)
 	if _, ok := waitFor(60*time.Second, func() bool { return icebergTypes(t, conn, "mig_m")["price"] == "decimal(12, 2)" }); !ok {
 		t.Fatalf("mig_m.price is still %q a minute after the new sidecar started", icebergTypes(t, conn, "mig_m")["price"])
 	}
@@ -324,7 +319,5 @@ func TestNumericMigration(t *testing.T) {
 	exec(t, conn, "INSERT INTO mig_src VALUES (30002, 4.5, 1, 1, 'after a restart')")
 	waitConverged(t, conn, "mig_src", "mig_m", 30*time.Second)
 	time.Sleep(2 * time.Second)
-	if n := resyncs(t, conn, "mig_m"); n != copies {
-		t.Errorf("%d copies of the source after a second start; want %d", n, copies)
-	}
+	checkResyncs(t, conn, "mig_m", copies, "a second start")
 }

@@ -64,13 +64,7 @@ func TestUpgradeFrom010(t *testing.T) {
 	exec(t, conn, "INSERT INTO cs010 VALUES (100, 'late')")
 	exec(t, conn, "INSERT INTO cs010_ref VALUES (100, 'late')")
 	t.Logf("0.1.0 mirrors ready after %v", time.Since(start).Round(time.Second))
-	conn.Close(context.Background())
-	c.Stop(t)
-
-	installCurrent(t, tree)
-	c.StartAgain(t)
-	c.WaitSidecar(t)
-	conn = c.Conn(t, "postgres")
+	conn = restartWithCurrent(t, c, tree, conn)
 	if v := pgtest.QueryText(t, conn, "SELECT mooncake.bgworker_status() ->> 'version'"); v != "0.2.0" {
 		t.Errorf("sidecar version %q after installing the new build; want 0.2.0", v)
 	}
@@ -616,6 +610,19 @@ func archiveCommit(t *testing.T, root, commit, dir string) string {
 		t.Fatalf("tar: %v\n%s", err, stderr.String())
 	}
 	return dir
+}
+
+// restartWithCurrent stops the cluster, installs this build over the
+// private installation (installCurrent), starts it again with the new
+// sidecar, and returns a new connection in place of conn.
+func restartWithCurrent(t *testing.T, c *pgtest.Cluster, tree privateInstallation, conn *pgx.Conn) *pgx.Conn {
+	t.Helper()
+	conn.Close(context.Background())
+	c.Stop(t)
+	installCurrent(t, tree)
+	c.StartAgain(t)
+	c.WaitSidecar(t)
+	return c.Conn(t, "postgres")
 }
 
 // installCurrent installs this build (the one make install put into
