@@ -495,11 +495,17 @@ func Promotes(from, to ColumnType) bool {
 
 // Widens reports whether a column stored as from can hold values of to by
 // Iceberg schema evolution, without rewriting data files: the same
-// storage, or a promotion Iceberg allows (int to long, float to double)
-// that DuckDB's reads widen too.
+// storage, or a promotion Iceberg allows (int to long, float to double,
+// decimal(p,s) to decimal(q,s) with q > p) that DuckDB's reads widen too.
 func Widens(from, to ColumnType) bool {
 	if from.Kind == to.Kind && from.DuckDBType() == to.DuckDBType() && from.IcebergType().Equals(to.IcebergType()) {
 		return true
+	}
+	if from.Kind == KindDecimal && to.Kind == KindDecimal {
+		// numeric(p,s) to numeric(q,s), q > p: the same values, which
+		// PostgreSQL does not rewrite; Iceberg promotes decimal(p,s) to
+		// decimal(q,s), and reads cast the files' DECIMALs.
+		return from.Scale == to.Scale && from.Precision <= to.Precision
 	}
 	ft, tt := from.IcebergType(), to.IcebergType()
 	switch {

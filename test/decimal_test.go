@@ -181,6 +181,17 @@ func TestNumericAsDecimal(t *testing.T) {
 	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
 	checkResyncs(t, conn, "dec_m", 1, "more NaN in text columns")
 
+	// More digits of the same scale: the schema evolves in place (no
+	// copy), old files read through the wider type.
+	exec(t, conn, "ALTER TABLE dec_src ALTER COLUMN whole TYPE numeric(18,0)")
+	exec(t, conn, "UPDATE dec_src SET whole = 123456789012345678 WHERE id = 6")
+	waitConverged(t, conn, "dec_src", "dec_m", 30*time.Second)
+	checkIcebergTypes(t, conn, "dec_m", map[string]string{"whole": "decimal(18, 0)"})
+	checkResyncs(t, conn, "dec_m", 1, "widening numeric(10,0) to numeric(18,0)")
+	if got, want := pgtest.QueryText(t, conn, "SELECT sum(whole)::text FROM dec_m"), pgtest.QueryText(t, conn, "SELECT sum(whole)::text FROM dec_src"); got != want {
+		t.Errorf("sum(whole) after widening: mirror %s, source %s", got, want)
+	}
+
 	// A column added by ALTER TABLE is a decimal, until NaN comes.
 	exec(t, conn, "ALTER TABLE dec_src ADD COLUMN extra numeric(6,1)")
 	exec(t, conn, "UPDATE dec_src SET extra = id % 1000 / 10.0 WHERE id < 50")
