@@ -191,6 +191,10 @@ func TestNumericAsDecimal(t *testing.T) {
 	if got, want := pgtest.QueryText(t, conn, "SELECT sum(whole)::text FROM dec_m"), pgtest.QueryText(t, conn, "SELECT sum(whole)::text FROM dec_src"); got != want {
 		t.Errorf("sum(whole) after widening: mirror %s, source %s", got, want)
 	}
+	// pyiceberg reads files of both types through the wider one.
+	python := requirePyIceberg(t)
+	waitFlushed(t, conn, 30*time.Second)
+	pyicebergMatchesSource(t, python, c, conn, wlTable{"dec_src", "dec_m", []string{"id"}})
 
 	// A column added by ALTER TABLE is a decimal, until NaN comes.
 	exec(t, conn, "ALTER TABLE dec_src ADD COLUMN extra numeric(6,1)")
@@ -263,6 +267,13 @@ func TestNumericAsDecimal(t *testing.T) {
 		t.Errorf("%d copies of the sources after a restart; want %d", after, before)
 	}
 	sameAggregates("after a restart")
+
+	// pyiceberg reads the decimals (and the widened column's older files)
+	// and the text columns, equal to the source row for row.
+	waitFlushed(t, conn, 30*time.Second)
+	for _, tb := range []wlTable{{"dec_src", "dec_m", []string{"id"}}, {"dec_src2", "dec_m2", []string{"id"}}} {
+		pyicebergMatchesSource(t, python, c, conn, tb)
+	}
 }
 
 // textNumericRelease is the last commit whose sidecar stored every numeric

@@ -77,29 +77,35 @@ func TestPyIcebergReadsMirror(t *testing.T) {
 		t.Fatalf("no position delete files: the test would not exercise them")
 	}
 
-	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
 	for _, tb := range wlTables {
-		t.Run(tb.mirror, func(t *testing.T) {
-			start := time.Now()
-			// The warehouse belongs to the server's OS user, in 0700
-			// directories: as root (CI) the script reads it anyway; as
-			// any other user the server runs as that user.
-			cmd := osexec.Command(python, "testdata/read_mirror.py", uri, "public."+tb.mirror, strings.Join(tb.key, ","))
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("read_mirror.py %s: %v\n%s", tb.mirror, err, stderr.String())
-			}
-			gotNames, got := parseMirrorRows(t, out)
-			wantNames, want := canonicalSourceRows(t, conn, tb)
-			t.Logf("pyiceberg read %d rows of %s in %v", len(got), tb.mirror, time.Since(start).Round(time.Millisecond))
-			if strings.Join(gotNames, ",") != strings.Join(wantNames, ",") {
-				t.Fatalf("pyiceberg columns %v; want %v", gotNames, wantNames)
-			}
-			compareRows(t, got, want)
-		})
+		t.Run(tb.mirror, func(t *testing.T) { pyicebergMatchesSource(t, python, c, conn, tb) })
 	}
+}
+
+// pyicebergMatchesSource has pyiceberg read a mirror through the SQL
+// catalog in the database (testdata/read_mirror.py) and compares every
+// row with its source's.
+func pyicebergMatchesSource(t *testing.T, python string, c *pgtest.Cluster, conn *pgx.Conn, tb wlTable) {
+	t.Helper()
+	uri := fmt.Sprintf("postgresql+psycopg2://postgres@127.0.0.1:%d/postgres?options=-csearch_path%%3Dmooncake", c.Port())
+	start := time.Now()
+	// The warehouse belongs to the server's OS user, in 0700
+	// directories: as root (CI) the script reads it anyway; as any other
+	// user the server runs as that user.
+	cmd := osexec.Command(python, "testdata/read_mirror.py", uri, "public."+tb.mirror, strings.Join(tb.key, ","))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("read_mirror.py %s: %v\n%s", tb.mirror, err, stderr.String())
+	}
+	gotNames, got := parseMirrorRows(t, out)
+	wantNames, want := canonicalSourceRows(t, conn, tb)
+	t.Logf("pyiceberg read %d rows of %s in %v", len(got), tb.mirror, time.Since(start).Round(time.Millisecond))
+	if strings.Join(gotNames, ",") != strings.Join(wantNames, ",") {
+		t.Fatalf("pyiceberg columns %v; want %v", gotNames, wantNames)
+	}
+	compareRows(t, got, want)
 }
 
 // waitFlushed waits until every mirror has committed all it applied to
