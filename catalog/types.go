@@ -151,7 +151,7 @@ func ResolveType(oid uint32, typmod int32, typeName string) (ColumnType, error) 
 // ResolveType has it. Such a column never holds ±Infinity (PostgreSQL
 // refuses them under a typmod) and holds the same digits as the DECIMAL,
 // but may hold NaN, which no DECIMAL holds: a copy of the source that
-// finds NaN in the column stores it as its text instead (CopyToParquet),
+// finds NaN in the column stores it as its text instead (copyToParquet),
 // and a NaN that arrives by the stream has the source copied again.
 func DecimalType(t ColumnType) ColumnType {
 	if t.OID != OIDNumeric || t.Kind != KindText {
