@@ -29,6 +29,7 @@ type Options struct {
 type Engine struct {
 	DB    *gosql.DB // the in-memory DuckDB database holding every mirror's view and tail
 	zones sync.Map  // time zone name -> whether DuckDB knows it
+	stmts stmtCache // the connections' prepared statements (streamQuery)
 }
 
 // Open creates the in-memory DuckDB database.
@@ -105,6 +106,12 @@ type Scan struct {
 	// ("sum:s", "avg:s", "sum3:s", "avg3:s") or a sum's text ("text"); it
 	// is sent as FinishSpread's result.
 	Spread []string
+	// Reusable is set when the SQL reads only mirrors' views (DuckDB
+	// catalog objects, replaced whenever their files change), so that its
+	// prepared statement can run again later (QueryOptions.Reuse). A
+	// query of the data lake's files is bound to the files a glob or a
+	// table's metadata named when it was prepared: never reused.
+	Reusable bool
 }
 
 // binaryType is, for each PostgreSQL type the sidecar sends in binary form,
@@ -191,6 +198,7 @@ func PlanScan(m Relation, cols []Column, arrow bool) (*Scan, error) {
 		sel = append(sel, "NULL")
 	}
 	s.SQL = "SELECT " + strings.Join(sel, ", ") + " FROM " + m.View()
+	s.Reusable = reusable(m)
 	return s, nil
 }
 
@@ -201,9 +209,25 @@ func (e *Engine) Query(ctx context.Context, sql string) (rdr array.RecordReader,
 }
 
 // QueryIn is Query under the session TimeZone tz ("" for UTC, the
-// connections' own). The connection is set back to UTC before it returns
-// to the pool, where the write path relies on it.
+// connections' own).
 func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordReader, release func(), err error) {
+	return e.QueryWith(ctx, sql, QueryOptions{TimeZone: tz})
+}
+
+// QueryOptions are how QueryWith runs a query.
+type QueryOptions struct {
+	TimeZone string // the session's TimeZone ("" for UTC, the connections' own)
+	// Reuse keeps the query's prepared statement on its connection and
+	// runs one kept for the same SQL and zone (see stmtCache); only for
+	// SQL reading DuckDB catalog objects alone (Scan.Reusable).
+	Reuse bool
+}
+
+// QueryWith is Query with options. Under another TimeZone than UTC the
+// connection is set back to UTC before it returns to the pool, where the
+// write path relies on it.
+func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr array.RecordReader, release func(), err error) {
+	tz := o.TimeZone
 	conn, err := e.DB.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -225,7 +249,17 @@ func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordR
 		}
 	}
 	err = conn.Raw(func(dc any) error {
-		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql)
+		var cs *connStmts
+		key := ""
+		if o.Reuse {
+			cs = e.stmts.forConn(dc)
+			key = tz
+			if key == "" {
+				key = "UTC"
+			}
+			key += "\x00" + sql
+		}
+		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql, cs, key)
 		if ok {
 			if err == nil {
 				rdr = sr

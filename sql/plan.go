@@ -157,7 +157,10 @@ func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error)
 	for _, ok := range p.Where {
 		localWhere = localWhere || !ok
 	}
-	scan := &Scan{}
+	scan := &Scan{Reusable: true}
+	for _, r := range rels {
+		scan.Reusable = scan.Reusable && reusable(r)
+	}
 	var sel []string
 	for i, e := range q.Targets {
 		if localWhere && !q.Grouped && e.K != "var" {

@@ -101,3 +101,11 @@ func (q *Query) usedColumns(rel int) []string {
 	walk(q.Offset)
 	return cols
 }
+
+// reusable reports whether r's rows are read from a DuckDB catalog object
+// (a mirror's view) that is replaced whenever they change, so that a
+// prepared statement reading it stays right (Scan.Reusable).
+func reusable(r Relation) bool {
+	_, ok := r.(*catalog.Mirror)
+	return ok
+}

@@ -86,17 +86,48 @@ const prefetch = 4
 // cancelled ctx interrupts DuckDB, also while it computes a chunk. ok is
 // false when the query could not start this way (the caller runs it the
 // driver's way, which reports the same error in the driver's form).
-func streamQuery(ctx context.Context, dc driver.Conn, query string) (r *streamReader, ok bool, err error) {
+//
+// With cs, the connection's cached statements, the statement prepared for
+// query is kept under key, and a statement kept under key is executed
+// again instead of preparing query (see stmtCache).
+func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmts, key string) (r *streamReader, ok bool, err error) {
 	conn, err := connHandle(dc)
 	if err != nil {
 		return nil, false, err
 	}
-	var stmt bindings.PreparedStatement
+	stmt, cached := cs.get(key)
+	if cached {
+		r, ok, err = startStream(ctx, conn, stmt)
+		if ok {
+			if err != nil {
+				cs.drop(key)
+			}
+			return r, true, err
+		}
+		// The statement no longer binds (its view changed types or is
+		// gone): prepare the query afresh, which reports the query's own
+		// error.
+		cs.drop(key)
+	}
 	if bindings.Prepare(conn, query, &stmt) == bindings.StateError {
 		bindings.DestroyPrepare(&stmt)
 		return nil, false, nil
 	}
-	defer bindings.DestroyPrepare(&stmt)
+	if cs != nil {
+		cs.put(key, stmt)
+	} else {
+		defer bindings.DestroyPrepare(&stmt)
+	}
+	r, ok, err = startStream(ctx, conn, stmt)
+	if cs != nil && (!ok || err != nil) {
+		cs.drop(key)
+	}
+	return r, ok, err
+}
+
+// startStream executes the prepared statement stmt as a streaming result
+// and reads its first chunk (see streamQuery).
+func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.PreparedStatement) (r *streamReader, ok bool, err error) {
 	var pending bindings.PendingResult
 	if bindings.PendingPreparedStreaming(stmt, &pending) == bindings.StateError {
 		bindings.DestroyPending(&pending)

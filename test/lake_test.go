@@ -406,6 +406,23 @@ func TestLakeFunctions(t *testing.T) {
 	// arrays of paths
 	var many []int64
 	json.Unmarshal(want["many_rows"], &many)
+	// a file added to the glob's directory, or removed, is seen by the
+	// next query: the glob is listed again for each
+	data, err := os.ReadFile(p("many_0.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("many_9.parquet"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	globQ := fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet('%s') AS (id bigint)`, p("many_*.parquet"))
+	if n := queryInt(t, conn, globQ); n != 900+many[0] {
+		t.Errorf("glob after a file was added: %d rows; want %d", n, 900+many[0])
+	}
+	os.Remove(p("many_9.parquet"))
+	if n := queryInt(t, conn, globQ); n != 900 {
+		t.Errorf("glob after a file was removed: %d rows; want 900", n)
+	}
 	q = fmt.Sprintf(`SELECT count(*) FROM mooncake.read_parquet(ARRAY['%s', '%s']) AS (id bigint, score float8)`, p("many_0.parquet"), p("many_2.parquet"))
 	if n := queryInt(t, conn, q); n != many[0]+many[2] {
 		t.Errorf("read_parquet of two paths: %d rows; want %d", n, many[0]+many[2])
