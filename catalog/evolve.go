@@ -172,10 +172,14 @@ func (s *Set) rebuild(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 		id: mirrorSeq.Add(1), files: files, delFiles: delFiles}
 	old := &Mirror{Database: m.Database, id: m.id, gen: m.gen, sgen: m.sgen} // names the old objects
 	s.shapes.Add(1)
+	m.viewChanging()
+	defer m.viewChanging()
 	err := next.createDuckObjects(ctx, conn)
 	if err == nil {
 		m.Columns, m.Key = cols, key
-		m.id, m.gen, m.sgen, m.staged, m.form = next.id, 0, 0, 0, next.form
+		m.id, m.gen, m.sgen, m.staged = next.id, 0, 0, 0
+		m.setForm(next.form)
+		m.viewChanging()
 		m.tailKeys = nil
 		m.setSpilled(nil)
 		m.mu.Lock()

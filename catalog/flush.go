@@ -174,10 +174,13 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, csvPaths []string, ma
 			return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
 		}
 	} else {
-		m.form = formFiles
-		if err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles)); err != nil {
+		m.viewChanging()
+		err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles))
+		m.viewChanging()
+		if err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
 		}
+		m.setForm(formFiles)
 	}
 	close(m.ready)
 	return n, nil
@@ -433,10 +436,13 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 	oldTail, oldFdel, oldTrunc, oldPdel := m.tail(), m.fdel(), m.trunc(), m.pdel()
 	swap := m.generationDDL(m.gen + 1)
 	m.gen++ // the view reads the new generation's tables
-	if err := execTx(ctx, conn, append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...)); err != nil {
+	m.viewChanging()
+	err = execTx(ctx, conn, append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...))
+	m.viewChanging()
+	if err != nil {
 		return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)
 	}
-	m.form = formFiles
+	m.setForm(formFiles)
 	for _, t := range []string{oldTail, oldFdel, oldTrunc, oldPdel} {
 		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)

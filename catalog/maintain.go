@@ -131,7 +131,10 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	}
 	// Only the files part changes: the apply loop keeps changing the
 	// view's form and the tail part meanwhile.
-	if _, err := conn.ExecContext(ctx, m.filesDDL(newFiles, nil)); err != nil {
+	m.viewChanging()
+	_, err = conn.ExecContext(ctx, m.filesDDL(newFiles, nil))
+	m.viewChanging()
+	if err != nil {
 		return false, fmt.Errorf("%w: swap view after compaction: %v", ErrInconsistent, err)
 	}
 	viewSwaps.Add(1)

@@ -131,8 +131,12 @@ type Mirror struct {
 	gen  int64 // generation of the tail and fdel tables; a flush starts a new one
 	sgen int64 // generation of the staging tables
 	// form is the view's committed form (see viewForm); only the apply
-	// loop and its flushes change it.
+	// loop and its flushes change it (setForm).
 	form viewForm
+	// formNow is form for readers outside the apply loop (FilesOnly).
+	formNow atomic.Int32
+	// viewVer is the version of the mirror's DuckDB view (ViewVersion).
+	viewVer atomic.Int64
 	// staged counts rows through the staging tables since they were created
 	staged int
 	// tailKeys holds hashes of the keys of the rows put in the tail since
@@ -376,6 +380,8 @@ func colName(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 
 // createDuckObjects creates the mirror's DuckDB tables and its view.
 func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error {
+	m.viewChanging()
+	defer m.viewChanging()
 	stmts := append([]string{
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + ".mooncake_internal",
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)),
@@ -390,9 +396,11 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.spilled, form)...)
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
+			m.formNow.Store(int32(formFull)) // whatever view is there: read it afresh
 			return fmt.Errorf("create duckdb objects of %s.%s: %w", m.Namespace, m.Name, err)
 		}
 	}
+	m.setForm(form)
 	return nil
 }
 
@@ -562,6 +570,41 @@ func (m *Mirror) formDDL(f viewForm) string {
 		view += " WHERE NOT EXISTS (SELECT 1 FROM " + m.trunc() + ") UNION ALL SELECT * FROM " + m.part("tail")
 	}
 	return "CREATE OR REPLACE VIEW " + m.View() + " AS " + view
+}
+
+// viewSeq numbers the versions of the mirrors' views (ViewVersion).
+var viewSeq atomic.Int64
+
+// viewChanging gives the mirror's view a new version. It is called before
+// and after every statement that redefines the view, so that a version
+// read while the view changes is never current again once it has.
+func (m *Mirror) viewChanging() { m.viewVer.Store(viewSeq.Add(1)) }
+
+// ViewVersion identifies the mirror's DuckDB view as it is: no two views
+// of any mirror, over time, have the same version. A prepared statement
+// kept under the versions of the views it reads (sql.Scan.ReuseKey) reads
+// the views it was prepared on: DuckDB does not always bind a statement
+// again when a view it reads is replaced (not when the view read no table
+// or file, as a mirror's without data files).
+func (m *Mirror) ViewVersion() int64 { return m.viewVer.Load() }
+
+// setForm records the view's form once DuckDB has committed it.
+func (m *Mirror) setForm(f viewForm) {
+	m.form = f
+	m.formNow.Store(int32(f))
+}
+
+// FilesOnly reports whether the mirror's view reads its data files (and
+// delete files) alone, no DuckDB table: no row since the last flush, and
+// not REPLICA IDENTITY FULL (whose files part reads the positions deleted
+// since the flush). A prepared statement reading such a view stays right
+// while the view stays: DuckDB plans a query with the statistics of the
+// tables it reads (a filter the tail's rows all pass is dropped), so a
+// plan over the tail would go wrong as rows arrive without the view
+// changing, while any change of the view (a new form, a flush's files)
+// makes DuckDB bind the statement again.
+func (m *Mirror) FilesOnly() bool {
+	return viewForm(m.formNow.Load()) == formFiles && !m.Full
 }
 
 // part names one of the view's parts. Their names carry no generation:

@@ -670,6 +670,12 @@ func (w *Writer) Sync(ctx context.Context) error {
 	}
 	spills := map[*Mirror][]string{}
 	forms := map[*Mirror]viewForm{}
+	redefined := map[*Mirror]bool{}
+	defer func() {
+		for m := range redefined { // the view as it is now, also after a failure
+			m.viewChanging()
+		}
+	}()
 	for _, m := range w.touched {
 		p := w.pending[m]
 		if err := w.apply(ctx, m, p); err != nil {
@@ -696,6 +702,8 @@ func (w *Writer) Sync(ctx context.Context) error {
 		if len(ddl) == 0 {
 			continue
 		}
+		m.viewChanging()
+		redefined[m] = true
 		if _, err := w.conn.ExecContext(ctx, strings.Join(ddl, ";\n")); err != nil {
 			w.Rollback()
 			return fmt.Errorf("%s.%s: redefine the view: %w", m.Namespace, m.Name, err)
@@ -711,7 +719,12 @@ func (w *Writer) Sync(ctx context.Context) error {
 			m.setSpilled(spilled)
 		}
 		if f, ok := forms[m]; ok {
-			m.form = f
+			m.setForm(f)
+		}
+		if redefined[m] {
+			// Before the changes are visible: a query that waits for them
+			// never finds the version the view had before.
+			m.viewChanging()
 		}
 		m.appliedLSN.Store(p.lsn)
 		if p.tx.spilling {

@@ -106,12 +106,14 @@ type Scan struct {
 	// ("sum:s", "avg:s", "sum3:s", "avg3:s") or a sum's text ("text"); it
 	// is sent as FinishSpread's result.
 	Spread []string
-	// Reusable is set when the SQL reads only mirrors' views (DuckDB
-	// catalog objects, replaced whenever their files change), so that its
-	// prepared statement can run again later (QueryOptions.Reuse). A
-	// query of the data lake's files is bound to the files a glob or a
-	// table's metadata named when it was prepared: never reused.
-	Reusable bool
+	// ReuseKey, when not empty, names the versions of the views the SQL
+	// reads: mirrors' views over their files alone, so that its prepared
+	// statement can run again while they stay (QueryOptions.ReuseKey).
+	// Empty for any other SQL: over a mirror's tail (DuckDB plans with
+	// the statistics of the tail, which change as rows arrive), or the
+	// data lake's files (bound to the files a glob or a table's metadata
+	// named when it was prepared).
+	ReuseKey string
 }
 
 // binaryType is, for each PostgreSQL type the sidecar sends in binary form,
@@ -198,7 +200,7 @@ func PlanScan(m Relation, cols []Column, arrow bool) (*Scan, error) {
 		sel = append(sel, "NULL")
 	}
 	s.SQL = "SELECT " + strings.Join(sel, ", ") + " FROM " + m.View()
-	s.Reusable = reusable(m)
+	s.ReuseKey = reuseKey(map[int]Relation{0: m})
 	return s, nil
 }
 
@@ -217,10 +219,10 @@ func (e *Engine) QueryIn(ctx context.Context, sql, tz string) (rdr array.RecordR
 // QueryOptions are how QueryWith runs a query.
 type QueryOptions struct {
 	TimeZone string // the session's TimeZone ("" for UTC, the connections' own)
-	// Reuse keeps the query's prepared statement on its connection and
-	// runs one kept for the same SQL and zone (see stmtCache); only for
-	// SQL reading DuckDB catalog objects alone (Scan.Reusable).
-	Reuse bool
+	// ReuseKey, when not empty, keeps the query's prepared statement on
+	// its connection and runs one kept for the same SQL, zone and key
+	// (see stmtCache): Scan.ReuseKey.
+	ReuseKey string
 }
 
 // QueryWith is Query with options. Under another TimeZone than UTC the
@@ -251,13 +253,13 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 	err = conn.Raw(func(dc any) error {
 		var cs *connStmts
 		key := ""
-		if o.Reuse {
+		if o.ReuseKey != "" {
 			cs = e.stmts.forConn(dc)
 			key = tz
 			if key == "" {
 				key = "UTC"
 			}
-			key += "\x00" + sql
+			key += "\x00" + o.ReuseKey + "\x00" + sql
 		}
 		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql, cs, key)
 		if ok {

@@ -157,10 +157,7 @@ func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error)
 	for _, ok := range p.Where {
 		localWhere = localWhere || !ok
 	}
-	scan := &Scan{Reusable: true}
-	for _, r := range rels {
-		scan.Reusable = scan.Reusable && reusable(r)
-	}
+	scan := &Scan{ReuseKey: reuseKey(rels)}
 	var sel []string
 	for i, e := range q.Targets {
 		if localWhere && !q.Grouped && e.K != "var" {

@@ -2,6 +2,10 @@ package sql
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -102,10 +106,24 @@ func (q *Query) usedColumns(rel int) []string {
 	return cols
 }
 
-// reusable reports whether r's rows are read from a DuckDB catalog object
-// (a mirror's view) that is replaced whenever they change, so that a
-// prepared statement reading it stays right (Scan.Reusable).
-func reusable(r Relation) bool {
-	_, ok := r.(*catalog.Mirror)
-	return ok
+// reuseKey is Scan.ReuseKey for SQL reading rels: the versions of their
+// views when all are mirrors' views over their files alone
+// (catalog.Mirror.FilesOnly, ViewVersion), else "".
+func reuseKey(rels map[int]Relation) string {
+	ids := slices.Sorted(maps.Keys(rels))
+	var b strings.Builder
+	for _, id := range ids {
+		m, ok := rels[id].(*catalog.Mirror)
+		if !ok {
+			return ""
+		}
+		// The version first: read after it, FilesOnly holds for that
+		// version or a later one (the form changes after the view).
+		v := m.ViewVersion()
+		if !m.FilesOnly() {
+			return ""
+		}
+		fmt.Fprintf(&b, "%d:%d;", id, v)
+	}
+	return b.String()
 }

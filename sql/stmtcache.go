@@ -20,7 +20,11 @@ import (
 // A cached statement never reads an older view: DuckDB binds a prepared
 // statement again when a catalog it reads has changed since (a mirror's
 // view replaced at a flush, a schema change, a dropped mirror), and
-// data files are never rewritten in place. A statement is bound under the
+// data files are never rewritten in place. But DuckDB plans with the
+// statistics of the tables it reads (a filter every row passed when the
+// statement was planned is dropped from the plan), and rows added to a
+// table do not make it bind again: only SQL over views that read files
+// alone is kept (Scan.Reusable), never over a mirror's tail. A statement is bound under the
 // connection's TimeZone (DuckDB's time zone functions keep the zone they
 // were bound with), so the zone is part of the key. A statement that fails
 // is dropped and the query prepared afresh.

@@ -419,7 +419,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()
-	rdr, release, err := s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, Reuse: scan.Reusable})
+	rdr, release, err := s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
 	if err != nil && ctx.Err() == nil && (shape%2 == 1 || d.mirrors.ShapeVersion() != shape) {
 		// A mirror's columns and view changed while the query was planned
 		// (a schema change of its source): plan it again on the new shape.
@@ -428,14 +428,14 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		}
 		if again, perr := s.planScan(ctx, req, params); perr == nil {
 			scan = again
-			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, Reuse: scan.Reusable})
+			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
 		}
 	}
 	if err != nil && retry && sql.IsOverflow(err) {
 		// An optimistic sum overflowed its DECIMAL(38): the same query
 		// with exact split sums (Plan.Retry).
 		if scan, err = s.wideScan(ctx, req, params); err == nil {
-			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, Reuse: scan.Reusable})
+			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
 		}
 	}
 	// DuckDB has done the work before the query's first row (an
