@@ -429,6 +429,8 @@ func (m *Mirror) generationDDL(gen int64) []string {
 
 // dropDuckObjects removes the mirror's DuckDB tables and view.
 func (m *Mirror) dropDuckObjects(ctx context.Context, conn *gosql.Conn) {
+	m.viewChanging()
+	defer m.viewChanging()
 	for _, s := range []string{
 		"DROP VIEW IF EXISTS " + m.View(),
 		"DROP VIEW IF EXISTS " + m.part("files"),

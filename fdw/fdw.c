@@ -51,6 +51,10 @@
 #include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/timestamp.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -336,6 +340,107 @@ append_now_lsn(StringInfo buf)
 }
 
 /*
+ * The sidecar's answers to "plan", kept for pg_mooncake.plan_cache_time: a
+ * query planned again and again (psql, clients without prepared
+ * statements, dashboards) asks the sidecar once in that time rather than
+ * at each planning. An answer follows from the request: the query, the
+ * session's TimeZone and the mirrors' columns, which the foreign tables'
+ * columns follow; its row estimates may be that much older. Any relcache
+ * invalidation (a foreign table altered, as when a mirror follows a schema
+ * change of its source) or change of a foreign server drops every answer,
+ * and an answer is not used after the session has committed anything since
+ * (the sidecar plans on the mirrors as of the session's last commit).
+ */
+typedef struct PlanAnswer
+{
+	uint64		hash;			/* hash table key: of the request's key */
+	char	   *key;			/* the request's key, in plan_cache_cxt */
+	char	   *answer;			/* in plan_cache_cxt */
+	TimestampTz at;				/* when the sidecar answered */
+	XLogRecPtr	commit;			/* XactLastCommitEnd then */
+} PlanAnswer;
+
+#define PLAN_CACHE_MAX	256
+
+static HTAB *plan_answers = NULL;
+static MemoryContext plan_cache_cxt = NULL;
+static bool plan_cache_callbacks = false;
+
+static void
+plan_cache_reset(void)
+{
+	plan_answers = NULL;
+	if (plan_cache_cxt != NULL)
+		MemoryContextReset(plan_cache_cxt);
+}
+
+static void
+plan_cache_relcache_inval(Datum arg, Oid relid)
+{
+	plan_cache_reset();
+}
+
+static void
+plan_cache_syscache_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	plan_cache_reset();
+}
+
+/* The answer kept for key, or NULL */
+static char *
+plan_cache_get(const char *key, uint64 hash)
+{
+	PlanAnswer *e;
+
+	if (plan_answers == NULL)
+		return NULL;
+	e = (PlanAnswer *) hash_search(plan_answers, &hash, HASH_FIND, NULL);
+	if (e == NULL || strcmp(e->key, key) != 0 || e->commit != XactLastCommitEnd ||
+		TimestampDifferenceExceeds(e->at, GetCurrentTimestamp(), mooncake_plan_cache_time))
+		return NULL;
+	return pstrdup(e->answer);
+}
+
+static void
+plan_cache_put(const char *key, uint64 hash, const char *answer)
+{
+	PlanAnswer *e;
+	bool		found;
+
+	if (!plan_cache_callbacks)
+	{
+		CacheRegisterRelcacheCallback(plan_cache_relcache_inval, (Datum) 0);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, plan_cache_syscache_inval, (Datum) 0);
+		plan_cache_callbacks = true;
+	}
+	if (plan_cache_cxt == NULL)
+		plan_cache_cxt = AllocSetContextCreate(TopMemoryContext, "mooncake plan answers",
+											   ALLOCSET_SMALL_SIZES);
+	if (plan_answers != NULL && hash_get_num_entries(plan_answers) >= PLAN_CACHE_MAX)
+		plan_cache_reset();
+	if (plan_answers == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = sizeof(PlanAnswer);
+		ctl.hcxt = plan_cache_cxt;
+		plan_answers = hash_create("mooncake plan answers", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = (PlanAnswer *) hash_search(plan_answers, &hash, HASH_ENTER, &found);
+	if (found)
+	{
+		pfree(e->key);
+		pfree(e->answer);
+	}
+	e->key = MemoryContextStrdup(plan_cache_cxt, key);
+	e->answer = MemoryContextStrdup(plan_cache_cxt, answer);
+	e->at = GetCurrentTimestamp();
+	e->commit = XactLastCommitEnd;
+}
+
+/*
  * Ask the sidecar which pieces of query it runs ("plan"); returns its
  * JSON answer.
  */
@@ -344,9 +449,21 @@ ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
 {
 	MooncakeRelInfo *base = base_info(info);
 	StringInfoData request;
+	StringInfoData key;
+	uint64		hash = 0;
 	char	   *host;
 	char	   *port;
+	char	   *answer;
 
+	if (mooncake_plan_cache_time > 0)
+	{
+		initStringInfo(&key);
+		appendStringInfo(&key, "%u\n%s\n%s", serverid, mooncake_session_timezone(), query);
+		hash = hash_bytes_extended((const unsigned char *) key.data, key.len, 0);
+		answer = plan_cache_get(key.data, hash);
+		if (answer != NULL)
+			return answer;
+	}
 	mooncake_get_endpoint(serverid, &host, &port);
 	initStringInfo(&request);
 	mooncake_json_begin(&request, "plan");
@@ -361,7 +478,10 @@ ask_plan(Oid serverid, MooncakeRelInfo *info, const char *query)
 					 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
 	append_now_lsn(&request);
 	appendStringInfo(&request, ",\"query\":%s}", query);
-	return mooncake_request(host, port, "plan", base->target, request.data);
+	answer = mooncake_request(host, port, "plan", base->target, request.data);
+	if (mooncake_plan_cache_time > 0)
+		plan_cache_put(key.data, hash, answer);
+	return answer;
 }
 
 static bool

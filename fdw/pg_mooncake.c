@@ -36,6 +36,7 @@ int			mooncake_sidecar_sslmode = MOONCAKE_SSL_DISABLE;	/* backends' TLS */
 char	   *mooncake_sidecar_sslrootcert = NULL;	/* CA of verify-ca/-full */
 int			mooncake_flush_interval = 10000;	/* ms between Iceberg commits */
 int			mooncake_read_wait_timeout = 10000;
+int			mooncake_plan_cache_time = 1000;
 bool		mooncake_explain_scan_request = false;	/* for the Flight service */
 char	   *mooncake_flight_listen = NULL;	/* Arrow Flight SQL address */
 char	   *mooncake_flight_tls_cert = NULL;
@@ -233,6 +234,20 @@ _PG_init(void)
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_mooncake.plan_cache_time",
+							"How long a backend keeps the sidecar's answers to planning a query on mirrors.",
+							"A query planned again within this time, in the same "
+							"session, with the same text, TimeZone and foreign tables, "
+							"is planned without asking the sidecar; its row estimates "
+							"may be that much older. Altering a foreign table or "
+							"committing a transaction in the session drops what is "
+							"kept. 0 asks every time.",
+							&mooncake_plan_cache_time,
+							1000, 0, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_mooncake.flight_token_ttl",
 							"How long a bearer token of the Arrow Flight SQL service lives unused.",

@@ -59,6 +59,7 @@ typedef enum MooncakeSSLMode
 } MooncakeSSLMode;
 extern int	mooncake_flush_interval;
 extern int	mooncake_read_wait_timeout;
+extern int	mooncake_plan_cache_time;
 extern bool mooncake_explain_scan_request;
 extern char *mooncake_flight_listen;
 extern char *mooncake_metrics_listen;

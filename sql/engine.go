@@ -261,7 +261,7 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 			}
 			key += "\x00" + o.ReuseKey + "\x00" + sql
 		}
-		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql, cs, key)
+		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql, cs, key, &e.stmts.hits)
 		if ok {
 			if err == nil {
 				rdr = sr
@@ -281,6 +281,10 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 	}
 	return rdr, func() { rdr.Release(); done() }, nil
 }
+
+// StatementsReused counts the queries that ran a prepared statement kept
+// from an earlier one (QueryOptions.ReuseKey).
+func (e *Engine) StatementsReused() int64 { return e.stmts.hits.Load() }
 
 // KnowsTimeZone reports whether DuckDB knows the time zone name, so that
 // expressions depending on the session's TimeZone can run under it.

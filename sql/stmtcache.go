@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"weak"
 
 	bindings "github.com/duckdb/duckdb-go-bindings"
@@ -44,6 +45,7 @@ const stmtsPerConn = 64
 type stmtCache struct {
 	mu    sync.Mutex
 	conns map[weak.Pointer[duckdb.Conn]]*connStmts
+	hits  atomic.Int64 // statements executed again
 }
 
 // connStmts is one connection's statements, by key.

@@ -175,6 +175,10 @@ func TestStatementCache(t *testing.T) {
 		t.Fatalf("%d statements cached after queries without reuse, want %d", n, before)
 	}
 
+	if n := e.StatementsReused(); n < 5 {
+		t.Fatalf("%d statements reused", n)
+	}
+
 	// At most stmtsPerConn statements per connection.
 	for i := 0; i < stmtsPerConn+10; i++ {
 		expect(fmt.Sprintf("SELECT %d", i), "", fmt.Sprint(i))
@@ -209,7 +213,7 @@ func TestStatementCacheClosedConnections(t *testing.T) {
 	defer conn.Close()
 	conn.Raw(func(dc any) error {
 		cs := e.stmts.forConn(dc)
-		r, ok, err := streamQuery(context.Background(), dc.(driver.Conn), "SELECT 42", cs, "k")
+		r, ok, err := streamQuery(context.Background(), dc.(driver.Conn), "SELECT 42", cs, "k", &e.stmts.hits)
 		if !ok || err != nil {
 			t.Fatalf("streamQuery: %v %v", ok, err)
 		}

@@ -89,14 +89,15 @@ const prefetch = 4
 //
 // With cs, the connection's cached statements, the statement prepared for
 // query is kept under key, and a statement kept under key is executed
-// again instead of preparing query (see stmtCache).
-func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmts, key string) (r *streamReader, ok bool, err error) {
+// again instead of preparing query (see stmtCache), counted in hits.
+func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmts, key string, hits *atomic.Int64) (r *streamReader, ok bool, err error) {
 	conn, err := connHandle(dc)
 	if err != nil {
 		return nil, false, err
 	}
 	stmt, cached := cs.get(key)
 	if cached {
+		hits.Add(1)
 		r, ok, err = startStream(ctx, conn, stmt)
 		if ok {
 			if err != nil {

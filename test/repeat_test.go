@@ -1,10 +1,14 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestRepeatedQueries runs the same queries on mirrors again and again
@@ -87,5 +91,95 @@ func TestRepeatedQueries(t *testing.T) {
 			}
 			check(round)
 		}
+	}
+	// The repeated scans of files did run prepared statements again.
+	if n := queryInt(t, conn, `SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'statements_reused')::int`); n == 0 {
+		t.Errorf("no statement was reused")
+	}
+}
+
+// planned is how many "plan" requests the sidecar has answered.
+func planned(t *testing.T, conn *pgx.Conn) int64 {
+	t.Helper()
+	return queryInt(t, conn, `SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'planned')::bigint`)
+}
+
+// TestPlanCache: a backend keeps the sidecar's answers to planning for
+// pg_mooncake.plan_cache_time, and asks again after it, after the
+// session committed anything, once a foreign table changed, and always
+// with the setting at 0; the answers stay those of the mirrors as they are.
+func TestPlanCache(t *testing.T) {
+	c, conn := startMooncake(t)
+	for _, s := range []string{
+		`CREATE TABLE pc (id bigint PRIMARY KEY, v int)`,
+		`INSERT INTO pc SELECT g, g % 10 FROM generate_series(1, 100) g`,
+		`CALL mooncake.create_table('pc_m', 'pc')`,
+	} {
+		exec(t, conn, s)
+	}
+	const q = `SELECT count(*) FROM pc_m WHERE v < 5`
+	// Each run planned anew, as psql's queries are (pgx would keep the
+	// plan of a prepared statement).
+	unprepared := func(sqlText string) string {
+		t.Helper()
+		res := conn.PgConn().ExecParams(context.Background(), sqlText, nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 {
+			t.Fatalf("%s: %v", sqlText, res.Err)
+		}
+		return string(res.Rows[0][0])
+	}
+	run := func(n int) int64 {
+		t.Helper()
+		before := planned(t, conn)
+		for i := 0; i < n; i++ {
+			if got, want := unprepared(q), unprepared(`SELECT count(*) FROM pc WHERE v < 5`); got != want {
+				t.Fatalf("%s: %s, want %s", q, got, want)
+			}
+		}
+		return planned(t, conn) - before
+	}
+	run(1)
+	if n := run(10); n != 0 {
+		t.Errorf("10 plannings within pg_mooncake.plan_cache_time asked the sidecar %d times; want 0", n)
+	}
+	exec(t, conn, `SET pg_mooncake.plan_cache_time = 0`)
+	if n := run(5); n < 5 {
+		t.Errorf("5 plannings with pg_mooncake.plan_cache_time = 0 asked the sidecar %d times; want at least 5", n)
+	}
+	exec(t, conn, `SET pg_mooncake.plan_cache_time = '300ms'`)
+	run(1)
+	time.Sleep(400 * time.Millisecond)
+	if n := run(1); n == 0 {
+		t.Errorf("a planning after pg_mooncake.plan_cache_time did not ask the sidecar")
+	}
+	exec(t, conn, `SET pg_mooncake.plan_cache_time = '1h'`)
+	run(1)
+	// A commit in the session: asked again (rows keep matching).
+	exec(t, conn, `INSERT INTO pc VALUES (1000, 1)`)
+	if n := run(1); n == 0 {
+		t.Errorf("a planning after the session committed did not ask the sidecar")
+	}
+	// A column added to the source, committed by another session: the
+	// foreign table follows, and the new column is planned and read.
+	other, err := pgx.Connect(context.Background(), c.ConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	run(1)
+	if _, err := other.Exec(context.Background(), `ALTER TABLE pc ADD COLUMN w int DEFAULT 7`); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryInt(t, conn, `SELECT count(*) FROM pg_attribute WHERE attrelid = 'pc_m'::regclass AND attname = 'w' AND NOT attisdropped`) == 1
+	}); !ok {
+		t.Fatal("the foreign table did not get the new column")
+	}
+	if got, want := unprepared(`SELECT sum(w) FROM pc_m WHERE v < 5`), unprepared(`SELECT sum(w) FROM pc WHERE v < 5`); got != want {
+		t.Errorf("sum(w) after ADD COLUMN: %s, want %s", got, want)
+	}
+	// The foreign table changed: what was kept is gone, asked once again.
+	if n := run(3); n < 1 || n > 2 {
+		t.Errorf("3 plannings after the foreign table changed asked the sidecar %d times; want 1 (or 2)", n)
 	}
 }

@@ -118,6 +118,7 @@ func userError(code, format string, args ...any) *pgconn.PgError {
 
 func (s *server) status() (any, error) {
 	q := s.queries.status()
+	q["statements_reused"] = s.dbs.engine.StatementsReused()
 	st := s.dbs.engine.DB.Stats()
 	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
 	flight := ""
@@ -300,6 +301,7 @@ func (s *server) plan(ctx context.Context, req *Request) (any, error) {
 	if req.Query == nil {
 		return nil, userError("08P01", "plan needs a query")
 	}
+	s.queries.planned.Add(1)
 	p, err := s.planQuery(ctx, req, nil, false)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ type queries struct {
 	cancelled atomic.Int64 // ended because the client hung up
 	failed    atomic.Int64 // ended with an error, cancellations excepted
 	oom       atomic.Int64 // of which out of memory
+	planned   atomic.Int64 // "plan" requests answered (a backend's planning)
 
 	mu         sync.Mutex
 	lastCancel *cancelTiming
@@ -130,7 +131,7 @@ func (q *queries) status() map[string]any {
 		"queued": q.queued.Load(), "running": q.running.Load(), "open": q.open.Load(),
 		"completed": q.completed.Load(), "cancelled": q.cancelled.Load(),
 		"failed": q.failed.Load(), "out_of_memory": q.oom.Load(),
-		"last_cancel": last,
+		"planned": q.planned.Load(), "last_cancel": last,
 	}
 }
 
