@@ -64,10 +64,10 @@ type streamReader struct {
 	fetching  sync.WaitGroup
 	exhausted atomic.Bool // the fetching goroutine saw the end
 
-	ctx      context.Context
-	stop     chan struct{} // ends the interrupt watcher
-	watching sync.WaitGroup
-	refs     int64
+	ctx       context.Context
+	stopWatch func() bool    // stops the interrupt (context.AfterFunc)
+	watching  sync.WaitGroup // an interrupt under way
+	refs      int64
 }
 
 // fetched is a chunk read ahead, or the error that ended the result.
@@ -134,7 +134,7 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 		bindings.DestroyPending(&pending)
 		return nil, false, nil
 	}
-	r = &streamReader{conn: conn, ctx: ctx, stop: make(chan struct{}), refs: 1}
+	r = &streamReader{conn: conn, ctx: ctx, refs: 1}
 	r.watch()
 	state := bindings.ExecutePending(pending, &r.res)
 	bindings.DestroyPending(&pending)
@@ -205,23 +205,23 @@ func (r *streamReader) fetchAhead() {
 	}
 }
 
-// watch interrupts DuckDB when ctx ends, until unwatch.
+// watch interrupts DuckDB when ctx ends, until unwatch. No goroutine
+// waits meanwhile (a small query's cost): the interrupt runs from ctx's
+// own cancellation.
 func (r *streamReader) watch() {
-	r.watching.Add(1)
-	go func() {
+	r.watching.Add(1) // done by the interrupt, or by unwatch stopping it
+	r.stopWatch = context.AfterFunc(r.ctx, func() {
 		defer r.watching.Done()
-		select {
-		case <-r.ctx.Done():
-			bindings.Interrupt(r.conn)
-		case <-r.stop:
-		}
-	}()
+		bindings.Interrupt(r.conn)
+	})
 }
 
-// unwatch stops the watcher and waits for it, so that no interrupt
-// reaches the connection's next query.
+// unwatch stops the watch and waits for an interrupt already under way,
+// so that none reaches the connection's next query.
 func (r *streamReader) unwatch() {
-	close(r.stop)
+	if r.stopWatch() {
+		r.watching.Done() // the interrupt will not run
+	}
 	r.watching.Wait()
 }
 
