@@ -169,6 +169,19 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 	r.first = first
 	r.chunks = make(chan fetched, prefetch)
 	r.quit = make(chan struct{})
+	if !end && first.NumRows() < fullChunk {
+		// A first chunk short of a full vector is often the whole result
+		// (an aggregate's rows, a point query's): look for the end here
+		// rather than start a goroutine that would only find it.
+		var next arrow.RecordBatch
+		next, err, end = r.fetch()
+		switch {
+		case next != nil:
+			r.chunks <- fetched{rec: next}
+		case err != nil:
+			r.chunks <- fetched{err: err} // after the first chunk, as the goroutine would
+		}
+	}
 	if end {
 		r.exhausted.Store(true)
 		close(r.chunks)
@@ -178,6 +191,9 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 	go r.fetchAhead()
 	return r, true, nil
 }
+
+// fullChunk is the rows of a full DuckDB data chunk (its vector size).
+const fullChunk = 2048
 
 // fetchAhead reads the result's chunks into r.chunks until its end, an
 // error or quit.
