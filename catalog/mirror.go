@@ -600,11 +600,10 @@ func (m *Mirror) setForm(f viewForm) {
 // delete files) alone, no DuckDB table: no row since the last flush, and
 // not REPLICA IDENTITY FULL (whose files part reads the positions deleted
 // since the flush). A prepared statement reading such a view stays right
-// while the view stays: DuckDB plans a query with the statistics of the
-// tables it reads (a filter the tail's rows all pass is dropped), so a
-// plan over the tail would go wrong as rows arrive without the view
-// changing, while any change of the view (a new form, a flush's files)
-// makes DuckDB bind the statement again.
+// while the view keeps its version (ViewVersion): DuckDB plans a query
+// with the statistics of the tables it reads (a filter the tail's rows all
+// pass is dropped), so a plan over the tail would go wrong as rows arrive
+// without the view changing.
 func (m *Mirror) FilesOnly() bool {
 	return viewForm(m.formNow.Load()) == formFiles && !m.Full
 }

@@ -419,9 +419,12 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 	if err != nil {
 		return nil, err
 	}
+	query := func(sc *sql.Scan) (array.RecordReader, func(), error) {
+		return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey})
+	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()
-	rdr, release, err := s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
+	rdr, release, err := query(scan)
 	if err != nil && ctx.Err() == nil && (shape%2 == 1 || d.mirrors.ShapeVersion() != shape) {
 		// A mirror's columns and view changed while the query was planned
 		// (a schema change of its source): plan it again on the new shape.
@@ -430,14 +433,14 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		}
 		if again, perr := s.planScan(ctx, req, params); perr == nil {
 			scan = again
-			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
+			rdr, release, err = query(scan)
 		}
 	}
 	if err != nil && retry && sql.IsOverflow(err) {
 		// An optimistic sum overflowed its DECIMAL(38): the same query
 		// with exact split sums (Plan.Retry).
 		if scan, err = s.wideScan(ctx, req, params); err == nil {
-			rdr, release, err = s.dbs.engine.QueryWith(ctx, scan.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: scan.ReuseKey})
+			rdr, release, err = query(scan)
 		}
 	}
 	// DuckDB has done the work before the query's first row (an
