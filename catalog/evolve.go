@@ -3,13 +3,10 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -228,10 +225,10 @@ func (c *Copy) Discard() {
 	}
 }
 
-// PrepareCopy writes a new copy of the mirror's source (CSV files of
-// cols, in PostgreSQL's CSV format, taken at lsn) to a data file, with the
-// field IDs the columns get (see MatchColumns).
-func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []string, full bool, source string, csvPaths []string, maxRow int64, lsn uint64) (*Copy, error) {
+// PrepareCopy writes a new copy of the mirror's source (the rows of cols
+// that fill reads, as of lsn) to a data file, with the field IDs the
+// columns get (see MatchColumns).
+func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []string, full bool, source string, lsn uint64, fill func(*CopyWriter) error) (*Copy, error) {
 	m.mu.Lock()
 	tbl := m.tbl
 	m.mu.Unlock()
@@ -248,12 +245,7 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	conn, err := s.Duck.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	cols, n, err := copyToParquet(ctx, conn, cols, csvPaths, maxRow, path)
+	cols, n, err := copyInto(ctx, s.Duck, cols, path, fill)
 	if err != nil {
 		return nil, fmt.Errorf("write the new copy: %w", err)
 	}
@@ -381,88 +373,6 @@ func (m *Mirror) CatchUp() (uint64, <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.catchFrom, m.catchCh
-}
-
-// csvReader reads CSV files of PostgreSQL's COPY (FORMAT csv) with the
-// given text columns. DuckDB reads records of at most max_line_size bytes
-// with buffers of that size: 8 MiB, or the files' longest record
-// (maxRow) when longer, so that any row PostgreSQL holds is read. Each
-// file read at once takes such a buffer: a larger floor made the copy of
-// a table in several files fail under a small memory_limit.
-func csvReader(paths []string, colsDef []string, maxRow int64) string {
-	size := max(int64(8<<20), maxRow+1024)
-	return "read_csv(" + stringList(paths) + ", columns = {" + strings.Join(colsDef, ", ") +
-		"}, header = false, delim = ',', quote = '\"', escape = '\"', allow_quoted_nulls = false" +
-		", max_line_size = " + strconv.FormatInt(size, 10) + ", buffer_size = " + strconv.FormatInt(size, 10) + ", auto_detect = false)"
-}
-
-// copyToParquet writes the rows of CSV files in PostgreSQL's CSV format
-// (columns cols, in order; maxRow the longest record, in bytes) to a
-// Parquet data file at path, and returns the number of rows. A DECIMAL
-// column (DecimalType) whose values include NaN is written as its text:
-// the columns returned are those written. Looking for NaN costs a second
-// read of the files, made only when the cast of some value failed.
-func copyToParquet(ctx context.Context, conn *gosql.Conn, cols []Column, csvPaths []string, maxRow int64, path string) ([]Column, int64, error) {
-	colsDef := make([]string, len(cols))
-	for i := range cols {
-		colsDef[i] = QuoteLiteral(colName("c", i)) + ": 'VARCHAR'"
-	}
-	from := csvReader(csvPaths, colsDef, maxRow)
-	for try := 0; ; try++ {
-		casts := make([]string, len(cols))
-		for i, c := range cols {
-			casts[i] = c.Type.CastFromText(colName("c", i)) + " AS " + QuoteIdent(c.Name)
-		}
-		var n int64
-		err := conn.QueryRowContext(ctx, "COPY (SELECT "+strings.Join(casts, ", ")+" FROM "+from+") TO "+
-			QuoteLiteral(path)+" ("+parquetOptions+", FIELD_IDS "+fieldIDs(cols)+")").Scan(&n)
-		if err == nil {
-			return cols, n, nil
-		}
-		os.Remove(path)
-		if try > 0 || ctx.Err() != nil {
-			return nil, 0, errors.New(Redact(err.Error()))
-		}
-		withNaN, nerr := nanColumns(ctx, conn, cols, from)
-		if nerr != nil || len(withNaN) == 0 {
-			return nil, 0, errors.New(Redact(err.Error()))
-		}
-		cols = slices.Clone(cols)
-		for _, i := range withNaN {
-			cols[i].Type = cols[i].Type.AsText()
-		}
-	}
-}
-
-// nanColumns returns the indexes of the DECIMAL columns of which some
-// value in the CSV files read by from is NaN.
-func nanColumns(ctx context.Context, conn *gosql.Conn, cols []Column, from string) ([]int, error) {
-	var idx []int
-	var counts []string
-	for i, c := range cols {
-		if c.Type.Kind == KindDecimal {
-			idx = append(idx, i)
-			counts = append(counts, "count(*) FILTER (WHERE "+colName("c", i)+" = 'NaN')")
-		}
-	}
-	if len(idx) == 0 {
-		return nil, nil
-	}
-	n := make([]int64, len(idx))
-	dest := make([]any, len(idx))
-	for i := range n {
-		dest[i] = &n[i]
-	}
-	if err := conn.QueryRowContext(ctx, "SELECT "+strings.Join(counts, ", ")+" FROM "+from).Scan(dest...); err != nil {
-		return nil, err
-	}
-	var out []int
-	for i, k := range idx {
-		if n[i] > 0 {
-			out = append(out, k)
-		}
-	}
-	return out, nil
 }
 
 // MatchColumns gives the columns of a new copy of the source (cols, with

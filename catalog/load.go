@@ -222,7 +222,7 @@ func (l *Loader) startFile(ctx context.Context) error {
 	rdr.refs.Store(1)
 	q := func(view string) string {
 		return "COPY (SELECT " + loadSelect(l.cols, l.enc) + " FROM " + view + ") TO " + QuoteLiteral(path) +
-			" (" + parquetOptions + ", FIELD_IDS " + fieldIDs(l.cols) + ")"
+			" (" + bulkParquetOptions + ", FIELD_IDS " + fieldIDs(l.cols) + ")"
 	}
 	go func() {
 		defer conn.Close()

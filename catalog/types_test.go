@@ -3,8 +3,6 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -506,72 +504,5 @@ func TestColumnsProperty(t *testing.T) {
 		if got, _, err := decodeColumns(bad, `[]`); err == nil {
 			t.Errorf("decodeColumns(%s) = %+v; want an error", bad, got)
 		}
-	}
-}
-
-// TestCopyToParquetNaN: a copy writes numeric(p,s) columns as DECIMAL,
-// but as text those whose values include NaN, and the rows either way
-// read back as PostgreSQL wrote them.
-func TestCopyToParquetNaN(t *testing.T) {
-	db := openDuck(t)
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	dec := func(p, s int32) ColumnType {
-		rt, _ := ResolveType(OIDNumeric, numericTypmod(p, s), "numeric")
-		return DecimalType(rt)
-	}
-	id, _ := ResolveType(OIDInt4, -1, "integer")
-	cols := []Column{{Name: "id", Type: id, ID: 1}, {Name: "a", Type: dec(10, 2), ID: 2}, {Name: "b", Type: dec(10, 2), ID: 3}}
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		csv   string
-		kinds []Kind
-	}{
-		{"1,1.50,2.25\n2,,-3.00\n", []Kind{KindInt32, KindDecimal, KindDecimal}},
-		{"1,1.50,NaN\n2,,-3.00\n", []Kind{KindInt32, KindDecimal, KindText}},
-		{"1,NaN,NaN\n2,,-3.00\n", []Kind{KindInt32, KindText, KindText}},
-	} {
-		csv := filepath.Join(dir, "rows.csv")
-		if err := os.WriteFile(csv, []byte(tc.csv), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(dir, "data.parquet")
-		got, n, err := copyToParquet(ctx, conn, cols, []string{csv}, 64, out)
-		if err != nil || n != 2 {
-			t.Fatalf("copyToParquet(%q) = %d rows, %v", tc.csv, n, err)
-		}
-		var back []string
-		for i, c := range got {
-			if c.Type.Kind != tc.kinds[i] {
-				t.Errorf("copyToParquet(%q): column %s stored as %s; want %s", tc.csv, c.Name, c.Type.Kind, tc.kinds[i])
-			}
-			back = append(back, "coalesce("+c.Type.CastToText(QuoteIdent(c.Name))+", 'NULL')")
-		}
-		var rows []string
-		r, err := conn.QueryContext(ctx, "SELECT "+strings.Join(back, " || ',' || ")+" FROM read_parquet("+QuoteLiteral(out)+") ORDER BY id")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r.Next() {
-			var s string
-			if err := r.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			rows = append(rows, s)
-		}
-		r.Close()
-		if want := strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(tc.csv), ",,", ",NULL,"), "\n", "|"); strings.Join(rows, "|") != want {
-			t.Errorf("copyToParquet(%q) read back %q; want %q", tc.csv, strings.Join(rows, "|"), want)
-		}
-	}
-	// Other failures are errors, not text columns.
-	csv := filepath.Join(dir, "bad.csv")
-	os.WriteFile(csv, []byte("1,abc,1\n"), 0o600)
-	if _, _, err := copyToParquet(ctx, conn, cols, []string{csv}, 64, filepath.Join(dir, "bad.parquet")); err == nil {
-		t.Errorf("copyToParquet of a value no DECIMAL reads: no error")
 	}
 }

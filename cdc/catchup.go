@@ -102,22 +102,22 @@ func (s *Stream) copySource(ctx context.Context, m *catalog.Mirror) (*catalog.Co
 	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
 		return nil, err
 	}
-	var src *Source
-	var snap *Snapshot
+	var c *catalog.Copy
 	var err error
 	for range 5 {
-		if src, snap, err = CopySource(ctx, s.Config, m.SourceOID, s.SpoolDir); !errors.Is(err, ErrSchemaMoved) {
+		err = CopySource(ctx, s.Config, m.SourceOID, func(src *Source, fill Fill, lsn uint64) (err error) {
+			c, err = s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, lsn, fill)
+			return err
+		})
+		if !errors.Is(err, ErrSchemaMoved) {
 			break
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer snap.Remove()
-	p := progressOf(ctx)
-	p.SetPhase(PhaseWriting)
-	defer p.SetPhase(PhaseSwapping)
-	return s.Mirrors.PrepareCopy(ctx, m, m.MatchColumns(src.Columns), src.Key, src.Full, src.Qualified, snap.CSVPaths, snap.MaxRow, snap.LSN)
+	progressOf(ctx).SetPhase(PhaseSwapping)
+	return c, nil
 }
 
 // spoolChange keeps a change of a mirror being copied (the message as

@@ -2,7 +2,6 @@ package cdc
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pgmooncake/mooncake/catalog"
 )
 
 // SessionParams are the settings every sidecar session uses, so that values
@@ -68,26 +68,17 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 	return rc
 }
 
-// Snapshot is a consistent copy of a table taken with an exported
-// replication snapshot.
-type Snapshot struct {
-	CSVPaths []string // the rows, in PostgreSQL's CSV format, in one or more files
-	MaxRow   int64    // the longest record of the files, in bytes
-	LSN      uint64   // commits at or before LSN are in the copy; later ones are not
-}
-
-// Remove removes the snapshot's files.
-func (s *Snapshot) Remove() {
-	for _, p := range s.CSVPaths {
-		os.Remove(p)
-	}
-}
+// Fill reads the rows of a copy of a source into w: PostgreSQL's binary
+// COPY of w's columns, by as many sessions as it can have, all reading the
+// copy's snapshot. It can be called again while the copy lasts (a copy
+// made again with other columns reads the same rows).
+type Fill func(w *catalog.CopyWriter) error
 
 // CopyWorkers is how many sessions copy one table at once, each a range
-// of its blocks, all in the same exported snapshot: COPY's text output
-// takes a whole core of the backend that runs it, and the copy is that
-// work. Tables below parallelBlocks blocks, and partitioned tables, are
-// copied by one session.
+// of its blocks, all in the same exported snapshot: COPY's output takes a
+// whole core of the backend that runs it, and the copy is that work.
+// Tables below parallelBlocks blocks, and partitioned tables, are copied
+// by one session.
 var CopyWorkers = max(2, min(4, runtime.GOMAXPROCS(0)))
 
 // parallelBlocks is the smallest table (in 8 kB blocks: 64 MB) copied by
@@ -96,32 +87,25 @@ const parallelBlocks = 8192
 
 // CopyTable copies the rows of the source table (a quoted qualified name;
 // with partitioned, the rows of all its partitions) as of a new temporary
-// replication slot's snapshot into CSV files in dir. Changes committed
-// after the returned LSN reach the main slot's stream.
-func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, partitioned bool, columns []string, dir string) (*Snapshot, error) {
-	snap := &Snapshot{}
-	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string) error {
-		return copyRows(ctx, cfg, conn, name, source, partitioned, columns, dir, snap)
+// replication slot's snapshot: write gets the Fill that reads them and
+// lsn, the LSN of the snapshot: commits at or before it are in the copy,
+// later ones reach the main slot's stream.
+func CopyTable(ctx context.Context, cfg *pgx.ConnConfig, source string, partitioned bool, write func(fill Fill, lsn uint64) error) error {
+	return inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string, lsn uint64) error {
+		return write(func(w *catalog.CopyWriter) error {
+			return copyRows(ctx, cfg, conn, name, source, partitioned, w)
+		}, lsn)
 	})
-	if err != nil {
-		return nil, err
-	}
-	snap.LSN = lsn
-	return snap, nil
 }
 
-// CopySource copies a source table again, by OID: its columns and key as
-// they are in the copy's snapshot, and its rows.
-func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string) (*Source, *Snapshot, error) {
-	var src *Source
-	snap := &Snapshot{}
-	lsn, err := inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string) (err error) {
-		if src, err = InspectSource(ctx, conn, oid, 0); err != nil {
+// CopySource copies a source table again, by OID: write gets its columns
+// and key as they are in the copy's snapshot, the Fill that reads its rows
+// and the snapshot's LSN.
+func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, write func(src *Source, fill Fill, lsn uint64) error) error {
+	return inSnapshot(ctx, cfg, func(conn *pgx.Conn, name string, lsn uint64) error {
+		src, err := InspectSource(ctx, conn, oid, 0)
+		if err != nil {
 			return err
-		}
-		names := make([]string, len(src.Columns))
-		for i, c := range src.Columns {
-			names[i] = c.Name
 		}
 		// COPY resolves names in the current catalog, not in the
 		// snapshot: the table by OID, as it is named now. A column renamed
@@ -130,18 +114,15 @@ func CopySource(ctx context.Context, cfg *pgx.ConnConfig, oid uint32, dir string
 		if err := conn.QueryRow(ctx, "SELECT $1::regclass::text", oid).Scan(&current); err != nil {
 			return err
 		}
-		err = copyRows(ctx, cfg, conn, name, current, src.Partitioned, names, dir, snap)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
-			return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
-		}
-		return err
+		return write(src, func(w *catalog.CopyWriter) error {
+			err := copyRows(ctx, cfg, conn, name, current, src.Partitioned, w)
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && (pe.Code == "42703" || pe.Code == "42P01") {
+				return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
+			}
+			return err
+		}, lsn)
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	snap.LSN = lsn
-	return src, snap, nil
 }
 
 // ErrSchemaMoved is a copy that failed because the source's schema changed
@@ -163,13 +144,13 @@ func SyncSlots() []string {
 }
 
 // inSnapshot runs fn in a transaction reading the exported snapshot of a
-// new temporary replication slot (fn gets the snapshot's name too, for
-// other sessions to read it), and returns the LSN just before the slot's
+// new temporary replication slot; fn gets the snapshot's name too, for
+// other sessions to read it, and the LSN just before the slot's
 // consistent point: commits at or before it are in the snapshot.
-func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn, snapshot string) error) (uint64, error) {
+func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn, snapshot string, lsn uint64) error) error {
 	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
 	if err != nil {
-		return 0, fmt.Errorf("open replication connection: %w", err)
+		return fmt.Errorf("open replication connection: %w", err)
 	}
 	defer repl.Close(context.Background())
 	slot := "mooncake_sync_" + fmt.Sprint(os.Getpid()) + "_" + randomSuffix()
@@ -178,22 +159,22 @@ func inSnapshot(ctx context.Context, cfg *pgx.ConnConfig, fn func(conn *pgx.Conn
 	res, err := pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
 		pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "EXPORT_SNAPSHOT"})
 	if err != nil {
-		return 0, fmt.Errorf("create snapshot slot: %w", err)
+		return fmt.Errorf("create snapshot slot: %w", err)
 	}
 	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	conn, err := snapshotSession(ctx, cfg, res.SnapshotName)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close(context.Background())
-	if err := fn(conn, res.SnapshotName); err != nil {
-		return 0, err
+	if err := fn(conn, res.SnapshotName, uint64(cp)-1); err != nil {
+		return err
 	}
 	conn.Exec(ctx, "COMMIT")
-	return uint64(cp) - 1, nil
+	return nil
 }
 
 // snapshotSession opens a session in a read-only transaction reading the
@@ -214,24 +195,14 @@ func snapshotSession(ctx context.Context, cfg *pgx.ConnConfig, name string) (*pg
 	return conn, nil
 }
 
-// copyRows writes the given columns of source as CSV files in dir, into
-// snap (its files and longest record). A plain table is read with ONLY:
-// the tables inheriting from it are not part of its mirror. A partitioned
-// table holds no rows of its own (ONLY would read none): its rows are
-// those of its partitions. A large plain table is read by CopyWorkers
-// sessions at once (conn's and others reading the same exported snapshot),
-// each a range of its blocks (a TID range scan) into a file of its own.
-func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot, source string, partitioned bool, columns []string, dir string, snap *Snapshot) (err error) {
-	defer func() {
-		if err != nil {
-			snap.Remove()
-			snap.CSVPaths = nil
-		}
-	}()
-	cols := make([]string, len(columns))
-	for i, c := range columns {
-		cols[i] = pgx.Identifier{c}.Sanitize()
-	}
+// copyRows reads the rows of source into w. A plain table is read with
+// ONLY: the tables inheriting from it are not part of its mirror. A
+// partitioned table holds no rows of its own (ONLY would read none): its
+// rows are those of its partitions. A large plain table is read by
+// CopyWorkers sessions at once (conn's and others reading the same
+// exported snapshot), each a range of its blocks (a TID range scan) into
+// a part of its own.
+func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot, source string, partitioned bool, w *catalog.CopyWriter) (err error) {
 	from := " FROM ONLY "
 	if partitioned {
 		from = " FROM "
@@ -239,7 +210,11 @@ func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot
 	p := progressOf(ctx)
 	p.estimate(ctx, conn, from+source)
 	p.SetPhase(PhaseCopying)
-	query := "SELECT " + strings.Join(cols, ", ") + from + source
+	if p != nil {
+		p.rows.Store(0)
+		p.bytes.Store(0)
+	}
+	query := "SELECT " + strings.Join(catalog.CopySelect(w.Columns()), ", ") + from + source
 	var blocks int64
 	if !partitioned && CopyWorkers > 1 {
 		// the blocks as of the snapshot: rows it sees are in none after them
@@ -260,24 +235,23 @@ func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot
 		}
 	}
 	if len(sessions) == 1 {
-		if err := copyPart(ctx, conn, query, dir, p, snap); err != nil {
+		if err := copyPart(ctx, conn, query, w, p); err != nil {
 			return fmt.Errorf("copy %s: %w", source, err)
 		}
+		p.SetPhase(PhaseWriting)
 		return nil
 	}
 	workers := int64(len(sessions))
-	parts := make([]*Snapshot, workers)
 	errs := make(chan error, workers)
 	cctx, cancel := context.WithCancel(ctx) // one failing stops the others
 	defer cancel()
-	for w := range workers {
-		lo, hi := blocks*w/workers, blocks*(w+1)/workers
+	for i := range workers {
+		lo, hi := blocks*i/workers, blocks*(i+1)/workers
 		cond := fmt.Sprintf(" WHERE ctid >= '(%d,0)'::tid", lo)
-		if w < workers-1 {
+		if i < workers-1 {
 			cond += fmt.Sprintf(" AND ctid < '(%d,0)'::tid", hi)
 		}
-		parts[w] = &Snapshot{}
-		go func() { errs <- copyPart(cctx, sessions[w], query+cond, dir, p, parts[w]) }()
+		go func() { errs <- copyPart(cctx, sessions[i], query+cond, w, p) }()
 	}
 	for range workers {
 		if e := <-errs; e != nil && err == nil {
@@ -285,84 +259,29 @@ func copyRows(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn, snapshot
 			cancel()
 		}
 	}
-	for _, part := range parts {
-		snap.CSVPaths = append(snap.CSVPaths, part.CSVPaths...)
-		snap.MaxRow = max(snap.MaxRow, part.MaxRow)
-	}
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", source, err)
 	}
+	p.SetPhase(PhaseWriting)
 	return nil
 }
 
-// copyPart copies the rows of query on conn into a new CSV file in dir,
-// added to snap.
-func copyPart(ctx context.Context, conn *pgx.Conn, query, dir string, p *Progress, snap *Snapshot) error {
-	f, err := os.CreateTemp(dir, "copy-*.csv")
-	if err != nil {
-		return err
+// copyPart reads the rows of query on conn into a part of w, counting
+// them into the copy's progress p (if any).
+func copyPart(ctx context.Context, conn *pgx.Conn, query string, w *catalog.CopyWriter, p *Progress) error {
+	var onBatch func(rows, bytes int64)
+	if p != nil {
+		onBatch = func(rows, bytes int64) {
+			p.rows.Add(rows)
+			p.bytes.Add(bytes)
+		}
 	}
-	snap.CSVPaths = append(snap.CSVPaths, f.Name())
-	// COPY sends a message per row: written one by one, they would cost a
-	// system call each.
-	bw := bufio.NewWriterSize(f, 1<<20)
-	rec := &recordMeter{w: bw, p: p}
-	_, err = conn.PgConn().CopyTo(ctx, rec, "COPY ("+query+") TO STDOUT WITH (FORMAT csv)")
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
-	if cerr := f.Close(); err == nil {
+	part := w.Part(onBatch)
+	_, err := conn.PgConn().CopyTo(ctx, part, "COPY ("+query+") TO STDOUT (FORMAT binary)")
+	if cerr := part.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	snap.MaxRow = max(snap.MaxRow, rec.longest, rec.cur)
-	return nil
-}
-
-// recordMeter passes CSV through and measures its longest record: a
-// newline ends a record unless it is inside quotes (a quote inside a
-// quoted field is doubled, which toggles the state twice). It counts the
-// records and bytes into the copy's progress, if any.
-type recordMeter struct {
-	w       io.Writer
-	quoted  bool
-	cur     int64 // bytes of the record being written
-	longest int64
-	p       *Progress
-}
-
-var quote = []byte{'"'}
-
-func (r *recordMeter) Write(p []byte) (int, error) {
-	rest := p
-	records := int64(0)
-	if r.p != nil {
-		defer func() {
-			r.p.rows.Add(records)
-			r.p.bytes.Add(int64(len(p)))
-		}()
-	}
-	// Line by line (IndexByte and Count are vectorized): an odd number of
-	// quotes before a newline flips whether it is inside a field.
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			r.quoted = r.quoted != (bytes.Count(rest, quote)%2 == 1)
-			r.cur += int64(len(rest))
-			break
-		}
-		r.quoted = r.quoted != (bytes.Count(rest[:i], quote)%2 == 1)
-		r.cur += int64(i + 1)
-		if !r.quoted {
-			r.longest = max(r.longest, r.cur)
-			r.cur = 0
-			records++
-		}
-		rest = rest[i+1:]
-	}
-	return r.w.Write(p)
+	return err
 }
 
 func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {

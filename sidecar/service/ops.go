@@ -574,28 +574,22 @@ func (s *server) createTable(ctx context.Context, req *Request, w io.Writer) (an
 		}
 		return nil, err
 	}
-	names := make([]string, len(src.Columns))
-	for i, c := range src.Columns {
-		names[i] = c.Name
-	}
 	p := cdc.StartProgress(&cdc.Progress{Database: req.Database, Namespace: m.Namespace, Table: m.Name,
 		Source: src.Qualified, Command: cdc.CommandCreate}, req.CreatorPID)
 	defer p.Done()
 	stop := noticeProgress(ctx, req, w, func() *cdc.Progress { return p })
 	defer stop()
-	snap, err := cdc.CopyTable(cdc.WithProgress(ctx, p), d.cfg, src.Qualified, src.Partitioned, names, s.tmpDir)
+	var rows int64
+	err = cdc.CopyTable(cdc.WithProgress(ctx, p), d.cfg, src.Qualified, src.Partitioned, func(fill cdc.Fill, lsn uint64) (err error) {
+		rows, err = d.mirrors.CompleteSync(ctx, m, lsn, fill)
+		return err
+	})
+	stop()
 	if err == nil {
-		var rows int64
-		p.SetPhase(cdc.PhaseWriting)
-		rows, err = d.mirrors.CompleteSync(ctx, m, snap.CSVPaths, snap.MaxRow, snap.LSN)
-		stop()
-		snap.Remove()
-		if err == nil {
-			return map[string]any{
-				"namespace": m.Namespace, "table": m.Name, "rows": rows,
-				"metadata_location": m.MetadataLocation(),
-			}, nil
-		}
+		return map[string]any{
+			"namespace": m.Namespace, "table": m.Name, "rows": rows,
+			"metadata_location": m.MetadataLocation(),
+		}, nil
 	}
 	// Nothing of a failed create_table remains: the mirror, its files,
 	// the source's place in the publication.
