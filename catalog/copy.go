@@ -61,10 +61,12 @@ func copyBinary(t ColumnType) bool {
 	return true
 }
 
-// copyBatchRows and copyBatchBytes bound a batch of a copy's part.
+// copyBatchRows and copyBatchBytes bound a batch of a copy's part: a
+// copy holds at most a batch being built per part and four waiting for
+// DuckDB (a single value can exceed the bytes: it makes a batch alone).
 const (
 	copyBatchRows  = 65536
-	copyBatchBytes = 32 << 20
+	copyBatchBytes = 16 << 20
 )
 
 // DecimalNaNError is a copy that found NaN in DECIMAL columns (their
