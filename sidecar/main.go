@@ -63,6 +63,7 @@ func run() error {
 		memoryLimit = flag.String("memory-limit", envString("MOONCAKE_MEMORY_LIMIT", defaultMemoryLimit()), "DuckDB memory_limit, shared by all queries (env MOONCAKE_MEMORY_LIMIT)")
 		threads     = flag.Int("threads", envInt("MOONCAKE_THREADS", runtime.NumCPU()), "DuckDB threads (env MOONCAKE_THREADS)")
 		maxQueries  = flag.Int("max-queries", envInt("MOONCAKE_MAX_QUERIES", 0), "queries DuckDB runs at once, others wait (default twice the threads, at least 4; env MOONCAKE_MAX_QUERIES)")
+		resultCache = flag.Int("result-cache-mb", envInt("MOONCAKE_RESULT_CACHE_MB", sql.DefaultResultCacheBytes>>20), "MiB of small answers kept for repeated queries on mirrors that took no change since (0: none; env MOONCAKE_RESULT_CACHE_MB)")
 		copyWorkers = flag.Int("copy-workers", envInt("MOONCAKE_COPY_WORKERS", cdc.CopyWorkers), "sessions that copy one large source at once (initial copy, resync; env MOONCAKE_COPY_WORKERS)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
 		metricsAt   = flag.String("metrics", "", "serve Prometheus metrics on http://<address>/metrics, e.g. 127.0.0.1:9187 (no authentication: keep it on loopback or a private network)")
@@ -126,7 +127,11 @@ func run() error {
 	cfg.Fallbacks = nil
 	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar", "TimeZone": "UTC", "DateStyle": "ISO, YMD"}
 
-	engine, err := sql.Open(sql.Options{MemoryLimit: *memoryLimit, Threads: *threads, TempDir: filepath.Join(tmp, "duckdb")})
+	cacheBytes := int64(*resultCache) << 20
+	if cacheBytes <= 0 {
+		cacheBytes = -1
+	}
+	engine, err := sql.Open(sql.Options{MemoryLimit: *memoryLimit, Threads: *threads, TempDir: filepath.Join(tmp, "duckdb"), ResultCacheBytes: cacheBytes})
 	if err != nil {
 		return err
 	}

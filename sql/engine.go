@@ -23,13 +23,17 @@ type Options struct {
 	MemoryLimit string // DuckDB memory_limit, e.g. "4GB"
 	Threads     int    // DuckDB threads; 0 keeps DuckDB's default
 	TempDir     string // where DuckDB spills
+	// ResultCacheBytes bounds the answers kept for repeated queries
+	// (resultcache.go): 0 for DefaultResultCacheBytes, < 0 keeps none.
+	ResultCacheBytes int64
 }
 
 // Engine runs queries on the sidecar's DuckDB database.
 type Engine struct {
-	DB    *gosql.DB // the in-memory DuckDB database holding every mirror's view and tail
-	zones sync.Map  // time zone name -> whether DuckDB knows it
-	stmts stmtCache // the connections' prepared statements (streamQuery)
+	DB      *gosql.DB   // the in-memory DuckDB database holding every mirror's view and tail
+	zones   sync.Map    // time zone name -> whether DuckDB knows it
+	stmts   stmtCache   // the connections' prepared statements (streamQuery)
+	results resultCache // small answers over mirrors' files (resultcache.go)
 }
 
 // Open creates the in-memory DuckDB database.
@@ -67,7 +71,15 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
 		}
 	}
-	return &Engine{DB: db}, nil
+	e := &Engine{DB: db}
+	switch {
+	case opts.ResultCacheBytes == 0:
+		e.results.totalMax = DefaultResultCacheBytes
+	case opts.ResultCacheBytes > 0:
+		e.results.totalMax = opts.ResultCacheBytes
+	}
+	e.results.entryMax = min(resultEntryBytes, e.results.totalMax)
+	return e, nil
 }
 
 // Close closes the DuckDB database.
@@ -114,6 +126,10 @@ type Scan struct {
 	// data lake's files (bound to the files a glob or a table's metadata
 	// named when it was prepared).
 	ReuseKey string
+	// Cacheable: with ReuseKey, the answer is the same each time the SQL
+	// runs on the same views (not a sample), and a small one is kept
+	// (QueryOptions.Cacheable).
+	Cacheable bool
 }
 
 // binaryType is, for each PostgreSQL type the sidecar sends in binary form,
@@ -201,6 +217,7 @@ func PlanScan(m Relation, cols []Column, arrow bool) (*Scan, error) {
 	}
 	s.SQL = "SELECT " + strings.Join(sel, ", ") + " FROM " + m.View()
 	s.ReuseKey = reuseKey(map[int]Relation{0: m})
+	s.Cacheable = true
 	return s, nil
 }
 
@@ -223,6 +240,10 @@ type QueryOptions struct {
 	// its connection and runs one kept for the same SQL, zone and key
 	// (see stmtCache): Scan.ReuseKey.
 	ReuseKey string
+	// Cacheable, with ReuseKey, keeps a small answer and answers the
+	// same query from it while the views stay (resultcache.go):
+	// Scan.Cacheable.
+	Cacheable bool
 }
 
 // QueryWith is Query with options. Under another TimeZone than UTC the
@@ -230,6 +251,17 @@ type QueryOptions struct {
 // write path relies on it.
 func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr array.RecordReader, release func(), err error) {
 	tz := o.TimeZone
+	cacheKey := ""
+	if o.ReuseKey != "" && o.Cacheable && e.results.entryMax > 0 {
+		cacheKey = tz
+		if cacheKey == "" {
+			cacheKey = "UTC"
+		}
+		cacheKey += "\x00" + o.ReuseKey + "\x00" + sql
+		if rr := e.results.get(cacheKey); rr != nil {
+			return rr, rr.Release, nil
+		}
+	}
 	conn, err := e.DB.Conn(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -278,6 +310,9 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 	if err != nil {
 		done()
 		return nil, nil, QueryError(err)
+	}
+	if cacheKey != "" {
+		rdr = &recordingReader{RecordReader: rdr, cache: &e.results, key: cacheKey}
 	}
 	return rdr, func() { rdr.Release(); done() }, nil
 }

@@ -157,7 +157,7 @@ func PlanQuery(q *Query, rels map[int]Relation, opts PlanOptions) (*Plan, error)
 	for _, ok := range p.Where {
 		localWhere = localWhere || !ok
 	}
-	scan := &Scan{ReuseKey: reuseKey(rels)}
+	scan := &Scan{ReuseKey: reuseKey(rels), Cacheable: q.Sample == 0}
 	var sel []string
 	for i, e := range q.Targets {
 		if localWhere && !q.Grouped && e.K != "var" {

@@ -17,6 +17,8 @@ import (
 // DuckDB plans with the statistics of the tables it reads (a filter all
 // of the tail's rows pass is dropped from the plan): a statement reused
 // over a tail that took rows since would count rows its filter excludes.
+// It also keeps small answers of queries over files alone: each query
+// runs twice, the second answered from the cache when nothing changed.
 // Each round changes the sources (rows that pass the filters, then rows
 // that do not, updates, deletes) and, every other round of the later
 // ones, flushes the mirrors back to their files alone; a primary-key
@@ -92,7 +94,15 @@ func TestRepeatedQueries(t *testing.T) {
 			check(round)
 		}
 	}
-	// The repeated scans of files did run prepared statements again.
+	// The repeated queries on files alone were answered from the kept
+	// answers (sql/resultcache.go); the samples of ANALYZE, which are not
+	// kept, ran their prepared statements again.
+	if n := queryInt(t, conn, `SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'results_reused')::int`); n == 0 {
+		t.Errorf("no answer was reused")
+	}
+	for range 8 { // on the pool's connections, each keeping its own
+		exec(t, conn, "ANALYZE rk_m")
+	}
 	if n := queryInt(t, conn, `SELECT (mooncake.sidecar_request('{"op":"status"}')->'queries'->>'statements_reused')::int`); n == 0 {
 		t.Errorf("no statement was reused")
 	}

@@ -119,6 +119,7 @@ func userError(code, format string, args ...any) *pgconn.PgError {
 func (s *server) status() (any, error) {
 	q := s.queries.status()
 	q["statements_reused"] = s.dbs.engine.StatementsReused()
+	q["results_reused"] = s.dbs.engine.ResultsReused()
 	st := s.dbs.engine.DB.Stats()
 	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
 	flight := ""
@@ -420,7 +421,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		return nil, err
 	}
 	query := func(sc *sql.Scan) (array.RecordReader, func(), error) {
-		return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey})
+		return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey, Cacheable: sc.Cacheable})
 	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,10 @@ func (s *server) serve(ctx context.Context, ln net.Listener, secret string) {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	// A connection goes to an idle worker, or to a new one: a worker's
+	// goroutine keeps the stack its requests grew, and goes after a
+	// minute without one.
+	conns := make(chan net.Conn)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -44,9 +49,36 @@ func (s *server) serve(ctx context.Context, ln net.Listener, secret string) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		go s.handle(ctx, c, secret)
+		select {
+		case conns <- c:
+		default:
+			go s.worker(ctx, c, conns, secret)
+		}
 	}
 }
+
+// worker serves c, then the connections serve hands it.
+func (s *server) worker(ctx context.Context, c net.Conn, conns <-chan net.Conn, secret string) {
+	idle := time.NewTimer(time.Minute)
+	defer idle.Stop()
+	for {
+		s.handle(ctx, c, secret)
+		idle.Reset(time.Minute)
+		select {
+		case c = <-conns:
+		case <-idle.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// The buffers of connections, kept for the next ones.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+)
 
 // handle serves one connection: one request, one response. When the client
 // goes away the request's context is cancelled, which stops its query.
@@ -54,7 +86,12 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 	defer c.Close()
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	r := bufio.NewReader(c)
+	r := readers.Get().(*bufio.Reader)
+	r.Reset(c)
+	defer func() {
+		r.Reset(nil)
+		readers.Put(r)
+	}()
 	typ, payload, err := readFrame(r)
 	if err != nil {
 		return
@@ -80,8 +117,12 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 			var req Request
 			if err := json.Unmarshal(payload, &req); err == nil {
 				req.raw = payload
-				w := bufio.NewWriterSize(c, 64<<10)
+				w := writers.Get().(*bufio.Writer)
+				w.Reset(c)
 				s.columnstoreLoad(catalog.WithDatabase(ctx, req.Database), &req, r, w)
+				w.Flush()
+				w.Reset(nil)
+				writers.Put(w)
 				return
 			}
 		}
@@ -94,8 +135,13 @@ func (s *server) handle(parent context.Context, c net.Conn, secret string) {
 		c.Read(b[:])
 		cancel(&clientGone{at: time.Now()})
 	}()
-	w := bufio.NewWriterSize(c, 64<<10)
-	defer w.Flush()
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(c)
+	defer func() {
+		w.Flush()
+		w.Reset(nil)
+		writers.Put(w)
+	}()
 	if typ != frameQuery {
 		writeFrame(w, frameError, errorPayload(userError("08P01", "expected a request frame, got %q", typ)))
 		return
