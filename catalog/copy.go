@@ -327,8 +327,14 @@ func (c *copyColumn) reset(rows int) {
 
 var copySignature = []byte("PGCOPY\n\377\r\n\x00")
 
+// ErrCopyMalformed is a binary COPY stream that does not have the form of
+// the copy's columns: from a server that is not PostgreSQL, or, in a copy
+// of a source, a column whose type changed after the snapshot (COPY reads
+// the rows of the snapshot with the columns' current types).
+var ErrCopyMalformed = errors.New("malformed binary COPY stream")
+
 func copyMalformed(what string) error {
-	return fmt.Errorf("malformed binary COPY stream: %s", what)
+	return fmt.Errorf("%w: %s", ErrCopyMalformed, what)
 }
 
 // Write takes the next bytes of the stream.

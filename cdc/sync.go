@@ -281,6 +281,11 @@ func copyPart(ctx context.Context, conn *pgx.Conn, query string, w *catalog.Copy
 	if cerr := part.Close(); err == nil {
 		err = cerr
 	}
+	if errors.Is(err, catalog.ErrCopyMalformed) {
+		// The columns' types as COPY sends them are not those of the
+		// snapshot: a column's type changed since (resync copies again).
+		return fmt.Errorf("%w: %v", ErrSchemaMoved, err)
+	}
 	return err
 }
 
