@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -78,19 +79,31 @@ func (e *DecimalNaNError) Error() string {
 	return fmt.Sprintf("NaN in %d numeric column(s) stored as DECIMAL", len(e.Columns))
 }
 
-// CopyWriter writes the rows of one copy, arriving in parts, to a Parquet
-// data file.
+// CopyWriter writes the rows of one copy, arriving in parts, to Parquet
+// data files: one per part, so that each holds the rows of one range of
+// the source's blocks in their order (a table filled in time order keeps
+// row groups of narrow time ranges, which queries skip by their
+// statistics; two parts feeding one file would interleave them).
 type CopyWriter struct {
+	ctx    context.Context
+	duck   *gosql.DB
+	dir    string // where the data files go
 	cols   []Column
 	schema *arrow.Schema
+	sel    string // the DuckDB SELECT list turning a batch into stored columns
+	mu     sync.Mutex
+	files  []*copyFile
+	nan    []bool // per column: a part found NaN in it
+}
+
+// copyFile is the DuckDB COPY writing one part's data file.
+type copyFile struct {
 	path   string
 	in     chan arrow.RecordBatch
 	quit   chan struct{} // closed when the DuckDB COPY has ended
 	err    error         // the COPY's outcome, once quit is closed
-	mu     sync.Mutex
 	rows   int64
-	nan    []bool // per column: a part found NaN in it
-	closed bool
+	closed bool // in is closed
 }
 
 // copySchema is the Arrow schema of a copy's batches: per column its
@@ -129,15 +142,9 @@ func copySchema(cols []Column) *arrow.Schema {
 	return arrow.NewSchema(fields, nil)
 }
 
-// startCopy starts the DuckDB COPY that writes the rows of a copy of cols
-// to a Parquet data file at path, on a connection of duck of its own.
-func startCopy(ctx context.Context, duck *gosql.DB, cols []Column, path string) (*CopyWriter, error) {
-	conn, err := duck.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	w := &CopyWriter{cols: cols, schema: copySchema(cols), path: path,
-		in: make(chan arrow.RecordBatch, 4), quit: make(chan struct{}), nan: make([]bool, len(cols))}
+// newCopyWriter starts a copy of cols into data files in dir.
+func newCopyWriter(ctx context.Context, duck *gosql.DB, cols []Column, dir string) *CopyWriter {
+	w := &CopyWriter{ctx: ctx, duck: duck, dir: dir, cols: cols, schema: copySchema(cols), nan: make([]bool, len(cols))}
 	sel := make([]string, len(cols))
 	for i, c := range cols {
 		e := colName("c", i)
@@ -146,70 +153,105 @@ func startCopy(ctx context.Context, duck *gosql.DB, cols []Column, path string) 
 		}
 		sel[i] = e + " AS " + QuoteIdent(c.Name)
 	}
-	rdr := &chanReader{schema: w.schema, in: w.in}
+	w.sel = strings.Join(sel, ", ")
+	return w
+}
+
+// startFile starts the DuckDB COPY of a part's data file, on a connection
+// of its own.
+func (w *CopyWriter) startFile() (*copyFile, error) {
+	conn, err := w.duck.Conn(w.ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := &copyFile{path: filepath.Join(w.dir, "data-"+newID()+".parquet"),
+		in: make(chan arrow.RecordBatch, 2), quit: make(chan struct{})}
+	w.mu.Lock()
+	w.files = append(w.files, f)
+	w.mu.Unlock()
+	rdr := &chanReader{schema: w.schema, in: f.in}
 	rdr.refs.Store(1)
 	go func() {
 		defer conn.Close()
 		err := registerReader(conn, rdr, func(view string) error {
-			_, err := conn.ExecContext(context.Background(), "COPY (SELECT "+strings.Join(sel, ", ")+" FROM "+view+") TO "+
-				QuoteLiteral(path)+" ("+bulkParquetOptions+", FIELD_IDS "+fieldIDs(cols)+")")
+			_, err := conn.ExecContext(context.Background(), "COPY (SELECT "+w.sel+" FROM "+view+") TO "+
+				QuoteLiteral(f.path)+" ("+bulkParquetOptions+", FIELD_IDS "+fieldIDs(w.cols)+")")
 			return err
 		})
 		if err != nil {
 			err = errors.New(Redact(err.Error()))
 		}
-		w.err = err
-		close(w.quit)
-		for b := range w.in { // what parts sent after the COPY failed
+		f.err = err
+		close(f.quit)
+		for b := range f.in { // what the part sent after the COPY failed
 			b.Release()
 		}
 	}()
-	return w, nil
+	return f, nil
 }
 
 // Columns are the columns the copy writes, in the order of CopySelect.
 func (w *CopyWriter) Columns() []Column { return w.cols }
 
-// finish ends the copy once its parts are closed: the rows written, or
-// why the data file could not be written (a part that found NaN in a
-// DECIMAL column: a DecimalNaNError). On error the file is removed.
-func (w *CopyWriter) finish() (int64, error) {
+// finish ends the copy once its parts are closed: the data files that
+// hold rows and the rows written, or why they could not be written (a part
+// that found NaN in a DECIMAL column: a DecimalNaNError). On error no
+// file remains.
+func (w *CopyWriter) finish() ([]string, int64, error) {
 	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.in)
-	}
+	files := w.files
 	w.mu.Unlock()
-	<-w.quit
+	var err error
+	for _, f := range files {
+		f.end()
+		<-f.quit
+		if err == nil {
+			err = f.err
+		}
+	}
 	var nan []int
 	for i, f := range w.nan {
 		if f {
 			nan = append(nan, i)
 		}
 	}
-	err := w.err
 	if len(nan) > 0 {
 		err = &DecimalNaNError{Columns: nan}
 	}
-	if err != nil {
-		os.Remove(w.path)
-		return 0, err
+	var paths []string
+	var rows int64
+	for _, f := range files {
+		if err != nil || f.rows == 0 {
+			os.Remove(f.path)
+			continue
+		}
+		paths = append(paths, f.path)
+		rows += f.rows
 	}
-	return w.rows, nil
+	if err != nil {
+		return nil, 0, err
+	}
+	return paths, rows, nil
 }
 
-// send hands a batch to the DuckDB COPY.
-func (w *CopyWriter) send(b arrow.RecordBatch) error {
+// end closes the file's input (once): its COPY ends after the batches sent.
+func (f *copyFile) end() {
+	if !f.closed {
+		f.closed = true
+		close(f.in)
+	}
+}
+
+// send hands a batch to the file's DuckDB COPY.
+func (f *copyFile) send(b arrow.RecordBatch) error {
 	select {
-	case w.in <- b:
-		w.mu.Lock()
-		w.rows += b.NumRows()
-		w.mu.Unlock()
+	case f.in <- b:
+		f.rows += b.NumRows()
 		return nil
-	case <-w.quit:
+	case <-f.quit:
 		b.Release()
-		if w.err != nil {
-			return w.err
+		if f.err != nil {
+			return f.err
 		}
 		return errors.New("the copy's data file writer ended early")
 	}
@@ -221,6 +263,7 @@ func (w *CopyWriter) send(b arrow.RecordBatch) error {
 // copyBatchBytes bytes. Close ends it.
 type CopyPart struct {
 	w       *CopyWriter
+	file    *copyFile
 	cols    []copyColumn
 	buf     []byte   // an incomplete row (or header) carried to the next Write
 	fields  [][]byte // the fields of the row being decoded; nil for NULL
@@ -264,10 +307,15 @@ type copyColumn struct {
 	nulls   int
 }
 
-// Part starts a part of the copy: one session's stream. onBatch, if not
-// nil, is told of each batch handed to the data file's writer.
-func (w *CopyWriter) Part(onBatch func(rows, bytes int64)) *CopyPart {
-	p := &CopyPart{w: w, cols: make([]copyColumn, len(w.cols)), fields: make([][]byte, len(w.cols)), onBatch: onBatch}
+// Part starts a part of the copy: one session's stream, into a data file
+// of its own. onBatch, if not nil, is told of each batch handed to the
+// data file's writer. Close must end it, whatever happened.
+func (w *CopyWriter) Part(onBatch func(rows, bytes int64)) (*CopyPart, error) {
+	f, err := w.startFile()
+	if err != nil {
+		return nil, err
+	}
+	p := &CopyPart{w: w, file: f, cols: make([]copyColumn, len(w.cols)), fields: make([][]byte, len(w.cols)), onBatch: onBatch}
 	for i, c := range w.cols {
 		col := &p.cols[i]
 		col.typ = w.schema.Field(i).Type
@@ -301,7 +349,7 @@ func (w *CopyWriter) Part(onBatch func(rows, bytes int64)) *CopyPart {
 		}
 		col.reset(0)
 	}
-	return p
+	return p, nil
 }
 
 // reset empties the column for a new batch (the old buffers belong to
@@ -570,7 +618,7 @@ func (p *CopyPart) flush() error {
 	}
 	rows, size := int64(n), int64(p.size)
 	p.rows, p.size = 0, 0
-	if err := p.w.send(b); err != nil {
+	if err := p.file.send(b); err != nil {
 		return err
 	}
 	if p.onBatch != nil {
@@ -579,9 +627,10 @@ func (p *CopyPart) flush() error {
 	return nil
 }
 
-// Close hands the last rows to the writer; the stream must have ended
-// with its trailer.
+// Close hands the last rows to the writer, which ends the part's data
+// file; the stream must have ended with its trailer.
 func (p *CopyPart) Close() error {
+	defer p.file.end()
 	if p.nan {
 		return nil
 	}
@@ -694,21 +743,23 @@ func mulAdd128(hi, lo, m, a uint64, overflow bool) (uint64, uint64, bool) {
 	return h, l, overflow || h2 != 0 || c != 0 || c3 != 0
 }
 
-// copyInto runs a copy into a new data file at path: fill reads the rows
+// copyInto runs a copy into new data files in dir: fill reads the rows
 // into the writer it is given (Part per session, each closed). A copy
 // whose DECIMAL columns hold NaN is made again with those columns stored
 // as their text: the columns returned are those written.
-func copyInto(ctx context.Context, duck *gosql.DB, cols []Column, path string, fill func(*CopyWriter) error) ([]Column, int64, error) {
+func copyInto(ctx context.Context, duck *gosql.DB, cols []Column, dir string, fill func(*CopyWriter) error) ([]Column, []string, int64, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, 0, err
+	}
 	for {
-		w, err := startCopy(ctx, duck, cols, path)
-		if err != nil {
-			return nil, 0, err
-		}
+		w := newCopyWriter(ctx, duck, cols, dir)
 		ferr := fill(w)
-		n, err := w.finish()
+		paths, n, err := w.finish()
 		if ferr != nil {
-			os.Remove(path)
-			return nil, 0, ferr
+			for _, p := range paths {
+				os.Remove(p)
+			}
+			return nil, nil, 0, ferr
 		}
 		var nan *DecimalNaNError
 		if errors.As(err, &nan) {
@@ -719,8 +770,8 @@ func copyInto(ctx context.Context, duck *gosql.DB, cols []Column, path string, f
 			continue
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
-		return cols, n, nil
+		return cols, paths, n, nil
 	}
 }

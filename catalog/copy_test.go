@@ -185,7 +185,10 @@ func TestCopyWriter(t *testing.T) {
 		return func(w *CopyWriter) error {
 			*fills++
 			for _, stream := range parts {
-				p := w.Part(nil)
+				p, err := w.Part(nil)
+				if err != nil {
+					return err
+				}
 				for rest := stream; len(rest) > 0; {
 					n := min(len(rest), 1+rng.IntN(60))
 					if _, err := p.Write(rest[:n]); err != nil {
@@ -200,12 +203,12 @@ func TestCopyWriter(t *testing.T) {
 			return nil
 		}
 	}
-	readBack := func(path string, got []Column) []string {
+	readBack := func(paths []string, got []Column) []string {
 		var sel []string
 		for _, c := range got {
 			sel = append(sel, "coalesce(CAST("+QuoteIdent(c.Name)+" AS VARCHAR), 'NULL')")
 		}
-		rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, " || '|' || ")+" FROM read_parquet("+QuoteLiteral(path)+") ORDER BY id")
+		rows, err := db.QueryContext(ctx, "SELECT "+strings.Join(sel, " || '|' || ")+" FROM read_parquet("+stringList(paths)+") ORDER BY id")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,13 +224,16 @@ func TestCopyWriter(t *testing.T) {
 		return out
 	}
 
-	path := filepath.Join(dir, "data.parquet")
 	fills := 0
-	got, n, err := copyInto(ctx, db, cols, path, fillWith([][]byte{copyStream([][][]byte{row2, row1}), copyStream([][][]byte{row3})}, &fills))
+	got, paths, n, err := copyInto(ctx, db, cols, dir, fillWith([][]byte{copyStream([][][]byte{row2, row1}), copyStream([][][]byte{row3})}, &fills))
 	if err != nil || n != 3 || fills != 1 {
 		t.Fatalf("copyInto = %d rows, %v after %d fills", n, err, fills)
 	}
-	if back := readBack(path, got); strings.Join(back, "\n") != strings.Join(want, "\n") {
+	// a data file per part, each with its part's rows
+	if len(paths) != 2 || len(readBack(paths[:1], got)) != 2 || len(readBack(paths[1:], got)) != 1 {
+		t.Errorf("data files %q; want one of 2 rows and one of 1", paths)
+	}
+	if back := readBack(paths, got); strings.Join(back, "\n") != strings.Join(want, "\n") {
 		t.Errorf("read back:\n%s\nwant:\n%s", strings.Join(back, "\n"), strings.Join(want, "\n"))
 	}
 
@@ -249,15 +255,19 @@ func TestCopyWriter(t *testing.T) {
 		r1[1], r3[1] = []byte("1.50"), []byte("NaN")
 		return fillWith([][]byte{copyStream([][][]byte{r1, row2, r3})}, &fills)(w)
 	}
-	got, n, err = copyInto(ctx, db, cols, path, fill)
-	if err != nil || n != 3 || fills != 2 {
+	nanDir := filepath.Join(dir, "nan")
+	got, paths, n, err = copyInto(ctx, db, cols, nanDir, fill)
+	if err != nil || n != 3 || fills != 2 || len(paths) != 1 {
 		t.Fatalf("copyInto with NaN = %d rows, %v after %d fills", n, err, fills)
 	}
 	if got[1].Type.Kind != KindText || got[2].Type.Kind != KindDecimal || cols[1].Type.Kind != KindDecimal {
 		t.Errorf("with NaN: a stored as %s, b as %s (the caller's a: %s)", got[1].Type.Kind, got[2].Type.Kind, cols[1].Type.Kind)
 	}
 	want3 := strings.Replace(want[2], "3|0.01|", "3|NaN|", 1)
-	if back := readBack(path, got); len(back) != 3 || back[0] != want[0] || back[2] != want3 {
+	if files, _ := os.ReadDir(nanDir); len(files) != 1 {
+		t.Errorf("%d files in the directory after the copy made again; want its 1", len(files))
+	}
+	if back := readBack(paths, got); len(back) != 3 || back[0] != want[0] || back[2] != want3 {
 		t.Errorf("read back with NaN:\n%s\nwant rows 1 and 3:\n%s\n%s", strings.Join(back, "\n"), want[0], want3)
 	}
 
@@ -271,9 +281,9 @@ func TestCopyWriter(t *testing.T) {
 		"invalid UTF-8":    copyStream([][][]byte{append(append([][]byte{}, row1[:3]...), append([][]byte{{0xc3, 0x28}}, row1[4:]...)...)}),
 		"numeric too long": copyStream([][][]byte{append(append([][]byte{}, row1[:1]...), append([][]byte{pgNumeric("1.234")}, row1[2:]...)...)}),
 	} {
-		bad := filepath.Join(dir, "bad.parquet")
+		bad := filepath.Join(dir, "bad")
 		fills = 0
-		_, _, err := copyInto(ctx, db, cols, bad, fillWith([][]byte{stream}, &fills))
+		_, _, _, err := copyInto(ctx, db, cols, bad, fillWith([][]byte{stream, copyStream([][][]byte{row1})}, &fills))
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
@@ -281,8 +291,8 @@ func TestCopyWriter(t *testing.T) {
 		if structural := !strings.Contains(name, "UTF-8") && !strings.Contains(name, "numeric"); errors.Is(err, ErrCopyMalformed) != structural {
 			t.Errorf("%s: %v; want ErrCopyMalformed: %v", name, err, structural)
 		}
-		if _, err := os.Stat(bad); err == nil {
-			t.Errorf("%s: the data file remains", name)
+		if files, _ := os.ReadDir(bad); len(files) != 0 {
+			t.Errorf("%s: %d data files remain", name, len(files))
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	gosql "database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/apache/iceberg-go"
@@ -214,14 +213,16 @@ type Copy struct {
 	Source string // quoted qualified name of the source
 	LSN    uint64 // commits at or before it are in the copy
 	Rows   int64
-	path   string // the data file ("" when the copy is empty)
+	paths  []string // the data files (none when the copy is empty)
 	schema int    // the Iceberg schema ID the field IDs were taken from
 }
 
 // Discard removes the data file of a copy that will not be committed.
 func (c *Copy) Discard() {
-	if c != nil && c.path != "" {
-		os.Remove(c.path)
+	if c != nil {
+		for _, p := range c.paths {
+			os.Remove(p)
+		}
 	}
 }
 
@@ -241,20 +242,11 @@ func (s *Set) PrepareCopy(ctx context.Context, m *Mirror, cols []Column, key []s
 	if _, err := keyIndexes(cols, key); err != nil {
 		return nil, err
 	}
-	path := localPath(joinLoc(tbl.Location(), "data", "data-"+newID()+".parquet"))
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	cols, n, err := copyInto(ctx, s.Duck, cols, path, fill)
+	cols, paths, n, err := copyInto(ctx, s.Duck, cols, localPath(joinLoc(tbl.Location(), "data")), fill)
 	if err != nil {
 		return nil, fmt.Errorf("write the new copy: %w", err)
 	}
-	c := &Copy{Cols: cols, Key: key, Full: full, Source: source, LSN: lsn, Rows: n, path: path, schema: tbl.Schema().ID}
-	if n == 0 {
-		os.Remove(path)
-		c.path = ""
-	}
-	return c, nil
+	return &Copy{Cols: cols, Key: key, Full: full, Source: source, LSN: lsn, Rows: n, paths: paths, schema: tbl.Schema().ID}, nil
 }
 
 // CommitCopy swaps a prepared copy in: one Iceberg commit replaces every
@@ -286,12 +278,12 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	}
 	var added []iceberg.DataFile
 	var newFiles []string
-	if c.path != "" {
-		df, err := newDataFile(ctx, m.Database, tbl, schema, c.path)
+	for _, p := range c.paths {
+		df, err := newDataFile(ctx, m.Database, tbl, schema, p)
 		if err != nil {
 			return fail(err)
 		}
-		added, newFiles = []iceberg.DataFile{df}, []string{c.path}
+		added, newFiles = append(added, df), append(newFiles, p)
 	}
 	oldData, oldDeletes, err := currentFiles(ctx, tbl)
 	if err != nil {

@@ -88,8 +88,9 @@ const bulkParquetOptions = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 
 
 // CompleteSync finishes a mirror's creation: it writes the rows of the
 // initial copy (those fill reads, as of syncLSN, the last commit LSN
-// contained in the copy) to a Parquet file, commits it to Iceberg with
-// the state ready and syncLSN, and opens the mirror to the apply loop.
+// contained in the copy) to Parquet files (one per reading session),
+// commits them to Iceberg with the state ready and syncLSN, and opens the
+// mirror to the apply loop.
 func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill func(*CopyWriter) error) (rows int64, err error) {
 	defer func() {
 		if err != nil {
@@ -105,13 +106,14 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill 
 	}
 	defer conn.Close()
 
-	path := m.newDataPath("data")
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return 0, err
-	}
-	cols, n, err := copyInto(ctx, s.Duck, m.Columns, path, fill)
+	cols, paths, n, err := copyInto(ctx, s.Duck, m.Columns, filepath.Dir(m.newDataPath("data")), fill)
 	if err != nil {
 		return 0, fmt.Errorf("write initial copy: %w", err)
+	}
+	removeFiles := func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
 	}
 	m.mu.Lock()
 	tbl := m.tbl
@@ -120,9 +122,9 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill 
 	asText := !slices.Equal(cols, m.Columns)
 	if asText {
 		// Columns that hold NaN are stored as text: the schema says so
-		// before the file is added.
+		// before the files are added.
 		if _, _, err := evolveSchema(tx, tbl.Schema(), cols); err != nil {
-			os.Remove(path)
+			removeFiles()
 			return 0, err
 		}
 		props, err := shapeProperties(cols, m.KeyNames(), m.Full, m.Source, m.SchemaLSN())
@@ -130,41 +132,41 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill 
 			err = tx.SetProperties(props)
 		}
 		if err != nil {
-			os.Remove(path)
+			removeFiles()
 			return 0, err
 		}
 	}
 	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(syncLSN, 10)}
-	if n > 0 {
+	if len(paths) > 0 {
 		st, err := tx.StagedTable()
 		if err != nil {
-			os.Remove(path)
+			removeFiles()
 			return 0, err
 		}
-		df, err := newDataFile(ctx, m.Database, st.Table, st.Schema(), path)
-		if err != nil {
-			os.Remove(path)
+		var dfs []iceberg.DataFile
+		for _, p := range paths {
+			df, err := newDataFile(ctx, m.Database, st.Table, st.Schema(), p)
+			if err != nil {
+				removeFiles()
+				return 0, err
+			}
+			dfs = append(dfs, df)
+		}
+		if err := tx.AddDataFiles(ctx, dfs, props); err != nil {
+			removeFiles()
 			return 0, err
 		}
-		if err := tx.AddDataFiles(ctx, []iceberg.DataFile{df}, props); err != nil {
-			os.Remove(path)
-			return 0, err
-		}
-		ranges := fileRanges(st.Schema(), cols, []iceberg.DataFile{df})
+		ranges := fileRanges(st.Schema(), cols, dfs)
 		m.mu.Lock()
 		m.ranges = ranges
 		m.mu.Unlock()
-	} else {
-		os.Remove(path)
 	}
 	if err := tx.SetProperties(iceberg.Properties{PropState: "ready", PropSyncLSN: strconv.FormatUint(syncLSN, 10)}); err != nil {
 		return 0, err
 	}
 	newTbl, err := tx.Commit(ctx)
 	if err != nil {
-		if n > 0 {
-			os.Remove(path)
-		}
+		removeFiles()
 		return 0, fmt.Errorf("commit initial copy: %w", err)
 	}
 	if err := m.setTable(ctx, newTbl); err != nil {

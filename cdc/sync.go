@@ -276,8 +276,11 @@ func copyPart(ctx context.Context, conn *pgx.Conn, query string, w *catalog.Copy
 			p.bytes.Add(bytes)
 		}
 	}
-	part := w.Part(onBatch)
-	_, err := conn.PgConn().CopyTo(ctx, part, "COPY ("+query+") TO STDOUT (FORMAT binary)")
+	part, err := w.Part(onBatch)
+	if err != nil {
+		return err
+	}
+	_, err = conn.PgConn().CopyTo(ctx, part, "COPY ("+query+") TO STDOUT (FORMAT binary)")
 	if cerr := part.Close(); err == nil {
 		err = cerr
 	}
