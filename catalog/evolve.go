@@ -214,7 +214,7 @@ type Copy struct {
 	LSN    uint64 // commits at or before it are in the copy
 	Rows   int64
 	paths  []string // the data files (none when the copy is empty)
-	schema int    // the Iceberg schema ID the field IDs were taken from
+	schema int      // the Iceberg schema ID the field IDs were taken from
 }
 
 // Discard removes the data file of a copy that will not be committed.
