@@ -922,5 +922,5 @@ func sqlState(err error) string {
 	return ""
 }
 
-// TmpDirOf is the directory of spools, copies and DuckDB spill files.
+// TmpDirOf is the directory of spools of changes and DuckDB spill files.
 func TmpDirOf(dataDir string) string { return filepath.Join(dataDir, "pg_mooncake", "tmp") }

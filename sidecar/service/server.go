@@ -19,7 +19,6 @@ import (
 // server answers the FDW's requests on a socket.
 type server struct {
 	dbs     *databases
-	tmpDir  string
 	queries *queries      // bounds and counts the scans running in DuckDB
 	remote  *remote.Store // cache of remote objects; nil: s3:// paths refused
 	secrets *secrets      // the databases' secrets for object stores

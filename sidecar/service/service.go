@@ -28,7 +28,7 @@ type Options struct {
 	Warehouse   string        // Iceberg warehouse directory
 	CDC         bool          // apply logical replication (false: reads only)
 	Flush       time.Duration // how often changes are committed to Iceberg
-	TmpDir      string        // spools and copies
+	TmpDir      string        // spools of changes and DuckDB spill files
 	MaxQueries  int           // scans DuckDB runs at once
 	MemoryLimit string        // DuckDB's, for out-of-memory errors
 	Threads     int
@@ -55,7 +55,7 @@ func New(ctx context.Context, o Options) *Service {
 	if o.LakeCache != nil && o.TableCopies != "" {
 		catalog.SetObjectStore(tableObjects{st: o.LakeCache, secrets: sec}, o.TableCopies)
 	}
-	return &Service{srv: &server{dbs: dbs, tmpDir: o.TmpDir, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
+	return &Service{srv: &server{dbs: dbs, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
 		remote: o.LakeCache, secrets: sec}}
 }
 
