@@ -27,7 +27,7 @@ type Progress struct {
 	pid       atomic.Int32 // the backend that asked, 0 when none did
 	phase     atomic.Pointer[string]
 	rows      atomic.Int64 // rows copied so far
-	bytes     atomic.Int64 // bytes of the copy (CSV) so far
+	bytes     atomic.Int64 // bytes of the copy (binary COPY) so far
 	estimated atomic.Int64 // the planner's estimate of the source's rows, -1 unknown
 }
 
