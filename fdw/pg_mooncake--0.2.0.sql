@@ -763,7 +763,7 @@ LANGUAGE C STRICT VOLATILE;
 -- pid is the backend that asked (NULL for the copies a schema change
 -- starts); rows_estimated the planner's estimate of the source's rows
 -- (reltuples scaled to the table's current size); bytes_copied the size of
--- the rows read (CSV). A copy is shown to members of pg_read_all_stats
+-- the rows read (binary COPY). A copy is shown to members of pg_read_all_stats
 -- (superusers too), to the role of the backend that asked, and to roles
 -- that may read the mirror.
 CREATE VIEW mooncake.copy_progress AS
