@@ -112,34 +112,39 @@ type copyFile struct {
 func copySchema(cols []Column) *arrow.Schema {
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
-		var t arrow.DataType = arrow.BinaryTypes.String
-		switch c.Type.Kind {
-		case KindBool:
-			t = arrow.FixedWidthTypes.Boolean
-		case KindInt16, KindInt32:
-			t = arrow.PrimitiveTypes.Int32
-		case KindInt64, KindMoney:
-			t = arrow.PrimitiveTypes.Int64
-		case KindFloat32:
-			t = arrow.PrimitiveTypes.Float32
-		case KindFloat64:
-			t = arrow.PrimitiveTypes.Float64
-		case KindDecimal:
-			t = &arrow.Decimal128Type{Precision: int32(c.Type.Precision), Scale: int32(c.Type.Scale)}
-		case KindDate:
-			t = arrow.FixedWidthTypes.Date32
-		case KindTime:
-			t = arrow.FixedWidthTypes.Time64us
-		case KindTimestamp:
-			t = &arrow.TimestampType{Unit: arrow.Microsecond}
-		case KindTimestampTZ:
-			t = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
-		case KindBytea:
-			t = arrow.BinaryTypes.Binary
-		}
-		fields[i] = arrow.Field{Name: colName("c", i), Type: t, Nullable: true}
+		fields[i] = arrow.Field{Name: colName("c", i), Type: arrowStored(c.Type), Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// arrowStored is the Arrow type of values of t as the columnstore stores
+// them, or text for those it stores from their text (uuid, KindText).
+func arrowStored(t ColumnType) arrow.DataType {
+	switch t.Kind {
+	case KindBool:
+		return arrow.FixedWidthTypes.Boolean
+	case KindInt16, KindInt32:
+		return arrow.PrimitiveTypes.Int32
+	case KindInt64, KindMoney:
+		return arrow.PrimitiveTypes.Int64
+	case KindFloat32:
+		return arrow.PrimitiveTypes.Float32
+	case KindFloat64:
+		return arrow.PrimitiveTypes.Float64
+	case KindDecimal:
+		return &arrow.Decimal128Type{Precision: int32(t.Precision), Scale: int32(t.Scale)}
+	case KindDate:
+		return arrow.FixedWidthTypes.Date32
+	case KindTime:
+		return arrow.FixedWidthTypes.Time64us
+	case KindTimestamp:
+		return &arrow.TimestampType{Unit: arrow.Microsecond}
+	case KindTimestampTZ:
+		return &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+	case KindBytea:
+		return arrow.BinaryTypes.Binary
+	}
+	return arrow.BinaryTypes.String
 }
 
 // newCopyWriter starts a copy of cols into data files in dir.
@@ -577,6 +582,7 @@ func (c *copyColumn) array(n int) arrow.Array {
 	return array.MakeFromData(d)
 }
 
+// appendUUID appends the text of a uuid (its 16 bytes v) to out.
 func appendUUID(out, v []byte) []byte {
 	const hexd = "0123456789abcdef"
 	for i, c := range v {

@@ -48,14 +48,7 @@ func pgNumeric(s string) []byte {
 	if len(digits) == 0 {
 		weight = 0
 	}
-	out := binary.BigEndian.AppendUint16(nil, uint16(len(digits)))
-	out = binary.BigEndian.AppendUint16(out, uint16(int16(weight)))
-	out = binary.BigEndian.AppendUint16(out, sign)
-	out = binary.BigEndian.AppendUint16(out, uint16(dscale))
-	for _, d := range digits {
-		out = binary.BigEndian.AppendUint16(out, d)
-	}
-	return out
+	return numericSend(sign, int16(weight), int16(dscale), digits...)
 }
 
 func TestNumericDecimal(t *testing.T) {

@@ -120,30 +120,10 @@ func loadSchema(cols []Column, enc []string) *arrow.Schema {
 	for i, c := range cols {
 		var t arrow.DataType = arrow.BinaryTypes.String
 		switch enc[i] {
-		case EncBool:
-			t = arrow.FixedWidthTypes.Boolean
-		case EncInt2, EncInt4:
-			t = arrow.PrimitiveTypes.Int32
-		case EncInt8:
-			t = arrow.PrimitiveTypes.Int64
-		case EncFloat4:
-			t = arrow.PrimitiveTypes.Float32
-		case EncFloat8:
-			t = arrow.PrimitiveTypes.Float64
-		case EncDate:
-			t = arrow.FixedWidthTypes.Date32
-		case EncTime:
-			t = arrow.FixedWidthTypes.Time64us
-		case EncTimestamp:
-			if c.Type.Kind == KindTimestampTZ {
-				t = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
-			} else {
-				t = &arrow.TimestampType{Unit: arrow.Microsecond}
-			}
-		case EncBytes:
-			if c.Type.Kind == KindBytea {
-				t = arrow.BinaryTypes.Binary
-			}
+		case "", EncText, EncUUID, EncNumeric:
+			// text, cast by loadSelect (a numeric's text, to a DECIMAL too)
+		default:
+			t = arrowStored(c.Type)
 		}
 		fields[i] = arrow.Field{Name: colName("c", i), Type: t, Nullable: true}
 	}
@@ -222,7 +202,7 @@ func (l *Loader) startFile(ctx context.Context) error {
 	rdr.refs.Store(1)
 	q := func(view string) string {
 		return "COPY (SELECT " + loadSelect(l.cols, l.enc) + " FROM " + view + ") TO " + QuoteLiteral(path) +
-			" (" + bulkParquetOptions + ", FIELD_IDS " + fieldIDs(l.cols) + ")"
+			" (" + parquetOptions + ", FIELD_IDS " + fieldIDs(l.cols) + ")"
 	}
 	go func() {
 		defer conn.Close()
@@ -435,20 +415,7 @@ func timestampFromPG(t int64) int64 {
 	return t + pgEpochMicros
 }
 
-func uuidText(v []byte) string {
-	const hexd = "0123456789abcdef"
-	var s [36]byte
-	j := 0
-	for i, c := range v {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			s[j] = '-'
-			j++
-		}
-		s[j], s[j+1] = hexd[c>>4], hexd[c&15]
-		j += 2
-	}
-	return string(s[:])
-}
+func uuidText(v []byte) string { return string(appendUUID(make([]byte, 0, 36), v)) }
 
 // Finish ends the data file and appends it to the table whose metadata
 // file is base (the table's version when the load ends: other statements

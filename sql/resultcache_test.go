@@ -32,14 +32,7 @@ func TestResultCache(t *testing.T) {
 		defer release()
 		var rows []string
 		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var vals []string
-				for _, col := range rec.Columns() {
-					vals = append(vals, col.ValueStr(i))
-				}
-				rows = append(rows, strings.Join(vals, "|"))
-			}
+			rows = append(rows, batchStrings(rdr.RecordBatch())...)
 			if !all {
 				break
 			}

@@ -38,16 +38,22 @@ func queryStrings(t *testing.T, e *Engine, query, tz string) ([]string, []arrow.
 		types = append(types, f.Type)
 	}
 	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			var vals []string
-			for _, col := range rec.Columns() {
-				vals = append(vals, col.ValueStr(i))
-			}
-			rows = append(rows, strings.Join(vals, "|"))
-		}
+		rows = append(rows, batchStrings(rdr.RecordBatch())...)
 	}
 	return rows, types, rdr.Err()
+}
+
+// batchStrings is each row of rec, its values' text joined by "|".
+func batchStrings(rec arrow.RecordBatch) []string {
+	var rows []string
+	for i := 0; i < int(rec.NumRows()); i++ {
+		var vals []string
+		for _, col := range rec.Columns() {
+			vals = append(vals, col.ValueStr(i))
+		}
+		rows = append(rows, strings.Join(vals, "|"))
+	}
+	return rows
 }
 
 // cachedStatements is how many statements the engine's only connection
