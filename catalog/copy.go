@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A copy of a mirror's source (create_table's initial copy, resync_table
@@ -490,6 +491,12 @@ func (p *CopyPart) row(size int) error {
 				p.lookForNaN()
 				return nil
 			}
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				// the column named in the error the client sees
+				pe.Message = fmt.Sprintf("column %q: %s", p.w.cols[i].Name, pe.Message)
+				return pe
+			}
 			return fmt.Errorf("column %q: %w", p.w.cols[i].Name, err)
 		}
 	}
@@ -561,7 +568,7 @@ func (c *copyColumn) add(r int, v []byte) error {
 	default:
 		if !utf8.Valid(v) {
 			c.valid[r>>3] &^= 1 << (r & 7)
-			return fmt.Errorf("invalid byte sequence for encoding \"UTF8\" in %q", truncateBytes(v, 40))
+			return pgError("22021", "invalid byte sequence for encoding \"UTF8\"", fmt.Sprintf("The value begins %q.", truncateBytes(v, 40)), "")
 		}
 		c.data = append(c.data, v...)
 		c.offsets = le.AppendUint32(c.offsets, uint32(len(c.data)))

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // pgNumeric is numeric's binary send form of a decimal literal (or NaN),
@@ -283,6 +285,10 @@ func TestCopyWriter(t *testing.T) {
 		// a stream of another form: a column's type changed (cdc copies again)
 		if structural := !strings.Contains(name, "UTF-8") && !strings.Contains(name, "numeric"); errors.Is(err, ErrCopyMalformed) != structural {
 			t.Errorf("%s: %v; want ErrCopyMalformed: %v", name, err, structural)
+		}
+		var pe *pgconn.PgError
+		if strings.Contains(name, "UTF-8") && (!errors.As(err, &pe) || pe.Code != "22021" || !strings.Contains(pe.Message, `column "t"`)) {
+			t.Errorf("%s: %v; want SQLSTATE 22021 naming the column", name, err)
 		}
 		if files, _ := os.ReadDir(bad); len(files) != 0 {
 			t.Errorf("%s: %d data files remain", name, len(files))
