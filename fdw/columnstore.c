@@ -185,29 +185,6 @@ mooncake_is_columnstore(Oid relid)
 	return false;
 }
 
-/* SPI as the bootstrap superuser: the catalog tables are not granted. */
-typedef struct AsOwner
-{
-	Oid			saved_user;
-	int			saved_sec;
-} AsOwner;
-
-static void
-as_owner_begin(AsOwner *s)
-{
-	GetUserIdAndSecContext(&s->saved_user, &s->saved_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   s->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	SPI_connect();
-}
-
-static void
-as_owner_end(AsOwner *s)
-{
-	SPI_finish();
-	SetUserIdAndSecContext(s->saved_user, s->saved_sec);
-}
-
 /*
  * The catalog identity and committed metadata location of a columnstore
  * table; *lock takes the catalog row's lock (FOR UPDATE): the first write
@@ -216,13 +193,13 @@ as_owner_end(AsOwner *s)
 static void
 catalog_row(Oid relid, bool lock, char **namespace, char **table, char **location)
 {
-	AsOwner		s;
+	MooncakeAsOwner s;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
-	as_owner_begin(&s);
+	mooncake_as_owner_begin(&s);
 	rc = SPI_execute_with_args(psprintf(
 		"SELECT c.table_namespace, c.table_name, t.metadata_location "
 		"FROM mooncake.columnstore_relations c "
@@ -245,7 +222,7 @@ catalog_row(Oid relid, bool lock, char **namespace, char **table, char **locatio
 		*location = SPI_getvalue(tup, desc, 3);
 		MemoryContextSwitchTo(old);
 	}
-	as_owner_end(&s);
+	mooncake_as_owner_end(&s);
 }
 
 static CsWrite *
@@ -414,7 +391,7 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 	{
 		/* a directory shared with another table is not the table's own */
 		char	   *dir = table_dir(w->base);
-		AsOwner		as;
+		MooncakeAsOwner as;
 		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 		Datum		values[3];
 
@@ -426,7 +403,7 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(psprintf("%s/", dir));
 		values[1] = CStringGetTextDatum(w->namespace);
 		values[2] = CStringGetTextDatum(w->table);
-		as_owner_begin(&as);
+		mooncake_as_owner_begin(&as);
 		if (SPI_execute_with_args(
 			"SELECT 1 FROM mooncake.iceberg_tables WHERE starts_with(metadata_location, $1) "
 			"AND NOT (catalog_name = 'mooncake' AND table_namespace = $2 AND table_name = $3)",
@@ -437,7 +414,7 @@ mooncake_columnstore_sweep(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("columnstore table \"%s\" shares its directory with another Iceberg table", get_rel_name(relid)),
 					 errhint("Its unreferenced files may be the other table's: remove them by hand.")));
-		as_owner_end(&as);
+		mooncake_as_owner_end(&as);
 	}
 	begin_cs_request(&req, "columnstore_sweep", ((CsVersion *) linitial(w->versions))->location);
 	appendStringInfo(&req, ",\"older_than_seconds\":%.6f}", isinf(seconds) ? 1e15 : seconds);
@@ -712,7 +689,7 @@ cs_xact_callback(XactEvent event, void *arg)
 			{
 				CsWrite    *w = lfirst(lc);
 				char	   *newest = ((CsVersion *) linitial(w->versions))->location;
-				AsOwner		s;
+				MooncakeAsOwner s;
 				Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 				Datum		values[4];
 				int			rc;
@@ -725,7 +702,7 @@ cs_xact_callback(XactEvent event, void *arg)
 				values[3] = CStringGetTextDatum(w->table);
 				/* commit runs its callbacks without a snapshot: SPI needs one */
 				PushActiveSnapshot(GetTransactionSnapshot());
-				as_owner_begin(&s);
+				mooncake_as_owner_begin(&s);
 				rc = SPI_execute_with_args(
 					"UPDATE mooncake.iceberg_tables SET metadata_location = $1, "
 					"previous_metadata_location = $2 "
@@ -737,7 +714,7 @@ cs_xact_callback(XactEvent event, void *arg)
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 							 errmsg("could not commit the writes to columnstore table \"%s.%s\": it changed meanwhile",
 									w->namespace, w->table)));
-				as_owner_end(&s);
+				mooncake_as_owner_end(&s);
 				PopActiveSnapshot();
 			}
 			break;
@@ -1773,7 +1750,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	char	   *table;
 	Oid			relid;
 	bool		first = true;
-	AsOwner		s;
+	MooncakeAsOwner s;
 	int			suffix = 0;
 	char	   *location = NULL;	/* WITH (location = ...), else the warehouse */
 
@@ -1932,7 +1909,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	}
 
 	/* its catalog row, under a name no other Iceberg table has */
-	as_owner_begin(&s);
+	mooncake_as_owner_begin(&s);
 	for (;;)
 	{
 		char	   *name = suffix == 0 ? table : psprintf("%s_%d", table, suffix);
@@ -1969,7 +1946,7 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 			4, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a columnstore table");
 	}
-	as_owner_end(&s);
+	mooncake_as_owner_end(&s);
 	CommandCounterIncrement();
 	return relid;
 }

@@ -29,6 +29,7 @@
 
 PG_FUNCTION_INFO_V1(mooncake_plain_type_changes);
 PG_FUNCTION_INFO_V1(mooncake_execute_typed);
+PG_FUNCTION_INFO_V1(mooncake_enables_row_security);
 
 /*
  * The attnums of the columns whose type an ALTER TABLE command changed
@@ -66,6 +67,30 @@ mooncake_plain_type_changes(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(attnums, n, INT2OID, sizeof(int16), true, TYPALIGN_SHORT));
+}
+
+/*
+ * Whether an ALTER TABLE command enables row-level security (ENABLE ROW
+ * LEVEL SECURITY): a mirror of the table would show every row to whoever
+ * may read it. Takes the command column of pg_event_trigger_ddl_commands().
+ */
+Datum
+mooncake_enables_row_security(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+	ListCell   *lc;
+
+	if (cmd->type != SCT_AlterTable)
+		PG_RETURN_BOOL(false);
+	foreach(lc, cmd->d.alterTable.subcmds)
+	{
+		CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(lc);
+		AlterTableCmd *atc = (AlterTableCmd *) sub->parsetree;
+
+		if (IsA(atc, AlterTableCmd) && atc->subtype == AT_EnableRowSecurity)
+			PG_RETURN_BOOL(true);
+	}
+	PG_RETURN_BOOL(false);
 }
 
 /*

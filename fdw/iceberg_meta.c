@@ -66,7 +66,7 @@ mooncake_iceberg_request(PG_FUNCTION_ARGS)
 	 * roles; s3:// paths also for members of mooncake_user.
 	 */
 	if (mooncake_is_remote_path(path))
-		mooncake_check_read_remote("read");
+		mooncake_check_read_remote(path, "read");
 	else if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -528,7 +528,7 @@ mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 				(errcode(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED),
 				 errmsg("IMPORT FOREIGN SCHEMA on server mooncake needs the options path and format")));
 	if (mooncake_is_remote_path(path))
-		mooncake_check_read_remote("import");
+		mooncake_check_read_remote(path, "import");
 	else
 		mooncake_check_read_server_files("import");
 	if (!is_absolute_path(path) && !mooncake_is_remote_path(path))

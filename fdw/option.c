@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <limits.h>
 
 #include "access/reloptions.h"
@@ -32,6 +33,7 @@
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
 #include "commands/defrem.h"
+#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "catalog/pg_authid.h"
@@ -278,25 +280,121 @@ mooncake_is_remote_path(const char *path)
 }
 
 /*
+ * The "bucket/key" of an object store URL, or of the fixed part of a
+ * pattern (up to its first wildcard), in a form to compare with others:
+ * no scheme (s3://, s3a://, ... all name the same objects here), %XX
+ * decoded, empty and "." segments dropped. Conservative: two paths that
+ * may name the same objects compare equal.
+ */
+static char *
+object_prefix(const char *url, bool pattern)
+{
+	const char *p = strstr(url, "://");
+	StringInfoData out;
+
+	p = p ? p + 3 : url;
+	initStringInfo(&out);
+	for (; *p; p++)
+	{
+		char		c = *p;
+
+		if (pattern && (c == '*' || c == '?' || c == '[' || c == '{'))
+			break;
+		if (c == '%' && isxdigit((unsigned char) p[1]) && isxdigit((unsigned char) p[2]))
+		{
+			char		hex[3] = {p[1], p[2], '\0'};
+
+			c = (char) strtol(hex, NULL, 16);
+			p += 2;
+		}
+		appendStringInfoChar(&out, c);
+	}
+	/* drop empty and "." segments: "a//b/./c" -> "a/b/c" */
+	{
+		char	   *src = out.data;
+		char	   *dst = out.data;
+
+		while (*src)
+		{
+			if (*src == '/' && (dst == out.data || dst[-1] == '/'))
+				src++;
+			else if (*src == '.' && (dst == out.data || dst[-1] == '/') &&
+					 (src[1] == '/' || src[1] == '\0'))
+				src++;
+			else
+				*dst++ = *src++;
+		}
+		*dst = '\0';
+	}
+	return out.data;
+}
+
+/*
+ * The Iceberg table of the catalog (a mirror or a columnstore table, on an
+ * object store) whose directory path may reach into, NULL when none: its
+ * files are read through its foreign table, whose privileges apply, not as
+ * objects. pattern: path may hold wildcards (a glob reaching into the
+ * directory counts); inside_only: only a path in (or at) the directory
+ * counts, not one above it.
+ */
+static char *
+object_store_table(const char *path, bool pattern, bool inside_only)
+{
+	MooncakeAsOwner as;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *found = NULL;
+
+	values[0] = CStringGetTextDatum(object_prefix(path, pattern));
+	mooncake_as_owner_begin(&as);
+	if (SPI_execute_with_args(psprintf(
+		"SELECT format('%%I.%%I', table_namespace, table_name) FROM ("
+		" SELECT table_namespace, table_name,"
+		"  regexp_replace(regexp_replace(metadata_location, '/metadata/[^/]*$', ''), '^[A-Za-z0-9+.-]*://', '') AS dir"
+		" FROM mooncake.iceberg_tables"
+		" WHERE metadata_location LIKE '%%://%%') t"
+		" WHERE starts_with($1, t.dir || '/') OR $1 = t.dir%s"
+		" ORDER BY 1 LIMIT 1", inside_only ? "" : " OR starts_with(t.dir, $1)"),
+		1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog");
+	if (SPI_processed > 0)
+		found = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	mooncake_as_owner_end(&as);
+	return found;
+}
+
+/*
  * Reading an object store with the secrets a superuser made
  * (mooncake.create_secret) is for superusers and roles with privileges of
- * mooncake_user or pg_read_server_files.
+ * mooncake_user or pg_read_server_files; the objects of the catalog's own
+ * Iceberg tables (mirrors, columnstore tables) only for the first and the
+ * last, as their files of the server are: others read those tables
+ * through their foreign tables.
  */
 void
-mooncake_check_read_remote(const char *verb)
+mooncake_check_read_remote(const char *path, const char *verb)
 {
 	Oid			user_role = get_role_oid("mooncake_user", true);
+	char	   *table;
 
-	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) ||
-		(OidIsValid(user_role) && has_privs_of_role(GetUserId(), user_role)))
+	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to read objects of an object store"),
-			 strcmp(verb, "read") == 0 ?
-			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may read s3:// paths.") :
-			 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may %s foreign tables reading s3:// paths.",
-					   verb)));
+	if (!OidIsValid(user_role) || !has_privs_of_role(GetUserId(), user_role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read objects of an object store"),
+				 strcmp(verb, "read") == 0 ?
+				 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may read s3:// paths.") :
+				 errdetail("Only superusers and roles with privileges of mooncake_user or pg_read_server_files may %s foreign tables reading s3:// paths.",
+						   verb)));
+	table = object_store_table(path, true, false);
+	if (table != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read \"%s\" as objects", path),
+				 errdetail("It reaches into the files of the columnstore table %s.", table),
+				 errhint("Query the table itself, whose privileges apply; superusers and roles with privileges of pg_read_server_files may read its files.")));
 }
 
 /*
@@ -322,6 +420,17 @@ mooncake_check_table_location(const char *location)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("location \"%s\" is not an absolute path", location),
 				 errhint("Give an absolute directory of the server or an s3://bucket/prefix URL.")));
+	if (remote)
+	{
+		/* each table has a directory of its own under its location */
+		char	   *table = object_store_table(location, false, true);
+
+		if (table != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("location \"%s\" is in the directory of the columnstore table %s", location, table),
+					 errhint("Give a location of the table's own, such as the directory above it.")));
+	}
 	if (superuser() || has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
 		return;
 	if (remote && OidIsValid(user_role) && has_privs_of_role(GetUserId(), user_role))
@@ -342,7 +451,7 @@ void
 mooncake_check_read_path(const char *path, const char *verb)
 {
 	if (mooncake_is_remote_path(path))
-		mooncake_check_read_remote(verb);
+		mooncake_check_read_remote(path, verb);
 	else
 		mooncake_check_read_server_files(verb);
 }

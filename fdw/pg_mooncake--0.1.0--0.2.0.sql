@@ -68,7 +68,16 @@ DECLARE
   ft regclass;
   grantee oid;
   col name;
+  -- The caller's search_path resolves the names given; then the
+  -- procedure's own statements run with pg_catalog's alone, so that no
+  -- operator of a schema other roles may create in is resolved here.
+  caller_path text := pg_catalog.current_setting('search_path');
+  caller_schema name := pg_catalog.current_schema();
+  src_label text; -- the source as the caller's search_path prints it
 BEGIN
+  src := pg_catalog.to_regclass(source);
+  src_label := src::text;
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL OR row_level_security IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '22004',
@@ -84,7 +93,6 @@ BEGIN
       MESSAGE = pg_catalog.format('invalid value for argument row_level_security: %s', row_level_security),
       HINT = 'Use ''refuse'' (the default) or ''ignore''.';
   END IF;
-  src := pg_catalog.to_regclass(source);
   IF src IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '42P01',
@@ -99,7 +107,7 @@ BEGIN
   IF src_kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION USING
       ERRCODE = '42809',
-      MESSAGE = pg_catalog.format('%s is not a table', src);
+      MESSAGE = pg_catalog.format('%s is not a table', src_label);
   END IF;
   -- Only the source's owner (in role mooncake_user) or a superuser, and
   -- row-level security only when asked: before anything changes.
@@ -110,13 +118,13 @@ BEGIN
   IF src_kind = 'p' AND (key_index IS NOT NULL OR replica_identity_full) THEN
     RAISE EXCEPTION USING
       ERRCODE = '0A000',
-      MESSAGE = pg_catalog.format('%s is a partitioned table: key_index and replica_identity_full do not apply to it', src),
+      MESSAGE = pg_catalog.format('%s is a partitioned table: key_index and replica_identity_full do not apply to it', src_label),
       HINT = 'Give the partitioned table a primary key (it includes the partition key).';
   END IF;
 
   parts := pg_catalog.parse_ident(table_name);
   IF pg_catalog.array_length(parts, 1) = 1 THEN
-    target_schema := pg_catalog.current_schema();
+    target_schema := caller_schema;
     target_name := parts[1];
     IF target_schema IS NULL THEN
       RAISE EXCEPTION USING
@@ -198,10 +206,12 @@ BEGIN
   ELSIF key_index IS NOT NULL THEN
     EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', src, key_index);
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   ELSIF replica_identity_full THEN
     -- Opt-in: every column identifies a row (WAL then logs whole old rows).
     EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY FULL', src);
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   END IF;
 
   -- The sidecar checks the source (key, column types), creates the Iceberg
@@ -265,6 +275,7 @@ BEGIN
   -- CASCADE; the DDL triggers find the source's mirrors this way. The
   -- sidecar keeps the mirror once this transaction commits.
   PERFORM mooncake.attach_request(ft, src);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean, text, text) IS
@@ -544,15 +555,19 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'optimize_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF EXISTS (SELECT FROM pg_catalog.pg_foreign_table f, pg_catalog.pg_options_to_table(f.ftoptions) o
               WHERE f.ftrelid = ft AND o.option_name = 'columnstore') THEN
     -- a columnstore table of its own: the files of writes never committed
     PERFORM mooncake.remove_orphan_files(ft);
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     RETURN;
   END IF;
   PERFORM mooncake.mirror_request('optimize', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.optimize_table(text) IS
@@ -623,6 +638,146 @@ BEGIN
     -- other foreign table of its old name does). A rolled back drop
     -- leaves the mirror as it was.
     PERFORM mooncake.mirror_dropped(r.objid, r.schema_name, r.object_name);
+  END LOOP;
+END;
+$$;
+
+-- 0.2.0 resolves the names its procedures are given in the caller's
+-- search_path and runs their own statements with pg_catalog's alone (no
+-- operator of a schema other roles may create in is ever resolved there).
+CREATE OR REPLACE FUNCTION mooncake.columnstore_table(table_name text, caller text) RETURNS regclass
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+  ft regclass;
+BEGIN
+  IF table_name IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '22004',
+      MESSAGE = pg_catalog.format('argument table_name of mooncake.%s must not be NULL', caller);
+  END IF;
+  ft := pg_catalog.to_regclass(table_name);
+  IF ft IS NULL THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42P01',
+      MESSAGE = pg_catalog.format('columnstore table %s does not exist', table_name);
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
+                   JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+                  WHERE f.ftrelid OPERATOR(pg_catalog.=) ft::pg_catalog.oid
+                    AND s.srvname OPERATOR(pg_catalog.=) 'mooncake'::pg_catalog.name) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42809',
+      MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
+  END IF;
+  RETURN ft;
+END;
+$$;
+
+CREATE OR REPLACE PROCEDURE mooncake.drop_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
+BEGIN
+  ft := mooncake.columnstore_table(table_name, 'drop_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+  -- The event trigger below drops the mirror with its foreign table.
+  EXECUTE pg_catalog.format('DROP FOREIGN TABLE %s', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
+END;
+$$;
+
+CREATE OR REPLACE PROCEDURE mooncake.resync_table(table_name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
+BEGIN
+  ft := mooncake.columnstore_table(table_name, 'resync_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+  PERFORM mooncake.mirror_request('resync_table', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION public.iceberg_snapshots(path text)
+RETURNS TABLE (sequence_number bigint, snapshot_id bigint, timestamp_ms timestamptz,
+               manifest_list text, operation text)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.sequence_number, t.snapshot_id, t.timestamp_ms, t.manifest_list, NULLIF(t.operation, '')
+    FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('snapshots', path) -> 'rows')
+         AS t(sequence_number bigint, snapshot_id bigint, timestamp_ms timestamptz,
+              manifest_list text, operation text)
+$$;
+
+CREATE OR REPLACE FUNCTION public.iceberg_metadata(path text, snapshot_id bigint DEFAULT NULL)
+RETURNS TABLE (manifest_path text, manifest_sequence_number bigint, manifest_content text,
+               status text, content text, file_path text, file_format text, record_count bigint,
+               data_sequence_number bigint, file_sequence_number bigint)
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.*
+    FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('entries', path, snapshot_id) -> 'rows')
+         AS t(manifest_path text, manifest_sequence_number bigint, manifest_content text,
+              status text, content text, file_path text, file_format text, record_count bigint,
+              data_sequence_number bigint, file_sequence_number bigint)
+$$;
+
+-- ALTER TABLE ... ENABLE ROW LEVEL SECURITY of a mirrored table is refused.
+CREATE FUNCTION mooncake.enables_row_security(command pg_ddl_command)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mooncake_enables_row_security'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION mooncake.enables_row_security(pg_ddl_command) IS
+  'whether an ALTER TABLE command of pg_event_trigger_ddl_commands() enables row-level security';
+
+CREATE OR REPLACE FUNCTION mooncake.follow_source_ddl() RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  src oid;
+  ft oid;
+BEGIN
+  -- An ALTER TABLE of a partitioned table reaches its partitions, and is
+  -- reported for the partitioned table only: a mirrored partition follows
+  -- the changes of the tables above it.
+  FOR src IN SELECT t.relid
+               FROM (SELECT c.objid AS relid
+                       FROM pg_event_trigger_ddl_commands() c
+                      WHERE c.classid = 'pg_catalog.pg_class'::regclass
+                     UNION
+                     SELECT p.relid
+                       FROM pg_event_trigger_ddl_commands() c, pg_partition_tree(c.objid) p
+                      WHERE c.classid = 'pg_catalog.pg_class'::regclass
+                        AND c.command_tag = 'ALTER TABLE') t
+              WHERE EXISTS (SELECT FROM mooncake.mirrors_of(t.relid))
+  LOOP
+    -- A mirror cannot enforce row-level security: enabling it on a
+    -- mirrored table would leave every row readable through the mirror.
+    IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
+                WHERE c.objid = src AND mooncake.enables_row_security(c.command)) THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '42501',
+        MESSAGE = pg_catalog.format('cannot enable row-level security on table %s: it has mirrors, which cannot enforce it', src::regclass),
+        DETAIL = 'Whoever may read a mirror would see every row of the table.',
+        HINT = 'Drop its mirrors first (mooncake.drop_table), or enable it and then create them again with row_level_security => ''ignore''.';
+    END IF;
+    -- With the columns whose type changed by a plain cast: a rewrite made
+    -- only by such widenings keeps every value.
+    PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
+      (mooncake.source_shape(src)::jsonb || jsonb_build_object('plain_type_changes',
+         COALESCE((SELECT jsonb_agg(DISTINCT a)
+                     FROM pg_event_trigger_ddl_commands() c,
+                          unnest(mooncake.plain_type_changes(c.command)) AS a
+                    WHERE c.objid = src), '[]'::jsonb)))::text);
+    FOR ft IN SELECT mooncake.mirrors_of(src) LOOP
+      PERFORM mooncake.align_foreign_table(ft, src);
+    END LOOP;
   END LOOP;
 END;
 $$;

@@ -128,6 +128,13 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION mooncake.remove_orphan_files(regclass, pg_catalog.interval) IS
   'remove the files of a columnstore table of its own that no committed metadata references (rolled back or crashed writes) and that are older than older_than; returns how many';
 
+CREATE FUNCTION mooncake.enables_row_security(command pg_ddl_command)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mooncake_enables_row_security'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION mooncake.enables_row_security(pg_ddl_command) IS
+  'whether an ALTER TABLE command of pg_event_trigger_ddl_commands() enables row-level security';
+
 CREATE FUNCTION mooncake.plain_type_changes(command pg_ddl_command)
 RETURNS int2[]
 AS 'MODULE_PATHNAME', 'mooncake_plain_type_changes'
@@ -166,7 +173,16 @@ DECLARE
   ft regclass;
   grantee oid;
   col name;
+  -- The caller's search_path resolves the names given; then the
+  -- procedure's own statements run with pg_catalog's alone, so that no
+  -- operator of a schema other roles may create in is resolved here.
+  caller_path text := pg_catalog.current_setting('search_path');
+  caller_schema name := pg_catalog.current_schema();
+  src_label text; -- the source as the caller's search_path prints it
 BEGIN
+  src := pg_catalog.to_regclass(source);
+  src_label := src::text;
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL OR row_level_security IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '22004',
@@ -182,7 +198,6 @@ BEGIN
       MESSAGE = pg_catalog.format('invalid value for argument row_level_security: %s', row_level_security),
       HINT = 'Use ''refuse'' (the default) or ''ignore''.';
   END IF;
-  src := pg_catalog.to_regclass(source);
   IF src IS NULL THEN
     RAISE EXCEPTION USING
       ERRCODE = '42P01',
@@ -197,7 +212,7 @@ BEGIN
   IF src_kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION USING
       ERRCODE = '42809',
-      MESSAGE = pg_catalog.format('%s is not a table', src);
+      MESSAGE = pg_catalog.format('%s is not a table', src_label);
   END IF;
   -- Only the source's owner (in role mooncake_user) or a superuser, and
   -- row-level security only when asked: before anything changes.
@@ -208,13 +223,13 @@ BEGIN
   IF src_kind = 'p' AND (key_index IS NOT NULL OR replica_identity_full) THEN
     RAISE EXCEPTION USING
       ERRCODE = '0A000',
-      MESSAGE = pg_catalog.format('%s is a partitioned table: key_index and replica_identity_full do not apply to it', src),
+      MESSAGE = pg_catalog.format('%s is a partitioned table: key_index and replica_identity_full do not apply to it', src_label),
       HINT = 'Give the partitioned table a primary key (it includes the partition key).';
   END IF;
 
   parts := pg_catalog.parse_ident(table_name);
   IF pg_catalog.array_length(parts, 1) = 1 THEN
-    target_schema := pg_catalog.current_schema();
+    target_schema := caller_schema;
     target_name := parts[1];
     IF target_schema IS NULL THEN
       RAISE EXCEPTION USING
@@ -296,10 +311,12 @@ BEGIN
   ELSIF key_index IS NOT NULL THEN
     EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', src, key_index);
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   ELSIF replica_identity_full THEN
     -- Opt-in: every column identifies a row (WAL then logs whole old rows).
     EXECUTE pg_catalog.format('ALTER TABLE %s REPLICA IDENTITY FULL', src);
     COMMIT;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   END IF;
 
   -- The sidecar checks the source (key, column types), creates the Iceberg
@@ -363,6 +380,7 @@ BEGIN
   -- CASCADE; the DDL triggers find the source's mirrors this way. The
   -- sidecar keeps the mirror once this transaction commits.
   PERFORM mooncake.attach_request(ft, src);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.create_table(text, text, text, boolean, text, text) IS
@@ -391,7 +409,8 @@ BEGIN
   END IF;
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
                    JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
-                  WHERE f.ftrelid = ft AND s.srvname = 'mooncake') THEN
+                  WHERE f.ftrelid OPERATOR(pg_catalog.=) ft::pg_catalog.oid
+                    AND s.srvname OPERATOR(pg_catalog.=) 'mooncake'::pg_catalog.name) THEN
     RAISE EXCEPTION USING
       ERRCODE = '42809',
       MESSAGE = pg_catalog.format('%s is not a columnstore table', ft);
@@ -405,10 +424,13 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'drop_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   -- The event trigger below drops the mirror with its foreign table.
   EXECUTE pg_catalog.format('DROP FOREIGN TABLE %s', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.drop_table(text) IS
@@ -647,6 +669,16 @@ BEGIN
                         AND c.command_tag = 'ALTER TABLE') t
               WHERE EXISTS (SELECT FROM mooncake.mirrors_of(t.relid))
   LOOP
+    -- A mirror cannot enforce row-level security: enabling it on a
+    -- mirrored table would leave every row readable through the mirror.
+    IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c
+                WHERE c.objid = src AND mooncake.enables_row_security(c.command)) THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '42501',
+        MESSAGE = pg_catalog.format('cannot enable row-level security on table %s: it has mirrors, which cannot enforce it', src::regclass),
+        DETAIL = 'Whoever may read a mirror would see every row of the table.',
+        HINT = 'Drop its mirrors first (mooncake.drop_table), or enable it and then create them again with row_level_security => ''ignore''.';
+    END IF;
     -- With the columns whose type changed by a plain cast: a rewrite made
     -- only by such widenings keeps every value.
     PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
@@ -697,9 +729,12 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'resync_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   PERFORM mooncake.mirror_request('resync_table', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.resync_table(text) IS
@@ -870,15 +905,19 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
   ft regclass;
+  caller_path text := pg_catalog.current_setting('search_path');
 BEGIN
   ft := mooncake.columnstore_table(table_name, 'optimize_table');
+  PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF EXISTS (SELECT FROM pg_catalog.pg_foreign_table f, pg_catalog.pg_options_to_table(f.ftoptions) o
               WHERE f.ftrelid = ft AND o.option_name = 'columnstore') THEN
     -- a columnstore table of its own: the files of writes never committed
     PERFORM mooncake.remove_orphan_files(ft);
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     RETURN;
   END IF;
   PERFORM mooncake.mirror_request('optimize', ft);
+  PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END;
 $$;
 COMMENT ON PROCEDURE mooncake.optimize_table(text) IS
@@ -1076,7 +1115,7 @@ COMMENT ON FUNCTION mooncake.iceberg_request(text, text, bigint) IS
 CREATE FUNCTION public.iceberg_snapshots(path text)
 RETURNS TABLE (sequence_number bigint, snapshot_id bigint, timestamp_ms timestamptz,
                manifest_list text, operation text)
-LANGUAGE sql
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT t.sequence_number, t.snapshot_id, t.timestamp_ms, t.manifest_list, NULLIF(t.operation, '')
     FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('snapshots', path) -> 'rows')
@@ -1089,7 +1128,7 @@ CREATE FUNCTION public.iceberg_metadata(path text, snapshot_id bigint DEFAULT NU
 RETURNS TABLE (manifest_path text, manifest_sequence_number bigint, manifest_content text,
                status text, content text, file_path text, file_format text, record_count bigint,
                data_sequence_number bigint, file_sequence_number bigint)
-LANGUAGE sql
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT t.*
     FROM pg_catalog.jsonb_to_recordset(mooncake.iceberg_request('entries', path, snapshot_id) -> 'rows')

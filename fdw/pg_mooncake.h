@@ -78,9 +78,23 @@ extern void mooncake_get_endpoint(Oid serverid, char **host, char **port);
 extern char *mooncake_files_json(Oid foreigntableid);
 extern char *mooncake_files_target(Oid foreigntableid);
 extern List *mooncake_option_paths(const char *value);
+/*
+ * SPI as the bootstrap superuser (privilege.c): the catalog tables are not
+ * granted. search_path is pg_catalog's alone meanwhile, so that no
+ * operator or function of a schema a user may create in is ever resolved.
+ */
+typedef struct MooncakeAsOwner
+{
+	Oid			saved_user;
+	int			saved_sec;
+	int			guc_nest;
+} MooncakeAsOwner;
+extern void mooncake_as_owner_begin(MooncakeAsOwner *s);
+extern void mooncake_as_owner_end(MooncakeAsOwner *s);
+extern int	mooncake_pin_search_path(void);
 extern void mooncake_check_read_server_files(const char *verb);
 extern bool mooncake_is_remote_path(const char *path);
-extern void mooncake_check_read_remote(const char *verb);
+extern void mooncake_check_read_remote(const char *path, const char *verb);
 extern void mooncake_check_table_location(const char *location);
 extern void mooncake_check_read_path(const char *path, const char *verb);
 extern void mooncake_get_table_name(Oid foreigntableid,

@@ -31,14 +31,18 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
+#include "executor/spi.h"
 #include "utils/acl.h"
+#include "utils/guc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -51,6 +55,40 @@ PG_FUNCTION_INFO_V1(mooncake_attach_request);
 PG_FUNCTION_INFO_V1(mooncake_mirror_request);
 PG_FUNCTION_INFO_V1(mooncake_list_request);
 PG_FUNCTION_INFO_V1(mooncake_progress_request);
+
+/*
+ * search_path pg_catalog, pg_temp until AtEOXact_GUC(true, the returned
+ * nest level): for SPI queries of the extension's own, whose operators
+ * (oid = regclass, varchar = text: no exact match in pg_catalog) would
+ * otherwise be resolved in whatever schema comes first, public included.
+ */
+int
+mooncake_pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+mooncake_as_owner_begin(MooncakeAsOwner *s)
+{
+	GetUserIdAndSecContext(&s->saved_user, &s->saved_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   s->saved_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	s->guc_nest = mooncake_pin_search_path();
+	SPI_connect();
+}
+
+void
+mooncake_as_owner_end(MooncakeAsOwner *s)
+{
+	SPI_finish();
+	AtEOXact_GUC(true, s->guc_nest);
+	SetUserIdAndSecContext(s->saved_user, s->saved_sec);
+}
 
 /* The role whose members may create mirrors of tables they own. */
 #define MOONCAKE_USER_ROLE "mooncake_user"
@@ -218,6 +256,20 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 	location = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 
 	check_create(source, PG_GETARG_BOOL(4));
+	/* the mirror is a table of mirror_schema, as its foreign table will be */
+	if (!superuser())
+	{
+		Oid			nsp = get_namespace_oid(mirror_schema, false);
+		AclResult	acl;
+
+#if PG_VERSION_NUM >= 160000
+		acl = object_aclcheck(NamespaceRelationId, nsp, GetUserId(), ACL_CREATE);
+#else
+		acl = pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE);
+#endif
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, OBJECT_SCHEMA, mirror_schema);
+	}
 	if (location != NULL)
 		mooncake_check_table_location(location);
 
@@ -320,32 +372,84 @@ mooncake_mirror_request(PG_FUNCTION_ARGS)
 }
 
 /*
- * mooncake.list_request() returns json: every mirror of the database; the
- * view columnstore_tables filters them by the reader's privileges.
+ * The sidecar's answer {"<key>": [entries]} with only the entries e for
+ * which the SQL condition visible holds for the current role: what a role
+ * may see of the mirrors and copies is decided here, not only by the views
+ * over these functions, which any role may call directly.
+ */
+static text *
+visible_entries(const char *answer, const char *key, const char *visible)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(answer)};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			nest = mooncake_pin_search_path();
+	bool		isnull;
+	Datum		d;
+	text	   *out;
+
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf(
+		"SELECT json_build_object(%s, COALESCE(json_agg(e), '[]'::json))::text "
+		"FROM json_array_elements(($1::json) -> %s) e WHERE %s",
+		quote_literal_cstr(key), quote_literal_cstr(key), visible),
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not filter the sidecar's %s", key);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	{
+		MemoryContext spi = MemoryContextSwitchTo(cxt);
+
+		out = DatumGetTextPCopy(d);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	AtEOXact_GUC(true, nest);
+	return out;
+}
+
+/*
+ * mooncake.list_request() returns json: the mirrors of the database that
+ * the current role may read (or some columns of; superusers: all), for the
+ * view columnstore_tables.
  */
 Datum
 mooncake_list_request(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
+	char	   *answer;
 
 	initStringInfo(&buf);
 	append_common(&buf, "list");
 	appendStringInfoChar(&buf, '}');
-	PG_RETURN_TEXT_P(cstring_to_text(send_request("list", &buf)));
+	answer = send_request("list", &buf);
+	if (superuser())
+		PG_RETURN_TEXT_P(cstring_to_text(answer));
+	PG_RETURN_TEXT_P(visible_entries(answer, "tables",
+									 "has_any_column_privilege(NULLIF((e ->> 'foreign_table_oid')::oid, 0::oid), 'SELECT')"));
 }
 
 /*
  * mooncake.progress_request() returns json: the copies of sources under way
- * in the cluster; the view copy_progress filters them by the reader's
- * privileges.
+ * in the cluster that the current role may see, as pg_stat_progress_copy
+ * shows copies: all to members of pg_read_all_stats, those its own
+ * backends asked for, and those of mirrors of this database it may read.
  */
 Datum
 mooncake_progress_request(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
+	char	   *answer;
 
 	initStringInfo(&buf);
 	mooncake_json_begin(&buf, "progress");
 	appendStringInfoChar(&buf, '}');
-	PG_RETURN_TEXT_P(cstring_to_text(send_request("progress", &buf)));
+	answer = send_request("progress", &buf);
+	if (has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))
+		PG_RETURN_TEXT_P(cstring_to_text(answer));
+	PG_RETURN_TEXT_P(visible_entries(answer, "copies",
+									 "EXISTS (SELECT FROM pg_stat_activity a WHERE a.pid = (e ->> 'pid')::int "
+									 "AND a.usesysid = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user)) "
+									 "OR ((e ->> 'database') = current_database() "
+									 "AND has_any_column_privilege(NULLIF((e ->> 'foreign_table_oid')::oid, 0::oid), 'SELECT'))"));
 }

@@ -66,6 +66,7 @@ func run() error {
 		resultCache = flag.Int("result-cache-mb", envInt("MOONCAKE_RESULT_CACHE_MB", sql.DefaultResultCacheBytes>>20), "MiB of small answers kept for repeated queries on mirrors that took no change since (0: none; env MOONCAKE_RESULT_CACHE_MB)")
 		copyWorkers = flag.Int("copy-workers", envInt("MOONCAKE_COPY_WORKERS", cdc.CopyWorkers), "sessions that copy one large source at once (initial copy, resync; env MOONCAKE_COPY_WORKERS)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
+		orphanSweep = flag.Duration("orphan-sweep-interval", envDuration("MOONCAKE_ORPHAN_SWEEP_INTERVAL", time.Hour), "how often the files of columnstore tables left by crashed transactions (older than an hour) are removed; 0: never (env MOONCAKE_ORPHAN_SWEEP_INTERVAL)")
 		metricsAt   = flag.String("metrics", "", "serve Prometheus metrics on http://<address>/metrics, e.g. 127.0.0.1:9187 (no authentication: keep it on loopback or a private network)")
 		lakeCache   = flag.String("lake-cache-size", "1GB", "size limit of the local cache of remote objects (s3:// paths), e.g. 512MB, 20GB")
 		showVersion = flag.Bool("version", false, "print the version and exit")
@@ -125,7 +126,11 @@ func run() error {
 	cfg.Password = os.Getenv("PGPASSWORD")
 	cfg.TLSConfig = nil
 	cfg.Fallbacks = nil
-	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar", "TimeZone": "UTC", "DateStyle": "ISO, YMD"}
+	// search_path: the sidecar's queries name every object they use by its
+	// schema, and resolve operators in pg_catalog alone, never in a schema
+	// other roles may create in.
+	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar", "TimeZone": "UTC", "DateStyle": "ISO, YMD",
+		"search_path": "pg_catalog, pg_temp"}
 
 	cacheBytes := int64(*resultCache) << 20
 	if cacheBytes <= 0 {
@@ -157,8 +162,12 @@ func run() error {
 		return err
 	}
 
+	if *orphanSweep < 0 {
+		return fmt.Errorf("--orphan-sweep-interval must not be negative")
+	}
 	svc := service.New(ctx, service.Options{Base: cfg, Engine: engine, Warehouse: *warehouse, CDC: !*noCDC, Flush: *flushEvery,
-		TmpDir: tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads, LakeCache: lakeStore,
+		OrphanSweep: *orphanSweep,
+		TmpDir:      tmp, MaxQueries: *maxQueries, MemoryLimit: *memoryLimit, Threads: *threads, LakeCache: lakeStore,
 		TableCopies: filepath.Join(base, "s3_tables"),
 		Fatal: func(err error) {
 			// In-memory state no longer matches Iceberg: start over from it.
@@ -291,6 +300,22 @@ func envInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// envDuration is envString for a duration (Go's syntax: 90s, 30m, 2h).
+func envDuration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && envErr == nil {
+		envErr = fmt.Errorf("environment variable %s=%q is not a duration (such as 30m or 2h)", name, v)
+	}
+	if err != nil {
+		return def
+	}
+	return d
 }
 
 // defaultMemoryLimit is DuckDB's memory_limit when none is given: a quarter

@@ -2,13 +2,42 @@ package test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
+
+// tableFiles lists the files under a columnstore table's directory dir
+// (its data/ and metadata/ subdirectories), as "data/<name>" and
+// "metadata/<name>", sorted.
+func tableFiles(t *testing.T, conn *pgx.Conn, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, sub := range []string{"data", "metadata"} {
+		rows, err := conn.Query(context.Background(), "SELECT f FROM pg_ls_dir($1, true, false) f ORDER BY 1", dir+"/"+sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var f string
+			if err := rows.Scan(&f); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, sub+"/"+f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // TestColumnstoreOrphanFiles checks that the files of columnstore writes
 // that are never committed do not stay: a rolled back transaction (writes
@@ -29,29 +58,7 @@ func TestColumnstoreOrphanFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Dir(filepath.Dir(loc))
-	files := func(conn *pgx.Conn) []string {
-		t.Helper()
-		var out []string
-		for _, sub := range []string{"data", "metadata"} {
-			rows, err := conn.Query(ctx, "SELECT f FROM pg_ls_dir($1, true, false) f ORDER BY 1", dir+"/"+sub)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for rows.Next() {
-				var f string
-				if err := rows.Scan(&f); err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, sub+"/"+f)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
+	files := func(conn *pgx.Conn) []string { return tableFiles(t, conn, dir) }
 	same := func(when string, got, want []string) {
 		t.Helper()
 		if !slices.Equal(got, want) {
@@ -209,4 +216,138 @@ func TestColumnstoreOrphanFiles(t *testing.T) {
 	}
 	// optimize_table sweeps columnstore tables too (with the default grace period)
 	exec(t, conn, "CALL mooncake.optimize_table('t')")
+}
+
+// TestColumnstoreOrphanSweep checks the sidecar's periodic removal of the
+// files that transactions cut by an immediate shutdown left behind
+// (MOONCAKE_ORPHAN_SWEEP_INTERVAL, an hour by default, a second here):
+// the files older than the grace period (an hour: the test ages them) go,
+// the younger ones stay, the committed files and rows stay, a table whose
+// writer holds it is left alone until the writer ends, and the tables read
+// as before.
+func TestColumnstoreOrphanSweep(t *testing.T) {
+	t.Setenv("MOONCAKE_ORPHAN_SWEEP_INTERVAL", "1s")
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	dirs := map[string]string{}
+	committed := map[string][]string{}
+	for _, tbl := range []string{"t", "u"} {
+		exec(t, conn, "CREATE TABLE "+tbl+" (id int NOT NULL, s text) USING columnstore")
+		exec(t, conn, "INSERT INTO "+tbl+" SELECT g, 'row ' || g FROM generate_series(1, 1000) g")
+		exec(t, conn, "DELETE FROM "+tbl+" WHERE id % 10 = 0")
+		var loc string
+		if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = $1", tbl).Scan(&loc); err != nil {
+			t.Fatal(err)
+		}
+		dirs[tbl] = filepath.Dir(filepath.Dir(loc))
+		committed[tbl] = tableFiles(t, conn, dirs[tbl])
+	}
+
+	// a transaction writing both tables, cut by an immediate shutdown
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO t SELECT g, 'crash' FROM generate_series(7000, 8000) g",
+		"DELETE FROM t WHERE id < 100",
+		"INSERT INTO u SELECT g, 'crash' FROM generate_series(7000, 8000) g",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	c.Restart(t, "immediate")
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+
+	// age the cut transaction's data files past the grace period; its
+	// metadata files stay young
+	orphans := map[string][]string{}
+	old := time.Now().Add(-2 * time.Hour)
+	for tbl, dir := range dirs {
+		for _, f := range tableFiles(t, conn, dir) {
+			if slices.Contains(committed[tbl], f) {
+				continue
+			}
+			if strings.HasPrefix(f, "data/") {
+				if err := os.Chtimes(filepath.Join(dir, f), old, old); err != nil {
+					t.Fatal(err)
+				}
+				orphans[tbl] = append(orphans[tbl], f)
+			}
+		}
+		if len(orphans[tbl]) == 0 {
+			t.Fatalf("the cut transaction left no data file of %s", tbl)
+		}
+	}
+
+	// a writer of u holds it: the sweeps pass it by
+	writer := c.Conn(t, "postgres")
+	wtx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wtx.Exec(ctx, "INSERT INTO u VALUES (-1, 'held')"); err != nil {
+		t.Fatal(err)
+	}
+
+	gone := func(tbl string) bool {
+		left := tableFiles(t, conn, dirs[tbl])
+		for _, f := range orphans[tbl] {
+			if slices.Contains(left, f) {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !gone("t") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the aged orphans of t stay: %v", tableFiles(t, conn, dirs["t"]))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a few more sweeps while u is held
+	if gone("u") {
+		t.Fatal("the sweep removed files of a table whose writer holds it")
+	}
+	for tbl, dir := range dirs {
+		left := tableFiles(t, conn, dir)
+		for _, f := range committed[tbl] {
+			if !slices.Contains(left, f) {
+				t.Fatalf("the sweep removed %s of %s, a committed file", f, tbl)
+			}
+		}
+		young := 0
+		for _, f := range left {
+			if !slices.Contains(committed[tbl], f) && !slices.Contains(orphans[tbl], f) {
+				young++
+			}
+		}
+		if tbl == "t" && young == 0 {
+			t.Fatalf("the sweep removed the young metadata files of the cut transaction too")
+		}
+	}
+
+	// the writer commits: its files are referenced; u's aged orphans go
+	if err := wtx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for !gone("u") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the aged orphans of u stay after its writer ended: %v", tableFiles(t, conn, dirs["u"]))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for tbl, want := range map[string]int64{"t": 900, "u": 901} {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+tbl).Scan(&n); err != nil || n != want {
+			t.Fatalf("%s has %d rows (%v), want %d", tbl, n, err, want)
+		}
+	}
+	var held string
+	if err := conn.QueryRow(ctx, "SELECT s FROM u WHERE id = -1").Scan(&held); err != nil || held != "held" {
+		t.Fatalf("the writer's row: %q (%v)", held, err)
+	}
 }

@@ -226,6 +226,46 @@ func TestWarehouseS3(t *testing.T) {
 	if err := reader.QueryRow(ctx, `SELECT (SELECT count(*) FROM cs_w), (SELECT count(*) FROM src2_m)`).Scan(&n1, &n2); err != nil || n1 == 0 || n2 == 0 {
 		t.Fatalf("a role with SELECT reads the tables on S3: %d, %d rows, %v", n1, n2, err)
 	}
+	// ... not the privileges of mooncake_user: its members read objects of
+	// S3, but not the files of the catalog's tables, however named, nor
+	// put a table of theirs in another's directory.
+	var src2Loc, csLoc string
+	if err := conn.QueryRow(ctx, `SELECT (SELECT metadata_location FROM mooncake.iceberg_tables WHERE table_name = 'src2_m'),
+		(SELECT metadata_location FROM mooncake.iceberg_tables WHERE table_name = 'cs_w')`).Scan(&src2Loc, &csLoc); err != nil {
+		t.Fatal(err)
+	}
+	src2Dir := strings.TrimSuffix(src2Loc[:strings.LastIndex(src2Loc, "/metadata/")], "/")
+	csDir := csLoc[:strings.LastIndex(csLoc, "/metadata/")]
+	for _, q := range []string{
+		`SELECT count(*) FROM mooncake.read_parquet('s3://mooncake-wh/mirrors/**/*.parquet') AS (id int, v text)`,
+		`SELECT count(*) FROM mooncake.read_parquet('s3://mooncake-wh/**/*.parquet') AS (id int)`,
+		`SELECT count(*) FROM mooncake.read_parquet('s3://*/**/*.parquet') AS (id int)`,
+		`SELECT count(*) FROM mooncake.read_parquet('s3://mooncake-wh/mirrors/src2*/data/*.parquet') AS (id int, v text)`,
+		`SELECT count(*) FROM mooncake.read_parquet('` + strings.Replace(src2Dir, "s3://", "s3a://", 1) + `/data/*.parquet') AS (id int, v text)`,
+		`SELECT count(*) FROM mooncake.read_parquet('` + strings.Replace(src2Dir, "/mirrors/", "/./mirrors//", 1) + `/data/*.parquet') AS (id int, v text)`,
+		`SELECT count(*) FROM mooncake.read_parquet('` + strings.Replace(src2Dir, "/mirrors/", "/mirr%6Frs/", 1) + `/data/*.parquet') AS (id int, v text)`,
+		`SELECT count(*) FROM mooncake.read_parquet('` + csDir + `/data/*.parquet') AS (id int)`,
+		`SELECT count(*) FROM iceberg_scan('` + src2Dir + `') AS (id int, v text)`,
+		`SELECT count(*) FROM iceberg_scan('` + src2Loc + `') AS (id int, v text)`,
+		`SELECT count(*) FROM iceberg_snapshots('` + src2Dir + `')`,
+		`SELECT count(*) FROM iceberg_metadata('` + csLoc + `')`,
+	} {
+		if _, err := plain.Exec(ctx, q); sqlState(err) != "42501" {
+			t.Errorf("a member of mooncake_user reading a table's objects: %s: %v; want 42501", q, err)
+		}
+	}
+	var direct int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM mooncake.read_parquet('`+src2Dir+`/data/*.parquet') AS (id int, v text)`).Scan(&direct); err != nil || direct == 0 {
+		t.Fatalf("a superuser reads a mirror's objects: %d rows, %v", direct, err)
+	}
+	for _, loc := range []string{src2Dir, src2Dir + "/data", csDir + "/x"} {
+		if _, err := plain.Exec(ctx, `CREATE TABLE squat (id int) USING columnstore WITH (location = '`+loc+`')`); sqlState(err) != "22023" {
+			t.Errorf("a columnstore table located in another table's directory %s: %v; want 22023", loc, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CALL mooncake.create_table('squat_m', 'src2', location => '`+src2Dir+`')`); sqlState(err) != "22023" {
+		t.Errorf("a mirror located in another table's directory: %v; want 22023", err)
+	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE bad (id int) USING columnstore WITH (location = 'gs://x/y')`); sqlState(err) != "0A000" {
 		t.Fatalf("a gs:// location: %v; want 0A000", err)
 	}

@@ -73,9 +73,12 @@ type databases struct {
 	warehouse string
 	cdc       bool
 	flush     time.Duration
-	ctx       context.Context // lives as long as the sidecar
-	fatal     func(error)     // ends the sidecar; the background worker restarts it
-	spoolDir  string          // for streamed transactions
+	// sweep is how often the files that no committed version of a
+	// columnstore table references are removed (0: never; see sweepOrphans).
+	sweep    time.Duration
+	ctx      context.Context // lives as long as the sidecar
+	fatal    func(error)     // ends the sidecar; the background worker restarts it
+	spoolDir string          // for streamed transactions
 
 	mu     sync.Mutex
 	byName map[string]*database
@@ -191,9 +194,17 @@ func migrateDecimals(ctx context.Context, stream *cdc.Stream, set *catalog.Set) 
 // EXTENSION pg_mooncake, with or without CASCADE), and then removes what
 // the mirrors left outside it: the replication slot, the publication, the
 // warehouse files, and the sidecar's state.
+//
+// It also removes, every r.sweep (the first time a minute after it starts,
+// or sooner when r.sweep is shorter), the files of columnstore tables that
+// transactions cut by a crash left behind (sweepOrphans).
 func (r *databases) watch(d *database) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	var nextSweep time.Time
+	if r.sweep > 0 {
+		nextSweep = time.Now().Add(min(r.sweep, time.Minute))
+	}
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -218,8 +229,61 @@ func (r *databases) watch(d *database) {
 		}
 		if err == nil {
 			r.reconcile(d.ctx, d, conn)
+			if r.sweep > 0 && !time.Now().Before(nextSweep) {
+				sweepOrphans(d.ctx, d.name, conn)
+				nextSweep = time.Now().Add(r.sweep)
+			}
 		}
 		conn.Close(context.Background())
+	}
+}
+
+// sweepOrphans removes, in each columnstore table of the database conn is
+// connected to, the files that no committed metadata of the table
+// references and that are older than an hour: what transactions cut by a
+// crash or an immediate shutdown wrote (rolled back ones remove their own).
+// It is mooncake.remove_orphan_files with its default grace period, which
+// waits for the table's writers: a table whose writers hold it for more
+// than a second is left for the next sweep, and so is one whose directory
+// holds another table too (the function refuses it).
+func sweepOrphans(ctx context.Context, db string, conn *pgx.Conn) {
+	if _, err := conn.Exec(ctx, "SET lock_timeout = '1s'"); err != nil {
+		return
+	}
+	rows, err := conn.Query(ctx, `SELECT c.relid, pg_catalog.format('%I.%I', n.nspname, r.relname)
+		FROM mooncake.columnstore_relations c
+		JOIN pg_catalog.pg_class r ON r.oid = c.relid
+		JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+		ORDER BY 1`)
+	if err != nil {
+		slog.Warn("cannot list columnstore tables to remove orphaned files", "database", db, "err", err)
+		return
+	}
+	type table struct {
+		OID  uint32
+		Name string
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[table])
+	if err != nil {
+		slog.Warn("cannot list columnstore tables to remove orphaned files", "database", db, "err", err)
+		return
+	}
+	for _, t := range tables {
+		var removed int64
+		err := conn.QueryRow(ctx, "SELECT mooncake.remove_orphan_files($1::pg_catalog.oid::pg_catalog.regclass)", t.OID).Scan(&removed)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil && removed > 0:
+			slog.Info("removed orphaned files of a columnstore table", "database", db, "table", t.Name, "files", removed)
+		case err == nil:
+		case ctx.Err() != nil:
+			return
+		case errors.As(err, &pgErr) && (pgErr.Code == "55P03" || pgErr.Code == "42P01" || pgErr.Code == "55000"):
+			// held by its writers, dropped since the list, or sharing its
+			// directory: not now (or not by the sweep)
+		default:
+			slog.Warn("cannot remove the orphaned files of a columnstore table", "database", db, "table", t.Name, "err", err)
+		}
 	}
 }
 

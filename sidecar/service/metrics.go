@@ -123,7 +123,7 @@ func parseDuckDBSize(v string) (int64, bool) {
 // make CREATE DATABASE fail meanwhile).
 func (s *Service) walPosition(ctx context.Context, database string) (uint64, error) {
 	cfg := s.srv.dbs.config(database)
-	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar metrics"}
+	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar metrics", "search_path": "pg_catalog, pg_temp"}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, err

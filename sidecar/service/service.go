@@ -23,14 +23,17 @@ var Version = "0.2.0"
 
 // Options configure a Service.
 type Options struct {
-	Base        *pgx.ConnConfig // the cluster, as its superuser; database left empty
-	Engine      *sql.Engine
-	Warehouse   string        // Iceberg warehouse directory
-	CDC         bool          // apply logical replication (false: reads only)
-	Flush       time.Duration // how often changes are committed to Iceberg
-	TmpDir      string        // spools of changes and DuckDB spill files
-	MaxQueries  int           // scans DuckDB runs at once
-	MemoryLimit string        // DuckDB's, for out-of-memory errors
+	Base      *pgx.ConnConfig // the cluster, as its superuser; database left empty
+	Engine    *sql.Engine
+	Warehouse string        // Iceberg warehouse directory
+	CDC       bool          // apply logical replication (false: reads only)
+	Flush     time.Duration // how often changes are committed to Iceberg
+	// OrphanSweep is how often the files of columnstore tables that no
+	// committed version references (left by crashes) are removed; 0: never.
+	OrphanSweep time.Duration
+	TmpDir      string // spools of changes and DuckDB spill files
+	MaxQueries  int    // scans DuckDB runs at once
+	MemoryLimit string // DuckDB's, for out-of-memory errors
 	Threads     int
 	Fatal       func(error) // ends the process when memory and Iceberg disagree
 	// LakeCache holds what queries fetch of remote objects (s3:// paths);
@@ -49,7 +52,7 @@ type Service struct {
 // New makes a Service; Discover and the Serve functions start its work.
 func New(ctx context.Context, o Options) *Service {
 	sec := &secrets{by: map[string]secretsRead{}}
-	dbs := &databases{base: o.Base, engine: o.Engine, warehouse: o.Warehouse, cdc: o.CDC, flush: o.Flush,
+	dbs := &databases{base: o.Base, engine: o.Engine, warehouse: o.Warehouse, cdc: o.CDC, flush: o.Flush, sweep: o.OrphanSweep,
 		ctx: ctx, byName: map[string]*database{}, spoolDir: o.TmpDir, fatal: o.Fatal}
 	sec.dbs = dbs
 	if o.LakeCache != nil && o.TableCopies != "" {

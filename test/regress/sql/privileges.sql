@@ -85,6 +85,88 @@ CALL mooncake.optimize_table('mine_m');
 CALL mooncake.drop_table('rls_m');
 RESET ROLE;
 
+-- The functions under the views show a role what the views show it.
+SET ROLE regress_mc_other;
+SELECT e ->> 'table_name' AS visible FROM json_array_elements(mooncake.list_request() -> 'tables') e ORDER BY 1;
+SELECT json_array_length(mooncake.progress_request() -> 'copies') AS copies;
+RESET ROLE;
+
+-- A mirror goes only into a schema its creator may create in.
+CREATE SCHEMA regress_mc_private;
+SET ROLE regress_mc_member;
+CREATE TABLE member_t (id int PRIMARY KEY);
+SELECT mooncake.create_request('regress_mc_private', 'planted', 'member_t', NULL, false, NULL);
+CALL mooncake.create_table('regress_mc_private.planted', 'member_t');
+DROP TABLE member_t;
+RESET ROLE;
+DROP SCHEMA regress_mc_private;
+
+-- Row-level security cannot be enabled on a mirrored table afterwards.
+SET ROLE regress_mc_owner;
+ALTER TABLE mine ENABLE ROW LEVEL SECURITY;
+SELECT relrowsecurity FROM pg_class WHERE relname = 'mine';
+RESET ROLE;
+
+-- Operators of a schema other roles may create in never run in the
+-- extension's routines: these would record that a superuser ran them.
+SET ROLE regress_mc_other;
+CREATE TABLE grabbed (op text);
+GRANT INSERT ON grabbed TO PUBLIC;
+CREATE FUNCTION grab_oid_regclass(oid, regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    INSERT INTO public.grabbed VALUES ('oid = regclass');
+  END IF;
+  RETURN $1 = $2::oid;
+END $$;
+CREATE FUNCTION grab_oid_int(oid, integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    INSERT INTO public.grabbed VALUES ('oid = integer');
+  END IF;
+  RETURN $1 = $2::oid;
+END $$;
+CREATE FUNCTION grab_varchar(varchar, varchar) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    INSERT INTO public.grabbed VALUES ('varchar = varchar');
+  END IF;
+  RETURN $1::text = $2::text;
+END $$;
+CREATE FUNCTION grab_varchar_text(varchar, text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    INSERT INTO public.grabbed VALUES ('varchar = text');
+  END IF;
+  RETURN $1::text = $2;
+END $$;
+CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = grab_oid_regclass);
+CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = grab_oid_int);
+CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = grab_varchar);
+CREATE OPERATOR public.= (LEFTARG = varchar, RIGHTARG = text, FUNCTION = grab_varchar_text);
+RESET ROLE;
+CREATE TABLE grab_src (id int PRIMARY KEY, v text);
+GRANT SELECT ON grab_src TO PUBLIC;
+CALL mooncake.create_table('grab_m', 'grab_src');
+CALL mooncake.optimize_table('grab_m');
+CALL mooncake.resync_table('grab_m');
+CREATE TABLE grab_cs (id int, v varchar) USING columnstore;
+INSERT INTO grab_cs VALUES (1, 'x');
+UPDATE grab_cs SET v = 'y';
+SELECT mooncake.remove_orphan_files('grab_cs');
+CALL mooncake.optimize_table('grab_cs');
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name LIKE 'grab%';
+CALL mooncake.drop_table('grab_m');
+DROP TABLE grab_cs;
+DROP TABLE grab_src;
+SELECT op AS ran_as_superuser FROM grabbed;
+DROP OPERATOR public.= (oid, regclass);
+DROP OPERATOR public.= (oid, integer);
+DROP OPERATOR public.= (varchar, varchar);
+DROP OPERATOR public.= (varchar, text);
+DROP TABLE grabbed;
+DROP FUNCTION grab_oid_regclass, grab_oid_int, grab_varchar, grab_varchar_text;
+
 -- Other foreign data wrappers' foreign tables are the roles' business:
 -- a role drops its own as it would without pg_mooncake.
 CREATE EXTENSION postgres_fdw;
