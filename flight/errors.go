@@ -64,6 +64,18 @@ func withSQLState(code codes.Code, e *pgconn.PgError) error {
 	return st.Err()
 }
 
+// convError is a value that cannot be converted, with its SQLSTATE: one
+// bulk ingest cannot load, or one of a result that its Arrow type cannot
+// hold (22003, 22008, 0A000) or that is not text PostgreSQL prints for
+// the type (22P02, 22007).
+type convError struct{ sqlstate, msg string }
+
+func (e *convError) Error() string { return e.msg }
+
+func convErr(sqlstate, format string, args ...any) error {
+	return &convError{sqlstate, fmt.Sprintf(format, args...)}
+}
+
 // toStatus turns any error into the status a client gets.
 func toStatus(err error) error {
 	if err == nil {
@@ -75,6 +87,11 @@ func toStatus(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return withSQLState(codeOf(pgErr.Code), pgErr)
+	}
+	var ce *convError
+	if errors.As(err, &ce) {
+		// The message is the whole chain: the column and row it is in.
+		return withSQLState(codeOf(ce.sqlstate), &pgconn.PgError{Severity: "ERROR", Code: ce.sqlstate, Message: err.Error()})
 	}
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -462,15 +462,6 @@ func (s *ingestSource) Values() ([]any, error) {
 
 func (s *ingestSource) Err() error { return s.err }
 
-// convError is a value that cannot be converted, with its SQLSTATE.
-type convError struct{ sqlstate, msg string }
-
-func (e *convError) Error() string { return e.msg }
-
-func convErr(sqlstate, format string, args ...any) error {
-	return &convError{sqlstate, fmt.Sprintf(format, args...)}
-}
-
 func outOfRangeErr(format string, args ...any) error { return convErr("22003", format, args...) }
 
 func mismatchErr(format string, args ...any) error { return convErr("42804", format, args...) }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -54,16 +54,13 @@ func paramText(col arrow.Array, i int) (string, error) {
 	case *array.Decimal256:
 		return a.Value(i).ToString(a.DataType().(*arrow.Decimal256Type).Scale), nil
 	case *array.Date32:
-		return time.Unix(int64(a.Value(i))*86400, 0).UTC().Format("2006-01-02"), nil
+		return formatDate(a.Value(i)), nil // BC dates and ±infinity as query results have them
 	case *array.Date64:
-		return time.UnixMilli(int64(a.Value(i))).UTC().Format("2006-01-02"), nil
+		date, bc := formatYMD(floorDiv(int64(a.Value(i)), 86_400_000))
+		return date + bc, nil
 	case *array.Timestamp:
 		tt := a.DataType().(*arrow.TimestampType)
-		t := a.Value(i).ToTime(tt.Unit)
-		if tt.TimeZone != "" {
-			return t.UTC().Format("2006-01-02 15:04:05.999999999") + "+00", nil
-		}
-		return t.UTC().Format("2006-01-02 15:04:05.999999999"), nil
+		return timestampParam(int64(a.Value(i)), tt.Unit, tt.TimeZone != ""), nil
 	case *array.Time32:
 		return a.Value(i).ToTime(a.DataType().(*arrow.Time32Type).Unit).UTC().Format("15:04:05.999999999"), nil
 	case *array.Time64:
@@ -83,6 +80,42 @@ func paramText(col arrow.Array, i int) (string, error) {
 		return s, nil
 	}
 	return "", fmt.Errorf("values of Arrow type %s are not supported as parameters", col.DataType())
+}
+
+// timestampParam is a timestamp of the given unit as PostgreSQL reads it:
+// "0044-03-15 12:00:00.5+00 BC" (the era last, as PostgreSQL prints it,
+// since Go's time prints years before 1 as negative numbers PostgreSQL
+// does not read), with ±infinity as the largest and smallest int64, as in
+// query results and bulk ingest.
+func timestampParam(v int64, unit arrow.TimeUnit, withZone bool) string {
+	switch v {
+	case math.MaxInt64:
+		return "infinity"
+	case math.MinInt64:
+		return "-infinity"
+	}
+	perSec, width := int64(1), 0
+	switch unit {
+	case arrow.Millisecond:
+		perSec, width = 1_000, 3
+	case arrow.Microsecond:
+		perSec, width = 1_000_000, 6
+	case arrow.Nanosecond:
+		perSec, width = 1_000_000_000, 9
+	}
+	perDay := 86400 * perSec
+	days := floorDiv(v, perDay)
+	rem := v - days*perDay
+	date, bc := formatYMD(days)
+	secs, frac := rem/perSec, rem%perSec
+	s := fmt.Sprintf("%s %02d:%02d:%02d", date, secs/3600, secs/60%60, secs%60)
+	if frac != 0 {
+		s += strings.TrimRight(fmt.Sprintf(".%0*d", width, frac), "0")
+	}
+	if withZone {
+		s += "+00"
+	}
+	return s + bc
 }
 
 func floatText(v float64, bits int) string {

@@ -83,16 +83,22 @@ func newJSONType() *extensions.JSONType {
 //     as the IEEE values.
 //   - numeric(p,s): Decimal128(p,s) for p ≤ 38, Decimal256(p,s) for p ≤ 76,
 //     String beyond. A decimal column cannot hold NaN or ±Infinity, which
-//     numeric(p,s) accepts: such a value is an error; declare the column
-//     numeric without a typmod or cast it to text to read it. numeric
-//     without a typmod, and numeric(p,s) with a negative scale or a scale
-//     above its precision, are String: PostgreSQL's exact text, such as
-//     "2.5000000000000000".
-//   - date: Date32; infinity is math.MaxInt32 and -infinity math.MinInt32.
+//     numeric(p,s) accepts: such a value is an error (SQLSTATE 22003);
+//     declare the column numeric without a typmod or cast it to text to
+//     read it. numeric without a typmod, and numeric(p,s) with a negative
+//     scale or a scale above its precision, are String: PostgreSQL's exact
+//     text, such as "2.5000000000000000".
+//   - date: Date32, days since 1970-01-01 of the proleptic Gregorian
+//     calendar, PostgreSQL's whole range (4714-11-24 BC, -2440588, to
+//     5874897-12-31); infinity is math.MaxInt32 and -infinity
+//     math.MinInt32.
 //   - timestamp: Timestamp(µs) without a time zone; timestamp with time
-//     zone: Timestamp(µs, "UTC"). infinity is math.MaxInt64 and -infinity
-//     math.MinInt64. Values from 294247-01-10 04:00:54.775807 on, which
-//     PostgreSQL holds but microseconds since 1970 do not, are an error.
+//     zone: Timestamp(µs, "UTC"), whatever the session's TimeZone.
+//     infinity is math.MaxInt64 and -infinity math.MinInt64. Values from
+//     4714-11-24 00:00:00 BC on are kept; those from 294247-01-10
+//     04:00:54.775807 (UTC) on, which PostgreSQL holds (up to 294276-12-31
+//     23:59:59.999999) but microseconds since 1970 do not, are an error
+//     (SQLSTATE 22008).
 //   - time: Time64(µs); 24:00:00 is 86,400,000,000.
 //   - text, varchar, char(n), name, "char": String.
 //   - bytea: Binary.
@@ -103,8 +109,9 @@ func newJSONType() *extensions.JSONType {
 //     jsonb[]): List of the element's type, the column's typmod applying to
 //     the element (numeric(10,2)[] is list<decimal128(10,2)>). Only
 //     one-dimensional values have a list form: a multi-dimensional value
-//     is an error; read such a column with array_to_string() or cast it to
-//     text. A value's lower bound is not kept.
+//     is an error (SQLSTATE 0A000); read such a column with
+//     array_to_string() or cast it to text. A value's lower bound is not
+//     kept.
 //   - money: String. From PostgreSQL's text it is that text ("$1,234.56");
 //     from a mirror, which keeps money as its integer count of cents, it is
 //     the plain amount, "1234.56" or "-1234.56" (see ConvertColumn).
@@ -173,9 +180,13 @@ func numericTypmod(typmod int32) (p, s int32, ok bool) {
 // TextBuilder appends PostgreSQL text values of one column to an Arrow
 // builder of the column's ArrowType. The text is PostgreSQL's output in a
 // session with DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
-// extra_float_digits 1 (or more) and bytea_output hex. Parsing is strict:
-// text PostgreSQL would not print for the type is an error, and a value
-// the Arrow type cannot hold exactly is an error too.
+// extra_float_digits 1 (or more) and bytea_output hex (a timestamptz may
+// come with any UTC offset). Parsing is strict: text PostgreSQL would not
+// print for the type is an error (SQLSTATE 22P02, or 22007 for dates and
+// times), and a value the Arrow type cannot hold exactly is an error too
+// (22003 for numbers, 22008 for dates and times, 0A000 for a
+// multi-dimensional array). Errors carry their SQLSTATE to the client
+// (toStatus).
 type TextBuilder struct {
 	oid uint32
 	b   array.Builder
@@ -345,12 +356,31 @@ func parseBool(s string) (bool, error) {
 	return false, invalid("boolean", s)
 }
 
-func invalid(typ, s string) error {
-	return fmt.Errorf("invalid input syntax for type %s: %q", typ, s)
+// isDatetime tells whether typ names a date or time type, whose errors
+// have the SQLSTATEs of class 22 PostgreSQL gives them.
+func isDatetime(typ string) bool {
+	return typ == "date" || typ == "time" || strings.HasPrefix(typ, "timestamp")
 }
 
+// invalid is the error of text PostgreSQL does not print for the type
+// (22007 for dates and times, otherwise 22P02, as PostgreSQL's input
+// functions say).
+func invalid(typ, s string) error {
+	code := "22P02" // invalid_text_representation
+	if isDatetime(typ) {
+		code = "22007" // invalid_datetime_format
+	}
+	return convErr(code, "invalid input syntax for type %s: %q", typ, s)
+}
+
+// outOfRange is the error of a value past the range of the type or of its
+// Arrow form: 22008 for dates and times, otherwise 22003.
 func outOfRange(typ, s string) error {
-	return fmt.Errorf("value %q is out of range for type %s", s, typ)
+	code := "22003" // numeric_value_out_of_range
+	if isDatetime(typ) {
+		code = "22008" // datetime_field_overflow
+	}
+	return convErr(code, "value %q is out of range for type %s", s, typ)
 }
 
 // parseInt parses a decimal integer of the given bit size.
@@ -424,7 +454,7 @@ func decimalDigits(v string, p, s int32) (digits string, neg bool, err error) {
 	typ := "numeric(" + strconv.Itoa(int(p)) + "," + strconv.Itoa(int(s)) + ")"
 	switch v {
 	case "NaN", "Infinity", "-Infinity":
-		return "", false, fmt.Errorf("numeric value %s cannot be held by an Arrow decimal: declare the column as numeric without precision, or cast it to text", v)
+		return "", false, convErr("22003", "numeric value %s cannot be held by an Arrow decimal (%s): declare the column as numeric without precision, or cast it to text", v, typ)
 	}
 	t := v
 	if strings.HasPrefix(t, "-") {
@@ -436,7 +466,7 @@ func decimalDigits(v string, p, s int32) (digits string, neg bool, err error) {
 	}
 	if len(frac) > int(s) {
 		if strings.Trim(frac[s:], "0") != "" {
-			return "", false, fmt.Errorf("value %q has more than %d fraction digits, too many for type %s", v, s, typ)
+			return "", false, convErr("22003", "value %q has more than %d fraction digits, too many for type %s", v, s, typ)
 		}
 		frac = frac[:s]
 	}
@@ -561,11 +591,15 @@ func bigDigits(digits string, neg bool) *big.Int {
 	return n
 }
 
-// PostgreSQL's date range, in days since 1970-01-01: 4713-11-24 BC to
-// 5874897-12-31.
+// PostgreSQL's date range, in days since 1970-01-01: 4714-11-24 BC (julian
+// day 0; year -4713 of the proleptic Gregorian calendar, where 1 BC is year
+// 0 and N BC is year 1-N) to 5874897-12-31. Its timestamps, with or
+// without time zone, begin at minDate's midnight (UTC); they end at
+// 294276-12-31 23:59:59.999999, past what microseconds since 1970 hold.
 var (
-	minDate = daysFromCivil(-4712, 11, 24)
-	maxDate = daysFromCivil(5874897, 12, 31)
+	minDate      = daysFromCivil(-4713, 11, 24)
+	maxDate      = daysFromCivil(5874897, 12, 31)
+	minTimestamp = minDate * microsPerDay
 )
 
 const (
@@ -713,13 +747,23 @@ func parseTimestamp(s string, withZone bool) (arrow.Timestamp, error) {
 	if !ok || tod >= microsPerDay {
 		return 0, invalid(typ, s)
 	}
-	if days < minDate || days > math.MaxInt64/microsPerDay {
+	// The range is checked on the instant, not on the local date: in a
+	// time zone west of UTC PostgreSQL prints its first timestamptz,
+	// 4714-11-24 00:00:00+00 BC, on the day before ("4714-11-23
+	// 19:03:58-04:56:02 BC"). An offset is less than a day.
+	if days < minDate-1 {
+		return 0, outOfRange(typ, s)
+	}
+	if days > math.MaxInt64/microsPerDay {
 		return 0, pastArrowRange(typ, s)
 	}
 	us, ok1 := addMicros(days*microsPerDay, tod)
 	us, ok2 := addMicros(us, -offset*microsPerSecond)
-	if !ok1 || !ok2 || us == math.MaxInt64 {
+	switch {
+	case !ok1 || !ok2 || us == math.MaxInt64:
 		return 0, pastArrowRange(typ, s)
+	case us < minTimestamp:
+		return 0, outOfRange(typ, s)
 	}
 	return arrow.Timestamp(us), nil
 }
@@ -730,8 +774,11 @@ func addMicros(a, b int64) (int64, bool) {
 	return sum, (sum >= a) == (b >= 0)
 }
 
+// pastArrowRange is the error of a timestamp PostgreSQL holds (up to
+// 294276-12-31 23:59:59.999999) but microseconds since 1970 do not, the
+// largest int64 being infinity.
 func pastArrowRange(typ, s string) error {
-	return fmt.Errorf("%s %q is out of the range of an Arrow timestamp (4713-11-24 BC to 294247-01-10 04:00:54.775806 UTC); cast the column to text", typ, s)
+	return convErr("22008", "%s %q is out of the range of an Arrow timestamp (4714-11-24 00:00:00 BC to 294247-01-10 04:00:54.775806 UTC); cast the column to text", typ, s)
 }
 
 // parseOffset reads a UTC offset as PostgreSQL prints it: +HH, +HH:MM or
@@ -900,7 +947,7 @@ func parseArray(s string) ([]arrayElem, error) {
 }
 
 func multiDim(s string) error {
-	return fmt.Errorf("multi-dimensional array %q: only one-dimensional arrays have an Arrow list form; use array_to_string() or cast the column to text", s)
+	return convErr("0A000", "multi-dimensional array %q: only one-dimensional arrays have an Arrow list form; use array_to_string() or cast the column to text", s)
 }
 
 // ConvertColumn converts a DuckDB result column to ArrowType(oid, typmod).
@@ -933,6 +980,10 @@ func ConvertColumn(mem memory.Allocator, col arrow.Array, oid uint32, typmod int
 	target := ArrowType(oid, typmod)
 	out, err := convert(mem, col, oid, typmod, target)
 	if err != nil {
+		var ce *convError
+		if !errors.As(err, &ce) {
+			err = &convError{"XX000", err.Error()} // internal_error: no conversion
+		}
 		return nil, fmt.Errorf("arrow type %s to PostgreSQL type %d (%s): %w", col.DataType(), oid, target, err)
 	}
 	return out, nil
@@ -1094,7 +1145,7 @@ func convertIntegers(mem memory.Allocator, col arrow.Array, get func(int) int64,
 	value := func(i int, lo, hi int64) (int64, error) {
 		v := get(i)
 		if v < lo || v > hi {
-			return 0, fmt.Errorf("%d is out of range for %s", v, target)
+			return 0, convErr("22003", "%d is out of range for %s", v, target)
 		}
 		return v, nil
 	}
@@ -1162,10 +1213,10 @@ func convertDecimals(mem memory.Allocator, col arrow.Array, get func(int) (*big.
 		text := formatDecimal(v, from)
 		v, exact := rescale(v, from, s)
 		if !exact {
-			return nil, fmt.Errorf("%s has more than %d fraction digits", text, s)
+			return nil, convErr("22003", "%s has more than %d fraction digits", text, s)
 		}
 		if new(big.Int).Abs(v).Cmp(limit) >= 0 {
-			return nil, fmt.Errorf("%s does not fit %s", text, target)
+			return nil, convErr("22003", "%s does not fit %s", text, target)
 		}
 		return v, nil
 	}
@@ -1257,7 +1308,7 @@ func timestampMicros(v int64, unit arrow.TimeUnit) (int64, error) {
 			m = 1000
 		}
 		if v > (math.MaxInt64-1)/m || v < (math.MinInt64+1)/m {
-			return 0, fmt.Errorf("timestamp %d %s is past the range of microseconds", v, unit)
+			return 0, convErr("22008", "timestamp %d %s is past the range of microseconds", v, unit)
 		}
 		return v * m, nil
 	case arrow.Microsecond:
@@ -1265,7 +1316,7 @@ func timestampMicros(v int64, unit arrow.TimeUnit) (int64, error) {
 			// A mirror's value after 294247-01-10 04:00:54.775807 UTC
 			// (see catalog.TimestampShift): microseconds since 1970 do not
 			// hold it.
-			return 0, errors.New("a timestamp after 294247-01-10 04:00:54.775806 UTC is out of the range of an Arrow timestamp; cast the column to text")
+			return 0, convErr("22008", "a timestamp after 294247-01-10 04:00:54.775806 UTC is out of the range of an Arrow timestamp; cast the column to text")
 		}
 		return v, nil
 	default: // nanoseconds
