@@ -408,3 +408,44 @@ func hintOf(err error) string {
 	}
 	return ""
 }
+
+// TestMirrorsWithoutCDC: a mirror whose sidecar stops following sources
+// (pg_mooncake.enable_bgworker turned off, the manual's first step to
+// uninstall) answers no query, rather than stale rows: 55000 with a hint,
+// state 'stopped' in columnstore_tables; optimize_table still runs; turned
+// back on, the mirror catches up with what the source took meanwhile.
+func TestMirrorsWithoutCDC(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE src (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 100) g`)
+	exec(t, conn, `CALL mooncake.create_table('src_m', 'src')`)
+	if n := queryInt(t, conn, `SELECT count(*) FROM src_m`); n != 100 {
+		t.Fatalf("%d rows; want 100", n)
+	}
+	exec(t, conn, `ALTER SYSTEM SET pg_mooncake.enable_bgworker = off`)
+	c.Restart(t, "fast")
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+	exec(t, conn, `INSERT INTO src VALUES (101, 'while off')`)
+	for _, q := range []string{`SELECT count(*) FROM src_m`, `SELECT v FROM src_m WHERE id = 101`, `EXPLAIN SELECT * FROM src_m`} {
+		_, err := conn.Exec(ctx, q)
+		if sqlState(err) != "55000" || !strings.Contains(hintOf(err), "enable_bgworker = on") {
+			t.Errorf("%s without change data capture: %v (hint %q); want 55000 with a hint", q, err, hintOf(err))
+		}
+	}
+	var state string
+	if err := conn.QueryRow(ctx, `SELECT state FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`).Scan(&state); err != nil || state != "stopped" {
+		t.Errorf("columnstore_tables state %q (%v); want stopped", state, err)
+	}
+	exec(t, conn, `CALL mooncake.optimize_table('src_m')`)
+
+	exec(t, conn, `ALTER SYSTEM RESET pg_mooncake.enable_bgworker`)
+	c.Restart(t, "fast")
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	if err := conn.QueryRow(ctx, `SELECT state FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`).Scan(&state); err != nil || state != "ready" {
+		t.Errorf("columnstore_tables state %q (%v) once following again; want ready", state, err)
+	}
+}

@@ -134,6 +134,10 @@ func (s *server) status() (any, error) {
 		"metrics": metricsAddr}, nil
 }
 
+// errNoCDCDetail says why mirrors are not followed when the sidecar runs
+// without change data capture (the simplified edition).
+const errNoCDCDetail = "pg_mooncake.enable_bgworker is off or wal_level is not logical: the mirror shows its source as of the last time the sidecar followed it."
+
 // mirror finds the mirror a scan-like request names.
 func (s *server) mirror(ctx context.Context, req *Request) (*catalog.Mirror, error) {
 	if req.Database == "" || req.Namespace == "" || req.Table == "" {
@@ -154,6 +158,15 @@ func (s *server) mirror(ctx context.Context, req *Request) (*catalog.Mirror, err
 	if m == nil {
 		e := userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
 		e.Hint = "Create mirrors with CALL mooncake.create_table(name, source)."
+		return nil, e
+	}
+	// Without change data capture a mirror holds its source as it was when
+	// the sidecar last followed it: an answer from it could be silently
+	// stale, so there is none (optimize_table still compacts it).
+	if !s.dbs.cdc && req.Op != "optimize" {
+		e := userError("55000", "mirror %s.%s is not kept up to date: the sidecar runs without change data capture", req.Namespace, req.Table)
+		e.Detail = errNoCDCDetail
+		e.Hint = "Set pg_mooncake.enable_bgworker = on (and wal_level = logical) and restart the server, or query the source table."
 		return nil, e
 	}
 	// A mirror is read through its own foreign table, whose privileges
@@ -689,6 +702,9 @@ func (s *server) list(ctx context.Context, req *Request) (any, error) {
 	rows := []row{}
 	for _, m := range d.mirrors.All() {
 		state, reason := mirrorState(m)
+		if !s.dbs.cdc && state == "ready" {
+			state, reason = "stopped", errNoCDCDetail
+		}
 		files, dels := m.FileCounts()
 		rows = append(rows, row{
 			ForeignOID: m.ForeignOID, Schema: m.Namespace, Table: m.Name, Source: m.Source,
