@@ -5,7 +5,9 @@ import (
 	gosql "database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 
 	"path"
 	"path/filepath"
@@ -118,6 +120,12 @@ func Ident(namespace, name string) table.Identifier { return table.Identifier{na
 // CreateTable creates the Iceberg table of a new mirror, in state syncing,
 // under location (a directory or an s3:// prefix; empty: the warehouse).
 func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols []Column, key []string, full bool, source string, sourceOID, foreignOID uint32, pending, location string) (*table.Table, error) {
+	for _, part := range []string{namespace, name} {
+		if part == "." || part == ".." || strings.Contains(part, "/") {
+			return nil, pgError("42602", fmt.Sprintf("a mirror cannot be named %s.%s", QuoteIdent(namespace), QuoteIdent(name)), "",
+				"Names of mirrors and of their schemas other than . and .. and without a slash name Iceberg tables.")
+		}
+	}
 	ns := table.Identifier{namespace}
 	if exists, err := c.cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, err
@@ -153,6 +161,15 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 		}
 	}
 	location = joinLoc(root, pathSegment(name)+"-"+newID()[:8])
+	if !IsRemote(location) {
+		if err := os.MkdirAll(location, 0o700); err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return nil, pgError("42501", fmt.Sprintf("could not create directory %q: permission denied", location), "",
+					"The server's operating system user must be able to write to the location.")
+			}
+			return nil, pgError("58030", fmt.Sprintf("could not create directory %q: %v", location, errors.Unwrap(err)), "", "")
+		}
+	}
 	tbl, err := c.cat.CreateTable(ctx, Ident(namespace, name), iceberg.NewSchema(0, fields...),
 		icecat.WithLocation(location),
 		icecat.WithProperties(props))

@@ -261,6 +261,14 @@ mooncake_lake_relation(MooncakeLakeCall *call, const char *cols)
 	char	   *relname;
 	Oid			relid;
 
+	/*
+	 * Every call, by the current role: the session's table of the same call
+	 * may have been made by another (SET ROLE), and the check comes before
+	 * the foreign server's own.
+	 */
+	foreach(lc, call->paths)
+		mooncake_check_read_path(lfirst(lc), "read");
+
 	initStringInfo(&opts);
 	appendStringInfo(&opts, "format %s", quote_literal_cstr(call->format));
 	foreach(lc, call->options)
@@ -308,7 +316,7 @@ mooncake_lake_describe(MooncakeLakeCall *call)
 	char	   *columns;
 
 	foreach(lc, call->paths)
-		mooncake_check_read_path(lfirst(lc), "create");
+		mooncake_check_read_path(lfirst(lc), "read");
 
 	initStringInfo(&request);
 	appendStringInfoString(&request, "{\"op\":\"describe_files\",\"database\":");

@@ -265,6 +265,8 @@ mooncake_check_read_server_files(const char *verb)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read files of the server"),
+				 strcmp(verb, "read") == 0 ?
+				 errdetail("Only superusers and roles with privileges of pg_read_server_files may read files of the server.") :
 				 errdetail("Only superusers and roles with privileges of pg_read_server_files may %s foreign tables reading files.",
 						   verb)));
 }

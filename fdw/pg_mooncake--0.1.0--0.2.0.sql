@@ -75,7 +75,14 @@ DECLARE
   caller_schema name := pg_catalog.current_schema();
   src_label text; -- the source as the caller's search_path prints it
 BEGIN
-  src := pg_catalog.to_regclass(source);
+  BEGIN
+    src := pg_catalog.to_regclass(source);
+  EXCEPTION WHEN invalid_name OR invalid_parameter_value THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42602',
+      MESSAGE = pg_catalog.format('invalid source table name: %s', source),
+      HINT = 'Write it as in SQL: a name with capitals, spaces or other characters goes in double quotes, as in ''"My Table"'' or ''my_schema."My Table"''.';
+  END;
   src_label := src::text;
   PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
   IF table_name IS NULL OR source IS NULL OR replica_identity_full IS NULL OR row_level_security IS NULL THEN
@@ -104,6 +111,14 @@ BEGIN
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
    WHERE c.oid = src;
+  IF src_kind = 'f' AND EXISTS (SELECT FROM pg_catalog.pg_foreign_table f
+                                  JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver
+                                 WHERE f.ftrelid = src AND s.srvname = 'mooncake') THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42809',
+      MESSAGE = pg_catalog.format('%s is a columnstore table, not a table that can be mirrored', src_label),
+      HINT = 'A columnstore table is columnar already: query it directly. Mirrors are of heap tables.';
+  END IF;
   IF src_kind NOT IN ('r', 'p') THEN
     RAISE EXCEPTION USING
       ERRCODE = '42809',
@@ -122,7 +137,14 @@ BEGIN
       HINT = 'Give the partitioned table a primary key (it includes the partition key).';
   END IF;
 
-  parts := pg_catalog.parse_ident(table_name);
+  BEGIN
+    parts := pg_catalog.parse_ident(table_name);
+  EXCEPTION WHEN invalid_name OR invalid_parameter_value THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '42602',
+      MESSAGE = pg_catalog.format('invalid table name: %s', table_name),
+      HINT = 'Write it as in SQL: a name with capitals, spaces or other characters goes in double quotes, as in ''"My Table"'' or ''my_schema."My Table"''.';
+  END;
   IF pg_catalog.array_length(parts, 1) = 1 THEN
     target_schema := caller_schema;
     target_name := parts[1];

@@ -173,6 +173,7 @@ check_create(Oid source, bool allow_rls)
 {
 	HeapTuple	tuple;
 	bool		rls;
+	char		persistence;
 
 	if (!superuser())
 	{
@@ -195,7 +196,16 @@ check_create(Oid source, bool allow_rls)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", source)));
 	rls = ((Form_pg_class) GETSTRUCT(tuple))->relrowsecurity;
+	persistence = ((Form_pg_class) GETSTRUCT(tuple))->relpersistence;
 	ReleaseSysCache(tuple);
+	if (persistence != RELPERSISTENCE_PERMANENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot mirror %s table \"%s\"",
+						persistence == RELPERSISTENCE_TEMP ? "temporary" : "unlogged", get_rel_name(source)),
+				 errdetail("Mirrors follow the changes PostgreSQL writes to the WAL, which has none of this table's."),
+				 persistence == RELPERSISTENCE_UNLOGGED ?
+				 errhint("Make it a logged table first: ALTER TABLE %s SET LOGGED.", get_rel_name(source)) : 0));
 	if (rls && !allow_rls)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

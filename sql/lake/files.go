@@ -211,7 +211,75 @@ func (s *Spec) source(ctx context.Context) (string, *fetched, error) {
 		rem.release()
 		return "", nil, err
 	}
+	rem.local = paths
 	return src, rem, nil
+}
+
+// csvSniffOptions are the options of a CSV spec that decide how DuckDB
+// detects a file's layout (sniff_csv takes them as read_csv does).
+var csvSniffOptions = []string{"header", "delimiter", "delim", "sep", "quote", "escape", "nullstr", "null",
+	"compression", "new_line", "sample_size", "max_line_size"}
+
+// checkCSVLayout refuses CSV files whose layout DuckDB finds only by
+// skipping lines that were not asked to be skipped (option skip): a
+// malformed file (an unterminated quote, rows of other widths) would
+// otherwise read as the few rows that fit, and the others would go
+// missing without a word. A file that starts with lines that are not data
+// (a title) is read with skip => N.
+func (s *Spec) checkCSVLayout(ctx context.Context, e *sql.Engine, local []string) error {
+	if s.Format != "csv" || len(local) == 0 {
+		return nil
+	}
+	if _, ok := s.Options["skip"]; ok {
+		return nil
+	}
+	if v, ok := s.Options["auto_detect"]; ok {
+		if b, err := parseBool(v); err == nil && !b {
+			return nil
+		}
+	}
+	// the file read_csv detects the layout of: the first of the first path
+	var first string
+	err := e.DB.QueryRowContext(ctx, "SELECT file FROM glob("+catalog.QuoteLiteral(local[0])+") ORDER BY file LIMIT 1").Scan(&first)
+	if err != nil {
+		return nil // no such file: the reader says so
+	}
+	args := []string{catalog.QuoteLiteral(first)}
+	for _, k := range csvSniffOptions {
+		v, ok := s.Options[k]
+		if !ok {
+			continue
+		}
+		o := readerOptions["csv"][k]
+		switch o.kind {
+		case optBool:
+			b, err := parseBool(v)
+			if err != nil {
+				return nil // the reader reports the bad option
+			}
+			v = strconv.FormatBool(b)
+		case optInt:
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < 0 {
+				return nil
+			}
+			v = strconv.FormatInt(n, 10)
+		default:
+			v = catalog.QuoteLiteral(v)
+		}
+		args = append(args, o.duck+" = "+v)
+	}
+	var skipped int64
+	if err := e.DB.QueryRowContext(ctx, "SELECT SkipRows FROM sniff_csv("+strings.Join(args, ", ")+")").Scan(&skipped); err != nil {
+		return fileError(err, s)
+	}
+	if skipped == 0 {
+		return nil
+	}
+	return &pgconn.PgError{Code: "22P04",
+		Message: fmt.Sprintf("could not read csv file %s: its first %d lines do not fit the layout of the lines after them", s.names(), skipped),
+		Detail:  "Reading it would skip them: an unterminated quote or rows with more or fewer fields than the others make a file read this way, as would a title above the data.",
+		Hint:    fmt.Sprintf("If those lines are not data, pass skip => %d; otherwise correct the file.", skipped)}
 }
 
 // fetched are the remote objects a relation reads: Parquet data files,
@@ -227,6 +295,8 @@ type fetched struct {
 	// columns of the same names.
 	keep    func(used []string) func(name string, fieldID int32) bool
 	release func()
+	// local are the paths the reader reads (remote objects' local copies).
+	local []string
 	// kinds is how the columns of a table mooncake wrote are stored, by
 	// name (catalog.StoredKinds); nil for other files.
 	kinds map[string]catalog.Kind
@@ -459,6 +529,9 @@ func Describe(ctx context.Context, e *sql.Engine, s *Spec) ([]FileColumn, error)
 		return nil, err
 	}
 	defer rem.release()
+	if err := s.checkCSVLayout(ctx, e, rem.local); err != nil {
+		return nil, err
+	}
 	cols, err := describe(ctx, e, s, src)
 	return withKinds(cols, rem.kinds), err
 }
@@ -548,6 +621,9 @@ func open(ctx context.Context, e *sql.Engine, s *Spec) (*Files, error) {
 		return nil, err
 	}
 	defer rem.release()
+	if err := s.checkCSVLayout(ctx, e, rem.local); err != nil {
+		return nil, err
+	}
 	fileCols, err := describe(ctx, e, s, rd)
 	if err != nil {
 		return nil, err

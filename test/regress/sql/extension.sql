@@ -94,6 +94,21 @@ SELECT sqlstate_of($$CALL mooncake.create_table('trades', 'trades')$$);
 SELECT sqlstate_of($$CALL mooncake.create_table('public.trades_view', 'trades')$$);
 SELECT sqlstate_of($$CALL mooncake.create_table('a.b.c', 'trades')$$);
 SELECT sqlstate_of($$CALL mooncake.create_table('no_such_schema.t', 'trades')$$);
+-- tables whose changes are not in the WAL, a columnstore table, names
+-- that need quotes, names no Iceberg table can have
+CREATE TEMP TABLE trades_temp (id int PRIMARY KEY);
+CREATE UNLOGGED TABLE trades_unlogged (id int PRIMARY KEY);
+CREATE TABLE trades_cs (id int) USING columnstore;
+SELECT sqlstate_of($$CALL mooncake.create_table('m1', 'trades_temp')$$);
+SELECT sqlstate_of($$CALL mooncake.create_table('m2', 'trades_unlogged')$$);
+SELECT sqlstate_of($$CALL mooncake.create_table('m3', 'trades_cs')$$);
+SELECT sqlstate_of($$CALL mooncake.create_table('Mixed Mirror', 'trades')$$);
+SELECT sqlstate_of($$CALL mooncake.create_table('m4', 'Mixed Case')$$);
+CREATE SCHEMA "..";
+SELECT sqlstate_of($$CALL mooncake.create_table('"..".m5', 'trades')$$);
+DROP SCHEMA "..";
+DROP TABLE trades_temp, trades_unlogged;
+DROP TABLE trades_cs;
 DROP FUNCTION sqlstate_of(text);
 DROP VIEW trades_view;
 DROP TABLE trades;
