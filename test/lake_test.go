@@ -492,6 +492,33 @@ func TestLakeCSVRows(t *testing.T) {
 		t.Errorf("price > 60: %d rows; want %d", n, over60)
 	}
 
+	// A malformed file (an unterminated quote, rows of other widths) is an
+	// error, not the few rows that fit; lines above the data are read with
+	// skip => N, which the hint gives.
+	for name, content := range map[string]string{
+		"malformed.csv": "a,b,c\n1,2,3\n4,\"unterminated,6\n7,8\n9,10,11,12\n",
+		"titled.csv":    "a title line\n\na,b,c\n1,2,3\n4,5,6\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for file, skip := range map[string]string{"malformed.csv": "skip => 4", "titled.csv": "skip => 2"} {
+		for _, q := range []string{
+			`SELECT * FROM mooncake.read_csv('` + filepath.Join(dir, file) + `')`,
+			`SELECT count(*) FROM mooncake.read_csv('` + filepath.Join(dir, file) + `') r`,
+			`SELECT * FROM mooncake.read_csv('` + filepath.Join(dir, file) + `', header => true) r`,
+		} {
+			_, err := conn.Exec(ctx, q)
+			if sqlState(err) != "22P04" || !strings.Contains(hintOf(err), skip) {
+				t.Errorf("%s: %v (hint %q); want 22P04 with a hint to pass %s", q, err, hintOf(err), skip)
+			}
+		}
+	}
+	if got := textRows(t, conn, `SELECT r['a'], r['c'] FROM mooncake.read_csv('`+filepath.Join(dir, "titled.csv")+`', skip => 2) r ORDER BY 1`); rowsText(got) != "1|3\n4|6\n" {
+		t.Errorf("titled.csv with skip => 2: %q", rowsText(got))
+	}
+
 	// SELECT *: the file's names and types
 	rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT * FROM mooncake.read_csv('%s', header => true, delimiter => ',', auto_detect => true)`, cities))
 	if err != nil {
