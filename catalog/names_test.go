@@ -141,6 +141,8 @@ func TestRedact(t *testing.T) {
 		{"Invalid Input Error: CSV Error on Line: 1\nOriginal Line: 1,top secret,x\nmore", "Invalid Input Error: CSV Error on Line: 1"},
 		{`Constraint Error: NOT NULL constraint failed: "t"."c"`, `Constraint Error: NOT NULL constraint failed: "t"."c"`},
 		{"value 'it''s' and 'b'", "value '…' and '…'"},
+		{"Conversion Error: Type UINT64 with value 9223372036854775813 can't be cast because the value is out of range for the destination type INT64",
+			"Conversion Error: Type UINT64 with value … can't be cast because the value is out of range for the destination type INT64"},
 	} {
 		if got := Redact(tc.in); got != tc.want {
 			t.Errorf("Redact(%q) = %q; want %q", tc.in, got, tc.want)

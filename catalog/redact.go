@@ -9,6 +9,10 @@ import (
 // quotes doubled inside.
 var quotedValue = regexp.MustCompile(`'(?:[^']|'')*'`)
 
+// unquotedValue is a value DuckDB names without quotes in a conversion
+// error: "Type UINT64 with value 9223372036854775813 can't be cast ...".
+var unquotedValue = regexp.MustCompile(`(with value) [^ ']+`)
+
 // Redact keeps of a DuckDB error message what PostgreSQL itself would
 // print about a row it cannot store: the kind of error and the names, not
 // the row's data. Values DuckDB quotes become '…', and the lines that
@@ -19,5 +23,6 @@ func Redact(msg string) string {
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
 	}
-	return quotedValue.ReplaceAllString(msg, "'…'")
+	msg = quotedValue.ReplaceAllString(msg, "'…'")
+	return unquotedValue.ReplaceAllString(msg, "$1 …")
 }

@@ -108,6 +108,13 @@ func (s *Spec) check() error {
 				Hint: "Options of " + s.Format + ": " + strings.Join(optionNames(s.Format), ", ") + "."}
 		}
 	}
+	if v, ok := s.Options["auto_detect"]; ok && s.Format == "csv" {
+		if b, err := parseBool(v); err == nil && !b {
+			// DuckDB then wants every column's type from the caller
+			return &pgconn.PgError{Code: "0A000", Message: "auto_detect => false is not supported: the CSV reader detects the files' layout and columns",
+				Hint: "Fix the layout with the options delimiter, quote, escape, header and skip instead; a foreign table with format 'csv' declares the columns' types."}
+		}
+	}
 	return nil
 }
 
