@@ -185,7 +185,7 @@ BEGIN
   EXCEPTION WHEN invalid_name OR invalid_parameter_value THEN
     RAISE EXCEPTION USING
       ERRCODE = '42602',
-      MESSAGE = pg_catalog.format('invalid source table name: %s', source),
+      MESSAGE = pg_catalog.format('invalid source table name: %L', source),
       HINT = 'Write it as in SQL: a name with capitals, spaces or other characters goes in double quotes, as in ''"My Table"'' or ''my_schema."My Table"''.';
   END;
   src_label := src::text;
@@ -247,7 +247,7 @@ BEGIN
   EXCEPTION WHEN invalid_name OR invalid_parameter_value THEN
     RAISE EXCEPTION USING
       ERRCODE = '42602',
-      MESSAGE = pg_catalog.format('invalid table name: %s', table_name),
+      MESSAGE = pg_catalog.format('invalid table name: %L', table_name),
       HINT = 'Write it as in SQL: a name with capitals, spaces or other characters goes in double quotes, as in ''"My Table"'' or ''my_schema."My Table"''.';
   END;
   IF pg_catalog.array_length(parts, 1) = 1 THEN
