@@ -31,6 +31,7 @@ const (
 	PropIdentity  = "mooncake.identity"          // "full" for REPLICA IDENTITY FULL sources
 	SummaryLSN    = "mooncake.commit-lsn"        // last source commit LSN contained in the snapshot
 	PropSchemaLSN = "mooncake.schema-lsn"        // commit LSN of the last source schema change the columns follow
+	PropSchemaSeq = "mooncake.schema-seq"        // which of that transaction's schema change messages (1 the first)
 	PropBroken    = "mooncake.broken"            // why the mirror stopped following its source; absent when it follows
 	PropForeign   = "mooncake.foreign-table-oid" // OID of the mirror's foreign table
 	PropPending   = "mooncake.pending"           // the create_table transaction, until it commits: "pid:<pid>:<xact start>" or "xid:<xid>"
@@ -140,7 +141,7 @@ func (c *Catalog) CreateTable(ctx context.Context, namespace, name string, cols 
 	for i, col := range cols {
 		fields[i] = iceberg.NestedField{ID: col.ID, Name: col.Name, Type: col.Type.IcebergType()}
 	}
-	props, err := shapeProperties(cols, key, full, source, 0)
+	props, err := shapeProperties(cols, key, full, source, 0, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,35 @@ func evolveSchema(tx *table.Transaction, cur *iceberg.Schema, cols []Column) ([]
 			}
 		}
 	}
+	// Renames onto a name another field has (two columns swapping names,
+	// a column renamed to a dropped one's name) first go to names of their
+	// own, in a schema update of the same transaction.
+	var clash bool
+	for _, c := range cols {
+		if !keep[c.ID] {
+			continue
+		}
+		f, _ := cur.FindFieldByID(c.ID)
+		if g, ok := cur.FindFieldByName(c.Name); f.Name != c.Name && ok && g.ID != c.ID {
+			clash = true
+		}
+	}
+	if clash {
+		for _, c := range cols {
+			if f, _ := cur.FindFieldByID(c.ID); keep[c.ID] && f.Name != c.Name {
+				us.RenameColumn([]string{f.Name}, fmt.Sprintf("mooncake renaming field %d", c.ID))
+			}
+		}
+		if err := us.Commit(); err != nil {
+			return nil, nil, fmt.Errorf("evolve the iceberg schema: %w", err)
+		}
+		st, err := tx.StagedTable()
+		if err != nil {
+			return nil, nil, err
+		}
+		cur = st.Schema()
+		us = tx.UpdateSchema(true, true)
+	}
 	for _, f := range cur.Fields() {
 		if !keep[f.ID] {
 			us.DeleteColumn([]string{f.Name})
@@ -84,7 +113,7 @@ func evolveSchema(tx *table.Transaction, cur *iceberg.Schema, cols []Column) ([]
 
 // shapeProperties are the table properties recording a mirror's columns,
 // key and source.
-func shapeProperties(cols []Column, key []string, full bool, source string, schemaLSN uint64) (iceberg.Properties, error) {
+func shapeProperties(cols []Column, key []string, full bool, source string, schemaLSN uint64, schemaSeq int64) (iceberg.Properties, error) {
 	colsJSON, keyJSON, err := encodeColumns(cols, key)
 	if err != nil {
 		return nil, err
@@ -94,7 +123,20 @@ func shapeProperties(cols []Column, key []string, full bool, source string, sche
 		identity = "full"
 	}
 	return iceberg.Properties{PropColumns: colsJSON, PropKey: keyJSON, PropIdentity: identity, PropSource: source,
-		PropSchemaLSN: strconv.FormatUint(schemaLSN, 10)}, nil
+		PropSchemaLSN: strconv.FormatUint(schemaLSN, 10), PropSchemaSeq: strconv.FormatInt(schemaSeq, 10)}, nil
+}
+
+// allSchemaChanges is the schemaSeq of a mirror whose columns follow every
+// schema change of the transaction at its schemaLSN: a copy as of that
+// LSN, or a mirror older than schemaSeq.
+const allSchemaChanges = 1 << 40
+
+// SchemaFollows says whether the mirror's columns follow the schema change
+// message seq (1 the first) of the source transaction committed at lsn:
+// the change is applied already.
+func (m *Mirror) SchemaFollows(lsn uint64, seq int) bool {
+	at := m.schemaLSN.Load()
+	return lsn < at || lsn == at && int64(seq) <= m.schemaSeq.Load()
 }
 
 // SchemaLSN is the commit LSN of the last source schema change the mirror
@@ -111,10 +153,10 @@ func (m *Mirror) KeyNames() []string {
 }
 
 // Reshape changes the mirror's columns to cols (same rows; see above) as
-// of the source schema change committed at lsn. conn is the apply loop's
+// of the source schema change committed at lsn, its seq'th message. conn is the apply loop's
 // DuckDB connection, outside a transaction; the apply loop calls it
 // between source transactions, after its last Sync.
-func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []string, source string, lsn uint64) error {
+func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []Column, key []string, source string, lsn uint64, seq int) error {
 	m.maint.Lock()
 	defer m.maint.Unlock()
 	if m.dirty.Load() {
@@ -134,7 +176,7 @@ func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	if err != nil {
 		return err
 	}
-	props, err := shapeProperties(cols, key, m.Full, source, lsn)
+	props, err := shapeProperties(cols, key, m.Full, source, lsn, int64(seq))
 	if err != nil {
 		return err
 	}
@@ -154,6 +196,7 @@ func (s *Set) Reshape(ctx context.Context, conn *gosql.Conn, m *Mirror, cols []C
 	}
 	m.Source = source
 	m.schemaLSN.Store(lsn)
+	m.schemaSeq.Store(int64(seq))
 	return nil
 }
 
@@ -299,7 +342,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	if err != nil {
 		return fail(fmt.Errorf("stage the new copy: %w", err))
 	}
-	props, err := shapeProperties(cols, c.Key, c.Full, c.Source, c.LSN)
+	props, err := shapeProperties(cols, c.Key, c.Full, c.Source, c.LSN, allSchemaChanges)
 	if err != nil {
 		return fail(err)
 	}
@@ -335,6 +378,7 @@ func (s *Set) CommitCopy(ctx context.Context, conn *gosql.Conn, m *Mirror, c *Co
 	m.flushedLSN.Store(c.LSN)
 	m.appliedLSN.Store(c.LSN)
 	m.schemaLSN.Store(c.LSN)
+	m.schemaSeq.Store(allSchemaChanges)
 	return nil
 }
 

@@ -129,7 +129,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill 
 			removeFiles()
 			return 0, err
 		}
-		props, err := shapeProperties(cols, m.KeyNames(), m.Full, m.Source, m.SchemaLSN())
+		props, err := shapeProperties(cols, m.KeyNames(), m.Full, m.Source, m.SchemaLSN(), m.schemaSeq.Load())
 		if err == nil {
 			err = tx.SetProperties(props)
 		}

@@ -171,6 +171,9 @@ type Mirror struct {
 	dirty      atomic.Bool      // tail, or deleted keys, hold changes not yet flushed
 	dropped    atomic.Bool      // the mirror was dropped: nothing is written for it any more (set under maint)
 	schemaLSN  atomic.Uint64    // commit LSN of the last source schema change applied
+	// schemaSeq is which of that transaction's schema change messages
+	// (1 the first) the columns follow; allSchemaChanges: all of them.
+	schemaSeq atomic.Int64
 	flushFails int              // flushes failed in a row (apply loop only)
 	applied    *metrics.Applied // counters of the changes applied (apply loop only; see counters)
 }

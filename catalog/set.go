@@ -101,6 +101,12 @@ func mirrorFromTable(ctx context.Context, database string, tbl *table.Table) (*M
 		lsn, _ := strconv.ParseUint(v, 10, 64)
 		m.schemaLSN.Store(lsn)
 	}
+	m.schemaSeq.Store(allSchemaChanges)
+	if v, ok := props[PropSchemaSeq]; ok {
+		if seq, err := strconv.ParseInt(v, 10, 64); err == nil {
+			m.schemaSeq.Store(seq)
+		}
+	}
 	if reason := props[PropBroken]; reason != "" {
 		m.failed = brokenError(m, reason)
 	}

@@ -62,6 +62,10 @@ type ddlColumn struct {
 // transaction commits (catalog.Replace; the mirror skips the rest of the
 // transaction's changes, which the copy holds).
 func (ss *session) handleDDL(ctx context.Context, content []byte) error {
+	// A transaction may change the schema several times (one ALTER TABLE
+	// after another): each message is applied in its turn, once.
+	ss.ddlSeq++
+	seq := ss.ddlSeq
 	var msg ddlMessage
 	if err := json.Unmarshal(content, &msg); err != nil {
 		slog.Warn("ignoring a malformed schema change message", "err", err)
@@ -85,7 +89,7 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 			}
 			continue
 		}
-		if m.Err() != nil || ss.txLSN <= m.AppliedLSN() || ss.txLSN <= m.SchemaLSN() || ss.resync[m] {
+		if m.Err() != nil || ss.txLSN <= m.AppliedLSN() || m.SchemaFollows(ss.txLSN, seq) || ss.resync[m] {
 			continue
 		}
 		if msg.Op == "rewrite" {
@@ -128,7 +132,7 @@ func (ss *session) handleDDL(ctx context.Context, content []byte) error {
 				keyNames = append(keyNames, c.Name)
 			}
 		}
-		if err := ss.s.Mirrors.Reshape(ctx, ss.w.Conn(), m, cols, keyNames, msg.Name, ss.txLSN); err != nil {
+		if err := ss.s.Mirrors.Reshape(ctx, ss.w.Conn(), m, cols, keyNames, msg.Name, ss.txLSN, seq); err != nil {
 			if errors.Is(err, catalog.ErrInconsistent) || ctx.Err() != nil {
 				return err
 			}
@@ -163,7 +167,7 @@ func (ss *session) rewritten(source uint32) {
 func (ss *session) resyncRewritten() {
 	for src := range ss.rewrites {
 		for _, m := range ss.s.Mirrors.BySource(src) {
-			if m.Err() == nil && !ss.resync[m] && ss.txLSN > m.AppliedLSN() && ss.txLSN > m.SchemaLSN() {
+			if m.Err() == nil && !ss.resync[m] && ss.txLSN > m.AppliedLSN() && !m.SchemaFollows(ss.txLSN, ss.ddlSeq) {
 				ss.markResync(m, "the source was rewritten")
 			}
 		}

@@ -337,6 +337,7 @@ type session struct {
 	spools    map[uint32]*spool // streamed transactions not yet committed or aborted
 
 	txChanged bool                     // the transaction being applied changed some mirror
+	ddlSeq    int                      // the schema change messages of the transaction so far
 	resync    map[*catalog.Mirror]bool // mirrors to copy again when the transaction commits
 	rewrites  map[uint32]bool          // sources the transaction rewrote, values kept unless shown otherwise
 
@@ -854,7 +855,7 @@ func (ss *session) handleStreamed(ctx context.Context, msg pglogrepl.Message, ra
 func (ss *session) commitStreamed(ctx context.Context, msg *pglogrepl.StreamCommitMessageV2) error {
 	sp := ss.spools[msg.Xid]
 	delete(ss.spools, msg.Xid)
-	ss.inTx, ss.txLSN = true, uint64(msg.CommitLSN)
+	ss.inTx, ss.txLSN, ss.txChanged, ss.ddlSeq = true, uint64(msg.CommitLSN), false, 0
 	if sp != nil {
 		defer sp.remove()
 		err := sp.replay(func(raw []byte) error {
@@ -910,7 +911,7 @@ func (ss *session) handle(ctx context.Context, msg pglogrepl.Message) error {
 		ss.rels[msg.RelationID] = msg
 		return ss.spoolFor(msg.RelationID, 0)
 	case *pglogrepl.BeginMessage:
-		ss.inTx, ss.txLSN, ss.txChanged = true, uint64(msg.FinalLSN), false
+		ss.inTx, ss.txLSN, ss.txChanged, ss.ddlSeq = true, uint64(msg.FinalLSN), false, 0
 		clear(ss.rewrites)
 	case *pglogrepl.LogicalDecodingMessageV2:
 		if msg.Transactional && msg.Prefix == DDLPrefix {

@@ -30,6 +30,7 @@
 PG_FUNCTION_INFO_V1(mooncake_plain_type_changes);
 PG_FUNCTION_INFO_V1(mooncake_execute_typed);
 PG_FUNCTION_INFO_V1(mooncake_enables_row_security);
+PG_FUNCTION_INFO_V1(mooncake_changes_type_values);
 
 /*
  * The attnums of the columns whose type an ALTER TABLE command changed
@@ -90,6 +91,25 @@ mooncake_enables_row_security(PG_FUNCTION_ARGS)
 		if (IsA(atc, AlterTableCmd) && atc->subtype == AT_EnableRowSecurity)
 			PG_RETURN_BOOL(true);
 	}
+	PG_RETURN_BOOL(false);
+}
+
+/*
+ * Whether an ALTER TYPE command changes how existing values of the type
+ * print (mirrors hold types they have no form of their own for as text):
+ * RENAME VALUE of an enum, ADD, DROP or ALTER ATTRIBUTE of a composite.
+ * ADD VALUE, RENAME TO, RENAME ATTRIBUTE, OWNER TO, SET SCHEMA and SET
+ * (...) do not. Takes the command column of pg_event_trigger_ddl_commands().
+ */
+Datum
+mooncake_changes_type_values(PG_FUNCTION_ARGS)
+{
+	CollectedCommand *cmd = (CollectedCommand *) PG_GETARG_POINTER(0);
+
+	if (cmd->type == SCT_AlterTable)
+		PG_RETURN_BOOL(true);
+	if (cmd->parsetree != NULL && IsA(cmd->parsetree, AlterEnumStmt))
+		PG_RETURN_BOOL(((AlterEnumStmt *) cmd->parsetree)->oldVal != NULL);
 	PG_RETURN_BOOL(false);
 }
 

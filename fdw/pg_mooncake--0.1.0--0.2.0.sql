@@ -124,6 +124,12 @@ BEGIN
       ERRCODE = '42809',
       MESSAGE = pg_catalog.format('%s is not a table', src_label);
   END IF;
+  IF src_kind = 'r' AND EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhparent = src) THEN
+    RAISE EXCEPTION USING
+      ERRCODE = '0A000',
+      MESSAGE = pg_catalog.format('%s has inheritance children, whose rows a mirror would not hold', src_label),
+      HINT = 'Mirror each table of the hierarchy on its own, or make it a partitioned table, whose partitions mirrors follow.';
+  END IF;
   -- Only the source's owner (in role mooncake_user) or a superuser, and
   -- row-level security only when asked: before anything changes.
   PERFORM mooncake.check_create(src, row_level_security = 'ignore');
@@ -750,6 +756,13 @@ AS $$
 $$;
 
 -- ALTER TABLE ... ENABLE ROW LEVEL SECURITY of a mirrored table is refused.
+CREATE FUNCTION mooncake.changes_type_values(command pg_ddl_command)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mooncake_changes_type_values'
+LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION mooncake.changes_type_values(pg_ddl_command) IS
+  'whether an ALTER TYPE command of pg_event_trigger_ddl_commands() changes how existing values print (enum RENAME VALUE, composite attributes)';
+
 CREATE FUNCTION mooncake.enables_row_security(command pg_ddl_command)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'mooncake_enables_row_security'
@@ -765,6 +778,50 @@ DECLARE
   src oid;
   ft oid;
 BEGIN
+  -- Inheritance children of a mirrored table: a mirror holds its source's
+  -- own rows, not theirs (partitions are another matter: followed).
+  FOR src IN SELECT DISTINCT i.inhparent
+               FROM pg_event_trigger_ddl_commands() c
+               JOIN pg_inherits i ON i.inhrelid = c.objid
+              WHERE c.classid = 'pg_catalog.pg_class'::regclass
+  LOOP
+    IF (SELECT p.relkind FROM pg_class p WHERE p.oid = src) = 'r' AND EXISTS (SELECT FROM mooncake.mirrors_of(src)) THEN
+      RAISE EXCEPTION USING
+        ERRCODE = '0A000',
+        MESSAGE = pg_catalog.format('mirrored table %s cannot have inheritance children', src::regclass),
+        DETAIL = 'Its mirrors hold its own rows, not those of its children, which queries of the table include.',
+        HINT = 'Drop the mirrors first (mooncake.drop_table), or make the table a partitioned table, whose partitions mirrors follow.';
+    END IF;
+  END LOOP;
+  -- ALTER TYPE of a type a mirrored source's columns hold (itself, an
+  -- array or a domain of it, a composite with an attribute of it) that
+  -- changes how its values print: mirrors hold such values as text, and
+  -- no row change shows the new text: they copy their source again.
+  IF EXISTS (SELECT FROM pg_event_trigger_ddl_commands() c WHERE c.command_tag = 'ALTER TYPE') THEN
+    FOR src IN
+      WITH RECURSIVE changed(oid) AS (
+        -- an enum is reported as its type, a composite as its relation
+        SELECT COALESCE(t.oid, c.objid)
+          FROM pg_event_trigger_ddl_commands() c
+          LEFT JOIN pg_type t ON c.classid = 'pg_catalog.pg_class'::regclass AND t.typrelid = c.objid
+         WHERE c.command_tag = 'ALTER TYPE' AND mooncake.changes_type_values(c.command)
+           AND (c.classid = 'pg_catalog.pg_type'::regclass OR t.oid IS NOT NULL)
+        UNION
+        SELECT t.oid FROM changed ch, pg_type t
+         WHERE t.typelem = ch.oid OR t.typbasetype = ch.oid
+            OR (t.typtype = 'c' AND EXISTS (SELECT FROM pg_attribute a
+                                             WHERE a.attrelid = t.typrelid AND a.atttypid = ch.oid
+                                               AND a.attnum > 0 AND NOT a.attisdropped)))
+      SELECT DISTINCT a.attrelid
+        FROM changed ch JOIN pg_attribute a ON a.atttypid = ch.oid
+       WHERE a.attnum > 0 AND NOT a.attisdropped
+    LOOP
+      CONTINUE WHEN NOT EXISTS (SELECT FROM mooncake.mirrors_of(src));
+      PERFORM pg_logical_emit_message(true, 'mooncake_ddl',
+        json_build_object('op', 'rewrite', 'source', src::bigint,
+                          'why', 'a type of its columns changed how its values print')::text);
+    END LOOP;
+  END IF;
   -- An ALTER TABLE of a partitioned table reaches its partitions, and is
   -- reported for the partitioned table only: a mirrored partition follows
   -- the changes of the tables above it.

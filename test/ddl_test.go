@@ -504,3 +504,130 @@ func writeBig(t *testing.T, c *pgtest.Cluster) (stop func()) {
 		wg.Wait()
 	}
 }
+
+// TestSchemaChangesInOneTransaction: several ALTER TABLEs of a source in
+// one transaction (an explicit block, or statements sent together) reach
+// its mirror each in its turn, also column names swapped through a third
+// name and copied again afterwards; ALTER TYPE that changes how values of
+// a column's type print (an enum value renamed, a composite's attributes)
+// copies the source again; inheritance children of a mirrored table are
+// refused, as is create_table of a table that has some.
+func TestSchemaChangesInOneTransaction(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	columnsOf := func(rel string) string {
+		t.Helper()
+		var s string
+		if err := conn.QueryRow(ctx, `SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+			FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, rel).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	same := func(src, mirror string) {
+		t.Helper()
+		waitConverged(t, conn, src, mirror, 30*time.Second)
+		if a, b := columnsOf(src), columnsOf(mirror); a != b {
+			t.Fatalf("%s has columns %s; its source %s", mirror, b, a)
+		}
+	}
+
+	// two ADD COLUMNs sent together (one implicit transaction)
+	exec(t, conn, `CREATE TABLE mg (id int PRIMARY KEY, a int)`)
+	exec(t, conn, `INSERT INTO mg VALUES (1, 1)`)
+	exec(t, conn, `CALL mooncake.create_table('mg_m', 'mg')`)
+	if _, err := conn.PgConn().Exec(ctx, `ALTER TABLE mg ADD COLUMN x int; ALTER TABLE mg ADD COLUMN y int`).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, conn, `INSERT INTO mg VALUES (2, 2, 2, 2)`)
+	same("mg", "mg_m")
+	// a block: rename, add, drop, rename again
+	exec(t, conn, `BEGIN`)
+	exec(t, conn, `ALTER TABLE mg RENAME COLUMN a TO a2`)
+	exec(t, conn, `ALTER TABLE mg ADD COLUMN z text`)
+	exec(t, conn, `ALTER TABLE mg DROP COLUMN x`)
+	exec(t, conn, `ALTER TABLE mg RENAME COLUMN y TO x`)
+	exec(t, conn, `COMMIT`)
+	exec(t, conn, `INSERT INTO mg VALUES (3, 3, 3, 'three')`)
+	exec(t, conn, `UPDATE mg SET z = 'one' WHERE id = 1`)
+	same("mg", "mg_m")
+
+	// two columns swap names through a third, then a change that copies
+	// the source again (the copy's schema swaps the names in Iceberg)
+	exec(t, conn, `CREATE TABLE sw (id int PRIMARY KEY, a int, c int)`)
+	exec(t, conn, `INSERT INTO sw VALUES (1, 10, 20)`)
+	exec(t, conn, `CALL mooncake.create_table('sw_m', 'sw')`)
+	exec(t, conn, `BEGIN`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN a TO tmp`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN c TO a`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN tmp TO c`)
+	exec(t, conn, `COMMIT`)
+	exec(t, conn, `INSERT INTO sw VALUES (2, 30, 40)`)
+	same("sw", "sw_m")
+	exec(t, conn, `ALTER TABLE sw ADD COLUMN w int`)
+	same("sw", "sw_m")
+	exec(t, conn, `BEGIN`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN a TO tmp`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN c TO a`)
+	exec(t, conn, `ALTER TABLE sw RENAME COLUMN tmp TO c`)
+	exec(t, conn, `ALTER TABLE sw ALTER COLUMN w TYPE text USING w::text || '!'`)
+	exec(t, conn, `COMMIT`)
+	exec(t, conn, `INSERT INTO sw VALUES (3, 50, 60, 'w')`)
+	same("sw", "sw_m")
+	exec(t, conn, `CALL mooncake.resync_table('sw_m')`)
+	same("sw", "sw_m")
+
+	// create_table and schema changes in one block
+	exec(t, conn, `CREATE TABLE t3 (id int PRIMARY KEY, b text, c int)`)
+	exec(t, conn, `INSERT INTO t3 VALUES (1, 'b', 1)`)
+	exec(t, conn, `BEGIN`)
+	exec(t, conn, `CALL mooncake.create_table('t3_m', 't3')`)
+	exec(t, conn, `ALTER TABLE t3 DROP COLUMN b`)
+	exec(t, conn, `ALTER TABLE t3 ADD COLUMN b2 int`)
+	exec(t, conn, `COMMIT`)
+	exec(t, conn, `INSERT INTO t3 VALUES (2, 2, 2)`)
+	same("t3", "t3_m")
+
+	// the sidecar killed, then more changes: each applied once
+	c.KillSidecar(t)
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+	exec(t, conn, `INSERT INTO mg VALUES (4, 4, 4, 'four')`)
+	same("mg", "mg_m")
+	same("sw", "sw_m")
+
+	// ALTER TYPE of a column's type
+	exec(t, conn, `CREATE TYPE c2 AS (x int, y text)`)
+	exec(t, conn, `CREATE TYPE e2 AS ENUM ('red', 'green')`)
+	exec(t, conn, `CREATE TABLE t7 (id int PRIMARY KEY, c c2, e e2, ea e2[])`)
+	exec(t, conn, `INSERT INTO t7 VALUES (1, '(1,abc)', 'red', '{red,green}'), (2, '(2,def)', 'green', '{green}')`)
+	exec(t, conn, `CALL mooncake.create_table('t7_m', 't7')`)
+	same("t7", "t7_m")
+	exec(t, conn, `ALTER TYPE e2 ADD VALUE 'blue'`)
+	exec(t, conn, `INSERT INTO t7 VALUES (3, '(3,ghi)', 'blue', '{blue}')`)
+	same("t7", "t7_m")
+	exec(t, conn, `ALTER TYPE c2 DROP ATTRIBUTE y, ADD ATTRIBUTE w text`)
+	same("t7", "t7_m")
+	exec(t, conn, `ALTER TYPE e2 RENAME VALUE 'red' TO 'crimson'`)
+	exec(t, conn, `ALTER TYPE e2 RENAME VALUE 'green' TO 'red'`)
+	same("t7", "t7_m")
+	exec(t, conn, `UPDATE t7 SET c = '(9,nine)' WHERE id = 2`)
+	same("t7", "t7_m")
+
+	// inheritance
+	exec(t, conn, `CREATE TABLE inh (id int PRIMARY KEY, v int)`)
+	exec(t, conn, `CALL mooncake.create_table('inh_m', 'inh')`)
+	for _, q := range []string{
+		`CREATE TABLE inh_c (extra int) INHERITS (inh)`,
+		`CREATE TABLE inh2 (id int PRIMARY KEY, v int); ALTER TABLE inh2 INHERIT inh`,
+	} {
+		if _, err := conn.PgConn().Exec(ctx, q).ReadAll(); sqlState(err) != "0A000" {
+			t.Errorf("%s: %v; want 0A000", q, err)
+		}
+	}
+	exec(t, conn, `CREATE TABLE par (id int PRIMARY KEY)`)
+	exec(t, conn, `CREATE TABLE kid (extra int) INHERITS (par)`)
+	if _, err := conn.Exec(ctx, `CALL mooncake.create_table('par_m', 'par')`); sqlState(err) != "0A000" {
+		t.Errorf("create_table of a table with inheritance children: %v; want 0A000", err)
+	}
+}
