@@ -163,17 +163,17 @@ type Mirror struct {
 	catchCh   chan struct{} // while a new copy of the source is made: closed when the mirror follows again
 	catchFrom uint64        // the source commit from which the mirror is behind
 
-	appliedLSN atomic.Uint64    // last source commit LSN applied to the tail or files
-	flushedLSN atomic.Uint64    // last source commit LSN committed to Iceberg
-	tailRows   atomic.Int64     // rows in the tail (approximate: inserts applied since flush)
-	fileRows   atomic.Int64     // rows in the data files, from Iceberg metadata
-	ranges     []ColumnRange    // of the data files' columns, from Iceberg metadata (mu)
-	dirty      atomic.Bool      // tail, or deleted keys, hold changes not yet flushed
-	dropped    atomic.Bool      // the mirror was dropped: nothing is written for it any more (set under maint)
-	schemaLSN  atomic.Uint64    // commit LSN of the last source schema change applied
+	appliedLSN atomic.Uint64 // last source commit LSN applied to the tail or files
+	flushedLSN atomic.Uint64 // last source commit LSN committed to Iceberg
+	tailRows   atomic.Int64  // rows in the tail (approximate: inserts applied since flush)
+	fileRows   atomic.Int64  // rows in the data files, from Iceberg metadata
+	ranges     []ColumnRange // of the data files' columns, from Iceberg metadata (mu)
+	dirty      atomic.Bool   // tail, or deleted keys, hold changes not yet flushed
+	dropped    atomic.Bool   // the mirror was dropped: nothing is written for it any more (set under maint)
+	schemaLSN  atomic.Uint64 // commit LSN of the last source schema change applied
 	// schemaSeq is which of that transaction's schema change messages
 	// (1 the first) the columns follow; allSchemaChanges: all of them.
-	schemaSeq atomic.Int64
+	schemaSeq  atomic.Int64
 	flushFails int              // flushes failed in a row (apply loop only)
 	applied    *metrics.Applied // counters of the changes applied (apply loop only; see counters)
 }
