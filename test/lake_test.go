@@ -342,6 +342,20 @@ func TestLakeTables(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM iceberg_metadata('%s', 42)`, want.IcebergDir)); sqlState(err) != "22023" {
 		t.Errorf("iceberg_metadata of a snapshot the table lacks: %v; want 22023", err)
 	}
+	// the same error for the scans, and an empty directory is no table
+	for _, q := range []string{
+		fmt.Sprintf(`SELECT count(*) FROM iceberg_scan('%s', snapshot_id => 42) AS (id bigint)`, want.IcebergDir),
+		fmt.Sprintf(`SELECT count(*) FROM delta_scan('%s', version => 4242) AS (id bigint)`, want.DeltaPath),
+	} {
+		if _, err := conn.Exec(context.Background(), q); sqlState(err) != "22023" {
+			t.Errorf("%s: %v; want 22023", q, err)
+		}
+	}
+	empty := filepath.Join(dir, "empty_iceberg")
+	os.MkdirAll(filepath.Join(empty, "metadata"), 0o755)
+	if _, err := conn.Exec(context.Background(), fmt.Sprintf(`SELECT count(*) FROM iceberg_scan('%s') AS (id bigint)`, empty)); sqlState(err) != "58P01" {
+		t.Errorf("iceberg_scan of a directory without metadata: %v; want 58P01", err)
+	}
 	exec(t, conn, `CREATE ROLE icebergmeta LOGIN`)
 	exec(t, conn, `SET ROLE icebergmeta`)
 	_, err1 := conn.Exec(context.Background(), fmt.Sprintf(`SELECT * FROM iceberg_snapshots('%s')`, want.IcebergDir))

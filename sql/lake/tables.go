@@ -23,10 +23,26 @@ func tableError(err error, s *Spec) error {
 	switch {
 	case errors.As(err, &pgErr):
 		return err
+	case errors.Is(err, iceberg.ErrNoSnapshot), errors.Is(err, delta.ErrNoVersion):
+		return &pgconn.PgError{Code: "22023", Message: "could not read " + s.Format + " table " + s.names() + ": " + lastClause(err), Detail: err.Error()}
 	case errors.Is(err, fs.ErrNotExist):
 		return &pgconn.PgError{Code: "58P01", Message: "could not open " + s.Format + " table " + s.names() + ": no such table", Detail: err.Error()}
 	}
 	return &pgconn.PgError{Code: "22P04", Message: "could not read " + s.Format + " table " + s.names(), Detail: err.Error()}
+}
+
+// lastClause is what an error chain says last: "table x has no version 7
+// (the newest is 3)" of "delta: table x has no version 7 (the newest is
+// 3): no such version", without the package prefix.
+func lastClause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": no such "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "delta:") {
+		msg = msg[i+2:]
+	}
+	return msg
 }
 
 func intOption(s *Spec, name string) (*int64, error) {

@@ -113,6 +113,10 @@ type checkpointSet struct {
 // checkpoint is preferred, then a UUID-named one, then the multi-part set
 // _last_checkpoint names, then the complete multi-part set with the most
 // parts.
+
+// ErrNoVersion is the error of a version the table does not have.
+var ErrNoVersion = errors.New("no such version")
+
 func (c *checkpointSet) files(hintParts int64) []string {
 	if c.classic != "" {
 		return []string{c.classic}
@@ -230,7 +234,7 @@ func Load(ctx context.Context, fsys FS, root string, version *int64) (*Snapshot,
 	if version != nil {
 		target = *version
 		if target < 0 || target > latest {
-			return nil, fmt.Errorf("delta: table %s has no version %d (the newest is %d)", root, target, latest)
+			return nil, fmt.Errorf("delta: table %s has no version %d (the newest is %d): %w", root, target, latest, ErrNoVersion)
 		}
 	}
 

@@ -2,6 +2,7 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/apache/iceberg-go"
@@ -162,6 +163,9 @@ func (t *Table) fieldByID(id int) (iceberg.NestedField, bool) {
 	return iceberg.NestedField{}, false
 }
 
+// ErrNoSnapshot is the error of a snapshot ID the table does not have.
+var ErrNoSnapshot = errors.New("no such snapshot")
+
 // snapshot resolves a snapshot ID (nil: the current snapshot, which is nil
 // for a table without snapshots).
 func (t *Table) snapshot(id *int64) (*table.Snapshot, error) {
@@ -170,7 +174,7 @@ func (t *Table) snapshot(id *int64) (*table.Snapshot, error) {
 	}
 	s := t.meta.SnapshotByID(*id)
 	if s == nil {
-		return nil, fmt.Errorf("table %s has no snapshot %d", t.Location, *id)
+		return nil, fmt.Errorf("table %s has no snapshot %d: %w", t.Location, *id, ErrNoSnapshot)
 	}
 	return s, nil
 }

@@ -429,7 +429,7 @@ func findMetadataFile(dir string) (string, error) {
 		}
 	}
 	if len(best) == 0 {
-		return "", fmt.Errorf("%s: no iceberg metadata file (vN.metadata.json or NNNNN-<uuid>.metadata.json)", metaDir)
+		return "", fmt.Errorf("%s: no iceberg metadata file (vN.metadata.json or NNNNN-<uuid>.metadata.json): %w", metaDir, fs.ErrNotExist)
 	}
 	return latestOf(best)
 }
