@@ -47,6 +47,9 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "tcop/tcopprot.h"
+#include "utils/elog.h"
+#include "utils/formatting.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -470,11 +473,63 @@ lake_planner(Query *parse, const char *query_string, int cursorOptions,
 	return standard_planner(parse, query_string, cursorOptions, boundParams);
 }
 
+/*
+ * The manual writes reader options as DuckDB does, read_csv('f.csv',
+ * HEADER=TRUE): PostgreSQL parses HEADER=TRUE as a comparison with a
+ * column named header, which does not exist. That error gets a hint
+ * naming the PostgreSQL spelling (header => true) when the statement calls
+ * a data lake function and the missing column is one of their options.
+ */
+static emit_log_hook_type prev_emit_log = NULL;
+
+static const char *const lake_option_names[] = {
+	"header", "auto_detect", "delimiter", "delim", "sep", "quote", "escape", "nullstr",
+	"skip", "compression", "all_varchar", "dateformat", "timestampformat",
+	"hive_partitioning", "union_by_name", "ignore_errors", "new_line", "binary_as_string",
+	"format", "maximum_depth", "snapshot_id", "version", "sample_size", "max_line_size",
+	NULL
+};
+
+static void
+lake_option_hint(ErrorData *edata)
+{
+	const char *open;
+	const char *close;
+	char	   *name;
+	char	   *query;
+	bool		option = false;
+
+	if (prev_emit_log)
+		prev_emit_log(edata);
+	if (edata->elevel < ERROR || edata->sqlerrcode != ERRCODE_UNDEFINED_COLUMN ||
+		edata->hint != NULL || edata->message == NULL || debug_query_string == NULL ||
+		strncmp(edata->message, "column \"", 8) != 0)
+		return;
+	open = edata->message + 7;
+	close = strchr(open + 1, '"');
+	if (close == NULL || strcmp(close, "\" does not exist") != 0)
+		return;
+	name = pnstrdup(open + 1, close - open - 1);
+	for (int i = 0; lake_option_names[i] != NULL && !option; i++)
+		option = strcmp(name, lake_option_names[i]) == 0;
+	if (!option)
+		return;
+	query = asc_tolower(debug_query_string, strlen(debug_query_string));
+	if (strstr(query, "read_csv") == NULL && strstr(query, "read_parquet") == NULL &&
+		strstr(query, "read_json") == NULL && strstr(query, "iceberg_scan") == NULL &&
+		strstr(query, "delta_scan") == NULL)
+		return;
+	edata->hint = psprintf("Options of the data lake functions are named arguments: write %s => value, not %s = value.",
+						   name, name);
+}
+
 void
 mooncake_install_lake_hook(void)
 {
 	prev_planner = planner_hook;
 	planner_hook = lake_planner;
+	prev_emit_log = emit_log_hook;
+	emit_log_hook = lake_option_hint;
 	mooncake_install_lake_row_hook();
 }
 

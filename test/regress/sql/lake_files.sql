@@ -55,7 +55,9 @@ WHERE r['created_at']::TIMESTAMP > '2023-01-01';
 
 -- The manual's option spelling is not PostgreSQL syntax (a comparison with
 -- a column named header); named arguments are:
+\set VERBOSITY default
 SELECT * FROM mooncake.read_csv('lake_events.csv', HEADER=TRUE, DELIMITER=',', AUTO_DETECT=TRUE);
+\set VERBOSITY terse
 SELECT explain_verbose($$
 SELECT * FROM mooncake.read_csv('lake_events.csv', header => true, delimiter => ',', auto_detect => true)
 $$);
