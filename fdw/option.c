@@ -337,18 +337,20 @@ object_prefix(const char *url, bool pattern)
  * files are read through its foreign table, whose privileges apply, not as
  * objects. pattern: path may hold wildcards (a glob reaching into the
  * directory counts); inside_only: only a path in (or at) the directory
- * counts, not one above it.
+ * counts, not one above it, and only of a table the current role does
+ * not own (a location a role gave its own tables may be shared).
  */
 static char *
 object_store_table(const char *path, bool pattern, bool inside_only)
 {
 	MooncakeAsOwner as;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	Oid			argtypes[2] = {TEXTOID, OIDOID};
+	Datum		values[2];
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *found = NULL;
 
 	values[0] = CStringGetTextDatum(object_prefix(path, pattern));
+	values[1] = ObjectIdGetDatum(GetUserId());
 	mooncake_as_owner_begin(&as);
 	if (SPI_execute_with_args(psprintf(
 		"SELECT format('%%I.%%I', table_namespace, table_name) FROM ("
@@ -356,9 +358,18 @@ object_store_table(const char *path, bool pattern, bool inside_only)
 		"  regexp_replace(regexp_replace(metadata_location, '/metadata/[^/]*$', ''), '^[A-Za-z0-9+.-]*://', '') AS dir"
 		" FROM mooncake.iceberg_tables"
 		" WHERE metadata_location LIKE '%%://%%') t"
-		" WHERE starts_with($1, t.dir || '/') OR $1 = t.dir%s"
-		" ORDER BY 1 LIMIT 1", inside_only ? "" : " OR starts_with(t.dir, $1)"),
-		1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		" WHERE (starts_with($1, t.dir || '/') OR $1 = t.dir%s)%s"
+		" ORDER BY 1 LIMIT 1",
+		inside_only ? "" : " OR starts_with(t.dir, $1)",
+		/* a location may be shared with the caller's own tables */
+		inside_only ?
+		" AND NOT EXISTS (SELECT FROM mooncake.columnstore_relations c JOIN pg_class k ON k.oid = c.relid"
+		"  WHERE c.table_namespace = t.table_namespace AND c.table_name = t.table_name"
+		"  AND pg_has_role($2, k.relowner, 'USAGE'))"
+		" AND NOT EXISTS (SELECT FROM pg_foreign_table f JOIN pg_class k ON k.oid = f.ftrelid"
+		"  WHERE ('namespace=' || t.table_namespace) = ANY (f.ftoptions)"
+		"  AND ('table=' || t.table_name) = ANY (f.ftoptions) AND pg_has_role($2, k.relowner, 'USAGE'))" : ""),
+		2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog");
 	if (SPI_processed > 0)
 		found = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -422,9 +433,9 @@ mooncake_check_table_location(const char *location)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("location \"%s\" is not an absolute path", location),
 				 errhint("Give an absolute directory of the server or an s3://bucket/prefix URL.")));
-	if (remote)
+	if (remote && !superuser())
 	{
-		/* each table has a directory of its own under its location */
+		/* not where another role's table keeps its files */
 		char	   *table = object_store_table(location, false, true);
 
 		if (table != NULL)
