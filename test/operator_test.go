@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,7 +169,9 @@ func TestCopyProgress(t *testing.T) {
 		t.Errorf("a small create_table printed NOTICEs: %q", notices)
 	}
 
+	began := time.Now()
 	notices, seen, pid := runWatched(t, c, conn, "big_m", `CALL mooncake.create_table('big_m', 'big')`)
+	took := time.Since(began)
 	checkProgress(t, seen, pid, "create_table", total)
 	checkNotices(t, notices, "public.big")
 	if n := queryInt(t, conn, `SELECT count(*) FROM mooncake.copy_progress`); n != 0 {
@@ -189,9 +192,10 @@ func TestCopyProgress(t *testing.T) {
 	}
 
 	// A cancelled create_table (statement_timeout while the copy reports
-	// its progress) stops at once and leaves nothing.
+	// its progress: a quarter of the time the copy took above) stops at
+	// once and leaves nothing.
 	canceller := c.Conn(t, "postgres")
-	exec(t, canceller, `SET statement_timeout = '800ms'`)
+	exec(t, canceller, fmt.Sprintf(`SET statement_timeout = '%dms'`, max(20, took.Milliseconds()/4)))
 	start := time.Now()
 	_, err := canceller.Exec(context.Background(), `CALL mooncake.create_table('big_c', 'big')`)
 	if sqlState(err) != "57014" || time.Since(start) > 3*time.Second {
