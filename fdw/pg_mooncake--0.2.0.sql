@@ -188,6 +188,9 @@ DECLARE
   src_label text; -- the source as the caller's search_path prints it
 BEGIN
   BEGIN
+    -- parse_ident: to_regclass gives NULL for a name that does not parse
+    -- since PostgreSQL 16, an error before
+    PERFORM pg_catalog.parse_ident(source);
     src := pg_catalog.to_regclass(source);
   EXCEPTION WHEN invalid_name OR invalid_parameter_value THEN
     RAISE EXCEPTION USING
