@@ -452,7 +452,9 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 	}
 	m.setForm(formFiles)
 	for _, t := range []string{oldTail, oldFdel, oldTrunc, oldPdel} {
-		if _, err := conn.ExecContext(ctx, "DROP TABLE "+t); err != nil {
+		_, err := conn.ExecContext(ctx, "DROP TABLE "+t)
+		catalogChanged()
+		if err != nil {
 			return fmt.Errorf("%w: drop old tail: %v", ErrInconsistent, err)
 		}
 	}

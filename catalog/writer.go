@@ -31,7 +31,8 @@ type Writer struct {
 	pending map[*Mirror]*pendingChanges
 	touched []*Mirror // mirrors changed in the current DuckDB transaction
 	swaps   int64     // viewSwaps when the current DuckDB transaction began
-	stmts   map[string]*gosql.Stmt
+	stmts   map[string]keptStmt
+	ddl     bool              // the current DuckDB transaction changed the catalog (catalogChanged once it ends)
 	feeds   map[*Mirror]*feed // Arrow views feeding inserts into the tails
 	kfeeds  map[*Mirror]*feed // and deleted keys into fdel
 	want    []*Mirror         // mirrors to give a feed at the next BEGIN
@@ -86,7 +87,7 @@ type pendingChanges struct {
 // NewWriter returns a writer on conn, which it owns from now on; spill
 // files are written on other connections of db.
 func NewWriter(db *gosql.DB, conn *gosql.Conn) *Writer {
-	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]*gosql.Stmt{},
+	return &Writer{db: db, conn: conn, pending: map[*Mirror]*pendingChanges{}, stmts: map[string]keptStmt{},
 		feeds: map[*Mirror]*feed{}, kfeeds: map[*Mirror]*feed{}}
 }
 
@@ -385,9 +386,22 @@ func (w *Writer) query(ctx context.Context, q string) (*gosql.Rows, error) {
 	return st.QueryContext(ctx)
 }
 
+// keptStmt is a statement the writer prepared, at catalog epoch epoch.
+type keptStmt struct {
+	st    *gosql.Stmt
+	epoch int64
+}
+
+// prepare is s prepared on the writer's connection: kept from an earlier
+// call unless a mirrors' catalog changed since (see catalogEpoch).
 func (w *Writer) prepare(ctx context.Context, s string) (*gosql.Stmt, error) {
-	if st := w.stmts[s]; st != nil {
-		return st, nil
+	epoch := CatalogEpoch()
+	if k, ok := w.stmts[s]; ok {
+		if k.epoch == epoch {
+			return k.st, nil
+		}
+		k.st.Close()
+		delete(w.stmts, s)
 	}
 	if len(w.stmts) >= maxPrepared {
 		w.closeStmts()
@@ -396,7 +410,7 @@ func (w *Writer) prepare(ctx context.Context, s string) (*gosql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.stmts[s] = st
+	w.stmts[s] = keptStmt{st: st, epoch: epoch}
 	return st, nil
 }
 
@@ -404,8 +418,8 @@ func (w *Writer) prepare(ctx context.Context, s string) (*gosql.Stmt, error) {
 const maxPrepared = 256
 
 func (w *Writer) closeStmts() {
-	for s, st := range w.stmts {
-		st.Close()
+	for s, k := range w.stmts {
+		k.st.Close()
 		delete(w.stmts, s)
 	}
 }
@@ -442,6 +456,7 @@ func (w *Writer) applyChanges(ctx context.Context, m *Mirror, p *pendingChanges)
 		p.tx.deleted = true
 	}
 	if m.staged >= restageEvery {
+		w.ddl = true
 		if err := w.execAll(ctx, m.stagingDDL(true)...); err != nil {
 			return fmt.Errorf("replace staging tables of %s.%s: %w", m.Namespace, m.Name, err)
 		}
@@ -746,6 +761,11 @@ func (w *Writer) Rollback() {
 
 func (w *Writer) reset() {
 	w.inTx = false
+	if w.ddl {
+		// committed or rolled back: the catalog as it is now
+		w.ddl = false
+		catalogChanged()
+	}
 	for m, p := range w.pending {
 		// Abandoned: its spill files were never committed.
 		if p.tx.cur != nil {

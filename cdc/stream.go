@@ -596,8 +596,8 @@ func slotConfirmedLSN(ctx context.Context, cfg *pgx.ConnConfig, slot string) (ui
 // batches grow to maxBacklogDelay: what is received is old anyway, and
 // fewer, larger DuckDB commits apply it faster.
 const (
-	idleSyncDelay   = 2 * time.Millisecond
-	maxBatchDelay   = 5 * time.Millisecond
+	idleSyncDelay   = 1 * time.Millisecond
+	maxBatchDelay   = 2 * time.Millisecond
 	maxBacklogDelay = 200 * time.Millisecond
 	backlogBytes    = 8 << 20
 )

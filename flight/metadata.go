@@ -211,7 +211,9 @@ ORDER BY 4, 2, 3`, cmd.GetCatalog(), cmd.GetDBSchemaFilterPattern(), cmd.GetTabl
 		for _, row := range rows {
 			cols, err := s.queryText(ctx, sess, `
 SELECT attname, atttypid::text, atttypmod::text FROM pg_attribute
-WHERE attrelid = $1::text::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, row[4])
+WHERE attrelid = $1::text::oid AND attnum > 0 AND NOT attisdropped
+  AND has_column_privilege(attrelid, attnum, 'SELECT')
+ORDER BY attnum`, row[4])
 			if err != nil {
 				return nil, nil, err
 			}

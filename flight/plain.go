@@ -58,14 +58,18 @@ func (p *plainFlight) GetFlightInfo(ctx context.Context, desc *flight.FlightDesc
 	return p.s.flightInfo(desc, resultSchema(sd), statement{Query: query, ID: newID()})
 }
 
-// ListFlights lists the mirrors the role may read, one flight each.
+// ListFlights lists the mirrors the role may read whole (SELECT on the
+// table, not on some of its columns only: its flight reads them all), one
+// flight each.
 func (p *plainFlight) ListFlights(_ *flight.Criteria, stream flight.FlightService_ListFlightsServer) error {
 	ctx := stream.Context()
 	sess, err := p.s.session(ctx)
 	if err != nil {
 		return err
 	}
-	rows, err := p.s.queryText(ctx, sess, `SELECT schema_name::text, table_name::text FROM mooncake.columnstore_tables ORDER BY 1, 2`)
+	rows, err := p.s.queryText(ctx, sess, `SELECT schema_name::text, table_name::text FROM mooncake.columnstore_tables
+		WHERE pg_catalog.has_table_privilege(pg_catalog.to_regclass(pg_catalog.format('%I.%I', schema_name, table_name)), 'SELECT')
+		ORDER BY 1, 2`)
 	if err != nil {
 		return err
 	}

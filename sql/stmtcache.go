@@ -55,8 +55,9 @@ type connStmts struct {
 }
 
 type cachedStmt struct {
-	key  string
-	stmt bindings.PreparedStatement
+	key   string
+	stmt  bindings.PreparedStatement
+	epoch int64 // catalog.CatalogEpoch when it was prepared
 }
 
 // forConn is the entry of the driver connection dc (nil when dc is not
@@ -96,8 +97,11 @@ func (c *stmtCache) size() int {
 	return len(c.conns)
 }
 
-// get is the statement cached under key, if any.
-func (cs *connStmts) get(key string) (bindings.PreparedStatement, bool) {
+// get is the statement cached under key, if any, prepared at catalog epoch
+// epoch: one prepared before a mirrors' DuckDB catalog changed would be
+// bound again by DuckDB on every execution (see catalog.CatalogEpoch), so
+// it is destroyed and the query prepared afresh.
+func (cs *connStmts) get(key string, epoch int64) (bindings.PreparedStatement, bool) {
 	if cs == nil {
 		return bindings.PreparedStatement{}, false
 	}
@@ -105,14 +109,18 @@ func (cs *connStmts) get(key string) (bindings.PreparedStatement, bool) {
 	if !ok {
 		return bindings.PreparedStatement{}, false
 	}
+	if e.Value.(*cachedStmt).epoch != epoch {
+		cs.remove(e)
+		return bindings.PreparedStatement{}, false
+	}
 	cs.lru.MoveToFront(e)
 	return e.Value.(*cachedStmt).stmt, true
 }
 
-// put keeps stmt under key; it destroys the least recently used statement
-// beyond stmtsPerConn.
-func (cs *connStmts) put(key string, stmt bindings.PreparedStatement) {
-	cs.byKey[key] = cs.lru.PushFront(&cachedStmt{key: key, stmt: stmt})
+// put keeps stmt, prepared at catalog epoch epoch, under key; it destroys
+// the least recently used statement beyond stmtsPerConn.
+func (cs *connStmts) put(key string, stmt bindings.PreparedStatement, epoch int64) {
+	cs.byKey[key] = cs.lru.PushFront(&cachedStmt{key: key, stmt: stmt, epoch: epoch})
 	for cs.lru.Len() > stmtsPerConn {
 		cs.remove(cs.lru.Back())
 	}

@@ -194,6 +194,42 @@ func TestStatementCache(t *testing.T) {
 	}
 }
 
+// A statement kept from before a change of the mirrors' DuckDB catalogs
+// (catalog.CatalogEpoch) is not executed again: DuckDB would bind it again
+// on every execution. The query is prepared afresh, once, and kept.
+func TestStatementCacheCatalogEpoch(t *testing.T) {
+	e := openStreamEngine(t)
+	e.DB.SetMaxOpenConns(1)
+	epoch := int64(7)
+	catalogEpoch = func() int64 { return epoch }
+	t.Cleanup(func() { catalogEpoch = catalog.CatalogEpoch })
+	const q = "SELECT 42"
+	run := func() {
+		t.Helper()
+		rows, _, err := queryStrings(t, e, q, "")
+		if err != nil || strings.Join(rows, ",") != "42" {
+			t.Fatalf("%s: %v %v", q, rows, err)
+		}
+	}
+	run()
+	run()
+	if n := e.StatementsReused(); n != 1 {
+		t.Fatalf("%d statements reused, want 1", n)
+	}
+	epoch++ // a view of some mirror redefined
+	run()
+	if n := e.StatementsReused(); n != 1 {
+		t.Fatalf("%d statements reused after the catalog changed, want still 1", n)
+	}
+	if n := cachedStatements(t, e); n != 1 {
+		t.Fatalf("%d statements cached, want 1 (the old one destroyed)", n)
+	}
+	run()
+	if n := e.StatementsReused(); n != 2 {
+		t.Fatalf("%d statements reused, want 2: the statement prepared again is kept", n)
+	}
+}
+
 // The statements of connections the pool closed are destroyed.
 func TestStatementCacheClosedConnections(t *testing.T) {
 	e := openStreamEngine(t)

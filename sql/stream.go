@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	bindings "github.com/duckdb/duckdb-go-bindings"
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/pgmooncake/mooncake/catalog"
 )
 
 // A streaming query: DuckDB produces the result while it is read, with a
@@ -95,7 +97,9 @@ func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmt
 	if err != nil {
 		return nil, false, err
 	}
-	stmt, cached := cs.get(key)
+	// read before preparing: a change meanwhile makes the next use prepare again
+	epoch := catalogEpoch()
+	stmt, cached := cs.get(key, epoch)
 	if cached {
 		hits.Add(1)
 		r, ok, err = startStream(ctx, conn, stmt)
@@ -115,7 +119,7 @@ func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmt
 		return nil, false, nil
 	}
 	if cs != nil {
-		cs.put(key, stmt)
+		cs.put(key, stmt, epoch)
 	} else {
 		defer bindings.DestroyPrepare(&stmt)
 	}
@@ -125,6 +129,9 @@ func streamQuery(ctx context.Context, dc driver.Conn, query string, cs *connStmt
 	}
 	return r, ok, err
 }
+
+// catalogEpoch is catalog.CatalogEpoch (a variable for the tests).
+var catalogEpoch = catalog.CatalogEpoch
 
 // startStream executes the prepared statement stmt as a streaming result
 // and reads its first chunk (see streamQuery).

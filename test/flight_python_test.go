@@ -64,6 +64,9 @@ func setupFlightPython(t *testing.T, conn *pgx.Conn) {
 	exec(t, conn, `CREATE TABLE py_counter (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)`)
 	exec(t, conn, `INSERT INTO py_counter (id) SELECT generate_series(1, 10)`)
 	exec(t, conn, `GRANT SELECT ON py_types_m TO analyst`)
+	// Its id column only: listed by GetTables with that column, not by
+	// ListFlights (its flight reads every column), and not readable whole.
+	exec(t, conn, `GRANT SELECT (id) ON py_hidden_m TO analyst`)
 	exec(t, conn, `GRANT SELECT, UPDATE ON py_counter TO analyst`)
 	waitMirror(t, conn, "py_types_m", 301)
 	waitMirror(t, conn, "py_hidden_m", 1)
@@ -259,7 +262,7 @@ func TestFlightPythonClients(t *testing.T) {
 				[]string{"FOREIGN TABLE", "MATERIALIZED VIEW", "TABLE", "VIEW"})
 			checkJSON(t, checks["adbc_table_schema"], "adbc_table_schema", "columns", typesCols)
 			checkJSON(t, checks["adbc_table_schema"], "adbc_table_schema", "types", arrowTypes)
-			readable := map[string][]string{"py_counter": {"id", "n"}, "py_types_m": typesCols}
+			readable := map[string][]string{"py_counter": {"id", "n"}, "py_hidden_m": {"id"}, "py_types_m": typesCols}
 			if r.superuser {
 				readable["py_hidden"] = []string{"id", "v"}
 				readable["py_hidden_m"] = []string{"id", "v"}
