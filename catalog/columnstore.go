@@ -231,6 +231,14 @@ func AppendColumnstore(ctx context.Context, duck *gosql.DB, base string, names [
 		}
 		return Appended{MetadataLocation: base}, nil
 	}
+	if nan := nanColumns(cols, names, rows); len(nan) > 0 {
+		if base, err = ColumnstoreAsText(ctx, duck, base, nan); err != nil {
+			return Appended{}, err
+		}
+		if tbl, cols, err = LoadColumnstore(ctx, base); err != nil {
+			return Appended{}, err
+		}
+	}
 	df, path, n, err := writeRows(ctx, duck, tbl, cols, names, rows)
 	if err != nil {
 		return Appended{}, err
@@ -350,6 +358,23 @@ func ModifyColumnstore(ctx context.Context, duck *gosql.DB, base, ids string, de
 	if len(deletes) == 0 && len(rows) == 0 {
 		return Appended{MetadataLocation: base}, nil
 	}
+	if nan := nanColumns(cols, names, rows); len(nan) > 0 {
+		// The deletes name rows of the files the columns' rewrite
+		// replaces: they go first, then the rewrite, then the rows.
+		del, err := ModifyColumnstore(ctx, duck, base, ids, deletes, nil, nil)
+		if err != nil {
+			return Appended{}, err
+		}
+		text, err := ColumnstoreAsText(ctx, duck, del.MetadataLocation, nan)
+		if err != nil {
+			return Appended{}, err
+		}
+		add, err := AppendColumnstore(ctx, duck, text, names, rows)
+		if err != nil {
+			return Appended{}, err
+		}
+		return Appended{MetadataLocation: add.MetadataLocation, Rows: del.Rows + add.Rows, DataFiles: del.DataFiles + add.DataFiles}, nil
+	}
 	var files []string
 	if len(deletes) > 0 {
 		idsTbl := tbl
@@ -369,6 +394,15 @@ func ModifyColumnstore(ctx context.Context, duck *gosql.DB, base, ids string, de
 		}
 		slices.Sort(files)
 		files = slices.Compact(files)
+		// Files written again since the scan (ColumnstoreAsText, by an
+		// earlier batch of the same UPDATE): the same rows at the same
+		// positions, in the new files.
+		renamed := RenamedFiles(tbl.Properties())
+		for i, f := range files {
+			if n, ok := renamed[f]; ok {
+				files[i] = n
+			}
+		}
 	}
 	tx := tbl.NewTransaction()
 	rd := tx.NewRowDelta(nil)
@@ -614,7 +648,7 @@ func TruncateColumnstore(ctx context.Context, base string) (string, error) {
 // Iceberg's promotions (int to long, float to double), the same Iceberg
 // type (varchar(n) to text, smallint to integer, numeric of more digits:
 // all stored alike), else 0A000.
-func AlterColumnstore(ctx context.Context, base string, cols []Column) (string, error) {
+func AlterColumnstore(ctx context.Context, duck *gosql.DB, base string, cols []Column) (string, error) {
 	tbl, cur, err := LoadColumnstore(ctx, base)
 	if err != nil {
 		return "", err
@@ -629,6 +663,29 @@ func AlterColumnstore(ctx context.Context, base string, cols []Column) (string, 
 			byAtt[c.AttNum] = c
 		}
 	}
+	// A numeric stored as DECIMAL that becomes one no DECIMAL holds
+	// (numeric without a typmod, or of more than 38 digits: every value of
+	// the old type is one of the new) is stored as its text first.
+	var asText []string
+	for _, c := range cols {
+		old, ok := byAtt[c.AttNum]
+		if ok && c.AttNum > 0 && old.Type.Kind == KindDecimal && c.Type.OID == OIDNumeric && c.Type.Kind != KindDecimal {
+			asText = append(asText, old.Name)
+		}
+	}
+	if len(asText) > 0 {
+		if base, err = ColumnstoreAsText(ctx, duck, base, asText); err != nil {
+			return "", err
+		}
+		if tbl, cur, err = LoadColumnstore(ctx, base); err != nil {
+			return "", err
+		}
+		for _, c := range cur {
+			if c.AttNum > 0 {
+				byAtt[c.AttNum] = c
+			}
+		}
+	}
 	lower := map[string]string{}
 	out := make([]Column, len(cols))
 	for i, c := range cols {
@@ -638,6 +695,9 @@ func AlterColumnstore(ctx context.Context, base string, cols []Column) (string, 
 		lower[strings.ToLower(c.Name)] = c.Name
 		c.ID = 0
 		if old, ok := byAtt[c.AttNum]; ok && c.AttNum > 0 {
+			if old.Type.Kind == KindText && c.Type.Kind == KindDecimal && old.Type.OID == c.Type.OID {
+				c.Type = c.Type.AsText() // stored as text (it held NaN, or was made before decimals): stays so
+			}
 			if err := checkPromotion(old, c); err != nil {
 				return "", err
 			}

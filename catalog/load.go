@@ -110,7 +110,10 @@ type Loader struct {
 	rows     int64
 	fileRows int64 // rows in the file being written
 	failed   error
-	closed   bool // in is closed
+	closed   bool     // in is closed
+	start    string   // the metadata file the load began with
+	base     string   // the same, or the version with columns stored as text (storeAsText)
+	nan      []string // DECIMAL columns the chunk being decoded brings NaN to
 }
 
 // loadSchema is the Arrow schema of a load's batches: per table column,
@@ -155,7 +158,8 @@ func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColu
 	if err != nil {
 		return nil, err
 	}
-	l := &Loader{cols: cols, tableID: tbl.Metadata().TableUUID().String(), enc: make([]string, len(cols)), pos: make([]int, len(sent))}
+	l := &Loader{cols: cols, tableID: tbl.Metadata().TableUUID().String(), enc: make([]string, len(cols)), pos: make([]int, len(sent)),
+		start: base, base: base}
 	for j, s := range sent {
 		i := columnIndex(cols, s.Name)
 		if i < 0 {
@@ -229,6 +233,9 @@ func (l *Loader) Add(chunk []byte) error {
 		return l.failed
 	}
 	b, err := l.decode(chunk)
+	if err == nil && len(l.nan) > 0 {
+		err = l.storeAsText()
+	}
 	if err == nil && b.NumRows() > 0 && l.fileRows > 0 && l.fileRows+b.NumRows() > loadFileRows {
 		// the file is full: the next one
 		if err = l.end(); err == nil {
@@ -253,6 +260,44 @@ func (l *Loader) Add(chunk []byte) error {
 	}
 	l.failed = err
 	return err
+}
+
+// storeAsText stores the columns l.nan (DECIMAL ones to which the chunk
+// being added brings NaN) as their text: the file being written ends with
+// the chunks before, the table the load began with gets a version with
+// the columns as text (ColumnstoreAsText), the load's files are written
+// again so, and the chunks go on into a new file.
+func (l *Loader) storeAsText() error {
+	names := l.nan
+	l.nan = nil
+	if err := l.end(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	text, err := ColumnstoreAsText(ctx, l.duck, l.base, names)
+	if err != nil {
+		return err
+	}
+	_, cols, err := LoadColumnstore(ctx, text)
+	if err != nil {
+		return err
+	}
+	if l.fileRows == 0 {
+		// the file just begun holds no row
+		os.Remove(l.paths[len(l.paths)-1])
+		l.paths = l.paths[:len(l.paths)-1]
+	}
+	for k, p := range l.paths {
+		np, err := rewriteColumnstore(ctx, l.duck, l.dir, l.cols, cols, p)
+		if err != nil {
+			return err
+		}
+		os.Remove(p)
+		l.paths[k] = np
+	}
+	l.base, l.cols = text, cols
+	l.schema = loadSchema(cols, l.enc)
+	return l.startFile(ctx)
 }
 
 // decode reads a chunk: uint32 row count, then per sent column a uint32
@@ -293,9 +338,12 @@ func (l *Loader) decode(chunk []byte) (arrow.RecordBatch, error) {
 				}
 			}
 		}
-		rest, err := appendColumn(rb.Field(i), l.enc[i], n, valid, vals)
+		rest, nan, err := appendColumn(rb.Field(i), l.enc[i], n, valid, vals)
 		if err != nil {
 			return nil, err
+		}
+		if nan && l.cols[i].Type.Kind == KindDecimal {
+			l.nan = append(l.nan, l.cols[i].Name)
 		}
 		if len(rest) != 0 {
 			return nil, bad(fmt.Sprintf("column %q has %d bytes too many", l.cols[i].Name, len(rest)))
@@ -322,10 +370,11 @@ const (
 
 // appendColumn appends n values of encoding enc to b (validity bitmap
 // valid, the present values in vals) and returns what is left of vals.
-func appendColumn(b array.Builder, enc string, n int, valid, vals []byte) ([]byte, error) {
+func appendColumn(b array.Builder, enc string, n int, valid, vals []byte) ([]byte, bool, error) {
 	short := pgError("08P01", "malformed columnstore_load chunk: a column's values are cut short", "", "")
 	w := encWidth[enc]
 	var text []byte // a numeric's text
+	nan := false    // a value is NaN (numeric's, or text)
 	for r := 0; r < n; r++ {
 		if valid[r>>3]&(1<<(r&7)) == 0 {
 			b.AppendNull()
@@ -334,16 +383,16 @@ func appendColumn(b array.Builder, enc string, n int, valid, vals []byte) ([]byt
 		var v []byte
 		if w > 0 {
 			if len(vals) < w {
-				return nil, short
+				return nil, false, short
 			}
 			v, vals = vals[:w], vals[w:]
 		} else {
 			if len(vals) < 4 {
-				return nil, short
+				return nil, false, short
 			}
 			size := int(binary.BigEndian.Uint32(vals))
 			if len(vals)-4 < size {
-				return nil, short
+				return nil, false, short
 			}
 			v, vals = vals[4:4+size], vals[4+size:]
 		}
@@ -371,19 +420,21 @@ func appendColumn(b array.Builder, enc string, n int, valid, vals []byte) ([]byt
 		case EncNumeric:
 			var ok bool
 			if text, ok = numericText(text[:0], v); !ok {
-				return nil, pgError("08P01", "malformed columnstore_load chunk: a numeric value is malformed", "", "")
+				return nil, false, pgError("08P01", "malformed columnstore_load chunk: a numeric value is malformed", "", "")
 			}
+			nan = nan || string(text) == "NaN"
 			b.(*array.StringBuilder).BinaryBuilder.Append(text)
 		case EncBytes, EncText:
 			switch sb := b.(type) {
 			case *array.StringBuilder:
 				sb.BinaryBuilder.Append(v)
+				nan = nan || enc == EncText && string(v) == "NaN"
 			case *array.BinaryBuilder:
 				sb.Append(v)
 			}
 		}
 	}
-	return vals, nil
+	return vals, nan, nil
 }
 
 // dateFromPG is a PostgreSQL date as DuckDB stores it: days since 1970,
@@ -434,6 +485,15 @@ func (l *Loader) Finish(ctx context.Context, base string) (Appended, error) {
 	if l.rows == 0 {
 		l.removeFiles()
 		return Appended{MetadataLocation: base}, nil
+	}
+	if l.base != l.start {
+		// Columns were stored as text on the version the load began with.
+		if base != l.start {
+			l.removeFiles()
+			return Appended{}, pgError("40001", "the columnstore table changed while a load stored its columns holding NaN as text", "",
+				"Run the statement again.")
+		}
+		base = l.base
 	}
 	tbl, _, err := LoadColumnstore(ctx, base)
 	if err == nil && tbl.Metadata().TableUUID().String() != l.tableID {

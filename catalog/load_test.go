@@ -215,3 +215,102 @@ func TestLoadFiles(t *testing.T) {
 		t.Errorf("failed loads left files: %d, before %d", len(after), len(files))
 	}
 }
+
+// A load bringing NaN into a numeric(p,s) column stored as DECIMAL: the
+// files written before are written again with the column as text, the
+// table the load began with gets a version storing it as text, and the
+// load appends to that version. A table changed meanwhile fails (40001).
+func TestLoadNaN(t *testing.T) {
+	ctx := context.Background()
+	duck, err := gosql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	i8, _ := ResolveType(OIDInt8, -1, "bigint")
+	txt, _ := ResolveType(OIDText, -1, "text")
+	n, _ := ResolveType(OIDNumeric, (12<<16|2)+4, "numeric(12,2)")
+	dir := filepath.Join(t.TempDir(), "tbl")
+	base, err := CreateColumnstore(ctx, []Column{{Name: "id", Type: i8, NotNull: true}, {Name: "t", Type: txt}, {Name: "n", Type: DecimalType(n)}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []LoadColumn{{"id", EncInt8}, {"t", EncBytes}, {"n", EncNumeric}}
+	defer func(n int64) { loadFileRows = n }(loadFileRows)
+	loadFileRows = 2
+	i64 := func(v int64) *int64 { return &v }
+	str := func(v string) *string { return &v }
+	chunks := [][]byte{
+		loadChunk([]*int64{i64(1), i64(2)}, []*string{str("a"), nil}, [][]byte{numericSend(0, 0, 2, 5, 2500), nil}), // 5.25, NULL
+		loadChunk([]*int64{i64(3)}, []*string{str("c")}, [][]byte{numericSend(0x4000, -1, 2, 100)}),                 // -0.01
+		loadChunk([]*int64{i64(4), i64(5)}, []*string{nil, str("e")}, [][]byte{numericSend(0xC000, 0, 0), numericSend(0, 0, 2, 7)}),
+	}
+	load := func() *Loader {
+		l, err := StartLoad(ctx, duck, base, sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunks {
+			if err := l.Add(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return l
+	}
+	res, err := load().Finish(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 5 {
+		t.Fatalf("finish: %+v", res)
+	}
+	tbl, cols, err := LoadColumnstore(ctx, res.MetadataLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cols[2].Type.Kind != KindText {
+		t.Fatalf("n is stored as %v after NaN", cols[2].Type.Kind)
+	}
+	data, deletes, err := currentFiles(ctx, tbl)
+	if err != nil || len(deletes) != 0 {
+		t.Fatal(err, deletes)
+	}
+	var paths []string
+	for _, f := range data {
+		paths = append(paths, f.FilePath())
+	}
+	m := newMirror("", "", "", cols, nil)
+	rows, err := duck.QueryContext(ctx, "SELECT concat_ws('|', "+m.fileCol(0)+", coalesce("+m.fileCol(1)+", 'null'), coalesce("+m.fileCol(2)+", 'null')) FROM "+
+		m.readFiles(paths)+" ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var v string
+		rows.Scan(&v)
+		got = append(got, v)
+	}
+	if want := "1|a|5.25,2|null|null,3|c|-0.01,4|null|NaN,5|e|7.00"; strings.Join(got, ",") != want {
+		t.Fatalf("rows %s, want %s", strings.Join(got, ","), want)
+	}
+
+	// The table changed while the load ran: the load cannot append to it.
+	other, err := AppendColumnstore(ctx, duck, base, []string{"id"}, [][]*string{{str("9")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := filepath.Glob(filepath.Join(dir, "data", "*.parquet"))
+	_, err = load().Finish(ctx, other.MetadataLocation)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("finish on a changed table: %v, want 40001", err)
+	}
+	// What that load wrote is gone (the version it made of base, which had
+	// no rows, has no data file; one of a table with rows would be an
+	// orphan the sweep removes).
+	after, _ := filepath.Glob(filepath.Join(dir, "data", "*.parquet"))
+	if len(after) != len(before) {
+		t.Fatalf("%d data files after the failed load, %d before", len(after), len(before))
+	}
+}

@@ -289,7 +289,7 @@ func (s *server) columnstoreCreate(ctx context.Context, req *Request) (any, erro
 			e := userError("0A000", "column %q has type %s, which columnstore tables do not support yet", c.Name, c.TypeName)
 			return nil, e
 		}
-		cols[i] = catalog.Column{Name: c.Name, Type: t, NotNull: c.NotNull}
+		cols[i] = catalog.Column{Name: c.Name, Type: catalog.DecimalType(t), NotNull: c.NotNull}
 	}
 	location, owned := r.Location, r.Location == ""
 	if owned {
@@ -411,9 +411,9 @@ func (s *server) columnstoreAlter(ctx context.Context, req *Request) (any, error
 		if err != nil {
 			return nil, userError("0A000", "column %q has type %s, which columnstore tables do not support yet", c.Name, c.TypeName)
 		}
-		cols[i] = catalog.Column{Name: c.Name, Type: t, NotNull: c.NotNull, AttNum: c.AttNum}
+		cols[i] = catalog.Column{Name: c.Name, Type: catalog.DecimalType(t), NotNull: c.NotNull, AttNum: c.AttNum}
 	}
-	loc, err := catalog.AlterColumnstore(ctx, r.MetadataLocation, cols)
+	loc, err := catalog.AlterColumnstore(ctx, s.dbs.engine.DB, r.MetadataLocation, cols)
 	if err != nil {
 		return nil, err
 	}
