@@ -2,49 +2,11 @@ package test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// icebergFieldType is the Iceberg type of column col in the current schema
-// of the columnstore table name's committed metadata.
-func icebergFieldType(t *testing.T, conn *pgx.Conn, name, col string) string {
-	t.Helper()
-	b, err := os.ReadFile(csMetadata(t, conn, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta struct {
-		Current int `json:"current-schema-id"`
-		Schemas []struct {
-			ID     int `json:"schema-id"`
-			Fields []struct {
-				Name string `json:"name"`
-				Type any    `json:"type"`
-			} `json:"fields"`
-		} `json:"schemas"`
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range meta.Schemas {
-		if s.ID != meta.Current {
-			continue
-		}
-		for _, f := range s.Fields {
-			if f.Name == col {
-				typ, _ := f.Type.(string)
-				return strings.ReplaceAll(typ, " ", "")
-			}
-		}
-	}
-	t.Fatalf("no column %s in the current schema of %s", col, name)
-	return ""
-}
 
 // A columnstore table stores numeric(p,s) as Iceberg decimal(p,s): other
 // engines read decimals, DuckDB sums them at its speed. NaN, which
@@ -85,9 +47,10 @@ func TestColumnstoreNumericNaN(t *testing.T) {
 	}
 	kinds := func(when string, want ...string) {
 		t.Helper()
+		types := icebergTypes(t, conn, "cs")
 		var got []string
 		for _, c := range []string{"n", "z", "w", "u"} {
-			got = append(got, icebergFieldType(t, conn, "cs", c))
+			got = append(got, strings.ReplaceAll(types[c], " ", ""))
 		}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("%s: the columns are stored as %v, want %v", when, got, want)
@@ -149,7 +112,7 @@ func TestColumnstoreNumericNaN(t *testing.T) {
 	// ALTER of a text column back to a typmod keeps text; a new column is a decimal.
 	both("ALTER TABLE TBL ADD COLUMN v numeric(8,3)")
 	both("UPDATE TBL SET v = id / 8.0 WHERE id < 100")
-	if got := icebergFieldType(t, conn, "cs", "v"); got != "decimal(8,3)" {
+	if got := strings.ReplaceAll(icebergTypes(t, conn, "cs")["v"], " ", ""); got != "decimal(8,3)" {
 		t.Fatalf("an added numeric(8,3) column is stored as %s", got)
 	}
 	same("ADD COLUMN")
