@@ -110,10 +110,11 @@ type Loader struct {
 	rows     int64
 	fileRows int64 // rows in the file being written
 	failed   error
-	closed   bool     // in is closed
-	start    string   // the metadata file the load began with
-	base     string   // the same, or the version with columns stored as text (storeAsText)
-	nan      []string // DECIMAL columns the chunk being decoded brings NaN to
+	closed   bool            // in is closed
+	ctx      context.Context // the load's: its database, for a table on an object store
+	start    string          // the metadata file the load began with
+	base     string          // the same, or the version with columns stored as text (storeAsText)
+	nan      []string        // DECIMAL columns the chunk being decoded brings NaN to
 }
 
 // loadSchema is the Arrow schema of a load's batches: per table column,
@@ -159,7 +160,7 @@ func StartLoad(ctx context.Context, duck *gosql.DB, base string, sent []LoadColu
 		return nil, err
 	}
 	l := &Loader{cols: cols, tableID: tbl.Metadata().TableUUID().String(), enc: make([]string, len(cols)), pos: make([]int, len(sent)),
-		start: base, base: base}
+		ctx: ctx, start: base, base: base}
 	for j, s := range sent {
 		i := columnIndex(cols, s.Name)
 		if i < 0 {
@@ -273,7 +274,7 @@ func (l *Loader) storeAsText() error {
 	if err := l.end(); err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := l.ctx
 	text, err := ColumnstoreAsText(ctx, l.duck, l.base, names)
 	if err != nil {
 		return err
