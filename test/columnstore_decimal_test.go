@@ -82,7 +82,7 @@ func TestColumnstoreNumericNaN(t *testing.T) {
 	if _, err := tx.Exec(ctx, "INSERT INTO cs VALUES (0, 'NaN', NULL, NULL, NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	if got := queryStringTx(t, tx, "SELECT n::text FROM cs WHERE id = 0"); got != "NaN" {
+	if got := queryString(t, tx, "SELECT n::text FROM cs WHERE id = 0"); got != "NaN" {
 		t.Fatalf("the transaction reads %q, want NaN", got)
 	}
 	tx.Rollback(ctx)
@@ -116,16 +116,4 @@ func TestColumnstoreNumericNaN(t *testing.T) {
 		t.Fatalf("an added numeric(8,3) column is stored as %s", got)
 	}
 	same("ADD COLUMN")
-}
-
-func queryStringTx(t *testing.T, tx pgx.Tx, query string) string {
-	t.Helper()
-	var s *string
-	if err := tx.QueryRow(context.Background(), query).Scan(&s); err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	if s == nil {
-		return "NULL"
-	}
-	return *s
 }

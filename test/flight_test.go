@@ -113,7 +113,11 @@ func formatArrow(col arrow.Array, i int, f arrow.Field) (string, bool) {
 	return flight.FormatText(col, i, oid, typmod)
 }
 
-func queryString(t *testing.T, conn *pgx.Conn, query string) string {
+// queryString is the one value query returns on conn (a connection or a
+// transaction), "" for NULL.
+func queryString(t *testing.T, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, query string) string {
 	t.Helper()
 	var s *string
 	if err := conn.QueryRow(context.Background(), query).Scan(&s); err != nil {
