@@ -496,13 +496,25 @@ func (l *Loader) Finish(ctx context.Context, base string) (Appended, error) {
 		}
 		base = l.base
 	}
+	res, err := appendLoaded(ctx, base, l.tableID, l.cols, l.paths, l.rows)
+	if err != nil {
+		l.removeFiles()
+	}
+	return res, err
+}
+
+// appendLoaded appends the data files of a load (paths, rows in all) to
+// the table whose metadata file is base, which must be a version of the
+// table tableID: a new snapshot in a new metadata file. The caller removes
+// the files after an error.
+func appendLoaded(ctx context.Context, base, tableID string, cols []Column, paths []string, rows int64) (Appended, error) {
 	tbl, _, err := LoadColumnstore(ctx, base)
-	if err == nil && tbl.Metadata().TableUUID().String() != l.tableID {
+	if err == nil && tbl.Metadata().TableUUID().String() != tableID {
 		err = pgError("08P01", fmt.Sprintf("%s is not a version of the table the load began with", base), "", "")
 	}
 	var dfs []iceberg.DataFile
-	m := newMirror("", "", "", l.cols, nil)
-	for _, p := range l.paths {
+	m := newMirror("", "", "", cols, nil)
+	for _, p := range paths {
 		if err != nil {
 			break
 		}
@@ -512,20 +524,17 @@ func (l *Loader) Finish(ctx context.Context, base string) (Appended, error) {
 		}
 	}
 	if err != nil {
-		l.removeFiles()
 		return Appended{}, err
 	}
 	tx := tbl.NewTransaction()
 	if err := tx.AddDataFiles(ctx, dfs, nil); err != nil {
-		l.removeFiles()
 		return Appended{}, err
 	}
 	newTbl, err := tx.Commit(ctx)
 	if err != nil {
-		l.removeFiles()
 		return Appended{}, fmt.Errorf("write columnstore metadata: %w", err)
 	}
-	return Appended{MetadataLocation: metadataPath(newTbl.MetadataLocation()), Rows: l.rows, DataFiles: len(dfs)}, nil
+	return Appended{MetadataLocation: metadataPath(newTbl.MetadataLocation()), Rows: rows, DataFiles: len(dfs)}, nil
 }
 
 func (l *Loader) removeFiles() {

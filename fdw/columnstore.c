@@ -40,9 +40,11 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/copy.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "utils/acl.h"
@@ -58,6 +60,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parse_node.h"
 #include "parser/parse_type.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -2323,6 +2326,143 @@ refuse_on_columnstore(Oid relid, const char *what, const char *hint)
 				 hint ? errhint("%s", hint) : 0));
 }
 
+/*
+ * COPY columnstore_table FROM 'file' in CSV format, read by the sidecar's
+ * DuckDB (columnstore_load_file: in parallel, no PostgreSQL rows), when
+ * nothing of what PostgreSQL's COPY would do is left out: a plain CSV file
+ * of the server, UTF-8 in a UTF-8 database, the options both readers
+ * share, a role that may read server files and insert into the whole
+ * table, the columns not given having no default. The sidecar also reads
+ * only files and values in forms both readers read alike; for anything
+ * else it answers "fallback" before it wrote anything, and this returns
+ * false: PostgreSQL's COPY reads the file (rows streamed as a load), and
+ * raises its own errors for bad input. True when the rows were loaded,
+ * as a new version of the table in the transaction.
+ */
+static bool
+copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
+{
+	ParseState *pstate;
+	CopyFormatOptions opts;
+	Relation	rel;
+	Oid			relid;
+	TupleDesc	desc;
+	List	   *attnums;
+	ListCell   *lc;
+	Bitmapset  *given = NULL;
+	CsWrite    *w;
+	StringInfoData req;
+	char	   *path;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *loc;
+	char	   *rows;
+	char	   *fallback;
+	int			i;
+
+	if (!stmt->is_from || stmt->is_program || stmt->filename == NULL ||
+		stmt->relation == NULL || stmt->query != NULL || stmt->whereClause != NULL)
+		return false;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+		return false;
+	if (XactReadOnly || IsInParallelMode() ||
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) ||
+		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		return false;			/* COPY raises the error */
+	pstate = make_parsestate(NULL);
+	pstate->p_sourcetext = queryString;
+	memset(&opts, 0, sizeof(opts));
+	ProcessCopyOptions(pstate, &opts, true, stmt->options);
+	if (!opts.csv_mode || opts.binary || opts.header_line == COPY_HEADER_MATCH ||
+		opts.force_notnull != NIL || opts.force_null != NIL)
+		return false;
+#if PG_VERSION_NUM >= 160000
+	if (opts.default_print != NULL || opts.force_notnull_all || opts.force_null_all)
+		return false;
+#endif
+#if PG_VERSION_NUM >= 170000
+	if (opts.on_error != COPY_ON_ERROR_STOP)
+		return false;
+#endif
+	if (GetDatabaseEncoding() != PG_UTF8 ||
+		(opts.file_encoding >= 0 ? opts.file_encoding : pg_get_client_encoding()) != PG_UTF8)
+		return false;
+
+	rel = table_open(relid, RowExclusiveLock);
+	desc = RelationGetDescr(rel);
+	attnums = CopyGetAttnums(desc, rel, stmt->attlist);
+	foreach(lc, attnums)
+		given = bms_add_member(given, lfirst_int(lc));
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || bms_is_member(att->attnum, given))
+			continue;
+		if (att->atthasdef || att->attnotnull || att->attgenerated || att->attidentity)
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
+	}
+
+	path = stmt->filename;
+	if (!is_absolute_path(path))
+		path = psprintf("%s/%s", DataDir, path);
+	w = begin_write(relid);
+	begin_cs_request(&req, "columnstore_load_file", ((CsVersion *) linitial(w->versions))->location);
+	appendStringInfoString(&req, ",\"path\":");
+	escape_json(&req, path);
+	appendStringInfoString(&req, ",\"delimiter\":");
+	escape_json(&req, opts.delim);
+	appendStringInfoString(&req, ",\"quote\":");
+	escape_json(&req, opts.quote);
+	appendStringInfoString(&req, ",\"escape\":");
+	escape_json(&req, opts.escape);
+	appendStringInfoString(&req, ",\"null\":");
+	escape_json(&req, opts.null_print);
+	appendStringInfo(&req, ",\"header\":%s,\"columns\":[", opts.header_line == COPY_HEADER_TRUE ? "true" : "false");
+	foreach(lc, attnums)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
+
+		if (lc != list_head(attnums))
+			appendStringInfoChar(&req, ',');
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfoChar(&req, '}');
+	}
+	appendStringInfoString(&req, "]}");
+	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_load_file", RelationGetRelationName(rel), req.data);
+	fallback = mooncake_json_field(answer, "fallback");
+	if (fallback != NULL && fallback[0] != '\0')
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("COPY %s FROM %s is read by PostgreSQL: %s",
+								 RelationGetRelationName(rel), path, fallback)));
+		table_close(rel, NoLock);
+		return false;
+	}
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_load_file without a metadata location")));
+	add_version(w, loc);
+	record_files(w, answer);
+	rows = mooncake_json_field(answer, "rows");
+	ereport(DEBUG1,
+			(errmsg_internal("COPY %s FROM %s was read by DuckDB: %s rows",
+							 RelationGetRelationName(rel), path, rows ? rows : "0")));
+	if (qc)
+		SetQueryCompletion(qc, CMDTAG_COPY, rows ? strtou64(rows, NULL, 10) : 0);
+	table_close(rel, NoLock);
+	return true;
+}
+
 static void
 cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -2371,6 +2511,10 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				}
 				break;
 			}
+		case T_CopyStmt:
+			if (copy_from_file((CopyStmt *) parsetree, queryString, qc))
+				return;
+			break;
 		case T_AlterTableStmt:
 			{
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;

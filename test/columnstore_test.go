@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgmooncake/mooncake/catalog"
 )
 
 // csSeedEnv chooses the random sequence of TestColumnstoreDifferential.
@@ -20,7 +23,8 @@ const csSeedEnv = "MOONCAKE_CS_SEED"
 // heap table and to a columnstore table of the same columns, inside and
 // outside transactions, with commits, rollbacks and savepoints, INSERT
 // ... VALUES, INSERT ... SELECT, COPY FROM STDIN (binary, as pgx sends
-// it), UPDATE and DELETE (of rows in data files of earlier transactions
+// it), COPY FROM a CSV file (read by DuckDB, or by PostgreSQL for a value
+// in a form only it reads), UPDATE and DELETE (of rows in data files of earlier transactions
 // and of this one), now and then a NaN in the numeric(10,2) column (stored
 // as DECIMAL until the first, text after), TRUNCATE (of both tables in one statement) and a heap table
 // written in the same transactions; after every step
@@ -105,6 +109,50 @@ func TestColumnstoreDifferential(t *testing.T) {
 		}
 		return nil
 	}
+	// COPY FROM a server CSV file, read by DuckDB when its values are in
+	// the forms it reads (now and then one is not: PostgreSQL reads it)
+	csvDir, err := os.MkdirTemp("", "cs-diff-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(csvDir) })
+	os.Chmod(csvDir, 0o777)
+	copyFile := func(tx pgx.Tx) error {
+		var b strings.Builder
+		for range 1 + rng.IntN(2000) {
+			s := ""
+			switch rng.IntN(5) {
+			case 0: // NULL
+			case 1:
+				s = `""`
+			case 2:
+				s = fmt.Sprintf(`"file, ""%d""%sé"`, next, []string{"", "\n"}[rng.IntN(2)])
+			default:
+				s = fmt.Sprintf("f%d", rng.IntN(100))
+			}
+			n := ""
+			if rng.IntN(4) > 0 {
+				n = fmt.Sprintf("%d.%02d", rng.IntN(100000)-50000, rng.IntN(100))
+			}
+			k := fmt.Sprint(rng.IntN(1000))
+			if rng.IntN(500) == 0 {
+				k = "+" + k // PostgreSQL's form only
+			}
+			fmt.Fprintf(&b, "%d,%s,%s,%s,2024-03-%02d %02d:%02d:%02d.%d+%02d,%s\n", next, k, s, n,
+				1+rng.IntN(28), rng.IntN(24), rng.IntN(60), rng.IntN(60), rng.IntN(1000), rng.IntN(14), []string{"t", "f", ""}[rng.IntN(3)])
+			next++
+		}
+		p := filepath.Join(csvDir, fmt.Sprintf("rows-to-%d.csv", next))
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+		for _, tbl := range []string{"h", "cs"} {
+			if _, err := tx.Exec(ctx, "COPY "+tbl+" FROM "+catalog.QuoteLiteral(p)+" (FORMAT csv)"); err != nil {
+				return fmt.Errorf("COPY %s FROM a file: %w", tbl, err)
+			}
+		}
+		return nil
+	}
 	truncate := func(tx pgx.Tx) error {
 		if rng.IntN(3) > 0 {
 			return insertValues(tx) // rarely: the table would stay small
@@ -130,7 +178,7 @@ func TestColumnstoreDifferential(t *testing.T) {
 		_, err := tx.Exec(ctx, strings.Replace(q, "TBL", "cs", 1))
 		return err
 	}
-	ops := []op{insertValues, insertValues, insertSelect, copyRows, truncate, update, del}
+	ops := []op{insertValues, insertValues, insertSelect, copyRows, copyFile, truncate, update, del}
 
 	compare := func(when string) {
 		t.Helper()

@@ -349,6 +349,48 @@ func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, er
 	return map[string]any{"metadata_location": loc, "new_files": createdFiles(ctx, r.MetadataLocation, loc)}, nil
 }
 
+// columnstoreLoadFile reads a COPY FROM file in CSV format into a
+// columnstore table with DuckDB (catalog.LoadCSV), or answers
+// {"fallback": reason} when the backend is to read the file with
+// PostgreSQL's COPY instead.
+func (s *server) columnstoreLoadFile(ctx context.Context, req *Request) (any, error) {
+	var r struct {
+		columnstoreRequest
+		Path      string `json:"path"`
+		Delimiter string `json:"delimiter"`
+		Quote     string `json:"quote"`
+		Escape    string `json:"escape"`
+		Null      string `json:"null"`
+		Header    bool   `json:"header"`
+	}
+	if err := json.Unmarshal(req.raw, &r); err != nil {
+		return nil, userError("08P01", "malformed %s request: %v", req.Op, err)
+	}
+	if r.MetadataLocation == "" || r.Path == "" || len(r.Columns) == 0 {
+		return nil, userError("08P01", "%s needs metadata_location, path and columns", req.Op)
+	}
+	if r.Database != "" {
+		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
+			return nil, err
+		}
+	}
+	spec := catalog.CSVSpec{Path: r.Path, Delimiter: r.Delimiter, Quote: r.Quote, Escape: r.Escape, Null: r.Null, Header: r.Header}
+	for _, c := range r.Columns {
+		spec.Columns = append(spec.Columns, c.Name)
+	}
+	res, err := catalog.LoadCSV(ctx, s.dbs.engine.DB, r.MetadataLocation, spec)
+	var fb *catalog.CSVFallback
+	if errors.As(err, &fb) {
+		reason, _, _ := strings.Cut(fb.Reason, "\n")
+		return map[string]any{"fallback": reason}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles,
+		"new_files": createdFiles(ctx, r.MetadataLocation, res.MetadataLocation)}, nil
+}
+
 // columnstoreModify deletes rows of a columnstore table (named by the row
 // ids of an UPDATE's or DELETE's scan) and appends others (an UPDATE's new
 // rows), in one snapshot of a new metadata file.

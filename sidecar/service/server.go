@@ -209,6 +209,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreAppend(ctx, req)
 	case "columnstore_truncate":
 		result, err = s.columnstoreTruncate(ctx, req)
+	case "columnstore_load_file":
+		result, err = s.columnstoreLoadFile(ctx, req)
 	case "columnstore_modify":
 		result, err = s.columnstoreModify(ctx, req)
 	case "columnstore_alter":

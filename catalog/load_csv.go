@@ -1,0 +1,286 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	gosql "database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// COPY ... FROM a server file in CSV format into a columnstore table can
+// be read by DuckDB itself, in parallel and without PostgreSQL's rows,
+// when DuckDB's answer is PostgreSQL's by construction: the file is in
+// the plain shape both readers agree on, and every value is in a form
+// whose meaning both type readers agree on (digits for integers and
+// decimals, ISO dates, timestamps with an explicit UTC offset, ...). Any
+// other file or value makes LoadCSV give up (a *CSVFallback) before it
+// changes anything, and the backend reads the file with PostgreSQL's COPY
+// (its rows streamed as a load), which also raises COPY's own errors.
+
+// CSVSpec is a COPY FROM of a CSV file: PostgreSQL's options as it
+// parsed them (one-byte delimiter, quote and escape; the null string).
+type CSVSpec struct {
+	Path      string   // absolute
+	Delimiter string   // one byte
+	Quote     string   // one byte
+	Escape    string   // one byte, the quote (other escapes fall back)
+	Null      string   // an unquoted field equal to it is NULL
+	Header    bool     // the first line is skipped
+	Columns   []string // the table columns the file's fields fill, in order
+}
+
+// CSVFallback is LoadCSV's answer when the file or one of its values is
+// not in a form it reads as PostgreSQL would: nothing was written, and
+// PostgreSQL's COPY reads the file instead.
+type CSVFallback struct{ Reason string }
+
+func (f *CSVFallback) Error() string { return "the CSV file is read by PostgreSQL: " + f.Reason }
+
+// csvFallbackMark is the message of the DuckDB error() a value outside the
+// forms read here raises.
+const csvFallbackMark = "mooncake csv fallback"
+
+// LoadCSV appends the rows of the CSV file spec to the columnstore table
+// whose metadata file is base, as a load does (data files under the
+// table's directory, a new uncommitted metadata file). A *CSVFallback
+// error means nothing changed and the file is to be read by PostgreSQL.
+func LoadCSV(ctx context.Context, duck *gosql.DB, base string, spec CSVSpec) (Appended, error) {
+	tbl, cols, err := LoadColumnstore(ctx, base)
+	if err != nil {
+		return Appended{}, err
+	}
+	if err := checkCSVSpec(spec); err != nil {
+		return Appended{}, err
+	}
+	// per table column: the expression of its stored value
+	exprs := make([]string, len(cols))
+	sent := make([]bool, len(cols))
+	for j, name := range spec.Columns {
+		i := columnIndex(cols, name)
+		if i < 0 || sent[i] {
+			return Appended{}, &CSVFallback{fmt.Sprintf("column %q", name)}
+		}
+		sent[i] = true
+		e, ok := csvValue(cols[i], colName("c", j))
+		if !ok {
+			return Appended{}, &CSVFallback{fmt.Sprintf("column %q is of type %s", name, typeName(cols[i].Type))}
+		}
+		exprs[i] = e
+	}
+	for i, c := range cols {
+		if !sent[i] {
+			if c.NotNull {
+				return Appended{}, &CSVFallback{fmt.Sprintf("column %q is not given", c.Name)}
+			}
+			exprs[i] = "CAST(NULL AS " + c.Type.DuckDBType() + ")"
+		}
+		exprs[i] += " AS " + QuoteIdent(c.Name)
+	}
+	if err := scanCSV(spec.Path); err != nil {
+		return Appended{}, err
+	}
+
+	dir := localPath(joinLoc(tbl.Location(), "data"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Appended{}, err
+	}
+	out := filepath.Join(dir, "load-"+newID())
+	defer os.RemoveAll(out)
+	fields := make([]string, len(spec.Columns))
+	for j := range spec.Columns {
+		fields[j] = QuoteLiteral(colName("c", j)) + ": 'VARCHAR'"
+	}
+	src := fmt.Sprintf("read_csv(%s, columns = {%s}, all_varchar = true, auto_detect = false, header = %t, skip = 0,"+
+		" delim = %s, quote = %s, escape = %s, nullstr = %s, allow_quoted_nulls = false, strict_mode = true, new_line = '\\n')",
+		QuoteLiteral(spec.Path), strings.Join(fields, ", "), spec.Header,
+		QuoteLiteral(spec.Delimiter), QuoteLiteral(spec.Quote), QuoteLiteral(spec.Escape), QuoteLiteral(spec.Null))
+	// ROW_GROUPS_PER_FILE keeps each file within loadFileRows rows (a row
+	// group holds at most ROW_GROUP_SIZE rows).
+	q := "COPY (SELECT " + strings.Join(exprs, ", ") + " FROM " + src + ") TO " + QuoteLiteral(out) +
+		fmt.Sprintf(" (%s, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', FIELD_IDS %s)",
+			parquetOptions, max(loadFileRows/parquetRowGroup, 1), fieldIDs(cols))
+	var rows int64
+	if err := duck.QueryRowContext(ctx, q).Scan(&rows); err != nil {
+		if ctx.Err() != nil {
+			return Appended{}, ctx.Err()
+		}
+		msg := Redact(err.Error())
+		if strings.Contains(msg, csvFallbackMark) {
+			msg = "a value is not in a form read here"
+		}
+		return Appended{}, &CSVFallback{msg}
+	}
+	if rows == 0 {
+		return Appended{MetadataLocation: base}, nil
+	}
+	names, err := filepath.Glob(filepath.Join(out, "part_*.parquet"))
+	if err != nil {
+		return Appended{}, err
+	}
+	sort.Strings(names)
+	var paths []string
+	for _, n := range names {
+		p := filepath.Join(dir, "data-"+newID()+".parquet")
+		if err := os.Rename(n, p); err != nil {
+			removeAll(paths)
+			return Appended{}, err
+		}
+		paths = append(paths, p)
+	}
+	res, err := appendLoaded(ctx, base, tbl.Metadata().TableUUID().String(), cols, paths, rows)
+	if err != nil {
+		removeAll(paths)
+	}
+	return res, err
+}
+
+func removeAll(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
+}
+
+// parquetRowGroup is parquetOptions' ROW_GROUP_SIZE.
+const parquetRowGroup = 122880
+
+// checkCSVSpec falls back for options DuckDB's reader does not share.
+func checkCSVSpec(spec CSVSpec) error {
+	one := func(s string) bool { return len(s) == 1 && s[0] != '\n' && s[0] != '\r' && s[0] != 0 }
+	switch {
+	case !filepath.IsAbs(spec.Path):
+		return &CSVFallback{"a relative path"}
+	case !one(spec.Delimiter) || !one(spec.Quote) || spec.Escape != spec.Quote:
+		return &CSVFallback{"the delimiter, quote or escape"}
+	case spec.Delimiter == spec.Quote || strings.ContainsAny(spec.Null, "\r\n\x00"+spec.Quote) ||
+		strings.Contains(spec.Null, spec.Delimiter):
+		return &CSVFallback{"the null string"}
+	case len(spec.Columns) == 0:
+		return &CSVFallback{"no column"}
+	}
+	return nil
+}
+
+// scanCSV reads the file once (it stays in the page cache for DuckDB) and
+// falls back when it is not a regular file or has what PostgreSQL's CSV
+// reader and DuckDB's could read differently: a carriage return (line
+// ends other than "\n", or the two mixed), a NUL byte, an empty line
+// (DuckDB skips it, PostgreSQL reads a row of one empty field) or a line
+// "\." (PostgreSQL's end-of-data marker). A quoted field holding such
+// bytes falls back too, to be read by PostgreSQL.
+func scanCSV(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return &CSVFallback{"the file cannot be read"}
+	}
+	if !st.Mode().IsRegular() {
+		return &CSVFallback{"not a regular file"}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return &CSVFallback{"the file cannot be read"}
+	}
+	defer f.Close()
+	buf := make([]byte, 4<<20)
+	// The block read goes after the last bytes of the previous one ("\n"
+	// before the first: a line begins there), so that what spans two
+	// blocks is seen.
+	tail := append(make([]byte, 0, 3), '\n')
+	for {
+		k := copy(buf, tail)
+		n, err := f.Read(buf[k:])
+		if n > 0 {
+			b := buf[:k+n]
+			if bytes.IndexByte(b, '\r') >= 0 || bytes.IndexByte(b, 0) >= 0 ||
+				bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\\.\n")) {
+				return &CSVFallback{"a carriage return, NUL byte, empty line or end-of-data marker"}
+			}
+			tail = append(tail[:0], b[max(len(b)-3, 0):]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return &CSVFallback{"the file cannot be read"}
+		}
+	}
+	if bytes.HasSuffix(tail, []byte("\n\\.")) {
+		return &CSVFallback{"an end-of-data marker"}
+	}
+	return nil
+}
+
+// csvValue is the expression of a column's stored value from the field v
+// (VARCHAR, NULL when the field was the null string), when the column's
+// type takes the values read here: an error() naming csvFallbackMark for
+// a value in another form, or NULL in a NOT NULL column.
+func csvValue(c Column, v string) (string, bool) {
+	t := c.Type
+	fail := "error('" + csvFallbackMark + "')"
+	match := func(re string) string { return fmt.Sprintf("regexp_full_match(%s, '%s')", v, re) }
+	cast := "CAST(" + v + " AS " + t.DuckDBType() + ")"
+	var ok, val string
+	switch {
+	case t.OID == OIDBool && t.Kind == KindBool:
+		// boolin: these words and their prefixes, in any case
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN %[2]s"+
+			" WHEN lower(%[1]s) IN ('t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on', '1') THEN true"+
+			" WHEN lower(%[1]s) IN ('f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0') THEN false"+
+			" ELSE %[3]s END", v, nullValue(c, fail), fail), true
+	// integers: digits, a value out of the type's range failing the cast
+	case t.OID == OIDInt2 && t.Kind == KindInt16:
+		ok, val = match(`-?[0-9]{1,5}`), cast
+	case t.OID == OIDInt4 && t.Kind == KindInt32:
+		ok, val = match(`-?[0-9]{1,10}`), cast
+	case t.OID == OIDInt8 && t.Kind == KindInt64:
+		ok, val = match(`-?[0-9]{1,19}`), cast
+	case t.OID == OIDFloat8 && t.Kind == KindFloat64:
+		// Digits with an exponent of two digits at most lie far inside
+		// the range of a double, where both readers round correctly.
+		ok = fmt.Sprintf("(%s IN ('NaN', 'Infinity', '-Infinity') OR %s)", v, match(`-?[0-9]{1,20}(\.[0-9]{1,20})?([eE][-+]?[0-9]{1,2})?`))
+		val = cast
+	case t.OID == OIDNumeric && t.Kind == KindDecimal && t.Precision > t.Scale:
+		// no more digits than the type holds: nothing is rounded
+		re := fmt.Sprintf(`-?[0-9]{1,%d}`, t.Precision-t.Scale)
+		if t.Scale > 0 {
+			re += fmt.Sprintf(`(\.[0-9]{1,%d})?`, t.Scale)
+		}
+		ok, val = match(re), cast
+	case t.OID == OIDText && t.Kind == KindString:
+		ok, val = "true", v
+	case t.OID == OIDVarchar && t.Kind == KindString:
+		ok, val = "true", v
+		if t.Typmod >= 4 {
+			ok = fmt.Sprintf("length(%s) <= %d", v, t.Typmod-4)
+		}
+	case t.OID == OIDUUID && t.Kind == KindUUID:
+		ok, val = match(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`), cast
+	case t.OID == OIDDate && t.Kind == KindDate:
+		ok, val = match(csvDate)+" AND NOT starts_with("+v+", '0000')", cast
+	case t.OID == OIDTimestamp && t.Kind == KindTimestamp:
+		ok, val = match(csvDate+" "+csvTime)+" AND NOT starts_with("+v+", '0000')", cast
+	case t.OID == OIDTimestampTZ && t.Kind == KindTimestampTZ:
+		ok, val = match(csvDate+" "+csvTime+`[-+][01][0-9](:[0-5][0-9])?`)+" AND NOT starts_with("+v+", '0000')", cast
+	default:
+		return "", false
+	}
+	return fmt.Sprintf("CASE WHEN %s IS NULL THEN %s WHEN %s THEN %s ELSE %s END", v, nullValue(c, fail), ok, val, fail), true
+}
+
+const (
+	csvDate = `[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])`
+	csvTime = `([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?`
+)
+
+// nullValue is a NULL of the column's stored type, or fail for a NOT NULL
+// column (PostgreSQL's COPY raises the error).
+func nullValue(c Column, fail string) string {
+	if c.NotNull {
+		return fail
+	}
+	return "CAST(NULL AS " + c.Type.DuckDBType() + ")"
+}

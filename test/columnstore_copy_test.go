@@ -1,0 +1,229 @@
+package test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/catalog"
+)
+
+// COPY columnstore_table FROM 'file' (FORMAT csv) is read by the sidecar's
+// DuckDB when the file and its values are in forms both readers read
+// alike, and by PostgreSQL's COPY otherwise. Either way the rows are those
+// a heap table gets from the same file, errors carry COPY's SQLSTATEs,
+// and the privileges are COPY's.
+func TestColumnstoreCopyFile(t *testing.T) {
+	c, conn := startMooncake(t)
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "csv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
+	file := func(name string) string { return filepath.Join(dir, name) }
+	lit := catalog.QuoteLiteral
+
+	// a connection that reports which reader read each COPY
+	cfg, err := pgx.ParseConfig(c.ConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var notices []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		notices = append(notices, n.Message)
+		mu.Unlock()
+	}
+	cc, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close(ctx)
+	exec(t, cc, "SET client_min_messages = debug1")
+	var why string // the last reader's DEBUG1 message
+	reader := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		r := ""
+		for _, n := range notices {
+			switch {
+			case strings.Contains(n, "was read by DuckDB"):
+				r, why = "duckdb", n
+			case strings.Contains(n, "is read by PostgreSQL"):
+				r, why = "postgres", n
+			}
+		}
+		notices = nil
+		return r
+	}
+
+	const cols = `id bigint NOT NULL, i int, s smallint, b boolean, f float8, n numeric(12,2), t text, v varchar(8),
+  u uuid, d date, ts timestamp, tz timestamptz`
+	exec(t, conn, "CREATE TABLE src ("+cols+")")
+	exec(t, conn, "CREATE TABLE h ("+cols+")")
+	exec(t, conn, "CREATE TABLE cs ("+cols+") USING columnstore")
+	// values of every form: NULLs, empty strings, quotes, delimiters and
+	// newlines in text, NaN and infinities, the extremes of each type
+	exec(t, conn, `INSERT INTO src SELECT g,
+  CASE WHEN g % 7 = 0 THEN NULL WHEN g % 5 = 0 THEN -2147483647 ELSE (g * 7919) % 100000 - 50000 END,
+  CASE WHEN g % 11 = 0 THEN NULL WHEN g % 13 = 0 THEN -32767 ELSE g % 3000 END,
+  CASE WHEN g % 17 = 0 THEN NULL ELSE g % 2 = 0 END,
+  CASE g % 9 WHEN 0 THEN NULL WHEN 1 THEN 'NaN' WHEN 2 THEN 'Infinity' WHEN 3 THEN '-Infinity' WHEN 4 THEN -0.0
+    WHEN 5 THEN 1.0 / g ELSE g * 1.0e-40 END,
+  CASE WHEN g % 19 = 0 THEN NULL WHEN g % 23 = 0 THEN -9999999999.99 ELSE (g * 104729 % 1000000) / 100.0 END,
+  CASE g % 8 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'a,b' WHEN 3 THEN 'say "hi"' WHEN 4 THEN 'two' || chr(10) || 'lines'
+    WHEN 5 THEN ' padded ' WHEN 6 THEN 'é中🙂' ELSE 'N' END,
+  CASE WHEN g % 29 = 0 THEN NULL ELSE left(md5(g::text), g % 9) END,
+  CASE WHEN g % 31 = 0 THEN NULL ELSE md5(g::text)::uuid END,
+  CASE WHEN g % 37 = 0 THEN NULL ELSE date '1900-01-01' + (g * 977) % 73000 END,
+  CASE WHEN g % 41 = 0 THEN NULL ELSE timestamp '1950-01-01' + (g * 7727) * interval '1 second' + (g % 1000) * interval '1 microsecond' END,
+  CASE WHEN g % 43 = 0 THEN NULL ELSE timestamptz '1970-03-10 00:00:00+00' + (g * 104723) * interval '1 minute' END
+FROM generate_series(1, 20000) g`)
+	exec(t, conn, "SET TimeZone = 'America/New_York'") // offsets -05 and -04 in the file
+	exec(t, conn, "COPY src TO "+lit(file("plain.csv"))+" (FORMAT csv)")
+	exec(t, conn, "COPY src TO "+lit(file("options.csv"))+` (FORMAT csv, DELIMITER '|', NULL '\N', HEADER, QUOTE '''')`)
+	exec(t, conn, "COPY src (id, t, tz) TO "+lit(file("some.csv"))+" (FORMAT csv)")
+	exec(t, conn, "RESET TimeZone")
+	for _, name := range []string{"plain.csv", "options.csv", "some.csv"} {
+		os.Chmod(file(name), 0o644)
+	}
+	// the same rows with line ends PostgreSQL reads and DuckDB is not given
+	plain, err := os.ReadFile(file("plain.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file("crlf.csv"), []byte(strings.ReplaceAll(string(plain), "\n", "\r\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// values in forms only PostgreSQL reads
+	if err := os.WriteFile(file("forms.csv"), []byte("+1, 2 , 7,yes,1e300,.5,x,y,A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11,2024-1-2,2024-01-02T03:04:05,2024-01-02 03:04:05\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	same := func(when string) {
+		t.Helper()
+		for _, q := range []string{
+			"SELECT count(*) FROM (SELECT * FROM h EXCEPT ALL SELECT * FROM cs) d",
+			"SELECT count(*) FROM (SELECT * FROM cs EXCEPT ALL SELECT * FROM h) d",
+		} {
+			if n := queryInt(t, conn, q); n != 0 {
+				t.Fatalf("%s: %d rows differ (%s)", when, n, q)
+			}
+		}
+	}
+	copyBoth := func(what, wantReader string) {
+		t.Helper()
+		exec(t, cc, strings.ReplaceAll(what, "TBL", "h"))
+		reader()
+		exec(t, cc, strings.ReplaceAll(what, "TBL", "cs"))
+		if r := reader(); r != wantReader {
+			t.Fatalf("%s was read by %q, want %q (%s)", what, r, wantReader, why)
+		}
+		same(what)
+	}
+	copyBoth("COPY TBL FROM "+lit(file("plain.csv"))+" (FORMAT csv)", "duckdb")
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != 20000 {
+		t.Fatalf("%d rows after the first COPY", n)
+	}
+	copyBoth("COPY TBL FROM "+lit(file("options.csv"))+` (FORMAT csv, DELIMITER '|', NULL '\N', HEADER true, QUOTE '''')`, "duckdb")
+	copyBoth("COPY TBL (id, t, tz) FROM "+lit(file("some.csv"))+" (FORMAT csv)", "duckdb")
+	copyBoth("COPY TBL FROM "+lit(file("crlf.csv"))+" (FORMAT csv)", "postgres")
+	copyBoth("COPY TBL FROM "+lit(file("forms.csv"))+" (FORMAT csv)", "postgres")
+	copyBoth("COPY TBL FROM "+lit(file("plain.csv"))+" (FORMAT csv, FORCE_NULL (t))", "")
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != 100001 {
+		t.Fatalf("%d rows after the COPYs", n)
+	}
+	// a pushed-down aggregate over the loaded files, against the heap
+	agg := "SELECT concat_ws('|', count(*), sum(i), sum(n), max(t), min(tz), max(ts), count(DISTINCT u), sum(s), count(b)) FROM "
+	if a, b := queryString(t, conn, agg+"h"), queryString(t, conn, agg+"cs"); a != b {
+		t.Fatalf("aggregates: heap %s, columnstore %s", a, b)
+	}
+
+	// a relative path names a file in the data directory
+	rel := "mooncake-copy-test.csv"
+	if err := os.WriteFile(filepath.Join(c.DataDir(), rel), []byte("1,2\n3,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(filepath.Join(c.DataDir(), rel))
+	copyBoth("COPY TBL (id, i) FROM "+lit(rel)+" (FORMAT csv)", "duckdb")
+
+	// bad input: COPY's errors, from the fallback
+	for name, content := range map[string]string{
+		"bad int":       "1,abc\n",
+		"extra column":  "1,2,3\n",
+		"missing":       "1\n",
+		"null id":       ",2\n",
+		"int4 overflow": "1,2147483648\n",
+	} {
+		p := file(strings.ReplaceAll(name, " ", "_") + ".csv")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var codes [2]string
+		for k, tbl := range []string{"h", "cs"} {
+			_, err := conn.Exec(ctx, "COPY "+tbl+" (id, i) FROM "+lit(p)+" (FORMAT csv)")
+			codes[k] = sqlState(err)
+		}
+		if codes[0] == "" || codes[0] != codes[1] {
+			t.Errorf("%s: heap %q, columnstore %q", name, codes[0], codes[1])
+		}
+	}
+	same("after the errors")
+
+	// transactions: a rollback and a savepoint
+	n0 := queryInt(t, conn, "SELECT count(*) FROM cs")
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, tx.Conn(), "COPY cs FROM "+lit(file("plain.csv"))+" (FORMAT csv)")
+	if n := queryInt(t, tx.Conn(), "SELECT count(*) FROM cs"); n != n0+20000 {
+		t.Fatalf("the transaction sees %d rows, want %d", n, n0+20000)
+	}
+	tx.Rollback(ctx)
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != n0 {
+		t.Fatalf("after the rollback %d rows, want %d", n, n0)
+	}
+	exec(t, conn, "BEGIN")
+	exec(t, conn, "COPY cs FROM "+lit(file("plain.csv"))+" (FORMAT csv)")
+	exec(t, conn, "SAVEPOINT a")
+	exec(t, conn, "COPY cs FROM "+lit(file("plain.csv"))+" (FORMAT csv)")
+	exec(t, conn, "ROLLBACK TO SAVEPOINT a")
+	exec(t, conn, "COMMIT")
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != n0+20000 {
+		t.Fatalf("after the savepoint %d rows, want %d", n, n0+20000)
+	}
+
+	// privileges: reading server files and INSERT, as COPY wants them
+	exec(t, conn, "CREATE ROLE loader LOGIN")
+	exec(t, conn, "GRANT INSERT, SELECT ON cs TO loader")
+	exec(t, conn, "CREATE ROLE reader LOGIN IN ROLE pg_read_server_files")
+	exec(t, conn, "GRANT SELECT ON cs TO reader")
+	for _, role := range []string{"loader", "reader"} {
+		exec(t, conn, "SET ROLE "+role)
+		_, err := conn.Exec(ctx, "COPY cs FROM "+lit(file("plain.csv"))+" (FORMAT csv)")
+		exec(t, conn, "RESET ROLE")
+		if sqlState(err) != "42501" {
+			t.Errorf("COPY as %s: %v, want 42501", role, err)
+		}
+	}
+	exec(t, conn, "GRANT pg_read_server_files TO loader")
+	exec(t, cc, "SET ROLE loader")
+	exec(t, cc, "COPY cs (id, t, tz) FROM "+lit(file("some.csv"))+" (FORMAT csv)")
+	if r := reader(); r != "duckdb" {
+		t.Errorf("COPY as loader was read by %q", r)
+	}
+	exec(t, cc, "RESET ROLE")
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != n0+40000 {
+		t.Fatalf("after loader's COPY %d rows, want %d", n, n0+40000)
+	}
+}
