@@ -22,13 +22,15 @@ import (
 // changes anything, and the backend reads the file with PostgreSQL's COPY
 // (its rows streamed as a load), which also raises COPY's own errors.
 
-// CSVSpec is a COPY FROM of a CSV file: PostgreSQL's options as it
-// parsed them (one-byte delimiter, quote and escape; the null string).
+// CSVSpec is a COPY FROM of a file in CSV or text format: PostgreSQL's
+// options as it parsed them (one-byte delimiter, quote and escape; the
+// null string).
 type CSVSpec struct {
 	Path      string   // absolute
+	Text      bool     // text format: no quoting; backslash escapes (a file with any but the null string \N falls back)
 	Delimiter string   // one byte
-	Quote     string   // one byte
-	Escape    string   // one byte, the quote (other escapes fall back)
+	Quote     string   // CSV: one byte
+	Escape    string   // CSV: one byte, the quote (other escapes fall back)
 	Null      string   // an unquoted field equal to it is NULL
 	Header    bool     // the first line is skipped
 	Columns   []string // the table columns the file's fields fill, in order
@@ -81,7 +83,7 @@ func LoadCSV(ctx context.Context, duck *gosql.DB, base string, spec CSVSpec) (Ap
 		}
 		exprs[i] += " AS " + QuoteIdent(c.Name)
 	}
-	if err := scanCSV(spec.Path); err != nil {
+	if err := scanCSV(spec); err != nil {
 		return Appended{}, err
 	}
 
@@ -95,10 +97,14 @@ func LoadCSV(ctx context.Context, duck *gosql.DB, base string, spec CSVSpec) (Ap
 	for j := range spec.Columns {
 		fields[j] = QuoteLiteral(colName("c", j)) + ": 'VARCHAR'"
 	}
+	quote, escape := spec.Quote, spec.Escape
+	if spec.Text {
+		quote, escape = "", ""
+	}
 	src := fmt.Sprintf("read_csv(%s, columns = {%s}, all_varchar = true, auto_detect = false, header = %t, skip = 0,"+
 		" delim = %s, quote = %s, escape = %s, nullstr = %s, allow_quoted_nulls = false, strict_mode = true, new_line = '\\n')",
 		QuoteLiteral(spec.Path), strings.Join(fields, ", "), spec.Header,
-		QuoteLiteral(spec.Delimiter), QuoteLiteral(spec.Quote), QuoteLiteral(spec.Escape), QuoteLiteral(spec.Null))
+		QuoteLiteral(spec.Delimiter), QuoteLiteral(quote), QuoteLiteral(escape), QuoteLiteral(spec.Null))
 	// ROW_GROUPS_PER_FILE keeps each file within loadFileRows rows (a row
 	// group holds at most ROW_GROUP_SIZE rows).
 	q := "COPY (SELECT " + strings.Join(exprs, ", ") + " FROM " + src + ") TO " + QuoteLiteral(out) +
@@ -150,14 +156,15 @@ const parquetRowGroup = 122880
 
 // checkCSVSpec falls back for options DuckDB's reader does not share.
 func checkCSVSpec(spec CSVSpec) error {
-	one := func(s string) bool { return len(s) == 1 && s[0] != '\n' && s[0] != '\r' && s[0] != 0 }
+	one := func(s string) bool { return len(s) == 1 && s[0] != '\n' && s[0] != '\r' && s[0] != 0 && s[0] != '\\' }
 	switch {
 	case !filepath.IsAbs(spec.Path):
 		return &CSVFallback{"a relative path"}
-	case !one(spec.Delimiter) || !one(spec.Quote) || spec.Escape != spec.Quote:
+	case !one(spec.Delimiter) || (!spec.Text && (!one(spec.Quote) || spec.Escape != spec.Quote)):
 		return &CSVFallback{"the delimiter, quote or escape"}
-	case spec.Delimiter == spec.Quote || strings.ContainsAny(spec.Null, "\r\n\x00"+spec.Quote) ||
-		strings.Contains(spec.Null, spec.Delimiter):
+	case !spec.Text && (spec.Delimiter == spec.Quote || strings.Contains(spec.Null, spec.Quote)),
+		strings.ContainsAny(spec.Null, "\r\n\x00") || strings.Contains(spec.Null, spec.Delimiter),
+		spec.Text && strings.Contains(spec.Null, "\\") && spec.Null != `\N`:
 		return &CSVFallback{"the null string"}
 	case len(spec.Columns) == 0:
 		return &CSVFallback{"no column"}
@@ -166,52 +173,83 @@ func checkCSVSpec(spec CSVSpec) error {
 }
 
 // scanCSV reads the file once (it stays in the page cache for DuckDB) and
-// falls back when it is not a regular file or has what PostgreSQL's CSV
-// reader and DuckDB's could read differently: a carriage return (line
-// ends other than "\n", or the two mixed), a NUL byte, an empty line
-// (DuckDB skips it, PostgreSQL reads a row of one empty field) or a line
-// "\." (PostgreSQL's end-of-data marker). A quoted field holding such
-// bytes falls back too, to be read by PostgreSQL.
-func scanCSV(path string) error {
-	st, err := os.Stat(path)
+// falls back when it is not a regular file or has what PostgreSQL's reader
+// and DuckDB's could read differently: a carriage return (line ends other
+// than "\n", or the two mixed), a NUL byte, an empty line (DuckDB skips
+// it, PostgreSQL reads a row of one empty field) or a line "\." (an
+// end-of-data marker). A quoted field holding such bytes falls back too,
+// to be read by PostgreSQL. In text format a backslash begins an escape
+// sequence, which DuckDB does not read: only the null string \N, a whole
+// field, is left to it.
+func scanCSV(spec CSVSpec) error {
+	st, err := os.Stat(spec.Path)
 	if err != nil {
 		return &CSVFallback{"the file cannot be read"}
 	}
 	if !st.Mode().IsRegular() {
 		return &CSVFallback{"not a regular file"}
 	}
-	f, err := os.Open(path)
+	f, err := os.Open(spec.Path)
 	if err != nil {
 		return &CSVFallback{"the file cannot be read"}
 	}
 	defer f.Close()
+	delim := spec.Delimiter[0]
+	nullN := spec.Null == `\N`
+	// the field boundaries around a backslash at i of b: a whole \N
+	escapeOK := func(b []byte, i int, end bool) bool {
+		if !nullN || (b[i-1] != delim && b[i-1] != '\n') {
+			return false
+		}
+		if i+1 >= len(b) || b[i+1] != 'N' {
+			return false
+		}
+		return (end && i+2 == len(b)) || (i+2 < len(b) && (b[i+2] == delim || b[i+2] == '\n'))
+	}
+	const keep = 4
 	buf := make([]byte, 4<<20)
 	// The block read goes after the last bytes of the previous one ("\n"
 	// before the first: a line begins there), so that what spans two
 	// blocks is seen.
-	tail := append(make([]byte, 0, 3), '\n')
+	tail := append(make([]byte, 0, keep), '\n')
 	for {
 		k := copy(buf, tail)
 		n, err := f.Read(buf[k:])
-		if n > 0 {
-			b := buf[:k+n]
-			if bytes.IndexByte(b, '\r') >= 0 || bytes.IndexByte(b, 0) >= 0 ||
-				bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\\.\n")) {
-				return &CSVFallback{"a carriage return, NUL byte, empty line or end-of-data marker"}
-			}
-			tail = append(tail[:0], b[max(len(b)-3, 0):]...)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
+		end := err == io.EOF
+		if err != nil && !end {
 			return &CSVFallback{"the file cannot be read"}
 		}
+		b := buf[:k+n]
+		if n > 0 && (bytes.IndexByte(b, '\r') >= 0 || bytes.IndexByte(b, 0) >= 0 ||
+			bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\\.\n"))) {
+			return &CSVFallback{"a carriage return, NUL byte, empty line or end-of-data marker"}
+		}
+		if spec.Text {
+			// backslashes up to the last keep-1 bytes, which the next
+			// block sees again with what follows them
+			limit := len(b)
+			if !end {
+				limit = len(b) - (keep - 1)
+			}
+			for i := 1; i < limit; i++ {
+				j := bytes.IndexByte(b[i:limit], '\\')
+				if j < 0 {
+					break
+				}
+				i += j
+				if !escapeOK(b, i, end) {
+					return &CSVFallback{"a backslash escape (text format)"}
+				}
+			}
+		}
+		if end {
+			if bytes.HasSuffix(b, []byte("\n\\.")) {
+				return &CSVFallback{"an end-of-data marker"}
+			}
+			return nil
+		}
+		tail = append(tail[:0], b[max(len(b)-keep, 0):]...)
 	}
-	if bytes.HasSuffix(tail, []byte("\n\\.")) {
-		return &CSVFallback{"an end-of-data marker"}
-	}
-	return nil
 }
 
 // csvValue is the expression of a column's stored value from the field v

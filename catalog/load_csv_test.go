@@ -130,6 +130,66 @@ func TestLoadCSV(t *testing.T) {
 		t.Fatalf("after the big load: %d rows, sum %d", n, sum)
 	}
 
+	// Text format: no quoting, \N the null string, an empty field ''.
+	tx := CSVSpec{Path: write("text.txt", "700007\t\\N\t\"q\" x\n700008\t\t\\N\n"), Text: true, Delimiter: "\t", Null: `\N`, Columns: []string{"id", "v", "t"}}
+	res3, err := LoadCSV(ctx, duck, res2.MetadataLocation, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, _, _ = LoadColumnstore(ctx, res3.MetadataLocation)
+	data, _, _ = currentFiles(ctx, tbl)
+	var text []string
+	paths = paths[:0]
+	for _, f := range data {
+		paths = append(paths, QuoteLiteral(localPath(f.FilePath())))
+	}
+	rows, err = duck.QueryContext(ctx, "SELECT concat_ws('|', id, coalesce(v, 'null'), coalesce(t, 'null')) FROM read_parquet(["+
+		strings.Join(paths, ", ")+"]) WHERE id > 700000 ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		text = append(text, s)
+	}
+	rows.Close()
+	if got := strings.Join(text, ","); got != `700007|null|"q" x,700008||null` {
+		t.Fatalf("text format: %s", got)
+	}
+	for name, content := range map[string]string{
+		"escape":      "1\tab\\tc\n",
+		"backslash":   "1\ta\\\\b\n",
+		"null inside": "1\ta\\N\n",
+		"null prefix": "1\t\\Nb\n",
+		"octal":       "1\t\\101\n",
+		"marker":      "1\ta\n\\.\n",
+		"last escape": "1\ta\\",
+	} {
+		sp := CSVSpec{Path: write("text_"+strings.ReplaceAll(name, " ", "_")+".txt", content), Text: true, Delimiter: "\t", Null: `\N`, Columns: []string{"id", "t"}}
+		var fb *CSVFallback
+		if _, err := LoadCSV(ctx, duck, res3.MetadataLocation, sp); !errors.As(err, &fb) {
+			t.Errorf("text %s: %v, want a fallback", name, err)
+		}
+	}
+	// a backslash at the end of the scan's first block of 4 MiB (which
+	// holds a "\n" before the file's first bytes) and just after it
+	for off := (4 << 20) - 6; off < (4<<20)+2; off++ {
+		sp := CSVSpec{Text: true, Delimiter: "\t", Null: `\N`, Columns: []string{"t", "id"}}
+		sp.Path = write("text_good.txt", strings.Repeat("x", off)+"\t\\N\n")
+		if err := scanCSV(sp); err != nil {
+			t.Errorf("scan, a null at %d: %v", off, err)
+		}
+		sp.Path = write("text_bad.txt", strings.Repeat("x", off)+"\\t1\n")
+		if err := scanCSV(sp); err == nil {
+			t.Errorf("scan, an escape at %d not seen", off)
+		}
+		sp.Path = write("text_bad2.txt", strings.Repeat("x", off)+"\t\\Nx\n")
+		if err := scanCSV(sp); err == nil {
+			t.Errorf("scan, \\Nx at %d not seen", off)
+		}
+	}
+
 	// What PostgreSQL reads instead: nothing is written.
 	before, _ := os.ReadDir(filepath.Join(localPath(tbl.Location()), "data"))
 	for name, content := range map[string]string{

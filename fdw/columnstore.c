@@ -2327,10 +2327,10 @@ refuse_on_columnstore(Oid relid, const char *what, const char *hint)
 }
 
 /*
- * COPY columnstore_table FROM 'file' in CSV format, read by the sidecar's
- * DuckDB (columnstore_load_file: in parallel, no PostgreSQL rows), when
- * nothing of what PostgreSQL's COPY would do is left out: a plain CSV file
- * of the server, UTF-8 in a UTF-8 database, the options both readers
+ * COPY columnstore_table FROM 'file' in CSV or text format, read by the
+ * sidecar's DuckDB (columnstore_load_file: in parallel, no PostgreSQL
+ * rows), when nothing of what PostgreSQL's COPY would do is left out: a
+ * plain file of the server, UTF-8 in a UTF-8 database, the options both readers
  * share, a role that may read server files and insert into the whole
  * table, the columns not given having no default. The sidecar also reads
  * only files and values in forms both readers read alike; for anything
@@ -2375,7 +2375,7 @@ copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
 	pstate->p_sourcetext = queryString;
 	memset(&opts, 0, sizeof(opts));
 	ProcessCopyOptions(pstate, &opts, true, stmt->options);
-	if (!opts.csv_mode || opts.binary || opts.header_line == COPY_HEADER_MATCH ||
+	if (opts.binary || opts.header_line == COPY_HEADER_MATCH ||
 		opts.force_notnull != NIL || opts.force_null != NIL)
 		return false;
 #if PG_VERSION_NUM >= 160000
@@ -2415,12 +2415,15 @@ copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
 	begin_cs_request(&req, "columnstore_load_file", ((CsVersion *) linitial(w->versions))->location);
 	appendStringInfoString(&req, ",\"path\":");
 	escape_json(&req, path);
-	appendStringInfoString(&req, ",\"delimiter\":");
+	appendStringInfo(&req, ",\"text\":%s,\"delimiter\":", opts.csv_mode ? "false" : "true");
 	escape_json(&req, opts.delim);
-	appendStringInfoString(&req, ",\"quote\":");
-	escape_json(&req, opts.quote);
-	appendStringInfoString(&req, ",\"escape\":");
-	escape_json(&req, opts.escape);
+	if (opts.csv_mode)
+	{
+		appendStringInfoString(&req, ",\"quote\":");
+		escape_json(&req, opts.quote);
+		appendStringInfoString(&req, ",\"escape\":");
+		escape_json(&req, opts.escape);
+	}
 	appendStringInfoString(&req, ",\"null\":");
 	escape_json(&req, opts.null_print);
 	appendStringInfo(&req, ",\"header\":%s,\"columns\":[", opts.header_line == COPY_HEADER_TRUE ? "true" : "false");

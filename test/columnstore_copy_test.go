@@ -14,9 +14,9 @@ import (
 	"github.com/pgmooncake/mooncake/catalog"
 )
 
-// COPY columnstore_table FROM 'file' (FORMAT csv) is read by the sidecar's
-// DuckDB when the file and its values are in forms both readers read
-// alike, and by PostgreSQL's COPY otherwise. Either way the rows are those
+// COPY columnstore_table FROM 'file' (in CSV or text format) is read by the
+// sidecar's DuckDB when the file and its values are in forms both readers
+// read alike, and by PostgreSQL's COPY otherwise. Either way the rows are those
 // a heap table gets from the same file, errors carry COPY's SQLSTATEs,
 // and the privileges are COPY's.
 func TestColumnstoreCopyFile(t *testing.T) {
@@ -92,8 +92,12 @@ FROM generate_series(1, 20000) g`)
 	exec(t, conn, "COPY src TO "+lit(file("plain.csv"))+" (FORMAT csv)")
 	exec(t, conn, "COPY src TO "+lit(file("options.csv"))+` (FORMAT csv, DELIMITER '|', NULL '\N', HEADER, QUOTE '''')`)
 	exec(t, conn, "COPY src (id, t, tz) TO "+lit(file("some.csv"))+" (FORMAT csv)")
+	// text format: t's newlines become escapes (PostgreSQL reads them),
+	// the other columns have none but the null string
+	exec(t, conn, "COPY src TO "+lit(file("plain.txt")))
+	exec(t, conn, "COPY src (id, i, s, b, f, n, v, u, d, ts, tz) TO "+lit(file("noescape.txt"))+" (DELIMITER '|')")
 	exec(t, conn, "RESET TimeZone")
-	for _, name := range []string{"plain.csv", "options.csv", "some.csv"} {
+	for _, name := range []string{"plain.csv", "options.csv", "some.csv", "plain.txt", "noescape.txt"} {
 		os.Chmod(file(name), 0o644)
 	}
 	// the same rows with line ends PostgreSQL reads and DuckDB is not given
@@ -136,10 +140,12 @@ FROM generate_series(1, 20000) g`)
 	}
 	copyBoth("COPY TBL FROM "+lit(file("options.csv"))+` (FORMAT csv, DELIMITER '|', NULL '\N', HEADER true, QUOTE '''')`, "duckdb")
 	copyBoth("COPY TBL (id, t, tz) FROM "+lit(file("some.csv"))+" (FORMAT csv)", "duckdb")
+	copyBoth("COPY TBL FROM "+lit(file("plain.txt")), "postgres")
+	copyBoth("COPY TBL (id, i, s, b, f, n, v, u, d, ts, tz) FROM "+lit(file("noescape.txt"))+" (DELIMITER '|')", "duckdb")
 	copyBoth("COPY TBL FROM "+lit(file("crlf.csv"))+" (FORMAT csv)", "postgres")
 	copyBoth("COPY TBL FROM "+lit(file("forms.csv"))+" (FORMAT csv)", "postgres")
 	copyBoth("COPY TBL FROM "+lit(file("plain.csv"))+" (FORMAT csv, FORCE_NULL (t))", "")
-	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != 100001 {
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != 140001 {
 		t.Fatalf("%d rows after the COPYs", n)
 	}
 	// a pushed-down aggregate over the loaded files, against the heap

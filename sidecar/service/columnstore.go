@@ -349,7 +349,7 @@ func (s *server) columnstoreTruncate(ctx context.Context, req *Request) (any, er
 	return map[string]any{"metadata_location": loc, "new_files": createdFiles(ctx, r.MetadataLocation, loc)}, nil
 }
 
-// columnstoreLoadFile reads a COPY FROM file in CSV format into a
+// columnstoreLoadFile reads a COPY FROM file in CSV or text format into a
 // columnstore table with DuckDB (catalog.LoadCSV), or answers
 // {"fallback": reason} when the backend is to read the file with
 // PostgreSQL's COPY instead.
@@ -357,6 +357,7 @@ func (s *server) columnstoreLoadFile(ctx context.Context, req *Request) (any, er
 	var r struct {
 		columnstoreRequest
 		Path      string `json:"path"`
+		Text      bool   `json:"text"`
 		Delimiter string `json:"delimiter"`
 		Quote     string `json:"quote"`
 		Escape    string `json:"escape"`
@@ -374,7 +375,7 @@ func (s *server) columnstoreLoadFile(ctx context.Context, req *Request) (any, er
 			return nil, err
 		}
 	}
-	spec := catalog.CSVSpec{Path: r.Path, Delimiter: r.Delimiter, Quote: r.Quote, Escape: r.Escape, Null: r.Null, Header: r.Header}
+	spec := catalog.CSVSpec{Path: r.Path, Text: r.Text, Delimiter: r.Delimiter, Quote: r.Quote, Escape: r.Escape, Null: r.Null, Header: r.Header}
 	for _, c := range r.Columns {
 		spec.Columns = append(spec.Columns, c.Name)
 	}
