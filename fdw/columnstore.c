@@ -41,6 +41,17 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/copy.h"
+/*
+ * libpq/libpq.h (the wire protocol's reads, COPY FROM STDIN) includes the
+ * GSSAPI headers when the server was built with GSSAPI, which the build
+ * machine may lack; nothing here reads the connection's GSSAPI state.
+ */
+#undef ENABLE_GSS
+#include "libpq/libpq.h"
+#include "libpq/pqformat.h"
+#include "parser/parse_relation.h"
+#include "storage/fd.h"
+#include "tcop/dest.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "catalog/pg_authid.h"
@@ -2326,21 +2337,121 @@ refuse_on_columnstore(Oid relid, const char *what, const char *hint)
 				 hint ? errhint("%s", hint) : 0));
 }
 
+/* The spool of a COPY FROM STDIN, read back by PostgreSQL's COPY. */
+static FILE *spool_in = NULL;
+
+static int
+spool_read(void *outbuf, int minread, int maxread)
+{
+	size_t		n = fread(outbuf, 1, maxread, spool_in);
+
+	if (n == 0 && ferror(spool_in))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the spooled COPY data: %m")));
+	return (int) n;
+}
+
 /*
- * COPY columnstore_table FROM 'file' in CSV or text format, read by the
- * sidecar's DuckDB (columnstore_load_file: in parallel, no PostgreSQL
- * rows), when nothing of what PostgreSQL's COPY would do is left out: a
- * plain file of the server, UTF-8 in a UTF-8 database, the options both readers
- * share, a role that may read server files and insert into the whole
- * table, the columns not given having no default. The sidecar also reads
- * only files and values in forms both readers read alike; for anything
- * else it answers "fallback" before it wrote anything, and this returns
- * false: PostgreSQL's COPY reads the file (rows streamed as a load), and
- * raises its own errors for bad input. True when the rows were loaded,
- * as a new version of the table in the transaction.
+ * Receive a COPY FROM STDIN's data from the client, as PostgreSQL's COPY
+ * does (CopyInResponse, then CopyData until CopyDone), into the file
+ * path: the columns' count and the format (text) are announced.
+ */
+static void
+spool_stdin(FILE *out, int natts)
+{
+	StringInfoData buf;
+	StringInfoData msg;
+	int			i;
+
+	pq_beginmessage(&buf, 'G');
+	pq_sendbyte(&buf, 0);
+	pq_sendint16(&buf, natts);
+	for (i = 0; i < natts; i++)
+		pq_sendint16(&buf, 0);
+	pq_endmessage(&buf);
+	pq_flush();
+	initStringInfo(&msg);
+	for (;;)
+	{
+		int			mtype;
+		int			maxlen;
+
+		CHECK_FOR_INTERRUPTS();
+		HOLD_CANCEL_INTERRUPTS();
+		pq_startmsgread();
+		mtype = pq_getbyte();
+		if (mtype == EOF)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("unexpected EOF on client connection with an open transaction")));
+		switch (mtype)
+		{
+			case 'd':
+				maxlen = PQ_LARGE_MESSAGE_LIMIT;
+				break;
+			case 'c':
+			case 'f':
+			case 'H':
+			case 'S':
+				maxlen = PQ_SMALL_MESSAGE_LIMIT;
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("unexpected message type 0x%02X during COPY from stdin", mtype)));
+				maxlen = 0;		/* keep the compiler quiet */
+		}
+		resetStringInfo(&msg);
+		if (pq_getmessage(&msg, maxlen))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("unexpected EOF on client connection with an open transaction")));
+		RESUME_CANCEL_INTERRUPTS();
+		switch (mtype)
+		{
+			case 'd':
+				if (msg.len > 0 && fwrite(msg.data, 1, msg.len, out) != (size_t) msg.len)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not spool the COPY data: %m")));
+				break;
+			case 'c':
+				pfree(msg.data);
+				if (fflush(out) != 0)
+					ereport(ERROR,
+							(errcode_for_file_access(),
+							 errmsg("could not spool the COPY data: %m")));
+				return;
+			case 'f':
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("COPY from stdin failed: %s", pq_getmsgstring(&msg))));
+				break;
+			default:
+				break;			/* Flush and Sync: ignored, as COPY does */
+		}
+	}
+}
+
+/*
+ * COPY columnstore_table FROM 'file' or FROM STDIN in CSV or text format,
+ * read by the sidecar's DuckDB (columnstore_load_file: in parallel, no
+ * PostgreSQL rows), when nothing of what PostgreSQL's COPY would do is
+ * left out: for a file, a plain file of the server and a role that may
+ * read server files; for STDIN, the data of a client of the wire protocol,
+ * first spooled to a file under pg_mooncake/tmp; UTF-8 in a UTF-8
+ * database, the options both readers share, a role that may insert into
+ * the whole table, the columns not given having no default. The sidecar
+ * also reads only files and values in forms both readers read alike; for
+ * anything else it answers "fallback" before it wrote anything: for a
+ * file this returns false and PostgreSQL's COPY reads the file (rows
+ * streamed as a load), raising its own errors for bad input; for STDIN,
+ * whose data was consumed, PostgreSQL's COPY reads the spool. True when
+ * the rows were loaded, as a new version of the table in the transaction.
  */
 static bool
-copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
+copy_into_columnstore(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
 {
 	ParseState *pstate;
 	CopyFormatOptions opts;
@@ -2359,16 +2470,23 @@ copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
 	char	   *loc;
 	char	   *rows;
 	char	   *fallback;
+	bool		from_stdin;
+	volatile bool loaded = true;
+	FILE	   *volatile spool_out = NULL;
+	static int	spools = 0;
 	int			i;
 
-	if (!stmt->is_from || stmt->is_program || stmt->filename == NULL ||
-		stmt->relation == NULL || stmt->query != NULL || stmt->whereClause != NULL)
+	if (!stmt->is_from || stmt->is_program || stmt->relation == NULL ||
+		stmt->query != NULL || stmt->whereClause != NULL)
+		return false;
+	from_stdin = stmt->filename == NULL;
+	if (from_stdin && whereToSendOutput != DestRemote)
 		return false;
 	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
 	if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
 		return false;
 	if (XactReadOnly || IsInParallelMode() ||
-		!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES) ||
+		(!from_stdin && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES)) ||
 		pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
 		return false;			/* COPY raises the error */
 	pstate = make_parsestate(NULL);
@@ -2408,62 +2526,127 @@ copy_from_file(CopyStmt *stmt, const char *queryString, QueryCompletion *qc)
 		}
 	}
 
-	path = stmt->filename;
-	if (!is_absolute_path(path))
-		path = psprintf("%s/%s", DataDir, path);
-	w = begin_write(relid);
-	begin_cs_request(&req, "columnstore_load_file", ((CsVersion *) linitial(w->versions))->location);
-	appendStringInfoString(&req, ",\"path\":");
-	escape_json(&req, path);
-	appendStringInfo(&req, ",\"text\":%s,\"delimiter\":", opts.csv_mode ? "false" : "true");
-	escape_json(&req, opts.delim);
-	if (opts.csv_mode)
+	if (from_stdin)
 	{
-		appendStringInfoString(&req, ",\"quote\":");
-		escape_json(&req, opts.quote);
-		appendStringInfoString(&req, ",\"escape\":");
-		escape_json(&req, opts.escape);
-	}
-	appendStringInfoString(&req, ",\"null\":");
-	escape_json(&req, opts.null_print);
-	appendStringInfo(&req, ",\"header\":%s,\"columns\":[", opts.header_line == COPY_HEADER_TRUE ? "true" : "false");
-	foreach(lc, attnums)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
+		char	   *dir = psprintf("%s/pg_mooncake/tmp", DataDir);
 
-		if (lc != list_head(attnums))
-			appendStringInfoChar(&req, ',');
-		appendStringInfoString(&req, "{\"name\":");
-		escape_json(&req, NameStr(att->attname));
-		appendStringInfoChar(&req, '}');
+		(void) MakePGDirectory(dir);
+		path = psprintf("%s/copy-%d-%d.csv", dir, MyProcPid, ++spools);
+		spool_out = AllocateFile(path, PG_BINARY_W);
+		if (spool_out == NULL)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create the COPY spool \"%s\": %m", path)));
+		/* opened now: the sidecar sweeping its tmp at a restart leaves it readable */
+		spool_in = AllocateFile(path, PG_BINARY_R);
+		if (spool_in == NULL)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open the COPY spool \"%s\": %m", path)));
 	}
-	appendStringInfoString(&req, "]}");
-	mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
-	answer = mooncake_request(host, port, "columnstore_load_file", RelationGetRelationName(rel), req.data);
-	fallback = mooncake_json_field(answer, "fallback");
-	if (fallback != NULL && fallback[0] != '\0')
+	else
 	{
-		ereport(DEBUG1,
-				(errmsg_internal("COPY %s FROM %s is read by PostgreSQL: %s",
-								 RelationGetRelationName(rel), path, fallback)));
-		table_close(rel, NoLock);
-		return false;
+		path = stmt->filename;
+		if (!is_absolute_path(path))
+			path = psprintf("%s/%s", DataDir, path);
 	}
-	loc = mooncake_json_field(answer, "metadata_location");
-	if (loc == NULL || loc[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the sidecar answered columnstore_load_file without a metadata location")));
-	add_version(w, loc);
-	record_files(w, answer);
-	rows = mooncake_json_field(answer, "rows");
-	ereport(DEBUG1,
-			(errmsg_internal("COPY %s FROM %s was read by DuckDB: %s rows",
-							 RelationGetRelationName(rel), path, rows ? rows : "0")));
-	if (qc)
-		SetQueryCompletion(qc, CMDTAG_COPY, rows ? strtou64(rows, NULL, 10) : 0);
+	PG_TRY();
+	{
+		if (from_stdin)
+		{
+			spool_stdin(spool_out, list_length(attnums));
+			FreeFile(spool_out);
+			spool_out = NULL;
+		}
+		w = begin_write(relid);
+		begin_cs_request(&req, "columnstore_load_file", ((CsVersion *) linitial(w->versions))->location);
+		appendStringInfoString(&req, ",\"path\":");
+		escape_json(&req, path);
+		appendStringInfo(&req, ",\"text\":%s,\"delimiter\":", opts.csv_mode ? "false" : "true");
+		escape_json(&req, opts.delim);
+		if (opts.csv_mode)
+		{
+			appendStringInfoString(&req, ",\"quote\":");
+			escape_json(&req, opts.quote);
+			appendStringInfoString(&req, ",\"escape\":");
+			escape_json(&req, opts.escape);
+		}
+		appendStringInfoString(&req, ",\"null\":");
+		escape_json(&req, opts.null_print);
+		appendStringInfo(&req, ",\"header\":%s,\"columns\":[", opts.header_line == COPY_HEADER_TRUE ? "true" : "false");
+		foreach(lc, attnums)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
+
+			if (lc != list_head(attnums))
+				appendStringInfoChar(&req, ',');
+			appendStringInfoString(&req, "{\"name\":");
+			escape_json(&req, NameStr(att->attname));
+			appendStringInfoChar(&req, '}');
+		}
+		appendStringInfoString(&req, "]}");
+		mooncake_get_endpoint(GetForeignTable(relid)->serverid, &host, &port);
+		answer = mooncake_request(host, port, "columnstore_load_file", RelationGetRelationName(rel), req.data);
+		fallback = mooncake_json_field(answer, "fallback");
+		if (fallback != NULL && fallback[0] != '\0')
+		{
+			ereport(DEBUG1,
+					(errmsg_internal("COPY %s FROM %s is read by PostgreSQL: %s",
+									 RelationGetRelationName(rel), from_stdin ? "STDIN" : path, fallback)));
+			if (!from_stdin)
+				loaded = false; /* COPY reads the file */
+			else
+			{
+				/* PostgreSQL's COPY reads the spooled data */
+				ParseNamespaceItem *nsitem;
+				CopyFromState cstate;
+				uint64		processed;
+
+				nsitem = addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, NULL, false, false);
+#if PG_VERSION_NUM >= 160000
+				nsitem->p_perminfo->requiredPerms = ACL_INSERT;
+#else
+				nsitem->p_rte->requiredPerms = ACL_INSERT;
+#endif
+				cstate = BeginCopyFrom(pstate, rel, NULL, NULL, false, spool_read, stmt->attlist, stmt->options);
+				processed = CopyFrom(cstate);
+				EndCopyFrom(cstate);
+				if (qc)
+					SetQueryCompletion(qc, CMDTAG_COPY, processed);
+			}
+		}
+		else
+		{
+			loc = mooncake_json_field(answer, "metadata_location");
+			if (loc == NULL || loc[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("the sidecar answered columnstore_load_file without a metadata location")));
+			add_version(w, loc);
+			record_files(w, answer);
+			rows = mooncake_json_field(answer, "rows");
+			ereport(DEBUG1,
+					(errmsg_internal("COPY %s FROM %s was read by DuckDB: %s rows",
+									 RelationGetRelationName(rel), from_stdin ? "STDIN" : path, rows ? rows : "0")));
+			if (qc)
+				SetQueryCompletion(qc, CMDTAG_COPY, rows ? strtou64(rows, NULL, 10) : 0);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (from_stdin)
+		{
+			if (spool_out != NULL)
+				FreeFile(spool_out);
+			if (spool_in != NULL)
+				FreeFile(spool_in);
+			spool_in = NULL;
+			(void) unlink(path);
+		}
+	}
+	PG_END_TRY();
 	table_close(rel, NoLock);
-	return true;
+	return loaded;
 }
 
 static void
@@ -2515,7 +2698,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				break;
 			}
 		case T_CopyStmt:
-			if (copy_from_file((CopyStmt *) parsetree, queryString, qc))
+			if (copy_into_columnstore((CopyStmt *) parsetree, queryString, qc))
 				return;
 			break;
 		case T_AlterTableStmt:

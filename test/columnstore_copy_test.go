@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,6 +156,41 @@ FROM generate_series(1, 20000) g`)
 		t.Fatalf("aggregates: heap %s, columnstore %s", a, b)
 	}
 
+	// COPY FROM STDIN (psql's \copy, a driver's CopyFrom): the data is
+	// spooled, then read by DuckDB or by PostgreSQL's COPY
+	stdinBoth := func(what, data, wantReader string) {
+		t.Helper()
+		for _, tbl := range []string{"h", "cs"} {
+			reader()
+			if _, err := cc.PgConn().CopyFrom(ctx, strings.NewReader(data), strings.ReplaceAll(what, "TBL", tbl)); err != nil {
+				t.Fatalf("%s: %v", strings.ReplaceAll(what, "TBL", tbl), err)
+			}
+		}
+		if r := reader(); r != wantReader {
+			t.Fatalf("%s was read by %q, want %q (%s)", what, r, wantReader, why)
+		}
+		same(what)
+	}
+	stdinBoth("COPY TBL FROM STDIN (FORMAT csv)", string(plain), "duckdb")
+	textData, err := os.ReadFile(file("plain.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdinBoth("COPY TBL FROM STDIN", string(textData), "postgres") // escapes
+	stdinBoth("COPY TBL FROM STDIN (FORMAT csv)", strings.ReplaceAll(string(plain), "\n", "\r\n"), "postgres")
+	// a client failing the COPY midway: nothing is loaded, the session goes on
+	before := queryInt(t, conn, "SELECT count(*) FROM cs")
+	_, err = cc.PgConn().CopyFrom(ctx, io.MultiReader(strings.NewReader(string(plain[:len(plain)/2])), failingReader{}), "COPY cs FROM STDIN (FORMAT csv)")
+	if err == nil {
+		t.Fatal("a failed COPY FROM STDIN succeeded")
+	}
+	if n := queryInt(t, cc, "SELECT count(*) FROM cs"); n != before {
+		t.Fatalf("after a failed COPY FROM STDIN %d rows, want %d", n, before)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.DataDir(), "pg_mooncake", "tmp", "copy-*")); len(left) > 0 {
+		t.Fatalf("spools left: %v", left)
+	}
+
 	// a relative path names a file in the data directory
 	rel := "mooncake-copy-test.csv"
 	if err := os.WriteFile(filepath.Join(c.DataDir(), rel), []byte("1,2\n3,\n"), 0o644); err != nil {
@@ -222,6 +259,20 @@ FROM generate_series(1, 20000) g`)
 			t.Errorf("COPY as %s: %v, want 42501", role, err)
 		}
 	}
+	// STDIN takes INSERT only, and is read by DuckDB
+	some, err := os.ReadFile(file("some.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, cc, "SET ROLE loader")
+	reader()
+	if _, err := cc.PgConn().CopyFrom(ctx, strings.NewReader(string(some)), "COPY cs (id, t, tz) FROM STDIN (FORMAT csv)"); err != nil {
+		t.Fatalf("COPY FROM STDIN as loader: %v", err)
+	}
+	if r := reader(); r != "duckdb" {
+		t.Errorf("COPY FROM STDIN as loader was read by %q (%s)", r, why)
+	}
+	exec(t, cc, "RESET ROLE")
 	exec(t, conn, "GRANT pg_read_server_files TO loader")
 	exec(t, cc, "SET ROLE loader")
 	exec(t, cc, "COPY cs (id, t, tz) FROM "+lit(file("some.csv"))+" (FORMAT csv)")
@@ -229,7 +280,12 @@ FROM generate_series(1, 20000) g`)
 		t.Errorf("COPY as loader was read by %q", r)
 	}
 	exec(t, cc, "RESET ROLE")
-	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != n0+40000 {
+	if n := queryInt(t, conn, "SELECT count(*) FROM cs"); n != n0+60000 {
 		t.Fatalf("after loader's COPY %d rows, want %d", n, n0+40000)
 	}
 }
+
+// failingReader fails a COPY FROM STDIN midway (the driver sends CopyFail).
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("the client gives up") }
