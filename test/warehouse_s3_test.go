@@ -154,6 +154,14 @@ func TestWarehouseS3(t *testing.T) {
 		exec(t, conn, `BEGIN`)
 		exec(t, conn, `INSERT INTO `+tbl+` VALUES (-1, 'rolled back', 0)`)
 		exec(t, conn, `ROLLBACK`)
+		// COPY FROM STDIN in CSV, read by DuckDB into the table's files on S3
+		var csv strings.Builder
+		for g := 7001; g <= 9000; g++ {
+			fmt.Fprintf(&csv, "%d,\"copied, %d\",%d.%02d\n", g, g, g%1000, g%100)
+		}
+		if _, err := conn.PgConn().CopyFrom(ctx, strings.NewReader(csv.String()), "COPY "+tbl+" FROM STDIN (FORMAT csv)"); err != nil {
+			t.Fatalf("COPY %s FROM STDIN: %v", tbl, err)
+		}
 		// NaN halfway through a load: the column, a decimal on S3 until
 		// then, is stored as its text, the table's objects written again
 		exec(t, conn, `INSERT INTO `+tbl+` SELECT g, 'nan ' || g, CASE WHEN g = 6003 THEN 'NaN'::numeric ELSE g / 3.0 END FROM generate_series(6001, 6005) g`)
