@@ -77,7 +77,9 @@ ORDER BY month`},
 //     rows (default 10,000,000) into each (target: the columnstore loads
 //     at least 2 × faster);
 //  2. COPY t FROM a CSV file of the same rows (written by COPY heap TO)
-//     into a fresh table of each kind;
+//     into a fresh table of each kind (the columnstore's read by DuckDB),
+//     and COPY t FROM STDIN of the same file as a client sends it (the
+//     columnstore's spooled, then read by DuckDB);
 //  3. the bytes on disk of each: the heap's pg_total_relation_size, the
 //     columnstore table's data files (the files under its location, the
 //     directory above its metadata file's; target ≤ 1/4 of the heap);
@@ -89,7 +91,7 @@ ORDER BY month`},
 // MOONCAKE_BENCH_RUNS: timed runs per query (default 5, in turns after one
 // untimed; medians). MOONCAKE_BENCH_PROFILE=DIR: CPU profiles of the
 // sidecar during the columnstore loads (DIR/columnstore-insert.pprof,
-// DIR/columnstore-copy.pprof), over twice the heap's time for the same
+// DIR/columnstore-copy.pprof, DIR/columnstore-stdin.pprof), over twice the heap's time for the same
 // load (at least 1 s), which ends within the columnstore's.
 // Only wrong answers fail the test.
 func TestColumnstoreLoad(t *testing.T) {
@@ -121,19 +123,37 @@ func TestColumnstoreLoad(t *testing.T) {
 	figure("columnstore: %s rows of (%s)", thousands(float64(rows)), strings.Join(strings.Fields(csColumns), " "))
 
 	gen := strings.ReplaceAll(csSelect, "{rows}", fmt.Sprint(rows))
-	load := func(what, table, sql string, profile time.Duration) csLoad {
+	loadWith := func(what, table string, run func(), profile time.Duration) csLoad {
 		t.Helper()
 		if g != nil && profile > 0 {
 			g.profile(t, what, max(profile, time.Second))
 		}
 		b0, s0 := procCPU(t, backend), procCPU(t, sidecar)
 		start := time.Now()
-		mustExec(t, conn, sql)
+		run()
 		l := csLoad{wall: time.Since(start), backend: procCPU(t, backend) - b0, sidecar: procCPU(t, sidecar) - s0}
 		if n := queryInt(t, conn, "SELECT count(*) FROM "+table); n != rows {
 			t.Fatalf("%s: %s holds %d rows; want %d", what, table, n, rows)
 		}
 		return l
+	}
+	load := func(what, table, sql string, profile time.Duration) csLoad {
+		t.Helper()
+		return loadWith(what, table, func() { mustExec(t, conn, sql) }, profile)
+	}
+	// a COPY FROM STDIN of the CSV file, as psql's \copy sends it
+	stdin := func(what, table string, profile time.Duration) csLoad {
+		t.Helper()
+		return loadWith(what, table, func() {
+			f, err := os.Open(csv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := conn.PgConn().CopyFrom(ctx, f, "COPY "+table+" FROM STDIN (FORMAT csv)"); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		}, profile)
 	}
 
 	// (1) INSERT ... SELECT
@@ -159,6 +179,15 @@ func TestColumnstoreLoad(t *testing.T) {
 	heapCopy := load("heap-copy", "heap_c", "COPY heap_c FROM "+catalog.QuoteLiteral(csv)+" (FORMAT csv)", 0)
 	mustExec(t, conn, "CHECKPOINT")
 	csCopy := load("columnstore-copy", "cs_c", "COPY cs_c FROM "+catalog.QuoteLiteral(csv)+" (FORMAT csv)", 2*heapCopy.wall)
+	// (2b) COPY FROM STDIN of the same file (the tables dropped after)
+	mustExec(t, conn, "CREATE TABLE heap_s ("+csColumns+")")
+	mustExec(t, conn, "CREATE TABLE cs_s ("+csColumns+") USING columnstore")
+	mustExec(t, conn, "CHECKPOINT")
+	heapStdin := stdin("heap-stdin", "heap_s", 0)
+	mustExec(t, conn, "CHECKPOINT")
+	csStdin := stdin("columnstore-stdin", "cs_s", 2*heapStdin.wall)
+	mustExec(t, conn, "DROP TABLE heap_s")
+	mustExec(t, conn, "DROP TABLE cs_s")
 	os.Remove(csv)
 
 	// (3) bytes on disk
@@ -201,12 +230,13 @@ func TestColumnstoreLoad(t *testing.T) {
 		what string
 		l    csLoad
 	}{{"INSERT ... SELECT, heap", heapIns}, {"INSERT ... SELECT, columnstore", csIns},
-		{"COPY FROM csv, heap", heapCopy}, {"COPY FROM csv, columnstore", csCopy}} {
+		{"COPY FROM csv, heap", heapCopy}, {"COPY FROM csv, columnstore", csCopy},
+		{"COPY FROM STDIN csv, heap", heapStdin}, {"COPY FROM STDIN csv, columnstore", csStdin}} {
 		figure("columnstore:   %-32s %9s (%10s rows/s)  backend CPU %9s  sidecar CPU %9s",
 			l.what, secs(l.l.wall), thousands(perSecond(rows, l.l.wall)), secs(l.l.backend), secs(l.l.sidecar))
 	}
-	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2); COPY FROM heap/columnstore %.2f (target ≥ 2)",
-		ratio(heapIns.wall, csIns.wall), ratio(heapCopy.wall, csCopy.wall))
+	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2); COPY FROM heap/columnstore %.2f (target ≥ 2); COPY FROM STDIN heap/columnstore %.2f",
+		ratio(heapIns.wall, csIns.wall), ratio(heapCopy.wall, csCopy.wall), ratio(heapStdin.wall, csStdin.wall))
 	figure("columnstore: on disk: heap %.1f MiB (pg_total_relation_size); columnstore %.1f MiB in %d data file(s) (+ %.2f MiB in %d metadata files, manifests), %.1f MiB in %d loaded by COPY; columnstore/heap %.3f (target ≤ 0.25)",
 		float64(heapBytes)/(1<<20), float64(csBytes)/(1<<20), csFiles, float64(metaBytes)/(1<<20), metaFiles,
 		float64(copyBytes)/(1<<20), copyFiles, float64(csBytes)/float64(heapBytes))
