@@ -861,6 +861,9 @@ typedef struct CsModify
 	AttrNumber *returning_attnums;	/* of the table */
 	AttrNumber *returning_junk; /* in the subplan's output */
 	struct CsLoad *load;		/* INSERT and COPY: rows streamed */
+	/* INSERT ... SELECT run in DuckDB (insert_scan) */
+	int		   *insert_source;	/* per attribute: its column of the scan's answer, -1 NULL */
+	bool		set_tag;		/* the statement counts the rows */
 } CsModify;
 
 /* Start (or continue) the transaction's writes of relid. */
@@ -1487,6 +1490,96 @@ load_finish(CsModify *m)
 	m->load = NULL;
 }
 
+/*
+ * INSERT INTO columnstore_table SELECT ..., the SELECT a scan of the
+ * wrapper pushed down whole (a mirror, a columnstore table, the data
+ * lake's files, their joins and aggregates): at the scan's first row the
+ * sidecar is asked to run the scan's query in DuckDB straight into the
+ * table's data files (columnstore_insert_scan), without PostgreSQL's rows.
+ * It does so only when that gives exactly the rows PostgreSQL would
+ * insert: the scan's columns of the target columns' types, every value one
+ * the row path keeps as it is (no NUL in text, dates and timestamps of
+ * years 1 to 9999, varchar(n) values within n); else it answers
+ * "fallback" before writing anything and the rows go the usual way.
+ */
+static bool
+insert_scan(ForeignScanState *node, const char *scan_request, void *arg)
+{
+	CsModify   *m = (CsModify *) arg;
+	TupleDesc	desc = RelationGetDescr(m->rel);
+	StringInfoData req;
+	char	   *host;
+	char	   *port;
+	char	   *answer;
+	char	   *fallback;
+	char	   *loc;
+	char	   *rows;
+	bool		first = true;
+	int			i;
+
+	begin_cs_request(&req, "columnstore_insert_scan", ((CsVersion *) linitial(m->write->versions))->location);
+	appendStringInfoString(&req, ",\"columns\":[");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (!first)
+			appendStringInfoChar(&req, ',');
+		first = false;
+		appendStringInfoString(&req, "{\"name\":");
+		escape_json(&req, NameStr(att->attname));
+		appendStringInfo(&req, ",\"source\":%d}", m->insert_source[i]);
+	}
+	appendStringInfo(&req, "],\"scan\":%s}", scan_request);
+	mooncake_get_endpoint(GetForeignTable(RelationGetRelid(m->rel))->serverid, &host, &port);
+	answer = mooncake_request(host, port, "columnstore_insert_scan", RelationGetRelationName(m->rel), req.data);
+	fallback = mooncake_json_field(answer, "fallback");
+	if (fallback != NULL && fallback[0] != '\0')
+	{
+		ereport(DEBUG1,
+				(errmsg_internal("INSERT INTO %s takes its rows from PostgreSQL: %s",
+								 RelationGetRelationName(m->rel), fallback)));
+		return false;
+	}
+	loc = mooncake_json_field(answer, "metadata_location");
+	if (loc == NULL || loc[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the sidecar answered columnstore_insert_scan without a metadata location")));
+	add_version(m->write, loc);
+	record_files(m->write, answer);
+	rows = mooncake_json_field(answer, "rows");
+	if (m->set_tag && rows != NULL)
+		node->ss.ps.state->es_processed += strtou64(rows, NULL, 10);
+	ereport(DEBUG1,
+			(errmsg_internal("INSERT INTO %s ... SELECT was run by DuckDB: %s rows",
+							 RelationGetRelationName(m->rel), rows ? rows : "0")));
+	return true;
+}
+
+/* Offer the INSERT's scan to insert_scan, when the scan feeds it as it is. */
+static void
+offer_insert_scan(ModifyTableState *mtstate, CsModify *m)
+{
+	ModifyTable *plan = (ModifyTable *) mtstate->ps.plan;
+	TupleDesc	desc = RelationGetDescr(m->rel);
+	int		   *source;
+
+	/* (ri_returningList and ri_WithCheckOptions are set after this) */
+	if (plan->returningLists != NIL || plan->withCheckOptionLists != NIL ||
+		plan->onConflictAction != ONCONFLICT_NONE || list_length(plan->resultRelations) != 1 ||
+		(desc->constr != NULL && desc->constr->has_generated_stored))
+		return;
+	source = palloc(sizeof(int) * Max(desc->natts, 1));
+	if (!mooncake_scan_feeds(outerPlanState(mtstate), desc, source))
+		return;
+	m->insert_source = source;
+	m->set_tag = plan->canSetTag;
+	mooncake_scan_divert(outerPlanState(mtstate), insert_scan, m);
+}
+
 void
 mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 								  List *fdw_private, int subplan_index, int eflags)
@@ -1497,7 +1590,10 @@ mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinf
 		return;
 	m = begin_modify(rinfo->ri_RelationDesc);
 	if (mtstate->operation == CMD_INSERT)
+	{
 		m->load = load_create(m);
+		offer_insert_scan(mtstate, m);
+	}
 	if (mtstate->operation == CMD_UPDATE || mtstate->operation == CMD_DELETE)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;

@@ -145,6 +145,9 @@ typedef struct MooncakeScanState
 	TupleTableSlot *replay_slot;	/* reads store */
 	bool		store_complete; /* store holds the whole answer */
 	bool		replaying;		/* rows come from store */
+	/* an INSERT into a columnstore table may take the rows in DuckDB */
+	MooncakeDivertFn divert;	/* tried at the first row, or NULL */
+	void	   *divert_arg;
 } MooncakeScanState;
 
 PG_FUNCTION_INFO_V1(mooncake_fdw_handler);
@@ -1385,6 +1388,87 @@ reset_scan(MooncakeScanState *state)
 	state->offset = 0;
 }
 
+static TupleTableSlot *mooncakeIterateForeignScan(ForeignScanState *node);
+
+/*
+ * Whether ps is a scan of this wrapper that an INSERT into a table of
+ * target's columns takes its rows from as they are: no condition evaluated
+ * here, each output column either a column of the sidecar's answer of the
+ * target attribute's type and typmod, or NULL. source[i] gets, per
+ * attribute i of target, the index of its column in the answer, or -1 for
+ * NULL (and a dropped attribute).
+ */
+bool
+mooncake_scan_feeds(PlanState *ps, TupleDesc target, int *source)
+{
+	ForeignScanState *node;
+	ForeignScan *plan;
+	MooncakeScanState *state;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (!IsA(ps, ForeignScanState))
+		return false;
+	node = (ForeignScanState *) ps;
+	if (node->fdwroutine == NULL ||
+		node->fdwroutine->IterateForeignScan != mooncakeIterateForeignScan ||
+		node->fdw_state == NULL)
+		return false;
+	plan = castNode(ForeignScan, ps->plan);
+	state = (MooncakeScanState *) node->fdw_state;
+	if (plan->scan.plan.qual != NIL || state->store != NULL)
+		return false;
+	foreach(lc, plan->scan.plan.targetlist)
+	{
+		TargetEntry *te = lfirst_node(TargetEntry, lc);
+		Form_pg_attribute att;
+		Node	   *expr = (Node *) te->expr;
+
+		if (te->resjunk)
+			continue;
+		if (i >= target->natts)
+			return false;
+		att = TupleDescAttr(target, i);
+		source[i] = -1;
+		if (IsA(expr, Const) && ((Const *) expr)->constisnull)
+		{
+			i++;
+			continue;
+		}
+		if (att->attisdropped || !IsA(expr, Var))
+			return false;
+		{
+			Var		   *var = (Var *) expr;
+			Index		scanvar = plan->fdw_scan_tlist != NIL ? INDEX_VAR : plan->scan.scanrelid;
+			int			j;
+
+			if (var->varno != scanvar || var->varattno <= 0 || var->varlevelsup != 0 ||
+				var->vartype != att->atttypid || var->vartypmod != att->atttypmod)
+				return false;
+			for (j = 0; j < state->ncolumns; j++)
+				if (state->attnums[j] == var->varattno)
+					source[i] = j;
+			if (source[i] < 0)
+				return false;
+		}
+		i++;
+	}
+	return i == target->natts;
+}
+
+/*
+ * Have fn offered the scan's request (as "scan" would send it) before its
+ * first row: when fn takes the rows (true), the scan returns none.
+ */
+void
+mooncake_scan_divert(PlanState *ps, MooncakeDivertFn fn, void *arg)
+{
+	MooncakeScanState *state = (MooncakeScanState *) ((ForeignScanState *) ps)->fdw_state;
+
+	state->divert = fn;
+	state->divert_arg = arg;
+}
+
 static TupleTableSlot *
 mooncakeIterateForeignScan(ForeignScanState *node)
 {
@@ -1403,6 +1487,17 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 		return slot;
 	}
 
+	if (state->divert != NULL)
+	{
+		MooncakeDivertFn divert = state->divert;
+
+		state->divert = NULL;
+		if (divert(node, build_request(node, state, "scan"), state->divert_arg))
+		{
+			state->done = true; /* the rows went elsewhere */
+			return slot;
+		}
+	}
 	if (state->conn == NULL && !state->done)
 		start_scan(node, state);
 

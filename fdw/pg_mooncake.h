@@ -131,6 +131,10 @@ extern bool mooncake_is_columnstore(Oid relid);
 extern bool mooncake_creating_columnstore;
 extern char *mooncake_columnstore_location(Oid relid);
 extern char *mooncake_columnstore_refresh(const char *query);
+/* an INSERT's rows taken from a scan of the wrapper in DuckDB (fdw.c) */
+typedef bool (*MooncakeDivertFn) (ForeignScanState *node, const char *scan_request, void *arg);
+extern bool mooncake_scan_feeds(PlanState *ps, TupleDesc target, int *source);
+extern void mooncake_scan_divert(PlanState *ps, MooncakeDivertFn fn, void *arg);
 extern void mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 											  List *fdw_private, int subplan_index, int eflags);
 extern void mooncake_columnstore_begin_insert(ModifyTableState *mtstate, ResultRelInfo *rinfo);

@@ -7,11 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgmooncake/mooncake/catalog"
 )
@@ -34,38 +30,19 @@ func TestColumnstoreCopyFile(t *testing.T) {
 	lit := catalog.QuoteLiteral
 
 	// a connection that reports which reader read each COPY
-	cfg, err := pgx.ParseConfig(c.ConnString("postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var notices []string
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		notices = append(notices, n.Message)
-		mu.Unlock()
-	}
-	cc, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close(ctx)
-	exec(t, cc, "SET client_min_messages = debug1")
+	cc, lastReader := debugConn(t, c, "was read by DuckDB", "is read by PostgreSQL")
 	var why string // the last reader's DEBUG1 message
 	reader := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		r := ""
-		for _, n := range notices {
-			switch {
-			case strings.Contains(n, "was read by DuckDB"):
-				r, why = "duckdb", n
-			case strings.Contains(n, "is read by PostgreSQL"):
-				r, why = "postgres", n
-			}
+		mark, msg := lastReader()
+		switch mark {
+		case "was read by DuckDB":
+			why = msg
+			return "duckdb"
+		case "is read by PostgreSQL":
+			why = msg
+			return "postgres"
 		}
-		notices = nil
-		return r
+		return ""
 	}
 
 	const cols = `id bigint NOT NULL, i int, s smallint, b boolean, f float8, n numeric(12,2), t text, v varchar(8),

@@ -1,7 +1,10 @@
 package test
 
 import (
+	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,6 +69,46 @@ func waitConverged(t *testing.T, conn *pgx.Conn, source, mirror string, timeout 
 	}); !ok {
 		t.Fatalf("%s never converged to %s: %d rows missing, %d rows extra", mirror, source, missing, extra)
 	}
+}
+
+// debugConn opens a connection with client_min_messages = debug1 and
+// returns it with a function giving the DEBUG messages received since its
+// last call that contain one of marks, each reduced to the first mark it
+// contains, with the last such message whole.
+func debugConn(t *testing.T, c *pgtest.Cluster, marks ...string) (*pgx.Conn, func() (string, string)) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(c.ConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var notices []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		notices = append(notices, n.Message)
+		mu.Unlock()
+	}
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	exec(t, conn, "SET client_min_messages = debug1")
+	// last is the last mark seen since the previous call, and its message
+	last := func() (mark, msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range notices {
+			for _, m := range marks {
+				if strings.Contains(n, m) {
+					mark, msg = m, n
+				}
+			}
+		}
+		notices = nil
+		return mark, msg
+	}
+	return conn, last
 }
 
 // Shorthands for the harness's query helpers.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pgmooncake/mooncake/catalog"
+	"github.com/pgmooncake/mooncake/sql"
 )
 
 // Columnstore tables (CREATE TABLE ... USING columnstore): the sidecar
@@ -384,6 +385,92 @@ func (s *server) columnstoreLoadFile(ctx context.Context, req *Request) (any, er
 	if errors.As(err, &fb) {
 		reason, _, _ := strings.Cut(fb.Reason, "\n")
 		return map[string]any{"fallback": reason}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"metadata_location": res.MetadataLocation, "rows": res.Rows, "data_files": res.DataFiles,
+		"new_files": createdFiles(ctx, r.MetadataLocation, res.MetadataLocation)}, nil
+}
+
+// columnstoreInsertScan runs an INSERT INTO columnstore_table SELECT ...
+// whose SELECT is a scan the backend would stream (its request nested as
+// "scan") in DuckDB, straight into the table's data files
+// (catalog.LoadQuery): the scan is planned as for Flight (numeric columns
+// stored as DECIMAL stay DECIMALs) and runs under the usual read pin and
+// admission. It answers {"fallback": reason} when that would not give
+// exactly the rows the row path stores: the backend then streams the
+// scan's rows as usual.
+func (s *server) columnstoreInsertScan(ctx context.Context, req *Request) (any, error) {
+	var r struct {
+		Database         string `json:"database"`
+		MetadataLocation string `json:"metadata_location"`
+		Columns          []struct {
+			Name   string `json:"name"`
+			Source int    `json:"source"`
+		} `json:"columns"`
+		Scan json.RawMessage `json:"scan"`
+	}
+	if err := json.Unmarshal(req.raw, &r); err != nil {
+		return nil, userError("08P01", "malformed %s request: %v", req.Op, err)
+	}
+	if r.MetadataLocation == "" || len(r.Columns) == 0 || len(r.Scan) == 0 {
+		return nil, userError("08P01", "%s needs metadata_location, columns and scan", req.Op)
+	}
+	if r.Database != "" {
+		if _, err := s.dbs.getExt(ctx, r.Database, req.Extension); err != nil {
+			return nil, err
+		}
+	}
+	var sreq Request
+	if err := json.Unmarshal(r.Scan, &sreq); err != nil || sreq.Query == nil {
+		return nil, userError("08P01", "malformed scan of %s", req.Op)
+	}
+	sreq.raw, sreq.Arrow = r.Scan, true
+	fallback := func(reason string) (any, error) {
+		reason, _, _ = strings.Cut(reason, "\n")
+		return map[string]any{"fallback": reason}, nil
+	}
+	params := sreq.Params
+	if params == nil {
+		params = []sql.Param{}
+	}
+	p, err := s.planQuery(ctx, &sreq, params, false)
+	if err != nil {
+		return nil, err
+	}
+	if !p.OK {
+		return fallback(p.Reason)
+	}
+	sc := p.Scan
+	for i := range sc.Formats {
+		if (i < len(sc.AvgInt) && sc.AvgInt[i]) || (i < len(sc.Spread) && sc.Spread[i] != "") {
+			return fallback("a value finished in the sidecar")
+		}
+	}
+	tz := ""
+	if p.TimeZone && !sql.IsUTC(sreq.TimeZone) {
+		tz = sreq.TimeZone
+	}
+	done, err := p.Prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	slot, err := s.queries.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer slot()
+	defer catalog.BeginRead()() // the files the query reads stay until it ends
+	fill := make([]catalog.QueryColumn, len(r.Columns))
+	for i, c := range r.Columns {
+		fill[i] = catalog.QueryColumn{Name: c.Name, Source: c.Source}
+	}
+	res, err := catalog.LoadQuery(ctx, s.dbs.engine.DB, r.MetadataLocation, sc.SQL, tz, fill)
+	var fb *catalog.CSVFallback
+	if errors.As(err, &fb) {
+		return fallback(fb.Reason)
 	}
 	if err != nil {
 		return nil, err

@@ -211,6 +211,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreTruncate(ctx, req)
 	case "columnstore_load_file":
 		result, err = s.columnstoreLoadFile(ctx, req)
+	case "columnstore_insert_scan":
+		result, err = s.columnstoreInsertScan(ctx, req)
 	case "columnstore_modify":
 		result, err = s.columnstoreModify(ctx, req)
 	case "columnstore_alter":

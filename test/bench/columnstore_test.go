@@ -76,6 +76,8 @@ ORDER BY month`},
 //  1. INSERT INTO t SELECT ... FROM generate_series of MOONCAKE_BENCH_ROWS
 //     rows (default 10,000,000) into each (target: the columnstore loads
 //     at least 2 × faster);
+//     Then INSERT INTO t SELECT * FROM mooncake.read_parquet of the
+//     columnstore table's data files (the columnstore's run by DuckDB);
 //  2. COPY t FROM a CSV file of the same rows (written by COPY heap TO)
 //     into a fresh table of each kind (the columnstore's read by DuckDB),
 //     and COPY t FROM STDIN of the same file as a client sends it (the
@@ -164,6 +166,28 @@ func TestColumnstoreLoad(t *testing.T) {
 	mustExec(t, conn, "CHECKPOINT")
 	csIns := load("columnstore-insert", "cs_t", "INSERT INTO cs_t "+gen, 2*heapIns.wall)
 
+	// (1b) INSERT ... SELECT from Parquet files (the data lake): the
+	// columnstore table's own data files, read by mooncake.read_parquet
+	var quoted []string
+	for _, f := range columnstoreDataFiles(t, ctx, conn, "cs_t") {
+		quoted = append(quoted, catalog.QuoteLiteral(f))
+	}
+	lake := "mooncake.read_parquet(ARRAY[" + strings.Join(quoted, ", ") + "]) AS (" + csColumns + ")"
+	mustExec(t, conn, "CREATE TABLE heap_p ("+csColumns+")")
+	mustExec(t, conn, "CREATE TABLE cs_p ("+csColumns+") USING columnstore")
+	mustExec(t, conn, "CHECKPOINT")
+	heapLake := load("heap-lake", "heap_p", "INSERT INTO heap_p SELECT * FROM "+lake, 0)
+	mustExec(t, conn, "CHECKPOINT")
+	csLake := load("columnstore-lake", "cs_p", "INSERT INTO cs_p SELECT * FROM "+lake, 2*heapLake.wall)
+	for _, q := range []string{"SELECT count(*) FROM (SELECT * FROM heap_p EXCEPT ALL SELECT * FROM cs_p) d",
+		"SELECT count(*) FROM (SELECT * FROM cs_p EXCEPT ALL SELECT * FROM heap_p) d"} {
+		if n := queryInt(t, conn, q); n != 0 {
+			t.Fatalf("the loads from Parquet differ: %s gives %d", q, n)
+		}
+	}
+	mustExec(t, conn, "DROP TABLE heap_p")
+	mustExec(t, conn, "DROP TABLE cs_p")
+
 	// (2) COPY FROM a CSV file of the same rows
 	start := time.Now()
 	mustExec(t, conn, "COPY heap_t TO "+catalog.QuoteLiteral(csv)+" (FORMAT csv)")
@@ -230,13 +254,14 @@ func TestColumnstoreLoad(t *testing.T) {
 		what string
 		l    csLoad
 	}{{"INSERT ... SELECT, heap", heapIns}, {"INSERT ... SELECT, columnstore", csIns},
+		{"INSERT ... SELECT Parquet, heap", heapLake}, {"INSERT ... SELECT Parquet, columnstore", csLake},
 		{"COPY FROM csv, heap", heapCopy}, {"COPY FROM csv, columnstore", csCopy},
 		{"COPY FROM STDIN csv, heap", heapStdin}, {"COPY FROM STDIN csv, columnstore", csStdin}} {
-		figure("columnstore:   %-32s %9s (%10s rows/s)  backend CPU %9s  sidecar CPU %9s",
+		figure("columnstore:   %-38s %9s (%10s rows/s)  backend CPU %9s  sidecar CPU %9s",
 			l.what, secs(l.l.wall), thousands(perSecond(rows, l.l.wall)), secs(l.l.backend), secs(l.l.sidecar))
 	}
-	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2); COPY FROM heap/columnstore %.2f (target ≥ 2); COPY FROM STDIN heap/columnstore %.2f",
-		ratio(heapIns.wall, csIns.wall), ratio(heapCopy.wall, csCopy.wall), ratio(heapStdin.wall, csStdin.wall))
+	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2), from Parquet files %.2f; COPY FROM heap/columnstore %.2f (target ≥ 2); COPY FROM STDIN heap/columnstore %.2f",
+		ratio(heapIns.wall, csIns.wall), ratio(heapLake.wall, csLake.wall), ratio(heapCopy.wall, csCopy.wall), ratio(heapStdin.wall, csStdin.wall))
 	figure("columnstore: on disk: heap %.1f MiB (pg_total_relation_size); columnstore %.1f MiB in %d data file(s) (+ %.2f MiB in %d metadata files, manifests), %.1f MiB in %d loaded by COPY; columnstore/heap %.3f (target ≤ 0.25)",
 		float64(heapBytes)/(1<<20), float64(csBytes)/(1<<20), csFiles, float64(metaBytes)/(1<<20), metaFiles,
 		float64(copyBytes)/(1<<20), copyFiles, float64(csBytes)/float64(heapBytes))
@@ -279,6 +304,21 @@ func procCPU(t *testing.T, pid int) time.Duration {
 // files and, apart, of its metadata (metadata JSON files, manifests): the
 // files under its location, the directory above the one of its current
 // metadata file (mooncake.columnstore_tables.metadata_location).
+// columnstoreDataFiles lists the Parquet data files under a columnstore
+// table's directory.
+func columnstoreDataFiles(t *testing.T, ctx context.Context, conn *pgx.Conn, table string) []string {
+	t.Helper()
+	var loc string
+	if err := conn.QueryRow(ctx, "SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = $1", table).Scan(&loc); err != nil {
+		t.Fatalf("the metadata location of %s: %v", table, err)
+	}
+	files, err := filepath.Glob(filepath.Join(filepath.Dir(filepath.Dir(strings.TrimPrefix(loc, "file://"))), "data", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the data files of %s: %v", table, err)
+	}
+	return files
+}
+
 func columnstoreBytes(t *testing.T, ctx context.Context, conn *pgx.Conn, table string) (data int64, dataFiles int, meta int64, metaFiles int) {
 	t.Helper()
 	var loc string
