@@ -197,8 +197,10 @@ func queryValue(c Column, v, fail string) (string, bool) {
 	t := c.Type
 	check := ""
 	switch {
+	case t.OID == OIDInt2 && t.Kind == KindInt16:
+		// stored as Iceberg's int: within smallint's range
+		check = v + " BETWEEN -32768 AND 32767"
 	case t.OID == OIDBool && t.Kind == KindBool,
-		t.OID == OIDInt2 && t.Kind == KindInt16,
 		t.OID == OIDInt4 && t.Kind == KindInt32,
 		t.OID == OIDInt8 && t.Kind == KindInt64,
 		t.OID == OIDFloat4 && t.Kind == KindFloat32,

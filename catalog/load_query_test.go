@@ -1,0 +1,92 @@
+package catalog
+
+import (
+	"context"
+	gosql "database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoadQuery stores a query's rows in a columnstore table when its
+// columns are of the stored types (smallint widened), and gives up for
+// other types and for values the row path refuses or changes.
+func TestLoadQuery(t *testing.T) {
+	ctx := context.Background()
+	duck, err := gosql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer duck.Close()
+	typ := func(oid uint32, typmod int32) ColumnType {
+		ct, _ := ResolveType(oid, typmod, "")
+		return ct
+	}
+	num, _ := ResolveType(OIDNumeric, (12<<16|2)+4, "numeric(12,2)")
+	cols := []Column{
+		{Name: "id", Type: typ(OIDInt8, -1), NotNull: true},
+		{Name: "s", Type: typ(OIDInt2, -1)},
+		{Name: "t", Type: typ(OIDText, -1)},
+		{Name: "v", Type: typ(OIDVarchar, 3+4)},
+		{Name: "d", Type: typ(OIDDate, -1)},
+		{Name: "tz", Type: typ(OIDTimestampTZ, -1)},
+		{Name: "n", Type: DecimalType(num)},
+		{Name: "unset", Type: typ(OIDText, -1)},
+	}
+	base, err := CreateColumnstore(ctx, cols, filepath.Join(t.TempDir(), "tbl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := []QueryColumn{{"id", 0}, {"s", 1}, {"t", 2}, {"v", 3}, {"d", 4}, {"tz", 5}, {"n", 6}, {"unset", -1}}
+	const q = `SELECT * FROM (VALUES (1::BIGINT, 7::SMALLINT, 'é', 'abc', DATE '2024-02-29', TIMESTAMPTZ '2024-01-01 10:00:00+02', 12.5::DECIMAL(12,2)),
+  (2, NULL, NULL, NULL, 'infinity'::DATE, NULL, NULL))`
+	res, err := LoadQuery(ctx, duck, base, q, "", fill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 2 || res.DataFiles != 1 {
+		t.Fatalf("loaded %+v", res)
+	}
+	tbl, _, err := LoadColumnstore(ctx, res.MetadataLocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := currentFiles(ctx, tbl)
+	if err != nil || len(data) != 1 {
+		t.Fatal(err, len(data))
+	}
+	var got []string
+	rows, err := duck.QueryContext(ctx, "SELECT concat_ws('|', id, typeof(s), coalesce(s::VARCHAR, 'null'), coalesce(t, 'null'), coalesce(v, 'null'), d, "+
+		"coalesce(epoch(tz)::VARCHAR, 'null'), coalesce(n::VARCHAR, 'null'), coalesce(unset, 'null')) FROM read_parquet("+QuoteLiteral(localPath(data[0].FilePath()))+") ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		got = append(got, s)
+	}
+	rows.Close()
+	if want := "1|INTEGER|7|é|abc|2024-02-29|1704096000.0|12.50|null,2|INTEGER|null|null|null|infinity|null|null|null"; strings.Join(got, ",") != want {
+		t.Fatalf("rows %s, want %s", strings.Join(got, ","), want)
+	}
+	for name, q := range map[string]string{
+		"a type":           `SELECT 1::BIGINT, 1::SMALLINT, 2, 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"smallint range":   `SELECT 1::BIGINT, 40000::INTEGER, 'x', 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"a decimal's type": `SELECT 1::BIGINT, 1::SMALLINT, 'x', 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, 1::DECIMAL(18,4)`,
+		"varchar length":   `SELECT 1::BIGINT, 1::SMALLINT, 'x', 'abcd', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"NUL":              `SELECT 1::BIGINT, 1::SMALLINT, 'a' || chr(0), 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"BC date":          `SELECT 1::BIGINT, 1::SMALLINT, 'x', 'x', DATE '0044-03-15 (BC)', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"not null":         `SELECT NULL::BIGINT, 1::SMALLINT, 'x', 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2)`,
+		"a failing query":  `SELECT CAST('x' || range AS BIGINT), 1::SMALLINT, 'x', 'x', DATE '2024-01-01', NULL::TIMESTAMPTZ, NULL::DECIMAL(12,2) FROM range(1)`,
+	} {
+		_, err := LoadQuery(ctx, duck, res.MetadataLocation, q, "", fill)
+		var fb *CSVFallback
+		if !errors.As(err, &fb) {
+			t.Errorf("%s: %v, want a fallback", name, err)
+		} else {
+			t.Logf("%s: %s", name, fb.Reason)
+		}
+	}
+}
