@@ -174,10 +174,17 @@ func SweepColumnstore(ctx context.Context, loc string, olderThan time.Duration) 
 				return err
 			}
 			if d.IsDir() {
-				if p != filepath.Join(root, dir) {
-					return filepath.SkipDir // the table's files are not nested
+				if p == filepath.Join(root, dir) {
+					return nil
 				}
-				return nil
+				// the table's files are not nested; a load's directory
+				// (LoadCSV, LoadQuery) left by a sidecar killed meanwhile goes
+				if info, err := d.Info(); err == nil && dir == "data" && strings.HasPrefix(d.Name(), "load-") && info.ModTime().Before(cutoff) {
+					if os.RemoveAll(p) == nil {
+						removed = append(removed, p)
+					}
+				}
+				return filepath.SkipDir
 			}
 			if ref[filepath.Clean(p)] {
 				return nil

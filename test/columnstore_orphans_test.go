@@ -3,8 +3,10 @@ package test
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -197,6 +199,23 @@ func TestColumnstoreOrphanFiles(t *testing.T) {
 	c.Restart(t, "immediate")
 	c.WaitSidecar(t)
 	conn = c.Conn(t, "postgres")
+	// and the directory of a load by DuckDB (COPY FROM a file, INSERT ...
+	// SELECT) that a killed sidecar left
+	leftover := filepath.Join(strings.TrimPrefix(dir, "file://"), "data", "load-0123456789abcdef")
+	if err := os.MkdirAll(leftover, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(leftover, "part_0.parquet"), []byte("cut short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := user.Lookup("postgres"); err == nil {
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		os.Chown(leftover, uid, gid)
+		os.Chown(filepath.Join(leftover, "part_0.parquet"), uid, gid)
+	}
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(leftover, old, old)
 	if len(files(conn)) <= len(committed) {
 		t.Fatalf("the cut transaction left no files to sweep")
 	}
@@ -207,6 +226,9 @@ func TestColumnstoreOrphanFiles(t *testing.T) {
 		t.Fatalf("remove_orphan_files removed %d (%v)", removed, err)
 	}
 	same("after the sweep", files(conn), committed)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("the sweep left a load's directory: %v", err)
+	}
 	if n := count(conn); n != rows {
 		t.Fatalf("%d rows after the sweep, want %d", n, rows)
 	}
