@@ -24,7 +24,8 @@ const csSeedEnv = "MOONCAKE_CS_SEED"
 // outside transactions, with commits, rollbacks and savepoints, INSERT
 // ... VALUES, INSERT ... SELECT, COPY FROM STDIN (binary, as pgx sends
 // it), COPY FROM a CSV file (read by DuckDB, or by PostgreSQL for a value
-// in a form only it reads), UPDATE and DELETE (of rows in data files of earlier transactions
+// in a form only it reads), INSERT ... SELECT from the table itself (run
+// by DuckDB for the columnstore table), UPDATE and DELETE (of rows in data files of earlier transactions
 // and of this one), now and then a NaN in the numeric(10,2) column (stored
 // as DECIMAL until the first, text after), TRUNCATE (of both tables in one statement) and a heap table
 // written in the same transactions; after every step
@@ -153,6 +154,18 @@ func TestColumnstoreDifferential(t *testing.T) {
 		}
 		return nil
 	}
+	// INSERT ... SELECT from the table itself: run by DuckDB for the
+	// columnstore table (its own rows, this transaction's writes included)
+	insertSelf := func(tx pgx.Tx) error {
+		m := 20 + rng.IntN(30)
+		q := fmt.Sprintf("INSERT INTO TBL SELECT * FROM TBL WHERE id %% %d = %d", m, rng.IntN(m))
+		for _, tbl := range []string{"h", "cs"} {
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(q, "TBL", tbl)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	truncate := func(tx pgx.Tx) error {
 		if rng.IntN(3) > 0 {
 			return insertValues(tx) // rarely: the table would stay small
@@ -178,7 +191,7 @@ func TestColumnstoreDifferential(t *testing.T) {
 		_, err := tx.Exec(ctx, strings.Replace(q, "TBL", "cs", 1))
 		return err
 	}
-	ops := []op{insertValues, insertValues, insertSelect, copyRows, copyFile, truncate, update, del}
+	ops := []op{insertValues, insertValues, insertSelect, insertSelf, copyRows, copyFile, truncate, update, del}
 
 	compare := func(when string) {
 		t.Helper()
