@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // COPY ... FROM a server file in CSV format into a columnstore table can
@@ -87,12 +89,6 @@ func LoadCSV(ctx context.Context, duck *gosql.DB, base string, spec CSVSpec) (Ap
 		return Appended{}, err
 	}
 
-	dir := localPath(joinLoc(tbl.Location(), "data"))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Appended{}, err
-	}
-	out := filepath.Join(dir, "load-"+newID())
-	defer os.RemoveAll(out)
 	fields := make([]string, len(spec.Columns))
 	for j := range spec.Columns {
 		fields[j] = QuoteLiteral(colName("c", j)) + ": 'VARCHAR'"
@@ -105,19 +101,37 @@ func LoadCSV(ctx context.Context, duck *gosql.DB, base string, spec CSVSpec) (Ap
 		" delim = %s, quote = %s, escape = %s, nullstr = %s, allow_quoted_nulls = false, strict_mode = true, new_line = '\\n')",
 		QuoteLiteral(spec.Path), strings.Join(fields, ", "), spec.Header,
 		QuoteLiteral(spec.Delimiter), QuoteLiteral(quote), QuoteLiteral(escape), QuoteLiteral(spec.Null))
+	return writeLoad(ctx, duck, tbl, cols, base, "SELECT "+strings.Join(exprs, ", ")+" FROM "+src, "a value is not in a form read here")
+}
+
+// writeLoad has DuckDB write the rows of query (the table's columns, in
+// order) into new data files of the table tbl (cols), up to loadFileRows
+// rows each, and appends them to base as a load does. A DuckDB error is a
+// *CSVFallback (valueMsg when a value raised csvFallbackMark), after which
+// nothing stays; a cancelled ctx is its error.
+func writeLoad(ctx context.Context, db interface {
+	QueryRowContext(context.Context, string, ...any) *gosql.Row
+}, tbl *table.Table, cols []Column, base, query, valueMsg string) (Appended, error) {
+	dir := localPath(joinLoc(tbl.Location(), "data"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Appended{}, err
+	}
+	// the files are written in a directory of their own, then moved
+	out := filepath.Join(dir, "load-"+newID())
+	defer os.RemoveAll(out)
 	// ROW_GROUPS_PER_FILE keeps each file within loadFileRows rows (a row
 	// group holds at most ROW_GROUP_SIZE rows).
-	q := "COPY (SELECT " + strings.Join(exprs, ", ") + " FROM " + src + ") TO " + QuoteLiteral(out) +
+	q := "COPY (" + query + ") TO " + QuoteLiteral(out) +
 		fmt.Sprintf(" (%s, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', FIELD_IDS %s)",
 			parquetOptions, max(loadFileRows/parquetRowGroup, 1), fieldIDs(cols))
 	var rows int64
-	if err := duck.QueryRowContext(ctx, q).Scan(&rows); err != nil {
+	if err := db.QueryRowContext(ctx, q).Scan(&rows); err != nil {
 		if ctx.Err() != nil {
 			return Appended{}, ctx.Err()
 		}
 		msg := Redact(err.Error())
 		if strings.Contains(msg, csvFallbackMark) {
-			msg = "a value is not in a form read here"
+			msg = valueMsg
 		}
 		return Appended{}, &CSVFallback{msg}
 	}

@@ -5,9 +5,6 @@ import (
 	gosql "database/sql"
 	"database/sql/driver"
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -116,48 +113,8 @@ func LoadQuery(ctx context.Context, duck *gosql.DB, base, query, tz string, fill
 		alias[j] = colName("c", j)
 	}
 
-	dir := localPath(joinLoc(tbl.Location(), "data"))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Appended{}, err
-	}
-	out := filepath.Join(dir, "load-"+newID())
-	defer os.RemoveAll(out)
-	q := "COPY (SELECT " + strings.Join(exprs, ", ") + " FROM (" + query + ") AS q(" + strings.Join(alias, ", ") + ")) TO " + QuoteLiteral(out) +
-		fmt.Sprintf(" (%s, ROW_GROUPS_PER_FILE %d, FILENAME_PATTERN 'part_{i}', FIELD_IDS %s)",
-			parquetOptions, max(loadFileRows/parquetRowGroup, 1), fieldIDs(cols))
-	var rows int64
-	if err := conn.QueryRowContext(ctx, q).Scan(&rows); err != nil {
-		if ctx.Err() != nil {
-			return Appended{}, ctx.Err()
-		}
-		msg := Redact(err.Error())
-		if strings.Contains(msg, csvFallbackMark) {
-			msg = "a value is not one the row path keeps as it is"
-		}
-		return Appended{}, &CSVFallback{msg}
-	}
-	if rows == 0 {
-		return Appended{MetadataLocation: base}, nil
-	}
-	names, err := filepath.Glob(filepath.Join(out, "part_*.parquet"))
-	if err != nil {
-		return Appended{}, err
-	}
-	sort.Strings(names)
-	var paths []string
-	for _, n := range names {
-		p := filepath.Join(dir, "data-"+newID()+".parquet")
-		if err := os.Rename(n, p); err != nil {
-			removeAll(paths)
-			return Appended{}, err
-		}
-		paths = append(paths, p)
-	}
-	res, err := appendLoaded(ctx, base, tbl.Metadata().TableUUID().String(), cols, paths, rows)
-	if err != nil {
-		removeAll(paths)
-	}
-	return res, err
+	return writeLoad(ctx, conn, tbl, cols, base, "SELECT "+strings.Join(exprs, ", ")+" FROM ("+query+") AS q("+strings.Join(alias, ", ")+")",
+		"a value is not one the row path keeps as it is")
 }
 
 // widens are the query's types that a column stores in a wider type of
