@@ -222,10 +222,23 @@ func scanCSV(spec CSVSpec) error {
 	}
 	const keep = 4
 	buf := make([]byte, 4<<20)
+	// CSV: a quote opens a field (after a delimiter or a line's start) and
+	// closes it (before a delimiter, a line's end or the file's), doubled
+	// inside it; DuckDB reads a quote elsewhere, or spaces around a quoted
+	// value, otherwise than PostgreSQL does.
+	quote := byte(0)
+	if !spec.Text {
+		quote = spec.Quote[0]
+	}
+	inQuote := false
 	// The block read goes after the last bytes of the previous one ("\n"
 	// before the first: a line begins there), so that what spans two
-	// blocks is seen.
+	// blocks is seen; base is the file offset of b[0] (-1 for the "\n"),
+	// resume the first offset the quote and backslash checks have not
+	// looked at.
 	tail := append(make([]byte, 0, keep), '\n')
+	base, resume := int64(-1), int64(0)
+	first := true
 	for {
 		k := copy(buf, tail)
 		n, err := f.Read(buf[k:])
@@ -234,35 +247,67 @@ func scanCSV(spec CSVSpec) error {
 			return &CSVFallback{"the file cannot be read"}
 		}
 		b := buf[:k+n]
+		if first && bytes.HasPrefix(b[1:], []byte("\xef\xbb\xbf")) {
+			return &CSVFallback{"a byte order mark (PostgreSQL reads it as data)"}
+		}
+		first = false
 		if n > 0 && (bytes.IndexByte(b, '\r') >= 0 || bytes.IndexByte(b, 0) >= 0 ||
 			bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\\.\n"))) {
 			return &CSVFallback{"a carriage return, NUL byte, empty line or end-of-data marker"}
 		}
-		if spec.Text {
-			// backslashes up to the last keep-1 bytes, which the next
-			// block sees again with what follows them
-			limit := len(b)
-			if !end {
-				limit = len(b) - (keep - 1)
-			}
-			for i := 1; i < limit; i++ {
+		// up to the last keep-1 bytes, which the next block sees again
+		// with what follows them
+		limit := len(b)
+		if !end {
+			limit = len(b) - (keep - 1)
+		}
+		i := max(int(resume-base), 1)
+		for i < limit {
+			if spec.Text {
 				j := bytes.IndexByte(b[i:limit], '\\')
 				if j < 0 {
+					i = limit
 					break
 				}
 				i += j
 				if !escapeOK(b, i, end) {
 					return &CSVFallback{"a backslash escape (text format)"}
 				}
+				i++
+				continue
+			}
+			j := bytes.IndexByte(b[i:limit], quote)
+			if j < 0 {
+				i = limit
+				break
+			}
+			i += j
+			switch {
+			case !inQuote && (b[i-1] == delim || b[i-1] == '\n'):
+				inQuote = true
+				i++
+			case inQuote && i+1 < len(b) && b[i+1] == quote:
+				i += 2 // a doubled quote inside the field
+			case inQuote && ((end && i+1 == len(b)) || (i+1 < len(b) && (b[i+1] == delim || b[i+1] == '\n'))):
+				inQuote = false
+				i++
+			default:
+				return &CSVFallback{"a quote inside a field or spaces around a quoted value"}
 			}
 		}
+		resume = base + int64(i)
 		if end {
 			if bytes.HasSuffix(b, []byte("\n\\.")) {
 				return &CSVFallback{"an end-of-data marker"}
 			}
+			if inQuote {
+				return &CSVFallback{"an unterminated quoted field"}
+			}
 			return nil
 		}
-		tail = append(tail[:0], b[max(len(b)-keep, 0):]...)
+		t := max(len(b)-keep, 0)
+		tail = append(tail[:0], b[t:]...)
+		base += int64(t)
 	}
 }
 

@@ -190,6 +190,24 @@ func TestLoadCSV(t *testing.T) {
 		}
 	}
 
+	// quotes across the scan's first block of 4 MiB: a doubled quote,
+	// an opening and a closing quote just before, at and after its end
+	for off := (4 << 20) - 8; off < (4<<20)+3; off++ {
+		sp := CSVSpec{Delimiter: ",", Quote: `"`, Escape: `"`, Columns: []string{"t", "id"}}
+		sp.Path = write("quote_good.csv", "\""+strings.Repeat("x", off)+"\"\"y\",1\n\"z\",2\n")
+		if err := scanCSV(sp); err != nil {
+			t.Errorf("scan, a doubled quote at %d: %v", off, err)
+		}
+		sp.Path = write("quote_bad.csv", "\""+strings.Repeat("x", off)+"\"y\",1\n")
+		if err := scanCSV(sp); err == nil {
+			t.Errorf("scan, a quote inside a field at %d not seen", off)
+		}
+		sp.Path = write("quote_bad2.csv", strings.Repeat("x", off)+"\"y\",1\n")
+		if err := scanCSV(sp); err == nil {
+			t.Errorf("scan, a quote after a field's start at %d not seen", off)
+		}
+	}
+
 	// What PostgreSQL reads instead: nothing is written.
 	before, _ := os.ReadDir(filepath.Join(localPath(tbl.Location()), "data"))
 	for name, content := range map[string]string{
@@ -216,6 +234,11 @@ func TestLoadCSV(t *testing.T) {
 		"few columns":  "1,2\n",
 		"bad quote":    "1,\"a\"b\n",
 		"unterminated": "1,\"a\n",
+		"bom":          "\xef\xbb\xbf1,2\n",
+		"mid quote":    "1,a\"b\n",
+		"space before": "1, \"a\"\n",
+		"space after":  "1,\"a\" \n",
+		"open at eof":  "1,\"a\"\"",
 		"invalid utf8": "1,,,,,,\"\xff\"\n",
 	} {
 		sp := spec(write(strings.ReplaceAll(name, " ", "_")+".csv", content))
