@@ -1502,7 +1502,7 @@ load_finish(CsModify *m)
  * years 1 to 9999, varchar(n) values within n); else it answers
  * "fallback" before writing anything and the rows go the usual way.
  */
-static bool
+static int64
 insert_scan(ForeignScanState *node, const char *scan_request, void *arg)
 {
 	CsModify   *m = (CsModify *) arg;
@@ -1514,6 +1514,7 @@ insert_scan(ForeignScanState *node, const char *scan_request, void *arg)
 	char	   *fallback;
 	char	   *loc;
 	char	   *rows;
+	int64		n;
 	bool		first = true;
 	int			i;
 
@@ -1541,7 +1542,7 @@ insert_scan(ForeignScanState *node, const char *scan_request, void *arg)
 		ereport(DEBUG1,
 				(errmsg_internal("INSERT INTO %s takes its rows from PostgreSQL: %s",
 								 RelationGetRelationName(m->rel), fallback)));
-		return false;
+		return -1;
 	}
 	loc = mooncake_json_field(answer, "metadata_location");
 	if (loc == NULL || loc[0] == '\0')
@@ -1551,12 +1552,13 @@ insert_scan(ForeignScanState *node, const char *scan_request, void *arg)
 	add_version(m->write, loc);
 	record_files(m->write, answer);
 	rows = mooncake_json_field(answer, "rows");
-	if (m->set_tag && rows != NULL)
-		node->ss.ps.state->es_processed += strtou64(rows, NULL, 10);
+	n = rows != NULL ? (int64) strtou64(rows, NULL, 10) : 0;
+	if (m->set_tag)
+		node->ss.ps.state->es_processed += n;
 	ereport(DEBUG1,
-			(errmsg_internal("INSERT INTO %s ... SELECT was run by DuckDB: %s rows",
-							 RelationGetRelationName(m->rel), rows ? rows : "0")));
-	return true;
+			(errmsg_internal("INSERT INTO %s ... SELECT was run by DuckDB: " INT64_FORMAT " rows",
+							 RelationGetRelationName(m->rel), n)));
+	return n;
 }
 
 /* Offer the INSERT's scan to insert_scan, when the scan feeds it as it is. */

@@ -148,6 +148,7 @@ typedef struct MooncakeScanState
 	/* an INSERT into a columnstore table may take the rows in DuckDB */
 	MooncakeDivertFn divert;	/* tried at the first row, or NULL */
 	void	   *divert_arg;
+	int64		diverted;		/* rows the divert took, -1 if none */
 } MooncakeScanState;
 
 PG_FUNCTION_INFO_V1(mooncake_fdw_handler);
@@ -1458,7 +1459,8 @@ mooncake_scan_feeds(PlanState *ps, TupleDesc target, int *source)
 
 /*
  * Have fn offered the scan's request (as "scan" would send it) before its
- * first row: when fn takes the rows (true), the scan returns none.
+ * first row: when fn takes the rows (it returns how many, else -1), the
+ * scan returns none, and EXPLAIN ANALYZE tells how many DuckDB inserted.
  */
 void
 mooncake_scan_divert(PlanState *ps, MooncakeDivertFn fn, void *arg)
@@ -1467,6 +1469,7 @@ mooncake_scan_divert(PlanState *ps, MooncakeDivertFn fn, void *arg)
 
 	state->divert = fn;
 	state->divert_arg = arg;
+	state->diverted = -1;
 }
 
 static TupleTableSlot *
@@ -1492,7 +1495,8 @@ mooncakeIterateForeignScan(ForeignScanState *node)
 		MooncakeDivertFn divert = state->divert;
 
 		state->divert = NULL;
-		if (divert(node, build_request(node, state, "scan"), state->divert_arg))
+		state->diverted = divert(node, build_request(node, state, "scan"), state->divert_arg);
+		if (state->diverted >= 0)
 		{
 			state->done = true; /* the rows went elsewhere */
 			return slot;
@@ -1646,6 +1650,11 @@ mooncakeExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	MooncakeScanState *state = scan_state_create(node);
 
 	ExplainPropertyText("Mooncake Table", state->target, es);
+	if (es->analyze && node->fdw_state != NULL &&
+		((MooncakeScanState *) node->fdw_state)->divert_arg != NULL &&
+		((MooncakeScanState *) node->fdw_state)->diverted >= 0)
+		ExplainPropertyInteger("Rows Inserted by DuckDB", NULL,
+							   ((MooncakeScanState *) node->fdw_state)->diverted, es);
 
 	if (es->verbose)
 	{

@@ -132,7 +132,7 @@ extern bool mooncake_creating_columnstore;
 extern char *mooncake_columnstore_location(Oid relid);
 extern char *mooncake_columnstore_refresh(const char *query);
 /* an INSERT's rows taken from a scan of the wrapper in DuckDB (fdw.c) */
-typedef bool (*MooncakeDivertFn) (ForeignScanState *node, const char *scan_request, void *arg);
+typedef int64 (*MooncakeDivertFn) (ForeignScanState *node, const char *scan_request, void *arg);
 extern bool mooncake_scan_feeds(PlanState *ps, TupleDesc target, int *source);
 extern void mooncake_scan_divert(PlanState *ps, MooncakeDivertFn fn, void *arg);
 extern void mooncake_columnstore_begin_modify(ModifyTableState *mtstate, ResultRelInfo *rinfo,

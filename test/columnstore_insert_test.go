@@ -104,6 +104,24 @@ FROM generate_series(1, 20000) g`)
 	exec(t, conn, "INSERT INTO h SELECT * FROM src WHERE id < 50")
 	same("RETURNING", "h", "cs")
 
+	// EXPLAIN ANALYZE tells how many rows DuckDB inserted
+	var plan []string
+	prows, err := conn.Query(context.Background(), "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) INSERT INTO cs SELECT * FROM src_m WHERE id < 10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prows.Next() {
+		var line string
+		prows.Scan(&line)
+		plan = append(plan, line)
+	}
+	prows.Close()
+	if !strings.Contains(strings.Join(plan, "\n"), "Rows Inserted by DuckDB: 9") {
+		t.Fatalf("EXPLAIN ANALYZE:\n%s", strings.Join(plan, "\n"))
+	}
+	exec(t, conn, "INSERT INTO h SELECT * FROM src WHERE id < 10")
+	same("EXPLAIN ANALYZE", "h", "cs")
+
 	// values the row path would refuse or change: a BC date
 	exec(t, conn, "CREATE TABLE odd (id bigint PRIMARY KEY, d date, v varchar(8))")
 	exec(t, conn, "INSERT INTO odd VALUES (1, '0044-03-15 BC', 'x'), (2, '2024-01-01', 'y')")
