@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	gosql "database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -16,23 +15,16 @@ import (
 // at loadFileRows, and the files and values it leaves to PostgreSQL.
 func TestLoadCSV(t *testing.T) {
 	ctx := context.Background()
-	duck, err := gosql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer duck.Close()
-	typ := func(oid uint32, typmod int32) ColumnType {
-		ct, _ := ResolveType(oid, typmod, "")
-		return ct
-	}
-	num, _ := ResolveType(OIDNumeric, (12<<16|2)+4, "numeric(12,2)")
+	duck := loadTestDuck(t)
+	typ := loadTestType
+	num := DecimalType(loadTestType(OIDNumeric, (12<<16|2)+4))
 	cols := []Column{
 		{Name: "id", Type: typ(OIDInt8, -1), NotNull: true},
 		{Name: "i", Type: typ(OIDInt4, -1)},
 		{Name: "s", Type: typ(OIDInt2, -1)},
 		{Name: "b", Type: typ(OIDBool, -1)},
 		{Name: "f", Type: typ(OIDFloat8, -1)},
-		{Name: "n", Type: DecimalType(num)},
+		{Name: "n", Type: num},
 		{Name: "t", Type: typ(OIDText, -1)},
 		{Name: "v", Type: typ(OIDVarchar, 5+4)},
 		{Name: "u", Type: typ(OIDUUID, -1)},

@@ -9,21 +9,31 @@ import (
 	"testing"
 )
 
+// loadTestDuck is an in-memory DuckDB for the load tests, closed at the end.
+func loadTestDuck(t *testing.T) *gosql.DB {
+	t.Helper()
+	duck, err := gosql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { duck.Close() })
+	return duck
+}
+
+// loadTestType is the column type of a PostgreSQL type and typmod.
+func loadTestType(oid uint32, typmod int32) ColumnType {
+	ct, _ := ResolveType(oid, typmod, "")
+	return ct
+}
+
 // TestLoadQuery stores a query's rows in a columnstore table when its
 // columns are of the stored types (smallint widened), and gives up for
 // other types and for values the row path refuses or changes.
 func TestLoadQuery(t *testing.T) {
 	ctx := context.Background()
-	duck, err := gosql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer duck.Close()
-	typ := func(oid uint32, typmod int32) ColumnType {
-		ct, _ := ResolveType(oid, typmod, "")
-		return ct
-	}
-	num, _ := ResolveType(OIDNumeric, (12<<16|2)+4, "numeric(12,2)")
+	duck := loadTestDuck(t)
+	typ := loadTestType
+	num := DecimalType(loadTestType(OIDNumeric, (12<<16|2)+4))
 	cols := []Column{
 		{Name: "id", Type: typ(OIDInt8, -1), NotNull: true},
 		{Name: "s", Type: typ(OIDInt2, -1)},
@@ -31,7 +41,7 @@ func TestLoadQuery(t *testing.T) {
 		{Name: "v", Type: typ(OIDVarchar, 3+4)},
 		{Name: "d", Type: typ(OIDDate, -1)},
 		{Name: "tz", Type: typ(OIDTimestampTZ, -1)},
-		{Name: "n", Type: DecimalType(num)},
+		{Name: "n", Type: num},
 		{Name: "unset", Type: typ(OIDText, -1)},
 	}
 	base, err := CreateColumnstore(ctx, cols, filepath.Join(t.TempDir(), "tbl"))
