@@ -26,6 +26,43 @@ func loadTestType(oid uint32, typmod int32) ColumnType {
 	return ct
 }
 
+// loadedRows reads the rows of the version loc of a columnstore table
+// from its data files, as expr of each (a VARCHAR), in order, and
+// checks it has files data files (when files > 0).
+func loadedRows(t *testing.T, duck *gosql.DB, loc, expr, where string, files int) []string {
+	t.Helper()
+	ctx := context.Background()
+	tbl, _, err := LoadColumnstore(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := currentFiles(ctx, tbl)
+	if err != nil || (files > 0 && len(data) != files) {
+		t.Fatal(err, len(data))
+	}
+	var paths []string
+	for _, f := range data {
+		paths = append(paths, QuoteLiteral(localPath(f.FilePath())))
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	rows, err := duck.QueryContext(ctx, "SET TimeZone = 'UTC'; SELECT "+expr+" FROM read_parquet(["+strings.Join(paths, ", ")+"])"+where+" ORDER BY 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	return got
+}
+
 // TestLoadQuery stores a query's rows in a columnstore table when its
 // columns are of the stored types (smallint widened), and gives up for
 // other types and for values the row path refuses or changes.
@@ -58,26 +95,8 @@ func TestLoadQuery(t *testing.T) {
 	if res.Rows != 2 || res.DataFiles != 1 {
 		t.Fatalf("loaded %+v", res)
 	}
-	tbl, _, err := LoadColumnstore(ctx, res.MetadataLocation)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _, err := currentFiles(ctx, tbl)
-	if err != nil || len(data) != 1 {
-		t.Fatal(err, len(data))
-	}
-	var got []string
-	rows, err := duck.QueryContext(ctx, "SELECT concat_ws('|', id, typeof(s), coalesce(s::VARCHAR, 'null'), coalesce(t, 'null'), coalesce(v, 'null'), d, "+
-		"coalesce(epoch(tz)::VARCHAR, 'null'), coalesce(n::VARCHAR, 'null'), coalesce(unset, 'null')) FROM read_parquet("+QuoteLiteral(localPath(data[0].FilePath()))+") ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var s string
-		rows.Scan(&s)
-		got = append(got, s)
-	}
-	rows.Close()
+	got := loadedRows(t, duck, res.MetadataLocation, "concat_ws('|', id, typeof(s), coalesce(s::VARCHAR, 'null'), coalesce(t, 'null'), coalesce(v, 'null'), d, "+
+		"coalesce(epoch(tz)::VARCHAR, 'null'), coalesce(n::VARCHAR, 'null'), coalesce(unset, 'null'))", "", 1)
 	if want := "1|INTEGER|7|é|abc|2024-02-29|1704096000.0|12.50|null,2|INTEGER|null|null|null|infinity|null|null|null"; strings.Join(got, ",") != want {
 		t.Fatalf("rows %s, want %s", strings.Join(got, ","), want)
 	}
