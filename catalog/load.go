@@ -123,9 +123,11 @@ func loadSchema(cols []Column, enc []string) *arrow.Schema {
 	fields := make([]arrow.Field, len(cols))
 	for i, c := range cols {
 		var t arrow.DataType = arrow.BinaryTypes.String
-		switch enc[i] {
-		case "", EncText, EncUUID, EncNumeric:
-			// text, cast by loadSelect (a numeric's text, to a DECIMAL too)
+		switch {
+		case enc[i] == EncNumeric && c.Type.Kind == KindDecimal:
+			t = arrowStored(c.Type) // decimal128 of the column's scale
+		case enc[i] == "", enc[i] == EncText, enc[i] == EncUUID, enc[i] == EncNumeric:
+			// text, cast by loadSelect (a numeric's text when the column stores text)
 		default:
 			t = arrowStored(c.Type)
 		}
@@ -140,8 +142,10 @@ func loadSelect(cols []Column, enc []string) string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
 		e := colName("c", i)
-		switch enc[i] {
-		case "", EncText, EncUUID, EncNumeric:
+		switch {
+		case enc[i] == EncNumeric && c.Type.Kind == KindDecimal:
+			// a decimal128 of the column's own type
+		case enc[i] == "", enc[i] == EncText, enc[i] == EncUUID, enc[i] == EncNumeric:
 			// text (a NULL column when not sent), and uuid as its text
 			e = c.Type.CastFromText(e)
 		}
@@ -235,7 +239,13 @@ func (l *Loader) Add(chunk []byte) error {
 	}
 	b, err := l.decode(chunk)
 	if err == nil && len(l.nan) > 0 {
-		err = l.storeAsText()
+		// NaN in a DECIMAL column: the column becomes text, and the chunk
+		// is decoded again as such
+		b.Release()
+		b = nil
+		if err = l.storeAsText(); err == nil {
+			b, err = l.decode(chunk)
+		}
 	}
 	if err == nil && b.NumRows() > 0 && l.fileRows > 0 && l.fileRows+b.NumRows() > loadFileRows {
 		// the file is full: the next one
@@ -339,7 +349,7 @@ func (l *Loader) decode(chunk []byte) (arrow.RecordBatch, error) {
 				}
 			}
 		}
-		rest, nan, err := appendColumn(rb.Field(i), l.enc[i], n, valid, vals)
+		rest, nan, err := appendColumn(rb.Field(i), l.enc[i], l.cols[i].Type.Scale, n, valid, vals)
 		if err != nil {
 			return nil, err
 		}
@@ -370,72 +380,126 @@ const (
 )
 
 // appendColumn appends n values of encoding enc to b (validity bitmap
-// valid, the present values in vals) and returns what is left of vals.
-func appendColumn(b array.Builder, enc string, n int, valid, vals []byte) ([]byte, bool, error) {
+// valid, the present values in vals) and returns what is left of vals,
+// and whether a value is NaN. Numerics go to a DECIMAL column's builder
+// as decimals of the given scale (a NaN as a NULL: the caller stores the
+// column as text and decodes the values again), to any other as text.
+func appendColumn(b array.Builder, enc string, scale, n int, valid, vals []byte) ([]byte, bool, error) {
 	short := pgError("08P01", "malformed columnstore_load chunk: a column's values are cut short", "", "")
-	w := encWidth[enc]
+	present := func(r int) bool { return valid[r>>3]&(1<<(r&7)) != 0 }
+	// Fixed-width values: one loop per type, which the builders' appends
+	// (their capacity reserved by decode) keep cheap.
+	if w := encWidth[enc]; w > 0 {
+		count := 0
+		for r := 0; r < n; r++ {
+			if present(r) {
+				count++
+			}
+		}
+		if len(vals) < count*w {
+			return nil, false, short
+		}
+		rest := vals[count*w:]
+		switch enc {
+		case EncBool:
+			fixedColumn(b.(*array.BooleanBuilder), n, present, vals, 1, func(v []byte) bool { return v[0] != 0 })
+		case EncInt2:
+			fixedColumn(b.(*array.Int32Builder), n, present, vals, 2, func(v []byte) int32 { return int32(int16(binary.BigEndian.Uint16(v))) })
+		case EncInt4:
+			fixedColumn(b.(*array.Int32Builder), n, present, vals, 4, func(v []byte) int32 { return int32(binary.BigEndian.Uint32(v)) })
+		case EncInt8:
+			fixedColumn(b.(*array.Int64Builder), n, present, vals, 8, func(v []byte) int64 { return int64(binary.BigEndian.Uint64(v)) })
+		case EncFloat4:
+			fixedColumn(b.(*array.Float32Builder), n, present, vals, 4, func(v []byte) float32 { return math.Float32frombits(binary.BigEndian.Uint32(v)) })
+		case EncFloat8:
+			fixedColumn(b.(*array.Float64Builder), n, present, vals, 8, func(v []byte) float64 { return math.Float64frombits(binary.BigEndian.Uint64(v)) })
+		case EncDate:
+			fixedColumn(b.(*array.Date32Builder), n, present, vals, 4, func(v []byte) arrow.Date32 {
+				return arrow.Date32(dateFromPG(int32(binary.BigEndian.Uint32(v))))
+			})
+		case EncTime:
+			fixedColumn(b.(*array.Time64Builder), n, present, vals, 8, func(v []byte) arrow.Time64 { return arrow.Time64(int64(binary.BigEndian.Uint64(v))) })
+		case EncTimestamp:
+			fixedColumn(b.(*array.TimestampBuilder), n, present, vals, 8, func(v []byte) arrow.Timestamp {
+				return arrow.Timestamp(timestampFromPG(int64(binary.BigEndian.Uint64(v))))
+			})
+		case EncUUID:
+			sb := b.(*array.StringBuilder)
+			for r := 0; r < n; r++ {
+				if !present(r) {
+					sb.AppendNull()
+					continue
+				}
+				sb.Append(uuidText(vals[:16]))
+				vals = vals[16:]
+			}
+		}
+		return rest, false, nil
+	}
 	var text []byte // a numeric's text
 	nan := false    // a value is NaN (numeric's, or text)
+	db, _ := b.(*array.Decimal128Builder)
+	sb, _ := b.(*array.StringBuilder)
+	bb, _ := b.(*array.BinaryBuilder)
 	for r := 0; r < n; r++ {
-		if valid[r>>3]&(1<<(r&7)) == 0 {
+		if !present(r) {
 			b.AppendNull()
 			continue
 		}
-		var v []byte
-		if w > 0 {
-			if len(vals) < w {
-				return nil, false, short
-			}
-			v, vals = vals[:w], vals[w:]
-		} else {
-			if len(vals) < 4 {
-				return nil, false, short
-			}
-			size := int(binary.BigEndian.Uint32(vals))
-			if len(vals)-4 < size {
-				return nil, false, short
-			}
-			v, vals = vals[4:4+size], vals[4+size:]
+		if len(vals) < 4 {
+			return nil, false, short
 		}
-		switch enc {
-		case EncBool:
-			b.(*array.BooleanBuilder).UnsafeAppend(v[0] != 0)
-		case EncInt2:
-			b.(*array.Int32Builder).UnsafeAppend(int32(int16(binary.BigEndian.Uint16(v))))
-		case EncInt4:
-			b.(*array.Int32Builder).UnsafeAppend(int32(binary.BigEndian.Uint32(v)))
-		case EncInt8:
-			b.(*array.Int64Builder).UnsafeAppend(int64(binary.BigEndian.Uint64(v)))
-		case EncFloat4:
-			b.(*array.Float32Builder).UnsafeAppend(math.Float32frombits(binary.BigEndian.Uint32(v)))
-		case EncFloat8:
-			b.(*array.Float64Builder).UnsafeAppend(math.Float64frombits(binary.BigEndian.Uint64(v)))
-		case EncDate:
-			b.(*array.Date32Builder).UnsafeAppend(arrow.Date32(dateFromPG(int32(binary.BigEndian.Uint32(v)))))
-		case EncTime:
-			b.(*array.Time64Builder).UnsafeAppend(arrow.Time64(int64(binary.BigEndian.Uint64(v))))
-		case EncTimestamp:
-			b.(*array.TimestampBuilder).UnsafeAppend(arrow.Timestamp(timestampFromPG(int64(binary.BigEndian.Uint64(v)))))
-		case EncUUID:
-			b.(*array.StringBuilder).Append(uuidText(v))
-		case EncNumeric:
+		size := int(binary.BigEndian.Uint32(vals))
+		if len(vals)-4 < size {
+			return nil, false, short
+		}
+		v := vals[4 : 4+size]
+		vals = vals[4+size:]
+		switch {
+		case enc == EncNumeric && db != nil:
+			d, err := numericDecimal(v, scale)
+			switch {
+			case errors.Is(err, errDecimalNaN):
+				nan = true
+				db.UnsafeAppendBoolToBitmap(false)
+			case errors.Is(err, ErrCopyMalformed):
+				return nil, false, pgError("08P01", "malformed columnstore_load chunk: a numeric value is malformed", "", "")
+			case err != nil:
+				return nil, false, pgError("22003", "columnstore_load: "+err.Error(), "", "")
+			default:
+				db.UnsafeAppend(d)
+			}
+		case enc == EncNumeric:
 			var ok bool
 			if text, ok = numericText(text[:0], v); !ok {
 				return nil, false, pgError("08P01", "malformed columnstore_load chunk: a numeric value is malformed", "", "")
 			}
 			nan = nan || string(text) == "NaN"
-			b.(*array.StringBuilder).BinaryBuilder.Append(text)
-		case EncBytes, EncText:
-			switch sb := b.(type) {
-			case *array.StringBuilder:
-				sb.BinaryBuilder.Append(v)
-				nan = nan || enc == EncText && string(v) == "NaN"
-			case *array.BinaryBuilder:
-				sb.Append(v)
-			}
+			sb.BinaryBuilder.Append(text)
+		case sb != nil:
+			sb.BinaryBuilder.Append(v)
+			nan = nan || enc == EncText && string(v) == "NaN"
+		case bb != nil:
+			bb.Append(v)
 		}
 	}
 	return vals, nan, nil
+}
+
+// fixedColumn appends n fixed-width values of width w (vals, the present
+// ones only, already checked to be long enough) to b.
+func fixedColumn[T any, B interface {
+	UnsafeAppend(T)
+	UnsafeAppendBoolToBitmap(bool)
+}](b B, n int, present func(int) bool, vals []byte, w int, conv func([]byte) T) {
+	for r := 0; r < n; r++ {
+		if !present(r) {
+			b.UnsafeAppendBoolToBitmap(false)
+			continue
+		}
+		b.UnsafeAppend(conv(vals[:w]))
+		vals = vals[w:]
+	}
 }
 
 // dateFromPG is a PostgreSQL date as DuckDB stores it: days since 1970,

@@ -323,8 +323,9 @@ func csvValue(c Column, v string) (string, bool) {
 	var ok, val string
 	switch {
 	case t.OID == OIDBool && t.Kind == KindBool:
-		// boolin: these words and their prefixes, in any case
-		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN %[2]s"+
+		// boolin: these words and their prefixes, in any case; COPY TO's
+		// own t and f first, without lower()'s copy
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN %[2]s WHEN %[1]s = 't' THEN true WHEN %[1]s = 'f' THEN false"+
 			" WHEN lower(%[1]s) IN ('t', 'tr', 'tru', 'true', 'y', 'ye', 'yes', 'on', '1') THEN true"+
 			" WHEN lower(%[1]s) IN ('f', 'fa', 'fal', 'fals', 'false', 'n', 'no', 'of', 'off', '0') THEN false"+
 			" ELSE %[3]s END", v, nullValue(c, fail), fail), true

@@ -77,7 +77,9 @@ ORDER BY month`},
 //     rows (default 10,000,000) into each (target: the columnstore loads
 //     at least 2 × faster);
 //     Then INSERT INTO t SELECT * FROM mooncake.read_parquet of the
-//     columnstore table's data files (the columnstore's run by DuckDB);
+//     columnstore table's data files (the columnstore's run by DuckDB),
+//     and INSERT INTO t SELECT * FROM the heap table of step 1 (the rows
+//     coming through PostgreSQL);
 //  2. COPY t FROM a CSV file of the same rows (written by COPY heap TO)
 //     into a fresh table of each kind (the columnstore's read by DuckDB),
 //     and COPY t FROM STDIN of the same file as a client sends it (the
@@ -188,6 +190,25 @@ func TestColumnstoreLoad(t *testing.T) {
 	mustExec(t, conn, "DROP TABLE heap_p")
 	mustExec(t, conn, "DROP TABLE cs_p")
 
+	// (1c) INSERT ... SELECT * FROM a heap table (heap_t, vacuumed first
+	// so that neither load sets its hint bits): the rows come through
+	// PostgreSQL, the way most loads of existing data take
+	mustExec(t, conn, "VACUUM heap_t")
+	mustExec(t, conn, "CREATE TABLE heap_h ("+csColumns+")")
+	mustExec(t, conn, "CREATE TABLE cs_h ("+csColumns+") USING columnstore")
+	mustExec(t, conn, "CHECKPOINT")
+	heapHeap := load("heap-from-heap", "heap_h", "INSERT INTO heap_h SELECT * FROM heap_t", 0)
+	mustExec(t, conn, "CHECKPOINT")
+	csHeap := load("columnstore-from-heap", "cs_h", "INSERT INTO cs_h SELECT * FROM heap_t", 2*heapHeap.wall)
+	for _, q := range []string{"SELECT count(*) FROM (SELECT * FROM heap_t EXCEPT ALL SELECT * FROM cs_h) d",
+		"SELECT count(*) FROM (SELECT * FROM cs_h EXCEPT ALL SELECT * FROM heap_t) d"} {
+		if n := queryInt(t, conn, q); n != 0 {
+			t.Fatalf("the loads from the heap table differ: %s gives %d", q, n)
+		}
+	}
+	mustExec(t, conn, "DROP TABLE heap_h")
+	mustExec(t, conn, "DROP TABLE cs_h")
+
 	// (2) COPY FROM a CSV file of the same rows
 	start := time.Now()
 	mustExec(t, conn, "COPY heap_t TO "+catalog.QuoteLiteral(csv)+" (FORMAT csv)")
@@ -255,13 +276,14 @@ func TestColumnstoreLoad(t *testing.T) {
 		l    csLoad
 	}{{"INSERT ... SELECT, heap", heapIns}, {"INSERT ... SELECT, columnstore", csIns},
 		{"INSERT ... SELECT Parquet, heap", heapLake}, {"INSERT ... SELECT Parquet, columnstore", csLake},
+		{"INSERT ... SELECT * FROM heap, heap", heapHeap}, {"INSERT ... SELECT * FROM heap, columnstore", csHeap},
 		{"COPY FROM csv, heap", heapCopy}, {"COPY FROM csv, columnstore", csCopy},
 		{"COPY FROM STDIN csv, heap", heapStdin}, {"COPY FROM STDIN csv, columnstore", csStdin}} {
 		figure("columnstore:   %-38s %9s (%10s rows/s)  backend CPU %9s  sidecar CPU %9s",
 			l.what, secs(l.l.wall), thousands(perSecond(rows, l.l.wall)), secs(l.l.backend), secs(l.l.sidecar))
 	}
-	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2), from Parquet files %.2f; COPY FROM heap/columnstore %.2f (target ≥ 2); COPY FROM STDIN heap/columnstore %.2f",
-		ratio(heapIns.wall, csIns.wall), ratio(heapLake.wall, csLake.wall), ratio(heapCopy.wall, csCopy.wall), ratio(heapStdin.wall, csStdin.wall))
+	figure("columnstore: INSERT ... SELECT heap/columnstore %.2f (target ≥ 2), from Parquet files %.2f, from a heap table %.2f; COPY FROM heap/columnstore %.2f (target ≥ 2); COPY FROM STDIN heap/columnstore %.2f",
+		ratio(heapIns.wall, csIns.wall), ratio(heapLake.wall, csLake.wall), ratio(heapHeap.wall, csHeap.wall), ratio(heapCopy.wall, csCopy.wall), ratio(heapStdin.wall, csStdin.wall))
 	figure("columnstore: on disk: heap %.1f MiB (pg_total_relation_size); columnstore %.1f MiB in %d data file(s) (+ %.2f MiB in %d metadata files, manifests), %.1f MiB in %d loaded by COPY; columnstore/heap %.3f (target ≤ 0.25)",
 		float64(heapBytes)/(1<<20), float64(csBytes)/(1<<20), csFiles, float64(metaBytes)/(1<<20), metaFiles,
 		float64(copyBytes)/(1<<20), copyFiles, float64(csBytes)/float64(heapBytes))
