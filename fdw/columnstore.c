@@ -40,6 +40,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/comment.h"
 #include "commands/copy.h"
 /*
  * libpq/libpq.h (the wire protocol's reads, COPY FROM STDIN) includes the
@@ -1841,6 +1842,136 @@ refuse_column_constraint(const char *colname, ConstrType contype)
 			 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
 }
 
+/* A column comment LIKE ... INCLUDING COMMENTS copies: the new column's number. */
+typedef struct CsLikeComment
+{
+	AttrNumber	attnum;
+	char	   *comment;
+} CsLikeComment;
+
+/*
+ * The table elements of a CREATE TABLE with its LIKE clauses replaced by
+ * the columns they copy, as PostgreSQL copies them: names, types,
+ * collations and NOT NULL always, defaults with INCLUDING DEFAULTS,
+ * column comments with INCLUDING COMMENTS (into *comments, set once the
+ * table exists). What a columnstore table cannot keep is refused when
+ * the LIKE asks for it and the source has it: indexes, CHECK constraints,
+ * identity and generated columns. STORAGE, COMPRESSION and STATISTICS
+ * concern a heap's storage and are left out.
+ */
+static List *
+expand_like(List *elts, List **comments)
+{
+	List	   *out = NIL;
+	AttrNumber	attnum = 0;
+	ListCell   *lc;
+
+	foreach(lc, elts)
+	{
+		Node	   *elt = lfirst(lc);
+		TableLikeClause *like;
+		Relation	rel;
+		TupleDesc	desc;
+		AclResult	aclresult;
+		int			i;
+
+		if (!IsA(elt, TableLikeClause))
+		{
+			if (IsA(elt, ColumnDef))
+				attnum++;
+			out = lappend(out, elt);
+			continue;
+		}
+		like = (TableLikeClause *) elt;
+		rel = relation_openrv(like->relation, AccessShareLock);
+		if (rel->rd_rel->relkind != RELKIND_RELATION &&
+			rel->rd_rel->relkind != RELKIND_VIEW &&
+			rel->rd_rel->relkind != RELKIND_MATVIEW &&
+			rel->rd_rel->relkind != RELKIND_COMPOSITE_TYPE &&
+			rel->rd_rel->relkind != RELKIND_FOREIGN_TABLE &&
+			rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("relation \"%s\" is invalid in LIKE clause", RelationGetRelationName(rel)),
+					 errdetail_relkind_not_supported(rel->rd_rel->relkind)));
+		if (rel->rd_rel->relkind == RELKIND_COMPOSITE_TYPE)
+		{
+#if PG_VERSION_NUM >= 160000
+			aclresult = object_aclcheck(TypeRelationId, rel->rd_rel->reltype, GetUserId(), ACL_USAGE);
+#else
+			aclresult = pg_type_aclcheck(rel->rd_rel->reltype, GetUserId(), ACL_USAGE);
+#endif
+			if (aclresult != ACLCHECK_OK)
+				aclcheck_error(aclresult, OBJECT_TYPE, RelationGetRelationName(rel));
+		}
+		else
+		{
+			aclresult = pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT);
+			if (aclresult != ACLCHECK_OK)
+				aclcheck_error(aclresult, get_relkind_objtype(rel->rd_rel->relkind), RelationGetRelationName(rel));
+		}
+		desc = RelationGetDescr(rel);
+		if ((like->options & CREATE_TABLE_LIKE_INDEXES) && rel->rd_rel->relhasindex)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables keep no indexes: LIKE \"%s\" cannot include its indexes", RelationGetRelationName(rel)),
+					 errhint("Write LIKE %s EXCLUDING INDEXES (INCLUDING ALL EXCLUDING INDEXES for the rest).", RelationGetRelationName(rel))));
+		if ((like->options & CREATE_TABLE_LIKE_CONSTRAINTS) && desc->constr != NULL && desc->constr->num_check > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables check NOT NULL only: LIKE \"%s\" cannot include its CHECK constraints", RelationGetRelationName(rel)),
+					 errhint("Write LIKE %s EXCLUDING CONSTRAINTS.", RelationGetRelationName(rel))));
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			ColumnDef  *def;
+
+			if (att->attisdropped)
+				continue;
+			if ((like->options & CREATE_TABLE_LIKE_IDENTITY) && att->attidentity)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("columnstore tables cannot have identity columns: LIKE \"%s\" cannot include column \"%s\"'s identity",
+								RelationGetRelationName(rel), NameStr(att->attname)),
+						 errhint("Write LIKE %s EXCLUDING IDENTITY.", RelationGetRelationName(rel))));
+			if ((like->options & CREATE_TABLE_LIKE_GENERATED) && att->attgenerated)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("LIKE \"%s\" cannot include the generation expression of column \"%s\" in a columnstore table",
+								RelationGetRelationName(rel), NameStr(att->attname)),
+						 errhint("Write LIKE %s EXCLUDING GENERATED: the column is then a plain column.", RelationGetRelationName(rel))));
+			def = makeColumnDef(NameStr(att->attname), att->atttypid, att->atttypmod, att->attcollation);
+			def->is_not_null = att->attnotnull;
+			if ((like->options & CREATE_TABLE_LIKE_DEFAULTS) && att->atthasdef && !att->attgenerated &&
+				desc->constr != NULL)
+			{
+				int			d;
+
+				for (d = 0; d < desc->constr->num_defval; d++)
+					if (desc->constr->defval[d].adnum == att->attnum)
+						def->cooked_default = stringToNode(desc->constr->defval[d].adbin);
+			}
+			out = lappend(out, def);
+			attnum++;
+			if (like->options & CREATE_TABLE_LIKE_COMMENTS)
+			{
+				char	   *comment = GetComment(att->attrelid, RelationRelationId, att->attnum);
+
+				if (comment != NULL)
+				{
+					CsLikeComment *c = palloc(sizeof(CsLikeComment));
+
+					c->attnum = attnum;
+					c->comment = comment;
+					*comments = lappend(*comments, c);
+				}
+			}
+		}
+		relation_close(rel, NoLock);
+	}
+	return out;
+}
+
 /*
  * Create a columnstore table from a CREATE TABLE's parse tree: the
  * Iceberg table's first metadata file (the sidecar), its catalog row and
@@ -1865,7 +1996,11 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	MooncakeAsOwner s;
 	int			suffix = 0;
 	char	   *location = NULL;	/* WITH (location = ...), else the warehouse */
+	List	   *comments = NIL; /* LIKE ... INCLUDING COMMENTS */
 
+	/* LIKE: the columns it copies (on a copy: the statement may be cached) */
+	stmt = copyObject(stmt);
+	stmt->tableElts = expand_like(stmt->tableElts, &comments);
 	if (stmt->inhRelations != NIL || stmt->partbound != NULL || stmt->partspec != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1930,11 +2065,29 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 		bool		notnull;
 		ListCell   *lcc;
 
+		if (IsA(elt, Constraint))
+		{
+			ConstrType	contype = ((Constraint *) elt)->contype;
+
+			if (contype == CONSTR_NOTNULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("columnstore tables take NOT NULL on their columns only"),
+						 errhint("Write NOT NULL after the column's type.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("columnstore tables do not take %s constraints",
+							contype == CONSTR_PRIMARY ? "PRIMARY KEY" :
+							contype == CONSTR_UNIQUE ? "UNIQUE" :
+							contype == CONSTR_FOREIGN ? "FOREIGN KEY" :
+							contype == CONSTR_CHECK ? "CHECK" :
+							contype == CONSTR_EXCLUSION ? "EXCLUDE" : "table"),
+					 errhint("Columnstore tables keep no indexes and check NOT NULL only.")));
+		}
 		if (!IsA(elt, ColumnDef))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("columnstore tables take column definitions only"),
-					 errhint("LIKE and table constraints are not supported.")));
+					 errmsg("columnstore tables take column definitions and LIKE only")));
 		col = (ColumnDef *) elt;
 		typenameTypeIdAndMod(NULL, col->typeName, &typid, &typmod);
 		notnull = col->is_not_null;
@@ -2000,6 +2153,12 @@ create_columnstore(CreateStmt *stmt, const char *queryString, ProcessUtilityCont
 	PG_END_TRY();
 	CommandCounterIncrement();
 	relid = RangeVarGetRelid(stmt->relation, NoLock, false);
+	foreach(lc, comments)
+	{
+		CsLikeComment *c = lfirst(lc);
+
+		CreateComments(relid, RelationRelationId, c->attnum, c->comment);
+	}
 
 	mooncake_get_endpoint(GetForeignServerByName("mooncake", false)->serverid, &host, &port);
 	answer = mooncake_request(host, port, "columnstore_create", table, req.data);

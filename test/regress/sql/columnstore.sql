@@ -77,6 +77,32 @@ RESET default_table_access_method;
 SELECT * FROM by_default;
 SELECT table_name, source, state FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
 
+-- LIKE: a heap table's columns (NOT NULL always, defaults and column
+-- comments when asked); what a columnstore table cannot keep is refused
+-- when asked for and there
+CREATE TABLE like_src (id bigint PRIMARY KEY, name text NOT NULL DEFAULT 'none',
+  price numeric(10,2) CHECK (price >= 0), "Odd Name" timestamptz);
+COMMENT ON COLUMN like_src.name IS 'who bought';
+CREATE TABLE like_plain (LIKE like_src) USING columnstore;
+CREATE TABLE like_more (LIKE like_src INCLUDING DEFAULTS INCLUDING COMMENTS, extra int) USING columnstore;
+CREATE TABLE like_all (LIKE like_src INCLUDING ALL) USING columnstore;
+CREATE TABLE like_all (LIKE like_src INCLUDING ALL EXCLUDING INDEXES) USING columnstore;
+CREATE TABLE like_all (LIKE like_src INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS) USING columnstore;
+CREATE TABLE like_bad (LIKE no_such_table) USING columnstore;
+SELECT attrelid::regclass, attname, format_type(atttypid, atttypmod), attnotnull,
+       pg_get_expr(adbin, adrelid) AS default, col_description(attrelid, attnum) AS comment
+FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+WHERE attrelid IN ('like_plain'::regclass, 'like_more'::regclass, 'like_all'::regclass) AND attnum > 0
+ORDER BY attrelid::regclass::text, attnum;
+INSERT INTO like_more (id, price) VALUES (1, 9.99);
+INSERT INTO like_plain (id, price) VALUES (1, 9.99);
+INSERT INTO like_all SELECT id, name, price, "Odd Name" FROM like_more;
+SELECT * FROM like_more;
+SELECT id, name, price FROM like_all;
+SELECT table_name, source FROM mooncake.columnstore_tables WHERE table_name LIKE 'like%' ORDER BY 1;
+DROP TABLE like_plain, like_more, like_all;
+DROP TABLE like_src;
+
 -- a location of its own (superusers and pg_write_server_files)
 CREATE TABLE placed (id int) USING columnstore WITH (location = '/nonexistent-mooncake-dir/placed');
 CREATE TABLE placed (id int) USING columnstore WITH (location = 'relative/dir');
