@@ -52,6 +52,7 @@
 #include "libpq/pqformat.h"
 #include "parser/parse_relation.h"
 #include "storage/fd.h"
+#include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -3017,6 +3018,81 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				finish_alter(relid, &plan);
 				return;
 			}
+		case T_CommentStmt:
+			{
+				/* COMMENT ON TABLE names a columnstore table as a table */
+				CommentStmt *stmt = (CommentStmt *) parsetree;
+				Oid			relid;
+
+				if (stmt->objtype != OBJECT_TABLE)
+					break;
+				relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
+				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					break;
+				if (readOnlyTree)
+				{
+					pstmt = copyObject(pstmt);
+					stmt = (CommentStmt *) pstmt->utilityStmt;
+				}
+				stmt->objtype = OBJECT_FOREIGN_TABLE;
+				break;
+			}
+		case T_LockStmt:
+			{
+				/*
+				 * LOCK TABLE of columnstore tables: PostgreSQL locks no
+				 * foreign table, so they are locked here, with LOCK's
+				 * privilege rules (the others go on to PostgreSQL).
+				 */
+				LockStmt   *stmt = (LockStmt *) parsetree;
+				List	   *rest = NIL;
+				bool		any = false;
+				ListCell   *lc;
+
+				foreach(lc, stmt->relations)
+				{
+					RangeVar   *rv = lfirst_node(RangeVar, lc);
+					Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+					AclMode		need;
+
+					if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+					{
+						rest = lappend(rest, rv);
+						continue;
+					}
+					if (!any)
+						RequireTransactionBlock(context == PROCESS_UTILITY_TOPLEVEL, "LOCK TABLE");
+					any = true;
+					if (stmt->mode == AccessShareLock)
+						need = ACL_SELECT;
+					else if (stmt->mode == RowExclusiveLock)
+						need = ACL_INSERT | ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE;
+					else
+						need = ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE;
+					if (pg_class_aclmask(relid, GetUserId(), need, ACLMASK_ANY) == 0)
+						aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FOREIGN_TABLE, rv->relname);
+					if (stmt->nowait)
+					{
+						if (!ConditionalLockRelationOid(relid, stmt->mode))
+							ereport(ERROR,
+									(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+									 errmsg("could not obtain lock on relation \"%s\"", rv->relname)));
+					}
+					else
+						LockRelationOid(relid, stmt->mode);
+				}
+				if (!any)
+					break;
+				if (rest == NIL)
+					return;
+				if (readOnlyTree)
+				{
+					pstmt = copyObject(pstmt);
+					stmt = (LockStmt *) pstmt->utilityStmt;
+				}
+				stmt->relations = rest;
+				break;
+			}
 		case T_IndexStmt:
 			refuse_on_columnstore(RangeVarGetRelid(((IndexStmt *) parsetree)->relation, NoLock, true),
 								  "CREATE INDEX", "Columnstore tables keep no indexes: DuckDB scans them.");
@@ -3045,10 +3121,45 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				if (cs == 0)
 					break;
 				if (cs != list_length(stmt->objects))
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("DROP TABLE of columnstore tables and other tables together is not supported"),
-							 errhint("Drop the columnstore tables in a statement of their own.")));
+				{
+					/*
+					 * Columnstore tables and others: the others dropped as
+					 * tables, then the columnstore tables as foreign
+					 * tables, in the same transaction (an error in either
+					 * undoes both).
+					 */
+					DropStmt   *others = copyObject(stmt);
+					DropStmt   *css = copyObject(stmt);
+					PlannedStmt *p;
+
+					others->objects = NIL;
+					css->objects = NIL;
+					css->removeType = OBJECT_FOREIGN_TABLE;
+					foreach(lc, stmt->objects)
+					{
+						RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
+						Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+						if (OidIsValid(relid) && mooncake_is_columnstore(relid))
+							css->objects = lappend(css->objects, copyObject(lfirst(lc)));
+						else
+							others->objects = lappend(others->objects, copyObject(lfirst(lc)));
+					}
+					p = makeNode(PlannedStmt);
+					memcpy(p, pstmt, sizeof(PlannedStmt));
+					p->utilityStmt = (Node *) others;
+					if (prev_utility)
+						prev_utility(p, queryString, false, context, params, queryEnv, dest, qc);
+					else
+						standard_ProcessUtility(p, queryString, false, context, params, queryEnv, dest, qc);
+					CommandCounterIncrement();
+					p = makeNode(PlannedStmt);
+					memcpy(p, pstmt, sizeof(PlannedStmt));
+					p->utilityStmt = (Node *) css;
+					pstmt = p;
+					readOnlyTree = false;
+					break;
+				}
 				if (readOnlyTree)
 				{
 					pstmt = copyObject(pstmt);

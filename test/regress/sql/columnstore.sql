@@ -157,11 +157,26 @@ COMMIT;
 SELECT * FROM scratch;
 DROP TABLE scratch;
 
+-- COMMENT ON TABLE and LOCK TABLE name a columnstore table as a table
+COMMENT ON TABLE buyers IS 'who bought';
+SELECT obj_description('buyers'::regclass, 'pg_class');
+LOCK TABLE buyers;
+BEGIN;
+LOCK TABLE buyers, audit IN SHARE MODE;
+SELECT relation::regclass, mode FROM pg_locks
+WHERE pid = pg_backend_pid() AND relation IN ('buyers'::regclass, 'audit'::regclass) AND mode = 'ShareLock' ORDER BY 1;
+COMMIT;
+
 -- renamed, then dropped: the catalog forgets it
 ALTER TABLE buyers RENAME TO big_buyers;
 SELECT count(*) FROM big_buyers;
 DROP TABLE big_buyers;
-DROP TABLE empty_copy, by_default;
+-- with a heap table in the same DROP: both go, or neither
+CREATE TABLE heap_beside (id int);
+BEGIN;
+DROP TABLE empty_copy, heap_beside, no_such_table;
+ROLLBACK;
+DROP TABLE IF EXISTS empty_copy, heap_beside, no_such_table, by_default;
 SELECT table_name FROM mooncake.columnstore_tables WHERE source IS NULL ORDER BY 1;
 SELECT table_namespace, table_name FROM mooncake.iceberg_tables ORDER BY 2;
 
