@@ -2907,6 +2907,33 @@ copy_into_columnstore(CopyStmt *stmt, const char *queryString, QueryCompletion *
 	return loaded;
 }
 
+/* Whether COPY relid TO runs as a query: a foreign table of this FDW (a mirror, a columnstore table, a lake table). */
+static bool
+copy_to_as_query(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	ForeignTable *ft;
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
+		return false;
+	ft = GetForeignTable(relid);
+	return GetForeignServer(ft->serverid)->fdwid == GetForeignDataWrapperByName("mooncake_fdw", false)->fdwid;
+}
+
+/* A SELECT list item: the column (or *) fields name. */
+static ResTarget *
+copy_target(Node *field)
+{
+	ColumnRef  *cr = makeNode(ColumnRef);
+	ResTarget  *rt = makeNode(ResTarget);
+
+	cr->fields = list_make1(field);
+	cr->location = -1;
+	rt->val = (Node *) cr;
+	rt->location = -1;
+	return rt;
+}
+
 static void
 cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				   bool readOnlyTree, ProcessUtilityContext context,
@@ -2956,9 +2983,39 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				break;
 			}
 		case T_CopyStmt:
-			if (copy_into_columnstore((CopyStmt *) parsetree, queryString, qc))
-				return;
-			break;
+			{
+				CopyStmt   *stmt = (CopyStmt *) parsetree;
+
+				if (!stmt->is_from && stmt->relation != NULL && copy_to_as_query(stmt->relation))
+				{
+					/*
+					 * COPY mirror_or_columnstore TO: PostgreSQL copies no
+					 * foreign table, so it is COPY (SELECT columns FROM
+					 * it) TO, which reads it as any query does.
+					 */
+					SelectStmt *sel = makeNode(SelectStmt);
+					ListCell   *lc;
+
+					if (readOnlyTree)
+					{
+						pstmt = copyObject(pstmt);
+						stmt = (CopyStmt *) pstmt->utilityStmt;
+						readOnlyTree = false;
+					}
+					if (stmt->attlist == NIL)
+						sel->targetList = list_make1(copy_target((Node *) makeNode(A_Star)));
+					foreach(lc, stmt->attlist)
+						sel->targetList = lappend(sel->targetList, copy_target((Node *) makeString(strVal(lfirst(lc)))));
+					sel->fromClause = list_make1(stmt->relation);
+					stmt->query = (Node *) sel;
+					stmt->relation = NULL;
+					stmt->attlist = NIL;
+					break;
+				}
+				if (copy_into_columnstore(stmt, queryString, qc))
+					return;
+				break;
+			}
 		case T_AlterTableStmt:
 			{
 				AlterTableStmt *stmt = (AlterTableStmt *) parsetree;

@@ -99,6 +99,10 @@ INSERT INTO like_plain (id, price) VALUES (1, 9.99);
 INSERT INTO like_all SELECT id, name, price, "Odd Name" FROM like_more;
 SELECT * FROM like_more;
 SELECT id, name, price FROM like_all;
+-- COPY TO of a columnstore table (a foreign table, which PostgreSQL's COPY
+-- does not copy) runs as COPY (SELECT ...) TO
+COPY like_more TO STDOUT (FORMAT csv, HEADER);
+COPY like_more (price, id) TO STDOUT;
 SELECT table_name, source FROM mooncake.columnstore_tables WHERE table_name LIKE 'like%' ORDER BY 1;
 DROP TABLE like_plain, like_more, like_all;
 DROP TABLE like_src;
