@@ -3075,6 +3075,37 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				finish_alter(relid, &plan);
 				return;
 			}
+		case T_CreateForeignTableStmt:
+			{
+				/*
+				 * CREATE FOREIGN TABLE ... SERVER mooncake OPTIONS
+				 * (columnstore 'true'), as pg_dump writes a columnstore
+				 * table: a new columnstore table of those columns (its
+				 * rows follow in COPY with pg_dump --include-foreign-data).
+				 */
+				CreateForeignTableStmt *stmt = (CreateForeignTableStmt *) parsetree;
+				CreateStmt *create;
+				ListCell   *lc;
+				bool		cs = false;
+
+				if (mooncake_creating_columnstore || strcmp(stmt->servername, "mooncake") != 0)
+					break;
+				foreach(lc, stmt->options)
+					if (strcmp(lfirst_node(DefElem, lc)->defname, COLUMNSTORE_OPTION) == 0)
+						cs = true;
+				if (!cs)
+					break;
+				if (list_length(stmt->options) != 1 || !defGetBoolean(linitial(stmt->options)))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("a columnstore table takes the option \"columnstore\" 'true' alone"),
+							 errhint("Create it with CREATE TABLE ... USING columnstore.")));
+				create = copyObject(&stmt->base);
+				create->type = T_CreateStmt;
+				create->accessMethod = NULL;
+				create_columnstore(create, queryString, context, params, queryEnv);
+				return;
+			}
 		case T_CommentStmt:
 			{
 				/* COMMENT ON TABLE names a columnstore table as a table */

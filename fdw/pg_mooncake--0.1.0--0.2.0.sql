@@ -863,3 +863,7 @@ BEGIN
   END LOOP;
 END;
 $$;
+
+-- pg_dump leaves the Iceberg catalog's rows out (see the 0.2.0 script).
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_tables', 'WHERE false');
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_properties', 'WHERE false');

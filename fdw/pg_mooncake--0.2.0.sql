@@ -49,8 +49,10 @@ COMMENT ON FUNCTION mooncake.sidecar_request(json) IS
 
 -- The Iceberg catalog of this database's mirrors, in the layout of the
 -- Iceberg SQL catalog (iceberg-go, pyiceberg's SqlCatalog, Spark's
--- JdbcCatalog read it). Part of the extension: DROP EXTENSION removes it,
--- pg_dump keeps its rows.
+-- JdbcCatalog read it). Part of the extension: DROP EXTENSION removes it.
+-- pg_dump leaves its rows out: they name this database's files, which a
+-- restored (or copied) database must not take over; a restore creates its
+-- columnstore tables anew (and its mirrors are created again).
 CREATE TABLE mooncake.iceberg_tables (
   catalog_name varchar NOT NULL,
   table_namespace varchar NOT NULL,
@@ -67,8 +69,8 @@ CREATE TABLE mooncake.iceberg_namespace_properties (
   property_value varchar,
   PRIMARY KEY (catalog_name, namespace, property_key)
 );
-SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_tables', '');
-SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_properties', '');
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_tables', 'WHERE false');
+SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_properties', 'WHERE false');
 COMMENT ON TABLE mooncake.iceberg_tables IS
   'Iceberg SQL catalog: the mirrors'' tables and their current metadata files';
 

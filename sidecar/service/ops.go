@@ -157,7 +157,9 @@ func (s *server) mirror(ctx context.Context, req *Request) (*catalog.Mirror, err
 	m := d.mirrors.Get(req.Namespace, req.Table)
 	if m == nil {
 		e := userError("42P01", "mirror %s.%s does not exist", req.Namespace, req.Table)
-		e.Hint = "Create mirrors with CALL mooncake.create_table(name, source)."
+		e.Detail = "The foreign table names no mirror of this database: a restored dump, or a database copied from another, keeps a mirror's foreign table but not the mirror."
+		e.Hint = fmt.Sprintf("Drop the foreign table and create the mirror again: DROP FOREIGN TABLE %s; CALL mooncake.create_table('%s', 'source table').",
+			catalog.QuoteIdent(req.Namespace)+"."+catalog.QuoteIdent(req.Table), catalog.QuoteIdent(req.Namespace)+"."+catalog.QuoteIdent(req.Table))
 		return nil, e
 	}
 	// Without change data capture a mirror holds its source as it was when

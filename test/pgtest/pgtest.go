@@ -375,6 +375,9 @@ func (c *Cluster) Port() int { return c.port }
 // DataDir returns the cluster's data directory (PGDATA).
 func (c *Cluster) DataDir() string { return c.dataDir }
 
+// BinDir is the directory of the installation's programs (pg_dump, psql).
+func (c *Cluster) BinDir() string { return c.inst.bindir }
+
 // LogTail returns the last n lines of the server log.
 func (c *Cluster) LogTail(n int) string {
 	data, err := os.ReadFile(c.logFile)
