@@ -357,6 +357,8 @@ func QueryError(err error) error {
 	switch {
 	case strings.Contains(de.Msg, "division by zero"):
 		code = "22012"
+	case strings.Contains(de.Msg, floatOverflow):
+		code = "22003"
 	case de.Type == duckdb.ErrorTypeOutOfRange,
 		de.Type == duckdb.ErrorTypeConversion && strings.Contains(de.Msg, "out of range"):
 		code = "22003"
@@ -375,8 +377,11 @@ func QueryError(err error) error {
 		return err
 	}
 	msg, _, _ := strings.Cut(de.Msg, "\n")
-	if code == "22012" {
+	switch {
+	case code == "22012":
 		msg = "division by zero"
+	case strings.Contains(de.Msg, floatOverflow):
+		msg = floatOverflow
 	}
 	return &pgconn.PgError{Code: code, Message: msg}
 }

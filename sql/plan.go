@@ -532,11 +532,24 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 			}
 			return texpr{sql: "CAST(" + call("sum", a.sql) + " AS BIGINT)", class: cInt, oid: catalog.OIDInt8}, nil
 		}
-		return texpr{}, refuse("sum of type %d: floating-point sums depend on the order of addition", e.Type)
+		if a, ok := one(); ok && a.class == cFloat && a.oid == catalog.OIDFloat8 {
+			if x, ok := floatSum(e, a, call); ok {
+				return texpr{sql: x, class: cFloat, oid: catalog.OIDFloat8}, nil
+			}
+		}
+		return texpr{}, refuse("sum of type %d: real sums add in single precision, and ordered or DISTINCT float sums are PostgreSQL's", e.Type)
 	case "avg":
 		if a, ok := one(); ok && a.class == cInt {
 			return texpr{class: cAvg, oid: catalog.OIDNumeric,
 				avg: [2]string{"CAST(" + call("sum", "CAST("+a.sql+" AS HUGEINT)") + " AS VARCHAR)", call("count", a.sql)}}, nil
+		}
+		if a, ok := one(); ok && a.class == cFloat {
+			if a.oid != catalog.OIDFloat8 {
+				a.sql = "CAST(" + a.sql + " AS DOUBLE)" // float4_accum adds in double precision
+			}
+			if x, ok := floatSum(e, a, call); ok {
+				return texpr{sql: "(" + x + " / CAST(" + call("count", a.sql) + " AS DOUBLE))", class: cFloat, oid: catalog.OIDFloat8}, nil
+			}
 		}
 		return texpr{}, refuse("avg of type %d", e.Type)
 	case "variance", "var_samp", "var_pop", "stddev", "stddev_samp", "stddev_pop":
@@ -608,6 +621,29 @@ func (t *translator) aggregate(e *Expr) (texpr, error) {
 	}
 	return texpr{}, refuse("aggregate %s", e.Name)
 }
+
+// floatSum is the sum of double precision values a, as PostgreSQL's sum
+// and avg of float8 (and avg of real, in double precision) add them: each
+// addition rounded, in the order the rows come. DuckDB adds them in its
+// own order (in parallel, partial sums combined), which is one a parallel
+// plan of PostgreSQL's could take too: the last digits can differ from
+// one order to another, as they do between two PostgreSQL plans. A sum
+// that overflows to infinity from finite values raises PostgreSQL's
+// "value out of range: overflow" (an infinite or NaN value among the rows
+// makes the sum infinite or NaN as in PostgreSQL). ORDER BY in the
+// aggregate (an order PostgreSQL keeps) and DISTINCT (whose equality of
+// floats, -0 and NaN, is PostgreSQL's) are left to PostgreSQL.
+func floatSum(e *Expr, a texpr, call func(string, ...string) string) (string, bool) {
+	if e.Distinct || len(e.Order) > 0 {
+		return "", false
+	}
+	s := call("sum", a.sql)
+	return "(CASE WHEN NOT isfinite(" + s + ") AND NOT coalesce(" + call("bool_or", "NOT isfinite("+a.sql+")") + ", false)" +
+		" THEN error('" + floatOverflow + "') ELSE " + s + " END)", true
+}
+
+// floatOverflow is PostgreSQL's message for a float8 result out of range.
+const floatOverflow = "value out of range: overflow"
 
 // comparedExpr is, for a comparison with a constant or parameter of an
 // expression that may raise an error, the DuckDB SQL of that expression.

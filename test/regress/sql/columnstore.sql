@@ -122,7 +122,11 @@ CREATE TABLE bad (id int, CHECK (id > 0)) USING columnstore;
 CREATE TEMP TABLE bad (id int) USING columnstore;
 CREATE MATERIALIZED VIEW mv USING columnstore AS SELECT 1 AS x;
 ALTER TABLE audit SET ACCESS METHOD columnstore;
+-- as pg_dump writes a columnstore table: a columnstore table of its own
 CREATE FOREIGN TABLE fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
+CREATE FOREIGN TABLE fake2 (id int) SERVER mooncake OPTIONS (columnstore 'true', "table" 'events');
+SELECT table_name, source FROM mooncake.columnstore_tables WHERE table_name = 'fake';
+DROP TABLE fake;
 SELECT count(*) FROM events;
 
 -- UPDATE and DELETE: rows found by their place in the files (ctid)
