@@ -2907,6 +2907,18 @@ copy_into_columnstore(CopyStmt *stmt, const char *queryString, QueryCompletion *
 	return loaded;
 }
 
+/* The utility statement to change in place: a copy when the tree is read-only. */
+static Node *
+writable_utility(PlannedStmt **pstmt, bool *readOnlyTree)
+{
+	if (*readOnlyTree)
+	{
+		*pstmt = copyObject(*pstmt);
+		*readOnlyTree = false;
+	}
+	return (*pstmt)->utilityStmt;
+}
+
 /* Whether COPY relid TO runs as a query: a foreign table of this FDW (a mirror, a columnstore table, a lake table). */
 static bool
 copy_to_as_query(RangeVar *rv)
@@ -2996,12 +3008,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 					SelectStmt *sel = makeNode(SelectStmt);
 					ListCell   *lc;
 
-					if (readOnlyTree)
-					{
-						pstmt = copyObject(pstmt);
-						stmt = (CopyStmt *) pstmt->utilityStmt;
-						readOnlyTree = false;
-					}
+					stmt = (CopyStmt *) writable_utility(&pstmt, &readOnlyTree);
 					if (stmt->attlist == NIL)
 						sel->targetList = list_make1(copy_target((Node *) makeNode(A_Star)));
 					foreach(lc, stmt->attlist)
@@ -3117,11 +3124,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
 				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
 					break;
-				if (readOnlyTree)
-				{
-					pstmt = copyObject(pstmt);
-					stmt = (CommentStmt *) pstmt->utilityStmt;
-				}
+				stmt = (CommentStmt *) writable_utility(&pstmt, &readOnlyTree);
 				stmt->objtype = OBJECT_FOREIGN_TABLE;
 				break;
 			}
@@ -3173,11 +3176,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 					break;
 				if (rest == NIL)
 					return;
-				if (readOnlyTree)
-				{
-					pstmt = copyObject(pstmt);
-					stmt = (LockStmt *) pstmt->utilityStmt;
-				}
+				stmt = (LockStmt *) writable_utility(&pstmt, &readOnlyTree);
 				stmt->relations = rest;
 				break;
 			}
@@ -3248,11 +3247,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 					readOnlyTree = false;
 					break;
 				}
-				if (readOnlyTree)
-				{
-					pstmt = copyObject(pstmt);
-					stmt = (DropStmt *) pstmt->utilityStmt;
-				}
+				stmt = (DropStmt *) writable_utility(&pstmt, &readOnlyTree);
 				stmt->removeType = OBJECT_FOREIGN_TABLE;
 				break;
 			}

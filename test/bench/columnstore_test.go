@@ -36,6 +36,18 @@ const csSelect = `SELECT g,
   ((g * 31) % 4000) / 4.0
 FROM generate_series(1, {rows}::bigint) g`
 
+// sameRows fails the test unless tables a and b hold the same rows
+// (EXCEPT ALL both ways).
+func sameRows(t *testing.T, conn *pgx.Conn, what, a, b string) {
+	t.Helper()
+	for _, q := range []string{"SELECT count(*) FROM (SELECT * FROM " + a + " EXCEPT ALL SELECT * FROM " + b + ") d",
+		"SELECT count(*) FROM (SELECT * FROM " + b + " EXCEPT ALL SELECT * FROM " + a + ") d"} {
+		if n := queryInt(t, conn, q); n != 0 {
+			t.Fatalf("%s differ: %s gives %d", what, q, n)
+		}
+	}
+}
+
 // csQuery is one analytic query of the benchmark; {t} names the table.
 type csQuery struct {
 	name    string
@@ -181,12 +193,7 @@ func TestColumnstoreLoad(t *testing.T) {
 	heapLake := load("heap-lake", "heap_p", "INSERT INTO heap_p SELECT * FROM "+lake, 0)
 	mustExec(t, conn, "CHECKPOINT")
 	csLake := load("columnstore-lake", "cs_p", "INSERT INTO cs_p SELECT * FROM "+lake, 2*heapLake.wall)
-	for _, q := range []string{"SELECT count(*) FROM (SELECT * FROM heap_p EXCEPT ALL SELECT * FROM cs_p) d",
-		"SELECT count(*) FROM (SELECT * FROM cs_p EXCEPT ALL SELECT * FROM heap_p) d"} {
-		if n := queryInt(t, conn, q); n != 0 {
-			t.Fatalf("the loads from Parquet differ: %s gives %d", q, n)
-		}
-	}
+	sameRows(t, conn, "the loads from Parquet", "heap_p", "cs_p")
 	mustExec(t, conn, "DROP TABLE heap_p")
 	mustExec(t, conn, "DROP TABLE cs_p")
 
@@ -200,12 +207,7 @@ func TestColumnstoreLoad(t *testing.T) {
 	heapHeap := load("heap-from-heap", "heap_h", "INSERT INTO heap_h SELECT * FROM heap_t", 0)
 	mustExec(t, conn, "CHECKPOINT")
 	csHeap := load("columnstore-from-heap", "cs_h", "INSERT INTO cs_h SELECT * FROM heap_t", 2*heapHeap.wall)
-	for _, q := range []string{"SELECT count(*) FROM (SELECT * FROM heap_t EXCEPT ALL SELECT * FROM cs_h) d",
-		"SELECT count(*) FROM (SELECT * FROM cs_h EXCEPT ALL SELECT * FROM heap_t) d"} {
-		if n := queryInt(t, conn, q); n != 0 {
-			t.Fatalf("the loads from the heap table differ: %s gives %d", q, n)
-		}
-	}
+	sameRows(t, conn, "the loads from the heap table", "heap_t", "cs_h")
 	mustExec(t, conn, "DROP TABLE heap_h")
 	mustExec(t, conn, "DROP TABLE cs_h")
 
