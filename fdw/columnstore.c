@@ -2919,17 +2919,20 @@ writable_utility(PlannedStmt **pstmt, bool *readOnlyTree)
 	return (*pstmt)->utilityStmt;
 }
 
-/* Whether COPY relid TO runs as a query: a foreign table of this FDW (a mirror, a columnstore table, a lake table). */
+/*
+ * Whether relid is a foreign table of this FDW: a mirror, a columnstore
+ * table or a lake table, which statements naming a table take as one.
+ */
 static bool
-copy_to_as_query(RangeVar *rv)
+mooncake_relation(Oid relid)
 {
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-	ForeignTable *ft;
+	ForeignDataWrapper *fdw;
 
 	if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		return false;
-	ft = GetForeignTable(relid);
-	return GetForeignServer(ft->serverid)->fdwid == GetForeignDataWrapperByName("mooncake_fdw", false)->fdwid;
+	/* none in a database without the extension (the hook runs in all) */
+	fdw = GetForeignDataWrapperByName("mooncake_fdw", true);
+	return fdw != NULL && GetForeignServer(GetForeignTable(relid)->serverid)->fdwid == fdw->fdwid;
 }
 
 /* A SELECT list item: the column (or *) fields name. */
@@ -2998,7 +3001,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 			{
 				CopyStmt   *stmt = (CopyStmt *) parsetree;
 
-				if (!stmt->is_from && stmt->relation != NULL && copy_to_as_query(stmt->relation))
+				if (!stmt->is_from && stmt->relation != NULL &&
+					mooncake_relation(RangeVarGetRelid(stmt->relation, NoLock, true)))
 				{
 					/*
 					 * COPY mirror_or_columnstore TO: PostgreSQL copies no
@@ -3115,14 +3119,11 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 			}
 		case T_CommentStmt:
 			{
-				/* COMMENT ON TABLE names a columnstore table as a table */
+				/* COMMENT ON TABLE names a mirror or columnstore table as a table */
 				CommentStmt *stmt = (CommentStmt *) parsetree;
-				Oid			relid;
 
-				if (stmt->objtype != OBJECT_TABLE)
-					break;
-				relid = RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true);
-				if (!OidIsValid(relid) || !mooncake_is_columnstore(relid))
+				if (stmt->objtype != OBJECT_TABLE ||
+					!mooncake_relation(RangeVarGetRelid(makeRangeVarFromNameList(castNode(List, stmt->object)), NoLock, true)))
 					break;
 				stmt = (CommentStmt *) writable_utility(&pstmt, &readOnlyTree);
 				stmt->objtype = OBJECT_FOREIGN_TABLE;
@@ -3196,13 +3197,13 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 				if (stmt->removeType != OBJECT_TABLE)
 					break;
-				/* DROP TABLE of columnstore tables drops their foreign tables */
+				/* DROP TABLE of mirrors and columnstore tables drops their foreign tables */
 				foreach(lc, stmt->objects)
 				{
 					RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
 					Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
-					if (OidIsValid(relid) && mooncake_is_columnstore(relid))
+					if (mooncake_relation(relid))
 						cs++;
 				}
 				if (cs == 0)
@@ -3210,9 +3211,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				if (cs != list_length(stmt->objects))
 				{
 					/*
-					 * Columnstore tables and others: the others dropped as
-					 * tables, then the columnstore tables as foreign
-					 * tables, in the same transaction (an error in either
+					 * Mirrors or columnstore tables and others: the others
+					 * dropped as tables, then ours as foreign tables, in the same transaction (an error in either
 					 * undoes both).
 					 */
 					DropStmt   *others = copyObject(stmt);
@@ -3227,7 +3227,7 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 						RangeVar   *rv = makeRangeVarFromNameList(lfirst(lc));
 						Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 
-						if (OidIsValid(relid) && mooncake_is_columnstore(relid))
+						if (mooncake_relation(relid))
 							css->objects = lappend(css->objects, copyObject(lfirst(lc)));
 						else
 							others->objects = lappend(others->objects, copyObject(lfirst(lc)));

@@ -61,5 +61,18 @@ SELECT count(*) FROM trades_iceberg;
 CALL mooncake.drop_table('trades');
 DROP FOREIGN TABLE trades_iceberg;
 SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub';
+-- Statements naming a table take a mirror as one: COMMENT ON TABLE, COPY
+-- ... TO, DROP TABLE (also beside a heap table).
+CREATE TABLE one_row (id int PRIMARY KEY, v text);
+INSERT INTO one_row VALUES (1, 'only');
+CALL mooncake.create_table('one_row_m', 'one_row');
+COMMENT ON TABLE one_row_m IS 'one row, as Iceberg';
+SELECT obj_description('one_row_m'::regclass, 'pg_class');
+COPY one_row_m TO STDOUT (FORMAT csv, HEADER);
+CREATE TABLE heap_beside (id int);
+DROP TABLE one_row_m, heap_beside;
+SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name = 'one_row_m';
+DROP TABLE one_row;
+SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub';
 DROP TABLE trades, nokey;
 DROP FUNCTION wait_for;
