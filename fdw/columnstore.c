@@ -2907,6 +2907,18 @@ copy_into_columnstore(CopyStmt *stmt, const char *queryString, QueryCompletion *
 	return loaded;
 }
 
+/* CREATE ... IF NOT EXISTS of a relation that exists: PostgreSQL's notice, and true. */
+static bool
+exists_skipping(CreateStmt *stmt)
+{
+	if (!stmt->if_not_exists || !OidIsValid(RangeVarGetRelid(stmt->relation, NoLock, true)))
+		return false;
+	ereport(NOTICE,
+			(errcode(ERRCODE_DUPLICATE_TABLE),
+			 errmsg("relation \"%s\" already exists, skipping", stmt->relation->relname)));
+	return true;
+}
+
 /* The utility statement to change in place: a copy when the tree is read-only. */
 static Node *
 writable_utility(PlannedStmt **pstmt, bool *readOnlyTree)
@@ -2967,14 +2979,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 				if (is_columnstore_am(am))
 				{
-					if (stmt->if_not_exists &&
-						OidIsValid(RangeVarGetRelid(stmt->relation, NoLock, true)))
-					{
-						ereport(NOTICE,
-								(errcode(ERRCODE_DUPLICATE_TABLE),
-								 errmsg("relation \"%s\" already exists, skipping", stmt->relation->relname)));
+					if (exists_skipping(stmt))
 						return;
-					}
 					if (readOnlyTree)
 						stmt = copyObject(stmt);
 					create_columnstore(stmt, queryString, context, params, queryEnv);
@@ -3111,6 +3117,8 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 							 errmsg("a columnstore table takes the option \"columnstore\" 'true' alone"),
 							 errhint("Create it with CREATE TABLE ... USING columnstore.")));
+				if (exists_skipping(&stmt->base))
+					return;
 				create = copyObject(&stmt->base);
 				create->type = T_CreateStmt;
 				create->accessMethod = NULL;

@@ -126,6 +126,7 @@ ALTER TABLE audit SET ACCESS METHOD columnstore;
 CREATE FOREIGN TABLE fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
 CREATE FOREIGN TABLE fake2 (id int) SERVER mooncake OPTIONS (columnstore 'true', "table" 'events');
 SELECT table_name, source FROM mooncake.columnstore_tables WHERE table_name = 'fake';
+CREATE FOREIGN TABLE IF NOT EXISTS fake (id int) SERVER mooncake OPTIONS (columnstore 'true');
 DROP TABLE fake;
 SELECT count(*) FROM events;
 
