@@ -55,7 +55,8 @@ type Catalog struct {
 
 // Open connects the Iceberg SQL catalog stored in the database described by
 // cfg, creating its tables in schema mooncake if needed. Table data goes
-// under warehouse/<database> (a directory or an s3:// prefix).
+// under warehouse/<database> (a directory or an s3:// prefix; the name the
+// database had when its catalog was first opened, see identity.go).
 func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog, error) {
 	warehouse, err := NormalizeLocation(warehouse)
 	if err != nil {
@@ -73,7 +74,12 @@ func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog,
 		db.Close()
 		return nil, fmt.Errorf("connect to database %q: %w", cfg.Database, err)
 	}
-	dir := joinLoc(warehouse, pathSegment(cfg.Database))
+	id, err := claimIdentity(ctx, db, cfg.Database, warehouse)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read the catalog's owner in database %q: %w", cfg.Database, err)
+	}
+	dir := joinLoc(warehouse, id.directory)
 	cat, err := sqlcat.NewCatalog("mooncake", db, sqlcat.Postgres, iceberg.Properties{
 		"warehouse":  dir,
 		propDatabase: cfg.Database,

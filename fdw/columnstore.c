@@ -227,7 +227,10 @@ catalog_row(Oid relid, bool lock, char **namespace, char **table, char **locatio
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("columnstore table \"%s\" has no Iceberg table in the catalog",
-						get_rel_name(relid))));
+						get_rel_name(relid)),
+				 errdetail("A database copied from another (CREATE DATABASE ... TEMPLATE while the sidecar was not running) keeps its columnstore tables' definitions, not their files, which stay the original's."),
+				 errhint("Drop the table and restore it from the original database: pg_dump --include-foreign-data=mooncake --table %s carries its rows.",
+						 quote_identifier(get_rel_name(relid)))));
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -3078,6 +3081,11 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				Oid			relid;
 				CsAlter		plan = {NIL, NIL};
 
+				if (stmt->renameType == OBJECT_DATABASE)
+				{
+					mooncake_release_database(stmt->subname, "rename");
+					break;
+				}
 				if (stmt->renameType != OBJECT_COLUMN || stmt->relation == NULL)
 					break;
 				relid = RangeVarGetRelid(stmt->relation, NoLock, true);
@@ -3187,6 +3195,35 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 					return;
 				stmt = (LockStmt *) writable_utility(&pstmt, &readOnlyTree);
 				stmt->relations = rest;
+				break;
+			}
+		case T_DropdbStmt:
+			mooncake_release_database(((DropdbStmt *) parsetree)->dbname, "drop");
+			break;
+		case T_CreatedbStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((CreatedbStmt *) parsetree)->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "template") == 0 && opt->arg != NULL)
+						mooncake_release_database(defGetString(opt), "template");
+				}
+				break;
+			}
+		case T_AlterDatabaseStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterDatabaseStmt *) parsetree)->options)
+				{
+					DefElem    *opt = lfirst_node(DefElem, lc);
+
+					if (strcmp(opt->defname, "tablespace") == 0)
+						mooncake_release_database(((AlterDatabaseStmt *) parsetree)->dbname, "tablespace");
+				}
 				break;
 			}
 		case T_IndexStmt:

@@ -867,3 +867,16 @@ $$;
 -- pg_dump leaves the Iceberg catalog's rows out (see the 0.2.0 script).
 SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_tables', 'WHERE false');
 SELECT pg_catalog.pg_extension_config_dump('mooncake.iceberg_namespace_properties', 'WHERE false');
+
+-- Which database the catalog above belongs to (its OID) and its directory
+-- in the warehouse, one row written by the sidecar: a renamed database
+-- keeps its directory, and a copy of the database (CREATE DATABASE ...
+-- TEMPLATE) does not take over the original's tables (catalog/identity.go).
+-- pg_dump leaves the row out: a restored database is a new owner.
+CREATE TABLE mooncake.database_identity (
+  database_oid oid NOT NULL,
+  directory varchar NOT NULL
+);
+CREATE UNIQUE INDEX database_identity_one_row ON mooncake.database_identity ((true));
+REVOKE ALL ON mooncake.database_identity FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mooncake.database_identity', 'WHERE false');

@@ -1114,6 +1114,19 @@ CREATE TABLE mooncake.secrets (
 REVOKE ALL ON mooncake.secrets FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('mooncake.secrets', '');
 
+-- Which database the Iceberg catalog (mooncake.iceberg_tables) belongs to (its OID) and its directory
+-- in the warehouse, one row written by the sidecar: a renamed database
+-- keeps its directory, and a copy of the database (CREATE DATABASE ...
+-- TEMPLATE) does not take over the original's tables (catalog/identity.go).
+-- pg_dump leaves the row out: a restored database is a new owner.
+CREATE TABLE mooncake.database_identity (
+  database_oid oid NOT NULL,
+  directory varchar NOT NULL
+);
+CREATE UNIQUE INDEX database_identity_one_row ON mooncake.database_identity ((true));
+REVOKE ALL ON mooncake.database_identity FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('mooncake.database_identity', 'WHERE false');
+
 CREATE FUNCTION mooncake.create_secret(name text, type text, key_id text, secret text,
     extra_params jsonb DEFAULT NULL)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

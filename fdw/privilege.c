@@ -151,8 +151,8 @@ append_common(StringInfo buf, const char *op)
 }
 
 /* The start of this backend's transaction, in seconds since 1970. */
-static char *
-transaction_start_epoch(void)
+char *
+mooncake_transaction_start_epoch(void)
 {
 	TimestampTz ts = GetCurrentTransactionStartTimestamp();
 	int64		secs = ts / USECS_PER_SEC;
@@ -294,7 +294,7 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 	if (location != NULL)
 		mooncake_json_add_string(&buf, "location", location);
 	appendStringInfo(&buf, ",\"creator_pid\":%d", MyProcPid);
-	mooncake_json_add_string(&buf, "creator_start", transaction_start_epoch());
+	mooncake_json_add_string(&buf, "creator_start", mooncake_transaction_start_epoch());
 	/* the copy's progress comes as NOTICEs while we wait */
 	appendStringInfoString(&buf, ",\"notices\":true");
 	appendStringInfoChar(&buf, '}');
@@ -342,7 +342,7 @@ mooncake_attach_request(PG_FUNCTION_ARGS)
 	mooncake_json_add_string(&buf, "table", table);
 	appendStringInfo(&buf, ",\"foreign_table_oid\":%u", mirror);
 	appendStringInfo(&buf, ",\"creator_pid\":%d", MyProcPid);
-	mooncake_json_add_string(&buf, "creator_start", transaction_start_epoch());
+	mooncake_json_add_string(&buf, "creator_start", mooncake_transaction_start_epoch());
 	appendStringInfo(&buf, ",\"creator_xid\":\"" UINT64_FORMAT "\"",
 					 U64FromFullTransactionId(GetTopFullTransactionId()));
 	appendStringInfoChar(&buf, '}');

@@ -82,6 +82,7 @@ type databases struct {
 
 	mu     sync.Mutex
 	byName map[string]*database
+	held   map[string]*hold // databases the sidecar stays out of (release.go)
 }
 
 func (r *databases) config(name string) *pgx.ConnConfig {
@@ -108,6 +109,23 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 	defer r.mu.Unlock()
 	if d, ok := r.byName[name]; ok {
 		return d, nil
+	}
+	if h := r.held[name]; h != nil {
+		// A request from the database itself comes once the statement
+		// has ended: wait for the hold to be lifted.
+		r.mu.Unlock()
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+		case <-time.After(30 * time.Second):
+		}
+		r.mu.Lock()
+		if d, ok := r.byName[name]; ok {
+			return d, nil
+		}
+		if r.held[name] != nil {
+			return nil, userError("55006", "database %q is being dropped, renamed, moved or copied", name)
+		}
 	}
 	cfg := r.config(name)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -429,9 +447,13 @@ func (r *databases) discover(ctx context.Context) {
 
 // candidates lists databases whose mooncake catalog holds tables.
 func (r *databases) candidates(ctx context.Context) ([]string, error) {
-	conn, err := pgx.ConnectConfig(ctx, r.config("template1"))
+	// postgres first: a connection to template1 makes a CREATE DATABASE
+	// running meanwhile fail ("source database is being accessed").
+	conn, err := pgx.ConnectConfig(ctx, r.config("postgres"))
 	if err != nil {
-		return nil, err
+		if conn, err = pgx.ConnectConfig(ctx, r.config("template1")); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname")
 	if err != nil {

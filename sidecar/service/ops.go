@@ -51,9 +51,9 @@ type Request struct {
 	Params       []sql.Param     `json:"params"`            // scan: values of the query's exec-time parameters
 	TimeZone     string          `json:"timezone"`          // the session's TimeZone
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
-	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"
 	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
-	PID          int             `json:"pid"`               // resync_table: the calling backend
+	PID          int             `json:"pid"`               // resync_table, release_database: the calling backend
+	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"; release_database: the statement
 	// Arrow is set by Flight (never on the wire): the scan's numeric(p,s)
 	// columns stored as DECIMAL come as DECIMALs (sql.PlanOptions.Arrow).
 	Arrow bool `json:"-"`

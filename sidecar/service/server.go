@@ -223,6 +223,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstoreSweep(ctx, req)
 	case "columnstore_purge":
 		result, err = s.columnstorePurge(ctx, req)
+	case "release_database":
+		result, err = s.releaseDatabase(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

@@ -1,0 +1,212 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
+)
+
+// TestDatabaseStatements runs, on databases with a mirror and a
+// columnstore table, the statements PostgreSQL runs only when nobody else
+// is connected, as a DBA does (the sidecar is connected to each such
+// database):
+//
+//   - CREATE DATABASE ... TEMPLATE is refused (0A000): the copy would
+//     share the original's Iceberg files;
+//   - ALTER DATABASE ... RENAME TO works, the mirror follows its source
+//     under the new name, and a new database of the old name gets a
+//     warehouse directory of its own (dropping its extension leaves the
+//     renamed database's files alone);
+//   - DROP DATABASE fails as PostgreSQL's does while a user is connected,
+//     after which the mirror still follows; once it succeeds the slot and
+//     the warehouse directory are gone;
+//   - a copy made while the sidecar was not running (no preload) forgets
+//     the original's tables when the sidecar opens it: its foreign tables
+//     say so, and dropping them, or its extension, leaves the original's
+//     tables whole.
+func TestDatabaseStatements(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	c, conn := startMooncake(t)
+	warehouse := filepath.Join(c.DataDir(), "pg_mooncake", "warehouse")
+	in := func(db string) *pgx.Conn {
+		t.Helper()
+		cn := c.Conn(t, db)
+		t.Cleanup(func() { cn.Close(ctx) })
+		return cn
+	}
+	exec := func(cn *pgx.Conn, sql string) {
+		t.Helper()
+		if _, err := cn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	count := func(cn *pgx.Conn, table string) int64 {
+		t.Helper()
+		return pgtest.QueryInt(t, cn, "SELECT count(*) FROM "+table)
+	}
+	populate := func(cn *pgx.Conn) {
+		t.Helper()
+		exec(cn, "CREATE EXTENSION pg_mooncake")
+		exec(cn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
+		exec(cn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 200) g")
+		exec(cn, "CALL mooncake.create_table('src_m', 'src')")
+		exec(cn, "CREATE TABLE cs (a int, b text) USING columnstore")
+		exec(cn, "INSERT INTO cs SELECT g, 'b' || g FROM generate_series(1, 50) g")
+		waitConverged(t, cn, "src", "src_m", 30*time.Second)
+	}
+
+	exec(conn, `CREATE DATABASE "Sales db"`)
+	sales := in("Sales db")
+	populate(sales)
+	dirOf := func(cn *pgx.Conn) string {
+		return pgtest.QueryText(t, cn, "SELECT directory FROM mooncake.database_identity")
+	}
+	salesDir := dirOf(sales)
+	if _, err := os.Stat(filepath.Join(warehouse, salesDir)); err != nil {
+		t.Fatalf("the warehouse directory %q of the database: %v", salesDir, err)
+	}
+
+	// CREATE DATABASE ... TEMPLATE of a database with tables: refused.
+	sales.Close(ctx)
+	_, err := conn.Exec(ctx, `CREATE DATABASE sales_copy TEMPLATE "Sales db"`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "0A000" || !strings.Contains(pgErr.Hint, "pg_dump") {
+		t.Fatalf("CREATE DATABASE ... TEMPLATE of a database with tables: %v, want 0A000 with the pg_dump hint", err)
+	}
+
+	// RENAME: works, and the mirror follows under the new name.
+	exec(conn, `ALTER DATABASE "Sales db" RENAME TO sales_renamed`)
+	renamed := in("sales_renamed")
+	exec(renamed, "INSERT INTO src SELECT g, 'w' || g FROM generate_series(201, 300) g")
+	exec(renamed, "UPDATE src SET v = 'u' WHERE id % 10 = 0")
+	exec(renamed, "INSERT INTO cs VALUES (51, 'after the rename')")
+	waitConverged(t, renamed, "src", "src_m", 30*time.Second)
+	if n := count(renamed, "cs"); n != 51 {
+		t.Fatalf("columnstore table after the rename: %d rows, want 51", n)
+	}
+	if d := dirOf(renamed); d != salesDir {
+		t.Fatalf("the renamed database's directory: %q, want %q (kept)", d, salesDir)
+	}
+	// A new database of the old name: a directory of its own.
+	exec(conn, `CREATE DATABASE "Sales db"`)
+	again := in("Sales db")
+	exec(again, "CREATE EXTENSION pg_mooncake")
+	exec(again, "CREATE TABLE cs2 (a int) USING columnstore")
+	exec(again, "INSERT INTO cs2 VALUES (1)")
+	if d := dirOf(again); d == salesDir {
+		t.Fatalf("a new database of the old name shares the directory %q", d)
+	}
+	exec(again, "DROP EXTENSION pg_mooncake CASCADE")
+	again.Close(ctx)
+	exec(conn, `DROP DATABASE "Sales db"`)
+	time.Sleep(2 * time.Second) // the sidecar removes the dropped extension's files
+	if n := count(renamed, "src_m"); n != 300 {
+		t.Fatalf("the renamed database's mirror after the other's drop: %d rows, want 300", n)
+	}
+	if n := count(renamed, "cs"); n != 51 {
+		t.Fatalf("the renamed database's columnstore table after the other's drop: %d rows, want 51", n)
+	}
+
+	// DROP DATABASE while a user is connected: PostgreSQL's error; the
+	// mirror follows afterwards.
+	_, err = conn.Exec(ctx, "DROP DATABASE sales_renamed")
+	if sqlState(err) != "55006" {
+		t.Fatalf("DROP DATABASE of a database in use: %v, want 55006", err)
+	}
+	exec(renamed, "DELETE FROM src WHERE id > 250")
+	waitConverged(t, renamed, "src", "src_m", 30*time.Second)
+	renamed.Close(ctx)
+
+	// DROP DATABASE: works; the slot and the files go with it.
+	var oid uint32
+	if err := conn.QueryRow(ctx, "SELECT oid FROM pg_database WHERE datname = 'sales_renamed'").Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	exec(conn, "DROP DATABASE sales_renamed")
+	if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM pg_replication_slots WHERE database = 'sales_renamed'"); n != 0 {
+		t.Fatalf("%d replication slots of the dropped database remain", n)
+	}
+	if _, ok := waitFor(10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(warehouse, salesDir))
+		return os.IsNotExist(err)
+	}); !ok {
+		t.Fatalf("the dropped database's warehouse directory %q remains", salesDir)
+	}
+
+	// A copy made while the sidecar was not running.
+	exec(conn, "CREATE DATABASE orig")
+	orig := in("orig")
+	populate(orig)
+	orig.Close(ctx)
+	auto := filepath.Join(c.DataDir(), "postgresql.auto.conf")
+	setPreload := func(off bool) {
+		t.Helper()
+		b, err := os.ReadFile(auto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "shared_preload_libraries") {
+				keep = append(keep, l)
+			}
+		}
+		if off {
+			keep = append(keep, "shared_preload_libraries = ''")
+		}
+		if err := os.WriteFile(auto, []byte(strings.Join(keep, "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPreload(true)
+	conn.Close(ctx)
+	c.Restart(t, "fast")
+	conn = c.Conn(t, "postgres")
+	exec(conn, "CREATE DATABASE copied TEMPLATE orig")
+	setPreload(false)
+	conn.Close(ctx)
+	c.Restart(t, "fast")
+	c.WaitSidecar(t)
+	conn = c.Conn(t, "postgres")
+	defer conn.Close(ctx)
+	orig = in("orig")
+	copied := in("copied")
+	_, err = copied.Exec(ctx, "SELECT count(*) FROM src_m")
+	if sqlState(err) != "42P01" {
+		t.Fatalf("the copy's mirror: %v, want 42P01", err)
+	}
+	_, err = copied.Exec(ctx, "INSERT INTO cs VALUES (99, 'copy')")
+	if sqlState(err) != "42704" || !strings.Contains(err.Error(), "no Iceberg table") {
+		t.Fatalf("the copy's columnstore table: %v, want 42704", err)
+	}
+	if d := dirOf(copied); d == dirOf(orig) {
+		t.Fatalf("the copy shares the directory %q", d)
+	}
+	exec(copied, "INSERT INTO src VALUES (1000, 'copy')")
+	exec(copied, "DROP TABLE cs")
+	exec(copied, "DROP FOREIGN TABLE src_m")
+	exec(copied, "DROP EXTENSION pg_mooncake CASCADE")
+	exec(orig, "INSERT INTO src VALUES (2000, 'orig')")
+	exec(orig, "INSERT INTO cs VALUES (52, 'orig')")
+	waitConverged(t, orig, "src", "src_m", 30*time.Second)
+	time.Sleep(2 * time.Second)
+	if n := count(orig, "src_m"); n != 201 {
+		t.Fatalf("the original's mirror: %d rows, want 201", n)
+	}
+	if n := count(orig, "cs"); n != 51 {
+		t.Fatalf("the original's columnstore table: %d rows, want 51", n)
+	}
+	if n := pgtest.QueryInt(t, orig, "SELECT count(*) FROM mooncake.columnstore_tables WHERE error IS NOT NULL"); n != 0 {
+		t.Fatalf("%d of the original's tables report errors", n)
+	}
+}
