@@ -51,6 +51,9 @@ type Catalog struct {
 	warehouse string // root of this database's table data: a directory or an s3:// prefix
 	db        *gosql.DB
 	cat       *sqlcat.Catalog
+	// identified: the catalog knows its database (identity.go), so its
+	// tables are not a copy's view of another database's.
+	identified bool
 }
 
 // Open connects the Iceberg SQL catalog stored in the database described by
@@ -88,7 +91,7 @@ func Open(ctx context.Context, cfg *pgx.ConnConfig, warehouse string) (*Catalog,
 		db.Close()
 		return nil, fmt.Errorf("open iceberg catalog in database %q: %w", cfg.Database, err)
 	}
-	return &Catalog{Database: cfg.Database, warehouse: dir, db: db, cat: cat}, nil
+	return &Catalog{Database: cfg.Database, warehouse: dir, db: db, cat: cat, identified: id.known}, nil
 }
 
 // Close releases the catalog's connections.
@@ -97,8 +100,16 @@ func (c *Catalog) Close() error {
 	return c.db.Close()
 }
 
-// RemoveWarehouse deletes the database's directory in the warehouse.
+// RemoveWarehouse deletes the database's directory in the warehouse, once
+// its tables are gone: the whole directory on disk, nothing more on an
+// object store (each table was removed by RemoveTableAt, as listed by
+// TablesToRemove: another database may have been given the same prefix,
+// identity.go). A catalog without an identity removes the whole prefix,
+// as before it had one.
 func (c *Catalog) RemoveWarehouse(ctx context.Context) error {
+	if c.identified && IsRemote(c.warehouse) {
+		return nil
+	}
 	return removeTree(ctx, c.Database, c.warehouse)
 }
 

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // Files of dropped columnstore tables. DROP TABLE (also DROP SCHEMA ...
@@ -110,8 +112,15 @@ func (c *Catalog) purgeColumnstore(ctx context.Context, metaLoc string) error {
 		// made before the property: the default location's shape
 		owned = !shared && strings.HasPrefix(loc, c.warehouse+"/") && defaultDirName.MatchString(path.Base(filepath.ToSlash(loc)))
 	}
+	return removeColumnstoreFiles(ctx, c.Database, tbl, metaLoc, loc, owned)
+}
+
+// removeColumnstoreFiles removes the directory loc of a columnstore table
+// made for it (owned), or else only the files its metadata references
+// there, the metadata file last.
+func removeColumnstoreFiles(ctx context.Context, database string, tbl *table.Table, metaLoc, loc string, owned bool) error {
 	if owned {
-		return removeTree(ctx, c.Database, loc)
+		return removeTree(ctx, database, loc)
 	}
 	files, err := tableFiles(ctx, tbl, metaLoc)
 	if err != nil {
@@ -133,7 +142,7 @@ func (c *Catalog) purgeColumnstore(ctx context.Context, metaLoc string) error {
 			return err
 		}
 		for chunk := range slices.Chunk(mine, 1000) {
-			if err := store.Delete(ctx, c.Database, chunk); err != nil {
+			if err := store.Delete(ctx, database, chunk); err != nil {
 				return err
 			}
 			for _, u := range chunk {
@@ -167,4 +176,73 @@ func (c *Catalog) sharedLocation(ctx context.Context, loc string) (bool, error) 
 	err := c.db.QueryRowContext(ctx, "SELECT count(*) FROM "+CatalogSchema+".iceberg_tables WHERE starts_with(metadata_location, $1)",
 		strings.TrimRight(loc, "/")+"/").Scan(&n)
 	return n > 0, err
+}
+
+// TablesToRemove returns the metadata files of the catalog's tables that
+// removing the database's warehouse directory (RemoveWarehouse) leaves,
+// when the extension or the database goes: on disk, those kept outside
+// that directory (a location given to create_table or CREATE TABLE ...
+// WITH (location = ...)); on an object store, all of them.
+//
+// A catalog that cannot tell whether it is a copy of another database's
+// (no identity table) lists none: the files may be the other's.
+func (c *Catalog) TablesToRemove(ctx context.Context) ([]string, error) {
+	if !c.identified {
+		return nil, nil
+	}
+	q := "SELECT metadata_location FROM " + CatalogSchema + ".iceberg_tables WHERE $1 OR NOT starts_with(metadata_location, $2)"
+	rows, err := c.db.QueryContext(ctx, q, IsRemote(c.warehouse), strings.TrimRight(c.warehouse, "/")+"/")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var l *string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		if l != nil && *l != "" {
+			out = append(out, *l)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Outside tells whether the table of metadata file metaLoc is one
+// TablesToRemove would list.
+func (c *Catalog) Outside(metaLoc string) bool {
+	return c.identified && (IsRemote(c.warehouse) || !strings.HasPrefix(metaLoc, strings.TrimRight(c.warehouse, "/")+"/"))
+}
+
+// RemoveTableAt removes the files of the table whose metadata file is
+// metaLoc, once its catalog is gone (DROP EXTENSION, DROP DATABASE): a
+// mirror's directory (made for it: <location>/<name>-<id>), a columnstore
+// table's directory made for it, or else the files its metadata names.
+func RemoveTableAt(ctx context.Context, database, metaLoc string) error {
+	ctx = WithDatabase(ctx, database)
+	loc := metaLoc
+	for range 2 { // <location>/metadata/<file>
+		if i := strings.LastIndex(loc, "/"); i > 0 {
+			loc = loc[:i]
+		}
+	}
+	tbl, _, err := LoadColumnstore(ctx, metaLoc)
+	switch {
+	case err == nil:
+		loc = strings.TrimRight(tbl.Location(), "/")
+		owned := tbl.Properties()[PropLocationOwned] == "1" ||
+			(tbl.Properties()[PropLocationOwned] == "" && defaultDirName.MatchString(path.Base(filepath.ToSlash(loc))))
+		return removeColumnstoreFiles(ctx, database, tbl, metaLoc, loc, owned)
+	case sqlState(err) == "58P01":
+		return nil // gone already
+	case sqlState(err) == "42809":
+		// a mirror
+		if !strings.Contains(path.Base(loc), "-") || !strings.Contains(metaLoc, "/metadata/") {
+			return nil
+		}
+		return removeTree(ctx, database, loc)
+	default:
+		return err
+	}
 }

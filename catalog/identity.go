@@ -15,7 +15,9 @@ import (
 // belong to (its OID) and which directory of the warehouse holds them, so
 // that:
 //   - a renamed database keeps its directory (a new database of the old
-//     name does not share it: see claimDirectory);
+//     name gets another one when the old one holds files; on an object
+//     store, where that cannot be seen, the tables are removed one by one
+//     rather than the directory, see RemoveWarehouse);
 //   - a copy does not take over the original's tables: their Iceberg
 //     files are the original's, which the copy would otherwise change,
 //     compact and remove. The copy's catalog forgets them (detach), and
@@ -26,6 +28,7 @@ type identity struct {
 	oid       uint32
 	directory string // a path segment under the warehouse
 	detached  int    // tables a copy's catalog forgot when it was opened
+	known     bool   // the catalog has the identity table (else it cannot tell a copy)
 }
 
 // claimIdentity reads (or records) the catalog's owner. Catalogs of
@@ -48,6 +51,7 @@ func claimIdentity(ctx context.Context, db *gosql.DB, database, warehouse string
 	if _, err := tx.ExecContext(ctx, "LOCK TABLE "+CatalogSchema+".database_identity IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 		return id, err
 	}
+	id.known = true
 	var owner uint32
 	var dir string
 	err = tx.QueryRowContext(ctx, "SELECT database_oid, directory FROM "+CatalogSchema+".database_identity").Scan(&owner, &dir)
@@ -74,7 +78,7 @@ func claimIdentity(ctx context.Context, db *gosql.DB, database, warehouse string
 	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+CatalogSchema+".iceberg_tables)").Scan(&tables); err != nil {
 		return id, err
 	}
-	if !tables && directoryInUse(ctx, database, joinLoc(warehouse, id.directory)) {
+	if !tables && !IsRemote(warehouse) && directoryInUse(joinLoc(warehouse, id.directory)) {
 		// A database of this name had it (it was renamed since, or
 		// dropped while the sidecar was not there to remove its files).
 		id.directory = pathSegment(database) + "." + strconv.FormatUint(uint64(id.oid), 10)
@@ -101,16 +105,11 @@ func detach(ctx context.Context, tx *gosql.Tx) (int, error) {
 	return n, nil
 }
 
-// directoryInUse tells whether loc holds anything.
-func directoryInUse(ctx context.Context, database, loc string) bool {
-	if !IsRemote(loc) {
-		entries, err := os.ReadDir(localPath(loc))
-		return err == nil && len(entries) > 0
-	}
-	store, _, err := objectStore()
-	if err != nil {
-		return false
-	}
-	list, err := store.List(ctx, database, loc)
-	return err == nil && len(list) > 0
+// directoryInUse tells whether the local directory loc holds anything.
+// (On an object store the database's secrets, which a new database has
+// none of yet, would be needed to look: there the catalog removes its
+// tables one by one instead of the whole directory, see RemoveWarehouse.)
+func directoryInUse(loc string) bool {
+	entries, err := os.ReadDir(localPath(loc))
+	return err == nil && len(entries) > 0
 }

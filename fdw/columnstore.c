@@ -3240,6 +3240,13 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				ListCell   *lc;
 				int			cs = 0;
 
+				if (stmt->removeType == OBJECT_EXTENSION)
+				{
+					foreach(lc, stmt->objects)
+						if (strcmp(strVal(lfirst(lc)), "pg_mooncake") == 0)
+							mooncake_before_drop_extension();
+					break;
+				}
 				if (stmt->removeType != OBJECT_TABLE)
 					break;
 				/* DROP TABLE of mirrors and columnstore tables drops their foreign tables */

@@ -18,6 +18,10 @@
  * A server without a running sidecar (no socket) runs the statement as
  * PostgreSQL does.
  *
+ * DROP EXTENSION pg_mooncake first has the sidecar look at the tables kept
+ * outside the warehouse directory, whose files it removes once the
+ * extension is gone.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,10 +32,9 @@
 
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "utils/acl.h"
 #include "lib/stringinfo.h"
-#include "utils/json.h"
-#include "utils/memutils.h"
 
 #include "pg_mooncake.h"
 
@@ -55,12 +58,7 @@ may_run(Oid dboid, const char *what)
 void
 mooncake_release_database(const char *dbname, const char *what)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	MemoryContext reqcxt;
-	MooncakeConnection *conn;
 	StringInfoData req;
-	const char *payload;
-	uint32		len;
 	char	   *current;
 	struct stat st;
 
@@ -83,24 +81,31 @@ mooncake_release_database(const char *dbname, const char *what)
 	mooncake_json_add_string(&req, "creator_start", mooncake_transaction_start_epoch());
 	appendStringInfoChar(&req, '}');
 
-	reqcxt = AllocSetContextCreate(CurTransactionContext,
-								   "mooncake release_database",
-								   ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(reqcxt);
-	conn = mooncake_try_connect(NULL, NULL, "release_database", NULL);
-	if (conn != NULL)
-	{
-		char		type;
+	/* an E frame (the copy of a database with tables) raises here */
+	(void) mooncake_local_request("release_database", req.data);
+	pfree(req.data);
+}
 
-		mooncake_send_request(conn, req.data);
-		/* an E frame (the copy of a database with tables) raises here */
-		type = mooncake_read_frame(conn, &payload, &len);
-		if (type != 'J')
-			mooncake_protocol_violation(conn,
-										psprintf("Expected a JSON answer, got a message of type %d.",
-												 (int) (unsigned char) type));
-	}
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(reqcxt);
+/*
+ * Before DROP EXTENSION pg_mooncake: the sidecar, which removes the
+ * database's files once it sees the extension gone, looks now at which
+ * tables lie outside the warehouse directory (their catalog goes with the
+ * extension). Nothing fails here: without a sidecar, or the extension,
+ * the statement runs as PostgreSQL's.
+ */
+void
+mooncake_before_drop_extension(void)
+{
+	StringInfoData req;
+	Oid			ext = get_extension_oid("pg_mooncake", true);
+	struct stat st;
+
+	if (!OidIsValid(ext) || stat(mooncake_socket_path(), &st) != 0)
+		return;
+	initStringInfo(&req);
+	mooncake_json_begin(&req, "before_drop_extension");
+	mooncake_json_add_string(&req, "database", get_database_name(MyDatabaseId));
+	appendStringInfo(&req, ",\"extension\":%u}", ext);
+	(void) mooncake_local_request("before_drop_extension", req.data);
 	pfree(req.data);
 }

@@ -198,8 +198,10 @@ extern char mooncake_read_frame(MooncakeConnection *conn,
 MOONCAKE_NORETURN_BEGIN
 extern void mooncake_protocol_violation(MooncakeConnection *conn,
 										const char *detail) MOONCAKE_NORETURN_END;
+extern char *mooncake_local_request(const char *op, const char *json);
 extern char *mooncake_transaction_start_epoch(void);
 extern void mooncake_release_database(const char *dbname, const char *what);
+extern void mooncake_before_drop_extension(void);
 extern char *mooncake_request(const char *host, const char *port,
 							  const char *op, const char *target,
 							  const char *json);

@@ -1087,11 +1087,12 @@ mooncake_read_answer(MooncakeConnection *conn)
 
 /*
  * Send one non-scan request and return the JSON text of its J answer,
- * palloc'd in the caller's context. Errors of the sidecar are raised.
+ * palloc'd in the caller's context. Errors of the sidecar are raised; so
+ * is a failure to connect, unless missing_ok (then NULL).
  */
-char *
-mooncake_request(const char *host, const char *port,
-				 const char *op, const char *target, const char *json)
+static char *
+request_internal(const char *host, const char *port, const char *op,
+				 const char *target, const char *json, bool missing_ok)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	MemoryContext reqcxt;
@@ -1110,7 +1111,18 @@ mooncake_request(const char *host, const char *port,
 								   ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(reqcxt);
 
-	conn = mooncake_connect(host, port, op, target);
+	if (missing_ok)
+	{
+		conn = mooncake_try_connect(host, port, op, target);
+		if (conn == NULL)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextDelete(reqcxt);
+			return NULL;
+		}
+	}
+	else
+		conn = mooncake_connect(host, port, op, target);
 	mooncake_send_request(conn, json);
 	type = mooncake_read_frame(conn, &payload, &len);
 	if (type != 'J')
@@ -1125,6 +1137,23 @@ mooncake_request(const char *host, const char *port,
 
 	MemoryContextDelete(reqcxt);
 	return answer;
+}
+
+char *
+mooncake_request(const char *host, const char *port,
+				 const char *op, const char *target, const char *json)
+{
+	return request_internal(host, port, op, target, json, false);
+}
+
+/*
+ * mooncake_request to this server's own sidecar (its Unix socket), or NULL
+ * when none answers the connection.
+ */
+char *
+mooncake_local_request(const char *op, const char *json)
+{
+	return request_internal(NULL, NULL, op, NULL, json, true);
 }
 
 /*

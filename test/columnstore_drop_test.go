@@ -311,4 +311,39 @@ func TestColumnstoreDropS3(t *testing.T) {
 	if n := queryInt(t, conn, "SELECT count(*) FROM keep"); n != 90 {
 		t.Fatalf("keep has %d rows, want 90", n)
 	}
+
+	// DROP EXTENSION, and DROP DATABASE, of other databases: their tables'
+	// objects go (each table's: a database's prefix may be shared), this
+	// database's stay.
+	for _, how := range []string{"DROP EXTENSION", "DROP DATABASE"} {
+		db := strings.ToLower(strings.ReplaceAll(how, " ", "_"))
+		exec(t, conn, "CREATE DATABASE "+db)
+		cn := c.Conn(t, db)
+		for _, q := range []string{"CREATE EXTENSION pg_mooncake", srv.SecretSQL("mooncake-wh", ""),
+			"CREATE TABLE cs (id int, s text) USING columnstore",
+			"INSERT INTO cs SELECT g, 'v' || g FROM generate_series(1, 100) g",
+			"CREATE TABLE src (id int PRIMARY KEY, s text)",
+			"INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 100) g",
+			"CALL mooncake.create_table('src_m', 'src')"} {
+			exec(t, cn, q)
+		}
+		prefix := "s3://mooncake-wh/warehouse/" + db
+		if len(keysUnder(prefix)) == 0 {
+			t.Fatalf("%s: no objects under %s", how, prefix)
+		}
+		// past the 2 s the sidecar keeps secrets it read: the drop's
+		// removal needs them read before the secrets table goes
+		time.Sleep(3 * time.Second)
+		if how == "DROP EXTENSION" {
+			exec(t, cn, "DROP EXTENSION pg_mooncake CASCADE")
+			cn.Close(context.Background())
+		} else {
+			cn.Close(context.Background())
+			exec(t, conn, "DROP DATABASE "+db)
+		}
+		waitNoKeys(how, prefix)
+	}
+	if n := queryInt(t, conn, "SELECT count(*) FROM keep"); n != 90 || len(keysUnder(keep)) == 0 {
+		t.Fatalf("keep has %d rows after the other databases' drops, want 90", n)
+	}
 }

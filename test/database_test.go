@@ -210,3 +210,77 @@ func TestDatabaseStatements(t *testing.T) {
 		t.Fatalf("%d of the original's tables report errors", n)
 	}
 }
+
+// TestDropRemovesLocatedTables drops the extension, then a whole
+// database, holding a mirror created with location => and a columnstore
+// table created WITH (location = ...), both outside the warehouse
+// directory: their files go too, and a file of the user's in the
+// columnstore table's location stays.
+func TestDropRemovesLocatedTables(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	c, conn := startMooncake(t)
+	defer conn.Close(ctx)
+	elsewhere := filepath.Join(c.DataDir(), "elsewhere")
+	files := func(dir string) []string {
+		var out []string
+		filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return out
+	}
+	for _, how := range []string{"DROP EXTENSION", "DROP DATABASE"} {
+		t.Run(how, func(t *testing.T) {
+			db := strings.ToLower(strings.ReplaceAll(how, " ", "_"))
+			if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+				t.Fatal(err)
+			}
+			mirrors := filepath.Join(elsewhere, db, "mirrors")
+			tables := filepath.Join(elsewhere, db, "events")
+			cn := c.Conn(t, db)
+			for _, q := range []string{
+				"CREATE EXTENSION pg_mooncake",
+				"CREATE TABLE src (id int PRIMARY KEY, v text)",
+				"INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 100) g",
+				"CALL mooncake.create_table('src_m', 'src', location => '" + mirrors + "')",
+				"CREATE TABLE events (a int, b text) USING columnstore WITH (location = '" + tables + "')",
+				"INSERT INTO events SELECT g, 'b' || g FROM generate_series(1, 100) g",
+				"UPDATE events SET b = 'u' WHERE a < 10",
+				"INSERT INTO src VALUES (101, 'later')",
+			} {
+				if _, err := cn.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			waitConverged(t, cn, "src", "src_m", 30*time.Second)
+			mine := filepath.Join(tables, "README.txt")
+			if err := os.WriteFile(mine, []byte("the user's"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if len(files(mirrors)) == 0 || len(files(tables)) < 3 {
+				t.Fatalf("files before the drop: mirrors %v, table %v", files(mirrors), files(tables))
+			}
+			if how == "DROP EXTENSION" {
+				if _, err := cn.Exec(ctx, "DROP EXTENSION pg_mooncake CASCADE"); err != nil {
+					t.Fatal(err)
+				}
+				cn.Close(ctx)
+			} else {
+				cn.Close(ctx)
+				if _, err := conn.Exec(ctx, "DROP DATABASE "+db); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var left []string
+			if _, ok := waitFor(15*time.Second, func() bool {
+				left = append(files(mirrors), files(tables)...)
+				return len(left) == 1 && left[0] == mine
+			}); !ok {
+				t.Fatalf("after %s, these files remain (want only %s): %v", how, mine, left)
+			}
+		})
+	}
+}

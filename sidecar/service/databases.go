@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,61 @@ type database struct {
 
 	purgeMu sync.Mutex // serializes the removal of dropped columnstore tables' files
 	goneMu  sync.Mutex // serializes dropGone: a backend's request and reconcile may find one mirror together
+
+	outsideMu sync.Mutex
+	outside   []string // metadata files of catalog.TablesToRemove, as of the last look
+}
+
+// lookOutside records the metadata files of the database's tables that
+// removing its warehouse directory leaves (catalog.TablesToRemove: those
+// kept outside it, all of them on an object store), for removeOutside.
+func (d *database) lookOutside(ctx context.Context) {
+	l, err := d.mirrors.Catalog.TablesToRemove(ctx)
+	if err != nil {
+		return
+	}
+	d.outsideMu.Lock()
+	d.outside = l
+	d.outsideMu.Unlock()
+}
+
+// outsideNow adds the mirrors' current metadata files to what
+// lookOutside saw (before the set is closed, which forgets the mirrors)
+// and returns the list.
+func (d *database) outsideNow() []string {
+	d.outsideMu.Lock()
+	defer d.outsideMu.Unlock()
+	for _, m := range d.mirrors.All() {
+		if l := m.MetadataLocation(); l != "" && d.mirrors.Catalog.Outside(l) {
+			d.outside = append(d.outside, l)
+		}
+	}
+	slices.Sort(d.outside)
+	d.outside = slices.Compact(d.outside)
+	return slices.Clone(d.outside)
+}
+
+// removeOutside removes the files of those tables of a database whose
+// extension or whole self is gone: the ones seen by the last lookOutside,
+// and the mirrors' current ones.
+func (d *database) removeOutside(ctx context.Context) {
+	for _, l := range d.outsideNow() {
+		if err := catalog.RemoveTableAt(ctx, d.name, l); err != nil {
+			slog.Warn("cannot remove the files of a table kept outside the warehouse", "database", d.name, "metadata", l, "err", err)
+		}
+	}
+}
+
+// stop ends the database's work (stream, watch) and waits for the
+// stream to return.
+func (d *database) stop() {
+	d.cancel()
+	d.mu.Lock()
+	done := d.streamDone
+	d.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // dropGone drops m, whose foreign table is gone, unless another request
@@ -83,6 +139,9 @@ type databases struct {
 	mu     sync.Mutex
 	byName map[string]*database
 	held   map[string]*hold // databases the sidecar stays out of (release.go)
+	// secrets are pinned for the removal of a dropped database's or
+	// extension's files on object stores (nil in tests)
+	secrets *secrets
 }
 
 func (r *databases) config(name string) *pgx.ConnConfig {
@@ -155,6 +214,7 @@ func (r *databases) get(ctx context.Context, name string) (*database, error) {
 	d := &database{name: name, oid: oid, extOID: *ext, cfg: cfg, mirrors: set}
 	d.ctx, d.cancel = context.WithCancel(r.ctx)
 	r.byName[name] = d
+	d.lookOutside(ctx)
 	go r.watch(d)
 	go r.purgeDropped(d)
 	if len(set.All()) > 0 {
@@ -247,6 +307,10 @@ func (r *databases) watch(d *database) {
 		}
 		if err == nil {
 			r.reconcile(d.ctx, d, conn)
+			d.lookOutside(d.ctx)
+			if r.secrets != nil {
+				r.secrets.unpinOlder(d.name, time.Minute)
+			}
 			if r.sweep > 0 && !time.Now().Before(nextSweep) {
 				sweepOrphans(d.ctx, d.name, conn)
 				nextSweep = time.Now().Add(r.sweep)
@@ -403,21 +467,19 @@ func (r *databases) forget(d *database) {
 	r.mu.Unlock()
 	metrics.Default.ForgetDatabase(d.name)
 	slog.Info("extension dropped: removing the database's mirrors, slot and publication", "database", d.name)
-	d.cancel()
-	d.mu.Lock()
-	done := d.streamDone
-	d.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	d.stop()
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	if err := cdc.DropSlotAndPublication(ctx, d.cfg, cdc.SlotName(d.oid)); err != nil {
 		slog.Error("cannot drop the replication slot or publication", "database", d.name, "err", err)
 	}
+	d.removeOutside(ctx)
 	d.mirrors.Close(ctx)
 	if err := d.mirrors.Catalog.RemoveWarehouse(ctx); err != nil {
 		slog.Error("cannot remove the warehouse files", "database", d.name, "err", err)
+	}
+	if r.secrets != nil {
+		r.secrets.unpin(d.name)
 	}
 }
 

@@ -85,12 +85,15 @@ func (s *server) releaseDatabase(ctx context.Context, req *Request) (any, error)
 	if d != nil {
 		h.closed = d
 		slog.Info("closing the database for a statement that needs it alone", "database", name, "statement", req.What)
-		d.cancel()
-		d.mu.Lock()
-		done := d.streamDone
-		d.mu.Unlock()
-		if done != nil {
-			<-done
+		d.stop()
+		if req.What == "drop" {
+			// what the warehouse directory does not hold, and the
+			// secrets to remove it with, for dropped
+			d.lookOutside(ctx)
+			d.outsideNow()
+			if r.secrets != nil {
+				r.secrets.pin(ctx, name)
+			}
 		}
 		d.mirrors.Close(ctx)
 		// PostgreSQL refuses to drop a database whose slot is active: wait
@@ -173,6 +176,9 @@ func (r *databases) awaitRelease(h *hold) {
 		delete(r.held, h.name)
 		r.mu.Unlock()
 		defer close(h.done)
+		if r.secrets != nil {
+			defer r.secrets.unpin(h.name)
+		}
 		switch {
 		case err != nil || (!ended && name != ""):
 			slog.Warn("lifting a hold on a database without knowing how the statement ended", "database", h.name, "err", err)
@@ -233,7 +239,25 @@ func (r *databases) dropped(h *hold) {
 	defer cancel()
 	metrics.Default.ForgetDatabase(h.name)
 	slog.Info("database dropped: removing its warehouse files", "database", h.name)
+	h.closed.removeOutside(ctx)
 	if err := h.closed.mirrors.Catalog.RemoveWarehouse(ctx); err != nil {
 		slog.Error("cannot remove the warehouse files", "database", h.name, "err", err)
 	}
+}
+
+// beforeDropExtension serves before_drop_extension: DROP EXTENSION
+// pg_mooncake is about to remove the catalog, which names the tables kept
+// outside the warehouse directory that forget removes (lookOutside runs
+// every second otherwise: a table made just before would be missed).
+func (s *server) beforeDropExtension(ctx context.Context, req *Request) (any, error) {
+	s.dbs.mu.Lock()
+	d := s.dbs.byName[req.Database]
+	s.dbs.mu.Unlock()
+	if d != nil && (req.Extension == 0 || d.extOID == req.Extension) {
+		d.lookOutside(ctx)
+		if s.secrets != nil {
+			s.secrets.pin(ctx, req.Database)
+		}
+	}
+	return map[string]any{}, nil
 }

@@ -28,13 +28,50 @@ type secrets struct {
 }
 
 type secretsRead struct {
-	list []*remote.Secret
-	at   time.Time
+	list   []*remote.Secret
+	at     time.Time
+	pinned bool // kept past secretsTTL (pin)
+}
+
+// pin reads the database's secrets now and keeps them until unpin: the
+// files of a dropped extension's or database's tables on object stores
+// are removed after the secrets table is gone.
+func (s *secrets) pin(ctx context.Context, db string) {
+	s.mu.Lock()
+	delete(s.by, db)
+	s.mu.Unlock()
+	if _, err := s.get(ctx, db); err != nil {
+		return
+	}
+	s.mu.Lock()
+	if r, ok := s.by[db]; ok {
+		r.pinned = true
+		s.by[db] = r
+	}
+	s.mu.Unlock()
+}
+
+// unpin forgets what pin kept.
+func (s *secrets) unpin(db string) {
+	s.mu.Lock()
+	delete(s.by, db)
+	s.mu.Unlock()
+}
+
+// unpinOlder forgets secrets pinned longer than d ago: the drop they were
+// kept for was rolled back (the extension is still there), and secrets
+// changed since must count.
+func (s *secrets) unpinOlder(db string, d time.Duration) {
+	s.mu.Lock()
+	if r, ok := s.by[db]; ok && r.pinned && time.Since(r.at) > d {
+		delete(s.by, db)
+	}
+	s.mu.Unlock()
 }
 
 func (s *secrets) get(ctx context.Context, db string) ([]*remote.Secret, error) {
 	s.mu.Lock()
-	if r, ok := s.by[db]; ok && time.Since(r.at) < secretsTTL {
+	if r, ok := s.by[db]; ok && (r.pinned || time.Since(r.at) < secretsTTL) {
 		s.mu.Unlock()
 		return r.list, nil
 	}

@@ -225,6 +225,8 @@ func (s *server) dispatch(ctx context.Context, req *Request, w io.Writer) error 
 		result, err = s.columnstorePurge(ctx, req)
 	case "release_database":
 		result, err = s.releaseDatabase(ctx, req)
+	case "before_drop_extension":
+		result, err = s.beforeDropExtension(ctx, req)
 	default:
 		return userError("08P01", "unknown request %q", req.Op)
 	}

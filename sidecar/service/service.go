@@ -55,6 +55,7 @@ func New(ctx context.Context, o Options) *Service {
 	dbs := &databases{base: o.Base, engine: o.Engine, warehouse: o.Warehouse, cdc: o.CDC, flush: o.Flush, sweep: o.OrphanSweep,
 		ctx: ctx, byName: map[string]*database{}, spoolDir: o.TmpDir, fatal: o.Fatal}
 	sec.dbs = dbs
+	dbs.secrets = sec
 	if o.LakeCache != nil && o.TableCopies != "" {
 		catalog.SetObjectStore(tableObjects{st: o.LakeCache, secrets: sec}, o.TableCopies)
 	}
