@@ -52,6 +52,12 @@ type Stream struct {
 
 	resyncOnce sync.Once
 	resyncCh   chan resyncRequest // Resync requests for the apply loop
+
+	// SlotLost is set when the slot had to be made anew while mirrors
+	// existed: the changes between their last applied position and the
+	// new slot's start are not in the stream, so each mirror is copied
+	// again (resyncLost) once replication runs.
+	SlotLost atomic.Bool
 }
 
 func (s *Stream) pings() chan struct{} {
@@ -107,26 +113,26 @@ func (s *Stream) WaitVisible(ctx context.Context, lsn uint64) error {
 }
 
 // EnsureSlot creates the publication and the replication slot if they do
-// not exist yet.
-func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
+// not exist yet, and tells whether it made the slot.
+func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) (bool, error) {
 	conn, err := pgx.ConnectConfig(ctx, sessionConfig(cfg))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close(context.Background())
 	if err := ensurePublication(ctx, conn); err != nil {
-		return err
+		return false, err
 	}
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {
-		return err
+		return false, err
 	}
 	if exists {
-		return nil
+		return false, nil
 	}
 	repl, err := pgconn.ConnectConfig(ctx, ReplicationConfig(cfg))
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer repl.Close(context.Background())
 	_, err = pglogrepl.CreateReplicationSlot(ctx, repl, slot, "pgoutput",
@@ -134,11 +140,11 @@ func EnsureSlot(ctx context.Context, cfg *pgx.ConnConfig, slot string) error {
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42710" {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("create replication slot: %w", err)
+		return false, fmt.Errorf("create replication slot: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // ensurePublication creates the publication, with publish_via_partition_root:
@@ -387,6 +393,19 @@ func (s *Stream) runOnce(ctx context.Context) error {
 	// The slot's confirmed position is where the server resumes; everything
 	// before it is in Iceberg already.
 	confirmed, err := slotConfirmedLSN(ctx, s.Config, s.Slot)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The slot is gone (dropped by hand, or by a failover or an
+		// upgrade that kept no slots): make it again, and copy every
+		// mirror again, since what it held back is lost.
+		slog.Error("the replication slot is gone: making it again and copying every mirror again", "database", s.Config.Database, "slot", s.Slot)
+		if _, err := EnsureSlot(ctx, s.Config, s.Slot); err != nil {
+			return err
+		}
+		if len(s.Mirrors.All()) > 0 {
+			s.SlotLost.Store(true)
+		}
+		confirmed, err = slotConfirmedLSN(ctx, s.Config, s.Slot)
+	}
 	if err != nil {
 		return err
 	}
@@ -401,6 +420,9 @@ func (s *Stream) runOnce(ctx context.Context) error {
 		return fmt.Errorf("start replication: %w", err)
 	}
 	slog.Info("replication started", "database", s.Config.Database, "slot", s.Slot, "from", pglogrepl.LSN(confirmed))
+	if s.SlotLost.Swap(false) {
+		go s.resyncLost(ctx)
+	}
 
 	msgs := make(chan received, receiveQueue)
 	stopReader := make(chan struct{})
@@ -1178,4 +1200,30 @@ func randomSuffix() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// resyncLost copies again, one after the other, every mirror of a
+// database whose slot had to be made anew (SlotLost): each copy's
+// snapshot comes after the new slot's start, so the mirror holds every
+// change again once its copy is in (readers see the old rows until then).
+// A copy that fails marks the mirror broken, for resync_table.
+func (s *Stream) resyncLost(ctx context.Context) {
+	for _, m := range s.Mirrors.All() {
+		select {
+		case <-m.Ready():
+		default:
+			continue // its initial copy, under way, comes after the new slot
+		}
+		slog.Info("copying the source again: the replication slot was lost", "mirror", m.Namespace+"."+m.Name)
+		if err := s.Resync(ctx, m, 0); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			reason := "the replication slot was lost and copying the source again failed: " + catalog.Redact(err.Error())
+			slog.Error("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
+			if err := s.Mirrors.Break(ctx, m, reason); err != nil {
+				slog.Error("cannot record that the mirror is broken", "err", err)
+			}
+		}
+	}
 }

@@ -234,11 +234,18 @@ func (r *databases) startStream(ctx context.Context, d *database) error {
 		return nil
 	}
 	slot := cdc.SlotName(d.oid)
-	if err := cdc.EnsureSlot(ctx, d.cfg, slot); err != nil {
+	created, err := cdc.EnsureSlot(ctx, d.cfg, slot)
+	if err != nil {
 		return err
 	}
 	d.stream = &cdc.Stream{Config: d.cfg, Slot: slot, Mirrors: d.mirrors, FlushInterval: r.flush, FlushRows: 1 << 20,
 		Fatal: r.fatal, SpoolDir: filepath.Join(r.spoolDir, fmt.Sprintf("stream-%d", d.oid))}
+	if created && len(d.mirrors.All()) > 0 {
+		// Mirrors without their slot (dropped while the sidecar was
+		// down, or an upgrade that kept no slots): see cdc.Stream.SlotLost.
+		slog.Error("the replication slot was gone: made it again; every mirror is copied again", "database", d.name, "slot", slot)
+		d.stream.SlotLost.Store(true)
+	}
 	d.streamDone = make(chan struct{})
 	go func() {
 		defer close(d.streamDone)

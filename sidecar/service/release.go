@@ -26,8 +26,8 @@ type hold struct {
 	name    string
 	from    string // the requesting backend's database, to watch it from
 	pid     int
-	start   string // the backend's transaction start (epoch seconds)
-	closed  *database
+	start   string    // the backend's transaction start (epoch seconds)
+	closed  *database // the sidecar's state of the database, closed
 	expires time.Time
 	done    chan struct{} // closed when the hold is lifted
 }
@@ -76,34 +76,37 @@ func (s *server) releaseDatabase(ctx context.Context, req *Request) (any, error)
 		r.mu.Unlock()
 		return nil, userError("55006", "database %q is being dropped, renamed, moved or copied by another session", name)
 	}
-	r.held[name] = h
 	d := r.byName[name]
-	if d != nil {
-		delete(r.byName, name)
+	if d == nil {
+		// Nothing of the sidecar's is connected there (it opens a
+		// database when one of its backends asks, and none can while the
+		// statement runs).
+		r.mu.Unlock()
+		return map[string]any{"released": false}, nil
 	}
+	r.held[name] = h
+	delete(r.byName, name)
 	r.mu.Unlock()
-	if d != nil {
-		h.closed = d
-		slog.Info("closing the database for a statement that needs it alone", "database", name, "statement", req.What)
-		d.stop()
-		if req.What == "drop" {
-			// what the warehouse directory does not hold, and the
-			// secrets to remove it with, for dropped
-			d.lookOutside(ctx)
-			d.outsideNow()
-			if r.secrets != nil {
-				r.secrets.pin(ctx, name)
-			}
+	h.closed = d
+	slog.Info("closing the database for a statement that needs it alone", "database", name, "statement", req.What)
+	d.stop()
+	if req.What == "drop" {
+		// what the warehouse directory does not hold, and the
+		// secrets to remove it with, for dropped
+		d.lookOutside(ctx)
+		d.outsideNow()
+		if r.secrets != nil {
+			r.secrets.pin(ctx, name)
 		}
-		d.mirrors.Close(ctx)
-		// PostgreSQL refuses to drop a database whose slot is active: wait
-		// for the walsender of the stream to let it go.
-		if err := waitSlotInactive(ctx, conn, cdc.SlotName(oid)); err != nil {
-			slog.Warn("the replication slot is still active", "database", name, "err", err)
-		}
+	}
+	d.mirrors.Close(ctx)
+	// PostgreSQL refuses to drop a database whose slot is active: wait
+	// for the walsender of the stream to let it go.
+	if err := waitSlotInactive(ctx, conn, cdc.SlotName(oid)); err != nil {
+		slog.Warn("the replication slot is still active", "database", name, "err", err)
 	}
 	go r.awaitRelease(h)
-	return map[string]any{"released": d != nil}, nil
+	return map[string]any{"released": true}, nil
 }
 
 // refuseCopy fails when database name holds mirrors or columnstore tables:
@@ -189,6 +192,9 @@ func (r *databases) awaitRelease(h *hold) {
 		case name == "":
 			r.dropped(h)
 		default:
+			if name != h.name {
+				metrics.Default.ForgetDatabase(h.name)
+			}
 			r.reopen(name)
 		}
 		return
@@ -232,9 +238,6 @@ func (r *databases) reopen(name string) {
 // dropped removes what a dropped database left outside PostgreSQL: its
 // warehouse directory (its replication slot went with it).
 func (r *databases) dropped(h *hold) {
-	if h.closed == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 	defer cancel()
 	metrics.Default.ForgetDatabase(h.name)

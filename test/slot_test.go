@@ -1,0 +1,73 @@
+package test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
+)
+
+// TestSlotLost drops the database's replication slot under the sidecar
+// (as a DBA cleaning slots by hand, a failover or an upgrade that keeps no
+// slots would), with changes to the source while no slot exists: the
+// sidecar makes the slot again and copies every mirror again, so that the
+// mirrors converge to their sources instead of silently missing those
+// changes. Once with the sidecar running, once with it killed first (it
+// then finds the slot gone when it opens the database).
+func TestSlotLost(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	c, conn := startMooncake(t)
+	defer conn.Close(ctx)
+	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
+	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
+	exec(t, conn, "CREATE TABLE other (id bigint PRIMARY KEY, n numeric)")
+	exec(t, conn, "INSERT INTO other SELECT g, g / 3.0 FROM generate_series(1, 500) g")
+	exec(t, conn, "CALL mooncake.create_table('other_m', 'other')")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	waitConverged(t, conn, "other", "other_m", 30*time.Second)
+	slot := pgtest.QueryText(t, conn, "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'mooncake\\_%' AND NOT temporary AND database = 'postgres'")
+
+	for round, kill := range []bool{false, true} {
+		if kill {
+			c.KillSidecar(t)
+		}
+		// The sidecar reconnects within a second: end its walsender and
+		// drop the slot in one go, until the drop wins.
+		if _, ok := waitFor(20*time.Second, func() bool {
+			_, err := conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL`, slot)
+			if err != nil {
+				return false
+			}
+			_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+			return err == nil
+		}); !ok {
+			t.Fatalf("round %d: could not drop slot %s", round, slot)
+		}
+		// Changes no slot holds.
+		exec(t, conn, "INSERT INTO src SELECT g, 'gap' || g FROM generate_series(2001 + 100 * "+strconv.Itoa(round)+", 2050 + 100 * "+strconv.Itoa(round)+") g")
+		exec(t, conn, "UPDATE src SET v = v || ' changed' WHERE id % 7 = "+strconv.Itoa(round))
+		exec(t, conn, "DELETE FROM src WHERE id % 11 = "+strconv.Itoa(round))
+		exec(t, conn, "UPDATE other SET n = n * 2 WHERE id % 5 = "+strconv.Itoa(round))
+		if kill {
+			c.WaitSidecar(t)
+		}
+		waitConverged(t, conn, "src", "src_m", 60*time.Second)
+		waitConverged(t, conn, "other", "other_m", 60*time.Second)
+		// and the stream follows again
+		exec(t, conn, "INSERT INTO src VALUES (9000 + "+strconv.Itoa(round)+", 'after')")
+		exec(t, conn, "DELETE FROM other WHERE id = 1 + "+strconv.Itoa(round))
+		waitConverged(t, conn, "src", "src_m", 30*time.Second)
+		waitConverged(t, conn, "other", "other_m", 30*time.Second)
+		if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM mooncake.columnstore_tables WHERE state <> 'ready'"); n != 0 {
+			t.Fatalf("round %d: %d mirrors not ready: %s", round, n, pgtest.QueryText(t, conn, "SELECT string_agg(table_name || ' ' || state || ' ' || coalesce(error, ''), '; ') FROM mooncake.columnstore_tables"))
+		}
+	}
+	if !strings.Contains(c.LogTail(400), "copying the source again: the replication slot was lost") {
+		t.Errorf("the server log does not say the mirrors were copied again")
+	}
+}
