@@ -71,3 +71,29 @@ func TestSlotLost(t *testing.T) {
 		t.Errorf("the server log does not say the mirrors were copied again")
 	}
 }
+
+// TestSourceLeftPublication takes a mirrored table out of the publication
+// by hand (ALTER PUBLICATION ... DROP TABLE) and changes it: the sidecar
+// puts it back and copies the mirror again, which converges to its source
+// and follows on.
+func TestSourceLeftPublication(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	_, conn := startMooncake(t)
+	defer conn.Close(ctx)
+	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
+	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
+	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	exec(t, conn, "ALTER TABLE src RENAME TO src_renamed")
+	exec(t, conn, "ALTER PUBLICATION mooncake_pub DROP TABLE src_renamed")
+	exec(t, conn, "INSERT INTO src_renamed SELECT g, 'gap' || g FROM generate_series(501, 600) g")
+	exec(t, conn, "UPDATE src_renamed SET v = 'changed' WHERE id % 3 = 0")
+	exec(t, conn, "DELETE FROM src_renamed WHERE id % 5 = 0")
+	waitConverged(t, conn, "src_renamed", "src_m", 60*time.Second)
+	exec(t, conn, "INSERT INTO src_renamed VALUES (1000, 'after')")
+	waitConverged(t, conn, "src_renamed", "src_m", 30*time.Second)
+	if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub' AND tablename = 'src_renamed'"); n != 1 {
+		t.Fatalf("the source is not in the publication again")
+	}
+}

@@ -314,6 +314,7 @@ func (r *databases) watch(d *database) {
 		}
 		if err == nil {
 			r.reconcile(d.ctx, d, conn)
+			r.republish(d.ctx, d, conn)
 			d.lookOutside(d.ctx)
 			if r.secrets != nil {
 				r.secrets.unpinOlder(d.name, time.Minute)
@@ -449,6 +450,69 @@ func (r *databases) reconcile(ctx context.Context, d *database, conn *pgx.Conn) 
 				slog.Warn("cannot drop the mirror", "mirror", m.Namespace+"."+m.Name, "err", err)
 			}
 		}
+	}
+}
+
+// republish puts back into the publication the sources of mirrors that
+// left it (ALTER PUBLICATION ... DROP TABLE or SET TABLE by hand): the
+// changes made meanwhile were never sent, so each such mirror is copied
+// again. A publication that is gone altogether is left to EnsureSlot.
+func (r *databases) republish(ctx context.Context, d *database, conn *pgx.Conn) {
+	d.mu.Lock()
+	stream := d.stream
+	d.mu.Unlock()
+	if stream == nil {
+		return
+	}
+	bySource := map[uint32][]*catalog.Mirror{}
+	var oids []uint32
+	for _, m := range d.mirrors.All() {
+		select {
+		case <-m.Ready():
+		default:
+			continue
+		}
+		if m.Pending() != "" || m.SourceOID == 0 {
+			continue
+		}
+		if bySource[m.SourceOID] == nil {
+			oids = append(oids, m.SourceOID)
+		}
+		bySource[m.SourceOID] = append(bySource[m.SourceOID], m)
+	}
+	if len(oids) == 0 {
+		return
+	}
+	rows, err := conn.Query(ctx, `SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname)
+		FROM unnest($1::oid[]) o JOIN pg_class c ON c.oid = o JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2)
+		  AND NOT EXISTS (SELECT 1 FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+		                  WHERE p.pubname = $2 AND pr.prrelid = o)`, oids, cdc.Publication)
+	if err != nil {
+		return
+	}
+	type source struct {
+		OID       uint32
+		Qualified string
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowToStructByPos[source])
+	if err != nil {
+		return
+	}
+	for _, src := range missing {
+		ms := bySource[src.OID]
+		slog.Error("a mirrored table left the publication: publishing it again and copying it again", "database", d.name, "source", src.Qualified)
+		if err := cdc.Publish(ctx, d.cfg, src.Qualified, src.OID); err != nil {
+			slog.Warn("cannot publish the source again", "source", src.Qualified, "err", err)
+			continue
+		}
+		go func() {
+			for _, m := range ms {
+				if err := stream.Resync(d.ctx, m, 0); err != nil && d.ctx.Err() == nil {
+					slog.Warn("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
+				}
+			}
+		}()
 	}
 }
 
