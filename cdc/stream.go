@@ -1206,7 +1206,6 @@ func randomSuffix() string {
 // database whose slot had to be made anew (SlotLost): each copy's
 // snapshot comes after the new slot's start, so the mirror holds every
 // change again once its copy is in (readers see the old rows until then).
-// A copy that fails marks the mirror broken, for resync_table.
 func (s *Stream) resyncLost(ctx context.Context) {
 	for _, m := range s.Mirrors.All() {
 		select {
@@ -1215,15 +1214,34 @@ func (s *Stream) resyncLost(ctx context.Context) {
 			continue // its initial copy, under way, comes after the new slot
 		}
 		slog.Info("copying the source again: the replication slot was lost", "mirror", m.Namespace+"."+m.Name)
-		if err := s.Resync(ctx, m, 0); err != nil {
-			if ctx.Err() != nil {
+		s.RecopyOrBreak(ctx, m, "the replication slot was lost")
+	}
+}
+
+// RecopyOrBreak copies m's source again (Resync), up to five times (a
+// stream that reconnects meanwhile abandons the copy), for a mirror that
+// missed changes (why); if every try fails, the mirror is marked broken,
+// for resync_table, rather than left following on without them.
+func (s *Stream) RecopyOrBreak(ctx context.Context, m *catalog.Mirror, why string) {
+	var err error
+	for try := range 5 {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
 				return
-			}
-			reason := "the replication slot was lost and copying the source again failed: " + catalog.Redact(err.Error())
-			slog.Error("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
-			if err := s.Mirrors.Break(ctx, m, reason); err != nil {
-				slog.Error("cannot record that the mirror is broken", "err", err)
+			case <-time.After(time.Duration(try) * time.Second):
 			}
 		}
+		if err = s.Resync(ctx, m, 0); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	reason := why + " and copying the source again failed: " + catalog.Redact(err.Error())
+	slog.Error("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
+	if err := s.Mirrors.Break(ctx, m, reason); err != nil {
+		slog.Error("cannot record that the mirror is broken", "err", err)
 	}
 }

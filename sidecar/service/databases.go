@@ -508,9 +508,7 @@ func (r *databases) republish(ctx context.Context, d *database, conn *pgx.Conn) 
 		}
 		go func() {
 			for _, m := range ms {
-				if err := stream.Resync(d.ctx, m, 0); err != nil && d.ctx.Err() == nil {
-					slog.Warn("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
-				}
+				stream.RecopyOrBreak(d.ctx, m, "its source was taken out of the publication")
 			}
 		}()
 	}
