@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -298,6 +299,15 @@ func (s *Stream) Run(ctx context.Context) {
 			s.Fatal(err)
 			return
 		}
+		var pgErr *pgconn.PgError
+		if errors.Is(err, errPublicationGone) ||
+			(errors.As(err, &pgErr) && pgErr.Code == "42704" && strings.Contains(pgErr.Message, `"`+Publication+`"`)) {
+			rerr := s.repairPublication(ctx)
+			if rerr == nil {
+				continue
+			}
+			slog.Error("cannot make the publication again", "database", s.Config.Database, "err", rerr)
+		}
 		var me *catalog.MirrorError
 		if errors.As(err, &me) {
 			// One mirror cannot take a change: mark it broken rather than
@@ -573,6 +583,15 @@ func receive(conn *pgconn.PgConn, out chan<- received, stop <-chan struct{}, don
 			r.data = bytes.Clone(msg.Data)
 		case *pgproto3.ErrorResponse:
 			r.err = pgconn.ErrorResponseToPgError(msg)
+		case *pgproto3.NoticeResponse:
+			if strings.Contains(msg.Message, `skipped loading publication "`+Publication+`"`) {
+				// PostgreSQL 18 decodes on without a dropped publication,
+				// publishing nothing: as its older versions' error.
+				r.err = errPublicationGone
+				break
+			}
+			slog.Warn("notice from the replication stream", "severity", msg.Severity, "message", msg.Message)
+			continue
 		default:
 			r.err = fmt.Errorf("unexpected replication message %T", msg)
 		}
@@ -1243,5 +1262,57 @@ func (s *Stream) RecopyOrBreak(ctx context.Context, m *catalog.Mirror, why strin
 	slog.Error("cannot copy the mirror's source again", "mirror", m.Namespace+"."+m.Name, "err", err)
 	if err := s.Mirrors.Break(ctx, m, reason); err != nil {
 		slog.Error("cannot record that the mirror is broken", "err", err)
+	}
+}
+
+// errPublicationGone: the stream's publication was dropped.
+var errPublicationGone = errors.New("publication " + Publication + " does not exist")
+
+// repairPublication answers a publication dropped by hand (DROP
+// PUBLICATION): pgoutput looks the publication up as of each change it
+// decodes, so the slot cannot be read past the drop any more, and changes
+// made since were never published. It makes the publication again with
+// every mirror's source and drops the slot: the next session makes the
+// slot anew and copies every mirror again (SlotLost).
+func (s *Stream) repairPublication(ctx context.Context) error {
+	slog.Error("the publication is gone: making it again, with a new slot, and copying every mirror again", "database", s.Config.Database, "publication", Publication)
+	conn, err := pgx.ConnectConfig(ctx, sessionConfig(s.Config))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if err := ensurePublication(ctx, conn); err != nil {
+		return err
+	}
+	seen := map[uint32]bool{}
+	for _, m := range s.Mirrors.All() {
+		if m.SourceOID == 0 || seen[m.SourceOID] {
+			continue
+		}
+		seen[m.SourceOID] = true
+		var name string
+		err := conn.QueryRow(ctx, `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1`, m.SourceOID).Scan(&name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // dropped: its mirror goes too
+		}
+		if err != nil {
+			return err
+		}
+		if err := Publish(ctx, s.Config, name, m.SourceOID); err != nil {
+			return err
+		}
+	}
+	for try := 0; ; try++ {
+		_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", s.Slot)
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" || try == 50 { // in use: our walsender is ending
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -97,3 +97,28 @@ func TestSourceLeftPublication(t *testing.T) {
 		t.Fatalf("the source is not in the publication again")
 	}
 }
+
+// TestPublicationDropped drops the publication mooncake_pub by hand and
+// changes the sources: the sidecar makes it again (with a new slot, the
+// old one cannot be read past the drop) and copies the mirrors again.
+func TestPublicationDropped(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	_, conn := startMooncake(t)
+	defer conn.Close(ctx)
+	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
+	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
+	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	exec(t, conn, "DROP PUBLICATION mooncake_pub")
+	exec(t, conn, "INSERT INTO src SELECT g, 'gap' || g FROM generate_series(501, 600) g")
+	exec(t, conn, "UPDATE src SET v = 'changed' WHERE id % 3 = 0")
+	exec(t, conn, "DELETE FROM src WHERE id % 5 = 0")
+	waitConverged(t, conn, "src", "src_m", 60*time.Second)
+	exec(t, conn, "INSERT INTO src VALUES (1000, 'after')")
+	exec(t, conn, "DELETE FROM src WHERE id = 1")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM mooncake.columnstore_tables WHERE state <> 'ready'"); n != 0 {
+		t.Fatalf("%d mirrors not ready", n)
+	}
+}
