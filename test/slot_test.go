@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgmooncake/mooncake/test/pgtest"
 )
 
@@ -72,25 +74,37 @@ func TestSlotLost(t *testing.T) {
 	}
 }
 
+// throughTampering mirrors a table src, runs tamper (statements a DBA
+// might run on the publication), then inserts, updates and deletes rows
+// of the table, named table by then, and waits for the mirror to hold
+// them: the changes reached it only if the sidecar repaired what tamper
+// did and copied the mirror again.
+func throughTampering(t *testing.T, table string, tamper ...string) *pgx.Conn {
+	t.Helper()
+	pgtest.RequireExtension(t)
+	_, conn := startMooncake(t)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
+	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
+	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
+	for _, q := range tamper {
+		exec(t, conn, q)
+	}
+	exec(t, conn, "INSERT INTO "+table+" SELECT g, 'gap' || g FROM generate_series(501, 600) g")
+	exec(t, conn, "UPDATE "+table+" SET v = 'changed' WHERE id % 3 = 0")
+	exec(t, conn, "DELETE FROM "+table+" WHERE id % 5 = 0")
+	waitConverged(t, conn, table, "src_m", 60*time.Second)
+	return conn
+}
+
 // TestSourceLeftPublication takes a mirrored table out of the publication
 // by hand (ALTER PUBLICATION ... DROP TABLE) and changes it: the sidecar
 // puts it back and copies the mirror again, which converges to its source
 // and follows on.
 func TestSourceLeftPublication(t *testing.T) {
-	pgtest.RequireExtension(t)
-	ctx := context.Background()
-	_, conn := startMooncake(t)
-	defer conn.Close(ctx)
-	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
-	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
-	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
-	waitConverged(t, conn, "src", "src_m", 30*time.Second)
-	exec(t, conn, "ALTER TABLE src RENAME TO src_renamed")
-	exec(t, conn, "ALTER PUBLICATION mooncake_pub DROP TABLE src_renamed")
-	exec(t, conn, "INSERT INTO src_renamed SELECT g, 'gap' || g FROM generate_series(501, 600) g")
-	exec(t, conn, "UPDATE src_renamed SET v = 'changed' WHERE id % 3 = 0")
-	exec(t, conn, "DELETE FROM src_renamed WHERE id % 5 = 0")
-	waitConverged(t, conn, "src_renamed", "src_m", 60*time.Second)
+	conn := throughTampering(t, "src_renamed",
+		"ALTER TABLE src RENAME TO src_renamed", "ALTER PUBLICATION mooncake_pub DROP TABLE src_renamed")
 	exec(t, conn, "INSERT INTO src_renamed VALUES (1000, 'after')")
 	waitConverged(t, conn, "src_renamed", "src_m", 30*time.Second)
 	if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'mooncake_pub' AND tablename = 'src_renamed'"); n != 1 {
@@ -102,19 +116,7 @@ func TestSourceLeftPublication(t *testing.T) {
 // changes the sources: the sidecar makes it again (with a new slot, the
 // old one cannot be read past the drop) and copies the mirrors again.
 func TestPublicationDropped(t *testing.T) {
-	pgtest.RequireExtension(t)
-	ctx := context.Background()
-	_, conn := startMooncake(t)
-	defer conn.Close(ctx)
-	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
-	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
-	exec(t, conn, "CALL mooncake.create_table('src_m', 'src')")
-	waitConverged(t, conn, "src", "src_m", 30*time.Second)
-	exec(t, conn, "DROP PUBLICATION mooncake_pub")
-	exec(t, conn, "INSERT INTO src SELECT g, 'gap' || g FROM generate_series(501, 600) g")
-	exec(t, conn, "UPDATE src SET v = 'changed' WHERE id % 3 = 0")
-	exec(t, conn, "DELETE FROM src WHERE id % 5 = 0")
-	waitConverged(t, conn, "src", "src_m", 60*time.Second)
+	conn := throughTampering(t, "src", "DROP PUBLICATION mooncake_pub")
 	exec(t, conn, "INSERT INTO src VALUES (1000, 'after')")
 	exec(t, conn, "DELETE FROM src WHERE id = 1")
 	waitConverged(t, conn, "src", "src_m", 30*time.Second)
