@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "access/xlog.h"
 
 #include "access/htup_details.h"
@@ -1244,6 +1245,17 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		appendStringInfo(&buf, ",\"commit_lsn\":" UINT64_FORMAT ",\"wait_ms\":%d",
 						 (uint64) XactLastCommitEnd, mooncake_read_wait_timeout);
 		append_now_lsn(&buf);
+
+		/*
+		 * A REPEATABLE READ or SERIALIZABLE transaction reads the mirrors
+		 * as they were at its first read of them: the sidecar keeps them
+		 * for the transaction (its backend and start), and lets go once
+		 * this backend has another transaction or none.
+		 */
+		appendStringInfo(&buf, ",\"pid\":%d", MyProcPid);
+		if (IsolationUsesXactSnapshot())
+			appendStringInfo(&buf, ",\"pin_xact\":" INT64_FORMAT,
+							 (int64) GetCurrentTransactionStartTimestamp());
 
 		/*
 		 * The values are computed under the session's settings (TimeZone,

@@ -244,6 +244,12 @@ type QueryOptions struct {
 	// same query from it while the views stay (resultcache.go):
 	// Scan.Cacheable.
 	Cacheable bool
+	// Conn, when set, runs the query on that connection (one holding a
+	// DuckDB transaction open, see the sidecar's read pins) rather than
+	// one of the pool's, and leaves it open; ReuseKey and Cacheable are
+	// then ignored: a statement prepared or an answer kept in a
+	// transaction reading older views must not serve later queries.
+	Conn *gosql.Conn
 }
 
 // QueryWith is Query with options. Under another TimeZone than UTC the
@@ -251,6 +257,9 @@ type QueryOptions struct {
 // write path relies on it.
 func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr array.RecordReader, release func(), err error) {
 	tz := o.TimeZone
+	if o.Conn != nil {
+		o.ReuseKey, o.Cacheable = "", false
+	}
 	cacheKey := ""
 	if o.ReuseKey != "" && o.Cacheable && e.results.entryMax > 0 {
 		cacheKey = tz
@@ -262,16 +271,21 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 			return rr, rr.Release, nil
 		}
 	}
-	conn, err := e.DB.Conn(ctx)
-	if err != nil {
-		return nil, nil, err
+	conn := o.Conn
+	closeConn := func() {}
+	if conn == nil {
+		var err error
+		if conn, err = e.DB.Conn(ctx); err != nil {
+			return nil, nil, err
+		}
+		closeConn = func() { conn.Close() }
 	}
-	done := func() { conn.Close() }
+	done := closeConn
 	if tz != "" && tz != "UTC" {
 		if _, err := conn.ExecContext(ctx, "SET TimeZone = "+catalog.QuoteLiteral(tz)); err != nil {
 			// A cancellation can end the call after the SET took effect.
 			conn.Raw(func(any) error { return driver.ErrBadConn })
-			conn.Close()
+			closeConn()
 			return nil, nil, err
 		}
 		done = func() {
@@ -279,7 +293,7 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 				// Never give the pool a connection in another zone.
 				conn.Raw(func(any) error { return driver.ErrBadConn })
 			}
-			conn.Close()
+			closeConn()
 		}
 	}
 	err = conn.Raw(func(dc any) error {

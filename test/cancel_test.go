@@ -25,6 +25,7 @@ type sidecarQueries struct {
 	Cancelled   int64  `json:"cancelled"`
 	Failed      int64  `json:"failed"`
 	OutOfMemory int64  `json:"out_of_memory"`
+	ReadPins    int    `json:"read_pins"`
 	LastCancel  *struct {
 		HangupUnixMicros  int64 `json:"hangup_unix_us"`
 		StoppedUnixMicros int64 `json:"stopped_unix_us"`

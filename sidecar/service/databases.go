@@ -135,6 +135,7 @@ type databases struct {
 	ctx      context.Context // lives as long as the sidecar
 	fatal    func(error)     // ends the sidecar; the background worker restarts it
 	spoolDir string          // for streamed transactions
+	pins     pins            // REPEATABLE READ transactions' views of the mirrors (pins.go)
 
 	mu     sync.Mutex
 	byName map[string]*database
@@ -543,6 +544,7 @@ func (r *databases) forget(d *database) {
 		slog.Error("cannot drop the replication slot or publication", "database", d.name, "err", err)
 	}
 	d.removeOutside(ctx)
+	r.pins.releaseDatabase(d.name)
 	d.mirrors.Close(ctx)
 	if err := d.mirrors.Catalog.RemoveWarehouse(ctx); err != nil {
 		slog.Error("cannot remove the warehouse files", "database", d.name, "err", err)

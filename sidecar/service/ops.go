@@ -52,7 +52,8 @@ type Request struct {
 	TimeZone     string          `json:"timezone"`          // the session's TimeZone
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
 	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
-	PID          int             `json:"pid"`               // resync_table, release_database: the calling backend
+	PID          int             `json:"pid"`               // resync_table, release_database, scan: the calling backend
+	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction (pins.go)
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"; release_database: the statement
 	// Arrow is set by Flight (never on the wire): the scan's numeric(p,s)
 	// columns stored as DECIMAL come as DECIMALs (sql.PlanOptions.Arrow).
@@ -120,6 +121,7 @@ func (s *server) status() (any, error) {
 	q := s.queries.status()
 	q["statements_reused"] = s.dbs.engine.StatementsReused()
 	q["results_reused"] = s.dbs.engine.ResultsReused()
+	q["read_pins"] = s.dbs.pins.count()
 	st := s.dbs.engine.DB.Stats()
 	q["duckdb_connections"] = map[string]int{"open": st.OpenConnections, "in_use": st.InUse}
 	flight := ""
@@ -436,7 +438,37 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		return nil, err
 	}
 	query := func(sc *sql.Scan) (array.RecordReader, func(), error) {
-		return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey, Cacheable: sc.Cacheable})
+		if req.PinXact == 0 || req.Query == nil {
+			return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey, Cacheable: sc.Cacheable})
+		}
+		// A REPEATABLE READ transaction's scan: on its pin, or on a new
+		// one if the pin's DuckDB transaction failed (pins.go).
+		key := pinKey{database: req.Database, pid: req.PID, xact: req.PinXact}
+		for try := 0; ; try++ {
+			p, err := s.dbs.pins.take(ctx, s.dbs.engine, key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if p == nil {
+				return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz})
+			}
+			rdr, release, err := s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, Conn: p.conn})
+			if err != nil {
+				s.dbs.pins.done(p, true)
+				if try == 0 && ctx.Err() == nil {
+					continue
+				}
+				return nil, nil, err
+			}
+			return rdr, func() {
+				failed := rdr.Err() != nil
+				release()
+				s.dbs.pins.done(p, failed)
+			}, nil
+		}
+	}
+	if req.PinXact == 0 && req.PID != 0 {
+		s.dbs.pins.releaseBackend(req.Database, req.PID)
 	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()

@@ -99,6 +99,7 @@ func (s *server) releaseDatabase(ctx context.Context, req *Request) (any, error)
 			r.secrets.pin(ctx, name)
 		}
 	}
+	r.pins.releaseDatabase(d.name)
 	d.mirrors.Close(ctx)
 	// PostgreSQL refuses to drop a database whose slot is active: wait
 	// for the walsender of the stream to let it go.

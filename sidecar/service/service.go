@@ -59,8 +59,10 @@ func New(ctx context.Context, o Options) *Service {
 	if o.LakeCache != nil && o.TableCopies != "" {
 		catalog.SetObjectStore(tableObjects{st: o.LakeCache, secrets: sec}, o.TableCopies)
 	}
-	return &Service{srv: &server{dbs: dbs, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
-		remote: o.LakeCache, secrets: sec}}
+	srv := &server{dbs: dbs, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
+		remote: o.LakeCache, secrets: sec}
+	dbs.pins.backends = srv.backendXacts
+	return &Service{srv: srv}
 }
 
 // Discover opens the databases that have mirrors and keeps watching for

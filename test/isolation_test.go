@@ -1,0 +1,166 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// fingerprint sums what a scan of the mirror reads, so that two reads of
+// different rows differ.
+const fingerprintQuery = `SELECT count(*), sum(bal), sum(id::bigint * bal), max(length(note)) FROM %s`
+
+// TestRepeatableReadMirror: a REPEATABLE READ or SERIALIZABLE transaction
+// reads a mirror as it was at its first read, statement after statement,
+// while its source takes transfers, inserts and deletes and the mirror
+// flushes to Iceberg under it; the next transaction reads the changes.
+// The sidecar ends the transaction's pin once the backend has moved on
+// (idle, another transaction, or gone).
+func TestRepeatableReadMirror(t *testing.T) {
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE acct (id int PRIMARY KEY, bal bigint NOT NULL, note text)`)
+	exec(t, conn, `INSERT INTO acct SELECT g, 1000, 'n' || g FROM generate_series(1, 2000) g`)
+	exec(t, conn, `CALL mooncake.create_table('acct_m', 'acct')`)
+	pushedDown(t, conn, fmt.Sprintf(fingerprintQuery, "acct_m"))
+
+	// The workload: transfers keep the total; inserts, deletes and
+	// updates of the note change the rest.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var writes atomic.Int64
+	var wg sync.WaitGroup
+	writer := c.Conn(t, "postgres")
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			var err error
+			switch i % 4 {
+			case 0, 1:
+				_, err = writer.Exec(ctx, `WITH a AS (UPDATE acct SET bal = bal - 7 WHERE id = $1), b AS (UPDATE acct SET bal = bal + 7 WHERE id = $2) SELECT`, 1+i%1999, 2+(i*7)%1998)
+			case 2:
+				_, err = writer.Exec(ctx, `INSERT INTO acct VALUES ($1, 5, repeat('x', $2 % 50))`, 10000+i, i)
+			case 3:
+				_, err = writer.Exec(ctx, `DELETE FROM acct WHERE id = $1`, 3+(i*13)%1990)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Error(err)
+				}
+				return
+			}
+			writes.Add(1)
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	defer wg.Wait()
+	defer cancel()
+
+	reader := c.Conn(t, "postgres")
+	fp := func(q string) string {
+		rows, err := reader.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := pgx.CollectExactlyOneRow(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(vals...)
+	}
+	for _, level := range []string{"REPEATABLE READ", "SERIALIZABLE"} {
+		exec(t, reader, "BEGIN ISOLATION LEVEL "+level)
+		first := fp(fmt.Sprintf(fingerprintQuery, "acct_m"))
+		startWrites := writes.Load()
+		// Through at least two flushes (every 2 s in these tests).
+		deadline := time.Now().Add(5 * time.Second)
+		reads := 0
+		for time.Now().Before(deadline) {
+			if got := fp(fmt.Sprintf(fingerprintQuery, "acct_m")); got != first {
+				t.Fatalf("%s: read %d of the mirror gave %s, the first %s", level, reads+1, got, first)
+			}
+			// A join of the mirror with itself, pushed down whole, reads
+			// the same rows.
+			if got := fp(`SELECT count(*), sum(a.bal), sum(a.id::bigint * b.bal), max(length(b.note)) FROM acct_m a JOIN acct_m b USING (id) WHERE a.bal = b.bal`); got != first {
+				t.Fatalf("%s: self-join counted %s rows, the mirror had %s", level, got, first)
+			}
+			reads++
+			time.Sleep(100 * time.Millisecond)
+		}
+		if writes.Load()-startWrites < 100 {
+			t.Fatalf("%s: the workload made only %d writes meanwhile", level, writes.Load()-startWrites)
+		}
+		// A failed statement (rolled back to a savepoint) leaves the
+		// transaction reading what it read.
+		exec(t, reader, "SAVEPOINT s")
+		if _, err := reader.Exec(context.Background(), "SELECT 1 / (count(*) - count(*)) FROM acct_m"); sqlState(err) != "22012" {
+			t.Fatalf("%s: division by zero gave %v", level, err)
+		}
+		exec(t, reader, "ROLLBACK TO SAVEPOINT s")
+		if got := fp(fmt.Sprintf(fingerprintQuery, "acct_m")); got != first {
+			t.Logf("%s: after a failed statement the mirror reads %s (first %s): a new pin", level, got, first)
+		}
+		if st := queryStatus(t, conn); st.ReadPins < 1 {
+			t.Fatalf("%s: the sidecar holds %d read pins during the transaction", level, st.ReadPins)
+		}
+		exec(t, reader, "COMMIT")
+		t.Logf("%s: %d reads of the mirror alike over 5 s while the source took %d writes", level, reads, writes.Load()-startWrites)
+
+		// The next statement reads the mirror as it is now.
+		if got := fp(fmt.Sprintf(fingerprintQuery, "acct_m")); got == first {
+			t.Fatalf("%s: after COMMIT the mirror still reads %s", level, got)
+		}
+	}
+
+	// The pin ends when the backend is idle after its transaction.
+	exec(t, reader, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+	fp(fmt.Sprintf(fingerprintQuery, "acct_m"))
+	exec(t, reader, "COMMIT")
+	if _, ok := waitFor(5*time.Second, func() bool { return queryStatus(t, conn).ReadPins == 0 }); !ok {
+		t.Fatalf("the read pin of an ended transaction stayed: %d", queryStatus(t, conn).ReadPins)
+	}
+	// ... and when the backend goes away in the middle of one.
+	gone := c.Conn(t, "postgres")
+	exec(t, gone, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+	var pid int
+	if err := gone.QueryRow(context.Background(), "SELECT count(*), pg_backend_pid() FROM acct_m").Scan(new(int64), &pid); err != nil {
+		t.Fatal(err)
+	}
+	if st := queryStatus(t, conn); st.ReadPins != 1 {
+		t.Fatalf("%d read pins, want 1", st.ReadPins)
+	}
+	exec(t, conn, "SELECT pg_terminate_backend($1)", pid)
+	if _, ok := waitFor(5*time.Second, func() bool { return queryStatus(t, conn).ReadPins == 0 }); !ok {
+		t.Fatalf("the read pin of a terminated backend stayed: %d", queryStatus(t, conn).ReadPins)
+	}
+
+	// A column added to the source after the transaction's first read of
+	// the mirrors (of another mirror: a read of acct_m would hold its lock
+	// and make the ALTER wait for the transaction): the mirror follows,
+	// and the transaction's next read of it sees the column.
+	exec(t, conn, `CREATE TABLE other (id int PRIMARY KEY)`)
+	exec(t, conn, `INSERT INTO other VALUES (1)`)
+	exec(t, conn, `CALL mooncake.create_table('other_m', 'other')`)
+	exec(t, reader, "BEGIN ISOLATION LEVEL REPEATABLE READ")
+	if n := queryInt(t, reader, "SELECT count(*) FROM other_m"); n != 1 {
+		t.Fatalf("other_m has %d rows", n)
+	}
+	exec(t, conn, "ALTER TABLE acct ADD COLUMN extra int")
+	exec(t, conn, "UPDATE acct SET extra = 1 WHERE id = 5")
+	if _, ok := waitFor(10*time.Second, func() bool {
+		return queryInt(t, conn, "SELECT count(extra) FROM acct_m") == 1
+	}); !ok {
+		t.Fatal("the mirror never got the new column's value")
+	}
+	if n := queryInt(t, reader, "SELECT count(extra) FROM acct_m"); n != 1 {
+		t.Fatalf("the transaction counted %d values of the new column", n)
+	}
+	exec(t, reader, "COMMIT")
+
+	cancel()
+	wg.Wait()
+	waitConverged(t, conn, "acct", "acct_m", 30*time.Second)
+}
