@@ -224,9 +224,22 @@ func duckName(s string) string {
 	return b.String()
 }
 
+// duckSchema maps a PostgreSQL schema name to the DuckDB schema of its
+// mirrors' views: duckName, except for the schemas DuckDB keeps in every
+// catalog (information_schema, pg_catalog: no schema of that name can be
+// made there) and the one holding the mirrors' internal tables, which get
+// a prefix no duckName has ('^' followed by neither '^' nor a letter).
+func duckSchema(s string) string {
+	switch s {
+	case "information_schema", "pg_catalog", "mooncake_internal":
+		return "^_" + s
+	}
+	return duckName(s)
+}
+
 // View is the qualified DuckDB view reading the mirror's current rows.
 func (m *Mirror) View() string {
-	return DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)) + "." + QuoteIdent(duckName(m.Name))
+	return DuckCatalog(m.Database) + "." + QuoteIdent(duckSchema(m.Namespace)) + "." + QuoteIdent(duckName(m.Name))
 }
 
 func (m *Mirror) internal(kind string, gen int64) string {
@@ -387,7 +400,7 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 	defer m.viewChanging()
 	stmts := append([]string{
 		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + ".mooncake_internal",
-		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckName(m.Namespace)),
+		"CREATE SCHEMA IF NOT EXISTS " + DuckCatalog(m.Database) + "." + QuoteIdent(duckSchema(m.Namespace)),
 	}, m.generationDDL(m.gen)...)
 	stmts = append(stmts, m.stagingDDL(false)...)
 	// The tables are new and empty: only spill files can hold rows.

@@ -149,3 +149,22 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// TestDuckSchema: the DuckDB schemas of mirrors' views never meet DuckDB's
+// own schemas, the internal one, or each other.
+func TestDuckSchema(t *testing.T) {
+	names := []string{"public", "Public", "^_pg_catalog", "information_schema", "INFORMATION_SCHEMA",
+		"pg_catalog", "mooncake_internal", "^_mooncake_internal", "^", "^^", "main", "Sales db"}
+	seen := map[string]string{}
+	for _, n := range names {
+		d := duckSchema(n)
+		if other, ok := seen[strings.ToLower(d)]; ok {
+			t.Errorf("%q and %q both map to DuckDB schema %q", n, other, d)
+		}
+		seen[strings.ToLower(d)] = n
+		switch strings.ToLower(d) {
+		case "information_schema", "pg_catalog", "mooncake_internal":
+			t.Errorf("%q maps to DuckDB's or the sidecar's schema %q", n, d)
+		}
+	}
+}

@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -256,6 +257,7 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 	Oid			source;
 	Oid			key_index;
 	char	   *location;
+	Oid			nsp;
 	StringInfoData buf;
 
 	require_updated_sql(fcinfo, 6, "mooncake.create_table");
@@ -267,9 +269,20 @@ mooncake_create_request(PG_FUNCTION_ARGS)
 
 	check_create(source, PG_GETARG_BOOL(4));
 	/* the mirror is a table of mirror_schema, as its foreign table will be */
+	nsp = get_namespace_oid(mirror_schema, false);
+	if ((IsCatalogNamespace(nsp) || IsToastNamespace(nsp)) && !allowSystemTableMods)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to create \"%s.%s\"", mirror_schema, mirror_name),
+				 errdetail("System catalog modifications are currently disallowed.")));
+	if (isAnyTempNamespace(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create a mirror in a temporary schema"),
+				 errdetail("A mirror outlives the session; its foreign table would not."),
+				 errhint("Choose a permanent schema.")));
 	if (!superuser())
 	{
-		Oid			nsp = get_namespace_oid(mirror_schema, false);
 		AclResult	acl;
 
 #if PG_VERSION_NUM >= 160000

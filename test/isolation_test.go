@@ -90,6 +90,12 @@ func TestRepeatableReadMirror(t *testing.T) {
 			reads++
 			time.Sleep(100 * time.Millisecond)
 		}
+		// Idle in the transaction for longer than the sidecar's sweep
+		// waits: the pin stays while the transaction lasts.
+		time.Sleep(2500 * time.Millisecond)
+		if got := fp(fmt.Sprintf(fingerprintQuery, "acct_m")); got != first {
+			t.Fatalf("%s: after 2.5 s idle in the transaction the mirror read %s, the first %s", level, got, first)
+		}
 		if writes.Load()-startWrites < 100 {
 			t.Fatalf("%s: the workload made only %d writes meanwhile", level, writes.Load()-startWrites)
 		}

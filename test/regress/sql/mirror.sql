@@ -53,6 +53,22 @@ CALL mooncake.create_table('trades_iceberg', 'trades');
 CREATE TABLE nokey (a int);
 CALL mooncake.create_table('nokey_m', 'nokey');
 INSERT INTO trades_iceberg VALUES (9, 'X', now(), 1);
+-- Schemas: system and temporary ones are refused; information_schema and
+-- mooncake_internal (schemas DuckDB keeps, or the sidecar uses, in its own
+-- catalogs) hold mirrors like any other.
+CALL mooncake.create_table('pg_catalog.trades_m', 'trades');
+CREATE TEMP TABLE scratch (a int);
+\set VERBOSITY terse
+DO $$ BEGIN EXECUTE pg_catalog.format('CALL mooncake.create_table(%L, ''trades'')', pg_my_temp_schema()::regnamespace || '.trades_m'); END $$;
+\set VERBOSITY default
+DROP TABLE scratch;
+CALL mooncake.create_table('information_schema.trades_m', 'trades');
+CREATE SCHEMA mooncake_internal;
+CALL mooncake.create_table('mooncake_internal.tail_1_0', 'trades');
+SELECT count(*) FROM information_schema.trades_m;
+SELECT count(*) FROM mooncake_internal.tail_1_0 WHERE price > 200;
+DROP FOREIGN TABLE information_schema.trades_m, mooncake_internal.tail_1_0;
+DROP SCHEMA mooncake_internal;
 
 -- Dropping the columnstore table drops its mirror; the name can be reused.
 CALL mooncake.drop_table('trades_iceberg');
