@@ -140,7 +140,7 @@ func TestSnapshotGauges(t *testing.T) {
 				{Database: "db", Schema: "s", Table: "behind", State: "copying", LagKnown: true, LagBytes: 4096, LagSeconds: 1.5},
 				{Database: "db", Schema: "s", Table: "unknown", State: "broken"},
 			},
-			Admission:         Admission{MaxRunning: 4, Queued: 2, Running: 4, Open: 5},
+			Admission:         Admission{MaxRunning: 4, Queued: 2, Running: 4, Open: 5, ReadPins: 3},
 			DuckDB:            []DuckDBMemory{{Tag: "HASH_TABLE", MemoryBytes: 1 << 20, TemporaryBytes: 10}},
 			DuckDBMemoryLimit: 1 << 30,
 		}
@@ -176,6 +176,7 @@ func TestSnapshotGauges(t *testing.T) {
 		{"mooncake_queries_queued", nil, 2},
 		{"mooncake_queries_running", nil, 4},
 		{"mooncake_queries_open", nil, 5},
+		{"mooncake_read_pins", nil, 3},
 		{"mooncake_duckdb_memory_bytes", map[string]string{"tag": "HASH_TABLE"}, 1 << 20},
 		{"mooncake_duckdb_temporary_storage_bytes", map[string]string{"tag": "HASH_TABLE"}, 10},
 		{"mooncake_duckdb_memory_limit_bytes", nil, 1 << 30},

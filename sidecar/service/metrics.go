@@ -72,7 +72,7 @@ func (s *Service) MetricsSnapshot(ctx context.Context) *metrics.Snapshot {
 
 	q := s.srv.queries
 	snap.Admission = metrics.Admission{MaxRunning: int64(cap(q.slots)), Queued: q.queued.Load(),
-		Running: q.running.Load(), Open: q.open.Load()}
+		Running: q.running.Load(), Open: q.open.Load(), ReadPins: int64(s.srv.dbs.pins.count())}
 	s.duckdbMemory(ctx, snap)
 	return snap
 }
