@@ -34,21 +34,54 @@ var SessionParams = map[string]string{
 	"lc_monetary":        "C",
 }
 
-// oracleFormats fix how IvorySQL's Oracle-compatible date and timestamp
+// ServiceParams shield the sidecar's own sessions from settings a DBA
+// gives a database or role for its users (ALTER DATABASE ... SET,
+// ALTER ROLE ... SET): a statement_timeout would cancel a long initial
+// copy, an idle_in_transaction_session_timeout end the snapshot it
+// reads, a default_transaction_read_only stop every catalog commit. What
+// PostgreSQL 15 does not know (transaction_timeout, since 17) is set after
+// connecting, where it exists (setSessionSettings).
+var ServiceParams = map[string]string{
+	"statement_timeout":                   "0",
+	"lock_timeout":                        "0",
+	"idle_in_transaction_session_timeout": "0",
+	"idle_session_timeout":                "0",
+	"default_transaction_read_only":       "off",
+	"default_transaction_isolation":       "read committed",
+	"default_transaction_deferrable":      "off",
+}
+
+// ServiceConfig gives cfg's sessions ServiceParams and the settings set
+// after connecting (afterConnect).
+func ServiceConfig(cfg *pgx.ConnConfig) {
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	for k, v := range ServiceParams {
+		cfg.RuntimeParams[k] = v
+	}
+	cfg.AfterConnect = afterConnect
+}
+
+// setSessionSettings fixes how IvorySQL's Oracle-compatible date and timestamp
 // types print: their text follows these settings of the session (DATE
 // shows no time of day under the default nls_date_format), so every
 // session that reads or writes values as text sets them to one lossless
 // form, the FDW's included (mooncake_set_transmission_modes). They exist
 // only in IvorySQL, so they are set after connecting, where they exist.
-const setOracleFormats = `SELECT pg_catalog.set_config(v.name, v.value, false)
-  FROM (VALUES ('nls_date_format', 'SYYYY-MM-DD HH24:MI:SS'),
+//
+// transaction_timeout (PostgreSQL 17 and later) is off for the same
+// reason as ServiceParams.
+const setSessionSettings = `SELECT pg_catalog.set_config(v.name, v.value, false)
+  FROM (VALUES ('transaction_timeout', '0'),
+               ('nls_date_format', 'SYYYY-MM-DD HH24:MI:SS'),
                ('nls_timestamp_format', 'SYYYY-MM-DD HH24:MI:SS.FF6'),
                ('nls_timestamp_tz_format', 'SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM')) v(name, value)
  WHERE EXISTS (SELECT FROM pg_catalog.pg_settings s WHERE s.name = v.name)`
 
 // afterConnect sets what SessionParams cannot on a new session.
 func afterConnect(ctx context.Context, pc *pgconn.PgConn) error {
-	return pc.Exec(ctx, setOracleFormats).Close()
+	return pc.Exec(ctx, setSessionSettings).Close()
 }
 
 // ReplicationConfig turns a connection config into one for a logical
@@ -57,6 +90,9 @@ func ReplicationConfig(cfg *pgx.ConnConfig) *pgconn.Config {
 	rc := cfg.Config.Copy()
 	rc.RuntimeParams = map[string]string{"replication": "database", "application_name": "mooncake"}
 	for k, v := range SessionParams {
+		rc.RuntimeParams[k] = v
+	}
+	for k, v := range ServiceParams {
 		rc.RuntimeParams[k] = v
 	}
 	rc.AfterConnect = afterConnect
@@ -300,7 +336,7 @@ func sessionConfig(cfg *pgx.ConnConfig) *pgx.ConnConfig {
 	for k, v := range SessionParams {
 		c.RuntimeParams[k] = v
 	}
-	c.AfterConnect = afterConnect
+	ServiceConfig(c)
 	return c
 }
 

@@ -131,6 +131,8 @@ func run() error {
 	// other roles may create in.
 	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar", "TimeZone": "UTC", "DateStyle": "ISO, YMD",
 		"search_path": "pg_catalog, pg_temp"}
+	// No statement_timeout or such of the database's or role's settings.
+	cdc.ServiceConfig(cfg)
 
 	cacheBytes := int64(*resultCache) << 20
 	if cacheBytes <= 0 {

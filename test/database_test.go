@@ -284,3 +284,65 @@ func TestDropRemovesLocatedTables(t *testing.T) {
 		})
 	}
 }
+
+// TestDatabaseSettingsSpareTheSidecar: timeouts and defaults a DBA gives
+// the database and the role for their users (statement_timeout,
+// lock_timeout, idle_in_transaction_session_timeout, idle_session_timeout,
+// default_transaction_read_only, SERIALIZABLE by default, and
+// transaction_timeout where the server has it) do not reach the
+// sidecar's own sessions: a copy longer than every timeout, the stream,
+// flushes, resync_table and a columnstore table's writes all work, from a
+// session that sets its own settings back.
+func TestDatabaseSettingsSpareTheSidecar(t *testing.T) {
+	pgtest.RequireExtension(t)
+	ctx := context.Background()
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE big (id bigint PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 1500000) g`)
+	exec(t, conn, `CREATE TABLE cs (id int, v text) USING columnstore`)
+	settings := []string{"statement_timeout = '150ms'", "lock_timeout = '150ms'",
+		"idle_in_transaction_session_timeout = '150ms'", "idle_session_timeout = '1s'",
+		"default_transaction_read_only = on", "default_transaction_isolation = 'serializable'"}
+	if queryInt(t, conn, "SELECT current_setting('server_version_num')::int") >= 170000 {
+		settings = append(settings, "transaction_timeout = '300ms'")
+	}
+	for _, s := range settings {
+		exec(t, conn, "ALTER DATABASE postgres SET "+s)
+		exec(t, conn, "ALTER ROLE postgres SET "+s)
+	}
+	// The sidecar connects again under them.
+	c.KillSidecar(t)
+	c.WaitSidecar(t)
+
+	user := c.Conn(t, "postgres")
+	t.Cleanup(func() { user.Close(ctx) })
+	for _, s := range []string{"statement_timeout = 0", "lock_timeout = 0", "idle_in_transaction_session_timeout = 0",
+		"idle_session_timeout = 0", "default_transaction_read_only = off", "default_transaction_isolation = 'read committed'"} {
+		exec(t, user, "SET "+s)
+	}
+	if queryInt(t, user, "SELECT current_setting('server_version_num')::int") >= 170000 {
+		exec(t, user, "SET transaction_timeout = 0")
+	}
+	start := time.Now()
+	exec(t, user, `CALL mooncake.create_table('big_m', 'big')`)
+	t.Logf("create_table of 1,500,000 rows took %v under a 150 ms statement_timeout of the database", time.Since(start).Round(time.Millisecond))
+	exec(t, user, `UPDATE big SET v = 'changed' WHERE id % 1000 = 0`)
+	exec(t, user, `DELETE FROM big WHERE id % 999 = 0`)
+	exec(t, user, `INSERT INTO cs SELECT g, 'r' || g FROM generate_series(1, 1000) g`)
+	exec(t, user, `UPDATE cs SET v = 'u' WHERE id % 3 = 0`)
+	if n := queryInt(t, user, `SELECT count(*) FROM cs WHERE v = 'u'`); n != 333 {
+		t.Fatalf("cs has %d updated rows, want 333", n)
+	}
+	// Through flushes (every 2 s here).
+	time.Sleep(5 * time.Second)
+	waitConverged(t, user, "big", "big_m", 60*time.Second)
+	if n := queryInt(t, user, `SELECT count(*) FROM mooncake.columnstore_tables WHERE table_name = 'big_m' AND state = 'ready'`); n != 1 {
+		t.Fatalf("big_m is not ready: %s", c.LogTail(40))
+	}
+	exec(t, user, `CALL mooncake.resync_table('big_m')`)
+	exec(t, user, `INSERT INTO big SELECT g, 'new' FROM generate_series(2000001, 2000100) g`)
+	waitConverged(t, user, "big", "big_m", 60*time.Second)
+	if strings.Contains(c.LogTail(400), "statement timeout") {
+		t.Fatalf("a sidecar session hit a timeout:\n%s", c.LogTail(100))
+	}
+}

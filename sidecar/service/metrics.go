@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/cdc"
 	"github.com/pgmooncake/mooncake/sidecar/metrics"
 )
 
@@ -124,6 +125,7 @@ func parseDuckDBSize(v string) (int64, bool) {
 func (s *Service) walPosition(ctx context.Context, database string) (uint64, error) {
 	cfg := s.srv.dbs.config(database)
 	cfg.RuntimeParams = map[string]string{"application_name": "mooncake-sidecar metrics", "search_path": "pg_catalog, pg_temp"}
+	cdc.ServiceConfig(cfg)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, err
