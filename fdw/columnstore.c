@@ -2980,6 +2980,24 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				const char *am = stmt->accessMethod ? stmt->accessMethod :
 					(stmt->partbound == NULL ? default_table_access_method : NULL);
 
+				/*
+				 * An extension's script (ours, or any other's) makes heap
+				 * tables whatever default_table_access_method a user set:
+				 * a columnstore table takes no key, and the extension's
+				 * own objects need PostgreSQL's tables.
+				 */
+				if (creating_extension && stmt->accessMethod == NULL &&
+					is_columnstore_am(default_table_access_method))
+				{
+#if PG_VERSION_NUM < 170000
+					/* before 17 a partitioned table takes no access method */
+					if (stmt->partspec != NULL)
+						break;
+#endif
+					stmt = (CreateStmt *) writable_utility(&pstmt, &readOnlyTree);
+					stmt->accessMethod = pstrdup("heap");
+					break;
+				}
 				if (is_columnstore_am(am))
 				{
 					if (exists_skipping(stmt))
@@ -2997,6 +3015,13 @@ cs_process_utility(PlannedStmt *pstmt, const char *queryString,
 				const char *am = stmt->into->accessMethod ? stmt->into->accessMethod :
 					default_table_access_method;
 
+				if (creating_extension && stmt->into->accessMethod == NULL &&
+					is_columnstore_am(am))
+				{
+					stmt = (CreateTableAsStmt *) writable_utility(&pstmt, &readOnlyTree);
+					stmt->into->accessMethod = pstrdup("heap");
+					break;
+				}
 				if (is_columnstore_am(am))
 				{
 					if (readOnlyTree)

@@ -117,3 +117,19 @@ DROP TABLE trades;
 
 DROP EXTENSION pg_mooncake;
 SELECT count(*) FROM pg_namespace WHERE nspname = 'mooncake';
+
+-- An extension's script makes heap tables whatever the session's
+-- default_table_access_method (columnstore here, set while the extension
+-- existed): CREATE EXTENSION works and its catalog tables are heap tables.
+CREATE EXTENSION pg_mooncake;
+SET default_table_access_method = columnstore;
+DROP EXTENSION pg_mooncake;
+CREATE EXTENSION pg_mooncake;
+SELECT c.relname, c.relkind, a.amname FROM pg_class c LEFT JOIN pg_am a ON a.oid = c.relam
+ WHERE c.relnamespace = 'mooncake'::regnamespace AND c.relkind IN ('r', 'f', 'p') ORDER BY 1;
+-- A table of the session's own still takes the default.
+CREATE TABLE by_default (a int);
+SELECT relkind FROM pg_class WHERE relname = 'by_default';
+DROP TABLE by_default;
+RESET default_table_access_method;
+DROP EXTENSION pg_mooncake;
