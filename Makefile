@@ -91,6 +91,12 @@ deps: check-go
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	$(GO) mod download
+	@# a server speaking German, for TestPublicationDroppedLocalized
+	@if ! locale -a 2>/dev/null | grep -qix 'de_DE.utf8'; then \
+		if [ "$$(id -u)" -eq 0 ] || [ -n "$(SUDO)" ]; then \
+			$(SUDO) localedef -i de_DE -f UTF-8 de_DE.UTF-8 2>/dev/null || true; \
+		fi; \
+	fi
 
 deps-python:
 	@if $(PYTHON) -c 'import $(PY_IMPORTS)' 2>/dev/null; then exit 0; fi; \

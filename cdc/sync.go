@@ -71,13 +71,19 @@ func ServiceConfig(cfg *pgx.ConnConfig) {
 // only in IvorySQL, so they are set after connecting, where they exist.
 //
 // transaction_timeout (PostgreSQL 17 and later) is off for the same
-// reason as ServiceParams.
+// reason as ServiceParams, and lc_messages is C (where the sidecar's role
+// may set it, as the superuser it runs as may): the stream recognizes a
+// few of the walsender's messages by their text, which a server installed
+// in another language would translate.
 const setSessionSettings = `SELECT pg_catalog.set_config(v.name, v.value, false)
   FROM (VALUES ('transaction_timeout', '0'),
+               ('lc_messages', 'C'),
                ('nls_date_format', 'SYYYY-MM-DD HH24:MI:SS'),
                ('nls_timestamp_format', 'SYYYY-MM-DD HH24:MI:SS.FF6'),
                ('nls_timestamp_tz_format', 'SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM')) v(name, value)
- WHERE EXISTS (SELECT FROM pg_catalog.pg_settings s WHERE s.name = v.name)`
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_settings s WHERE s.name = v.name
+                 AND (s.context <> 'superuser'
+                      OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)))`
 
 // afterConnect sets what SessionParams cannot on a new session.
 func afterConnect(ctx context.Context, pc *pgconn.PgConn) error {

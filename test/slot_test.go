@@ -2,6 +2,8 @@ package test
 
 import (
 	"context"
+	"os"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,8 +83,14 @@ func TestSlotLost(t *testing.T) {
 // did and copied the mirror again.
 func throughTampering(t *testing.T, table string, tamper ...string) *pgx.Conn {
 	t.Helper()
+	return throughTamperingWith(t, nil, table, tamper...)
+}
+
+// throughTamperingWith is throughTampering on a cluster with opts.
+func throughTamperingWith(t *testing.T, opts []pgtest.Option, table string, tamper ...string) *pgx.Conn {
+	t.Helper()
 	pgtest.RequireExtension(t)
-	_, conn := startMooncake(t)
+	_, conn := startMooncake(t, opts...)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	exec(t, conn, "CREATE TABLE src (id int PRIMARY KEY, v text)")
 	exec(t, conn, "INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 500) g")
@@ -123,4 +131,33 @@ func TestPublicationDropped(t *testing.T) {
 	if n := pgtest.QueryInt(t, conn, "SELECT count(*) FROM mooncake.columnstore_tables WHERE state <> 'ready'"); n != 0 {
 		t.Fatalf("%d mirrors not ready", n)
 	}
+}
+
+// TestPublicationDroppedLocalized is TestPublicationDropped on a server
+// whose messages are in German (lc_messages = 'de_DE.UTF-8', as initdb
+// sets it on a German system): the stream recognizes the walsender's
+// messages by their text, which its sessions ask for in English (C).
+// Needs the de_DE.UTF-8 locale (make deps generates it).
+func TestPublicationDroppedLocalized(t *testing.T) {
+	out, _ := osexec.Command("locale", "-a").Output()
+	if !strings.Contains(strings.ToLower(string(out)), "de_de.utf8") {
+		if os.Getenv("MOONCAKE_REQUIRE_PG") != "" {
+			t.Fatal("the de_DE.UTF-8 locale is missing: run make deps (localedef -i de_DE -f UTF-8 de_DE.UTF-8)")
+		}
+		t.Skip("no de_DE.UTF-8 locale")
+	}
+	conn := throughTamperingWith(t, []pgtest.Option{pgtest.WithSetting("lc_messages", "de_DE.UTF-8")},
+		"src", "DROP PUBLICATION mooncake_pub")
+	// The server does speak German to other sessions.
+	var msg string
+	if _, err := conn.Exec(context.Background(), "SELECT * FROM no_such_table"); err != nil {
+		msg = err.Error()
+	}
+	if !strings.Contains(msg, "existiert nicht") {
+		// PyPI's PostgreSQL 18 is built without translations: the
+		// same test, in English.
+		t.Logf("this server has no translations of its messages: %q", msg)
+	}
+	exec(t, conn, "INSERT INTO src VALUES (1000, 'after')")
+	waitConverged(t, conn, "src", "src_m", 30*time.Second)
 }
