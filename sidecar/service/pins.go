@@ -63,28 +63,22 @@ const pinIdle = time.Second
 // earlier transactions end.
 func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin, error) {
 	ps.mu.Lock()
-	var stale []*pin
-	for k, p := range ps.by {
-		if k.database == key.database && k.pid == key.pid && k.xact != key.xact && !p.busy {
-			delete(ps.by, k)
-			stale = append(stale, p)
-		}
-	}
+	stale := ps.removeLocked(func(k pinKey, p *pin) bool {
+		return k.database == key.database && k.pid == key.pid && k.xact != key.xact && !p.busy
+	})
 	p := ps.by[key]
-	if p != nil && p.busy {
-		ps.mu.Unlock()
-		closePins(stale)
-		return nil, nil
-	}
-	if p != nil {
+	taken := p != nil && !p.busy
+	if taken {
 		p.busy = true
-		ps.mu.Unlock()
-		closePins(stale)
-		return p, nil
 	}
 	ps.mu.Unlock()
 	closePins(stale)
-
+	switch {
+	case taken:
+		return p, nil
+	case p != nil: // serving another scan
+		return nil, nil
+	}
 	conn, err := engine.DB.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -135,16 +129,14 @@ func (ps *pins) done(p *pin, failed bool) {
 // serving a scan ends after it).
 func (ps *pins) releaseDatabase(database string) {
 	ps.mu.Lock()
+	gone := ps.removeLocked(func(k pinKey, _ *pin) bool { return k.database == database })
+	ps.mu.Unlock()
 	var idle []*pin
-	for k, p := range ps.by {
-		if k.database == database {
-			delete(ps.by, k)
-			if !p.busy {
-				idle = append(idle, p)
-			}
+	for _, p := range gone {
+		if !p.busy {
+			idle = append(idle, p)
 		}
 	}
-	ps.mu.Unlock()
 	closePins(idle)
 }
 
@@ -152,15 +144,21 @@ func (ps *pins) releaseDatabase(database string) {
 // transaction ended; the new one reads the mirrors as they are).
 func (ps *pins) releaseBackend(database string, pid int) {
 	ps.mu.Lock()
-	var stale []*pin
-	for k, p := range ps.by {
-		if k.database == database && k.pid == pid && !p.busy {
-			delete(ps.by, k)
-			stale = append(stale, p)
-		}
-	}
+	stale := ps.removeLocked(func(k pinKey, p *pin) bool { return k.database == database && k.pid == pid && !p.busy })
 	ps.mu.Unlock()
 	closePins(stale)
+}
+
+// removeLocked takes the pins that match out of the map (ps.mu held).
+func (ps *pins) removeLocked(match func(pinKey, *pin) bool) []*pin {
+	var out []*pin
+	for k, p := range ps.by {
+		if match(k, p) {
+			delete(ps.by, k)
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // count is how many pins are open.
@@ -205,13 +203,9 @@ func (ps *pins) sweep() {
 				continue
 			}
 			ps.mu.Lock()
-			var stale []*pin
-			for k, p := range ps.by {
-				if k.database == db && !p.busy && time.Since(p.used) >= pinIdle && running[k.pid] != k.xact {
-					delete(ps.by, k)
-					stale = append(stale, p)
-				}
-			}
+			stale := ps.removeLocked(func(k pinKey, p *pin) bool {
+				return k.database == db && !p.busy && time.Since(p.used) >= pinIdle && running[k.pid] != k.xact
+			})
 			ps.mu.Unlock()
 			closePins(stale)
 		}
