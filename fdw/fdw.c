@@ -1247,15 +1247,11 @@ build_request(ForeignScanState *node, MooncakeScanState *state, const char *op)
 		append_now_lsn(&buf);
 
 		/*
-		 * A REPEATABLE READ or SERIALIZABLE transaction reads the mirrors
-		 * as they were at its first read of them: the sidecar keeps them
-		 * for the transaction (its backend and start), and lets go once
-		 * this backend has another transaction or none.
+		 * Which moment of the mirrors the scan reads: its transaction's or
+		 * its statement's (pin.c).
 		 */
-		appendStringInfo(&buf, ",\"pid\":%d", MyProcPid);
-		if (IsolationUsesXactSnapshot())
-			appendStringInfo(&buf, ",\"pin_xact\":" INT64_FORMAT,
-							 (int64) GetCurrentTransactionStartTimestamp());
+		mooncake_append_pin(&buf, node->ss.ps.state,
+							castNode(ForeignScan, node->ss.ps.plan)->fs_server);
 
 		/*
 		 * The values are computed under the session's settings (TimeZone,

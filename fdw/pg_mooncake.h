@@ -122,6 +122,9 @@ extern void mooncake_lake_rte_to_relation(Query *query, RangeTblEntry *rte,
 extern void mooncake_install_lake_row_hook(void);
 extern List *mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid);
 
+/* pin.c: the read pin a scan request names */
+extern void mooncake_append_pin(StringInfo buf, EState *estate, Oid serverid);
+
 /* in partition.c */
 extern void mooncake_install_partition_hook(void);
 

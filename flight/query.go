@@ -254,6 +254,8 @@ func (s *Server) mirrorScan(ctx context.Context, pc *pgconn.PgConn, query string
 	}
 	// Every change committed before the statement began is visible.
 	req.CommitLSN = max(req.CommitLSN, req.NowLSN)
+	// The backend that planned the scan does not read it: no pin of its.
+	req.PID, req.PinXact, req.PinStmt, req.PinLive = 0, 0, 0, nil
 	req.Arrow = true
 	if req.WaitMs <= 0 {
 		req.WaitMs = 10000

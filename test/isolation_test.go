@@ -3,12 +3,15 @@ package test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgmooncake/mooncake/test/pgtest"
 )
 
 // fingerprint sums what a scan of the mirror reads, so that two reads of
@@ -28,36 +31,8 @@ func TestRepeatableReadMirror(t *testing.T) {
 	exec(t, conn, `CALL mooncake.create_table('acct_m', 'acct')`)
 	pushedDown(t, conn, fmt.Sprintf(fingerprintQuery, "acct_m"))
 
-	// The workload: transfers keep the total; inserts, deletes and
-	// updates of the note change the rest.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var writes atomic.Int64
-	var wg sync.WaitGroup
-	writer := c.Conn(t, "postgres")
-	wg.Go(func() {
-		for i := 0; ctx.Err() == nil; i++ {
-			var err error
-			switch i % 4 {
-			case 0, 1:
-				_, err = writer.Exec(ctx, `WITH a AS (UPDATE acct SET bal = bal - 7 WHERE id = $1), b AS (UPDATE acct SET bal = bal + 7 WHERE id = $2) SELECT`, 1+i%1999, 2+(i*7)%1998)
-			case 2:
-				_, err = writer.Exec(ctx, `INSERT INTO acct VALUES ($1, 5, repeat('x', $2 % 50))`, 10000+i, i)
-			case 3:
-				_, err = writer.Exec(ctx, `DELETE FROM acct WHERE id = $1`, 3+(i*13)%1990)
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					t.Error(err)
-				}
-				return
-			}
-			writes.Add(1)
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
-	defer wg.Wait()
-	defer cancel()
+	writes, stop := acctWorkload(t, c)
+	defer stop()
 
 	reader := c.Conn(t, "postgres")
 	fp := func(q string) string {
@@ -166,7 +141,115 @@ func TestRepeatableReadMirror(t *testing.T) {
 	}
 	exec(t, reader, "COMMIT")
 
-	cancel()
-	wg.Wait()
+	stop()
+	waitConverged(t, conn, "acct", "acct_m", 30*time.Second)
+}
+
+// acctWorkload runs, until stop, transfers between the rows of acct (they
+// keep the total), inserts, deletes and updates of the note; writes
+// counts them.
+func acctWorkload(t *testing.T, c *pgtest.Cluster) (writes *atomic.Int64, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	writes = new(atomic.Int64)
+	var wg sync.WaitGroup
+	writer := c.Conn(t, "postgres")
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			var err error
+			switch i % 4 {
+			case 0, 1:
+				_, err = writer.Exec(ctx, `WITH a AS (UPDATE acct SET bal = bal - 7 WHERE id = $1), b AS (UPDATE acct SET bal = bal + 7 WHERE id = $2) SELECT`, 1+i%1999, 2+(i*7)%1998)
+			case 2:
+				_, err = writer.Exec(ctx, `INSERT INTO acct VALUES ($1, 5, repeat('x', $2 % 50))`, 10000+i, i)
+			case 3:
+				_, err = writer.Exec(ctx, `DELETE FROM acct WHERE id = $1`, 3+(i*13)%1990)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					t.Error(err)
+				}
+				return
+			}
+			writes.Add(1)
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	return writes, func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// TestStatementReadsOneMoment: a READ COMMITTED statement that reads a
+// mirror more than once (two subqueries, a CTE beside a subquery, a
+// correlated subquery run once per row, a function's statements between
+// them) reads it as of one moment in all its scans, as a statement reads
+// a heap table, while the source takes transfers, inserts and deletes and
+// the mirror flushes under it. The sidecar lets the statements' pins go
+// once they end.
+func TestStatementReadsOneMoment(t *testing.T) {
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE acct (id int PRIMARY KEY, bal bigint NOT NULL, note text)`)
+	exec(t, conn, `INSERT INTO acct SELECT g, 1000, 'n' || g FROM generate_series(1, 2000) g`)
+	exec(t, conn, `CALL mooncake.create_table('acct_m', 'acct')`)
+	exec(t, conn, `CREATE TABLE ks (k int)`)
+	exec(t, conn, `INSERT INTO ks SELECT generate_series(1, 20)`)
+	exec(t, conn, `CREATE FUNCTION fp_now() RETURNS text LANGUAGE plpgsql VOLATILE AS
+		$$ BEGIN RETURN (SELECT row(count(*), sum(id::bigint * bal))::text FROM acct_m); END $$`)
+	const fp = `(SELECT row(count(*), sum(bal), sum(id::bigint * bal), max(length(note)))::text FROM acct_m)`
+	queries := []struct{ name, sql string }{
+		{"two subqueries", `SELECT ` + fp + `, ` + fp},
+		{"a CTE and a subquery", `WITH a AS MATERIALIZED (SELECT ` + fp + ` AS v) SELECT a.v, ` + fp + ` FROM a`},
+		{"a function's statement between two subqueries", `SELECT ` + fp + `, fp_now() IS NOT NULL, ` + fp},
+		{"a correlated subquery, once per row", `SELECT min(v), max(v) FROM (SELECT (SELECT row(count(*), sum(id::bigint * bal))::text FROM acct_m WHERE id > ks.k * 0) AS v FROM ks) s`},
+	}
+	for _, q := range queries {
+		rows, err := conn.Query(context.Background(), "EXPLAIN (COSTS OFF) "+q.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := strings.Join(lines, "\n")
+		if n := strings.Count(plan, "Foreign Scan"); n < 1 || (n < 2 && !strings.Contains(q.name, "correlated")) {
+			t.Fatalf("%s: %d foreign scans in the plan:\n%s", q.name, n, plan)
+		}
+	}
+
+	writes, stop := acctWorkload(t, c)
+	defer stop()
+	reader := c.Conn(t, "postgres")
+	start := writes.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	reads := 0
+	for time.Now().Before(deadline) {
+		for _, q := range queries {
+			var a, b string
+			var mid any
+			var err error
+			if strings.Contains(q.name, "function") {
+				err = reader.QueryRow(context.Background(), q.sql).Scan(&a, &mid, &b)
+			} else {
+				err = reader.QueryRow(context.Background(), q.sql).Scan(&a, &b)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", q.name, err)
+			}
+			if a != b {
+				t.Fatalf("%s: one statement read the mirror as %s and as %s (after %d statements)", q.name, a, b, reads)
+			}
+			reads++
+		}
+	}
+	if w := writes.Load() - start; w < 100 {
+		t.Fatalf("the workload made only %d writes meanwhile", w)
+	}
+	t.Logf("%d statements read the mirror alike in all their scans while the source took %d writes", reads, writes.Load()-start)
+	if _, ok := waitFor(5*time.Second, func() bool { return queryStatus(t, conn).ReadPins == 0 }); !ok {
+		t.Fatalf("the read pins of ended statements stayed: %d", queryStatus(t, conn).ReadPins)
+	}
+	stop()
 	waitConverged(t, conn, "acct", "acct_m", 30*time.Second)
 }

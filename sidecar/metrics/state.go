@@ -38,7 +38,7 @@ type Admission struct {
 	Queued     int64 // waiting for a slot
 	Running    int64 // executing in DuckDB
 	Open       int64 // results held (executing or streaming)
-	ReadPins   int64 // REPEATABLE READ transactions holding a view of the mirrors
+	ReadPins   int64 // REPEATABLE READ transactions and statements holding a view of the mirrors
 }
 
 // DuckDBMemory is one row of duckdb_memory().
@@ -63,7 +63,7 @@ var (
 	descQueued    = prometheus.NewDesc("mooncake_queries_queued", "Queries waiting for a DuckDB slot.", nil, nil)
 	descRunning   = prometheus.NewDesc("mooncake_queries_running", "Queries executing in DuckDB.", nil, nil)
 	descOpen      = prometheus.NewDesc("mooncake_queries_open", "Query results held on a DuckDB connection (executing or streaming).", nil, nil)
-	descReadPins  = prometheus.NewDesc("mooncake_read_pins", "REPEATABLE READ or SERIALIZABLE transactions holding a DuckDB transaction that keeps the mirrors as they first read them.", nil, nil)
+	descReadPins  = prometheus.NewDesc("mooncake_read_pins", "REPEATABLE READ or SERIALIZABLE transactions, and statements reading the mirrors more than once, holding a DuckDB transaction that keeps the mirrors as they first read them.", nil, nil)
 	descDuckMem   = prometheus.NewDesc("mooncake_duckdb_memory_bytes", "DuckDB's memory in use by component (duckdb_memory()).", []string{"tag"}, nil)
 	descDuckTemp  = prometheus.NewDesc("mooncake_duckdb_temporary_storage_bytes", "DuckDB's temporary storage (spilled to disk) by component (duckdb_memory()).", []string{"tag"}, nil)
 	descDuckLimit = prometheus.NewDesc("mooncake_duckdb_memory_limit_bytes", "DuckDB's memory_limit, shared by all queries.", nil, nil)

@@ -53,7 +53,9 @@ type Request struct {
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
 	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
 	PID          int             `json:"pid"`               // resync_table, release_database, scan: the calling backend
-	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction (pins.go)
+	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction or READ COMMITTED statement (pins.go)
+	PinStmt      int64           `json:"pin_stmt"`          // scan: the READ COMMITTED statement's number in the backend, 0 for a transaction
+	PinLive      []int64         `json:"pin_live"`          // scan: the numbers of the backend's statements still running
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"; release_database: the statement
 	// Arrow is set by Flight (never on the wire): the scan's numeric(p,s)
 	// columns stored as DECIMAL come as DECIMALs (sql.PlanOptions.Arrow).
@@ -437,13 +439,15 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 	if err != nil {
 		return nil, err
 	}
+	pinned := req.PinXact != 0 && req.PID != 0 && req.Query != nil
+	key := pinKey{database: req.Database, pid: req.PID, xact: req.PinXact, stmt: req.PinStmt}
 	query := func(sc *sql.Scan) (array.RecordReader, func(), error) {
-		if req.PinXact == 0 || req.Query == nil {
+		if !pinned {
 			return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey, Cacheable: sc.Cacheable})
 		}
-		// A REPEATABLE READ transaction's scan: on its pin, or on a new
-		// one if the pin's DuckDB transaction failed (pins.go).
-		key := pinKey{database: req.Database, pid: req.PID, xact: req.PinXact}
+		// A REPEATABLE READ transaction's scan, or one of a READ COMMITTED
+		// statement that reads the mirrors more than once: on its pin, or
+		// on a new one if the pin's DuckDB transaction failed (pins.go).
 		for try := 0; ; try++ {
 			p, err := s.dbs.pins.take(ctx, s.dbs.engine, key)
 			if err != nil {
@@ -467,8 +471,12 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			}, nil
 		}
 	}
-	if req.PinXact == 0 && req.PID != 0 {
-		s.dbs.pins.releaseBackend(req.Database, req.PID)
+	if req.PID != 0 {
+		if pinned {
+			s.dbs.pins.settle(req.Database, req.PID, key, req.PinLive)
+		} else {
+			s.dbs.pins.settle(req.Database, req.PID, pinKey{}, req.PinLive)
+		}
 	}
 	// The files the query reads stay until it ends (see catalog.BeginRead).
 	endRead := catalog.BeginRead()

@@ -4,6 +4,7 @@ import (
 	"context"
 	gosql "database/sql"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,25 +15,44 @@ import (
 )
 
 // A REPEATABLE READ or SERIALIZABLE transaction of PostgreSQL reads the
-// same rows of a table at every statement. A mirror changes under it as
-// the stream applies its source's commits, so the scans of such a
-// transaction (the FDW sends its backend's pid and the transaction's
-// start, pin_xact) run in one DuckDB transaction of their own, begun at
-// the transaction's first scan and kept until the backend has moved on:
+// same rows of a table at every statement, and any statement reads them
+// as of one moment in all its scans. A mirror changes under them as the
+// stream applies its source's commits, so the scans of such a transaction
+// (the FDW sends its backend's pid and the transaction's start, pin_xact)
+// or of such a READ COMMITTED statement (one that may read the mirrors
+// more than once: pin_xact is the statement's start, pin_stmt its number
+// in the backend; fdw/pin.c) run in one DuckDB transaction of their own,
+// begun at the first scan and kept until the backend has moved on:
 // DuckDB's MVCC keeps the views, tails and deletes as they were then, and
 // catalog.BeginRead the files they name.
 //
 // A pin serves one scan at a time (a DuckDB connection streams one
-// result): a second scan of the same transaction while the first is still
-// open (two foreign scans of one plan) reads the mirrors as they are. A
-// scan that fails on the pin ends it (DuckDB aborts the transaction) and
-// runs again on a new one.
+// result): a second scan of the same transaction or statement while the
+// first is still open (two foreign scans of one plan streaming at once)
+// reads the mirrors as they are. A scan that fails on the pin ends it
+// (DuckDB aborts the transaction) and runs again on a new one.
 
-// pinKey is a backend's transaction.
+// pinKey is a backend's transaction (stmt 0) or statement.
 type pinKey struct {
 	database string
 	pid      int
-	xact     int64 // GetCurrentTransactionStartTimestamp(): microseconds since 2000-01-01
+	xact     int64 // the transaction's or statement's start: microseconds since 2000-01-01
+	stmt     int64 // a READ COMMITTED statement's number in the backend; 0 for a transaction
+}
+
+// backendState is what pg_stat_activity shows of a backend.
+type backendState struct {
+	xact   int64 // xact_start, in pin_xact's units; 0 outside a transaction
+	query  int64 // query_start, likewise
+	active bool  // running a statement
+}
+
+// running tells whether the transaction or statement of k still runs.
+func (k pinKey) running(st backendState) bool {
+	if k.stmt == 0 {
+		return st.xact == k.xact
+	}
+	return st.active && st.query == k.xact
 }
 
 type pin struct {
@@ -48,31 +68,25 @@ type pins struct {
 	mu       sync.Mutex
 	by       map[pinKey]*pin
 	sweeping bool
-	// backends reports, of the pids given, the start of each one's
-	// current transaction (absent: no transaction, or no such backend),
-	// as the FDW sends pin_xact. Set by the server; tests replace it.
-	backends func(ctx context.Context, database string, pids []int) (map[int]int64, error)
+	// backends reports, of the pids given, what each one runs (absent:
+	// no such backend). Set by the server; tests replace it.
+	backends func(ctx context.Context, database string, pids []int) (map[int]backendState, error)
 }
 
 // pinIdle is how long a pin stays unused before the sweep asks whether
 // its transaction still runs.
 const pinIdle = time.Second
 
-// take returns the pin of the transaction key, begun now if it has none,
-// for one scan; nil when it is serving another scan. Pins of the backend's
-// earlier transactions end.
+// take returns the pin of the transaction or statement key, begun now if
+// it has none, for one scan; nil when it is serving another scan.
 func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin, error) {
 	ps.mu.Lock()
-	stale := ps.removeLocked(func(k pinKey, p *pin) bool {
-		return k.database == key.database && k.pid == key.pid && k.xact != key.xact && !p.busy
-	})
 	p := ps.by[key]
 	taken := p != nil && !p.busy
 	if taken {
 		p.busy = true
 	}
 	ps.mu.Unlock()
-	closePins(stale)
 	switch {
 	case taken:
 		return p, nil
@@ -140,11 +154,17 @@ func (ps *pins) releaseDatabase(database string) {
 	closePins(idle)
 }
 
-// releaseBackend ends the pins of a backend that scans outside them (its
-// transaction ended; the new one reads the mirrors as they are).
-func (ps *pins) releaseBackend(database string, pid int) {
+// settle ends the pins of a backend that one of its scans shows are over:
+// the scan's own pin (key, zero for a scan without one) stays, and so do
+// the pins of its statements still running (live: a function called by a
+// statement runs statements of its own); a transaction's pin ends with a
+// scan of another transaction or a READ COMMITTED one.
+func (ps *pins) settle(database string, pid int, key pinKey, live []int64) {
 	ps.mu.Lock()
-	stale := ps.removeLocked(func(k pinKey, p *pin) bool { return k.database == database && k.pid == pid && !p.busy })
+	stale := ps.removeLocked(func(k pinKey, p *pin) bool {
+		return k.database == database && k.pid == pid && !p.busy && k != key &&
+			(k.stmt == 0 || !slices.Contains(live, k.stmt))
+	})
 	ps.mu.Unlock()
 	closePins(stale)
 }
@@ -204,7 +224,7 @@ func (ps *pins) sweep() {
 			}
 			ps.mu.Lock()
 			stale := ps.removeLocked(func(k pinKey, p *pin) bool {
-				return k.database == db && !p.busy && time.Since(p.used) >= pinIdle && running[k.pid] != k.xact
+				return k.database == db && !p.busy && time.Since(p.used) >= pinIdle && !k.running(running[k.pid])
 			})
 			ps.mu.Unlock()
 			closePins(stale)
@@ -212,11 +232,11 @@ func (ps *pins) sweep() {
 	}
 }
 
-// backendXacts is pins.backends: the transactions' starts from
-// pg_stat_activity, in the units of pin_xact. It connects each time (once
-// a second at most, while idle pins remain): a connection kept open to
-// the database would make a DROP DATABASE of it fail.
-func (s *server) backendXacts(ctx context.Context, database string, pids []int) (map[int]int64, error) {
+// backendStates is pins.backends: the transactions' and statements'
+// starts from pg_stat_activity, in the units of pin_xact. It connects each
+// time (once a second at most, while idle pins remain): a connection kept
+// open to the database would make a DROP DATABASE of it fail.
+func (s *server) backendStates(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
 	d, err := s.dbs.getExt(ctx, database, 0)
 	if err != nil {
 		return nil, err
@@ -226,19 +246,22 @@ func (s *server) backendXacts(ctx context.Context, database string, pids []int) 
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT pid, ((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8
-  FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1) AND xact_start IS NOT NULL`, pids)
+	rows, err := conn.Query(ctx, `SELECT pid,
+       coalesce(((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8, 0),
+       coalesce(((EXTRACT(epoch FROM query_start) - 946684800) * 1000000)::pg_catalog.int8, 0),
+       state IS NOT DISTINCT FROM 'active'
+  FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)`, pids)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]int64{}
+	out := map[int]backendState{}
 	for rows.Next() {
 		var pid int
-		var xact int64
-		if err := rows.Scan(&pid, &xact); err != nil {
+		var st backendState
+		if err := rows.Scan(&pid, &st.xact, &st.query, &st.active); err != nil {
 			return nil, err
 		}
-		out[pid] = xact
+		out[pid] = st
 	}
 	return out, rows.Err()
 }

@@ -86,6 +86,7 @@ func TestPins(t *testing.T) {
 	// The backend's next transaction: the old pin ends, a new one reads
 	// the view as it is.
 	next := pinKey{database: "test", pid: 7, xact: 200}
+	ps.settle("test", 7, next, nil)
 	p, err = ps.take(ctx, eng, next)
 	if err != nil || p == nil {
 		t.Fatalf("take for the next transaction: %v %v", p, err)
@@ -109,11 +110,11 @@ func TestPins(t *testing.T) {
 	// the database.
 	p, _ = ps.take(ctx, eng, next)
 	ps.done(p, false)
-	ps.releaseBackend("test", 8)
+	ps.settle("test", 8, pinKey{}, nil)
 	if ps.count() != 1 {
 		t.Fatalf("another backend's scan ended a pin")
 	}
-	ps.releaseBackend("test", 7)
+	ps.settle("test", 7, pinKey{}, nil)
 	if ps.count() != 0 {
 		t.Fatalf("%d pins after the backend scanned outside them", ps.count())
 	}
@@ -128,15 +129,64 @@ func TestPins(t *testing.T) {
 	}
 
 	// The sweep ends idle pins whose backend has another transaction.
-	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]int64, error) {
-		return map[int]int64{7: 300}, nil
+	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
+		return map[int]backendState{7: {xact: 300, query: 300, active: true}}, nil
 	}
 	p, _ = ps.take(ctx, eng, next)
 	ps.done(p, false)
+	waitPins(t, &ps, 0, "the sweep kept a pin of an ended transaction")
+
+	// READ COMMITTED statements: a statement's pin stays while the
+	// backend's scans name it live (a function's statement inside it has
+	// its own), and ends when they no longer do.
+	outer := pinKey{database: "test", pid: 7, xact: 400, stmt: 1}
+	inner := pinKey{database: "test", pid: 7, xact: 400, stmt: 2}
+	ps.settle("test", 7, outer, []int64{1})
+	p, _ = ps.take(ctx, eng, outer)
+	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
+		t.Fatalf("statement's count %d, want 20", n)
+	}
+	ps.done(p, false)
+	run(`INSERT INTO pg_test.main.tail2 SELECT range + 100 FROM range(3)`)
+	ps.settle("test", 7, inner, []int64{2, 1})
+	q, _ := ps.take(ctx, eng, inner)
+	if n := count(sql.QueryOptions{Conn: q.conn}); n != 23 {
+		t.Fatalf("inner statement's count %d, want 23", n)
+	}
+	ps.done(q, false)
+	if ps.count() != 2 {
+		t.Fatalf("%d pins while both statements run, want 2", ps.count())
+	}
+	ps.settle("test", 7, outer, []int64{1}) // the inner statement ended
+	if ps.count() != 1 {
+		t.Fatalf("%d pins after the inner statement ended, want 1", ps.count())
+	}
+	p, _ = ps.take(ctx, eng, outer)
+	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
+		t.Fatalf("statement's second count %d, want 20 (as at its first scan)", n)
+	}
+	ps.done(p, false)
+	// The sweep keeps the pin while the statement runs, and ends it when
+	// the backend runs another or none.
+	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
+		return map[int]backendState{7: {xact: 390, query: 400, active: true}}, nil
+	}
+	time.Sleep(2*pinIdle + 200*time.Millisecond)
+	if ps.count() != 1 {
+		t.Fatalf("the sweep ended the pin of a running statement")
+	}
+	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
+		return map[int]backendState{7: {xact: 390, query: 400, active: false}}, nil
+	}
+	waitPins(t, &ps, 0, "the sweep kept the pin of a statement whose backend is idle")
+}
+
+func waitPins(t *testing.T, ps *pins, want int, msg string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for ps.count() != 0 {
+	for ps.count() != want {
 		if time.Now().After(deadline) {
-			t.Fatal("the sweep kept a pin of an ended transaction")
+			t.Fatal(msg)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

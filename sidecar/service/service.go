@@ -61,7 +61,7 @@ func New(ctx context.Context, o Options) *Service {
 	}
 	srv := &server{dbs: dbs, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
 		remote: o.LakeCache, secrets: sec}
-	dbs.pins.backends = srv.backendXacts
+	dbs.pins.backends = srv.backendStates
 	return &Service{srv: srv}
 }
 
