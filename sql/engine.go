@@ -34,6 +34,7 @@ type Engine struct {
 	zones   sync.Map    // time zone name -> whether DuckDB knows it
 	stmts   stmtCache   // the connections' prepared statements (streamQuery)
 	results resultCache // small answers over mirrors' files (resultcache.go)
+	tempDir string      // where results are spilled (Finish)
 }
 
 // Open creates the in-memory DuckDB database.
@@ -71,7 +72,7 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
 		}
 	}
-	e := &Engine{DB: db}
+	e := &Engine{DB: db, tempDir: opts.TempDir}
 	switch {
 	case opts.ResultCacheBytes == 0:
 		e.results.totalMax = DefaultResultCacheBytes
@@ -246,9 +247,10 @@ type QueryOptions struct {
 	Cacheable bool
 	// Conn, when set, runs the query on that connection (one holding a
 	// DuckDB transaction open, see the sidecar's read pins) rather than
-	// one of the pool's, and leaves it open; ReuseKey and Cacheable are
-	// then ignored: a statement prepared or an answer kept in a
-	// transaction reading older views must not serve later queries.
+	// one of the pool's, and leaves it open, in TimeZone (the caller
+	// sets it back to UTC before the pool has it again); ReuseKey and
+	// Cacheable are then ignored: a statement prepared or an answer kept
+	// in a transaction reading older views must not serve later queries.
 	Conn *gosql.Conn
 }
 
@@ -281,19 +283,24 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 		closeConn = func() { conn.Close() }
 	}
 	done := closeConn
-	if tz != "" && tz != "UTC" {
+	if o.Conn != nil && tz == "" {
+		tz = "UTC" // the caller's connection may be in an earlier query's zone
+	}
+	if (tz != "" && tz != "UTC") || o.Conn != nil {
 		if _, err := conn.ExecContext(ctx, "SET TimeZone = "+catalog.QuoteLiteral(tz)); err != nil {
 			// A cancellation can end the call after the SET took effect.
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 			closeConn()
 			return nil, nil, err
 		}
-		done = func() {
-			if _, err := conn.ExecContext(context.Background(), "SET TimeZone = 'UTC'"); err != nil {
-				// Never give the pool a connection in another zone.
-				conn.Raw(func(any) error { return driver.ErrBadConn })
+		if o.Conn == nil {
+			done = func() {
+				if _, err := conn.ExecContext(context.Background(), "SET TimeZone = 'UTC'"); err != nil {
+					// Never give the pool a connection in another zone.
+					conn.Raw(func(any) error { return driver.ErrBadConn })
+				}
+				closeConn()
 			}
-			closeConn()
 		}
 	}
 	err = conn.Raw(func(dc any) error {
@@ -310,6 +317,7 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 		sr, ok, err := streamQuery(ctx, dc.(driver.Conn), sql, cs, key, &e.stmts.hits)
 		if ok {
 			if err == nil {
+				sr.spillDir = e.tempDir
 				rdr = sr
 			}
 			return err
@@ -329,6 +337,16 @@ func (e *Engine) QueryWith(ctx context.Context, sql string, o QueryOptions) (rdr
 		rdr = &recordingReader{RecordReader: rdr, cache: &e.results, key: cacheKey}
 	}
 	return rdr, func() { rdr.Release(); done() }, nil
+}
+
+// Finish has a reader of QueryWith read the rest of its result at once
+// (into a file under the engine's TempDir), so that its connection, a
+// caller's (QueryOptions.Conn), may run another query while the reader is
+// still being read; it returns once DuckDB is done with the result.
+func Finish(rdr array.RecordReader) {
+	if sr, ok := rdr.(*streamReader); ok {
+		sr.Finish()
+	}
 }
 
 // StatementsReused counts the queries that ran a prepared statement kept

@@ -1,16 +1,20 @@
 package sql
 
 import (
+	"bufio"
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	bindings "github.com/duckdb/duckdb-go-bindings"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -70,6 +74,18 @@ type streamReader struct {
 	stopWatch func() bool    // stops the interrupt (context.AfterFunc)
 	watching  sync.WaitGroup // an interrupt under way
 	refs      int64
+	watched   bool // watch is on: unwatch before the connection's next query
+
+	// Finish: the rest of the result read at once into a spill file, so
+	// that the connection may run another query while this reader reads
+	// the file (see Finish).
+	spillDir  string
+	endMu     sync.Mutex    // Finish and Release, one at a time
+	released  bool          // Release has ended the query
+	finishReq chan struct{} // closed by Finish
+	spill     *os.File      // written by the fetching goroutine before it closes chunks
+	spillErr  error         // the error that ended the result while spilling
+	spillRdr  *ipc.Reader   // reads spill, from Next
 }
 
 // fetched is a chunk read ahead, or the error that ended the result.
@@ -143,6 +159,7 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 	}
 	r = &streamReader{conn: conn, ctx: ctx, refs: 1}
 	r.watch()
+	r.watched = true
 	state := bindings.ExecutePending(pending, &r.res)
 	bindings.DestroyPending(&pending)
 	if state == bindings.StateError {
@@ -176,6 +193,7 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 	r.first = first
 	r.chunks = make(chan fetched, prefetch)
 	r.quit = make(chan struct{})
+	r.finishReq = make(chan struct{})
 	if !end && first.NumRows() < fullChunk {
 		// A first chunk short of a full vector is often the whole result
 		// (an aggregate's rows, a point query's): look for the end here
@@ -203,7 +221,7 @@ func startStream(ctx context.Context, conn bindings.Connection, stmt bindings.Pr
 const fullChunk = 2048
 
 // fetchAhead reads the result's chunks into r.chunks until its end, an
-// error or quit.
+// error or quit; after Finish, into the spill file.
 func (r *streamReader) fetchAhead() {
 	defer r.fetching.Done()
 	defer close(r.chunks)
@@ -221,11 +239,90 @@ func (r *streamReader) fetchAhead() {
 		}
 		select {
 		case r.chunks <- fetched{rec: rec}:
+		case <-r.finishReq:
+			r.spillRest(rec)
+			return
 		case <-r.quit:
 			rec.Release()
 			return
 		}
 	}
+}
+
+// spillRest writes rec and the rest of the result to a spill file, which
+// Next reads once the chunks already fetched are read.
+func (r *streamReader) spillRest(rec arrow.RecordBatch) {
+	if r.spillDir != "" {
+		os.MkdirAll(r.spillDir, 0o700) // DuckDB makes its temp_directory only when it spills
+	}
+	f, err := os.CreateTemp(r.spillDir, "mooncake-result-*.arrows")
+	if err != nil {
+		rec.Release()
+		r.spillErr = fmt.Errorf("spilling a query's result: %w", err)
+		r.drain()
+		return
+	}
+	os.Remove(f.Name()) // gone with the last descriptor
+	r.spill = f
+	buf := bufio.NewWriterSize(f, 1<<20)
+	w := ipc.NewWriter(buf, ipc.WithSchema(r.schema))
+	for rec != nil {
+		err = w.Write(rec)
+		rec.Release()
+		if err != nil {
+			r.spillErr = fmt.Errorf("spilling a query's result: %w", err)
+			r.drain()
+			break
+		}
+		select {
+		case <-r.quit:
+			r.drain()
+			rec = nil
+			continue
+		default:
+		}
+		var end bool
+		rec, err, end = r.fetch()
+		if end {
+			r.exhausted.Store(true)
+			if err != nil {
+				r.spillErr = err
+			}
+		}
+	}
+	if err := errors.Join(w.Close(), buf.Flush()); err != nil && r.spillErr == nil {
+		r.spillErr = fmt.Errorf("spilling a query's result: %w", err)
+	}
+}
+
+// drain reads the result to its end, dropping the chunks (DuckDB then
+// leaves the connection to the next query).
+func (r *streamReader) drain() {
+	for {
+		rec, _, end := r.fetch()
+		if end {
+			r.exhausted.Store(true)
+			return
+		}
+		rec.Release()
+	}
+}
+
+// Finish reads the rest of the result now, into a file, and returns once
+// DuckDB has produced all of it: the connection may then run another
+// query (in the same DuckDB transaction: a read pin's next scan) while
+// this reader reads what was kept. A result already read to its end, or
+// released, needs nothing.
+func (r *streamReader) Finish() {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.released || r.quit == nil || r.exhausted.Load() {
+		return
+	}
+	close(r.finishReq)
+	r.fetching.Wait()
+	r.unwatch() // the connection is another query's now
+	r.watched = false
 }
 
 // watch interrupts DuckDB when ctx ends, until unwatch. No goroutine
@@ -309,14 +406,48 @@ func (r *streamReader) Next() bool {
 		return false
 	}
 	f, ok := <-r.chunks
+	if !ok && r.spill != nil {
+		return r.nextSpilled()
+	}
 	switch {
 	case !ok:
+		if r.spillErr != nil {
+			r.err = r.spillErr
+		}
 		return false
 	case f.err != nil:
 		r.err = f.err
 		return false
 	}
 	r.current = f.rec
+	return true
+}
+
+// nextSpilled reads the next batch of the spill file (after Finish).
+func (r *streamReader) nextSpilled() bool {
+	if r.spillRdr == nil {
+		if _, err := r.spill.Seek(0, io.SeekStart); err != nil {
+			r.err = fmt.Errorf("reading a query's spilled result: %w", err)
+			return false
+		}
+		rdr, err := ipc.NewReader(bufio.NewReaderSize(r.spill, 1<<20), ipc.WithSchema(r.schema))
+		if err != nil {
+			r.err = fmt.Errorf("reading a query's spilled result: %w", err)
+			return false
+		}
+		r.spillRdr = rdr
+	}
+	if !r.spillRdr.Next() {
+		switch {
+		case r.spillRdr.Err() != nil && r.spillRdr.Err() != io.EOF:
+			r.err = fmt.Errorf("reading a query's spilled result: %w", r.spillRdr.Err())
+		case r.spillErr != nil:
+			r.err = r.spillErr
+		}
+		return false
+	}
+	r.current = r.spillRdr.RecordBatch()
+	r.current.Retain()
 	return true
 }
 
@@ -335,6 +466,9 @@ func (r *streamReader) Release() {
 	if r.refs--; r.refs > 0 {
 		return
 	}
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	r.released = true
 	for _, b := range []arrow.RecordBatch{r.current, r.first} {
 		if b != nil {
 			b.Release()
@@ -354,7 +488,15 @@ func (r *streamReader) Release() {
 			}
 		}
 	}
-	r.unwatch()
+	if r.watched {
+		r.unwatch()
+	}
+	if r.spillRdr != nil {
+		r.spillRdr.Release()
+	}
+	if r.spill != nil {
+		r.spill.Close()
+	}
 	bindings.DestroyArrowOptions(&r.opts)
 	bindings.DestroyResult(&r.res)
 }

@@ -192,6 +192,9 @@ func TestStatementReadsOneMoment(t *testing.T) {
 	exec(t, conn, `CREATE TABLE acct (id int PRIMARY KEY, bal bigint NOT NULL, note text)`)
 	exec(t, conn, `INSERT INTO acct SELECT g, 1000, 'n' || g FROM generate_series(1, 2000) g`)
 	exec(t, conn, `CALL mooncake.create_table('acct_m', 'acct')`)
+	exec(t, conn, `CREATE TABLE filler (id int PRIMARY KEY)`)
+	exec(t, conn, `INSERT INTO filler SELECT generate_series(1, 400000)`)
+	exec(t, conn, `CALL mooncake.create_table('filler_m', 'filler')`)
 	exec(t, conn, `CREATE TABLE ks (k int)`)
 	exec(t, conn, `INSERT INTO ks SELECT generate_series(1, 20)`)
 	exec(t, conn, `CREATE FUNCTION fp_now() RETURNS text LANGUAGE plpgsql VOLATILE AS
@@ -202,6 +205,12 @@ func TestStatementReadsOneMoment(t *testing.T) {
 		{"a CTE and a subquery", `WITH a AS MATERIALIZED (SELECT ` + fp + ` AS v) SELECT a.v, ` + fp + ` FROM a`},
 		{"a function's statement between two subqueries", `SELECT ` + fp + `, fp_now() IS NOT NULL, ` + fp},
 		{"a correlated subquery, once per row", `SELECT min(v), max(v) FROM (SELECT (SELECT row(count(*), sum(id::bigint * bal))::text FROM acct_m WHERE id > ks.k * 0) AS v FROM ks) s`},
+		// The outer scan's 400,000 rows are still streaming from the
+		// sidecar when the subquery first runs: its scan has the outer
+		// one's result read to its end first (spilled), then runs in the
+		// statement's DuckDB transaction.
+		{"a correlated subquery, once per row of a mirror's scan", `SELECT min(v), max(v) FROM (SELECT CASE WHEN f.id % 40000 = 0 THEN
+			(SELECT row(count(*), sum(id::bigint * bal))::text FROM acct_m WHERE id > f.id * 0) END AS v FROM filler_m f) s`},
 	}
 	for _, q := range queries {
 		rows, err := conn.Query(context.Background(), "EXPLAIN (COSTS OFF) "+q.sql)

@@ -453,12 +453,10 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			if err != nil {
 				return nil, nil, err
 			}
-			if p == nil {
-				return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz})
-			}
 			rdr, release, err := s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, Conn: p.conn})
+			p.started(rdr)
 			if err != nil {
-				s.dbs.pins.done(p, true)
+				s.dbs.pins.done(p, nil, true)
 				if try == 0 && ctx.Err() == nil {
 					continue
 				}
@@ -467,7 +465,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			return rdr, func() {
 				failed := rdr.Err() != nil
 				release()
-				s.dbs.pins.done(p, failed)
+				s.dbs.pins.done(p, rdr, failed)
 			}, nil
 		}
 	}

@@ -3,11 +3,13 @@ package service
 import (
 	"context"
 	gosql "database/sql"
+	"database/sql/driver"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgmooncake/mooncake/catalog"
@@ -26,11 +28,13 @@ import (
 // DuckDB's MVCC keeps the views, tails and deletes as they were then, and
 // catalog.BeginRead the files they name.
 //
-// A pin serves one scan at a time (a DuckDB connection streams one
-// result): a second scan of the same transaction or statement while the
-// first is still open (two foreign scans of one plan streaming at once)
-// reads the mirrors as they are. A scan that fails on the pin ends it
-// (DuckDB aborts the transaction) and runs again on a new one.
+// A DuckDB connection streams one result at a time: a scan of the pin
+// while another's result is still streaming on it (two foreign scans of
+// one plan open at once: a correlated subquery run for each row of a
+// mirror's scan, a merge join) has the other read the rest of its result
+// at once into a spill file (sql.Finish), then runs on the connection. A
+// scan that fails on the pin ends it (DuckDB aborts the transaction) and
+// runs again on a new one.
 
 // pinKey is a backend's transaction (stmt 0) or statement.
 type pinKey struct {
@@ -59,8 +63,29 @@ type pin struct {
 	key     pinKey
 	conn    *gosql.Conn
 	endRead func()
-	busy    bool
+	users   int // scans reading on the pin (pins.mu)
 	used    time.Time
+
+	connMu sync.Mutex         // held by a scan while it starts its query on conn
+	owner  array.RecordReader // the result streaming on conn, or nil (connMu)
+}
+
+// claim waits until no other scan is starting a query on the pin, and has
+// the result streaming on it read to its end (spilled): the connection is
+// then the caller's, until started.
+func (p *pin) claim() {
+	p.connMu.Lock()
+	if p.owner != nil {
+		sql.Finish(p.owner)
+		p.owner = nil
+	}
+}
+
+// started gives the connection back after claim: rdr (nil if the query
+// failed) is the result now streaming on it.
+func (p *pin) started(rdr array.RecordReader) {
+	p.owner = rdr
+	p.connMu.Unlock()
 }
 
 // pins are the open read pins of the sidecar.
@@ -78,21 +103,18 @@ type pins struct {
 const pinIdle = time.Second
 
 // take returns the pin of the transaction or statement key, begun now if
-// it has none, for one scan; nil when it is serving another scan.
+// it has none, claimed for one scan (see claim): the caller runs its query
+// on the pin's connection, calls started, and done when the scan ends.
 func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin, error) {
 	ps.mu.Lock()
 	p := ps.by[key]
-	taken := p != nil && !p.busy
-	if taken {
-		p.busy = true
+	if p != nil {
+		p.users++
+		ps.mu.Unlock()
+		p.claim()
+		return p, nil
 	}
 	ps.mu.Unlock()
-	switch {
-	case taken:
-		return p, nil
-	case p != nil: // serving another scan
-		return nil, nil
-	}
 	conn, err := engine.DB.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -101,17 +123,18 @@ func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin,
 		conn.Close()
 		return nil, err
 	}
-	p = &pin{key: key, conn: conn, endRead: catalog.BeginRead(), busy: true}
+	p = &pin{key: key, conn: conn, endRead: catalog.BeginRead(), users: 1}
 	ps.mu.Lock()
 	if ps.by == nil {
 		ps.by = map[pinKey]*pin{}
 	}
 	if old := ps.by[key]; old != nil {
-		// Another scan of the transaction began one meanwhile: this scan
-		// reads without (as while it is busy), and the first stays.
+		// Another scan of the transaction began one meanwhile: use it.
+		old.users++
 		ps.mu.Unlock()
 		closePins([]*pin{p})
-		return nil, nil
+		old.claim()
+		return old, nil
 	}
 	ps.by[key] = p
 	if !ps.sweeping && ps.backends != nil {
@@ -119,22 +142,30 @@ func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin,
 		go ps.sweep()
 	}
 	ps.mu.Unlock()
+	p.claim()
 	return p, nil
 }
 
-// done gives the pin back after a scan; with failed, the pin ends (as it
-// does when it was let go meanwhile).
-func (ps *pins) done(p *pin, failed bool) {
+// done gives the pin back after a scan whose result was rdr; with failed,
+// the pin ends (as it does when it was let go meanwhile) once no scan
+// reads on it.
+func (ps *pins) done(p *pin, rdr array.RecordReader, failed bool) {
+	p.connMu.Lock()
+	if rdr != nil && p.owner == rdr {
+		p.owner = nil
+	}
+	p.connMu.Unlock()
 	ps.mu.Lock()
-	p.busy = false
+	p.users--
 	p.used = time.Now()
 	kept := ps.by[p.key] == p
 	if kept && failed {
 		delete(ps.by, p.key)
 		kept = false
 	}
+	closeNow := !kept && p.users == 0
 	ps.mu.Unlock()
-	if !kept {
+	if closeNow {
 		closePins([]*pin{p})
 	}
 }
@@ -144,13 +175,13 @@ func (ps *pins) done(p *pin, failed bool) {
 func (ps *pins) releaseDatabase(database string) {
 	ps.mu.Lock()
 	gone := ps.removeLocked(func(k pinKey, _ *pin) bool { return k.database == database })
-	ps.mu.Unlock()
 	var idle []*pin
 	for _, p := range gone {
-		if !p.busy {
+		if p.users == 0 {
 			idle = append(idle, p)
 		}
 	}
+	ps.mu.Unlock()
 	closePins(idle)
 }
 
@@ -162,7 +193,7 @@ func (ps *pins) releaseDatabase(database string) {
 func (ps *pins) settle(database string, pid int, key pinKey, live []int64) {
 	ps.mu.Lock()
 	stale := ps.removeLocked(func(k pinKey, p *pin) bool {
-		return k.database == database && k.pid == pid && !p.busy && k != key &&
+		return k.database == database && k.pid == pid && p.users == 0 && k != key &&
 			(k.stmt == 0 || !slices.Contains(live, k.stmt))
 	})
 	ps.mu.Unlock()
@@ -188,9 +219,16 @@ func (ps *pins) count() int {
 	return len(ps.by)
 }
 
+// closePins ends the pins' DuckDB transactions and gives their
+// connections back to the pool in UTC (the scans left them in their
+// sessions' zones).
 func closePins(list []*pin) {
 	for _, p := range list {
-		p.conn.ExecContext(context.Background(), "ROLLBACK")
+		ctx := context.Background()
+		p.conn.ExecContext(ctx, "ROLLBACK")
+		if _, err := p.conn.ExecContext(ctx, "SET TimeZone = 'UTC'"); err != nil {
+			p.conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
 		p.conn.Close()
 		p.endRead()
 	}
@@ -209,7 +247,7 @@ func (ps *pins) sweep() {
 		}
 		byDB := map[string][]int{}
 		for k, p := range ps.by {
-			if !p.busy && time.Since(p.used) >= pinIdle {
+			if p.users == 0 && time.Since(p.used) >= pinIdle {
 				byDB[k.database] = append(byDB[k.database], k.pid)
 			}
 		}
@@ -224,7 +262,7 @@ func (ps *pins) sweep() {
 			}
 			ps.mu.Lock()
 			stale := ps.removeLocked(func(k pinKey, p *pin) bool {
-				return k.database == db && !p.busy && time.Since(p.used) >= pinIdle && !k.running(running[k.pid])
+				return k.database == db && p.users == 0 && time.Since(p.used) >= pinIdle && !k.running(running[k.pid])
 			})
 			ps.mu.Unlock()
 			closePins(stale)

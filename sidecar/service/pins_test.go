@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,12 +56,8 @@ func TestPins(t *testing.T) {
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 10 {
 		t.Fatalf("pinned count %d, want 10", n)
 	}
-	// Another scan of the transaction while the pin serves one reads
-	// without it.
-	if q, err := ps.take(ctx, eng, key); err != nil || q != nil {
-		t.Fatalf("a busy pin was taken again: %v %v", q, err)
-	}
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 
 	// A flush: rows move to another table, the view is replaced, the old
 	// table dropped; the tail takes more rows.
@@ -78,7 +75,8 @@ func TestPins(t *testing.T) {
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 10 {
 		t.Fatalf("pinned count after the flush %d, want 10", n)
 	}
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 	if ps.count() != 1 {
 		t.Fatalf("%d pins", ps.count())
 	}
@@ -101,7 +99,8 @@ func TestPins(t *testing.T) {
 	if _, _, err := eng.QueryWith(ctx, `SELECT error('boom')`, sql.QueryOptions{Conn: p.conn}); err == nil {
 		t.Fatal("error() did not fail")
 	}
-	ps.done(p, true)
+	p.started(nil)
+	ps.done(p, nil, true)
 	if ps.count() != 0 {
 		t.Fatalf("%d pins after a failed scan", ps.count())
 	}
@@ -109,7 +108,8 @@ func TestPins(t *testing.T) {
 	// A scan outside a pin lets the backend's pins go; so does closing
 	// the database.
 	p, _ = ps.take(ctx, eng, next)
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 	ps.settle("test", 8, pinKey{}, nil)
 	if ps.count() != 1 {
 		t.Fatalf("another backend's scan ended a pin")
@@ -123,17 +123,22 @@ func TestPins(t *testing.T) {
 	if ps.count() != 0 {
 		t.Fatal("closing the database kept its pin")
 	}
-	ps.done(p, false) // the scan it served ends: so does its transaction
+	p.started(nil)
+	ps.done(p, nil, false) // the scan it served ends: so does its transaction
 	if n := count(sql.QueryOptions{}); n != 20 {
 		t.Fatalf("count %d", n)
 	}
 
 	// The sweep ends idle pins whose backend has another transaction.
+	// (what backend 7 runs, as pg_stat_activity would show it)
+	var seven atomic.Pointer[backendState]
+	seven.Store(&backendState{xact: 300, query: 300, active: true})
 	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
-		return map[int]backendState{7: {xact: 300, query: 300, active: true}}, nil
+		return map[int]backendState{7: *seven.Load()}, nil
 	}
 	p, _ = ps.take(ctx, eng, next)
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 	waitPins(t, &ps, 0, "the sweep kept a pin of an ended transaction")
 
 	// READ COMMITTED statements: a statement's pin stays while the
@@ -146,14 +151,16 @@ func TestPins(t *testing.T) {
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
 		t.Fatalf("statement's count %d, want 20", n)
 	}
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 	run(`INSERT INTO pg_test.main.tail2 SELECT range + 100 FROM range(3)`)
 	ps.settle("test", 7, inner, []int64{2, 1})
 	q, _ := ps.take(ctx, eng, inner)
 	if n := count(sql.QueryOptions{Conn: q.conn}); n != 23 {
 		t.Fatalf("inner statement's count %d, want 23", n)
 	}
-	ps.done(q, false)
+	q.started(nil)
+	ps.done(q, nil, false)
 	if ps.count() != 2 {
 		t.Fatalf("%d pins while both statements run, want 2", ps.count())
 	}
@@ -165,19 +172,16 @@ func TestPins(t *testing.T) {
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
 		t.Fatalf("statement's second count %d, want 20 (as at its first scan)", n)
 	}
-	ps.done(p, false)
+	p.started(nil)
+	ps.done(p, nil, false)
 	// The sweep keeps the pin while the statement runs, and ends it when
 	// the backend runs another or none.
-	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
-		return map[int]backendState{7: {xact: 390, query: 400, active: true}}, nil
-	}
+	seven.Store(&backendState{xact: 390, query: 400, active: true})
 	time.Sleep(2*pinIdle + 200*time.Millisecond)
 	if ps.count() != 1 {
 		t.Fatalf("the sweep ended the pin of a running statement")
 	}
-	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
-		return map[int]backendState{7: {xact: 390, query: 400, active: false}}, nil
-	}
+	seven.Store(&backendState{xact: 390, query: 400, active: false})
 	waitPins(t, &ps, 0, "the sweep kept the pin of a statement whose backend is idle")
 }
 
@@ -189,5 +193,101 @@ func waitPins(t *testing.T, ps *pins, want int, msg string) {
 			t.Fatal(msg)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPinOpenScans: a scan of a pin while another's result still streams
+// on it (a correlated subquery run for each row of a mirror's scan) has
+// the first result read to its end into a spill file; both read the
+// pin's moment, and the first goes on from the file.
+func TestPinOpenScans(t *testing.T) {
+	eng, err := sql.Open(sql.Options{Threads: 1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	run := func(q string) {
+		t.Helper()
+		if _, err := eng.DB.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	run(`ATTACH ':memory:' AS pg_test`)
+	run(`CREATE TABLE pg_test.main.tail AS SELECT range AS id FROM range(100)`)
+	run(`CREATE VIEW pg_test.main.v AS SELECT * FROM pg_test.main.tail`)
+
+	var ps pins
+	key := pinKey{database: "test", pid: 9, xact: 500, stmt: 1}
+	a, err := ps.take(ctx, eng, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 × 5,000 rows: far more chunks than are read ahead
+	rdrA, releaseA, err := eng.QueryWith(ctx, `SELECT v.id, r.range AS k FROM pg_test.main.v, range(5000) r`, sql.QueryOptions{Conn: a.conn, TimeZone: "Europe/Berlin"})
+	a.started(rdrA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rowsA, sumA int64
+	readA := func(batches int) {
+		for i := 0; (batches < 0 || i < batches) && rdrA.Next(); i++ {
+			rec := rdrA.RecordBatch()
+			ids := rec.Column(0).(*array.Int64)
+			for j := 0; j < ids.Len(); j++ {
+				sumA += ids.Value(j)
+			}
+			rowsA += rec.NumRows()
+		}
+	}
+	readA(2)
+	// The mirror changes after the pin's moment.
+	run(`INSERT INTO pg_test.main.tail SELECT range + 1000 FROM range(50)`)
+
+	b, err := ps.take(ctx, eng, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b != a {
+		t.Fatal("the statement's second scan got another pin")
+	}
+	rdrB, releaseB, err := eng.QueryWith(ctx, `SELECT count(*), sum(id) FROM pg_test.main.v`, sql.QueryOptions{Conn: b.conn, TimeZone: "Europe/Berlin"})
+	b.started(rdrB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n, sum int64
+	for rdrB.Next() {
+		rec := rdrB.RecordBatch()
+		n = rec.Column(0).(*array.Int64).Value(0)
+		sum = int64(rec.Column(1).(*array.Decimal128).Value(0).LowBits())
+	}
+	if rdrB.Err() != nil {
+		t.Fatal(rdrB.Err())
+	}
+	releaseB()
+	ps.done(b, rdrB, false)
+	if n != 100 || sum != 4950 {
+		t.Fatalf("the second scan read %d rows summing to %d; want the pin's 100 summing to 4950", n, sum)
+	}
+	readA(-1)
+	if rdrA.Err() != nil {
+		t.Fatalf("the first scan, after the second: %v", rdrA.Err())
+	}
+	releaseA()
+	ps.done(a, rdrA, false)
+	if rowsA != 500000 || sumA != 4950*5000 {
+		t.Fatalf("the first scan read %d rows summing to %d; want 500000 summing to %d", rowsA, sumA, 4950*5000)
+	}
+	ps.settle("test", 9, pinKey{}, nil)
+	if ps.count() != 0 {
+		t.Fatalf("%d pins left", ps.count())
+	}
+	// The pool's connections are back in UTC.
+	var tz string
+	for i := 0; i < 4; i++ {
+		if err := eng.DB.QueryRowContext(ctx, "SELECT current_setting('TimeZone')").Scan(&tz); err != nil || tz != "UTC" {
+			t.Fatalf("a pool connection in %q (%v)", tz, err)
+		}
 	}
 }
