@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,21 +18,8 @@ import (
 // table dropped); the pin serves one scan at a time, and ends with its
 // backend's transaction or after a failed scan.
 func TestPins(t *testing.T) {
-	eng, err := sql.Open(sql.Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng, run := pinTestEngine(t, "tail1", 10)
 	ctx := context.Background()
-	run := func(q string) {
-		t.Helper()
-		if _, err := eng.DB.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	run(`ATTACH ':memory:' AS pg_test`)
-	run(`CREATE TABLE pg_test.main.tail1 AS SELECT range AS id FROM range(10)`)
-	run(`CREATE VIEW pg_test.main.v AS SELECT * FROM pg_test.main.tail1`)
 	count := func(opts sql.QueryOptions) int64 {
 		t.Helper()
 		rdr, release, err := eng.QueryWith(ctx, `SELECT count(*) FROM pg_test.main.v`, opts)
@@ -201,21 +189,8 @@ func waitPins(t *testing.T, ps *pins, want int, msg string) {
 // the first result read to its end into a spill file; both read the
 // pin's moment, and the first goes on from the file.
 func TestPinOpenScans(t *testing.T) {
-	eng, err := sql.Open(sql.Options{Threads: 1, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	eng, run := pinTestEngine(t, "tail", 100)
 	ctx := context.Background()
-	run := func(q string) {
-		t.Helper()
-		if _, err := eng.DB.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	run(`ATTACH ':memory:' AS pg_test`)
-	run(`CREATE TABLE pg_test.main.tail AS SELECT range AS id FROM range(100)`)
-	run(`CREATE VIEW pg_test.main.v AS SELECT * FROM pg_test.main.tail`)
 
 	var ps pins
 	key := pinKey{database: "test", pid: 9, xact: 500, stmt: 1}
@@ -290,4 +265,25 @@ func TestPinOpenScans(t *testing.T) {
 			t.Fatalf("a pool connection in %q (%v)", tz, err)
 		}
 	}
+}
+
+// pinTestEngine is a DuckDB engine (closed with the test) holding a view
+// pg_test.main.v of the table pg_test.main.<tail> of ids 0 to rows-1, as
+// a mirror's; run executes a statement on it.
+func pinTestEngine(t *testing.T, tail string, rows int) (*sql.Engine, func(string)) {
+	eng, err := sql.Open(sql.Options{Threads: 1, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	run := func(q string) {
+		t.Helper()
+		if _, err := eng.DB.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	run(`ATTACH ':memory:' AS pg_test`)
+	run(fmt.Sprintf(`CREATE TABLE pg_test.main.%s AS SELECT range AS id FROM range(%d)`, tail, rows))
+	run(`CREATE VIEW pg_test.main.v AS SELECT * FROM pg_test.main.` + tail)
+	return eng, run
 }
