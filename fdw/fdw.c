@@ -1375,6 +1375,7 @@ start_scan(ForeignScanState *node, MooncakeScanState *state)
 		mooncake_protocol_violation(state->conn,
 									psprintf("Expected a row description, got a message of type %d.",
 											 (int) (unsigned char) type));
+	mooncake_pin_answered(node->ss.ps.state);
 	state->decoder = mooncake_row_decoder_create(state->relname,
 												 node->ss.ss_ScanTupleSlot->tts_tupleDescriptor,
 												 state->ncolumns,

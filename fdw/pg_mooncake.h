@@ -124,6 +124,7 @@ extern List *mooncake_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid s
 
 /* pin.c: the read pin a scan request names */
 extern void mooncake_append_pin(StringInfo buf, EState *estate, Oid serverid);
+extern void mooncake_pin_answered(EState *estate);
 
 /* in partition.c */
 extern void mooncake_install_partition_hook(void);

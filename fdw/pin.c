@@ -23,7 +23,11 @@
  * Every scan request also carries "pid" and "pin_live", the statement pins
  * of this backend whose statements are still running (a function called
  * by a statement runs statements of its own): the sidecar ends this
- * backend's other pins.
+ * backend's other pins. Once a scan of the transaction or statement has
+ * had an answer, its later scans say "pin_again": the sidecar then fails
+ * them with 40001 if the pin is gone (the sidecar restarted, or DuckDB
+ * failed a statement and aborted the pin's transaction) rather than read
+ * the mirrors at another moment.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,11 +48,15 @@ typedef struct StatementPin
 	EState	   *estate;
 	int64		id;				/* 0: the statement needs no pin */
 	TimestampTz start;			/* GetCurrentStatementStartTimestamp() */
+	bool		answered;		/* a scan has had an answer on the pin */
 	struct StatementPin *next;
 } StatementPin;
 
 static StatementPin *statement_pins = NULL;
 static int64 last_pin_id = 0;
+
+/* the start of the transaction whose scans have had an answer on its pin */
+static TimestampTz xact_answered = 0;
 
 /* The executor state's memory is going: its statement has ended. */
 static void
@@ -187,14 +195,16 @@ mooncake_append_pin(StringInfo buf, EState *estate, Oid serverid)
 	appendStringInfo(buf, ",\"pid\":%d", MyProcPid);
 	if (IsolationUsesXactSnapshot())
 	{
-		appendStringInfo(buf, ",\"pin_xact\":" INT64_FORMAT,
-						 (int64) GetCurrentTransactionStartTimestamp());
+		TimestampTz xact = GetCurrentTransactionStartTimestamp();
+
+		appendStringInfo(buf, ",\"pin_xact\":" INT64_FORMAT "%s", (int64) xact,
+						 xact == xact_answered ? ",\"pin_again\":true" : "");
 		return;
 	}
 	sp = statement_pin(estate, serverid);
 	if (sp->id != 0)
-		appendStringInfo(buf, ",\"pin_xact\":" INT64_FORMAT ",\"pin_stmt\":" INT64_FORMAT,
-						 (int64) sp->start, sp->id);
+		appendStringInfo(buf, ",\"pin_xact\":" INT64_FORMAT ",\"pin_stmt\":" INT64_FORMAT "%s",
+						 (int64) sp->start, sp->id, sp->answered ? ",\"pin_again\":true" : "");
 	appendStringInfoString(buf, ",\"pin_live\":[");
 	for (sp = statement_pins; sp != NULL; sp = sp->next)
 	{
@@ -204,4 +214,24 @@ mooncake_append_pin(StringInfo buf, EState *estate, Oid serverid)
 		first = false;
 	}
 	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * A scan of the statement of estate has had its answer (the sidecar has
+ * run its query on the pin): the later scans of its transaction or
+ * statement read on that pin or not at all.
+ */
+void
+mooncake_pin_answered(EState *estate)
+{
+	StatementPin *sp;
+
+	if (IsolationUsesXactSnapshot())
+	{
+		xact_answered = GetCurrentTransactionStartTimestamp();
+		return;
+	}
+	for (sp = statement_pins; sp != NULL; sp = sp->next)
+		if (sp->estate == estate)
+			sp->answered = true;
 }

@@ -371,6 +371,13 @@ func (e *Engine) KnowsTimeZone(ctx context.Context, name string) bool {
 // doubleQuoted is a value DuckDB's conversion errors quote.
 var doubleQuoted = regexp.MustCompile(`"(?:[^"]|"")*"`)
 
+// IsBinderError reports whether err is DuckDB's failure to bind a query
+// (a column or table its catalog does not hold).
+func IsBinderError(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeBinder
+}
+
 // IsOverflow reports whether err is a numeric overflow (22003) reported by
 // DuckDB (see QueryError).
 func IsOverflow(err error) bool {

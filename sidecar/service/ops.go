@@ -56,6 +56,7 @@ type Request struct {
 	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction or READ COMMITTED statement (pins.go)
 	PinStmt      int64           `json:"pin_stmt"`          // scan: the READ COMMITTED statement's number in the backend, 0 for a transaction
 	PinLive      []int64         `json:"pin_live"`          // scan: the numbers of the backend's statements still running
+	PinAgain     bool            `json:"pin_again"`         // scan: an earlier scan of the transaction or statement read on its pin
 	What         string          `json:"what"`              // iceberg_metadata: "snapshots" or "entries"; release_database: the statement
 	// Arrow is set by Flight (never on the wire): the scan's numeric(p,s)
 	// columns stored as DECIMAL come as DECIMALs (sql.PlanOptions.Arrow).
@@ -449,7 +450,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 		// statement that reads the mirrors more than once: on its pin, or
 		// on a new one if the pin's DuckDB transaction failed (pins.go).
 		for try := 0; ; try++ {
-			p, err := s.dbs.pins.take(ctx, s.dbs.engine, key)
+			p, err := s.dbs.pins.take(ctx, s.dbs.engine, key, req.PinAgain)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -457,8 +458,13 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			p.started(rdr)
 			if err != nil {
 				s.dbs.pins.done(p, nil, true)
-				if try == 0 && ctx.Err() == nil {
-					continue
+				if try == 0 && ctx.Err() == nil && !req.PinAgain {
+					continue // the first scan: on a new pin
+				}
+				if req.PinAgain && sql.IsBinderError(err) {
+					// The query names a column (or a mirror) that the
+					// mirrors did not have at the pin's moment.
+					return nil, nil, errPinSchema(key, err)
 				}
 				return nil, nil, err
 			}

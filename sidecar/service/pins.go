@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/sql"
@@ -27,6 +28,11 @@ import (
 // begun at the first scan and kept until the backend has moved on:
 // DuckDB's MVCC keeps the views, tails and deletes as they were then, and
 // catalog.BeginRead the files they name.
+//
+// A scan that says an earlier scan of its transaction or statement read
+// on the pin (again) fails with 40001 when the pin is gone (the sidecar
+// restarted, or a failed query aborted the pin's DuckDB transaction)
+// rather than read the mirrors at another moment.
 //
 // A DuckDB connection streams one result at a time: a scan of the pin
 // while another's result is still streaming on it (two foreign scans of
@@ -98,14 +104,42 @@ type pins struct {
 	backends func(ctx context.Context, database string, pids []int) (map[int]backendState, error)
 }
 
+// errPinLost is the error of a scan whose transaction's or statement's
+// pin is gone.
+func errPinLost(key pinKey) error {
+	what := "transaction"
+	if key.stmt != 0 {
+		what = "statement"
+	}
+	return &pgconn.PgError{Code: "40001",
+		Message: "could not read the mirrors as of this " + what + "'s first read of them",
+		Detail:  "The sidecar no longer holds them as they were then: it restarted, or a query failed in DuckDB, since that read.",
+		Hint:    "Run the " + what + " again."}
+}
+
+// errPinSchema is the error of a scan that read on its pin a column or a
+// mirror made after the pin's moment (a schema change of a source since
+// the transaction's first read).
+func errPinSchema(key pinKey, cause error) error {
+	what := "transaction"
+	if key.stmt != 0 {
+		what = "statement"
+	}
+	return &pgconn.PgError{Code: "40001",
+		Message: "could not read the mirrors as of this " + what + "'s first read of them",
+		Detail:  "A mirror's columns changed since that read: " + cause.Error(),
+		Hint:    "Run the " + what + " again."}
+}
+
 // pinIdle is how long a pin stays unused before the sweep asks whether
 // its transaction still runs.
 const pinIdle = time.Second
 
 // take returns the pin of the transaction or statement key, begun now if
-// it has none, claimed for one scan (see claim): the caller runs its query
-// on the pin's connection, calls started, and done when the scan ends.
-func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin, error) {
+// it has none (unless again: errPinLost), claimed for one scan (see
+// claim): the caller runs its query on the pin's connection, calls
+// started, and done when the scan ends.
+func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey, again bool) (*pin, error) {
 	ps.mu.Lock()
 	p := ps.by[key]
 	if p != nil {
@@ -115,6 +149,9 @@ func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey) (*pin,
 		return p, nil
 	}
 	ps.mu.Unlock()
+	if again {
+		return nil, errPinLost(key)
+	}
 	conn, err := engine.DB.Conn(ctx)
 	if err != nil {
 		return nil, err

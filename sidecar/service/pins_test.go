@@ -2,12 +2,15 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgmooncake/mooncake/sql"
 )
@@ -37,7 +40,7 @@ func TestPins(t *testing.T) {
 
 	var ps pins
 	key := pinKey{database: "test", pid: 7, xact: 100}
-	p, err := ps.take(ctx, eng, key)
+	p, err := ps.take(ctx, eng, key, false)
 	if err != nil || p == nil {
 		t.Fatalf("take: %v %v", p, err)
 	}
@@ -56,7 +59,7 @@ func TestPins(t *testing.T) {
 	if n := count(sql.QueryOptions{}); n != 20 {
 		t.Fatalf("unpinned count %d, want 20", n)
 	}
-	p, err = ps.take(ctx, eng, key)
+	p, err = ps.take(ctx, eng, key, false)
 	if err != nil || p == nil {
 		t.Fatalf("take again: %v %v", p, err)
 	}
@@ -73,7 +76,7 @@ func TestPins(t *testing.T) {
 	// the view as it is.
 	next := pinKey{database: "test", pid: 7, xact: 200}
 	ps.settle("test", 7, next, nil)
-	p, err = ps.take(ctx, eng, next)
+	p, err = ps.take(ctx, eng, next, false)
 	if err != nil || p == nil {
 		t.Fatalf("take for the next transaction: %v %v", p, err)
 	}
@@ -95,7 +98,7 @@ func TestPins(t *testing.T) {
 
 	// A scan outside a pin lets the backend's pins go; so does closing
 	// the database.
-	p, _ = ps.take(ctx, eng, next)
+	p, _ = ps.take(ctx, eng, next, false)
 	p.started(nil)
 	ps.done(p, nil, false)
 	ps.settle("test", 8, pinKey{}, nil)
@@ -106,7 +109,7 @@ func TestPins(t *testing.T) {
 	if ps.count() != 0 {
 		t.Fatalf("%d pins after the backend scanned outside them", ps.count())
 	}
-	p, _ = ps.take(ctx, eng, next)
+	p, _ = ps.take(ctx, eng, next, false)
 	ps.releaseDatabase("test")
 	if ps.count() != 0 {
 		t.Fatal("closing the database kept its pin")
@@ -124,7 +127,7 @@ func TestPins(t *testing.T) {
 	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
 		return map[int]backendState{7: *seven.Load()}, nil
 	}
-	p, _ = ps.take(ctx, eng, next)
+	p, _ = ps.take(ctx, eng, next, false)
 	p.started(nil)
 	ps.done(p, nil, false)
 	waitPins(t, &ps, 0, "the sweep kept a pin of an ended transaction")
@@ -135,7 +138,7 @@ func TestPins(t *testing.T) {
 	outer := pinKey{database: "test", pid: 7, xact: 400, stmt: 1}
 	inner := pinKey{database: "test", pid: 7, xact: 400, stmt: 2}
 	ps.settle("test", 7, outer, []int64{1})
-	p, _ = ps.take(ctx, eng, outer)
+	p, _ = ps.take(ctx, eng, outer, false)
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
 		t.Fatalf("statement's count %d, want 20", n)
 	}
@@ -143,7 +146,7 @@ func TestPins(t *testing.T) {
 	ps.done(p, nil, false)
 	run(`INSERT INTO pg_test.main.tail2 SELECT range + 100 FROM range(3)`)
 	ps.settle("test", 7, inner, []int64{2, 1})
-	q, _ := ps.take(ctx, eng, inner)
+	q, _ := ps.take(ctx, eng, inner, false)
 	if n := count(sql.QueryOptions{Conn: q.conn}); n != 23 {
 		t.Fatalf("inner statement's count %d, want 23", n)
 	}
@@ -156,7 +159,7 @@ func TestPins(t *testing.T) {
 	if ps.count() != 1 {
 		t.Fatalf("%d pins after the inner statement ended, want 1", ps.count())
 	}
-	p, _ = ps.take(ctx, eng, outer)
+	p, _ = ps.take(ctx, eng, outer, false)
 	if n := count(sql.QueryOptions{Conn: p.conn}); n != 20 {
 		t.Fatalf("statement's second count %d, want 20 (as at its first scan)", n)
 	}
@@ -194,7 +197,7 @@ func TestPinOpenScans(t *testing.T) {
 
 	var ps pins
 	key := pinKey{database: "test", pid: 9, xact: 500, stmt: 1}
-	a, err := ps.take(ctx, eng, key)
+	a, err := ps.take(ctx, eng, key, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +222,7 @@ func TestPinOpenScans(t *testing.T) {
 	// The mirror changes after the pin's moment.
 	run(`INSERT INTO pg_test.main.tail SELECT range + 1000 FROM range(50)`)
 
-	b, err := ps.take(ctx, eng, key)
+	b, err := ps.take(ctx, eng, key, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,4 +289,37 @@ func pinTestEngine(t *testing.T, tail string, rows int) (*sql.Engine, func(strin
 	run(fmt.Sprintf(`CREATE TABLE pg_test.main.%s AS SELECT range AS id FROM range(%d)`, tail, rows))
 	run(`CREATE VIEW pg_test.main.v AS SELECT * FROM pg_test.main.` + tail)
 	return eng, run
+}
+
+// TestPinLost: a scan that says its transaction's pin has served it
+// before fails with 40001 when the pin is gone, and begins none.
+func TestPinLost(t *testing.T) {
+	eng, _ := pinTestEngine(t, "tail", 10)
+	var ps pins
+	key := pinKey{database: "test", pid: 11, xact: 700}
+	p, err := ps.take(context.Background(), eng, key, true)
+	var pe *pgconn.PgError
+	if p != nil || !errors.As(err, &pe) || pe.Code != "40001" {
+		t.Fatalf("take again of a lost pin: %v %v", p, err)
+	}
+	if ps.count() != 0 {
+		t.Fatalf("%d pins", ps.count())
+	}
+	// a statement's first scan begins one; later ones use it
+	key.stmt = 3
+	p, err = ps.take(context.Background(), eng, key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.started(nil)
+	ps.done(p, nil, false)
+	q, err := ps.take(context.Background(), eng, key, true)
+	if err != nil || q != p {
+		t.Fatalf("take again: %v %v", q, err)
+	}
+	q.started(nil)
+	ps.done(q, nil, true) // failed: the pin ends
+	if _, err := ps.take(context.Background(), eng, key, true); !errors.As(err, &pe) || pe.Code != "40001" || !strings.Contains(pe.Message, "statement") {
+		t.Fatalf("take again after a failed scan: %v", err)
+	}
 }
