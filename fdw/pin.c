@@ -14,7 +14,7 @@
  *
  * - "pin_xact", the transaction's start, in a REPEATABLE READ or
  *   SERIALIZABLE transaction;
- * - "pin_xact" (the statement's start) and "pin_stmt" (a number of this
+ * - "pin_xact" (the transaction's start) and "pin_stmt" (a number of this
  *   backend) for a READ COMMITTED statement whose plan may read the
  *   mirrors more than once: two or more scans of this wrapper, or one with
  *   exec-time parameters (rescanned with new values). A single scan is one
@@ -47,7 +47,7 @@ typedef struct StatementPin
 {
 	EState	   *estate;
 	int64		id;				/* 0: the statement needs no pin */
-	TimestampTz start;			/* GetCurrentStatementStartTimestamp() */
+	TimestampTz xact;			/* GetCurrentTransactionStartTimestamp() */
 	bool		answered;		/* a scan has had an answer on the pin */
 	struct StatementPin *next;
 } StatementPin;
@@ -169,7 +169,7 @@ statement_pin(EState *estate, Oid serverid)
 	if (count.scans > 1 || count.parameterized)
 	{
 		sp->id = ++last_pin_id;
-		sp->start = GetCurrentStatementStartTimestamp();
+		sp->xact = GetCurrentTransactionStartTimestamp();
 	}
 	sp->next = statement_pins;
 	statement_pins = sp;
@@ -204,7 +204,7 @@ mooncake_append_pin(StringInfo buf, EState *estate, Oid serverid)
 	sp = statement_pin(estate, serverid);
 	if (sp->id != 0)
 		appendStringInfo(buf, ",\"pin_xact\":" INT64_FORMAT ",\"pin_stmt\":" INT64_FORMAT "%s",
-						 (int64) sp->start, sp->id, sp->answered ? ",\"pin_again\":true" : "");
+						 (int64) sp->xact, sp->id, sp->answered ? ",\"pin_again\":true" : "");
 	appendStringInfoString(buf, ",\"pin_live\":[");
 	for (sp = statement_pins; sp != NULL; sp = sp->next)
 	{

@@ -284,6 +284,39 @@ func TestStatementReadsOneMoment(t *testing.T) {
 			reads++
 		}
 	}
+	// A cursor's statement, read by FETCH after FETCH with the backend
+	// idle in between for longer than the sidecar's sweep waits, reads
+	// one moment in all its scans.
+	exec(t, reader, "BEGIN")
+	exec(t, reader, `DECLARE c CURSOR FOR SELECT ks.k, (SELECT row(count(*), sum(id::bigint * bal))::text FROM acct_m WHERE id > ks.k * 0) FROM ks ORDER BY ks.k`)
+	var seen []string
+	for i := 0; i < 4; i++ {
+		rows, err := reader.Query(context.Background(), "FETCH 5 FROM c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+			var k int
+			var v string
+			err := r.Scan(&k, &v)
+			return v, err
+		})
+		if err != nil {
+			t.Fatalf("FETCH %d: %v", i+1, err)
+		}
+		seen = append(seen, vals...)
+		time.Sleep(1500 * time.Millisecond)
+	}
+	exec(t, reader, "COMMIT")
+	for _, v := range seen {
+		if v != seen[0] {
+			t.Fatalf("the cursor read the mirror as %s and as %s", seen[0], v)
+		}
+	}
+	if len(seen) != 20 {
+		t.Fatalf("the cursor gave %d rows", len(seen))
+	}
+
 	if w := writes.Load() - start; w < 100 {
 		t.Fatalf("the workload made only %d writes meanwhile", w)
 	}

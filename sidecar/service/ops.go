@@ -53,7 +53,7 @@ type Request struct {
 	Files        json.RawMessage `json:"files"`             // describe_files, iceberg_metadata: a sql/lake.Spec
 	Notices      bool            `json:"notices"`           // create_table, resync_table: report the copy's progress in N frames
 	PID          int             `json:"pid"`               // resync_table, release_database, scan: the calling backend
-	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction or READ COMMITTED statement (pins.go)
+	PinXact      int64           `json:"pin_xact"`          // scan: the start of the backend's REPEATABLE READ transaction, or of a READ COMMITTED statement's (pins.go)
 	PinStmt      int64           `json:"pin_stmt"`          // scan: the READ COMMITTED statement's number in the backend, 0 for a transaction
 	PinLive      []int64         `json:"pin_live"`          // scan: the numbers of the backend's statements still running
 	PinAgain     bool            `json:"pin_again"`         // scan: an earlier scan of the transaction or statement read on its pin

@@ -23,8 +23,8 @@ import (
 // stream applies its source's commits, so the scans of such a transaction
 // (the FDW sends its backend's pid and the transaction's start, pin_xact)
 // or of such a READ COMMITTED statement (one that may read the mirrors
-// more than once: pin_xact is the statement's start, pin_stmt its number
-// in the backend; fdw/pin.c) run in one DuckDB transaction of their own,
+// more than once: pin_xact is its transaction's start, pin_stmt its
+// number in the backend; fdw/pin.c) run in one DuckDB transaction of their own,
 // begun at the first scan and kept until the backend has moved on:
 // DuckDB's MVCC keeps the views, tails and deletes as they were then, and
 // catalog.BeginRead the files they name.
@@ -46,23 +46,22 @@ import (
 type pinKey struct {
 	database string
 	pid      int
-	xact     int64 // the transaction's or statement's start: microseconds since 2000-01-01
+	xact     int64 // the transaction's start: microseconds since 2000-01-01
 	stmt     int64 // a READ COMMITTED statement's number in the backend; 0 for a transaction
 }
 
 // backendState is what pg_stat_activity shows of a backend.
 type backendState struct {
-	xact   int64 // xact_start, in pin_xact's units; 0 outside a transaction
-	query  int64 // query_start, likewise
-	active bool  // running a statement
+	xact int64 // xact_start, in pin_xact's units; 0 outside a transaction
 }
 
-// running tells whether the transaction or statement of k still runs.
+// running tells whether the transaction of k (or of its statement) still
+// runs. A statement's pin stays while its transaction lasts, not only
+// while the statement is active: a cursor's statement, read by FETCH
+// after FETCH, scans again (a correlated subquery) with the backend idle
+// in between. The backend's next scan ends it once the statement is over.
 func (k pinKey) running(st backendState) bool {
-	if k.stmt == 0 {
-		return st.xact == k.xact
-	}
-	return st.active && st.query == k.xact
+	return st.xact == k.xact
 }
 
 type pin struct {
@@ -307,8 +306,8 @@ func (ps *pins) sweep() {
 	}
 }
 
-// backendStates is pins.backends: the transactions' and statements'
-// starts from pg_stat_activity, in the units of pin_xact. It connects each
+// backendStates is pins.backends: the transactions' starts from
+// pg_stat_activity, in the units of pin_xact. It connects each
 // time (once a second at most, while idle pins remain): a connection kept
 // open to the database would make a DROP DATABASE of it fail.
 func (s *server) backendStates(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
@@ -322,9 +321,7 @@ func (s *server) backendStates(ctx context.Context, database string, pids []int)
 	}
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(ctx, `SELECT pid,
-       coalesce(((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8, 0),
-       coalesce(((EXTRACT(epoch FROM query_start) - 946684800) * 1000000)::pg_catalog.int8, 0),
-       state IS NOT DISTINCT FROM 'active'
+       coalesce(((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8, 0)
   FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)`, pids)
 	if err != nil {
 		return nil, err
@@ -333,7 +330,7 @@ func (s *server) backendStates(ctx context.Context, database string, pids []int)
 	for rows.Next() {
 		var pid int
 		var st backendState
-		if err := rows.Scan(&pid, &st.xact, &st.query, &st.active); err != nil {
+		if err := rows.Scan(&pid, &st.xact); err != nil {
 			return nil, err
 		}
 		out[pid] = st

@@ -123,7 +123,7 @@ func TestPins(t *testing.T) {
 	// The sweep ends idle pins whose backend has another transaction.
 	// (what backend 7 runs, as pg_stat_activity would show it)
 	var seven atomic.Pointer[backendState]
-	seven.Store(&backendState{xact: 300, query: 300, active: true})
+	seven.Store(&backendState{xact: 300})
 	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
 		return map[int]backendState{7: *seven.Load()}, nil
 	}
@@ -165,15 +165,16 @@ func TestPins(t *testing.T) {
 	}
 	p.started(nil)
 	ps.done(p, nil, false)
-	// The sweep keeps the pin while the statement runs, and ends it when
-	// the backend runs another or none.
-	seven.Store(&backendState{xact: 390, query: 400, active: true})
+	// The sweep keeps the pin while the statement's transaction runs
+	// (a cursor's statement is idle between FETCHes), and ends it when
+	// the backend runs another transaction or none.
+	seven.Store(&backendState{xact: 400})
 	time.Sleep(2*pinIdle + 200*time.Millisecond)
 	if ps.count() != 1 {
-		t.Fatalf("the sweep ended the pin of a running statement")
+		t.Fatalf("the sweep ended the pin of a statement whose transaction runs")
 	}
-	seven.Store(&backendState{xact: 390, query: 400, active: false})
-	waitPins(t, &ps, 0, "the sweep kept the pin of a statement whose backend is idle")
+	seven.Store(&backendState{})
+	waitPins(t, &ps, 0, "the sweep kept the pin of a statement whose transaction ended")
 }
 
 func waitPins(t *testing.T, ps *pins, want int, msg string) {
