@@ -447,8 +447,9 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 			return s.dbs.engine.QueryWith(ctx, sc.SQL, sql.QueryOptions{TimeZone: tz, ReuseKey: sc.ReuseKey, Cacheable: sc.Cacheable})
 		}
 		// A REPEATABLE READ transaction's scan, or one of a READ COMMITTED
-		// statement that reads the mirrors more than once: on its pin, or
-		// on a new one if the pin's DuckDB transaction failed (pins.go).
+		// statement that reads the mirrors more than once: on its pin (a
+		// first scan again on a new one if the pin's DuckDB transaction
+		// failed; pins.go).
 		for try := 0; ; try++ {
 			p, err := s.dbs.pins.take(ctx, s.dbs.engine, key, req.PinAgain)
 			if err != nil {
@@ -464,7 +465,7 @@ func (s *server) openScan(ctx context.Context, req *Request, interrupted *time.T
 				if req.PinAgain && sql.IsBinderError(err) {
 					// The query names a column (or a mirror) that the
 					// mirrors did not have at the pin's moment.
-					return nil, nil, errPinSchema(key, err)
+					return nil, nil, errPinGone(key, "A mirror's columns changed since that read: "+err.Error())
 				}
 				return nil, nil, err
 			}

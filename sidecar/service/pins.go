@@ -39,8 +39,13 @@ import (
 // one plan open at once: a correlated subquery run for each row of a
 // mirror's scan, a merge join) has the other read the rest of its result
 // at once into a spill file (sql.Finish), then runs on the connection. A
-// scan that fails on the pin ends it (DuckDB aborts the transaction) and
-// runs again on a new one.
+// scan that fails on the pin ends it (DuckDB aborts the transaction); the
+// first scan of a transaction or statement then runs again on a new one.
+//
+// A statement's pin stays while its transaction lasts, not only while the
+// statement is active: a cursor's statement, read by FETCH after FETCH,
+// scans again (a correlated subquery) with the backend idle in between.
+// The backend's next scan ends it once the statement is over (settle).
 
 // pinKey is a backend's transaction (stmt 0) or statement.
 type pinKey struct {
@@ -48,20 +53,6 @@ type pinKey struct {
 	pid      int
 	xact     int64 // the transaction's start: microseconds since 2000-01-01
 	stmt     int64 // a READ COMMITTED statement's number in the backend; 0 for a transaction
-}
-
-// backendState is what pg_stat_activity shows of a backend.
-type backendState struct {
-	xact int64 // xact_start, in pin_xact's units; 0 outside a transaction
-}
-
-// running tells whether the transaction of k (or of its statement) still
-// runs. A statement's pin stays while its transaction lasts, not only
-// while the statement is active: a cursor's statement, read by FETCH
-// after FETCH, scans again (a correlated subquery) with the backend idle
-// in between. The backend's next scan ends it once the statement is over.
-func (k pinKey) running(st backendState) bool {
-	return st.xact == k.xact
 }
 
 type pin struct {
@@ -98,36 +89,23 @@ type pins struct {
 	mu       sync.Mutex
 	by       map[pinKey]*pin
 	sweeping bool
-	// backends reports, of the pids given, what each one runs (absent:
-	// no such backend). Set by the server; tests replace it.
-	backends func(ctx context.Context, database string, pids []int) (map[int]backendState, error)
+	// backends reports, of the pids given, the start of each one's
+	// current transaction (absent: no transaction, or no such backend),
+	// as the FDW sends pin_xact. Set by the server; tests replace it.
+	backends func(ctx context.Context, database string, pids []int) (map[int]int64, error)
 }
 
-// errPinLost is the error of a scan whose transaction's or statement's
-// pin is gone.
-func errPinLost(key pinKey) error {
+// errPinGone is the error of a later scan of the transaction or statement
+// of key that its pin cannot serve: why says what happened since its
+// first read.
+func errPinGone(key pinKey, why string) error {
 	what := "transaction"
 	if key.stmt != 0 {
 		what = "statement"
 	}
 	return &pgconn.PgError{Code: "40001",
 		Message: "could not read the mirrors as of this " + what + "'s first read of them",
-		Detail:  "The sidecar no longer holds them as they were then: it restarted, or a query failed in DuckDB, since that read.",
-		Hint:    "Run the " + what + " again."}
-}
-
-// errPinSchema is the error of a scan that read on its pin a column or a
-// mirror made after the pin's moment (a schema change of a source since
-// the transaction's first read).
-func errPinSchema(key pinKey, cause error) error {
-	what := "transaction"
-	if key.stmt != 0 {
-		what = "statement"
-	}
-	return &pgconn.PgError{Code: "40001",
-		Message: "could not read the mirrors as of this " + what + "'s first read of them",
-		Detail:  "A mirror's columns changed since that read: " + cause.Error(),
-		Hint:    "Run the " + what + " again."}
+		Detail:  why, Hint: "Run the " + what + " again."}
 }
 
 // pinIdle is how long a pin stays unused before the sweep asks whether
@@ -135,7 +113,7 @@ func errPinSchema(key pinKey, cause error) error {
 const pinIdle = time.Second
 
 // take returns the pin of the transaction or statement key, begun now if
-// it has none (unless again: errPinLost), claimed for one scan (see
+// it has none (unless again: errPinGone), claimed for one scan (see
 // claim): the caller runs its query on the pin's connection, calls
 // started, and done when the scan ends.
 func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey, again bool) (*pin, error) {
@@ -149,7 +127,7 @@ func (ps *pins) take(ctx context.Context, engine *sql.Engine, key pinKey, again 
 	}
 	ps.mu.Unlock()
 	if again {
-		return nil, errPinLost(key)
+		return nil, errPinGone(key, "The sidecar no longer holds the mirrors as they were then: it restarted, or a query failed in DuckDB, since that read.")
 	}
 	conn, err := engine.DB.Conn(ctx)
 	if err != nil {
@@ -298,7 +276,7 @@ func (ps *pins) sweep() {
 			}
 			ps.mu.Lock()
 			stale := ps.removeLocked(func(k pinKey, p *pin) bool {
-				return k.database == db && p.users == 0 && time.Since(p.used) >= pinIdle && !k.running(running[k.pid])
+				return k.database == db && p.users == 0 && time.Since(p.used) >= pinIdle && running[k.pid] != k.xact
 			})
 			ps.mu.Unlock()
 			closePins(stale)
@@ -306,11 +284,11 @@ func (ps *pins) sweep() {
 	}
 }
 
-// backendStates is pins.backends: the transactions' starts from
+// backendXacts is pins.backends: the transactions' starts from
 // pg_stat_activity, in the units of pin_xact. It connects each
 // time (once a second at most, while idle pins remain): a connection kept
 // open to the database would make a DROP DATABASE of it fail.
-func (s *server) backendStates(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
+func (s *server) backendXacts(ctx context.Context, database string, pids []int) (map[int]int64, error) {
 	d, err := s.dbs.getExt(ctx, database, 0)
 	if err != nil {
 		return nil, err
@@ -320,20 +298,19 @@ func (s *server) backendStates(ctx context.Context, database string, pids []int)
 		return nil, err
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(ctx, `SELECT pid,
-       coalesce(((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8, 0)
-  FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)`, pids)
+	rows, err := conn.Query(ctx, `SELECT pid, ((EXTRACT(epoch FROM xact_start) - 946684800) * 1000000)::pg_catalog.int8
+  FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1) AND xact_start IS NOT NULL`, pids)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]backendState{}
+	out := map[int]int64{}
 	for rows.Next() {
 		var pid int
-		var st backendState
-		if err := rows.Scan(&pid, &st.xact); err != nil {
+		var xact int64
+		if err := rows.Scan(&pid, &xact); err != nil {
 			return nil, err
 		}
-		out[pid] = st
+		out[pid] = xact
 	}
 	return out, rows.Err()
 }

@@ -122,10 +122,13 @@ func TestPins(t *testing.T) {
 
 	// The sweep ends idle pins whose backend has another transaction.
 	// (what backend 7 runs, as pg_stat_activity would show it)
-	var seven atomic.Pointer[backendState]
-	seven.Store(&backendState{xact: 300})
-	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]backendState, error) {
-		return map[int]backendState{7: *seven.Load()}, nil
+	var seven atomic.Int64 // its transaction's start, 0 for none
+	seven.Store(300)
+	ps.backends = func(ctx context.Context, database string, pids []int) (map[int]int64, error) {
+		if x := seven.Load(); x != 0 {
+			return map[int]int64{7: x}, nil
+		}
+		return map[int]int64{}, nil
 	}
 	p, _ = ps.take(ctx, eng, next, false)
 	p.started(nil)
@@ -168,12 +171,12 @@ func TestPins(t *testing.T) {
 	// The sweep keeps the pin while the statement's transaction runs
 	// (a cursor's statement is idle between FETCHes), and ends it when
 	// the backend runs another transaction or none.
-	seven.Store(&backendState{xact: 400})
+	seven.Store(400)
 	time.Sleep(2*pinIdle + 200*time.Millisecond)
 	if ps.count() != 1 {
 		t.Fatalf("the sweep ended the pin of a statement whose transaction runs")
 	}
-	seven.Store(&backendState{})
+	seven.Store(0)
 	waitPins(t, &ps, 0, "the sweep kept the pin of a statement whose transaction ended")
 }
 

@@ -61,7 +61,7 @@ func New(ctx context.Context, o Options) *Service {
 	}
 	srv := &server{dbs: dbs, queries: newQueries(o.MaxQueries, o.MemoryLimit, o.Threads),
 		remote: o.LakeCache, secrets: sec}
-	dbs.pins.backends = srv.backendStates
+	dbs.pins.backends = srv.backendXacts
 	return &Service{srv: srv}
 }
 
