@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	gosql "database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,15 +18,17 @@ import (
 )
 
 // Maintenance thresholds: frequent flushes make small files, which a
-// compaction merges into one (applying the position deletes); snapshots and
-// the files only they reference are kept for snapshotRetention so queries
-// that started on them can finish.
+// compaction merges into one (applying the position deletes).
 const (
 	compactFiles       = 16
 	compactDeleteFiles = 8
-	snapshotRetention  = 5 * time.Minute
 	orphanAge          = time.Hour
 )
+
+// SnapshotRetention is how long snapshots replaced by later ones, and the
+// files only they reference, are kept, so that queries and read pins that
+// started on them can finish (the sidecar's --snapshot-retention).
+var SnapshotRetention = 5 * time.Minute
 
 // Busy reports whether a compaction or flush of the mirror is running.
 func (m *Mirror) Busy() bool {
@@ -145,7 +149,7 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	return true, m.expire(ctx)
 }
 
-// expire drops snapshots older than snapshotRetention (keeping the current
+// expire drops snapshots older than SnapshotRetention (keeping the current
 // one) with the files only they reference, then files in the table's
 // directory that no snapshot references and are older than orphanAge
 // (leftovers of a crash between writing a file and committing it).
@@ -155,22 +159,97 @@ func (m *Mirror) expire(ctx context.Context) error {
 	m.mu.Unlock()
 	if len(tbl.Metadata().Snapshots()) > 1 {
 		tx := tbl.NewTransaction()
-		if err := tx.ExpireSnapshots(table.WithOlderThan(snapshotRetention), table.WithRetainLast(1)); err != nil {
+		cutoff := expiryCutoff(tbl.Metadata().Snapshots(), time.Now())
+		if err := tx.ExpireSnapshots(table.WithOlderThan(time.Since(cutoff)), table.WithRetainLast(1)); err != nil {
 			return fmt.Errorf("expire snapshots: %w", err)
 		}
 		newTbl, err := tx.Commit(ctx)
-		if err != nil {
+		if newTbl != nil {
+			// The catalog took the new metadata, whatever became of the
+			// removal of the files that follows it.
+			m.mu.Lock()
+			if m.tbl == tbl {
+				m.tbl = newTbl
+			}
+			m.mu.Unlock()
+			tbl = newTbl
+		}
+		if err = withoutMissingFiles(err); err != nil {
 			return fmt.Errorf("commit snapshot expiry: %w", err)
 		}
-		m.mu.Lock()
-		if m.tbl == tbl {
-			m.tbl = newTbl
-		}
-		m.mu.Unlock()
-		tbl = newTbl
 	}
 	if _, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(orphanAge)); err != nil {
 		return fmt.Errorf("remove orphan files: %w", err)
 	}
 	return nil
+}
+
+// readSlack covers the moments between a snapshot's creation and the swap
+// of the DuckDB view to its files: a read that began then reads the files
+// of the snapshot before.
+const readSlack = 10 * time.Second
+
+// expiryCutoff is the time before which snapshots (of snaps, the table's)
+// expire: SnapshotRetention ago, or earlier when a query or read pin that
+// began since may still read an older snapshot: the one current when the
+// oldest of them began (a REPEATABLE READ transaction reads the moment of
+// its first read for as long as it lasts, as the heap's snapshot holds
+// back VACUUM).
+func expiryCutoff(snaps []table.Snapshot, now time.Time) time.Time {
+	cutoff := now.Add(-SnapshotRetention)
+	since, ok := OldestRead()
+	if !ok {
+		return cutoff
+	}
+	since = since.Add(-readSlack)
+	var read *table.Snapshot // the snapshot current at since
+	for i := range snaps {
+		if at := time.UnixMilli(snaps[i].TimestampMs); !at.After(since) && (read == nil || snaps[i].TimestampMs > read.TimestampMs) {
+			read = &snaps[i]
+		}
+	}
+	if read == nil {
+		// older than every snapshot: keep them all
+		for i := range snaps {
+			if read == nil || snaps[i].TimestampMs < read.TimestampMs {
+				read = &snaps[i]
+			}
+		}
+	}
+	if read != nil {
+		// the snapshot read stays: its time is not older than the cutoff
+		// (the expiry takes its cutoff a moment after this one)
+		if at := time.UnixMilli(read.TimestampMs).Add(-time.Second); at.Before(cutoff) {
+			cutoff = at
+		}
+	}
+	return cutoff
+}
+
+// withoutMissingFiles is err without its parts that say a file to remove
+// was not there: the removal that follows an expiry lists again the files
+// a compaction replaced, which the expiry of the snapshots before that
+// compaction removed already (manifests keep them as deleted entries).
+func withoutMissingFiles(err error) error {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case interface{ Unwrap() []error }:
+		var rest []error
+		for _, part := range e.Unwrap() {
+			if part = withoutMissingFiles(part); part != nil {
+				rest = append(rest, part)
+			}
+		}
+		return errors.Join(rest...)
+	case interface{ Unwrap() error }:
+		if errors.Is(err, fs.ErrNotExist) && withoutMissingFiles(e.Unwrap()) == nil {
+			return nil
+		}
+		return err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"os"
 	"sync"
+	"time"
 )
 
 // A flush rewrites the spill files holding deleted rows and then removes
@@ -10,13 +11,14 @@ import (
 // be about to read them. Queries register while they read mirrors
 // (BeginRead), and a removed file waits until every query that began
 // before its removal has ended. A crash meanwhile leaves the file to the
-// orphan sweep of expire.
-var reads = readers{active: map[uint64]struct{}{}}
+// orphan sweep of expire. The expiry of a table's snapshots keeps those
+// that the oldest of them may be reading (OldestRead).
+var reads = readers{active: map[uint64]time.Time{}}
 
 type readers struct {
 	mu      sync.Mutex
-	next    uint64              // id of the next query
-	active  map[uint64]struct{} // queries reading
+	next    uint64               // id of the next query
+	active  map[uint64]time.Time // queries reading, and since when
 	retired []retiredFile
 }
 
@@ -31,7 +33,7 @@ func BeginRead() (end func()) {
 	reads.mu.Lock()
 	id := reads.next
 	reads.next++
-	reads.active[id] = struct{}{}
+	reads.active[id] = time.Now()
 	reads.mu.Unlock()
 	var once sync.Once
 	return func() { once.Do(func() { reads.end(id) }) }
@@ -58,6 +60,20 @@ func (r *readers) end(id uint64) {
 	for _, p := range gone {
 		os.Remove(p)
 	}
+}
+
+// OldestRead is when the oldest query or read pin still reading mirrors
+// began, if one is.
+func OldestRead() (time.Time, bool) {
+	reads.mu.Lock()
+	defer reads.mu.Unlock()
+	var oldest time.Time
+	for _, at := range reads.active {
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return oldest, !oldest.IsZero()
 }
 
 // removeAfterReads removes the files once the queries reading now have

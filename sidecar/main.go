@@ -67,6 +67,7 @@ func run() error {
 		copyWorkers = flag.Int("copy-workers", envInt("MOONCAKE_COPY_WORKERS", cdc.CopyWorkers), "sessions that copy one large source at once (initial copy, resync; env MOONCAKE_COPY_WORKERS)")
 		flushEvery  = flag.Duration("flush-interval", 10*time.Second, "how often replicated changes are committed to Iceberg")
 		orphanSweep = flag.Duration("orphan-sweep-interval", envDuration("MOONCAKE_ORPHAN_SWEEP_INTERVAL", time.Hour), "how often the files of columnstore tables left by crashed transactions (older than an hour) are removed; 0: never (env MOONCAKE_ORPHAN_SWEEP_INTERVAL)")
+		retention   = flag.Duration("snapshot-retention", envDuration("MOONCAKE_SNAPSHOT_RETENTION", catalog.SnapshotRetention), "how long a mirror's or columnstore table's replaced snapshots and their files are kept for the queries reading them (env MOONCAKE_SNAPSHOT_RETENTION)")
 		metricsAt   = flag.String("metrics", "", "serve Prometheus metrics on http://<address>/metrics, e.g. 127.0.0.1:9187 (no authentication: keep it on loopback or a private network)")
 		lakeCache   = flag.String("lake-cache-size", "1GB", "size limit of the local cache of remote objects (s3:// paths), e.g. 512MB, 20GB")
 		showVersion = flag.Bool("version", false, "print the version and exit")
@@ -86,6 +87,10 @@ func run() error {
 		return fmt.Errorf("--copy-workers must be at least 1")
 	}
 	cdc.CopyWorkers = *copyWorkers
+	if *retention < 0 {
+		return fmt.Errorf("--snapshot-retention must not be negative")
+	}
+	catalog.SnapshotRetention = *retention
 	if *threads < 1 {
 		*threads = runtime.NumCPU()
 	}

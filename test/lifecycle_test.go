@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,68 @@ func TestOptimizeTable(t *testing.T) {
 	if _, err := conn.Exec(context.Background(), `CALL mooncake.optimize_table('no_such')`); sqlState(err) != "42P01" {
 		t.Errorf("optimize_table of a missing table: %v; want SQLSTATE 42P01", err)
 	}
+}
+
+// TestSnapshotExpiry compacts a mirror again and again with flushes in
+// between, its replaced snapshots expiring after a second
+// (MOONCAKE_SNAPSHOT_RETENTION; five minutes by default): every
+// optimize_table succeeds (the expiry after a compaction lists again the
+// files an earlier expiry removed, which failed it); a REPEATABLE READ
+// transaction that outlives the retention reads the same rows to its end
+// (the expiry keeps the snapshot it reads; its files were removed under
+// it: an IO error); and in the end the table's directory holds exactly the
+// files of its current snapshot.
+func TestSnapshotExpiry(t *testing.T) {
+	t.Setenv("MOONCAKE_SNAPSHOT_RETENTION", "1s")
+	c, conn := startMooncake(t)
+	exec(t, conn, `CREATE TABLE src (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 2000) g`)
+	exec(t, conn, `CALL mooncake.create_table('src_m', 'src')`)
+	ctx := context.Background()
+	rr := c.Conn(t, "postgres")
+	const sums = `SELECT count(*)::text || ' ' || sum(length(v))::text FROM src_m`
+	exec(t, rr, `BEGIN ISOLATION LEVEL REPEATABLE READ`)
+	var first string
+	if err := rr.QueryRow(ctx, sums).Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 4; round++ {
+		if round == 3 {
+			var again string
+			if err := rr.QueryRow(ctx, sums).Scan(&again); err != nil || again != first {
+				t.Fatalf("a REPEATABLE READ transaction read %q (%v) after two compactions; its first read: %q", again, err, first)
+			}
+			exec(t, rr, `COMMIT`)
+		}
+		for step := 0; step < 2; step++ {
+			exec(t, conn, `UPDATE src SET v = v || 'x' WHERE id % 9 = $1`, round*2+step)
+			exec(t, conn, `INSERT INTO src VALUES ($1, 'new')`, 10000+round*10+step)
+			exec(t, conn, `DELETE FROM src WHERE id = $1`, round*100+step)
+			time.Sleep(2500 * time.Millisecond) // one flush each
+		}
+		if _, err := conn.Exec(ctx, `CALL mooncake.optimize_table('src_m')`); err != nil {
+			t.Fatalf("optimize_table, round %d: %v", round, err)
+		}
+		waitConverged(t, conn, "src", "src_m", 10*time.Second)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	exec(t, conn, `CALL mooncake.optimize_table('src_m')`)
+	files := queryInt(t, conn, `SELECT data_files + delete_files FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`)
+	var loc string
+	if err := conn.QueryRow(ctx, `SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`).Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := filepath.Glob(filepath.Join(tableDirOf(loc), "data", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 1 || len(onDisk) != 1 {
+		t.Errorf("after the last optimize_table: %d files in the current snapshot, %d on disk (%v); want 1 and 1", files, len(onDisk), onDisk)
+	}
+	if log := c.LogTail(2000); strings.Contains(log, "compaction failed") {
+		t.Errorf("a compaction failed:\n%s", log)
+	}
+	waitConverged(t, conn, "src", "src_m", 10*time.Second)
 }
 
 // TestReplicaIdentityOptIn mirrors sources without a primary key: one
