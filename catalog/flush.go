@@ -183,7 +183,7 @@ func (s *Set) CompleteSync(ctx context.Context, m *Mirror, syncLSN uint64, fill 
 		}
 	} else {
 		m.viewChanging()
-		err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, formFiles))
+		err := execTx(ctx, conn, m.viewDDL(m.files, m.delFiles, nil, nil, formFiles))
 		m.viewChanging()
 		if err != nil {
 			return 0, fmt.Errorf("%w: %v", ErrInconsistent, err)
@@ -445,7 +445,8 @@ func (m *Mirror) flushLocked(ctx context.Context, conn *gosql.Conn) error {
 	swap := m.generationDDL(m.gen + 1)
 	m.gen++ // the view reads the new generation's tables
 	m.viewChanging()
-	err = execTx(ctx, conn, append(swap, m.viewDDL(newFiles, newDelFiles, nil, formFiles)...))
+	targets := m.deleteTargets(ctx, conn, newDelFiles)
+	err = execTx(ctx, conn, append(swap, m.viewDDL(newFiles, newDelFiles, targets, nil, formFiles)...))
 	m.viewChanging()
 	if err != nil {
 		return fmt.Errorf("%w: swap view after commit: %v", ErrInconsistent, err)

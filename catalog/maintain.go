@@ -136,7 +136,7 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	// Only the files part changes: the apply loop keeps changing the
 	// view's form and the tail part meanwhile.
 	m.viewChanging()
-	_, err = conn.ExecContext(ctx, m.filesDDL(newFiles, nil))
+	_, err = conn.ExecContext(ctx, m.filesDDL(newFiles, nil, nil))
 	m.viewChanging()
 	if err != nil {
 		return false, fmt.Errorf("%w: swap view after compaction: %v", ErrInconsistent, err)

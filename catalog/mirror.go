@@ -152,6 +152,11 @@ type Mirror struct {
 
 	layouts layoutCache // of the current data files (scanFiles)
 
+	// delTargets maps each position delete file of the current snapshot
+	// to the data files it deletes rows of (deleteTargets); delete files
+	// never change.
+	delTargets map[string][]string
+
 	mu       sync.Mutex   // guards the fields below
 	tbl      *table.Table // current Iceberg table
 	files    []string     // data files of the current snapshot
@@ -409,7 +414,7 @@ func (m *Mirror) createDuckObjects(ctx context.Context, conn *gosql.Conn) error 
 		form = formTail
 	}
 	m.form = form
-	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.spilled, form)...)
+	stmts = append(stmts, m.viewDDL(m.files, m.delFiles, m.deleteTargets(ctx, conn, m.delFiles), m.spilled, form)...)
 	for _, s := range stmts {
 		if _, err := conn.ExecContext(ctx, s); err != nil {
 			m.formNow.Store(int32(formFull)) // whatever view is there: read it afresh
@@ -523,13 +528,23 @@ const (
 )
 
 // viewDDL defines the mirror's view and its parts over the given data,
-// delete and spill files, in form f.
-func (m *Mirror) viewDDL(files, delFiles, spilled []string, f viewForm) []string {
-	return []string{m.filesDDL(files, delFiles), m.tailDDL(spilled), m.formDDL(f)}
+// delete and spill files, in form f (targets: deleteTargets of delFiles).
+func (m *Mirror) viewDDL(files, delFiles []string, targets map[string][]string, spilled []string, f viewForm) []string {
+	return []string{m.filesDDL(files, delFiles, targets), m.tailDDL(spilled), m.formDDL(f)}
 }
 
 // filesDDL defines the files part over the given data and delete files.
-func (m *Mirror) filesDDL(files, delFiles []string) string {
+// With the data files each delete file names (targets, from
+// deleteTargets), each data file that has deleted rows is read alone,
+// without the rows at the positions its delete files name (an anti join
+// on the position, an integer), and the others together as they are.
+// Without targets (or for Full identity, whose rows deleted since the last
+// flush are positions in any file), all data files are read with the
+// file's name and position of each row, anti joined with every delete
+// file: DuckDB then hashes a string and a position for every row, and
+// under a filter it can plan the join the other way round (the data
+// files' rows its hash table): 100 ms where the files alone take 8.
+func (m *Mirror) filesDDL(files, delFiles []string, targets map[string][]string) string {
 	part := "SELECT " + m.fileColumns("p")
 	if len(files) == 0 {
 		var nulls []string
@@ -537,6 +552,9 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 			nulls = append(nulls, "CAST(NULL AS "+c.Type.DuckDBType()+") AS "+QuoteIdent(c.Name))
 		}
 		return "CREATE OR REPLACE VIEW " + m.part("files") + " AS SELECT " + strings.Join(nulls, ", ") + " WHERE false"
+	}
+	if len(delFiles) > 0 && targets != nil && !m.Full {
+		return "CREATE OR REPLACE VIEW " + m.part("files") + " AS " + m.filesWithDeletes(files, delFiles, targets)
 	}
 	var conds []string
 	if len(delFiles) > 0 {
@@ -551,6 +569,88 @@ func (m *Mirror) filesDDL(files, delFiles []string) string {
 		part += " WHERE " + strings.Join(conds, " AND ")
 	}
 	return "CREATE OR REPLACE VIEW " + m.part("files") + " AS " + part
+}
+
+// filesWithDeletes is the files part's query when targets tells which
+// data files each delete file names (see filesDDL).
+func (m *Mirror) filesWithDeletes(files, delFiles []string, targets map[string][]string) string {
+	dels := map[string][]string{} // data file: its delete files
+	for _, d := range delFiles {
+		for _, f := range targets[d] {
+			dels[f] = append(dels[f], d)
+		}
+	}
+	var plain []string
+	var parts []string
+	for _, f := range files {
+		ds := dels[f]
+		if len(ds) == 0 {
+			plain = append(plain, f)
+			continue
+		}
+		parts = append(parts, "SELECT "+m.fileColumns("p")+" FROM "+m.scanFiles([]string{f}, true)+
+			" p ANTI JOIN (SELECT pos FROM "+m.delRead(ds)+" WHERE file_path = "+QuoteLiteral(f)+
+			") d ON d.pos = p.file_row_number")
+	}
+	if len(plain) > 0 {
+		parts = append([]string{"SELECT " + m.fileColumns("p") + " FROM " + m.scanFiles(plain, false) + " p"}, parts...)
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+// deleteTargets maps each of delFiles to the data files (local paths) it
+// deletes rows of, reading those it has not seen before; nil when they
+// cannot be read (filesDDL then joins every file with every delete file).
+func (m *Mirror) deleteTargets(ctx context.Context, conn *gosql.Conn, delFiles []string) map[string][]string {
+	if len(delFiles) == 0 || m.Full {
+		return nil
+	}
+	m.mu.Lock()
+	known := m.delTargets
+	m.mu.Unlock()
+	out := make(map[string][]string, len(delFiles))
+	var missing []string
+	for _, d := range delFiles {
+		if fs, ok := known[d]; ok {
+			out[d] = fs
+		} else {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		rows, err := conn.QueryContext(ctx, "SELECT DISTINCT d.filename, d.file_path FROM "+
+			"(SELECT filename, "+m.localFilePath("file_path")+" AS file_path FROM read_parquet("+stringList(missing)+", filename = true)) d")
+		if err != nil {
+			return nil
+		}
+		for _, d := range missing {
+			out[d] = nil
+		}
+		for rows.Next() {
+			var d, f string
+			if err := rows.Scan(&d, &f); err != nil {
+				rows.Close()
+				return nil
+			}
+			out[d] = append(out[d], f)
+		}
+		if rows.Close() != nil || rows.Err() != nil {
+			return nil
+		}
+	}
+	m.mu.Lock()
+	m.delTargets = out // only the current delete files stay
+	m.mu.Unlock()
+	return out
+}
+
+// localFilePath is the local path of the data file a position delete's
+// file_path (expr) names.
+func (m *Mirror) localFilePath(expr string) string {
+	if !m.isRemote() {
+		return expr
+	}
+	return localSQL(expr)
 }
 
 // tailDDL defines the tail part over the given spill files.
