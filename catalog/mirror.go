@@ -152,15 +152,14 @@ type Mirror struct {
 
 	layouts layoutCache // of the current data files (scanFiles)
 
-	// delTargets maps each position delete file of the current snapshot
-	// to the data files it deletes rows of (deleteTargets); delete files
-	// never change.
-	delTargets map[string][]string
-
 	mu       sync.Mutex   // guards the fields below
 	tbl      *table.Table // current Iceberg table
 	files    []string     // data files of the current snapshot
 	delFiles []string     // position delete files of the current snapshot
+	// delTargets maps position delete files (those of the current
+	// snapshot, or of the one being committed) to the data files they
+	// delete rows of (deleteTargets; a delete file never changes).
+	delTargets map[string][]string
 	spilled  []string     // spill files: data files in the view, not yet in Iceberg
 	failed   error        // set when the initial copy failed, or the mirror is broken
 	pending  string       // the create_table transaction not known to have committed (PropPending)
