@@ -160,9 +160,9 @@ type Mirror struct {
 	// snapshot, or of the one being committed) to the data files they
 	// delete rows of (deleteTargets; a delete file never changes).
 	delTargets map[string][]string
-	spilled  []string     // spill files: data files in the view, not yet in Iceberg
-	failed   error        // set when the initial copy failed, or the mirror is broken
-	pending  string       // the create_table transaction not known to have committed (PropPending)
+	spilled    []string // spill files: data files in the view, not yet in Iceberg
+	failed     error    // set when the initial copy failed, or the mirror is broken
+	pending    string   // the create_table transaction not known to have committed (PropPending)
 
 	catchCh   chan struct{} // while a new copy of the source is made: closed when the mirror follows again
 	catchFrom uint64        // the source commit from which the mirror is behind
