@@ -171,6 +171,28 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("no flush of the mirror observed in mooncake_flush_duration_seconds:\n%s", c.LogTail(20))
 	}
 
+	// A REPEATABLE READ transaction that read the mirror holds its read
+	// pin, and the snapshot files it may read, until it ends: the age of
+	// the oldest read says so; none once it has ended.
+	rr := c.Conn(t, "postgres")
+	exec(t, rr, `BEGIN ISOLATION LEVEL REPEATABLE READ`)
+	if n := queryInt(t, rr, `SELECT count(*) FROM items_iceberg`); n != 996 {
+		t.Fatalf("count(*) in the transaction = %d; want 996", n)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	held, _ := scrape(t, addr)
+	if age, ok := metricValue(held, "mooncake_oldest_read_seconds", nil); !ok || age < 1 {
+		t.Errorf("mooncake_oldest_read_seconds = %v (%v) while a REPEATABLE READ transaction reads the mirror since 1.5 s; want at least 1", age, ok)
+	}
+	exec(t, rr, `COMMIT`)
+	if _, ok := waitFor(10*time.Second, func() bool {
+		f, _ := scrape(t, addr)
+		age, ok := metricValue(f, "mooncake_oldest_read_seconds", nil)
+		return ok && age == 0
+	}); !ok {
+		t.Errorf("mooncake_oldest_read_seconds stays above 0 after the transaction ended")
+	}
+
 	// A dropped mirror leaves no series behind.
 	exec(t, conn, `DROP FOREIGN TABLE items_iceberg`)
 	if _, ok := waitFor(10*time.Second, func() bool {

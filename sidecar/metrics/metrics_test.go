@@ -140,7 +140,7 @@ func TestSnapshotGauges(t *testing.T) {
 				{Database: "db", Schema: "s", Table: "behind", State: "copying", LagKnown: true, LagBytes: 4096, LagSeconds: 1.5},
 				{Database: "db", Schema: "s", Table: "unknown", State: "broken"},
 			},
-			Admission:         Admission{MaxRunning: 4, Queued: 2, Running: 4, Open: 5, ReadPins: 3},
+			Admission:         Admission{MaxRunning: 4, Queued: 2, Running: 4, Open: 5, ReadPins: 3, OldestRead: 90 * time.Second},
 			DuckDB:            []DuckDBMemory{{Tag: "HASH_TABLE", MemoryBytes: 1 << 20, TemporaryBytes: 10}},
 			DuckDBMemoryLimit: 1 << 30,
 		}
@@ -177,6 +177,7 @@ func TestSnapshotGauges(t *testing.T) {
 		{"mooncake_queries_running", nil, 4},
 		{"mooncake_queries_open", nil, 5},
 		{"mooncake_read_pins", nil, 3},
+		{"mooncake_oldest_read_seconds", nil, 90},
 		{"mooncake_duckdb_memory_bytes", map[string]string{"tag": "HASH_TABLE"}, 1 << 20},
 		{"mooncake_duckdb_temporary_storage_bytes", map[string]string{"tag": "HASH_TABLE"}, 10},
 		{"mooncake_duckdb_memory_limit_bytes", nil, 1 << 30},

@@ -39,6 +39,9 @@ type Admission struct {
 	Running    int64 // executing in DuckDB
 	Open       int64 // results held (executing or streaming)
 	ReadPins   int64 // REPEATABLE READ transactions and statements holding a view of the mirrors
+	// OldestRead is how long the oldest query or read pin still reading
+	// the mirrors has been (0: none).
+	OldestRead time.Duration
 }
 
 // DuckDBMemory is one row of duckdb_memory().
@@ -64,6 +67,7 @@ var (
 	descRunning   = prometheus.NewDesc("mooncake_queries_running", "Queries executing in DuckDB.", nil, nil)
 	descOpen      = prometheus.NewDesc("mooncake_queries_open", "Query results held on a DuckDB connection (executing or streaming).", nil, nil)
 	descReadPins  = prometheus.NewDesc("mooncake_read_pins", "REPEATABLE READ or SERIALIZABLE transactions, and statements reading the mirrors more than once, holding a DuckDB transaction that keeps the mirrors as they first read them.", nil, nil)
+	descOldest    = prometheus.NewDesc("mooncake_oldest_read_seconds", "Age of the oldest query or read pin (REPEATABLE READ transaction) still reading the mirrors, 0 when none: the files of the snapshots it may read are kept past the snapshot retention until it ends.", nil, nil)
 	descDuckMem   = prometheus.NewDesc("mooncake_duckdb_memory_bytes", "DuckDB's memory in use by component (duckdb_memory()).", []string{"tag"}, nil)
 	descDuckTemp  = prometheus.NewDesc("mooncake_duckdb_temporary_storage_bytes", "DuckDB's temporary storage (spilled to disk) by component (duckdb_memory()).", []string{"tag"}, nil)
 	descDuckLimit = prometheus.NewDesc("mooncake_duckdb_memory_limit_bytes", "DuckDB's memory_limit, shared by all queries.", nil, nil)
@@ -74,7 +78,7 @@ type stateCollector struct{ r *Registry }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLagBytes, descLagSecs, descUnflushed, descDataFiles, descDelFiles, descState,
-		descMax, descQueued, descRunning, descOpen, descReadPins, descDuckMem, descDuckTemp, descDuckLimit} {
+		descMax, descQueued, descRunning, descOpen, descReadPins, descOldest, descDuckMem, descDuckTemp, descDuckLimit} {
 		ch <- d
 	}
 }
@@ -121,6 +125,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRunning, float64(a.Running))
 	gauge(descOpen, float64(a.Open))
 	gauge(descReadPins, float64(a.ReadPins))
+	gauge(descOldest, a.OldestRead.Seconds())
 	for _, d := range s.DuckDB {
 		gauge(descDuckMem, float64(d.MemoryBytes), d.Tag)
 		gauge(descDuckTemp, float64(d.TemporaryBytes), d.Tag)

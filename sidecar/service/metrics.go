@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgmooncake/mooncake/catalog"
 	"github.com/pgmooncake/mooncake/cdc"
 	"github.com/pgmooncake/mooncake/sidecar/metrics"
 )
@@ -74,6 +75,9 @@ func (s *Service) MetricsSnapshot(ctx context.Context) *metrics.Snapshot {
 	q := s.srv.queries
 	snap.Admission = metrics.Admission{MaxRunning: int64(cap(q.slots)), Queued: q.queued.Load(),
 		Running: q.running.Load(), Open: q.open.Load(), ReadPins: int64(s.srv.dbs.pins.count())}
+	if at, ok := catalog.OldestRead(); ok {
+		snap.Admission.OldestRead = time.Since(at)
+	}
 	s.duckdbMemory(ctx, snap)
 	return snap
 }
