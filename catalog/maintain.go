@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	gosql "database/sql"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,9 +57,14 @@ func (m *Mirror) NeedsCompaction() bool {
 // (its changes stay visible in the tail), readers switch to the new file
 // atomically with the view. Then it expires old snapshots and removes
 // orphaned files. It returns whether it compacted.
-func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
+//
+// full rewrites every data file into one (optimize_table); otherwise the
+// data files rewritten are those a delete file names and the smaller ones
+// (tieredRewrite): a large file no delete names stays as it is, so a
+// mirror taking inserts is not rewritten whole every few flushes.
+func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB, full bool) (bool, error) {
 	start := time.Now()
-	done, err := m.compact(ctx, duck)
+	done, err := m.compact(ctx, duck, full)
 	if err != nil && ctx.Err() == nil {
 		metrics.Default.Error(metrics.ErrCompaction)
 	}
@@ -67,7 +74,7 @@ func (m *Mirror) Compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	return done, err
 }
 
-func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
+func (m *Mirror) compact(ctx context.Context, duck *gosql.DB, full bool) (bool, error) {
 	if !m.maint.TryLock() {
 		return false, nil
 	}
@@ -89,8 +96,47 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 		return false, err
 	}
 	defer conn.Close()
+	oldData, oldDeletes, err := currentFiles(ctx, tbl)
+	if err != nil {
+		return false, err
+	}
+	rewrite := files
+	if !full {
+		var targets map[string][]string
+		if len(delFiles) > 0 {
+			if targets = m.deleteTargets(ctx, conn, delFiles); targets == nil {
+				targets = map[string][]string{"": files} // unknown: every file
+			}
+		}
+		rewrite = tieredRewrite(files, oldData, targets)
+		if len(rewrite) < 2 && len(delFiles) == 0 {
+			return false, m.expire(ctx)
+		}
+		if len(rewrite) == 0 {
+			rewrite = files // delete files naming none of them: they go all the same
+		}
+	}
+	inRewrite := map[string]bool{}
+	for _, f := range rewrite {
+		inRewrite[f] = true
+	}
+	var replaced []iceberg.DataFile
+	var kept []string
+	var keptRows int64
+	for _, df := range oldData {
+		if inRewrite[localPath(df.FilePath())] {
+			replaced = append(replaced, df)
+		} else {
+			kept = append(kept, localPath(df.FilePath()))
+			keptRows += df.Count()
+		}
+	}
+	if len(replaced) != len(rewrite) || len(kept)+len(rewrite) != len(files) {
+		// the view's files are not the snapshot's: rewrite them all
+		rewrite, replaced, kept, keptRows = files, oldData, nil, 0
+	}
 
-	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(files) + " p"
+	q := "SELECT " + m.fileColumns("p") + " FROM " + m.readFiles(rewrite) + " p"
 	if len(delFiles) > 0 {
 		q += " WHERE NOT EXISTS (SELECT 1 FROM " + m.delRead(delFiles) +
 			" d WHERE d.file_path = p.filename AND d.pos = p.file_row_number)"
@@ -104,27 +150,22 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 		os.Remove(path)
 		return false, fmt.Errorf("write compacted file: %w", err)
 	}
-	oldData, oldDeletes, err := currentFiles(ctx, tbl)
-	if err != nil {
-		os.Remove(path)
-		return false, err
-	}
 	var added []iceberg.DataFile
-	var newFiles []string
+	newFiles := kept
 	if n > 0 {
 		df, err := m.dataFile(ctx, tbl, path)
 		if err != nil {
 			os.Remove(path)
 			return false, err
 		}
-		added, newFiles = []iceberg.DataFile{df}, []string{path}
+		added, newFiles = []iceberg.DataFile{df}, append(append([]string(nil), kept...), path)
 	} else {
 		os.Remove(path)
 	}
 	tx := tbl.NewTransaction()
 	// The snapshot holds the same source changes as the one it replaces.
 	props := iceberg.Properties{SummaryLSN: strconv.FormatUint(m.flushedLSN.Load(), 10), "mooncake.operation": "compaction"}
-	if err := tx.ReplaceFiles(ctx, oldData, added, oldDeletes, props); err != nil {
+	if err := tx.ReplaceFiles(ctx, replaced, added, oldDeletes, props); err != nil {
 		os.Remove(path)
 		return false, fmt.Errorf("stage compaction: %w", err)
 	}
@@ -145,7 +186,7 @@ func (m *Mirror) compact(ctx context.Context, duck *gosql.DB) (bool, error) {
 	m.mu.Lock()
 	m.tbl, m.files, m.delFiles = newTbl, newFiles, nil
 	m.mu.Unlock()
-	m.fileRows.Store(n)
+	m.fileRows.Store(n + keptRows)
 	return true, m.expire(ctx)
 }
 
@@ -182,6 +223,71 @@ func (m *Mirror) expire(ctx context.Context) error {
 		return fmt.Errorf("remove orphan files: %w", err)
 	}
 	return nil
+}
+
+// tieredRewrite is which of files (the view's data files; data, their
+// Iceberg entries) a compaction that is not full rewrites: every file a
+// delete file names (targets: delete file to data files; the delete files
+// all go; a target "" means they are not known: every file), and of the
+// others, from the largest down, every one from the first that is smaller
+// than what the compaction writes besides it. A file stays as long as it
+// is at least as large as the rest, so a row is rewritten about as many
+// times as the table doubles, not at every compaction. With compactFiles
+// files or more, at least the smaller half goes. The result keeps files'
+// order.
+func tieredRewrite(files []string, data []iceberg.DataFile, targets map[string][]string) []string {
+	if _, unknown := targets[""]; unknown {
+		return files
+	}
+	size := map[string]int64{}
+	for _, df := range data {
+		size[localPath(df.FilePath())] = df.FileSizeBytes()
+	}
+	rewrite := map[string]bool{}
+	for _, fs := range targets {
+		for _, f := range fs {
+			rewrite[f] = true
+		}
+	}
+	var besides int64 // bytes written besides the file considered
+	var rest []string
+	for _, f := range files {
+		if _, known := size[f]; !known {
+			rewrite[f] = true
+		}
+		besides += size[f]
+		if !rewrite[f] {
+			rest = append(rest, f)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b string) int { return cmp.Compare(size[b], size[a]) })
+	for i, f := range rest {
+		besides -= size[f]
+		if size[f] < besides {
+			for _, g := range rest[i:] {
+				rewrite[g] = true
+			}
+			break
+		}
+	}
+	n := 0
+	for _, f := range files {
+		if rewrite[f] {
+			n++
+		}
+	}
+	if n < 2 && len(files) >= compactFiles {
+		for _, g := range rest[len(rest)/2:] {
+			rewrite[g] = true
+		}
+	}
+	var out []string
+	for _, f := range files {
+		if rewrite[f] {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // readSlack covers the moments between a snapshot's creation and the swap

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 )
 
@@ -83,5 +86,60 @@ func TestExpiryCutoff(t *testing.T) {
 	old := []table.Snapshot{at(3 * time.Minute), at(time.Second)}
 	if got := expiryCutoff(old, now); !got.Before(time.UnixMilli(old[0].TimestampMs)) {
 		t.Errorf("a read older than every snapshot: cutoff %v ago; want before %v", now.Sub(got), 3*time.Minute)
+	}
+}
+
+func TestTieredRewrite(t *testing.T) {
+	var data []iceberg.DataFile
+	file := func(name string, size int64) string {
+		path := "/w/t/data/" + name
+		b, err := iceberg.NewDataFileBuilder(*iceberg.UnpartitionedSpec, iceberg.EntryContentData, path,
+			iceberg.ParquetFile, nil, nil, nil, size/100, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b.Build())
+		return path
+	}
+	big := file("big", 100<<20)
+	mid := file("mid", 16<<20)
+	var small []string
+	for i := range 16 {
+		small = append(small, file(fmt.Sprintf("s%02d", i), 1<<20))
+	}
+	files := append([]string{big, mid}, small...)
+	var doubling []string
+	for i := range 16 {
+		doubling = append(doubling, file(fmt.Sprintf("d%02d", i), 1<<i))
+	}
+	names := func(paths []string) string {
+		var out []string
+		for _, p := range paths {
+			out = append(out, filepath.Base(p))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		name    string
+		files   []string
+		targets map[string][]string
+		want    []string
+	}{
+		// the large files are as large as the rest: only the small ones
+		{"inserts", files, nil, small},
+		// the 16 MB file is smaller than the small ones and it: it goes too
+		{"a delete file names a small one and the middle one", files, map[string][]string{"/w/t/data/delete-1": {mid, small[3]}}, append([]string{mid}, small...)},
+		// a delete file naming the large file: every file goes
+		{"a delete file names the large one", files, map[string][]string{"/w/t/data/delete-1": {big}}, files},
+		{"delete files not known", files, map[string][]string{"": nil}, files},
+		{"16 equal files", small, nil, small},
+		{"two files", []string{big, mid}, nil, nil},
+		// each file larger than all smaller ones together: with
+		// compactFiles files, the smaller half goes all the same
+		{"doubling sizes", doubling, nil, doubling[:8]},
+	} {
+		if got := tieredRewrite(c.files, data, c.targets); names(got) != names(c.want) {
+			t.Errorf("%s: rewrite %s; want %s", c.name, names(got), names(c.want))
+		}
 	}
 }

@@ -717,7 +717,7 @@ func (s *Stream) maintain(ctx context.Context) {
 			continue
 		}
 		go func() {
-			done, err := m.Compact(ctx, s.Mirrors.Duck)
+			done, err := m.Compact(ctx, s.Mirrors.Duck, false)
 			switch {
 			case errors.Is(err, catalog.ErrInconsistent) && s.Fatal != nil:
 				s.Fatal(err)

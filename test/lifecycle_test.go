@@ -3,6 +3,7 @@ package test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,6 +161,74 @@ func TestSnapshotExpiry(t *testing.T) {
 	}
 	if log := c.LogTail(2000); strings.Contains(log, "compaction failed") {
 		t.Errorf("a compaction failed:\n%s", log)
+	}
+	waitConverged(t, conn, "src", "src_m", 10*time.Second)
+}
+
+// TestTieredCompaction follows a mirror's background compactions: a
+// mirror taking inserts has its small files merged while its large initial
+// copy stays as it is (a row is not rewritten at every compaction), and one
+// whose large file gets rows deleted has that file rewritten too, its delete
+// files gone; the mirror equals its source all along.
+func TestTieredCompaction(t *testing.T) {
+	t.Setenv("MOONCAKE_SNAPSHOT_RETENTION", "1s")
+	_, conn := startMooncake(t, pgtest.WithSetting("pg_mooncake.flush_interval", "200ms"))
+	ctx := context.Background()
+	exec(t, conn, `CREATE TABLE src (id int PRIMARY KEY, v text)`)
+	exec(t, conn, `INSERT INTO src SELECT g, repeat('v', 20) || g FROM generate_series(1, 200000) g`)
+	exec(t, conn, `CALL mooncake.create_table('src_m', 'src')`)
+	var loc string
+	if err := conn.QueryRow(ctx, `SELECT metadata_location FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`).Scan(&loc); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(tableDirOf(loc), "data")
+	initial, err := filepath.Glob(filepath.Join(dataDir, "*.parquet"))
+	if err != nil || len(initial) == 0 {
+		t.Fatalf("the initial copy's files: %v, %v", initial, err)
+	}
+	counts := func() (data, deletes int64) {
+		if err := conn.QueryRow(ctx, `SELECT data_files, delete_files FROM mooncake.columnstore_tables WHERE table_name = 'src_m'`).Scan(&data, &deletes); err != nil {
+			t.Fatal(err)
+		}
+		return data, deletes
+	}
+	// Inserts: one small file per flush, merged once there are 16; twice,
+	// so that the second compaction's expiry removes the files the first
+	// one replaced.
+	most, merged := int64(0), false
+	for i := range 44 {
+		exec(t, conn, `INSERT INTO src SELECT g, 'new' FROM generate_series($1::int, $1::int + 99) g`, 1000000+i*100)
+		time.Sleep(300 * time.Millisecond)
+		data, _ := counts()
+		merged = merged || data < most
+		most = max(most, data)
+	}
+	waitConverged(t, conn, "src", "src_m", 10*time.Second)
+	if most < 8 || !merged {
+		t.Errorf("data files: at most %d while inserts came, never fewer after; want compactions that merged them", most)
+	}
+	for _, f := range initial {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("the initial copy's file %s was rewritten by a compaction of small files: %v", filepath.Base(f), err)
+		}
+	}
+	// Updates of the initial copy's rows: delete files naming its file,
+	// which the compaction they bring (at 8 delete files) rewrites.
+	gone := func() bool {
+		for _, f := range initial {
+			if _, err := os.Stat(f); err == nil {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; !gone(); i++ {
+		if i == 40 {
+			data, deletes := counts()
+			t.Fatalf("after 40 updates of the large file's rows: %d data files, %d delete files, the large file still there", data, deletes)
+		}
+		exec(t, conn, `UPDATE src SET v = v || 'u' WHERE id % 1000 = $1`, i)
+		time.Sleep(400 * time.Millisecond)
 	}
 	waitConverged(t, conn, "src", "src_m", 10*time.Second)
 }

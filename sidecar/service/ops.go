@@ -809,7 +809,7 @@ func (s *server) optimize(ctx context.Context, req *Request) (any, error) {
 		return nil, err
 	}
 	for {
-		done, err := m.Compact(ctx, s.dbs.engine.DB)
+		done, err := m.Compact(ctx, s.dbs.engine.DB, true)
 		if err != nil {
 			return nil, err
 		}
